@@ -1,0 +1,275 @@
+/**
+ * The streaming decoder: bytes from the transport in, whole packets out, synchronously.
+ *
+ * A packet that lies inside one chunk is decoded in place, so its payload is a view into that
+ * chunk; this relies on the transport never reusing a chunk it has delivered. A packet split across
+ * chunks is gathered as a list of chunk views and copied once, when complete, into a fresh buffer
+ * of exactly its size. The decoder never allocates from an announced length: a client announcing
+ * 256 MB and sending 10 bytes costs those 10 bytes (plus the chunk they arrived in).
+ *
+ * @module
+ */
+
+import {
+  checkFixedHeader,
+  decodeBody,
+  decodeConnect,
+  decodeConnectWithTrailingData,
+} from "./decode.ts";
+import { MqttError } from "./errors.ts";
+import { type ConnectPacket, type Packet, PacketType, type ProtocolVersion } from "./packets.ts";
+import { ReasonCode } from "./reason_codes.ts";
+import { decodeVarByteInt, varByteIntLength } from "./vbi.ts";
+
+/** Receives the packets a {@linkcode PacketDecoder} decodes. */
+export interface PacketHandler {
+  /**
+   * Called once per packet, in order. Returning `false` stops decoding the current chunk: its
+   * remaining bytes are discarded (the connection is about to close).
+   */
+  onPacket(packet: Packet): boolean | void;
+}
+
+/** Options of {@linkcode PacketDecoder}. */
+export interface DecoderOptions {
+  /** The largest packet accepted, fixed header included, in bytes. */
+  maximumPacketSize: number;
+  /** The protocol version to decode with until a CONNECT says otherwise (default 4). */
+  protocolVersion?: ProtocolVersion;
+  /**
+   * Accept bytes after the payload of a CONNECT, as some legacy agents send (off by default, when
+   * such a CONNECT is malformed). The bytes are offered as
+   * {@linkcode PacketDecoder.connectTrailingData}.
+   */
+  allowConnectTrailingData?: boolean;
+}
+
+/**
+ * Decodes a byte stream into packets and hands each one to a {@linkcode PacketHandler}.
+ *
+ * After `push` throws, whether for bad input or because the handler threw, the decoder is unusable
+ * and every later `push` throws a `TypeError`: the connection is to be closed.
+ *
+ * @example Decode two packets from one chunk
+ * ```ts
+ * import { PacketDecoder } from "./decoder.ts";
+ *
+ * const decoder = new PacketDecoder({
+ *   onPacket(packet) {
+ *     console.log(packet.type);
+ *   },
+ * }, { maximumPacketSize: 1024 });
+ * decoder.push(new Uint8Array([0xc0, 0x00, 0xe0, 0x00])); // logs 12, then 14
+ * ```
+ */
+export class PacketDecoder {
+  readonly #handler: PacketHandler;
+  readonly #allowConnectTrailingData: boolean;
+  #maximumPacketSize = 0;
+  #protocolVersion: ProtocolVersion;
+  #connectTrailingData: Uint8Array | undefined = undefined;
+  /** True while a `push` runs, and for good once one has thrown. */
+  #busy = false;
+
+  // An incomplete packet. Its fixed header is gathered in `#header` until complete.
+  readonly #header = new Uint8Array(5);
+  #headerLength = 0;
+  /** The remaining length of the incomplete packet, or -1 while its fixed header is incomplete. */
+  #bodyLength = -1;
+  /** Views of the body bytes received so far, in order. */
+  #pieces: Uint8Array[] = [];
+  #piecesLength = 0;
+
+  /**
+   * @param handler Receives the decoded packets.
+   * @param options The decoder options.
+   * @throws {RangeError} When `options.maximumPacketSize` is not a positive integer.
+   */
+  constructor(handler: PacketHandler, options: DecoderOptions) {
+    this.#handler = handler;
+    this.maximumPacketSize = options.maximumPacketSize;
+    this.#protocolVersion = options.protocolVersion ?? 4;
+    this.#allowConnectTrailingData = options.allowConnectTrailingData ?? false;
+  }
+
+  /** The protocol version packets are decoded with; decoding a CONNECT sets it to its level. */
+  get protocolVersion(): ProtocolVersion {
+    return this.#protocolVersion;
+  }
+
+  set protocolVersion(version: ProtocolVersion) {
+    this.#protocolVersion = version;
+  }
+
+  /** The largest packet accepted, fixed header included; larger ones throw Packet Too Large. */
+  get maximumPacketSize(): number {
+    return this.#maximumPacketSize;
+  }
+
+  set maximumPacketSize(size: number) {
+    if (!Number.isInteger(size) || size < 2) {
+      throw new RangeError(`Invalid maximum packet size: ${size} is not an integer of 2 or more`);
+    }
+    this.#maximumPacketSize = size;
+  }
+
+  /** The bytes held for an incomplete packet. */
+  get bufferedBytes(): number {
+    return this.#headerLength + this.#piecesLength;
+  }
+
+  /**
+   * With `allowConnectTrailingData`, the bytes that followed the payload of the last CONNECT
+   * decoded (a view), or `undefined` when there were none. Read it while handling the CONNECT.
+   */
+  get connectTrailingData(): Uint8Array | undefined {
+    return this.#connectTrailingData;
+  }
+
+  /**
+   * Decodes `chunk`, handing every complete packet to the handler before returning. Bytes of an
+   * incomplete packet are kept for the next call.
+   *
+   * @param chunk Bytes from the transport; they must not be modified afterwards, as packets keep
+   * views into them.
+   * @throws {MqttError} Packet Too Large (0x95) as soon as a fixed header announces a packet
+   * larger than `maximumPacketSize`; the decoding errors of `decode.ts` otherwise. Packets decoded
+   * earlier in the chunk were already handed over.
+   * @throws {TypeError} When an earlier call threw.
+   */
+  push(chunk: Uint8Array): void {
+    if (this.#busy) {
+      throw new TypeError("Cannot push to the packet decoder: a previous push threw");
+    }
+    this.#busy = true;
+    this.#decodeChunk(chunk);
+    this.#busy = false;
+  }
+
+  #decodeChunk(chunk: Uint8Array): void {
+    const end = chunk.length;
+    let pos = 0;
+    if (this.#headerLength !== 0) {
+      pos = this.#resume(chunk);
+      if (pos < 0) return;
+    }
+    while (pos < end) {
+      const header = chunk[pos];
+      let remainingLength: number;
+      let bodyStart: number;
+      // Most packets are under 128 bytes: a one-byte remaining length.
+      if (pos + 1 < end && chunk[pos + 1] < 0x80) {
+        remainingLength = chunk[pos + 1];
+        bodyStart = pos + 2;
+      } else {
+        remainingLength = decodeVarByteInt(chunk, pos + 1, end);
+        if (remainingLength < 0) {
+          this.#header.set(chunk.subarray(pos, end));
+          this.#headerLength = end - pos;
+          return;
+        }
+        bodyStart = pos + 1 + varByteIntLength(remainingLength);
+      }
+      this.#checkSize(bodyStart - pos, remainingLength);
+      const packetEnd = bodyStart + remainingLength;
+      if (packetEnd > end) {
+        // Only the first byte is needed later; the length counts towards `bufferedBytes`.
+        this.#header[0] = header;
+        this.#headerLength = bodyStart - pos;
+        this.#startBody(header, remainingLength);
+        if (bodyStart < end) {
+          this.#pieces.push(chunk.subarray(bodyStart, end));
+          this.#piecesLength = end - bodyStart;
+        }
+        return;
+      }
+      const packet = this.#decodePacket(header, chunk, bodyStart, packetEnd);
+      pos = packetEnd;
+      if (this.#handler.onPacket(packet) === false) return;
+    }
+  }
+
+  /**
+   * Continues the incomplete packet with the start of `chunk`. Returns where the rest of `chunk`
+   * starts, or -1 when nothing more is to be decoded from it (still incomplete, or stopped).
+   */
+  #resume(chunk: Uint8Array): number {
+    let pos = 0;
+    while (this.#bodyLength < 0) {
+      if (pos === chunk.length) return -1;
+      this.#header[this.#headerLength++] = chunk[pos++];
+      const remainingLength = decodeVarByteInt(this.#header, 1, this.#headerLength);
+      if (remainingLength >= 0) {
+        this.#checkSize(this.#headerLength, remainingLength);
+        this.#startBody(this.#header[0], remainingLength);
+      }
+    }
+    const missing = this.#bodyLength - this.#piecesLength;
+    if (chunk.length - pos < missing) {
+      if (pos < chunk.length) {
+        this.#pieces.push(chunk.subarray(pos));
+        this.#piecesLength += chunk.length - pos;
+      }
+      return -1;
+    }
+    const header = this.#header[0];
+    let packet: Packet;
+    if (this.#piecesLength === 0) {
+      // Only the fixed header was split off: the body lies whole in this chunk.
+      packet = this.#decodePacket(header, chunk, pos, pos + missing);
+    } else {
+      const body = new Uint8Array(this.#bodyLength);
+      let offset = 0;
+      for (const piece of this.#pieces) {
+        body.set(piece, offset);
+        offset += piece.length;
+      }
+      body.set(chunk.subarray(pos, pos + missing), offset);
+      packet = this.#decodePacket(header, body, 0, body.length);
+    }
+    this.#headerLength = 0;
+    this.#bodyLength = -1;
+    this.#pieces = [];
+    this.#piecesLength = 0;
+    if (this.#handler.onPacket(packet) === false) return -1;
+    return pos + missing;
+  }
+
+  /** Refuses a packet larger than the maximum before any of its body is kept. */
+  #checkSize(headerLength: number, remainingLength: number): void {
+    const size = headerLength + remainingLength;
+    if (size > this.#maximumPacketSize) {
+      throw new MqttError(
+        ReasonCode.PacketTooLarge,
+        `Packet too large: ${size} bytes exceeds the maximum of ${this.#maximumPacketSize}`,
+      );
+    }
+  }
+
+  /** Starts gathering the body of a packet that continues in a later chunk. */
+  #startBody(header: number, remainingLength: number): void {
+    // Refuse a bad first byte now rather than after buffering up to the maximum packet size.
+    checkFixedHeader(header, this.#protocolVersion);
+    this.#bodyLength = remainingLength;
+  }
+
+  #decodePacket(header: number, buf: Uint8Array, start: number, end: number): Packet {
+    if (header >> 4 !== PacketType.CONNECT) {
+      return decodeBody(header, buf, start, end, this.#protocolVersion);
+    }
+    const flags = header & 0x0f;
+    const body = buf.subarray(start, end);
+    let packet: ConnectPacket;
+    if (this.#allowConnectTrailingData) {
+      const decoded = decodeConnectWithTrailingData(flags, body);
+      packet = decoded.packet;
+      this.#connectTrailingData = decoded.trailingData.length === 0
+        ? undefined
+        : decoded.trailingData;
+    } else {
+      packet = decodeConnect(flags, body);
+    }
+    this.#protocolVersion = packet.protocolVersion;
+    return packet;
+  }
+}
