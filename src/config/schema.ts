@@ -1,0 +1,371 @@
+/**
+ * The configuration schema: one strict zod schema with a default for every key, so an empty file (or
+ * none) is a working broker. Durations are normalized to milliseconds and sizes to bytes.
+ *
+ * Every key carries metadata (`description`, `typeLabel`, optional `defaultLabel`) that
+ * `describeConfig()` in `./reference.ts` turns into the README's config reference. Error
+ * messages are written here, per key, as `expected ...`; the loader appends `, got <value>`.
+ *
+ * @module
+ */
+
+import { hostname } from "node:os";
+import process from "node:process";
+import { z } from "zod";
+import { LOG_FORMATS, LOG_LEVELS } from "../util/logger.ts";
+import { formatDuration, formatSize, parseDuration, parseSize } from "./units.ts";
+
+/** Documentation attached to every key of the schema, read by `describeConfig()`. */
+export interface FieldMeta {
+  /** What the key does, one or two sentences. */
+  description: string;
+  /** The accepted values in words, e.g. `integer 0..65535`, `duration >= 1ms`, `"text" | "json"`. */
+  typeLabel: string;
+  /** The default when it is computed at load time rather than a fixed value. */
+  defaultLabel?: string;
+}
+
+const EXPECTED_MAPPING = "expected a mapping";
+const MAX_UINT32 = 0xFFFF_FFFF;
+/** The largest MQTT packet: a 268435455-byte remaining length after a 5-byte fixed header. */
+const MAX_MQTT_PACKET_SIZE = 268_435_460;
+
+function quoteList(values: readonly (string | number)[]): string {
+  const quoted = values.map((v) => JSON.stringify(v));
+  return quoted.length === 1 ? quoted[0] : `${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}`;
+}
+
+function rangeText(min: number, max: number, format: (n: number) => string): string {
+  if (max === Number.MAX_SAFE_INTEGER) return ` >= ${format(min)}`;
+  return ` ${format(min)}..${format(max)}`;
+}
+
+function section<T extends z.core.$ZodLooseShape>(shape: T, description: string) {
+  // Every key of a section has a default, so `{}` is valid input; the generic cannot see that.
+  const empty = {} as z.core.$InferObjectInput<T, Record<never, never>>;
+  return z.strictObject(shape, { error: EXPECTED_MAPPING }).prefault(empty).meta({ description });
+}
+
+function boolean(defaultValue: boolean, description: string) {
+  return z.boolean({ error: "expected true or false" })
+    .prefault(defaultValue)
+    .meta({ description, typeLabel: "boolean" } satisfies FieldMeta);
+}
+
+function integer(
+  defaultValue: number,
+  description: string,
+  { min, max = Number.MAX_SAFE_INTEGER }: { min: number; max?: number },
+) {
+  const error = max === Number.MAX_SAFE_INTEGER
+    ? `expected an integer of at least ${min}`
+    : `expected an integer from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error })
+    .prefault(defaultValue)
+    .meta({ description, typeLabel: `integer${rangeText(min, max, String)}` } satisfies FieldMeta);
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(
+  values: T,
+  defaultValue: T[number],
+  description: string,
+) {
+  return z.enum(values, { error: `expected ${quoteList(values)}` })
+    .prefault(defaultValue)
+    .meta(
+      {
+        description,
+        typeLabel: values.map((v) => JSON.stringify(v)).join(" | "),
+      } satisfies FieldMeta,
+    );
+}
+
+function listenHost() {
+  const error = "expected a host name or IP address";
+  return z.string({ error }).min(1, { error }).prefault("0.0.0.0")
+    .meta(
+      {
+        description: "Address to listen on (`0.0.0.0` for all IPv4 interfaces, `::` for all).",
+        typeLabel: "string",
+      } satisfies FieldMeta,
+    );
+}
+
+/** A path to a PEM file; optional, since only an enabled listener needs it. */
+function pemPath(description: string) {
+  const error = "expected a file path";
+  return z.string({ error }).min(1, { error }).optional()
+    .meta({ description, typeLabel: "path" } satisfies FieldMeta);
+}
+
+function duration(
+  defaultValue: string,
+  description: string,
+  { min }: { min: number },
+) {
+  const format =
+    'expected a duration such as "500ms", "10s", "5m", "2h" or "1d", or a number of seconds';
+  const range = `expected a duration of at least ${formatDuration(min)}`;
+  return z.union([z.number(), z.string()], { error: format })
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < min) {
+        ctx.issues.push({
+          code: "custom",
+          message: ms === undefined ? format : range,
+          input: value,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault(defaultValue)
+    .meta(
+      {
+        description,
+        typeLabel: `duration${rangeText(min, Number.MAX_SAFE_INTEGER, formatDuration)}`,
+      } satisfies FieldMeta,
+    );
+}
+
+function size(
+  defaultValue: string,
+  description: string,
+  { min, max = Number.MAX_SAFE_INTEGER }: { min: number; max?: number },
+) {
+  const format = 'expected a size such as "64KiB", "1MiB", "1GiB" or "16kb", or a number of bytes';
+  const range = max === Number.MAX_SAFE_INTEGER
+    ? `expected a size of at least ${min} bytes`
+    : `expected a size from ${min} to ${max} bytes`;
+  return z.union([z.number(), z.string()], { error: format })
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes === undefined || bytes < min || bytes > max) {
+        ctx.issues.push({
+          code: "custom",
+          message: bytes === undefined ? format : range,
+          input: value,
+        });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .prefault(defaultValue)
+    .meta({ description, typeLabel: `size${rangeText(min, max, formatSize)}` } satisfies FieldMeta);
+}
+
+/**
+ * `<hostname>-<pid>`, with characters that cannot appear in a NATS subject token replaced by `-`;
+ * `perch-<pid>` when the host name is not available (no `--allow-sys`).
+ */
+function defaultNodeId(): string {
+  let host: string;
+  try {
+    host = hostname();
+  } catch {
+    host = "perch";
+  }
+  return `${host}-${process.pid}`.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 128);
+}
+
+const NODE_ID_ERROR = 'expected 1 to 128 letters, digits, "-" or "_"';
+
+const tcpListener = section({
+  enabled: boolean(true, "Accept MQTT over plain TCP."),
+  host: listenHost(),
+  port: integer(1883, "TCP port; 0 picks any free port.", { min: 0, max: 65535 }),
+}, "The MQTT over TCP listener.");
+
+const tlsListener = z.strictObject({
+  enabled: boolean(false, "Accept MQTT over TLS; needs `cert` and `key`."),
+  host: listenHost(),
+  port: integer(8883, "TLS port; 0 picks any free port.", { min: 0, max: 65535 }),
+  cert: pemPath("Path to the PEM certificate chain presented to clients."),
+  key: pemPath("Path to the PEM private key of `cert`."),
+  ca: pemPath("Path to PEM CA certificates that client certificates must chain to."),
+  requestClientCert: boolean(false, "Ask clients for a certificate (mutual TLS); needs `ca`."),
+}, { error: EXPECTED_MAPPING })
+  .superRefine((tls, ctx) => {
+    for (const key of ["cert", "key"] as const) {
+      if (tls.enabled && tls[key] === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "required when listeners.tls.enabled is true",
+        });
+      }
+    }
+    if (tls.requestClientCert && tls.ca === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ca"],
+        message: "required when listeners.tls.requestClientCert is true",
+      });
+    }
+  })
+  .prefault({})
+  .meta({ description: "The MQTT over TLS listener." });
+
+const mqtt = section({
+  maxPacketSize: size(
+    "1MiB",
+    "Largest packet accepted from clients, announced to MQTT 5 clients as Maximum Packet Size.",
+    { min: 2, max: MAX_MQTT_PACKET_SIZE },
+  ),
+  connectTimeout: duration(
+    "10s",
+    "Time allowed from accepting a connection to a complete CONNECT packet (also bounds a half-sent packet).",
+    { min: 1 },
+  ),
+  // [MQTT-3.1.3-5]: the server must accept client ids of 1 to 23 characters.
+  maxClientIdLength: integer(256, "Longest client id accepted, in characters.", {
+    min: 23,
+    max: 65535,
+  }),
+  allowEmptyClientId: boolean(
+    true,
+    "Assign an id to a client that sends an empty one (MQTT 3.1.1 clients must then ask for a clean session).",
+  ),
+  maxKeepAlive: integer(
+    65535,
+    "Longest keep alive, in seconds; MQTT 5 clients asking for more get this as Server Keep Alive.",
+    { min: 1, max: 65535 },
+  ),
+  // [MQTT-3.1.2-24]: disconnect after 1.5 keep alive periods without a packet.
+  keepAliveMultiplier: z.number({ error: "expected a number from 1 to 10" })
+    .min(1, { error: "expected a number from 1 to 10" })
+    .max(10, { error: "expected a number from 1 to 10" })
+    .prefault(1.5)
+    .meta(
+      {
+        description:
+          "A client is disconnected after this many keep alive periods without a packet.",
+        typeLabel: "number 1..10",
+      } satisfies FieldMeta,
+    ),
+  receiveMaximum: integer(
+    1024,
+    "Inbound QoS 1/2 window announced to MQTT 5 clients as Receive Maximum.",
+    { min: 1, max: 65535 },
+  ),
+  maxInflight: integer(
+    32,
+    "Outbound QoS 1/2 messages awaiting acknowledgement per client (capped by the client's Receive Maximum).",
+    { min: 1, max: 65535 },
+  ),
+  maxQueuedMessages: integer(
+    1000,
+    "Messages queued per session while the client is offline or its window is full.",
+    { min: 0 },
+  ),
+  maxQueuedBytes: size("16MiB", "Bytes queued per session while offline or beyond the window.", {
+    min: 0,
+  }),
+  maxQos: z.literal([0, 1, 2], { error: "expected 0, 1 or 2" })
+    .prefault(2)
+    .meta(
+      {
+        description: "Highest QoS granted and accepted.",
+        typeLabel: "0 | 1 | 2",
+      } satisfies FieldMeta,
+    ),
+  retainAvailable: boolean(true, "Support retained messages."),
+  wildcardSubscriptionAvailable: boolean(true, "Support `+` and `#` in subscription filters."),
+  sharedSubscriptionAvailable: boolean(true, "Support `$share/{group}/{filter}` subscriptions."),
+  subscriptionIdentifierAvailable: boolean(true, "Support MQTT 5 Subscription Identifiers."),
+  topicAliasMaximum: integer(
+    64,
+    "Inbound topic aliases accepted per MQTT 5 connection (0 disables them).",
+    { min: 0, max: 65535 },
+  ),
+  outboundTopicAliases: oneOf(
+    ["off", "lru"],
+    "lru",
+    "Server-to-client topic aliases, when the client allows them: `off`, or `lru` to alias the most recently used topics.",
+  ),
+  maxTopicLength: integer(65535, "Longest topic name or filter, in bytes.", { min: 1, max: 65535 }),
+  maxTopicLevels: integer(128, "Most `/`-separated levels in a topic name or filter.", {
+    min: 1,
+    max: 65535,
+  }),
+  maxSubscriptionsPerClient: integer(1000, "Most subscriptions one session may hold.", { min: 1 }),
+  maxSessionExpiryInterval: integer(
+    MAX_UINT32,
+    "Longest session expiry interval, in seconds; longer requests are capped (4294967295 means never).",
+    { min: 0, max: MAX_UINT32 },
+  ),
+  writeBufferLimit: size(
+    "8MiB",
+    "Bytes queued for writing on one connection before the slow-consumer policy applies.",
+    { min: 1 },
+  ),
+}, "MQTT protocol limits and features.");
+
+const memoryBackbone = z.strictObject({
+  kind: z.literal("memory").meta(
+    {
+      description: "`memory`: one process, nothing else to run, state lost on exit.",
+      typeLabel: '"memory"',
+    } satisfies FieldMeta,
+  ),
+}, { error: EXPECTED_MAPPING });
+
+/** Backbone kinds; a `nats` variant with its own keys joins the union below. */
+const backboneVariants = [memoryBackbone] as const;
+
+/** The whole configuration schema; parse input with it to get a {@linkcode Config}. */
+export const configSchema = z.strictObject({
+  node: section({
+    id: z.string({ error: NODE_ID_ERROR }).regex(/^[A-Za-z0-9_-]{1,128}$/, { error: NODE_ID_ERROR })
+      .default(defaultNodeId)
+      .meta(
+        {
+          description: "This broker's name in logs, $SYS topics and the cluster.",
+          typeLabel: "string",
+          defaultLabel: "<hostname>-<pid>",
+        } satisfies FieldMeta,
+      ),
+  }, "This broker process."),
+  log: section({
+    level: oneOf(LOG_LEVELS, "info", "Least severe level logged."),
+    format: oneOf(LOG_FORMATS, "text", "`text` (key=value lines) or `json` (one object per line)."),
+  }, "Logging."),
+  listeners: section({
+    tcp: tcpListener,
+    tls: tlsListener,
+  }, "Network listeners."),
+  mqtt,
+  retained: section({
+    maxMessages: integer(1_000_000, "Most retained messages kept.", { min: 0 }),
+    maxBytes: size("512MiB", "Most bytes of retained messages kept (topics and payloads).", {
+      min: 0,
+    }),
+  }, "Retained message store limits."),
+  sys: section({
+    enabled: boolean(true, "Publish broker statistics on `$SYS/` topics."),
+    interval: duration("10s", "Time between `$SYS/` updates.", { min: 1000 }),
+  }, "The `$SYS/` topic tree."),
+  backbone: z.discriminatedUnion("kind", backboneVariants, {
+    // Called with invalid_union for an unknown kind, and (despite the type) with invalid_type for
+    // a non-mapping.
+    error: (issue) =>
+      issue.code === "invalid_union"
+        ? `expected ${quoteList(backboneVariants.map((v) => v.shape.kind.value))}`
+        : EXPECTED_MAPPING,
+  })
+    .prefault({ kind: "memory" })
+    .meta({ description: "Where sessions, subscriptions, queues and retained messages live." }),
+  shutdown: section({
+    gracePeriod: duration(
+      "5s",
+      "Time given to clients to disconnect and to queues to drain on shutdown.",
+      { min: 0 },
+    ),
+  }, "Graceful shutdown."),
+}, { error: EXPECTED_MAPPING });
+
+/** A validated configuration: every key present, durations in milliseconds, sizes in bytes. */
+export type Config = z.output<typeof configSchema>;
+
+/** Configuration as written: every key optional, durations and sizes as numbers or strings with units. */
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { describeConfig } from "../../src/config/reference.ts";
+import { configSchema } from "../../src/config/schema.ts";
+
+/** Dotted paths of every leaf in a parsed config. */
+function leafPaths(value: unknown, path: string[] = []): string[] {
+  if (typeof value !== "object" || value === null) return [path.join(".")];
+  return Object.entries(value).flatMap(([key, child]) => leafPaths(child, [...path, key]));
+}
+
+Deno.test("describeConfig() documents every key with a type and a description", () => {
+  const entries = describeConfig();
+  for (const entry of entries) {
+    assert.ok(entry.type.length > 0, `${entry.path} has no type`);
+    assert.ok(entry.description.length > 0, `${entry.path} has no description`);
+    assert.match(entry.description, /\.$/, `${entry.path}: a description is a sentence`);
+  }
+  const documented = entries.map((e) => e.path);
+  assert.equal(new Set(documented).size, documented.length);
+  const parsed = leafPaths(configSchema.parse({}));
+  const optional = ["listeners.tls.cert", "listeners.tls.key", "listeners.tls.ca"];
+  assert.deepEqual([...documented].sort(), [...parsed, ...optional].sort());
+});
+
+Deno.test("describeConfig() lists keys in schema order with types and YAML defaults", () => {
+  const byPath = new Map(describeConfig().map((e) => [e.path, e]));
+  assert.equal(describeConfig()[0].path, "node.id");
+  assert.deepEqual(byPath.get("node.id"), {
+    path: "node.id",
+    type: "string",
+    default: "<hostname>-<pid>",
+    description: "This broker's name in logs, $SYS topics and the cluster.",
+  });
+  assert.deepEqual(
+    [
+      "log.level",
+      "listeners.tcp.port",
+      "listeners.tls.cert",
+      "mqtt.maxPacketSize",
+      "mqtt.connectTimeout",
+      "mqtt.maxQos",
+    ]
+      .map((path) => [path, byPath.get(path)?.type, byPath.get(path)?.default]),
+    [
+      ["log.level", '"debug" | "info" | "warn" | "error" | "silent"', "info"],
+      ["listeners.tcp.port", "integer 0..65535", "1883"],
+      ["listeners.tls.cert", "path", undefined],
+      ["mqtt.maxPacketSize", "size 2B..268435460B", "1MiB"],
+      ["mqtt.connectTimeout", "duration >= 1ms", "10s"],
+      ["mqtt.maxQos", "0 | 1 | 2", "2"],
+    ],
+  );
+  assert.deepEqual(byPath.get("backbone.kind"), {
+    path: "backbone.kind",
+    type: '"memory"',
+    default: "memory",
+    description:
+      "Where sessions, subscriptions, queues and retained messages live. `memory`: one process, nothing else to run, state lost on exit.",
+  });
+});
+
+Deno.test("describeConfig() defaults, written back as YAML, give the schema defaults", () => {
+  const input: Record<string, Record<string, unknown>> = {};
+  for (const entry of describeConfig()) {
+    if (entry.default === undefined || entry.path === "node.id") continue;
+    const path = entry.path.split(".");
+    let node: Record<string, unknown> = input;
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    node[path.at(-1)!] = parse(entry.default);
+  }
+  const { node: _a, ...fromReference } = configSchema.parse(input);
+  const { node: _b, ...defaults } = configSchema.parse({});
+  assert.deepEqual(fromReference, defaults);
+});

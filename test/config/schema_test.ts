@@ -1,0 +1,221 @@
+import assert from "node:assert/strict";
+import { type Config, configSchema } from "../../src/config/schema.ts";
+
+const DEFAULTS: Omit<Config, "node"> = {
+  log: { level: "info", format: "text" },
+  listeners: {
+    tcp: { enabled: true, host: "0.0.0.0", port: 1883 },
+    tls: { enabled: false, host: "0.0.0.0", port: 8883, requestClientCert: false },
+  },
+  mqtt: {
+    maxPacketSize: 1_048_576,
+    connectTimeout: 10_000,
+    maxClientIdLength: 256,
+    allowEmptyClientId: true,
+    maxKeepAlive: 65535,
+    keepAliveMultiplier: 1.5,
+    receiveMaximum: 1024,
+    maxInflight: 32,
+    maxQueuedMessages: 1000,
+    maxQueuedBytes: 16_777_216,
+    maxQos: 2,
+    retainAvailable: true,
+    wildcardSubscriptionAvailable: true,
+    sharedSubscriptionAvailable: true,
+    subscriptionIdentifierAvailable: true,
+    topicAliasMaximum: 64,
+    outboundTopicAliases: "lru",
+    maxTopicLength: 65535,
+    maxTopicLevels: 128,
+    maxSubscriptionsPerClient: 1000,
+    maxSessionExpiryInterval: 4_294_967_295,
+    writeBufferLimit: 8_388_608,
+  },
+  retained: { maxMessages: 1_000_000, maxBytes: 536_870_912 },
+  sys: { enabled: true, interval: 10_000 },
+  backbone: { kind: "memory" },
+  shutdown: { gracePeriod: 5_000 },
+};
+
+function issuesOf(input: unknown) {
+  const result = configSchema.safeParse(input);
+  assert.equal(result.success, false, "expected the input to be rejected");
+  return result.error!.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+}
+
+Deno.test("configSchema turns {} into a complete working config", () => {
+  const { node, ...rest } = configSchema.parse({});
+  assert.deepEqual(rest, DEFAULTS);
+  assert.match(node.id, /^[A-Za-z0-9_-]+-\d+$/);
+  assert.ok(node.id.endsWith(`-${Deno.pid}`));
+});
+
+Deno.test("configSchema fills in defaults around the keys given", () => {
+  const config = configSchema.parse({
+    listeners: { tcp: { port: 0 } },
+    mqtt: { maxQos: 1 },
+    node: { id: "edge-1" },
+  });
+  assert.equal(config.listeners.tcp.port, 0);
+  assert.equal(config.listeners.tcp.host, "0.0.0.0");
+  assert.equal(config.mqtt.maxQos, 1);
+  assert.equal(config.mqtt.maxInflight, 32);
+  assert.equal(config.node.id, "edge-1");
+});
+
+Deno.test("configSchema normalizes durations to milliseconds and sizes to bytes", () => {
+  const config = configSchema.parse({
+    mqtt: {
+      connectTimeout: "500ms",
+      maxPacketSize: "64KiB",
+      maxQueuedBytes: 1000,
+      writeBufferLimit: "16kb",
+    },
+    retained: { maxBytes: "1GiB" },
+    sys: { interval: 30 },
+    shutdown: { gracePeriod: "1m" },
+  });
+  assert.equal(config.mqtt.connectTimeout, 500);
+  assert.equal(config.mqtt.maxPacketSize, 65_536);
+  assert.equal(config.mqtt.maxQueuedBytes, 1000);
+  assert.equal(config.mqtt.writeBufferLimit, 16_000);
+  assert.equal(config.retained.maxBytes, 1_073_741_824);
+  assert.equal(config.sys.interval, 30_000);
+  assert.equal(config.shutdown.gracePeriod, 60_000);
+});
+
+Deno.test("configSchema rejects unknown keys at every level", () => {
+  assert.deepEqual(
+    issuesOf({ extra: 1, mqtt: { maxQoS: 2 }, backbone: { kind: "memory", url: "x" } }).map((i) =>
+      i.path
+    ),
+    [
+      "mqtt",
+      "backbone",
+      "",
+    ],
+  );
+});
+
+Deno.test("configSchema writes each expectation into the message", () => {
+  assert.deepEqual(
+    issuesOf({
+      node: { id: "a.b" },
+      log: { level: "verbose", format: 1 },
+      listeners: { tcp: { enabled: "yes", port: 70000, host: "" } },
+      mqtt: {
+        maxPacketSize: "1GiB",
+        connectTimeout: "0s",
+        maxClientIdLength: 22,
+        keepAliveMultiplier: 0.5,
+        maxQos: 3,
+        maxQueuedMessages: -1,
+        maxSessionExpiryInterval: 2 ** 32,
+        outboundTopicAliases: "fifo",
+      },
+      sys: { interval: "soon" },
+      retained: { maxBytes: "lots" },
+    }),
+    [
+      { path: "node.id", message: 'expected 1 to 128 letters, digits, "-" or "_"' },
+      { path: "log.level", message: 'expected "debug", "info", "warn", "error" or "silent"' },
+      { path: "log.format", message: 'expected "text" or "json"' },
+      { path: "listeners.tcp.enabled", message: "expected true or false" },
+      { path: "listeners.tcp.host", message: "expected a host name or IP address" },
+      { path: "listeners.tcp.port", message: "expected an integer from 0 to 65535" },
+      { path: "mqtt.maxPacketSize", message: "expected a size from 2 to 268435460 bytes" },
+      { path: "mqtt.connectTimeout", message: "expected a duration of at least 1ms" },
+      { path: "mqtt.maxClientIdLength", message: "expected an integer from 23 to 65535" },
+      { path: "mqtt.keepAliveMultiplier", message: "expected a number from 1 to 10" },
+      { path: "mqtt.maxQueuedMessages", message: "expected an integer of at least 0" },
+      { path: "mqtt.maxQos", message: "expected 0, 1 or 2" },
+      { path: "mqtt.outboundTopicAliases", message: 'expected "off" or "lru"' },
+      {
+        path: "mqtt.maxSessionExpiryInterval",
+        message: "expected an integer from 0 to 4294967295",
+      },
+      {
+        path: "retained.maxBytes",
+        message: 'expected a size such as "64KiB", "1MiB", "1GiB" or "16kb", or a number of bytes',
+      },
+      {
+        path: "sys.interval",
+        message:
+          'expected a duration such as "500ms", "10s", "5m", "2h" or "1d", or a number of seconds',
+      },
+    ],
+  );
+});
+
+Deno.test("configSchema accepts the boundary values", () => {
+  const config = configSchema.parse({
+    listeners: { tcp: { port: 65535 } },
+    mqtt: {
+      maxPacketSize: 268_435_460,
+      maxClientIdLength: 23,
+      maxSessionExpiryInterval: 0,
+      topicAliasMaximum: 0,
+      maxQos: 0,
+      keepAliveMultiplier: 1,
+    },
+    shutdown: { gracePeriod: 0 },
+  });
+  assert.equal(config.mqtt.maxPacketSize, 268_435_460);
+  assert.equal(config.mqtt.maxQos, 0);
+  assert.equal(config.shutdown.gracePeriod, 0);
+});
+
+Deno.test("configSchema requires cert and key when listeners.tls.enabled is true", () => {
+  assert.deepEqual(issuesOf({ listeners: { tls: { enabled: true } } }), [
+    { path: "listeners.tls.cert", message: "required when listeners.tls.enabled is true" },
+    { path: "listeners.tls.key", message: "required when listeners.tls.enabled is true" },
+  ]);
+  assert.deepEqual(issuesOf({ listeners: { tls: { requestClientCert: true } } }), [
+    { path: "listeners.tls.ca", message: "required when listeners.tls.requestClientCert is true" },
+  ]);
+  const tls =
+    configSchema.parse({ listeners: { tls: { enabled: true, cert: "c.pem", key: "k.pem" } } })
+      .listeners.tls;
+  assert.deepEqual(tls, {
+    enabled: true,
+    host: "0.0.0.0",
+    port: 8883,
+    cert: "c.pem",
+    key: "k.pem",
+    requestClientCert: false,
+  });
+});
+
+Deno.test("configSchema accepts only known backbone kinds", () => {
+  assert.deepEqual(issuesOf({ backbone: { kind: "nats" } }), [{
+    path: "backbone.kind",
+    message: 'expected "memory"',
+  }]);
+  assert.deepEqual(issuesOf({ backbone: {} }), [{
+    path: "backbone.kind",
+    message: 'expected "memory"',
+  }]);
+  assert.deepEqual(issuesOf({ backbone: "memory" }), [{
+    path: "backbone",
+    message: "expected a mapping",
+  }]);
+  assert.deepEqual(configSchema.parse({ backbone: { kind: "memory" } }).backbone, {
+    kind: "memory",
+  });
+});
+
+Deno.test("configSchema rejects a section that is not a mapping", () => {
+  assert.deepEqual(issuesOf({ mqtt: [1], listeners: { tcp: 5 } }), [
+    { path: "listeners.tcp", message: "expected a mapping" },
+    { path: "mqtt", message: "expected a mapping" },
+  ]);
+});
+
+Deno.test("configSchema never limits client ids below 23 characters [MQTT-3.1.3-5]", () => {
+  assert.equal(configSchema.parse({ mqtt: { maxClientIdLength: 23 } }).mqtt.maxClientIdLength, 23);
+  assert.equal(configSchema.safeParse({ mqtt: { maxClientIdLength: 22 } }).success, false);
+});
+
+Deno.test("configSchema defaults the keepalive grace to 1.5 periods [MQTT-3.1.2-24]", () => {
+  assert.equal(configSchema.parse({}).mqtt.keepAliveMultiplier, 1.5);
+});
