@@ -1,0 +1,480 @@
+/**
+ * The broker: the one owner of this node's protocol state. It accepts connections, binds them to
+ * sessions, routes messages, keeps wills and expiry timers, and publishes `$SYS`.
+ *
+ * @module
+ */
+
+import { ReasonCode } from "../codec/reason_codes.ts";
+import type { Properties, QoS } from "../codec/packets.ts";
+import type { Backbone, Message, SubscriptionRecord } from "../backbone/backbone.ts";
+import type { BrokerHooks } from "../hooks/hooks.ts";
+import { NEVER_EXPIRES, Session } from "../session/session.ts";
+import { parseSharedFilter, type TopicLimits } from "../topic/mod.ts";
+import type { AcceptHandler, Connection } from "../transport/transport.ts";
+import type { Clock, TimerId } from "../util/clock.ts";
+import type { Logger } from "../util/logger.ts";
+import type { AttachingClient, AttachRequest, BrokerCore, CloseInfo } from "./broker_core.ts";
+import { Client } from "./client.ts";
+import { FanoutEncoder } from "./fanout.ts";
+import type { BrokerOptions } from "./options.ts";
+import { type DeliveryTarget, Router, type SharedSubscription } from "./router.ts";
+import { BrokerStats } from "./stats.ts";
+import { SysPublisher } from "./sys.ts";
+
+/** What a broker is built from. */
+export interface BrokerDeps {
+  options: BrokerOptions;
+  backbone: Backbone;
+  clock: Clock;
+  logger: Logger;
+  hooks?: BrokerHooks;
+  /** Version string for `$SYS/broker/version`. */
+  version?: string;
+}
+
+/** A snapshot of one session for listings. */
+export interface SessionInfo {
+  clientId: string;
+  connected: boolean;
+  protocolVersion: number;
+  expiryInterval: number;
+  subscriptions: SubscriptionRecord[];
+  inflight: number;
+  queued: number;
+  disconnectedAt: number | undefined;
+}
+
+/** The MQTT broker engine of one node. */
+export class Broker implements BrokerCore, DeliveryTarget {
+  readonly options: BrokerOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly hooks: BrokerHooks;
+  readonly stats: BrokerStats;
+  readonly backbone: Backbone;
+  readonly router: Router;
+  readonly fanout: FanoutEncoder = new FanoutEncoder();
+  readonly topicLimits: TopicLimits;
+  readonly version: string;
+  #sessions = new Map<string, Session>();
+  #clients = new Set<Client>();
+  #attachQueue = new Map<string, Promise<unknown>>();
+  #connackProperties: Properties;
+  #sys: SysPublisher | undefined;
+  #assignedIds = 0;
+  #closing = false;
+
+  constructor(deps: BrokerDeps) {
+    this.options = deps.options;
+    this.backbone = deps.backbone;
+    this.clock = deps.clock;
+    this.logger = deps.logger;
+    this.hooks = deps.hooks ?? {};
+    this.version = deps.version ?? "perch";
+    this.stats = new BrokerStats(this.clock.now());
+    this.router = new Router(this, { maxSharedPending: this.options.maxQueuedMessages });
+    this.topicLimits = {
+      maxLength: this.options.maxTopicLength,
+      maxLevels: this.options.maxTopicLevels,
+    };
+    this.#connackProperties = staticConnackProperties(this.options);
+    this.backbone.bus.listen((message) => {
+      this.router.route(message);
+    });
+  }
+
+  /** Accepts a connection from any listener. */
+  readonly accept: AcceptHandler = (connection: Connection) => {
+    this.stats.connectionsAccepted++;
+    const client = new Client(this, connection);
+    this.#clients.add(client);
+    if (this.#closing) client.disconnect(ReasonCode.ServerShuttingDown);
+    return client;
+  };
+
+  /** Starts periodic work (`$SYS`). */
+  start(): void {
+    if (this.options.sysInterval > 0) {
+      this.#sys = new SysPublisher(this, this.options.sysInterval);
+      this.#sys.start();
+    }
+  }
+
+  /**
+   * Stops the broker: MQTT 5 clients are told "server shutting down" (0x8B), every connection is
+   * closed after its queued bytes are written. Resolves when all are closed or `graceMs` passed.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    this.#closing = true;
+    this.#sys?.stop();
+    for (const client of [...this.#clients]) client.disconnect(ReasonCode.ServerShuttingDown);
+    const deadline = Date.now() + graceMs;
+    while (this.#clients.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const client of this.#clients) client.connection.destroy();
+    for (const session of this.#sessions.values()) this.#clearTimers(session);
+  }
+
+  /** Number of sessions held by this node, connected or not. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Live connections, including ones that have not completed CONNECT. */
+  get connections(): ReadonlySet<Client> {
+    return this.#clients;
+  }
+
+  /** A snapshot of every session. */
+  listSessions(): SessionInfo[] {
+    return [...this.#sessions.values()].map((s) => this.#sessionInfo(s));
+  }
+
+  /** A snapshot of one session. */
+  getSession(clientId: string): SessionInfo | undefined {
+    const session = this.#sessions.get(clientId);
+    return session && this.#sessionInfo(session);
+  }
+
+  #sessionInfo(session: Session): SessionInfo {
+    return {
+      clientId: session.clientId,
+      connected: session.client !== undefined,
+      protocolVersion: session.protocolVersion,
+      expiryInterval: session.expiryInterval,
+      subscriptions: [...session.subscriptions.values()],
+      inflight: session.inflight.size,
+      queued: session.queued,
+      disconnectedAt: session.disconnectedAt,
+    };
+  }
+
+  // ---- BrokerCore ---------------------------------------------------------------------------
+
+  assignClientId(): string {
+    const random = crypto.getRandomValues(new Uint8Array(6));
+    let suffix = "";
+    for (const byte of random) suffix += byte.toString(16).padStart(2, "0");
+    return `perch-${this.options.nodeId}-${(++this.#assignedIds).toString(36)}-${suffix}`;
+  }
+
+  attach(
+    client: AttachingClient,
+    request: AttachRequest,
+  ): Promise<{ session: Session; sessionPresent: boolean } | undefined> {
+    // Connects for one client id run one at a time, in arrival order.
+    const previous = this.#attachQueue.get(request.clientId) ?? Promise.resolve();
+    const result = previous.then(() => this.#attachNow(client, request));
+    const settled = result.catch(() => {});
+    this.#attachQueue.set(request.clientId, settled);
+    settled.then(() => {
+      if (this.#attachQueue.get(request.clientId) === settled) {
+        this.#attachQueue.delete(request.clientId);
+      }
+    });
+    return result;
+  }
+
+  async #attachNow(
+    client: AttachingClient,
+    request: AttachRequest,
+  ): Promise<{ session: Session; sessionPresent: boolean } | undefined> {
+    if (client.closed || this.#closing) return undefined;
+    const { clientId } = request;
+    let session = this.#sessions.get(clientId);
+    if (session?.client && session.client !== client) {
+      // [MQTT-3.1.4-3]: the existing connection is closed; closing it runs clientClosed, which
+      // handles its will and may end its session.
+      this.logger.info("session taken over", { clientId });
+      session.client.takeOver();
+      session = this.#sessions.get(clientId);
+    }
+    if (session && request.cleanStart) {
+      this.#endSession(session); // [MQTT-3.1.2-4]
+      session = undefined;
+    }
+    const sessionPresent = session !== undefined;
+    if (session) {
+      this.#clearTimers(session); // A delayed will is cancelled by the reconnection [MQTT-3.1.3-9].
+      session.protocolVersion = request.protocolVersion;
+    } else {
+      session = new Session(clientId, request.protocolVersion, request.expiryInterval);
+      this.#sessions.set(clientId, session);
+    }
+    session.expiryInterval = request.expiryInterval;
+    session.will = request.will;
+    session.client = client;
+    session.disconnectedAt = undefined;
+    const persisted = this.#persist(session);
+    if (persisted instanceof Promise) await persisted;
+    if (client.closed) {
+      this.clientClosed(client, session, {
+        wasConnected: false,
+        willOnClose: true,
+        reasonCode: 0,
+        byClient: false,
+      });
+      return undefined;
+    }
+    return { session, sessionPresent };
+  }
+
+  clientConnected(client: AttachingClient): void {
+    this.stats.clientsConnected++;
+    this.stats.clientsConnectedTotal++;
+    this.logger.debug("client connected", {
+      clientId: client.info.clientId,
+      remote: client.info.remoteAddress,
+      protocol: client.info.protocolVersion,
+    });
+    this.hooks.onConnect?.(client.info);
+  }
+
+  clientClosed(client: AttachingClient, session: Session | undefined, info: CloseInfo): void {
+    this.#clients.delete(client as Client);
+    if (info.wasConnected) {
+      this.stats.clientsConnected--;
+      this.hooks.onDisconnect?.(client.info, {
+        reasonCode: info.reasonCode,
+        byClient: info.byClient,
+      });
+    }
+    if (!session || session.client !== client) return;
+    session.client = undefined;
+    session.disconnectedAt = this.clock.now();
+    this.#returnSharedInflight(session);
+    const will = session.will;
+    if (will && !info.willOnClose) session.will = undefined; // [MQTT-3.1.2-10]
+    else if (will) {
+      const delay = Math.min(will.delayInterval, session.expiryInterval);
+      if (delay === 0) this.#publishWill(session);
+      else {
+        // [MQTT-3.1.3-9]: at the earlier of the will delay and the end of the session.
+        session.willTimer = this.clock.setTimeout(() => {
+          session.willTimer = undefined;
+          this.#publishWill(session);
+        }, delay * 1000);
+      }
+    }
+    if (session.expiryInterval === 0) {
+      this.#endSession(session);
+      return;
+    }
+    this.#persist(session);
+    if (session.expiryInterval !== NEVER_EXPIRES) {
+      session.expiryTimer = this.clock.setTimeout(() => {
+        session.expiryTimer = undefined;
+        this.logger.debug("session expired", { clientId: session.clientId });
+        this.#endSession(session);
+      }, session.expiryInterval * 1000);
+    }
+  }
+
+  publish(message: Message): number | Promise<number> {
+    let code: number = ReasonCode.Success;
+    let stored: void | boolean | Promise<void | boolean> = undefined;
+    if (message.retain) {
+      try {
+        // An empty payload clears the topic's retained message [MQTT-3.3.1-6], [MQTT-3.3.1-7].
+        stored = message.payload.length === 0
+          ? this.backbone.retained.delete(message.topic)
+          : this.backbone.retained.set(message); // [MQTT-3.3.1-5]
+      } catch (err) {
+        this.stats.retainedRejected++;
+        this.logger.warn("retained message not stored", { topic: message.topic, error: err });
+        code = ReasonCode.QuotaExceeded;
+      }
+    }
+    const routed = this.backbone.bus.publish(message);
+    if (stored instanceof Promise || routed instanceof Promise) {
+      return Promise.all([stored, routed]).then(() => code);
+    }
+    if (code === ReasonCode.Success && !this.backbone.shared && this.router.lastDeliveries === 0) {
+      return ReasonCode.NoMatchingSubscribers;
+    }
+    return code;
+  }
+
+  subscribe(session: Session, record: SubscriptionRecord): boolean {
+    const isNew = session.subscribe(record);
+    this.router.add(session, record);
+    if (isNew) this.backbone.bus.addInterest(interestFilter(record.filter));
+    return isNew;
+  }
+
+  unsubscribe(session: Session, filter: string): boolean {
+    if (!session.unsubscribe(filter)) return false;
+    this.#releaseSubscription(session, filter);
+    return true;
+  }
+
+  persistSession(session: Session): void {
+    this.#persist(session);
+  }
+
+  enqueue(session: Session, message: Message): void {
+    const rejected = this.backbone.queues.push(session.clientId, message, {
+      maxMessages: this.options.maxQueuedMessages,
+      maxBytes: this.options.maxQueuedBytes,
+    });
+    if (rejected instanceof Promise) {
+      session.queued++;
+      rejected.then((r) => {
+        if (r) this.#queueFull(session);
+      });
+      return;
+    }
+    if (rejected) this.#queueFull(session);
+    else session.queued++;
+  }
+
+  #queueFull(session: Session): void {
+    this.stats.droppedQueueFull++;
+    // One line per thousand drops keeps a flood visible without flooding the log.
+    if (this.stats.droppedQueueFull % 1000 === 1) {
+      this.logger.warn("session queue full, message dropped", {
+        clientId: session.clientId,
+        dropped: this.stats.droppedQueueFull,
+      });
+    }
+  }
+
+  takeQueued(session: Session, max: number): Message[] | Promise<Message[]> {
+    const taken = this.backbone.queues.take(session.clientId, max);
+    if (taken instanceof Promise) {
+      return taken.then((messages) => {
+        session.queued = Math.max(0, session.queued - messages.length);
+        return messages;
+      });
+    }
+    session.queued = taken.length === 0 ? 0 : session.queued - taken.length;
+    return taken;
+  }
+
+  connackProperties(perClient: Properties): Properties {
+    const properties: Properties = { ...this.#connackProperties };
+    for (const [key, value] of Object.entries(perClient)) {
+      if (value !== undefined) (properties as Record<string, unknown>)[key] = value;
+    }
+    return properties;
+  }
+
+  // ---- DeliveryTarget -----------------------------------------------------------------------
+
+  deliver(
+    session: Session,
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    group: SharedSubscription | undefined,
+  ): void {
+    const client = session.client;
+    if (client) {
+      client.deliver(message, qos, retain, subscriptionIds, group);
+      return;
+    }
+    // Offline: QoS 1/2 wait in the session's queue; QoS 0 is not kept for offline sessions.
+    if (qos > 0) this.enqueue(session, message);
+  }
+
+  canSendNow(session: Session, qos: QoS): boolean {
+    return session.client !== undefined && session.client.canSendNow(qos);
+  }
+
+  isOnline(session: Session): boolean {
+    return session.client !== undefined;
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  /** Publishes a session's will and forgets it. */
+  #publishWill(session: Session): void {
+    const will = session.will;
+    if (!will) return;
+    session.will = undefined;
+    const message: Message = will.messageExpiryInterval === 0 ? will.message : {
+      ...will.message,
+      expiresAt: this.clock.now() + will.messageExpiryInterval * 1000,
+    };
+    this.logger.debug("publishing will", { clientId: session.clientId, topic: message.topic });
+    const result = this.publish(message);
+    if (result instanceof Promise) {
+      result.catch((err) => this.logger.error("will not published", { error: err }));
+    }
+  }
+
+  /** Ends a session: its pending will goes out, its subscriptions and queue go away. */
+  #endSession(session: Session): void {
+    this.#clearTimers(session);
+    if (session.will && session.client === undefined) this.#publishWill(session);
+    this.#returnSharedInflight(session);
+    for (const filter of session.subscriptions.keys()) this.#releaseSubscription(session, filter);
+    session.clearState();
+    this.backbone.queues.drop(session.clientId);
+    if (this.#sessions.get(session.clientId) === session) {
+      this.#sessions.delete(session.clientId);
+      this.backbone.sessions.delete(session.clientId);
+    }
+  }
+
+  #releaseSubscription(session: Session, filter: string): void {
+    this.router.remove(session, filter);
+    this.backbone.bus.removeInterest(interestFilter(filter));
+  }
+
+  /** Hands unacknowledged shared-subscription messages back to their groups [MQTT-4.8.2-5]. */
+  #returnSharedInflight(session: Session): void {
+    for (const entry of [...session.inflight.values()]) {
+      if (entry.group === undefined) continue;
+      session.inflight.delete(entry.packetId);
+      this.router.requeueShared(entry.group as SharedSubscription, entry.message);
+    }
+  }
+
+  #clearTimers(session: Session): void {
+    if (session.expiryTimer !== undefined) this.clock.clearTimeout(session.expiryTimer as TimerId);
+    if (session.willTimer !== undefined) this.clock.clearTimeout(session.willTimer as TimerId);
+    session.expiryTimer = undefined;
+    session.willTimer = undefined;
+  }
+
+  /** Writes the session record with compare-and-set on its revision. */
+  #persist(session: Session): void | Promise<void> {
+    const record = session.toRecord(session.client ? this.options.nodeId : undefined);
+    const written = this.backbone.sessions.put(record, session.revision);
+    const apply = (revision: number | undefined) => {
+      if (revision === undefined) {
+        this.logger.error("session record changed by another writer", {
+          clientId: session.clientId,
+        });
+        return;
+      }
+      session.revision = revision;
+    };
+    if (written instanceof Promise) return written.then(apply);
+    apply(written);
+  }
+}
+
+/** The filter a subscription needs routed to this node (without any share prefix). */
+function interestFilter(filter: string): string {
+  const shared = parseSharedFilter(filter);
+  return shared && !(shared instanceof Error) ? shared.filter : filter;
+}
+
+/** CONNACK properties that follow from the configuration alone [MQTT-3.2.2-?]. */
+function staticConnackProperties(options: BrokerOptions): Properties {
+  const properties: Properties = {};
+  if (options.receiveMaximum < 65_535) properties.receiveMaximum = options.receiveMaximum;
+  if (options.maxQos < 2) properties.maximumQos = options.maxQos;
+  if (!options.retainAvailable) properties.retainAvailable = 0;
+  properties.maximumPacketSize = options.maxPacketSize;
+  if (options.topicAliasMaximum > 0) properties.topicAliasMaximum = options.topicAliasMaximum;
+  if (!options.wildcardSubscriptionAvailable) properties.wildcardSubscriptionAvailable = 0;
+  if (!options.subscriptionIdentifierAvailable) properties.subscriptionIdentifiersAvailable = 0;
+  if (!options.sharedSubscriptionAvailable) properties.sharedSubscriptionAvailable = 0;
+  return properties;
+}

@@ -1,0 +1,1115 @@
+/**
+ * One client connection: the MQTT state machine from CONNECT to close, inbound packet handling,
+ * outbound delivery with flow control, keep alive and timeouts.
+ *
+ * @module
+ */
+
+import {
+  connackReturnCodeFor311,
+  encodePacket,
+  MqttError,
+  type Packet,
+  PacketDecoder,
+  PacketType,
+  protocolError,
+  ReasonCode,
+  utf8ByteLength,
+  validateConnect,
+  validatePublish,
+  validateSubscribe,
+  validateUnsubscribe,
+} from "../codec/mod.ts";
+import type {
+  ConnectPacket,
+  DisconnectPacket,
+  Properties,
+  ProtocolVersion,
+  PubAckLikePacket,
+  PublishPacket,
+  QoS,
+  SubscribePacket,
+  UnsubscribePacket,
+} from "../codec/packets.ts";
+import type { Message, SubscriptionRecord } from "../backbone/backbone.ts";
+import type { AuthResult, ClientInfo } from "../hooks/hooks.ts";
+import { type InflightMessage, NEVER_EXPIRES, type Session } from "../session/session.ts";
+import {
+  InboundTopicAliases,
+  OutboundTopicAliases,
+  parseSharedFilter,
+  topicMatchesFilter,
+  validateTopicFilter,
+  validateTopicName,
+} from "../topic/mod.ts";
+
+import type { Connection, ConnectionHandler } from "../transport/transport.ts";
+import type { AttachingClient, BrokerCore } from "./broker_core.ts";
+
+const State = {
+  AwaitingConnect: 0,
+  Connecting: 1,
+  Connected: 2,
+  Closed: 3,
+} as const;
+type State = typeof State[keyof typeof State];
+
+/** Packets received while an asynchronous step runs wait here; the socket is paused meanwhile. */
+const MAX_BACKLOG = 10_000;
+
+/** The maximum a two-byte Receive Maximum can express. */
+const MAX_RECEIVE_MAXIMUM = 65_535;
+
+/** One connected (or connecting) client. */
+export class Client implements ConnectionHandler, AttachingClient {
+  readonly connection: Connection;
+  readonly info: ClientInfo;
+  session: Session | undefined = undefined;
+  /** Epoch ms of the last bytes received. */
+  lastActivity: number;
+  #core: BrokerCore;
+  #decoder: PacketDecoder;
+  #state: State = State.AwaitingConnect;
+  #version: ProtocolVersion = 4;
+  #keepAliveMs = 0;
+  #acceptedAt: number;
+  #partialSince = 0;
+  #packetsSeen = 0;
+  #timer: unknown = undefined;
+  #timerDeadline = Infinity;
+  #backlog: Packet[] = [];
+  #busy = false;
+  /** Outbound QoS 1/2 window: min(our maxInflight, the client's Receive Maximum). */
+  #window: number;
+  /** Largest packet the client accepts [MQTT-3.1.2-24]. */
+  #clientMaxPacketSize = Infinity;
+  #requestProblemInformation = true;
+  #aliasesIn: InboundTopicAliases | undefined = undefined;
+  #aliasesOut: OutboundTopicAliases | undefined = undefined;
+  /** Whether the will is published when this connection ends (false after a normal DISCONNECT). */
+  #willOnClose = true;
+  #closeReason = 0;
+  #closedByClient = false;
+  #expiryAtConnect = 0;
+
+  constructor(core: BrokerCore, connection: Connection) {
+    this.#core = core;
+    this.connection = connection;
+    const now = core.clock.now();
+    this.lastActivity = now;
+    this.#acceptedAt = now;
+    this.#window = core.options.maxInflight;
+    this.info = {
+      clientId: "",
+      username: undefined,
+      remoteAddress: connection.remoteAddress,
+      remotePort: connection.remotePort,
+      protocolVersion: 4,
+      transport: connection.kind,
+      peerCertificate: connection.peerCertificate,
+    };
+    this.#decoder = new PacketDecoder(this, { maximumPacketSize: core.options.maxPacketSize });
+    this.#armTimer();
+  }
+
+  /** Protocol level of the connection (4 until CONNECT says otherwise). */
+  get protocolVersion(): ProtocolVersion {
+    return this.#version;
+  }
+
+  /** True once CONNACK was sent and until the connection closes. */
+  get connected(): boolean {
+    return this.#state === State.Connected;
+  }
+
+  /** True once the connection is gone. */
+  get closed(): boolean {
+    return this.#state === State.Closed;
+  }
+
+  // Used instead of comparing `#state` inline: TypeScript narrows the field across awaits and calls.
+  #is(state: State): boolean {
+    return this.#state === state;
+  }
+
+  // ---- transport events -------------------------------------------------------------------
+
+  onData(chunk: Uint8Array): void {
+    if (this.#is(State.Closed)) return;
+    const core = this.#core;
+    core.stats.bytesReceived += chunk.length;
+    this.lastActivity = core.clock.now();
+    const seenBefore = this.#packetsSeen;
+    try {
+      this.#decoder.push(chunk);
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    if (this.#decoder.bufferedBytes === 0) this.#partialSince = 0;
+    else if (this.#partialSince === 0 || this.#packetsSeen !== seenBefore) {
+      this.#partialSince = this.lastActivity;
+      if (this.#partialSince + core.options.connectTimeout < this.#timerDeadline) this.#armTimer();
+    }
+  }
+
+  onClose(error?: Error): void {
+    if (error) this.#core.logger.debug("connection error", { clientId: this.info.clientId, error });
+    this.#closeNow();
+  }
+
+  /** Decoder callback: one complete packet. Returns false to stop decoding the chunk. */
+  onPacket(packet: Packet): boolean {
+    this.#packetsSeen++;
+    if (this.#is(State.Closed)) return false;
+    if (this.#busy) {
+      this.#backlog.push(packet);
+      if (this.#backlog.length > MAX_BACKLOG) {
+        this.#fail(new MqttError(ReasonCode.ReceiveMaximumExceeded, "Too many packets pipelined"));
+        return false;
+      }
+      return true;
+    }
+    this.#dispatch(packet);
+    return !this.#is(State.Closed);
+  }
+
+  // ---- dispatch -----------------------------------------------------------------------------
+
+  #dispatch(packet: Packet): void {
+    try {
+      if (this.#state !== State.Connected) {
+        if (packet.type === PacketType.CONNECT && this.#state === State.AwaitingConnect) {
+          this.#runAsync(this.#handleConnect(packet));
+          return;
+        }
+        if (packet.type === PacketType.CONNECT) {
+          throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
+        }
+        // The first packet must be CONNECT [MQTT-3.1.0-1]: close without answering.
+        this.#core.logger.debug("first packet is not CONNECT", { remote: this.#remote() });
+        this.#closeNow();
+        return;
+      }
+      switch (packet.type) {
+        case PacketType.PUBLISH:
+          this.#handlePublish(packet);
+          return;
+        case PacketType.PUBACK:
+          this.#handlePuback(packet);
+          return;
+        case PacketType.PUBREC:
+          this.#handlePubrec(packet);
+          return;
+        case PacketType.PUBREL:
+          this.#handlePubrel(packet);
+          return;
+        case PacketType.PUBCOMP:
+          this.#handlePubcomp(packet);
+          return;
+        case PacketType.SUBSCRIBE:
+          this.#handleSubscribe(packet);
+          return;
+        case PacketType.UNSUBSCRIBE:
+          this.#handleUnsubscribe(packet);
+          return;
+        case PacketType.PINGREQ:
+          this.#send({ type: PacketType.PINGRESP }); // [MQTT-3.12.4-1]
+          return;
+        case PacketType.DISCONNECT:
+          this.#handleDisconnect(packet);
+          return;
+        case PacketType.CONNECT:
+          throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
+        case PacketType.AUTH:
+          throw protocolError("Cannot accept AUTH: no authentication method in CONNECT");
+        default:
+          throw protocolError(`Cannot accept packet type ${packet.type} from a client`);
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Runs an asynchronous step with the socket paused; later packets wait in the backlog. */
+  #runAsync(step: Promise<void>): void {
+    this.#busy = true;
+    this.connection.pause();
+    step.catch((err) => this.#fail(err)).finally(() => {
+      this.#busy = false;
+      this.#drainBacklog();
+    });
+  }
+
+  #drainBacklog(): void {
+    while (this.#backlog.length > 0 && !this.#busy && !this.#is(State.Closed)) {
+      this.#dispatch(this.#backlog.shift()!);
+    }
+    if (!this.#busy && !this.#is(State.Closed)) this.connection.resume();
+  }
+
+  // ---- CONNECT ------------------------------------------------------------------------------
+
+  async #handleConnect(packet: ConnectPacket): Promise<void> {
+    const core = this.#core;
+    const options = core.options;
+    this.#state = State.Connecting;
+    this.#version = packet.protocolVersion;
+    this.info.protocolVersion = packet.protocolVersion;
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
+
+    const invalid = validateConnect(packet);
+    if (invalid) return this.#refuse(invalid.reasonCode, invalid.message);
+
+    let clientId = packet.clientId;
+    let assignedClientId: string | undefined;
+    if (clientId === "") {
+      // 3.1.1 accepts an empty id only with Clean Session [MQTT-3.1.3-8].
+      if (!v5 && !packet.cleanStart) {
+        return this.#refuse(
+          ReasonCode.ClientIdentifierNotValid,
+          "Empty client id needs clean session",
+        );
+      }
+      if (!options.allowEmptyClientId) {
+        return this.#refuse(
+          ReasonCode.ClientIdentifierNotValid,
+          "Empty client ids are not allowed",
+        );
+      }
+      clientId = core.assignClientId(); // [MQTT-3.1.3-6]
+      if (v5) assignedClientId = clientId; // [MQTT-3.2.2-16]
+    } else if (utf8ByteLength(clientId) > options.maxClientIdLength) {
+      return this.#refuse(ReasonCode.ClientIdentifierNotValid, "Client id is too long");
+    }
+    this.info.clientId = clientId;
+    this.info.username = packet.username;
+
+    let keepAlive = packet.keepAlive;
+    let serverKeepAlive: number | undefined;
+    if (keepAlive > options.maxKeepAlive || (keepAlive === 0 && options.maxKeepAlive < 65_535)) {
+      if (!v5) {
+        // 3.1.1 cannot tell the client another value; refuse like Mosquitto does.
+        return this.#refuse(ReasonCode.ClientIdentifierNotValid, "Keep alive exceeds the maximum");
+      }
+      keepAlive = options.maxKeepAlive;
+      serverKeepAlive = keepAlive; // [MQTT-3.2.2-21]
+    }
+
+    if (v5 && props?.authenticationMethod !== undefined) {
+      return this.#refuse(
+        ReasonCode.BadAuthenticationMethod,
+        `Authentication method "${props.authenticationMethod}" is not supported`,
+      );
+    }
+
+    let will: Message | undefined;
+    let willDelay = 0;
+    let willMessageExpiry = 0;
+    if (packet.will) {
+      const topicInvalid = validateTopicName(packet.will.topic, core.topicLimits);
+      if (topicInvalid) return this.#refuse(ReasonCode.TopicNameInvalid, topicInvalid.message);
+      if (packet.will.qos > options.maxQos) {
+        return this.#refuse(ReasonCode.QoSNotSupported, "Will QoS exceeds the maximum QoS"); // [MQTT-3.2.2-12]
+      }
+      if (packet.will.retain && !options.retainAvailable) {
+        return this.#refuse(ReasonCode.RetainNotSupported, "Retained wills are not supported"); // [MQTT-3.2.2-13]
+      }
+      const willProps = packet.will.properties;
+      willDelay = willProps?.willDelayInterval ?? 0;
+      willMessageExpiry = willProps?.messageExpiryInterval ?? 0;
+      will = {
+        topic: packet.will.topic,
+        payload: packet.will.payload.slice(),
+        qos: packet.will.qos,
+        retain: packet.will.retain,
+        properties: willProps && forwardedProperties(willProps),
+        expiresAt: 0,
+        origin: clientId,
+      };
+    }
+
+    const hooks = core.hooks;
+    if (hooks.authenticate) {
+      const result: AuthResult = await hooks.authenticate({
+        ...this.info,
+        password: packet.password,
+        userProperties: props?.userProperties,
+      });
+      if (this.#is(State.Closed)) return;
+      if (!result.ok) {
+        core.stats.authFailures++;
+        return this.#refuse(result.reasonCode, result.reason ?? "Not authorized");
+      }
+      if (result.username !== undefined) this.info.username = result.username;
+    }
+
+    let expiry: number;
+    if (v5) expiry = props?.sessionExpiryInterval ?? 0;
+    else expiry = packet.cleanStart ? 0 : NEVER_EXPIRES;
+    const grantedExpiry = Math.min(expiry, options.maxSessionExpiryInterval);
+    this.#expiryAtConnect = grantedExpiry;
+
+    const attached = await core.attach(this, {
+      clientId,
+      cleanStart: packet.cleanStart,
+      expiryInterval: grantedExpiry,
+      protocolVersion: packet.protocolVersion,
+      will: will && {
+        message: will,
+        delayInterval: willDelay,
+        messageExpiryInterval: willMessageExpiry,
+      },
+    });
+    if (!attached) return;
+    const { session, sessionPresent } = attached;
+    this.session = session;
+
+    if (v5) {
+      this.#window = Math.min(options.maxInflight, props?.receiveMaximum ?? MAX_RECEIVE_MAXIMUM);
+      this.#clientMaxPacketSize = props?.maximumPacketSize ?? Infinity;
+      this.#requestProblemInformation = props?.requestProblemInformation !== 0;
+      if (options.topicAliasMaximum > 0) {
+        this.#aliasesIn = new InboundTopicAliases(options.topicAliasMaximum);
+      }
+      const clientAliasMax = props?.topicAliasMaximum ?? 0;
+      if (clientAliasMax > 0 && options.outboundTopicAliases === "lru") {
+        this.#aliasesOut = new OutboundTopicAliases(clientAliasMax);
+      }
+    }
+    this.#keepAliveMs = keepAlive * 1000;
+
+    const connackProps: Properties | undefined = v5
+      ? core.connackProperties({
+        assignedClientIdentifier: assignedClientId,
+        serverKeepAlive,
+        sessionExpiryInterval: grantedExpiry !== expiry ? grantedExpiry : undefined,
+      })
+      : undefined;
+    // [MQTT-3.2.2-1] .. [MQTT-3.2.2-3]: Session Present only when resuming a session.
+    this.#send({
+      type: PacketType.CONNACK,
+      sessionPresent,
+      reasonCode: ReasonCode.Success,
+      properties: connackProps,
+    });
+    this.#state = State.Connected;
+    core.clientConnected(this);
+    this.#armTimer();
+    if (sessionPresent) this.#resendInflight(); // [MQTT-4.4.0-1]
+    this.pump();
+  }
+
+  /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-5]. */
+  #refuse(reasonCode: number, reason: string): void {
+    const v5 = this.#version === 5;
+    this.#core.logger.info("connection refused", {
+      clientId: this.info.clientId,
+      remote: this.#remote(),
+      reason,
+    });
+    this.#send({
+      type: PacketType.CONNACK,
+      sessionPresent: false,
+      reasonCode: v5 ? reasonCode : connackReturnCodeFor311(reasonCode),
+      properties: v5 && this.#requestProblemInformation ? { reasonString: reason } : undefined,
+    });
+    this.#closeReason = reasonCode;
+    this.connection.close();
+    this.#closeNow();
+  }
+
+  // ---- PUBLISH from the client --------------------------------------------------------------
+
+  #handlePublish(packet: PublishPacket): void {
+    const core = this.#core;
+    const options = core.options;
+    const session = this.session!;
+    core.stats.publishReceived++;
+    const invalid = validatePublish(packet, this.#version);
+    if (invalid) throw invalid;
+    let topic = packet.topic;
+    const props = packet.properties;
+    if (props?.topicAlias !== undefined) {
+      if (!this.#aliasesIn) {
+        throw new MqttError(ReasonCode.TopicAliasInvalid, "Topic aliases are not enabled"); // [MQTT-3.3.2-8]
+      }
+      const resolved = this.#aliasesIn.resolve(props.topicAlias, topic);
+      if (resolved instanceof MqttError) throw resolved;
+      topic = resolved;
+    } else if (topic === "") {
+      throw protocolError("PUBLISH has an empty topic and no topic alias [MQTT-3.3.2-1]");
+    }
+    const topicInvalid = validateTopicName(topic, core.topicLimits);
+    if (topicInvalid) throw topicInvalid;
+    const qos = packet.qos;
+    if (qos > options.maxQos) {
+      throw new MqttError(ReasonCode.QoSNotSupported, `QoS ${qos} is not supported`); // [MQTT-3.2.2-11]
+    }
+    if (packet.retain && !options.retainAvailable) {
+      throw new MqttError(ReasonCode.RetainNotSupported, "Retained messages are not supported"); // [MQTT-3.2.2-14]
+    }
+    if (qos === 2) {
+      if (session.inboundQos2.has(packet.packetId)) {
+        // A resend of a message we already have: acknowledge again, never deliver twice [MQTT-4.3.3-9].
+        this.#sendAck(PacketType.PUBREC, packet.packetId, ReasonCode.Success);
+        return;
+      }
+      if (session.inboundQos2.size >= options.receiveMaximum) {
+        throw new MqttError(ReasonCode.ReceiveMaximumExceeded, "Receive Maximum exceeded"); // [MQTT-3.3.4-9]
+      }
+    }
+
+    const hooks = core.hooks;
+    if (hooks.authorizePublish) {
+      const allowed = hooks.authorizePublish(this.info, { topic, qos, retain: packet.retain });
+      if (allowed instanceof Promise) {
+        this.#runAsync(allowed.then((ok) => this.#acceptPublish(packet, topic, ok)));
+        return;
+      }
+      this.#acceptPublish(packet, topic, allowed);
+      return;
+    }
+    this.#acceptPublish(packet, topic, true);
+  }
+
+  #acceptPublish(packet: PublishPacket, topic: string, allowed: boolean): void | Promise<void> {
+    if (this.#is(State.Closed)) return;
+    const core = this.#core;
+    const qos = packet.qos;
+    if (!allowed) {
+      core.stats.publishDenied++;
+      // MQTT 5 says why; 3.1.1 acknowledges and drops, which its spec allows [MQTT-3.3.5-2].
+      const code = this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success;
+      if (qos === 1) this.#sendAck(PacketType.PUBACK, packet.packetId, code);
+      else if (qos === 2) {
+        if (code === ReasonCode.Success) this.session!.inboundQos2.add(packet.packetId);
+        this.#sendAck(PacketType.PUBREC, packet.packetId, code);
+      }
+      return;
+    }
+    const props = packet.properties;
+    const expiry = props?.messageExpiryInterval;
+    // QoS 0 live messages are encoded before this turn ends, so they may keep viewing the read
+    // chunk; anything stored or queued gets its own copy.
+    const keep = qos > 0 || packet.retain;
+    const message: Message = {
+      topic,
+      payload: keep ? packet.payload.slice() : packet.payload,
+      qos,
+      retain: packet.retain,
+      properties: props && forwardedProperties(props),
+      expiresAt: expiry === undefined ? 0 : core.clock.now() + expiry * 1000,
+      origin: this.info.clientId,
+    };
+    const published = core.publish(message);
+    if (qos === 0) {
+      if (published instanceof Promise) published.catch((err) => this.#fail(err));
+      return;
+    }
+    if (published instanceof Promise) {
+      this.#runAsync(published.then((code) => this.#ackPublish(packet, code)));
+      return;
+    }
+    this.#ackPublish(packet, published);
+  }
+
+  /** Acknowledges an accepted QoS 1/2 PUBLISH once the backbone has it [MQTT-4.3.2-2]. */
+  #ackPublish(packet: PublishPacket, code: number): void {
+    if (this.#is(State.Closed)) return;
+    const reason = this.#version === 5 ? code : ReasonCode.Success;
+    if (packet.qos === 1) {
+      this.#sendAck(PacketType.PUBACK, packet.packetId, reason);
+    } else {
+      if (reason < 0x80) this.session!.inboundQos2.add(packet.packetId); // [MQTT-4.3.3-8]
+      this.#sendAck(PacketType.PUBREC, packet.packetId, reason);
+    }
+  }
+
+  // ---- acknowledgements from the client ----------------------------------------------------
+
+  #handlePuback(packet: PubAckLikePacket<typeof PacketType.PUBACK>): void {
+    const session = this.session!;
+    const entry = session.inflight.get(packet.packetId);
+    if (!entry || entry.qos !== 1) return; // Unknown id: nothing to release.
+    session.inflight.delete(packet.packetId);
+    this.#core.stats.inflightCompleted++;
+    this.#afterAck(entry);
+  }
+
+  #handlePubrec(packet: PubAckLikePacket<typeof PacketType.PUBREC>): void {
+    const session = this.session!;
+    const entry = session.inflight.get(packet.packetId);
+    if (!entry || entry.qos !== 2) {
+      this.#sendAck(PacketType.PUBREL, packet.packetId, ReasonCode.PacketIdentifierNotFound);
+      return;
+    }
+    if (packet.reasonCode >= 0x80) {
+      // The receiver refused the message: the flow ends here [MQTT-4.3.3-4].
+      session.inflight.delete(packet.packetId);
+      this.#afterAck(entry);
+      return;
+    }
+    entry.released = true;
+    this.#sendAck(PacketType.PUBREL, packet.packetId, ReasonCode.Success); // [MQTT-4.3.3-4]
+  }
+
+  #handlePubrel(packet: PubAckLikePacket<typeof PacketType.PUBREL>): void {
+    const known = this.session!.inboundQos2.delete(packet.packetId);
+    this.#sendAck(
+      PacketType.PUBCOMP,
+      packet.packetId,
+      known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound,
+    );
+  }
+
+  #handlePubcomp(packet: PubAckLikePacket<typeof PacketType.PUBCOMP>): void {
+    const session = this.session!;
+    const entry = session.inflight.get(packet.packetId);
+    if (!entry || entry.qos !== 2) return;
+    session.inflight.delete(packet.packetId);
+    this.#core.stats.inflightCompleted++;
+    this.#afterAck(entry);
+  }
+
+  #afterAck(entry: InflightMessage): void {
+    this.pump();
+    if (entry.group !== undefined) this.#core.router.pumpSharedFor(this.session!);
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE --------------------------------------------------------------
+
+  #handleSubscribe(packet: SubscribePacket): void {
+    const core = this.#core;
+    const options = core.options;
+    const invalid = validateSubscribe(packet, this.#version);
+    if (invalid) throw invalid;
+    const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0] ?? 0;
+    if (subscriptionId !== 0 && !options.subscriptionIdentifierAvailable) {
+      throw new MqttError(
+        ReasonCode.SubscriptionIdentifiersNotSupported,
+        "Subscription identifiers are not supported",
+      );
+    }
+    const session = this.session!;
+    const v5 = this.#version === 5;
+    const reasonCodes: number[] = [];
+    const granted: SubscriptionRecord[] = [];
+    const isNew: boolean[] = [];
+    for (const sub of packet.subscriptions) {
+      const failure = (code: number) => reasonCodes.push(v5 ? code : 0x80);
+      const shared = parseSharedFilter(sub.filter);
+      if (shared instanceof MqttError) {
+        failure(ReasonCode.TopicFilterInvalid);
+        continue;
+      }
+      const filter = shared ? shared.filter : sub.filter;
+      if (validateTopicFilter(filter, core.topicLimits)) {
+        failure(ReasonCode.TopicFilterInvalid);
+        continue;
+      }
+      if (shared && sub.noLocal) {
+        throw protocolError("No Local on a shared subscription [MQTT-3.8.3-4]");
+      }
+      if (shared && !options.sharedSubscriptionAvailable) {
+        failure(ReasonCode.SharedSubscriptionsNotSupported);
+        continue;
+      }
+      if (!options.wildcardSubscriptionAvailable && /[+#]/.test(filter)) {
+        failure(ReasonCode.WildcardSubscriptionsNotSupported);
+        continue;
+      }
+      if (
+        !session.subscriptions.has(sub.filter) &&
+        session.subscriptions.size >= options.maxSubscriptionsPerClient
+      ) {
+        failure(ReasonCode.QuotaExceeded);
+        continue;
+      }
+      const authorize = core.hooks.authorizeSubscribe;
+      if (authorize) {
+        const ok = authorize(this.info, {
+          filter,
+          shareGroup: shared ? shared.group : undefined,
+          qos: sub.qos,
+        });
+        if (ok instanceof Promise) {
+          throw new TypeError("Asynchronous authorizeSubscribe is not supported");
+        }
+        if (!ok) {
+          failure(ReasonCode.NotAuthorized);
+          continue;
+        }
+      }
+      const qos = (sub.qos < options.maxQos ? sub.qos : options.maxQos) as QoS;
+      const record: SubscriptionRecord = {
+        filter: sub.filter,
+        qos,
+        noLocal: sub.noLocal,
+        retainAsPublished: sub.retainAsPublished,
+        retainHandling: sub.retainHandling,
+        subscriptionId,
+      };
+      isNew.push(core.subscribe(session, record));
+      granted.push(record);
+      reasonCodes.push(qos); // [MQTT-3.9.3-1]: granted QoS in request order
+    }
+    this.#send({
+      type: PacketType.SUBACK,
+      packetId: packet.packetId,
+      reasonCodes,
+      properties: undefined,
+    });
+    if (granted.length === 0) return;
+    core.persistSession(session);
+    core.hooks.onSubscribe?.(this.info, granted.map((g) => g.filter));
+    for (let i = 0; i < granted.length; i++) this.#sendRetained(granted[i], isNew[i]);
+  }
+
+  /** Sends the retained messages a new subscription asks for [MQTT-3.3.1-9], [MQTT-3.8.4-4]. */
+  #sendRetained(record: SubscriptionRecord, isNew: boolean): void {
+    if (record.retainHandling === 2 || (record.retainHandling === 1 && !isNew)) return;
+    if (parseSharedFilter(record.filter)) return; // Never for shared subscriptions [MQTT-3.8.4-?].
+    const core = this.#core;
+    const messages = core.backbone.retained.match(record.filter);
+    const send = (list: Message[]) => {
+      if (this.#state !== State.Connected) return;
+      const ids = record.subscriptionId === 0 ? undefined : [record.subscriptionId];
+      for (const message of list) {
+        // Retained messages go out with RETAIN set [MQTT-3.3.1-8].
+        this.deliver(
+          message,
+          message.qos < record.qos ? message.qos : record.qos,
+          true,
+          ids,
+          undefined,
+        );
+      }
+    };
+    if (messages instanceof Promise) messages.then(send, (err) => this.#fail(err));
+    else send(messages);
+  }
+
+  #handleUnsubscribe(packet: UnsubscribePacket): void {
+    const invalid = validateUnsubscribe(packet);
+    if (invalid) throw invalid;
+    const core = this.#core;
+    const session = this.session!;
+    const reasonCodes: number[] = [];
+    const removed: string[] = [];
+    for (const filter of packet.filters) {
+      if (core.unsubscribe(session, filter)) {
+        removed.push(filter);
+        reasonCodes.push(ReasonCode.Success);
+      } else reasonCodes.push(ReasonCode.NoSubscriptionExisted); // [MQTT-3.11.3-?]
+    }
+    this.#send({
+      type: PacketType.UNSUBACK,
+      packetId: packet.packetId,
+      reasonCodes: this.#version === 5 ? reasonCodes : [],
+      properties: undefined,
+    });
+    if (removed.length === 0) return;
+    core.persistSession(session);
+    core.hooks.onUnsubscribe?.(this.info, removed);
+  }
+
+  // ---- DISCONNECT ---------------------------------------------------------------------------
+
+  #handleDisconnect(packet: DisconnectPacket): void {
+    const session = this.session!;
+    const requested = packet.properties?.sessionExpiryInterval;
+    if (requested !== undefined) {
+      // Cannot turn a session that ends at close into a persistent one [MQTT-3.14.2-2].
+      if (this.#expiryAtConnect === 0 && requested !== 0) {
+        throw protocolError("Session expiry cannot change from 0 in DISCONNECT [MQTT-3.14.2-2]");
+      }
+      session.expiryInterval = Math.min(requested, this.#core.options.maxSessionExpiryInterval);
+    }
+    // A normal DISCONNECT discards the will; 0x04 asks for it to be sent [MQTT-3.14.4-3].
+    this.#willOnClose = packet.reasonCode === ReasonCode.DisconnectWithWillMessage;
+    this.#closedByClient = true;
+    this.#closeReason = packet.reasonCode;
+    this.connection.close();
+    this.#closeNow();
+  }
+
+  // ---- outbound delivery --------------------------------------------------------------------
+
+  /** True when a message at this QoS could be sent right now. */
+  canSendNow(qos: QoS): boolean {
+    if (this.#state !== State.Connected) return false;
+    if (qos === 0) return this.connection.bufferedBytes <= this.#core.options.writeBufferLimit;
+    return this.session!.queued === 0 && this.session!.inflight.size < this.#window;
+  }
+
+  /**
+   * Delivers a message to this client: QoS 0 is written (or dropped when the client does not keep
+   * up); QoS 1/2 is sent inside the window or queued for later.
+   */
+  deliver(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    group: object | undefined,
+  ): void {
+    const core = this.#core;
+    if (message.expiresAt !== 0 && message.expiresAt <= core.clock.now()) {
+      core.stats.droppedExpired++; // [MQTT-3.3.2-5]
+      return;
+    }
+    const authorizeRead = core.hooks.authorizeRead;
+    if (authorizeRead && !authorizeRead(this.info, message.topic)) {
+      core.stats.droppedNotAuthorized++;
+      return;
+    }
+    if (qos === 0) {
+      if (this.connection.bufferedBytes > core.options.writeBufferLimit) {
+        core.stats.droppedSlowConsumer++;
+        return;
+      }
+      this.#sendPublish(message, 0, retain, subscriptionIds, 0, false);
+      return;
+    }
+    const session = this.session!;
+    if (session.queued > 0 || session.inflight.size >= this.#window) {
+      core.enqueue(session, message);
+      return;
+    }
+    this.#sendInflight(message, qos, retain, subscriptionIds, group);
+  }
+
+  #sendInflight(
+    message: Message,
+    qos: 1 | 2,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    group: object | undefined,
+  ): void {
+    const session = this.session!;
+    const packetId = session.allocatePacketId();
+    session.addInflight(packetId, message, qos, retain, subscriptionIds).group = group;
+    if (!this.#sendPublish(message, qos, retain, subscriptionIds, packetId, false)) {
+      // Too large for this client: behave as if it was delivered [MQTT-3.1.2-25].
+      session.inflight.delete(packetId);
+    }
+  }
+
+  /** Moves queued messages into the window as it opens. */
+  pump(): void {
+    const session = this.session;
+    if (!session || this.#state !== State.Connected || session.queued === 0) return;
+    const core = this.#core;
+    while (session.queued > 0 && session.inflight.size < this.#window) {
+      const batch = core.takeQueued(session, this.#window - session.inflight.size);
+      if (batch instanceof Promise) {
+        this.#runAsync(batch.then((messages) => this.#sendQueued(messages)));
+        return;
+      }
+      if (batch.length === 0) return;
+      this.#sendQueued(batch);
+    }
+  }
+
+  #sendQueued(messages: Message[]): void {
+    const now = this.#core.clock.now();
+    for (const message of messages) {
+      if (message.expiresAt !== 0 && message.expiresAt <= now) {
+        this.#core.stats.droppedExpired++;
+        continue;
+      }
+      // A queued message is delivered per the subscriptions the session has now.
+      const match = this.#matchSubscriptions(message);
+      if (!match) continue;
+      if (match.qos === 0) this.#sendPublish(message, 0, match.retain, match.ids, 0, false);
+      else this.#sendInflight(message, match.qos, match.retain, match.ids, undefined);
+    }
+  }
+
+  /** The delivery QoS, RETAIN flag and identifiers of a message for this session's subscriptions. */
+  #matchSubscriptions(
+    message: Message,
+  ): { qos: QoS; retain: boolean; ids: number[] | undefined } | undefined {
+    let found: { qos: QoS; retain: boolean; ids: number[] | undefined } | undefined;
+    for (const record of this.session!.subscriptions.values()) {
+      const shared = parseSharedFilter(record.filter);
+      const filter = shared && !(shared instanceof MqttError) ? shared.filter : record.filter;
+      if (!topicMatchesFilter(message.topic, filter)) continue;
+      if (record.noLocal && message.origin === this.info.clientId) continue;
+      const qos = (message.qos < record.qos ? message.qos : record.qos) as QoS;
+      found ??= { qos, retain: false, ids: undefined };
+      if (qos > found.qos) found.qos = qos;
+      found.retain ||= record.retainAsPublished && message.retain;
+      if (record.subscriptionId !== 0) (found.ids ??= []).push(record.subscriptionId);
+    }
+    return found;
+  }
+
+  /** Resends unacknowledged messages after a session resumes, in their original order. */
+  #resendInflight(): void {
+    const session = this.session!;
+    for (const entry of [...session.inflight.values()]) {
+      if (entry.released) {
+        this.#sendAck(PacketType.PUBREL, entry.packetId, ReasonCode.Success);
+        continue;
+      }
+      const sent = this.#sendPublish(
+        entry.message,
+        entry.qos,
+        entry.retain,
+        entry.subscriptionIds,
+        entry.packetId,
+        true, // [MQTT-3.3.1-1]: DUP on a resend
+      );
+      if (!sent) session.inflight.delete(entry.packetId);
+    }
+  }
+
+  /**
+   * Encodes and writes one PUBLISH. Returns false when the packet exceeds the client's Maximum
+   * Packet Size and was dropped [MQTT-3.1.2-25].
+   */
+  #sendPublish(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
+    const core = this.#core;
+    const v5 = this.#version === 5;
+    let bytes: Uint8Array;
+    if (
+      !dup && (!v5 || (subscriptionIds === undefined && this.#aliasesOut === undefined)) &&
+      message.expiresAt === 0
+    ) {
+      bytes = core.fanout.encode(message, v5, qos, retain, packetId);
+    } else {
+      let topic = message.topic;
+      let properties = v5 ? message.properties : undefined;
+      if (v5) {
+        if (message.expiresAt !== 0 || subscriptionIds !== undefined || this.#aliasesOut) {
+          properties = { ...properties };
+          if (message.expiresAt !== 0) {
+            // The receiver sees the time left, not the original interval [MQTT-3.3.2-6].
+            const left = Math.max(0, Math.ceil((message.expiresAt - core.clock.now()) / 1000));
+            properties.messageExpiryInterval = left;
+          }
+          if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = subscriptionIds;
+          if (this.#aliasesOut) {
+            const alias = this.#aliasesOut.lookup(topic);
+            if (alias) {
+              properties.topicAlias = alias.alias;
+              if (!alias.isNew) topic = "";
+            }
+          }
+        }
+      }
+      bytes = encodePacket({
+        type: PacketType.PUBLISH,
+        dup,
+        qos,
+        retain,
+        topic,
+        packetId,
+        properties,
+        payload: message.payload,
+      }, this.#version);
+    }
+    if (bytes.length > this.#clientMaxPacketSize) {
+      core.stats.droppedTooLarge++;
+      return false;
+    }
+    core.stats.publishSent++;
+    core.stats.bytesSent += bytes.length;
+    this.connection.write(bytes);
+    return true;
+  }
+
+  #sendAck(
+    type:
+      | typeof PacketType.PUBACK
+      | typeof PacketType.PUBREC
+      | typeof PacketType.PUBREL
+      | typeof PacketType.PUBCOMP,
+    packetId: number,
+    reasonCode: number,
+  ): void {
+    this.#send({ type, packetId, reasonCode, properties: undefined });
+  }
+
+  #send(packet: Packet): void {
+    const bytes = encodePacket(packet, this.#version);
+    this.#core.stats.bytesSent += bytes.length;
+    this.connection.write(bytes);
+  }
+
+  // ---- closing ------------------------------------------------------------------------------
+
+  /**
+   * Ends the connection from the server side: MQTT 5 clients get DISCONNECT with the reason
+   * [MQTT-4.13.2-1]; 3.1.1 clients are just closed.
+   */
+  disconnect(reasonCode: number, reason?: string, extra?: Properties): void {
+    if (this.#is(State.Closed)) return;
+    if (this.#version === 5 && this.#state === State.Connected) {
+      const properties: Properties | undefined = reason && this.#requestProblemInformation
+        ? { ...extra, reasonString: reason }
+        : extra;
+      this.#send({ type: PacketType.DISCONNECT, reasonCode, properties });
+    }
+    this.#closeReason = reasonCode;
+    this.connection.close();
+    this.#closeNow();
+  }
+
+  /** Closes because another connection took the session over [MQTT-3.1.4-3]. */
+  takeOver(): void {
+    this.disconnect(ReasonCode.SessionTakenOver, "Another connection uses this client id");
+  }
+
+  /** Handles an error raised while processing this client's input: log once, answer, close. */
+  #fail(err: unknown): void {
+    if (this.#is(State.Closed)) return;
+    if (!(err instanceof MqttError)) {
+      this.#core.logger.error("unexpected error handling client", {
+        clientId: this.info.clientId,
+        remote: this.#remote(),
+        error: err,
+      });
+      err = new MqttError(ReasonCode.ImplementationSpecificError, "Internal error");
+    }
+    const mqttError = err as MqttError;
+    this.#core.stats.protocolErrors++;
+    this.#core.logger.info("closing connection on bad input", {
+      clientId: this.info.clientId,
+      remote: this.#remote(),
+      reasonCode: mqttError.reasonCode,
+      reason: mqttError.message,
+    });
+    if (mqttError.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
+      // Answer in the 3.1.1 format every client level can read [MQTT-3.1.2-2].
+      this.#version = 4;
+      this.#send({
+        type: PacketType.CONNACK,
+        sessionPresent: false,
+        reasonCode: connackReturnCodeFor311(ReasonCode.UnsupportedProtocolVersion),
+        properties: undefined,
+      });
+      this.connection.close();
+      this.#closeNow();
+      return;
+    }
+    if (this.#state === State.Connecting && this.#version === 5) {
+      this.#refuse(mqttError.reasonCode, mqttError.message);
+      return;
+    }
+    this.disconnect(mqttError.reasonCode, mqttError.message);
+  }
+
+  #closeNow(): void {
+    if (this.#is(State.Closed)) return;
+    const wasConnected = this.#state === State.Connected;
+    this.#state = State.Closed;
+    this.#backlog.length = 0;
+    this.#clearTimer();
+    this.connection.close();
+    this.#core.clientClosed(this, this.session, {
+      wasConnected,
+      willOnClose: this.#willOnClose,
+      reasonCode: this.#closeReason,
+      byClient: this.#closedByClient,
+    });
+  }
+
+  // ---- timers -------------------------------------------------------------------------------
+
+  /** Arms the one timer of this connection at its nearest deadline. */
+  #armTimer(): void {
+    this.#clearTimer();
+    const deadline = this.#nextDeadline();
+    if (deadline === Infinity) return;
+    const clock = this.#core.clock;
+    this.#timerDeadline = deadline;
+    this.#timer = clock.setTimeout(this.#onTimer, Math.max(0, deadline - clock.now()));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#core.clock.clearTimeout(this.#timer as never);
+    this.#timer = undefined;
+    this.#timerDeadline = Infinity;
+  }
+
+  #nextDeadline(): number {
+    const options = this.#core.options;
+    let deadline = Infinity;
+    if (this.#state === State.AwaitingConnect || this.#state === State.Connecting) {
+      deadline = this.#acceptedAt + options.connectTimeout;
+    } else if (this.#state === State.Connected && this.#keepAliveMs > 0) {
+      // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet.
+      deadline = this.lastActivity + this.#keepAliveMs * options.keepAliveMultiplier;
+    }
+    if (this.#partialSince !== 0) {
+      deadline = Math.min(deadline, this.#partialSince + options.connectTimeout);
+    }
+    return deadline;
+  }
+
+  #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerDeadline = Infinity;
+    if (this.#is(State.Closed)) return;
+    const now = this.#core.clock.now();
+    const options = this.#core.options;
+    if (this.#state !== State.Connected) {
+      if (now >= this.#acceptedAt + options.connectTimeout) {
+        this.#core.logger.debug("no CONNECT in time", { remote: this.#remote() });
+        this.#closeReason = ReasonCode.MaximumConnectTime;
+        this.#closeNow();
+        return;
+      }
+    } else if (
+      this.#keepAliveMs > 0 &&
+      now >= this.lastActivity + this.#keepAliveMs * options.keepAliveMultiplier
+    ) {
+      this.disconnect(ReasonCode.KeepAliveTimeout, "Keep alive timeout");
+      return;
+    }
+    if (this.#partialSince !== 0 && now >= this.#partialSince + options.connectTimeout) {
+      this.disconnect(ReasonCode.MalformedPacket, "Incomplete packet timed out");
+      return;
+    }
+    this.#armTimer();
+  };
+
+  #remote(): string {
+    return `${this.connection.remoteAddress}:${this.connection.remotePort}`;
+  }
+}
+
+/** The properties of a PUBLISH or will that travel on to subscribers [MQTT-3.3.2-?]. */
+function forwardedProperties(props: Properties): Properties | undefined {
+  const {
+    payloadFormatIndicator,
+    contentType,
+    responseTopic,
+    correlationData,
+    userProperties,
+  } = props;
+  if (
+    payloadFormatIndicator === undefined && contentType === undefined &&
+    responseTopic === undefined && correlationData === undefined && userProperties === undefined
+  ) return undefined;
+  const forwarded: Properties = {};
+  if (payloadFormatIndicator !== undefined) {
+    forwarded.payloadFormatIndicator = payloadFormatIndicator;
+  }
+  if (contentType !== undefined) forwarded.contentType = contentType;
+  if (responseTopic !== undefined) forwarded.responseTopic = responseTopic;
+  if (correlationData !== undefined) forwarded.correlationData = correlationData.slice();
+  if (userProperties !== undefined) forwarded.userProperties = userProperties;
+  return forwarded;
+}

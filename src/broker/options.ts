@@ -1,0 +1,46 @@
+import type { QoS } from "../codec/packets.ts";
+
+/**
+ * Settings the engine runs with. `main.ts` fills them from the validated config (`mqtt`, `sys`,
+ * `node` and `retained` sections), which is where every default lives; durations are milliseconds
+ * unless the name says seconds, sizes are bytes.
+ */
+export interface BrokerOptions {
+  /** This front-end's id (session ownership, logs). */
+  nodeId: string;
+  /** Largest packet accepted from clients, announced as Maximum Packet Size. */
+  maxPacketSize: number;
+  /** Time from accept to a complete CONNECT, and the limit for a half-received packet. */
+  connectTimeout: number;
+  maxClientIdLength: number;
+  /** Assign ids to clients that send an empty one. */
+  allowEmptyClientId: boolean;
+  /** Seconds; larger (or disabled) keep alives get Server Keep Alive (MQTT 5) or are refused. */
+  maxKeepAlive: number;
+  /** Connections silent for this many keep alive periods are closed [MQTT-3.1.2-24]. */
+  keepAliveMultiplier: number;
+  /** Inbound QoS 1/2 window announced to MQTT 5 clients. */
+  receiveMaximum: number;
+  /** Outbound QoS 1/2 window per client (capped by the client's Receive Maximum). */
+  maxInflight: number;
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  maxQos: QoS;
+  retainAvailable: boolean;
+  wildcardSubscriptionAvailable: boolean;
+  sharedSubscriptionAvailable: boolean;
+  subscriptionIdentifierAvailable: boolean;
+  /** Inbound topic aliases accepted per connection (0 disables). */
+  topicAliasMaximum: number;
+  /** Server-to-client topic aliases when the client allows them. */
+  outboundTopicAliases: "off" | "lru";
+  maxTopicLength: number;
+  maxTopicLevels: number;
+  maxSubscriptionsPerClient: number;
+  /** Seconds; longer session expiry requests are capped. */
+  maxSessionExpiryInterval: number;
+  /** Bytes queued on one connection before QoS 0 messages to it are dropped. */
+  writeBufferLimit: number;
+  /** Interval of `$SYS` updates in ms; 0 disables them. */
+  sysInterval: number;
+}

@@ -1,0 +1,132 @@
+/**
+ * Composition root: CLI -> config -> backbone -> broker -> listeners. The only module that wires
+ * concrete parts together.
+ *
+ * @module
+ */
+
+import denoConfig from "../deno.json" with { type: "json" };
+import { MemoryBackbone } from "./backbone/memory.ts";
+import { Broker } from "./broker/broker.ts";
+import type { BrokerOptions } from "./broker/options.ts";
+import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
+import { DenoListener } from "./transport/deno_listener.ts";
+import type { Listener } from "./transport/transport.ts";
+import { createSystemClock } from "./util/clock.ts";
+import { createLogger, type Logger } from "./util/logger.ts";
+
+/** The broker's version, from deno.json. */
+export const VERSION: string = denoConfig.version;
+
+/** Maps the validated configuration onto the engine's options. */
+export function brokerOptions(config: Config): BrokerOptions {
+  return {
+    ...config.mqtt,
+    nodeId: config.node.id,
+    sysInterval: config.sys.enabled ? config.sys.interval : 0,
+  };
+}
+
+/** Binds every enabled listener; a listener that cannot bind stops the start-up. */
+async function startListeners(config: Config, broker: Broker, logger: Logger): Promise<Listener[]> {
+  const listeners: Listener[] = [];
+  const onAcceptError = (error: Error) => logger.warn("accept failed", { error });
+  const { tcp, tls } = config.listeners;
+  if (tcp.enabled) {
+    listeners.push(
+      DenoListener.tcp({ hostname: tcp.host, port: tcp.port, onAcceptError }, broker.accept),
+    );
+  }
+  if (tls.enabled) {
+    const [cert, key] = await Promise.all([
+      Deno.readTextFile(tls.cert!),
+      Deno.readTextFile(tls.key!),
+    ]);
+    listeners.push(
+      DenoListener.tls(
+        { hostname: tls.host, port: tls.port, cert, key, onAcceptError },
+        broker.accept,
+      ),
+    );
+  }
+  for (const listener of listeners) {
+    logger.info("listener started", {
+      transport: listener.kind,
+      address: `${listener.hostname}:${listener.port}`,
+    });
+  }
+  return listeners;
+}
+
+async function main(args: string[]): Promise<number> {
+  const cli = parseArgs(args);
+  if ("error" in cli) {
+    console.error(`${cli.error}\n\n${helpText()}`);
+    return 2;
+  }
+  if (cli.help) {
+    console.log(helpText());
+    return 0;
+  }
+  if (cli.version) {
+    console.log(`perch ${VERSION}`);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = await loadConfig({ file: cli.config, env: Deno.env.toObject() });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+  if (cli.checkConfig) {
+    console.log("Configuration is valid");
+    return 0;
+  }
+
+  const logger = createLogger(config.log);
+  const clock = createSystemClock();
+  const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
+  await backbone.start();
+  const broker = new Broker({
+    options: brokerOptions(config),
+    backbone,
+    clock,
+    logger,
+    version: `perch ${VERSION}`,
+  });
+  broker.start();
+  let listeners: Listener[];
+  try {
+    listeners = await startListeners(config, broker, logger);
+  } catch (err) {
+    logger.error("cannot start listener", { error: err });
+    await broker.close(0);
+    return 1;
+  }
+  logger.info("broker started", {
+    version: VERSION,
+    node: config.node.id,
+    backbone: backbone.kind,
+  });
+
+  const stopped = Promise.withResolvers<void>();
+  const shutdown = async (signal: string) => {
+    logger.info("shutting down", { signal });
+    for (const listener of listeners) listener.close();
+    await broker.close(config.shutdown.gracePeriod);
+    await backbone.close();
+    stopped.resolve();
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => shutdown(signal));
+  }
+  await stopped.promise;
+  logger.info("broker stopped");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

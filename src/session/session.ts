@@ -1,0 +1,159 @@
+/**
+ * Per-client session state, free of I/O: subscriptions, outbound packet ids and the inflight
+ * window, inbound QoS 2 ids awaiting PUBREL, the will, and expiry. The broker drives it and does the
+ * sending; this module only keeps the books.
+ *
+ * @module
+ */
+
+import type { ProtocolVersion, QoS } from "../codec/packets.ts";
+import type {
+  Message,
+  SessionRecord,
+  SubscriptionRecord,
+  WillRecord,
+} from "../backbone/backbone.ts";
+
+/** Session Expiry Interval meaning "never expires" [MQTT-3.1.2-23]. */
+export const NEVER_EXPIRES = 0xffffffff;
+
+/** An outbound QoS 1/2 message sent and not yet fully acknowledged. */
+export interface InflightMessage {
+  packetId: number;
+  message: Message;
+  /** QoS it was sent with (1 or 2). */
+  qos: 1 | 2;
+  /** The RETAIN flag it was sent with. */
+  retain: boolean;
+  /** Subscription identifiers it was sent with, for an identical resend. */
+  subscriptionIds: number[] | undefined;
+  /** QoS 2: PUBREC received and PUBREL sent; waiting for PUBCOMP. */
+  released: boolean;
+  /** The shared subscription group it came through (owned by the router), if any. */
+  group: object | undefined;
+}
+
+/** What a session needs from the connection currently attached to it. */
+export interface ClientLink {
+  /** True when a message at this QoS could be sent right now. */
+  canSendNow(qos: QoS): boolean;
+  /** Sends, queues or drops a message per the connection's state and window. */
+  deliver(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    group: object | undefined,
+  ): void;
+  /** Moves queued messages into the window as it opens. */
+  pump(): void;
+  /** Closes the connection because another one took the session over. */
+  takeOver(): void;
+}
+
+/** One client's session. */
+export class Session {
+  readonly clientId: string;
+  protocolVersion: ProtocolVersion;
+  /** Seconds the session outlives its connection; NEVER_EXPIRES for never. */
+  expiryInterval: number;
+  /** Subscriptions by the filter string as sent (including any `$share/{group}/` prefix). */
+  readonly subscriptions: Map<string, SubscriptionRecord> = new Map();
+  will: WillRecord | undefined = undefined;
+  /** Outbound QoS 1/2 messages by packet id, in the order they were sent. */
+  readonly inflight: Map<number, InflightMessage> = new Map();
+  /** Inbound QoS 2 packet ids whose PUBREL has not arrived yet [MQTT-4.3.3-8]. */
+  readonly inboundQos2: Set<number> = new Set();
+  /** Messages waiting in the backbone queue for this session (as counted by this node). */
+  queued = 0;
+  /** Revision of the stored session record, for compare-and-set writes. */
+  revision = 0;
+  /** Epoch ms when the last connection closed; undefined while connected. */
+  disconnectedAt: number | undefined = undefined;
+  /** The live connection, undefined while offline. */
+  client: ClientLink | undefined = undefined;
+  /** Opaque handle of the pending expiry timer, if any. */
+  expiryTimer: unknown = undefined;
+  /** Opaque handle of the pending delayed-will timer, if any. */
+  willTimer: unknown = undefined;
+  /** Router bookkeeping: the id of the last route that reached this session. */
+  routeMark = 0;
+  #nextPacketId = 1;
+
+  constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
+    this.clientId = clientId;
+    this.protocolVersion = protocolVersion;
+    this.expiryInterval = expiryInterval;
+  }
+
+  /**
+   * Returns a packet identifier not used by any inflight message [MQTT-2.2.1-3]. The caller keeps
+   * inflight below 65,535, so a free id always exists.
+   */
+  allocatePacketId(): number {
+    let id = this.#nextPacketId;
+    while (this.inflight.has(id)) id = id === 0xffff ? 1 : id + 1;
+    this.#nextPacketId = id === 0xffff ? 1 : id + 1;
+    return id;
+  }
+
+  /** Records an outbound QoS 1/2 message as sent. */
+  addInflight(
+    packetId: number,
+    message: Message,
+    qos: 1 | 2,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+  ): InflightMessage {
+    const entry: InflightMessage = {
+      packetId,
+      message,
+      qos,
+      retain,
+      subscriptionIds,
+      released: false,
+      group: undefined,
+    };
+    this.inflight.set(packetId, entry);
+    return entry;
+  }
+
+  /** Adds or replaces a subscription; returns true if the filter is new [MQTT-3.8.4-3]. */
+  subscribe(record: SubscriptionRecord): boolean {
+    const isNew = !this.subscriptions.has(record.filter);
+    this.subscriptions.set(record.filter, record);
+    return isNew;
+  }
+
+  /** Removes a subscription; returns true if it existed. */
+  unsubscribe(filter: string): boolean {
+    return this.subscriptions.delete(filter);
+  }
+
+  /** Forgets everything delivered or queued (for a clean start on an existing session). */
+  clearState(): void {
+    this.subscriptions.clear();
+    this.inflight.clear();
+    this.inboundQos2.clear();
+    this.queued = 0;
+    this.will = undefined;
+  }
+
+  /** The durable record of this session. */
+  toRecord(owner: string | undefined): SessionRecord {
+    return {
+      clientId: this.clientId,
+      protocolVersion: this.protocolVersion,
+      expiryInterval: this.expiryInterval,
+      subscriptions: [...this.subscriptions.values()],
+      will: this.will,
+      owner,
+      disconnectedAt: this.disconnectedAt,
+    };
+  }
+}
+
+/** The effective delivery QoS: the lower of the message's and the subscription's [MQTT-3.8.4-8]. */
+export function deliveryQos(messageQos: QoS, grantedQos: QoS): QoS {
+  return messageQos < grantedQos ? messageQos : grantedQos;
+}

@@ -1,0 +1,178 @@
+import type {
+  AcceptHandler,
+  Connection,
+  ConnectionHandler,
+  PeerCertificate,
+  TransportKind,
+} from "./transport.ts";
+
+/** Smallest read buffer: an idle connection pins only this much while its read is pending. */
+const MIN_READ_SIZE = 512;
+/** Largest read buffer, reached after consecutive full reads. */
+const MAX_READ_SIZE = 64 * 1024;
+/** Read size for a fresh connection: enough for a typical CONNECT in one read. */
+const INITIAL_READ_SIZE = 1024;
+
+/**
+ * A `Connection` over a `Deno.Conn` (TCP or TLS).
+ *
+ * Reads use a fresh buffer each time (the zero-copy contract of `ConnectionHandler.onData`); its
+ * size adapts to the traffic so idle connections stay small and busy ones read 64 KiB at once.
+ * Writes are collected during a turn, flushed once from a microtask, and at most one OS write is in
+ * flight; frames queued meanwhile go out together when it completes.
+ */
+export class DenoConnection implements Connection {
+  readonly kind: TransportKind;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly peerCertificate: PeerCertificate | undefined;
+  #conn: Deno.Conn;
+  #handler: ConnectionHandler | undefined;
+  #frames: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #writingBytes = 0;
+  #flushScheduled = false;
+  #closing = false;
+  #closed = false;
+  #flush = () => this.#flushQueue();
+  #paused: PromiseWithResolvers<void> | undefined;
+
+  constructor(
+    conn: Deno.Conn,
+    kind: TransportKind,
+    peerCertificate: PeerCertificate | undefined = undefined,
+  ) {
+    this.#conn = conn;
+    this.kind = kind;
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    this.remoteAddress = addr.hostname ?? "";
+    this.remotePort = addr.port ?? 0;
+    this.peerCertificate = peerCertificate;
+    if (kind === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+  }
+
+  get bufferedBytes(): number {
+    return this.#queuedBytes + this.#writingBytes;
+  }
+
+  /** Starts the read loop, delivering events to the handler the broker returns. */
+  start(accept: AcceptHandler): void {
+    this.#handler = accept(this);
+    this.#readLoop();
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#closing || this.#closed) return;
+    this.#frames.push(bytes);
+    this.#queuedBytes += bytes.length;
+    if (!this.#flushScheduled && this.#writingBytes === 0) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  pause(): void {
+    this.#paused ??= Promise.withResolvers<void>();
+  }
+
+  resume(): void {
+    const paused = this.#paused;
+    this.#paused = undefined;
+    paused?.resolve();
+  }
+
+  close(): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    if (this.#writingBytes === 0 && this.#frames.length === 0) this.#closeSocket();
+    else if (!this.#flushScheduled && this.#writingBytes === 0) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  destroy(): void {
+    this.#frames = [];
+    this.#queuedBytes = 0;
+    this.#closing = true;
+    this.#closeSocket();
+  }
+
+  #closeSocket(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.resume();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer or a failed write; nothing left to release.
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    const handler = this.#handler!;
+    let size = INITIAL_READ_SIZE;
+    let error: Error | undefined;
+    try {
+      while (!this.#closed) {
+        if (this.#paused) await this.#paused.promise;
+        if (this.#closed) break;
+        const buffer = new Uint8Array(size);
+        const n = await this.#conn.read(buffer);
+        if (n === null || this.#closed) break;
+        handler.onData(buffer.subarray(0, n));
+        if (n === size) size = Math.min(size * 2, MAX_READ_SIZE);
+        else if (n < size >>> 2) size = Math.max(size >>> 1, MIN_READ_SIZE);
+      }
+    } catch (err) {
+      if (!this.#closed && !isClosedError(err)) error = err as Error;
+    }
+    this.#frames = [];
+    this.#queuedBytes = 0;
+    this.#closeSocket();
+    handler.onClose(error);
+  }
+
+  async #flushQueue(): Promise<void> {
+    this.#flushScheduled = false;
+    try {
+      while (this.#frames.length > 0 && !this.#closed) {
+        const data = takeFrames(this.#frames, this.#queuedBytes);
+        this.#frames = [];
+        this.#writingBytes = this.#queuedBytes;
+        this.#queuedBytes = 0;
+        let offset = 0;
+        while (offset < data.length) {
+          offset += await this.#conn.write(offset === 0 ? data : data.subarray(offset));
+        }
+        this.#writingBytes = 0;
+      }
+    } catch {
+      // A failed write means the peer is gone; the read loop reports the close.
+      this.#writingBytes = 0;
+      this.destroy();
+      return;
+    }
+    if (this.#closing) this.#closeSocket();
+  }
+}
+
+/** Joins queued frames into one buffer (or returns the only one) for a single OS write. */
+function takeFrames(frames: Uint8Array[], totalBytes: number): Uint8Array {
+  if (frames.length === 1) return frames[0];
+  const data = new Uint8Array(totalBytes);
+  let offset = 0;
+  for (const frame of frames) {
+    data.set(frame, offset);
+    offset += frame.length;
+  }
+  return data;
+}
+
+function isClosedError(err: unknown): boolean {
+  return err instanceof Deno.errors.BadResource ||
+    err instanceof Deno.errors.Interrupted ||
+    err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.BrokenPipe ||
+    err instanceof Deno.errors.NotConnected;
+}

@@ -1,0 +1,70 @@
+/**
+ * Starts a real broker in this process on a free TCP port for behaviour tests, with the memory
+ * backbone and an injectable clock.
+ *
+ * @module
+ */
+
+import { MemoryBackbone } from "../../src/backbone/memory.ts";
+import { Broker } from "../../src/broker/broker.ts";
+import type { BrokerHooks } from "../../src/hooks/hooks.ts";
+import { type Config, type ConfigInput, configSchema } from "../../src/config/mod.ts";
+import { brokerOptions } from "../../src/main.ts";
+import { DenoListener } from "../../src/transport/deno_listener.ts";
+import { type Clock, createSystemClock } from "../../src/util/clock.ts";
+import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
+
+export interface TestBroker {
+  broker: Broker;
+  backbone: MemoryBackbone;
+  config: Config;
+  port: number;
+  /** Log lines written by the broker, for tests that assert on logging. */
+  logs: { level: LogEntryLevel; line: string }[];
+  close(): Promise<void>;
+}
+
+export interface TestBrokerOptions {
+  config?: ConfigInput;
+  clock?: Clock;
+  hooks?: BrokerHooks;
+}
+
+/** Starts a broker on 127.0.0.1 with `$SYS` off unless the config turns it on. */
+export function startBroker(options: TestBrokerOptions = {}): TestBroker {
+  const input: ConfigInput = {
+    ...options.config,
+    sys: { enabled: false, ...options.config?.sys },
+    listeners: { tcp: { host: "127.0.0.1", port: 0 } },
+  };
+  const config = configSchema.parse(input);
+  const clock = options.clock ?? createSystemClock();
+  const logs: { level: LogEntryLevel; line: string }[] = [];
+  const logger = createLogger({
+    level: "debug",
+    format: "text",
+    write: (line, level) => logs.push({ level, line }),
+  });
+  const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
+  const broker = new Broker({
+    options: brokerOptions(config),
+    backbone,
+    clock,
+    logger,
+    hooks: options.hooks,
+    version: "perch test",
+  });
+  broker.start();
+  const listener = DenoListener.tcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
+  return {
+    broker,
+    backbone,
+    config,
+    port: listener.port,
+    logs,
+    async close() {
+      listener.close();
+      await broker.close(1000);
+    },
+  };
+}
