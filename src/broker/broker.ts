@@ -234,6 +234,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
 
   clientClosed(client: AttachingClient, session: Session | undefined, info: CloseInfo): void {
     this.#clients.delete(client as Client);
+    if (session && session.client === client) this.#detach(session, info);
     if (info.wasConnected) {
       this.stats.clientsConnected--;
       this.hooks.onDisconnect?.(client.info, {
@@ -241,7 +242,10 @@ export class Broker implements BrokerCore, DeliveryTarget {
         byClient: info.byClient,
       });
     }
-    if (!session || session.client !== client) return;
+  }
+
+  /** The session's connection is gone: will, shared messages and expiry take over. */
+  #detach(session: Session, info: CloseInfo): void {
     session.client = undefined;
     session.disconnectedAt = this.clock.now();
     this.#returnSharedInflight(session);

@@ -21,6 +21,11 @@ export interface TestBroker {
   port: number;
   /** Log lines written by the broker, for tests that assert on logging. */
   logs: { level: LogEntryLevel; line: string }[];
+  /**
+   * Resolves once `predicate` holds, re-checking after every connect, disconnect, subscribe and
+   * unsubscribe the broker reports (event-driven; no polling).
+   */
+  until(predicate: () => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -46,12 +51,33 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     write: (line, level) => logs.push({ level, line }),
   });
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const waiter of [...waiters]) waiter();
+  };
+  const hooks: BrokerHooks = { ...options.hooks };
+  hooks.onConnect = (client) => {
+    options.hooks?.onConnect?.(client);
+    notify();
+  };
+  hooks.onDisconnect = (client, info) => {
+    options.hooks?.onDisconnect?.(client, info);
+    notify();
+  };
+  hooks.onSubscribe = (client, filters) => {
+    options.hooks?.onSubscribe?.(client, filters);
+    notify();
+  };
+  hooks.onUnsubscribe = (client, filters) => {
+    options.hooks?.onUnsubscribe?.(client, filters);
+    notify();
+  };
   const broker = new Broker({
     options: brokerOptions(config),
     backbone,
     clock,
     logger,
-    hooks: options.hooks,
+    hooks,
     version: "perch test",
   });
   broker.start();
@@ -62,6 +88,22 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     config,
     port: listener.port,
     logs,
+    until(predicate, timeoutMs = 5000) {
+      if (predicate()) return Promise.resolve();
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`Condition not met within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = () => {
+        if (!predicate()) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      waiters.add(check);
+      return promise;
+    },
     async close() {
       listener.close();
       await broker.close(1000);

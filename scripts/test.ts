@@ -1,0 +1,101 @@
+/**
+ * `deno task test`: makes sure the tools the tests talk to are installed (installing them with
+ * apt-get when running as root, otherwise naming the command), runs `deno test`, and ends with a
+ * plain `N passed, M failed` line.
+ *
+ * Usage: deno task test [deno test arguments, e.g. a path or --filter]
+ *
+ * @module
+ */
+
+/** A command-line tool some tests need, and the Debian package that provides it. */
+interface Tool {
+  /** Program to look for on PATH, or a shell check that exits 0 when present. */
+  check: string[];
+  name: string;
+  debianPackage: string;
+}
+
+const TOOLS: Tool[] = [
+  { check: ["mosquitto_sub", "--help"], name: "mosquitto_sub", debianPackage: "mosquitto-clients" },
+  { check: ["mosquitto_pub", "--help"], name: "mosquitto_pub", debianPackage: "mosquitto-clients" },
+  { check: ["mosquitto", "-h"], name: "mosquitto", debianPackage: "mosquitto" },
+  { check: ["openssl", "version"], name: "openssl", debianPackage: "openssl" },
+];
+
+async function present(tool: Tool): Promise<boolean> {
+  try {
+    await new Deno.Command(tool.check[0], {
+      args: tool.check.slice(1),
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<boolean> {
+  const status = await new Deno.Command(cmd, {
+    args,
+    stdout: "inherit",
+    stderr: "inherit",
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+  }).spawn().status;
+  return status.success;
+}
+
+/** Installs missing Debian packages when root; otherwise explains how. Returns false on failure. */
+async function ensureTools(): Promise<boolean> {
+  const missing: Tool[] = [];
+  for (const tool of TOOLS) if (!(await present(tool))) missing.push(tool);
+  if (missing.length === 0) return true;
+  const packages = [...new Set(missing.map((t) => t.debianPackage))];
+  const command = `apt-get install -y ${packages.join(" ")}`;
+  const isRoot = Deno.uid?.() === 0;
+  if (isRoot) {
+    console.log(`Installing test prerequisites: ${command}`);
+    if (await run("apt-get", ["install", "-y", ...packages])) return true;
+    if (await run("apt-get", ["update"]) && await run("apt-get", ["install", "-y", ...packages])) {
+      return true;
+    }
+  }
+  console.error(
+    `Missing test prerequisites: ${missing.map((t) => t.name).join(", ")}. ` +
+      `Install them with: ${isRoot ? "" : "sudo "}${command}`,
+  );
+  return false;
+}
+
+const SUMMARY = /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/;
+
+async function main(): Promise<number> {
+  if (!(await ensureTools())) {
+    console.log("0 passed, 1 failed");
+    return 1;
+  }
+  const args = Deno.args.length > 0 ? Deno.args : [];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--parallel", ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let tail = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    await Deno.stdout.write(chunk);
+    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+  }
+  const status = await child.status;
+  // Deno's own summary looks like "ok | 12 passed | 0 failed (3s)"; strip colours first.
+  const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
+  const match = [...plain.matchAll(new RegExp(SUMMARY, "g"))].at(-1);
+  const passed = match ? Number(match[1]) : 0;
+  const failed = match ? Number(match[3]) : (status.success ? 0 : 1);
+  console.log(`${passed} passed, ${failed} failed`);
+  return status.code;
+}
+
+Deno.exit(await main());
