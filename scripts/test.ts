@@ -90,6 +90,7 @@ async function main(): Promise<number> {
   }
   const status = await child.status;
   // Deno's own summary looks like "ok | 12 passed | 0 failed (3s)"; strip colours first.
+  // deno-lint-ignore no-control-regex -- ANSI colour escapes start with ESC.
   const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
   const match = [...plain.matchAll(new RegExp(SUMMARY, "g"))].at(-1);
   const passed = match ? Number(match[1]) : 0;

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { PacketType } from "../../src/codec/mod.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
