@@ -19,7 +19,7 @@ import { createLogger, type Logger } from "./util/logger.ts";
 export const VERSION: string = denoConfig.version;
 
 /** Maps the validated configuration onto the engine's options. */
-export function brokerOptions(config: Config): BrokerOptions {
+export function toBrokerOptions(config: Config): BrokerOptions {
   return {
     ...config.mqtt,
     nodeId: config.node.id,
@@ -92,7 +92,7 @@ async function main(args: string[]): Promise<number> {
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
   await backbone.start();
   const broker = new Broker({
-    options: brokerOptions(config),
+    options: toBrokerOptions(config),
     backbone,
     clock,
     logger,

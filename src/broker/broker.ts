@@ -122,6 +122,11 @@ export class Broker implements BrokerCore, DeliveryTarget {
     return this.#sessions.size;
   }
 
+  /** Subscriptions on this node, shared group members included. */
+  get subscriptionCount(): number {
+    return this.router.size;
+  }
+
   /** Live connections, including ones that have not completed CONNECT. */
   get connections(): ReadonlySet<Client> {
     return this.#clients;

@@ -5,19 +5,30 @@
  * @module
  */
 
-import type { Message } from "../backbone/backbone.ts";
-import type { TimerId } from "../util/clock.ts";
-import type { Broker } from "./broker.ts";
+import type { Message, RetainedStore } from "../backbone/backbone.ts";
+import type { Clock, TimerId } from "../util/clock.ts";
+import type { BrokerStats } from "./stats.ts";
+
+/** What `$SYS` reports on: the broker, seen through the values it publishes. */
+export interface SysSource {
+  readonly clock: Clock;
+  readonly stats: BrokerStats;
+  readonly version: string;
+  readonly sessionCount: number;
+  readonly subscriptionCount: number;
+  readonly backbone: { readonly retained: RetainedStore };
+  publish(message: Message): number | Promise<number>;
+}
 
 const encoder = new TextEncoder();
 
 /** Publishes broker statistics under `$SYS/broker/`. */
 export class SysPublisher {
-  #broker: Broker;
+  #broker: SysSource;
   #intervalMs: number;
   #timer: TimerId | undefined;
 
-  constructor(broker: Broker, intervalMs: number) {
+  constructor(broker: SysSource, intervalMs: number) {
     this.#broker = broker;
     this.#intervalMs = intervalMs;
   }
@@ -55,7 +66,7 @@ export class SysPublisher {
       ["messages/dropped", droppedTotal(broker)],
       ["bytes/received", stats.bytesReceived],
       ["bytes/sent", stats.bytesSent],
-      ["subscriptions/count", broker.router.size],
+      ["subscriptions/count", broker.subscriptionCount],
     ];
     if (typeof retained === "number") values.push(["retained messages/count", retained]);
     for (const [path, value] of values) {
@@ -74,7 +85,7 @@ export class SysPublisher {
   }
 }
 
-function droppedTotal(broker: Broker): number {
+function droppedTotal(broker: SysSource): number {
   const s = broker.stats;
   return s.droppedExpired + s.droppedSlowConsumer + s.droppedQueueFull + s.droppedTooLarge;
 }

@@ -9,7 +9,7 @@ import { MemoryBackbone } from "../../src/backbone/memory.ts";
 import { Broker } from "../../src/broker/broker.ts";
 import type { BrokerHooks } from "../../src/hooks/hooks.ts";
 import { type Config, type ConfigInput, configSchema } from "../../src/config/mod.ts";
-import { brokerOptions } from "../../src/main.ts";
+import { toBrokerOptions } from "../../src/main.ts";
 import { DenoListener } from "../../src/transport/deno_listener.ts";
 import { type Clock, createSystemClock } from "../../src/util/clock.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
@@ -73,7 +73,7 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     notify();
   };
   const broker = new Broker({
-    options: brokerOptions(config),
+    options: toBrokerOptions(config),
     backbone,
     clock,
     logger,

@@ -1,0 +1,138 @@
+/**
+ * Keeps the layering of DESIGN section 2 true: which folders of `src/` may import which, that
+ * `routes/` and `cluster/` use only `src/mod.ts`, that runtime socket APIs stay in `src/transport/`,
+ * and that there are no import cycles. Exits 1 listing every violation.
+ *
+ * Deliberate departures from the DESIGN picture, kept visible here:
+ * - `topic` imports `codec/errors.ts` and `codec/reason_codes.ts`: its validators return the
+ *   reason-coded `MqttError` the broker answers with.
+ * - `session` imports `backbone/backbone.ts` for the record and message types it keeps.
+ *
+ * @module
+ */
+
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Folder of src/ -> folders of src/ it may import (itself is always allowed). */
+const ALLOWED: Record<string, string[]> = {
+  codec: [],
+  util: [],
+  topic: ["codec"],
+  config: ["util"],
+  session: ["codec", "topic", "util", "backbone"],
+  backbone: ["codec", "topic", "util"],
+  transport: [],
+  hooks: ["codec", "transport"],
+  auth: ["codec", "topic", "util", "hooks", "backbone"],
+  broker: ["codec", "topic", "util", "session", "backbone", "hooks", "transport"],
+};
+
+/** Files that may use `Deno.listen*`/`Deno.connect*` or `Bun.*` sockets. */
+const SOCKET_API =
+  /\b(Deno\.(listen|listenTls|connect|connectTls|startTls|serve)|Bun\.(listen|connect|serve))\b/;
+
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+["']([^"']+)["']/g;
+const SIDE_EFFECT_IMPORT = /(?:^|\n)\s*import\s+["']([^"']+)["']/g;
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [];
+    for await (const entry of Deno.readDir(dir)) entries.push(entry);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    throw err;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) yield* walk(path);
+    else if (entry.name.endsWith(".ts")) yield path;
+  }
+}
+
+function localImports(file: string, source: string): string[] {
+  const found: string[] = [];
+  for (const pattern of [IMPORT, SIDE_EFFECT_IMPORT]) {
+    for (const match of source.matchAll(pattern)) {
+      const spec = match[1];
+      if (spec.startsWith(".")) found.push(resolve(dirname(file), spec));
+    }
+  }
+  return found;
+}
+
+/** "src/broker/x.ts" -> "broker"; "src/main.ts" -> "main"; "routes/x.ts" -> "routes". */
+function layerOf(path: string): string {
+  const rel = relative(ROOT, path).split("/");
+  if (rel[0] !== "src") return rel[0];
+  return rel.length === 2 ? rel[1].replace(/\.ts$/, "") : rel[1];
+}
+
+function findCycles(graph: Map<string, string[]>): string[][] {
+  const cycles: string[][] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const stack: string[] = [];
+  const visit = (node: string) => {
+    state.set(node, "visiting");
+    stack.push(node);
+    for (const next of graph.get(node) ?? []) {
+      const s = state.get(next);
+      if (s === "visiting") cycles.push([...stack.slice(stack.indexOf(next)), next]);
+      else if (s === undefined && graph.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(node, "done");
+  };
+  for (const node of graph.keys()) if (!state.has(node)) visit(node);
+  return cycles;
+}
+
+async function main(): Promise<number> {
+  const problems: string[] = [];
+  const graph = new Map<string, string[]>();
+  for (const top of ["src", "routes", "cluster"]) {
+    for await (const file of walk(join(ROOT, top))) {
+      const source = await Deno.readTextFile(file);
+      const imports = localImports(file, source);
+      graph.set(file, imports);
+      const from = layerOf(file);
+      const rel = relative(ROOT, file);
+      if (from !== "transport" && from !== "main" && SOCKET_API.test(source)) {
+        problems.push(`${rel}: uses a runtime socket API outside src/transport/`);
+      }
+      for (const target of imports) {
+        const to = layerOf(target);
+        const targetRel = relative(ROOT, target);
+        if (from === "routes" || from === "cluster") {
+          if (targetRel.startsWith("src/") && targetRel !== "src/mod.ts") {
+            problems.push(`${rel}: imports ${targetRel}; ${from}/ may only import src/mod.ts`);
+          }
+          continue;
+        }
+        if (from === to || from === "main" || from === "mod") continue;
+        const allowed = ALLOWED[from];
+        if (!allowed) {
+          problems.push(`${rel}: folder src/${from}/ has no layering rule in check_layers.ts`);
+          continue;
+        }
+        if (!allowed.includes(to)) {
+          problems.push(`${rel}: src/${from}/ may not import src/${to}/ (${targetRel})`);
+        }
+      }
+    }
+  }
+  for (const cycle of findCycles(graph)) {
+    problems.push(`import cycle: ${cycle.map((f) => relative(ROOT, f)).join(" -> ")}`);
+  }
+  if (problems.length > 0) {
+    console.error(`Layering violations (${problems.length}):\n  ${problems.join("\n  ")}`);
+    return 1;
+  }
+  console.log("Layering: ok");
+  return 0;
+}
+
+Deno.exit(await main());

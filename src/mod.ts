@@ -1,0 +1,80 @@
+/**
+ * Perch: an MQTT 3.1.1 and 5.0 broker for Deno.
+ *
+ * This is the public surface that `routes/` (the admin API) and `cluster/` (the NATS backbone)
+ * build on, and what an embedding application imports.
+ *
+ * @example Embed a broker on a free port
+ * ```ts
+ * import {
+ *   Broker,
+ *   configSchema,
+ *   createSystemClock,
+ *   DenoListener,
+ *   MemoryBackbone,
+ *   nullLogger,
+ *   toBrokerOptions,
+ * } from "./mod.ts";
+ *
+ * const config = configSchema.parse({ sys: { enabled: false } });
+ * const clock = createSystemClock();
+ * const broker = new Broker({
+ *   options: toBrokerOptions(config),
+ *   backbone: new MemoryBackbone({ clock }),
+ *   clock,
+ *   logger: nullLogger,
+ * });
+ * broker.start();
+ * const listener = DenoListener.tcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
+ * console.log(`MQTT on port ${listener.port}`);
+ * listener.close();
+ * await broker.close();
+ * ```
+ *
+ * @module
+ */
+
+export { Broker, type BrokerDeps, type SessionInfo } from "./broker/broker.ts";
+export type { BrokerOptions } from "./broker/options.ts";
+export { BrokerStats } from "./broker/stats.ts";
+export { toBrokerOptions, VERSION } from "./main.ts";
+export type {
+  Backbone,
+  ConfigStore,
+  Message,
+  MessageBus,
+  QueueStore,
+  RetainedStore,
+  SessionRecord,
+  SessionStore,
+  SubscriptionRecord,
+} from "./backbone/backbone.ts";
+export { MemoryBackbone } from "./backbone/memory.ts";
+export type {
+  AuthenticateRequest,
+  AuthResult,
+  BrokerHooks,
+  ClientInfo,
+  DisconnectInfo,
+  PublishRequest,
+  SubscribeRequest,
+} from "./hooks/hooks.ts";
+export {
+  MqttError,
+  PacketType,
+  type Properties,
+  type ProtocolVersion,
+  type QoS,
+  ReasonCode,
+} from "./codec/mod.ts";
+export type {
+  AcceptHandler,
+  Connection,
+  ConnectionHandler,
+  Listener,
+  TransportKind,
+} from "./transport/transport.ts";
+export { DenoListener } from "./transport/deno_listener.ts";
+export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
+export { type Clock, createSystemClock } from "./util/clock.ts";
+export { createLogger, type Logger, nullLogger } from "./util/logger.ts";
