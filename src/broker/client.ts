@@ -79,6 +79,7 @@ export class Client implements ConnectionHandler, AttachingClient {
   #timerDeadline = Infinity;
   #backlog: Packet[] = [];
   #busy = false;
+  #pausedForOutput = false;
   /** Outbound QoS 1/2 window: min(our maxInflight, the client's Receive Maximum). */
   #window: number;
   /** Largest packet the client accepts [MQTT-3.1.2-24]. */
@@ -245,7 +246,9 @@ export class Client implements ConnectionHandler, AttachingClient {
     while (this.#backlog.length > 0 && !this.#busy && !this.#is(State.Closed)) {
       this.#dispatch(this.#backlog.shift()!);
     }
-    if (!this.#busy && !this.#is(State.Closed)) this.connection.resume();
+    if (!this.#busy && !this.#pausedForOutput && !this.#is(State.Closed)) {
+      this.connection.resume();
+    }
   }
 
   // ---- CONNECT ------------------------------------------------------------------------------
@@ -760,6 +763,11 @@ export class Client implements ConnectionHandler, AttachingClient {
       core.stats.droppedExpired++; // [MQTT-3.3.2-5]
       return;
     }
+    if (!this.#is(State.Connected)) {
+      // Attached but CONNACK not sent yet: nothing may precede it; QoS 1/2 wait in the queue.
+      if (qos > 0) core.enqueue(this.session!, message);
+      return;
+    }
     const authorizeRead = core.hooks.authorizeRead;
     if (authorizeRead && !authorizeRead(this.info, message.topic)) {
       core.stats.droppedNotAuthorized++;
@@ -945,6 +953,20 @@ export class Client implements ConnectionHandler, AttachingClient {
     const bytes = encodePacket(packet, this.#version);
     this.#core.stats.bytesSent += bytes.length;
     this.connection.write(bytes);
+    // Replies pile up when a client sends but does not read: stop reading until they drain.
+    if (
+      !this.#pausedForOutput &&
+      this.connection.bufferedBytes > this.#core.options.writeBufferLimit
+    ) {
+      this.#pausedForOutput = true;
+      this.connection.pause();
+    }
+  }
+
+  onDrain(): void {
+    if (!this.#pausedForOutput) return;
+    this.#pausedForOutput = false;
+    if (!this.#busy) this.connection.resume();
   }
 
   // ---- closing ------------------------------------------------------------------------------

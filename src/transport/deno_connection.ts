@@ -147,6 +147,7 @@ export class DenoConnection implements Connection {
         }
         this.#writingBytes = 0;
       }
+      this.#handler?.onDrain?.();
     } catch {
       // A failed write means the peer is gone; the read loop reports the close.
       this.#writingBytes = 0;

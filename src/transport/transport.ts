@@ -55,6 +55,8 @@ export interface ConnectionHandler {
   onData(chunk: Uint8Array): void;
   /** The connection closed (by either side). Called exactly once, after the last `onData`. */
   onClose(error?: Error): void;
+  /** Everything queued has been handed to the operating system (`bufferedBytes` is 0 again). */
+  onDrain?(): void;
 }
 
 /** Called by a listener for each accepted connection; returns the handler for its events. */
