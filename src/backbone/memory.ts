@@ -62,11 +62,7 @@ export class MemorySessionStore implements SessionStore {
 
 /** Records are copied in and out so callers cannot mutate the stored state by accident. */
 function cloneRecord(record: SessionRecord): SessionRecord {
-  return {
-    ...record,
-    subscriptions: record.subscriptions.map((s) => ({ ...s })),
-    will: record.will && { ...record.will },
-  };
+  return structuredClone(record);
 }
 
 /** Error raised when the retained store is at its configured bounds. */
@@ -209,12 +205,13 @@ export class MemoryConfigStore implements ConfigStore {
   #watchers = new Set<(key: string, value: Uint8Array | undefined) => void>();
 
   get(key: string): Uint8Array | undefined {
-    return this.#values.get(key);
+    return this.#values.get(key)?.slice();
   }
 
   put(key: string, value: Uint8Array): void {
-    this.#values.set(key, value.slice());
-    for (const watcher of this.#watchers) watcher(key, value);
+    const stored = value.slice();
+    this.#values.set(key, stored);
+    for (const watcher of this.#watchers) watcher(key, stored.slice());
   }
 
   delete(key: string): void {

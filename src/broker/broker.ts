@@ -434,10 +434,14 @@ export class Broker implements BrokerCore, DeliveryTarget {
     this.backbone.bus.removeInterest(interestFilter(filter));
   }
 
-  /** Hands unacknowledged shared-subscription messages back to their groups [MQTT-4.8.2-5]. */
+  /**
+   * Hands unacknowledged QoS 1 shared-subscription messages back to their groups for another
+   * member. QoS 2 ones stay: their delivery completes with this session [MQTT-4.8.2-4] and never
+   * goes to another client [MQTT-4.8.2-5].
+   */
   #returnSharedInflight(session: Session): void {
     for (const entry of [...session.inflight.values()]) {
-      if (entry.group === undefined) continue;
+      if (entry.group === undefined || entry.qos !== 1) continue;
       session.inflight.delete(entry.packetId);
       this.router.requeueShared(entry.group as SharedSubscription, entry.message);
     }

@@ -141,7 +141,9 @@ export class Router {
       if (member.session !== session) continue;
       group.members.remove(member);
       this.#size--;
-      if (group.members.size === 0 && group.pending.length === 0) {
+      if (group.members.size === 0) {
+        // The shared subscription ends with its last member; what it still held goes with it.
+        this.sharedDropped += group.pending.length;
         this.#trie.remove(shared.filter, shared.group);
       }
       return true;
@@ -157,8 +159,8 @@ export class Router {
   }
 
   /**
-   * Hands a message back to its shared group (a member left before acknowledging it), to be sent
-   * to another member [MQTT-4.8.2-5].
+   * Hands a QoS 1 message back to its shared group (a member left before acknowledging it), to be
+   * sent to another member (MQTT 5 section 4.8.2 allows this as soon as the connection is lost).
    */
   requeueShared(group: SharedSubscription, message: Message): void {
     this.#enqueueShared(group, message);

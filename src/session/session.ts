@@ -87,7 +87,7 @@ export class Session {
   }
 
   /**
-   * Returns a packet identifier not used by any inflight message [MQTT-2.2.1-3]. The caller keeps
+   * Returns a packet identifier not used by any inflight message [MQTT-2.2.1-4]. The caller keeps
    * inflight below 65,535, so a free id always exists.
    */
   allocatePacketId(): number {

@@ -120,6 +120,9 @@ export class DenoConnection implements Connection {
         const buffer = new Uint8Array(size);
         const n = await this.#conn.read(buffer);
         if (n === null || this.#closed) break;
+        // A read already waiting when pause() was called delivers only after resume().
+        if (this.#paused) await this.#paused.promise;
+        if (this.#closed) break;
         handler.onData(buffer.subarray(0, n));
         if (n === size) size = Math.min(size * 2, MAX_READ_SIZE);
         else if (n < size >>> 2) size = Math.max(size >>> 1, MIN_READ_SIZE);

@@ -83,7 +83,17 @@ export class DenoListener implements Listener {
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
-      new DenoConnection(conn, this.kind).start(this.#accept);
+      try {
+        new DenoConnection(conn, this.kind).start(this.#accept);
+      } catch (err) {
+        // One bad connection must not stop the listener.
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+        this.#onAcceptError(err as Error);
+      }
     }
   }
 }
