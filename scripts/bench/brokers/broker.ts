@@ -1,0 +1,44 @@
+/**
+ * The contract every benchmarked broker implements: prepare once (install, check), then start a fresh
+ * process per measurement on an OS-chosen loopback port.
+ *
+ * @module
+ */
+
+import type { CpuPinning } from "../cpu_pinning.ts";
+import type { ManagedProcess, ProcessGroup } from "../process_group.ts";
+
+/** A broker process ready for clients. */
+export interface RunningBroker {
+  /** Broker name as given to `--brokers`. */
+  name: string;
+  /** Its process (the broker itself, not a wrapper: `taskset` execs it). */
+  process: ManagedProcess;
+  /** Loopback addresses it listens on, all with {@link port}. */
+  hosts: string[];
+  /** The TCP port. */
+  port: number;
+}
+
+/** How to start a broker for one measurement. */
+export interface BrokerStartOptions {
+  /** Loopback addresses to listen on (more than one only for very large connection counts). */
+  hosts: string[];
+  /** Owner of the process. */
+  processes: ProcessGroup;
+  /** CPU pinning in force. */
+  pinning: CpuPinning;
+}
+
+/** Outcome of {@link BrokerLauncher.prepare}. */
+export type PrepareResult = { ok: true; version: string } | { ok: false; reason: string };
+
+/** Starts one kind of broker. */
+export interface BrokerLauncher {
+  /** Name as given to `--brokers`. */
+  readonly name: string;
+  /** Installs or checks what the broker needs; says why it cannot run otherwise. */
+  prepare(): Promise<PrepareResult>;
+  /** Starts a fresh broker process and waits until it accepts connections. */
+  start(options: BrokerStartOptions): Promise<RunningBroker>;
+}

@@ -1,0 +1,39 @@
+/**
+ * The brokers `--brokers` can name.
+ *
+ * @module
+ */
+
+import { AedesLauncher } from "./aedes.ts";
+import type { BrokerLauncher } from "./broker.ts";
+import { MosquittoLauncher } from "./mosquitto.ts";
+import { PerchLauncher } from "./perch.ts";
+import { SinkLauncher } from "./sink.ts";
+
+/** Brokers compared by default, in order. */
+export const DEFAULT_BROKERS = ["mosquitto", "aedes", "perch"] as const;
+
+/** Every name `--brokers` accepts: the brokers plus the generator-ceiling sink. */
+export const BROKER_NAMES = [...DEFAULT_BROKERS, "sink"] as const;
+
+/** One known broker name. */
+export type BrokerName = typeof BROKER_NAMES[number];
+
+/**
+ * Creates the launcher for a broker name.
+ *
+ * @param name The broker.
+ * @returns Its launcher.
+ */
+export function createLauncher(name: BrokerName): BrokerLauncher {
+  switch (name) {
+    case "mosquitto":
+      return new MosquittoLauncher();
+    case "aedes":
+      return new AedesLauncher();
+    case "perch":
+      return new PerchLauncher();
+    case "sink":
+      return new SinkLauncher();
+  }
+}

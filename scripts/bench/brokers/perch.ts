@@ -1,0 +1,64 @@
+/**
+ * Perch itself: `deno run -A src/main.ts`, configured through `PERCH_*` environment variables, on an
+ * OS-chosen port read back from its "listener started" log line.
+ *
+ * @module
+ */
+
+import { pinnedBrokerCommand } from "../cpu_pinning.ts";
+import { REPO_ROOT } from "../paths.ts";
+import type { BrokerLauncher, BrokerStartOptions, PrepareResult, RunningBroker } from "./broker.ts";
+
+const ENTRY = "src/main.ts";
+const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
+
+/** Launches Perch from this repository. */
+export class PerchLauncher implements BrokerLauncher {
+  /** Name as given to `--brokers`. */
+  readonly name = "perch";
+
+  /** Skips Perch (with the reason) while `src/main.ts` does not exist. */
+  async prepare(): Promise<PrepareResult> {
+    try {
+      await Deno.stat(`${REPO_ROOT}/${ENTRY}`);
+    } catch {
+      return { ok: false, reason: `${ENTRY} not found: the broker is not runnable yet` };
+    }
+    const manifest = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+    return { ok: true, version: `${manifest.version ?? "dev"} (deno ${Deno.version.deno})` };
+  }
+
+  /** Starts Perch on port 0 and parses the port from its log. */
+  async start(options: BrokerStartOptions): Promise<RunningBroker> {
+    // Perch has one TCP listener: for several loopback addresses it must take them all (0.0.0.0).
+    const host = options.hosts.length === 1 ? options.hosts[0] : "0.0.0.0";
+    if (host !== options.hosts[0]) {
+      console.log(`perch: listening on ${host} to accept ${options.hosts.join(", ")}`);
+    }
+    const { command, args } = pinnedBrokerCommand(options.pinning, [
+      Deno.execPath(),
+      "run",
+      "-A",
+      ENTRY,
+    ]);
+    const process = options.processes.spawn({
+      name: "perch",
+      command,
+      args,
+      cwd: REPO_ROOT,
+      env: {
+        PERCH_LISTENERS__TCP__HOST: host,
+        PERCH_LISTENERS__TCP__PORT: "0",
+        PERCH_SYS__ENABLED: "false",
+        PERCH_LOG__LEVEL: "info",
+      },
+    });
+    try {
+      const match = await process.waitForLine(LISTENER_LINE, 30_000);
+      return { name: this.name, process, hosts: options.hosts, port: Number(match[1]) };
+    } catch (error) {
+      await process.stop();
+      throw error;
+    }
+  }
+}

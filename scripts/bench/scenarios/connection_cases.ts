@@ -1,0 +1,163 @@
+/**
+ * Connections: open N idle MQTT connections (from several generator processes, over loopback addresses
+ * 127.0.0.1..N when N exceeds what one address's ephemeral ports allow), measuring the connect rate
+ * (CONNECT -> CONNACK per second over all of them) and the broker's RSS growth per connection.
+ *
+ * @module
+ */
+
+import type { IdleJob, IdleReport } from "../load/idle_connections.ts";
+import { readCpuSeconds, readOpenFileLimit, readRssBytes } from "../proc_stats.ts";
+import type { BenchCase, CaseContext, Measurement, MetricSpec } from "./bench_case.ts";
+
+/** Connections per generator process (each has its own open-file limit). */
+const PER_PROCESS = 10_000;
+/**
+ * Clients per broker address. Linux picks the ephemeral port of a connect() by probing for one unused
+ * towards the same destination; past ~14,000 connections to one address:port (of the default 28,232
+ * ports, 32768-60999) that probing costs the generator ~1 ms of kernel time per connect.
+ */
+const PER_ADDRESS = 10_000;
+/** Open files a broker needs besides its client sockets (listeners, logs, runtime). */
+const FD_RESERVE = 200;
+/**
+ * Connection attempts in flight, over all generator processes: below the smallest listen backlog of the
+ * brokers (Mosquitto: 100), since a full SYN queue costs a 1 s SYN retransmission and would measure the
+ * kernel's timer instead of the broker.
+ */
+const CONCURRENCY = 64;
+const SETTLE_MS = 1000;
+const CONNECT_TIMEOUT_MS = 600_000;
+const IDLE_SCRIPT = new URL("../load/idle_connections.ts", import.meta.url).pathname;
+
+const METRICS: MetricSpec[] = [
+  { key: "connectRate", label: "connect rate", unit: "conn/s", higherIsBetter: true },
+  { key: "rssPerConnection", label: "RSS per connection", unit: "KiB", higherIsBetter: false },
+  { key: "connected", label: "connected", unit: "conn", higherIsBetter: true },
+];
+
+/** Connection counts to measure, with anything worth telling about how they were chosen. */
+export interface ConnectionPlan {
+  /** The counts. */
+  counts: number[];
+  /** Notes for the log and the results. */
+  notes: string[];
+}
+
+/**
+ * Chooses the connection counts: the requested ones capped to what the open-file limit allows a broker
+ * process, or by default 10,000 and the largest count the limit allows.
+ *
+ * @param requested Counts from `--connections`, if given.
+ * @returns The plan.
+ */
+export function planConnectionCounts(requested: number[] | undefined): ConnectionPlan {
+  const limit = readOpenFileLimit();
+  const largest = limit - FD_RESERVE;
+  const notes: string[] = [];
+  const wanted = requested ?? [10_000, largest];
+  const counts = [
+    ...new Set(wanted.map((count) => {
+      if (count <= largest) return count;
+      notes.push(
+        `connections: ${count} capped to ${largest}: a broker process may open ${limit} files ` +
+          `(RLIMIT_NOFILE); ${count} connections need a limit of at least ${count + FD_RESERVE}`,
+      );
+      return largest;
+    })),
+  ];
+  return { counts, notes };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function jobs(count: number, hosts: string[], port: number): IdleJob[] {
+  const processes = Math.ceil(count / PER_PROCESS);
+  return Array.from({ length: processes }, (_, i) => ({
+    hosts,
+    port,
+    count: Math.min(PER_PROCESS, count - i * PER_PROCESS),
+    firstId: i * PER_PROCESS,
+    concurrency: Math.ceil(CONCURRENCY / processes),
+  }));
+}
+
+function cpuSeconds(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + readCpuSeconds(pid), 0);
+}
+
+async function measure(count: number, { broker, processes }: CaseContext): Promise<Measurement> {
+  const pid = broker.process.pid;
+  await delay(SETTLE_MS);
+  const rssBefore = readRssBytes(pid);
+  const generators = jobs(count, broker.hosts, broker.port).map((job, i) =>
+    processes.spawn({
+      name: `idle-connections-${i}`,
+      command: Deno.execPath(),
+      args: ["run", "-A", IDLE_SCRIPT, JSON.stringify(job)],
+      stdin: true,
+    })
+  );
+  try {
+    await Promise.all(generators.map((generator) => generator.waitForLine(/^ready$/, 30_000)));
+    const generatorPids = generators.map((generator) => generator.pid);
+    const cpuBefore = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
+    const startedAt = performance.now();
+    await Promise.all(generators.map((generator) => generator.writeLine("connect")));
+    const lines = await Promise.all(
+      generators.map((generator) => generator.waitForLine(/^connected (.*)$/, CONNECT_TIMEOUT_MS)),
+    );
+    const seconds = (performance.now() - startedAt) / 1000;
+    const cpu = {
+      broker: (100 * (readCpuSeconds(pid) - cpuBefore.broker)) / seconds,
+      generator: (100 * (cpuSeconds(generatorPids) - cpuBefore.generator)) / seconds,
+    };
+    const reports: IdleReport[] = lines.map((match) => JSON.parse(match[1]));
+    const connected = reports.reduce((sum, report) => sum + report.connected, 0);
+    const failed = reports.reduce((sum, report) => sum + report.failed, 0);
+    await delay(SETTLE_MS);
+    const rssAfter = readRssBytes(pid);
+    const notes = failed === 0 ? [] : [
+      `${failed} of ${count} connections failed, first: ${
+        reports.find((report) => report.firstError)?.firstError
+      }`,
+    ];
+    return {
+      metrics: {
+        connectRate: connected / seconds,
+        rssPerConnection: connected === 0 ? NaN : (rssAfter - rssBefore) / connected / 1024,
+        connected,
+        failed,
+        rssBeforeBytes: rssBefore,
+        rssAfterBytes: rssAfter,
+      },
+      cpu,
+      notes,
+    };
+  } finally {
+    await Promise.all(generators.map(async (generator) => {
+      await generator.writeLine("close").catch(() => {});
+      await Promise.race([generator.status, delay(5000)]);
+      await generator.stop();
+    }));
+  }
+}
+
+/**
+ * One case per connection count.
+ *
+ * @param counts Connection counts (already capped, see {@link planConnectionCounts}).
+ * @returns The cases.
+ */
+export function connectionCases(counts: number[]): BenchCase[] {
+  return counts.map((count) => ({
+    id: `connections/${count}`,
+    scenario: "connections",
+    params: { connections: count, generatorProcesses: Math.ceil(count / PER_PROCESS) },
+    metrics: METRICS,
+    hostCount: Math.ceil(count / PER_ADDRESS),
+    run: (context: CaseContext) => measure(count, context),
+  }));
+}

@@ -1,0 +1,230 @@
+/**
+ * The slow-consumer policy over real sockets: a subscriber that stops reading must cost the broker
+ * a bounded amount of memory, its dropped QoS 0 messages must be counted, and the other
+ * subscribers of the same topic must not be slowed down by it.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { PacketType } from "../../src/codec/mod.ts";
+import { startBroker } from "../helpers/broker.ts";
+import { TestClient } from "../helpers/test_client.ts";
+import { frame, str, u16 } from "../vectors/mod.ts";
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+/** The per-connection write buffer limit the broker is configured with. */
+const WRITE_BUFFER_LIMIT = 256 * KIB;
+/** Messages sent between checks; the healthy subscriber must get each batch quickly. */
+const BATCH = 256;
+/** Upper bound on messages published before drops must have started (64 MiB of payload). */
+const MAX_MESSAGES = 64 * KIB;
+/** Messages published after the first drop until the heap has settled (GC noise, not growth). */
+const WARM_UP = 16 * KIB;
+/** Messages published (and dropped for the slow consumer) while memory is watched: 32 MiB. */
+const MEASURED = 32 * KIB;
+/** A batch must reach the healthy subscriber within this time (a guard against being slowed). */
+const BATCH_DEADLINE_MS = 2000;
+
+/** Reads exactly `n` bytes from a raw connection. */
+async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const read = await conn.read(out.subarray(got));
+    if (read === null) throw new Error(`Connection closed after ${got} of ${n} bytes`);
+    got += read;
+  }
+  return out;
+}
+
+Deno.test("a subscriber that stops reading has its QoS 0 messages dropped and counted, memory stays bounded, and other subscribers keep up", async () => {
+  const server = startBroker({ config: { mqtt: { writeBufferLimit: "256KiB" } } });
+  let slow: Deno.Conn | undefined;
+  let healthy: TestClient | undefined;
+  let publisher: TestClient | undefined;
+  try {
+    // The slow consumer: a raw socket that connects, subscribes, reads the two answers, and then
+    // never reads again.
+    slow = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await slow.write(frame(
+      0x10, // CONNECT
+      str("MQTT"), // protocol name
+      0x04, // protocol level 4 (3.1.1)
+      0x02, // clean session
+      u16(0), // keep alive off
+      str("slow"), // client identifier
+    ));
+    assert.deepEqual([...await readExactly(slow, 4)], [0x20, 0x02, 0x00, 0x00]); // CONNACK
+    await slow.write(frame(
+      0x82, // SUBSCRIBE
+      u16(1), // packet identifier
+      str("feed"), // topic filter
+      0x00, // options: QoS 0
+    ));
+    assert.deepEqual([...await readExactly(slow, 5)], [0x90, 0x03, 0x00, 0x01, 0x00]); // SUBACK
+
+    ({ client: healthy } = await TestClient.connect(server.port, { clientId: "healthy" }));
+    assert.deepEqual((await healthy.subscribe("feed", 0)).reasonCodes, [0]);
+    ({ client: publisher } = await TestClient.connect(server.port, { clientId: "publisher" }));
+
+    const slowClient = [...server.broker.connections].find((c) => c.info.clientId === "slow");
+    assert.ok(slowClient, "the broker does not know the slow client");
+    const stats = server.broker.stats;
+    const payload = new Uint8Array(KIB).fill(0x61);
+    const rssBefore = Deno.memoryUsage().rss;
+    let published = 0;
+    let maxBuffered = 0;
+
+    const sendBatch = async () => {
+      const started = performance.now();
+      for (let i = 0; i < BATCH; i++) await publisher!.publish("feed", payload);
+      published += BATCH;
+      // Every message of the batch reaches the healthy subscriber, promptly.
+      const received = await healthy!.publishes(BATCH, BATCH_DEADLINE_MS);
+      const elapsed = performance.now() - started;
+      assert.ok(
+        received.every((m) => m.topic === "feed" && m.payload.length === KIB),
+        "the healthy subscriber got a wrong message",
+      );
+      assert.ok(elapsed < BATCH_DEADLINE_MS, `a batch took ${elapsed} ms`);
+      maxBuffered = Math.max(maxBuffered, slowClient.connection.bufferedBytes);
+    };
+
+    // Phase 1: publish until the slow consumer's buffer is full and drops begin. The socket
+    // buffers of the kernel take a few MiB first, then the broker's queue fills to the limit.
+    while (stats.droppedSlowConsumer === 0) {
+      assert.ok(published < MAX_MESSAGES, `no drop after ${published} messages of 1 KiB`);
+      await sendBatch();
+    }
+    // Phase 2: keep publishing; everything for the slow consumer is dropped and counted. After a
+    // warm-up (the heap of this process grows to its steady state), 32 MiB more go through while
+    // RSS is watched: a queue growing without bound would add them all.
+    const droppedBefore = stats.droppedSlowConsumer;
+    const warmUpEnd = published + WARM_UP;
+    while (published < warmUpEnd) await sendBatch();
+    const rssSteady = Deno.memoryUsage().rss;
+    const measuredEnd = published + MEASURED;
+    while (published < measuredEnd) await sendBatch();
+    const rssAfter = Deno.memoryUsage().rss;
+    const droppedLater = stats.droppedSlowConsumer - droppedBefore;
+    // The slow consumer never reads, so every later message is dropped (a few may still fit in the
+    // space a completed OS write freed).
+    assert.ok(
+      droppedLater >= (WARM_UP + MEASURED) * 0.95,
+      `only ${droppedLater} of ${WARM_UP + MEASURED} later messages counted as dropped`,
+    );
+
+    // The broker holds at most the limit plus one packet for the slow consumer.
+    const onePacket = 2 + 2 + "feed".length + KIB;
+    assert.ok(
+      maxBuffered <= WRITE_BUFFER_LIMIT + onePacket,
+      `${maxBuffered} bytes buffered for the slow consumer; the limit is ${WRITE_BUFFER_LIMIT}`,
+    );
+    const grown = rssAfter - rssSteady;
+    assert.ok(
+      grown < 8 * MIB,
+      `RSS grew by ${(grown / MIB).toFixed(1)} MiB while 32 MiB were dropped`,
+    );
+    assert.ok(
+      rssAfter - rssBefore < 64 * MIB,
+      `RSS grew by ${((rssAfter - rssBefore) / MIB).toFixed(1)} MiB over the whole test`,
+    );
+
+    // The slow consumer is still connected (QoS 0 drops do not disconnect it), and the healthy
+    // subscriber has nothing pending beyond what it received.
+    assert.equal(slowClient.closed, false);
+    await healthy.expectNothingPending();
+    await publisher.disconnect();
+    publisher = undefined;
+    await healthy.disconnect();
+    healthy = undefined;
+  } finally {
+    try {
+      slow?.close();
+    } catch {
+      // Already closed.
+    }
+    await publisher?.destroy();
+    await healthy?.destroy();
+    await server.close();
+  }
+});
+
+Deno.test("a slow consumer's QoS 0 drops do not delay a QoS 1 subscriber on the same topic", async () => {
+  const server = startBroker({ config: { mqtt: { writeBufferLimit: "256KiB" } } });
+  let slow: Deno.Conn | undefined;
+  let qos1: TestClient | undefined;
+  let publisher: TestClient | undefined;
+  try {
+    slow = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await slow.write(frame(
+      0x10, // CONNECT
+      str("MQTT"), // protocol name
+      0x04, // protocol level 4
+      0x02, // clean session
+      u16(0), // keep alive off
+      str("slow"), // client identifier
+    ));
+    await readExactly(slow, 4); // CONNACK
+    await slow.write(frame(
+      0x82, // SUBSCRIBE
+      u16(1), // packet identifier
+      str("feed"), // topic filter
+      0x00, // options: QoS 0 (the slow consumer takes QoS 0 copies)
+    ));
+    await readExactly(slow, 5); // SUBACK
+
+    const acker = (await TestClient.connect(server.port, { clientId: "acker", version: 5 })).client;
+    qos1 = acker;
+    await acker.subscribe("feed", 1);
+    const pub = (await TestClient.connect(server.port, { clientId: "pub", version: 5 })).client;
+    publisher = pub;
+    const payload = new Uint8Array(KIB).fill(0x62);
+    const stats = server.broker.stats;
+
+    // Fill the slow consumer with QoS 1 publishes (it receives them at QoS 0), acking each copy
+    // the QoS 1 subscriber gets; every round trip stays fast.
+    let sent = 0;
+    while (stats.droppedSlowConsumer < BATCH) {
+      assert.ok(sent < MAX_MESSAGES, `no drops after ${sent} messages`);
+      const started = performance.now();
+      for (let i = 0; i < BATCH; i++) {
+        await pub.send({
+          type: PacketType.PUBLISH,
+          dup: false,
+          qos: 1,
+          retain: false,
+          topic: "feed",
+          packetId: pub.allocatePacketId(),
+          properties: undefined,
+          payload,
+        });
+      }
+      sent += BATCH;
+      for (let i = 0; i < BATCH; i++) {
+        const message = await acker.expect(PacketType.PUBLISH, BATCH_DEADLINE_MS);
+        assert.equal(message.qos, 1);
+        await acker.ack(message);
+      }
+      for (let i = 0; i < BATCH; i++) await pub.expect(PacketType.PUBACK, BATCH_DEADLINE_MS);
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed < BATCH_DEADLINE_MS, `a batch of ${BATCH} took ${elapsed} ms`);
+    }
+    await acker.expectNothingPending();
+    await pub.disconnect();
+    publisher = undefined;
+    await acker.disconnect();
+    qos1 = undefined;
+  } finally {
+    try {
+      slow?.close();
+    } catch {
+      // Already closed.
+    }
+    await publisher?.destroy();
+    await qos1?.destroy();
+    await server.close();
+  }
+});
