@@ -6,6 +6,7 @@
  */
 
 import {
+  ConnackReturnCode,
   connackReturnCodeFor311,
   encodePacket,
   MqttError,
@@ -16,6 +17,8 @@ import {
   ReasonCode,
   utf8ByteLength,
   validateConnect,
+  validateDisconnect,
+  validatePubAckLike,
   validatePublish,
   validateSubscribe,
   validateUnsubscribe,
@@ -197,17 +200,17 @@ export class Client implements ConnectionHandler, AttachingClient {
           this.#handlePublish(packet);
           return;
         case PacketType.PUBACK:
-          this.#handlePuback(packet);
-          return;
         case PacketType.PUBREC:
-          this.#handlePubrec(packet);
-          return;
         case PacketType.PUBREL:
-          this.#handlePubrel(packet);
+        case PacketType.PUBCOMP: {
+          const invalid = validatePubAckLike(packet, this.#version);
+          if (invalid) throw invalid;
+          if (packet.type === PacketType.PUBACK) this.#handlePuback(packet);
+          else if (packet.type === PacketType.PUBREC) this.#handlePubrec(packet);
+          else if (packet.type === PacketType.PUBREL) this.#handlePubrel(packet);
+          else this.#handlePubcomp(packet);
           return;
-        case PacketType.PUBCOMP:
-          this.#handlePubcomp(packet);
-          return;
+        }
         case PacketType.SUBSCRIBE:
           this.#handleSubscribe(packet);
           return;
@@ -412,12 +415,16 @@ export class Client implements ConnectionHandler, AttachingClient {
       remote: this.#remote(),
       reason,
     });
-    this.#send({
-      type: PacketType.CONNACK,
-      sessionPresent: false,
-      reasonCode: v5 ? reasonCode : connackReturnCodeFor311(reasonCode),
-      properties: v5 && this.#requestProblemInformation ? { reasonString: reason } : undefined,
-    });
+    const code = v5 ? reasonCode : connackReturnCodeFor311(reasonCode);
+    // 3.1.1 has no return code for many causes: then it closes without CONNACK [MQTT-3.2.2-6].
+    if (code !== undefined) {
+      this.#send({
+        type: PacketType.CONNACK,
+        sessionPresent: false,
+        reasonCode: code,
+        properties: v5 && this.#requestProblemInformation ? { reasonString: reason } : undefined,
+      });
+    }
     this.#closeReason = reasonCode;
     this.connection.close();
     this.#closeNow();
@@ -721,17 +728,20 @@ export class Client implements ConnectionHandler, AttachingClient {
   // ---- DISCONNECT ---------------------------------------------------------------------------
 
   #handleDisconnect(packet: DisconnectPacket): void {
+    const invalid = validateDisconnect(packet);
+    if (invalid) throw invalid;
     const session = this.session!;
     const requested = packet.properties?.sessionExpiryInterval;
     if (requested !== undefined) {
-      // Cannot turn a session that ends at close into a persistent one [MQTT-3.14.2-2].
+      // Cannot turn a session that ends at close into a persistent one (MQTT 5 section 3.14.2.2.2).
       if (this.#expiryAtConnect === 0 && requested !== 0) {
-        throw protocolError("Session expiry cannot change from 0 in DISCONNECT [MQTT-3.14.2-2]");
+        throw protocolError("Session expiry cannot change from 0 in DISCONNECT");
       }
       session.expiryInterval = Math.min(requested, this.#core.options.maxSessionExpiryInterval);
     }
-    // A normal DISCONNECT discards the will; 0x04 asks for it to be sent [MQTT-3.14.4-3].
-    this.#willOnClose = packet.reasonCode === ReasonCode.DisconnectWithWillMessage;
+    // Only a normal DISCONNECT (0x00) discards the will [MQTT-3.14.4-3]; 0x04 asks for it, and a
+    // client reporting an error keeps it too (MQTT 5 section 3.1.2.5).
+    this.#willOnClose = packet.reasonCode !== ReasonCode.NormalDisconnection;
     this.#closedByClient = true;
     this.#closeReason = packet.reasonCode;
     this.connection.close();
@@ -1018,7 +1028,7 @@ export class Client implements ConnectionHandler, AttachingClient {
       this.#send({
         type: PacketType.CONNACK,
         sessionPresent: false,
-        reasonCode: connackReturnCodeFor311(ReasonCode.UnsupportedProtocolVersion),
+        reasonCode: ConnackReturnCode.UnacceptableProtocolVersion,
         properties: undefined,
       });
       this.connection.close();

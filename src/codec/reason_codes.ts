@@ -68,10 +68,11 @@ export type ConnackReturnCode = typeof ConnackReturnCode[keyof typeof ConnackRet
 export const SubackFailure311 = 0x80;
 
 /**
- * Maps an MQTT 5 CONNACK reason code to the closest 3.1.1 return code, for refusing a 3.1.1 client
- * for a cause the broker decided in MQTT 5 terms.
+ * Maps an MQTT 5 CONNACK reason code to the 3.1.1 return code with the same meaning, for refusing
+ * a 3.1.1 client for a cause the broker decided in MQTT 5 terms. Undefined when 3.1.1 has none: the
+ * server then closes without a CONNACK [MQTT-3.2.2-6].
  */
-export function connackReturnCodeFor311(reasonCode: number): ConnackReturnCode {
+export function connackReturnCodeFor311(reasonCode: number): ConnackReturnCode | undefined {
   switch (reasonCode) {
     case ReasonCode.Success:
       return ConnackReturnCode.Accepted;
@@ -85,8 +86,16 @@ export function connackReturnCodeFor311(reasonCode: number): ConnackReturnCode {
     case ReasonCode.NotAuthorized:
     case ReasonCode.Banned:
       return ConnackReturnCode.NotAuthorized;
-    default:
+    case ReasonCode.UnspecifiedError:
+    case ReasonCode.ImplementationSpecificError:
+    case ReasonCode.ServerUnavailable:
+    case ReasonCode.ServerBusy:
+    case ReasonCode.ServerShuttingDown:
+    case ReasonCode.QuotaExceeded:
+    case ReasonCode.ConnectionRateExceeded:
       return ConnackReturnCode.ServerUnavailable;
+    default:
+      return undefined;
   }
 }
 

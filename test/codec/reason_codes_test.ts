@@ -22,9 +22,15 @@ Deno.test("connackReturnCodeFor311() maps MQTT 5 refusals to 3.1.1 return codes"
   );
   assert.strictEqual(connackReturnCodeFor311(ReasonCode.Banned), ConnackReturnCode.NotAuthorized);
   assert.strictEqual(
-    connackReturnCodeFor311(ReasonCode.MalformedPacket),
+    connackReturnCodeFor311(ReasonCode.ServerBusy),
     ConnackReturnCode.ServerUnavailable,
   );
+});
+
+Deno.test("connackReturnCodeFor311() has no code for causes 3.1.1 cannot express [MQTT-3.2.2-6]", () => {
+  assert.strictEqual(connackReturnCodeFor311(ReasonCode.MalformedPacket), undefined);
+  assert.strictEqual(connackReturnCodeFor311(ReasonCode.TopicNameInvalid), undefined);
+  assert.strictEqual(connackReturnCodeFor311(ReasonCode.QoSNotSupported), undefined);
 });
 
 Deno.test("reasonCodeName() prefers failure names and falls back to hex", () => {
