@@ -15,6 +15,7 @@ import type { AcceptHandler, Connection } from "../transport/transport.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 import type { AttachingClient, AttachRequest, BrokerCore, CloseInfo } from "./broker_core.ts";
+import { Backpressure } from "./backpressure.ts";
 import { Client } from "./client.ts";
 import { FanoutEncoder } from "./fanout.ts";
 import type { BrokerOptions } from "./options.ts";
@@ -55,6 +56,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
   readonly backbone: Backbone;
   readonly router: Router;
   readonly fanout: FanoutEncoder = new FanoutEncoder();
+  readonly backpressure: Backpressure;
   readonly topicLimits: TopicLimits;
   readonly version: string;
   #sessions = new Map<string, Session>();
@@ -64,6 +66,9 @@ export class Broker implements BrokerCore, DeliveryTarget {
   #sys: SysPublisher | undefined;
   #assignedIds = 0;
   #closing = false;
+  /** Queue levels at which publishers are held back, and let go again. */
+  #highWaterMessages: number;
+  #highWaterBytes: number;
 
   constructor(deps: BrokerDeps) {
     this.options = deps.options;
@@ -79,6 +84,13 @@ export class Broker implements BrokerCore, DeliveryTarget {
       maxLevels: this.options.maxTopicLevels,
     };
     this.#connackProperties = staticConnackProperties(this.options);
+    this.#highWaterMessages = Math.max(1, Math.floor(this.options.maxQueuedMessages / 2));
+    this.#highWaterBytes = Math.max(1, Math.floor(this.options.maxQueuedBytes / 2));
+    this.backpressure = new Backpressure(
+      this.clock,
+      this.options.slowConsumerTimeout,
+      (target) => this.#stalled(target),
+    );
     this.backbone.bus.listen((message) => {
       this.router.route(message);
     });
@@ -108,6 +120,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
   async close(graceMs = 5000): Promise<void> {
     this.#closing = true;
     this.#sys?.stop();
+    this.backpressure.clear();
     for (const client of [...this.#clients]) client.disconnect(ReasonCode.ServerShuttingDown);
     const deadline = Date.now() + graceMs;
     while (this.#clients.size > 0 && Date.now() < deadline) {
@@ -239,6 +252,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
 
   clientClosed(client: AttachingClient, session: Session | undefined, info: CloseInfo): void {
     this.#clients.delete(client as Client);
+    this.backpressure.forget(client as Client);
     if (session && session.client === client) this.#detach(session, info);
     if (info.wasConnected) {
       this.stats.clientsConnected--;
@@ -253,6 +267,8 @@ export class Broker implements BrokerCore, DeliveryTarget {
   #detach(session: Session, info: CloseInfo): void {
     session.client = undefined;
     session.disconnectedAt = this.clock.now();
+    // Offline sessions queue up to their bound and then drop; they never hold publishers back.
+    this.backpressure.release(session);
     this.#returnSharedInflight(session);
     const will = session.will;
     if (will && !info.willOnClose) session.will = undefined; // [MQTT-3.1.2-10]
@@ -282,6 +298,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
   }
 
   publish(message: Message): number | Promise<number> {
+    this.backpressure.beginPublish();
     let code: number = ReasonCode.Success;
     let stored: void | boolean | Promise<void | boolean> = undefined;
     if (message.retain) {
@@ -330,13 +347,22 @@ export class Broker implements BrokerCore, DeliveryTarget {
     });
     if (rejected instanceof Promise) {
       session.queued++;
+      session.queuedBytes += message.payload.length;
       rejected.then((r) => {
         if (r) this.#queueFull(session);
       });
       return;
     }
-    if (rejected) this.#queueFull(session);
-    else session.queued++;
+    if (rejected) {
+      this.#queueFull(session);
+      return;
+    }
+    session.queued++;
+    session.queuedBytes += message.payload.length;
+    if (
+      session.client !== undefined &&
+      (session.queued >= this.#highWaterMessages || session.queuedBytes >= this.#highWaterBytes)
+    ) this.backpressure.note(session);
   }
 
   #queueFull(session: Session): void {
@@ -352,14 +378,41 @@ export class Broker implements BrokerCore, DeliveryTarget {
 
   takeQueued(session: Session, max: number): Message[] | Promise<Message[]> {
     const taken = this.backbone.queues.take(session.clientId, max);
-    if (taken instanceof Promise) {
-      return taken.then((messages) => {
-        session.queued = Math.max(0, session.queued - messages.length);
-        return messages;
-      });
+    if (taken instanceof Promise) return taken.then((messages) => this.#taken(session, messages));
+    return this.#taken(session, taken);
+  }
+
+  #taken(session: Session, messages: Message[]): Message[] {
+    if (messages.length === 0) {
+      session.queued = 0;
+      session.queuedBytes = 0;
+    } else {
+      session.queued = Math.max(0, session.queued - messages.length);
+      for (const message of messages) session.queuedBytes -= message.payload.length;
+      if (session.queuedBytes < 0 || session.queued === 0) session.queuedBytes = 0;
     }
-    session.queued = taken.length === 0 ? 0 : session.queued - taken.length;
-    return taken;
+    if (
+      this.backpressure.isWaitedOn(session) &&
+      session.queued < this.#highWaterMessages / 2 &&
+      session.queuedBytes < this.#highWaterBytes / 2
+    ) this.backpressure.release(session);
+    return messages;
+  }
+
+  /** A congested target held publishers back for too long. */
+  #stalled(target: object): void {
+    if (!(target instanceof Session)) {
+      this.logger.warn("shared group stayed congested; publishers released", {});
+      return;
+    }
+    const client = target.client;
+    if (!client) return;
+    this.stats.slowConsumerDisconnects++;
+    this.logger.warn("disconnecting slow consumer", {
+      clientId: target.clientId,
+      queued: target.queued,
+    });
+    client.disconnect(ReasonCode.QuotaExceeded, "Messages not acknowledged in time");
   }
 
   connackProperties(perClient: Properties): Properties {
@@ -397,6 +450,14 @@ export class Broker implements BrokerCore, DeliveryTarget {
     return session.client !== undefined;
   }
 
+  congested(group: SharedSubscription): void {
+    this.backpressure.note(group);
+  }
+
+  drained(group: SharedSubscription): void {
+    if (this.backpressure.isWaitedOn(group)) this.backpressure.release(group);
+  }
+
   // ---- internals ----------------------------------------------------------------------------
 
   /** Publishes a session's will and forgets it. */
@@ -418,6 +479,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
   /** Ends a session: its pending will goes out, its subscriptions and queue go away. */
   #endSession(session: Session): void {
     this.#clearTimers(session);
+    this.backpressure.release(session);
     if (session.will && session.client === undefined) this.#publishWill(session);
     this.#returnSharedInflight(session);
     for (const filter of session.subscriptions.keys()) this.#releaseSubscription(session, filter);

@@ -12,6 +12,7 @@ import type { ClientLink, Session } from "../session/session.ts";
 import type { TopicLimits } from "../topic/mod.ts";
 import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
+import type { Backpressure } from "./backpressure.ts";
 import type { FanoutEncoder } from "./fanout.ts";
 import type { BrokerOptions } from "./options.ts";
 import type { Router } from "./router.ts";
@@ -54,6 +55,7 @@ export interface BrokerCore {
   readonly backbone: Backbone;
   readonly router: Router;
   readonly fanout: FanoutEncoder;
+  readonly backpressure: Backpressure;
   readonly topicLimits: TopicLimits;
   /** A fresh unique client id for a client that sent none. */
   assignClientId(): string;

@@ -47,6 +47,8 @@ import {
 } from "../topic/mod.ts";
 
 import type { Connection, ConnectionHandler } from "../transport/transport.ts";
+import { Fifo } from "../util/fifo.ts";
+import type { Throttled } from "./backpressure.ts";
 import type { AttachingClient, BrokerCore } from "./broker_core.ts";
 
 const State = {
@@ -57,14 +59,22 @@ const State = {
 } as const;
 type State = typeof State[keyof typeof State];
 
-/** Packets received while an asynchronous step runs wait here; the socket is paused meanwhile. */
+/** Packets received while input is held wait here; the socket is paused meanwhile. */
 const MAX_BACKLOG = 10_000;
+
+/** Why input processing is held (bits): packets wait in the backlog while any is set. */
+const Hold = {
+  /** An asynchronous step (CONNECT, an async hook or backbone call) is running. */
+  Async: 1,
+  /** A subscriber this client publishes to is congested (see backpressure.ts). */
+  Backpressure: 2,
+} as const;
 
 /** The maximum a two-byte Receive Maximum can express. */
 const MAX_RECEIVE_MAXIMUM = 65_535;
 
 /** One connected (or connecting) client. */
-export class Client implements ConnectionHandler, AttachingClient {
+export class Client implements ConnectionHandler, AttachingClient, Throttled {
   readonly connection: Connection;
   readonly info: ClientInfo;
   session: Session | undefined = undefined;
@@ -80,8 +90,9 @@ export class Client implements ConnectionHandler, AttachingClient {
   #packetsSeen = 0;
   #timer: unknown = undefined;
   #timerDeadline = Infinity;
-  #backlog: Packet[] = [];
-  #busy = false;
+  #backlog = new Fifo<Packet>();
+  /** Bits of `Hold`. */
+  #holds = 0;
   #pausedForOutput = false;
   /** Outbound QoS 1/2 window: min(our maxInflight, the client's Receive Maximum). */
   #window: number;
@@ -166,7 +177,7 @@ export class Client implements ConnectionHandler, AttachingClient {
   onPacket(packet: Packet): boolean {
     this.#packetsSeen++;
     if (this.#is(State.Closed)) return false;
-    if (this.#busy) {
+    if (this.#holds !== 0) {
       this.#backlog.push(packet);
       if (this.#backlog.length > MAX_BACKLOG) {
         this.#fail(new MqttError(ReasonCode.ReceiveMaximumExceeded, "Too many packets pipelined"));
@@ -235,23 +246,34 @@ export class Client implements ConnectionHandler, AttachingClient {
     }
   }
 
-  /** Runs an asynchronous step with the socket paused; later packets wait in the backlog. */
+  /** Runs an asynchronous step with input held; later packets wait in the backlog. */
   #runAsync(step: Promise<void>): void {
-    this.#busy = true;
-    this.connection.pause();
-    step.catch((err) => this.#fail(err)).finally(() => {
-      this.#busy = false;
-      this.#drainBacklog();
-    });
+    this.#hold(Hold.Async);
+    step.catch((err) => this.#fail(err)).finally(() => this.#release(Hold.Async));
   }
 
-  #drainBacklog(): void {
-    while (this.#backlog.length > 0 && !this.#busy && !this.#is(State.Closed)) {
+  #hold(reason: number): void {
+    if (this.#holds === 0) this.connection.pause();
+    this.#holds |= reason;
+  }
+
+  #release(reason: number): void {
+    if ((this.#holds & reason) === 0) return;
+    this.#holds &= ~reason;
+    while (this.#backlog.length > 0 && this.#holds === 0 && !this.#is(State.Closed)) {
       this.#dispatch(this.#backlog.shift()!);
     }
-    if (!this.#busy && !this.#pausedForOutput && !this.#is(State.Closed)) {
+    if (this.#holds === 0 && !this.#pausedForOutput && !this.#is(State.Closed)) {
       this.connection.resume();
     }
+  }
+
+  holdForBackpressure(): void {
+    this.#hold(Hold.Backpressure);
+  }
+
+  resumeForBackpressure(): void {
+    this.#release(Hold.Backpressure);
   }
 
   // ---- CONNECT ------------------------------------------------------------------------------
@@ -523,6 +545,8 @@ export class Client implements ConnectionHandler, AttachingClient {
       return;
     }
     this.#ackPublish(packet, published);
+    // The message is queued for every subscriber; stop reading more while one is congested.
+    core.backpressure.holdIfCongested(this);
   }
 
   /** Acknowledges an accepted QoS 1/2 PUBLISH once the backbone has it [MQTT-4.3.2-2]. */
@@ -976,7 +1000,7 @@ export class Client implements ConnectionHandler, AttachingClient {
   onDrain(): void {
     if (!this.#pausedForOutput) return;
     this.#pausedForOutput = false;
-    if (!this.#busy) this.connection.resume();
+    if (this.#holds === 0) this.connection.resume();
   }
 
   // ---- closing ------------------------------------------------------------------------------
@@ -1046,7 +1070,7 @@ export class Client implements ConnectionHandler, AttachingClient {
     if (this.#is(State.Closed)) return;
     const wasConnected = this.#state === State.Connected;
     this.#state = State.Closed;
-    this.#backlog.length = 0;
+    this.#backlog.clear();
     this.#clearTimer();
     this.connection.close();
     this.#core.clientClosed(this, this.session, {

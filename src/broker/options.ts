@@ -41,6 +41,8 @@ export interface BrokerOptions {
   maxSessionExpiryInterval: number;
   /** Bytes queued on one connection before QoS 0 messages to it are dropped. */
   writeBufferLimit: number;
+  /** Ms publishers may wait on a congested connected subscriber before it is disconnected. */
+  slowConsumerTimeout: number;
   /** Interval of `$SYS` updates in ms; 0 disables them. */
   sysInterval: number;
 }

@@ -47,6 +47,10 @@ export interface DeliveryTarget {
   canSendNow(session: Session, qos: QoS): boolean;
   /** True when the session has a live connection. */
   isOnline(session: Session): boolean;
+  /** A shared group's pending queue reached its high-water mark during this route. */
+  congested(group: SharedSubscription): void;
+  /** A shared group's pending queue fell below its low-water mark, or the group ended. */
+  drained(group: SharedSubscription): void;
 }
 
 /** Aggregate of several subscriptions of one session matching one message [MQTT-3.3.4-2]. */
@@ -70,6 +74,8 @@ export class Router {
   #routing = 0;
   #seq = 0;
   #size = 0;
+  #highWater: number;
+  #lowWater: number;
   /** Deliveries made by the last `route()` call (for MQTT 5's "no matching subscribers"). */
   lastDeliveries = 0;
   /** Messages dropped because a shared group's pending queue was full. */
@@ -78,6 +84,8 @@ export class Router {
   constructor(target: DeliveryTarget, options: RouterOptions) {
     this.#target = target;
     this.#options = options;
+    this.#highWater = Math.max(1, Math.floor(options.maxSharedPending / 2));
+    this.#lowWater = Math.floor(this.#highWater / 2);
   }
 
   /** Number of (session, filter) subscriptions, shared members included. */
@@ -145,6 +153,7 @@ export class Router {
         // The shared subscription ends with its last member; what it still held goes with it.
         this.sharedDropped += group.pending.length;
         this.#trie.remove(shared.filter, shared.group);
+        this.#target.drained(group);
       }
       return true;
     }
@@ -308,6 +317,7 @@ export class Router {
       return;
     }
     group.pending.push(message);
+    if (group.pending.length >= this.#highWater) this.#target.congested(group);
   }
 
   #pumpGroup(group: SharedSubscription): void {
@@ -324,6 +334,7 @@ export class Router {
       }
       group.pending.shift();
       this.#deliverShared(group, member, message);
+      if (group.pending.length < this.#lowWater) this.#target.drained(group);
     }
   }
 }

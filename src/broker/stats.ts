@@ -19,6 +19,7 @@ export class BrokerStats {
   droppedTooLarge = 0;
   droppedNotAuthorized = 0;
   retainedRejected = 0;
+  slowConsumerDisconnects = 0;
 
   constructor(startedAt: number) {
     this.startedAt = startedAt;

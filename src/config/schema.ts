@@ -299,6 +299,11 @@ const mqtt = section({
     "Bytes queued for writing on one connection before the slow-consumer policy applies.",
     { min: 1 },
   ),
+  slowConsumerTimeout: duration(
+    "30s",
+    "How long publishers may be held back by a connected subscriber whose queue stays at half its bound; then that subscriber is disconnected (MQTT 5: reason 0x97).",
+    { min: 1 },
+  ),
 }, "MQTT protocol limits and features.");
 
 const memoryBackbone = z.strictObject({

@@ -49,6 +49,8 @@ export interface ClientLink {
   pump(): void;
   /** Closes the connection because another one took the session over. */
   takeOver(): void;
+  /** Closes the connection from the server side with a reason (sent to MQTT 5 clients). */
+  disconnect(reasonCode: number, reason?: string): void;
 }
 
 /** One client's session. */
@@ -66,6 +68,8 @@ export class Session {
   readonly inboundQos2: Set<number> = new Set();
   /** Messages waiting in the backbone queue for this session (as counted by this node). */
   queued = 0;
+  /** Payload bytes of those messages. */
+  queuedBytes = 0;
   /** Revision of the stored session record, for compare-and-set writes. */
   revision = 0;
   /** Epoch ms when the last connection closed; undefined while connected. */
@@ -136,6 +140,7 @@ export class Session {
     this.inflight.clear();
     this.inboundQos2.clear();
     this.queued = 0;
+    this.queuedBytes = 0;
     this.will = undefined;
   }
 

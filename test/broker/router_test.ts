@@ -26,6 +26,8 @@ class RecordingTarget implements DeliveryTarget {
   readonly online: Set<Session> = new Set();
   readonly windowFull: Set<Session> = new Set();
   readonly stalled: Set<Session> = new Set();
+  /** Congestion notices for shared groups, in order. */
+  readonly congestion: ["congested" | "drained", SharedSubscription][] = [];
   /** Called after each delivery is recorded (to route or unsubscribe from inside a route). */
   onDeliver: ((delivery: Delivery) => void) | undefined = undefined;
 
@@ -57,6 +59,14 @@ class RecordingTarget implements DeliveryTarget {
 
   isOnline(session: Session): boolean {
     return this.online.has(session);
+  }
+
+  congested(group: SharedSubscription): void {
+    this.congestion.push(["congested", group]);
+  }
+
+  drained(group: SharedSubscription): void {
+    this.congestion.push(["drained", group]);
   }
 
   /** Deliveries since the last call, then forgets them. */

@@ -30,6 +30,7 @@ const DEFAULTS: Omit<Config, "node"> = {
     maxSubscriptionsPerClient: 1000,
     maxSessionExpiryInterval: 4_294_967_295,
     writeBufferLimit: 8_388_608,
+    slowConsumerTimeout: 30_000,
   },
   retained: { maxMessages: 1_000_000, maxBytes: 536_870_912 },
   sys: { enabled: true, interval: 10_000 },
