@@ -76,7 +76,7 @@ async function main(): Promise<number> {
     console.log("0 passed, 1 failed");
     return 1;
   }
-  const args = Deno.args.length > 0 ? Deno.args : [];
+  const args = Deno.args.length > 0 ? Deno.args : ["test/"];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "-A", "--parallel", ...args],
     stdout: "piped",
