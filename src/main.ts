@@ -6,11 +6,13 @@
  */
 
 import denoConfig from "../deno.json" with { type: "json" };
+import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
 import { Broker } from "./broker/broker.ts";
 import type { BrokerOptions } from "./broker/options.ts";
 import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
 import { DenoListener } from "./transport/deno_listener.ts";
+import { NodeTlsListener } from "./transport/node_tls_listener.ts";
 import type { Listener } from "./transport/transport.ts";
 import { createSystemClock } from "./util/clock.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
@@ -22,6 +24,7 @@ export const VERSION: string = denoConfig.version;
 export function toBrokerOptions(config: Config): BrokerOptions {
   return {
     ...config.mqtt,
+    ...config.limits,
     nodeId: config.node.id,
     sysInterval: config.sys.enabled ? config.sys.interval : 0,
   };
@@ -42,12 +45,25 @@ async function startListeners(config: Config, broker: Broker, logger: Logger): P
       Deno.readTextFile(tls.cert!),
       Deno.readTextFile(tls.key!),
     ]);
-    listeners.push(
-      DenoListener.tls(
-        { hostname: tls.host, port: tls.port, cert, key, onAcceptError },
-        broker.accept,
-      ),
-    );
+    if (tls.requestClientCert) {
+      // Mutual TLS: Deno.listenTls cannot request client certificates; node:tls can.
+      const ca = await Deno.readTextFile(tls.ca!);
+      const onHandshakeError = (error: Error) =>
+        logger.debug("TLS handshake failed", { error: error.message });
+      listeners.push(
+        await NodeTlsListener.listen(
+          { hostname: tls.host, port: tls.port, cert, key, ca, onHandshakeError },
+          broker.accept,
+        ),
+      );
+    } else {
+      listeners.push(
+        DenoListener.tls(
+          { hostname: tls.host, port: tls.port, cert, key, onAcceptError },
+          broker.accept,
+        ),
+      );
+    }
   }
   for (const listener of listeners) {
     logger.info("listener started", {
@@ -89,6 +105,18 @@ async function main(args: string[]): Promise<number> {
 
   const logger = createLogger(config.log);
   const clock = createSystemClock();
+  let security: Security;
+  try {
+    security = await createSecurity(config.auth, config.acl, { clock, logger });
+  } catch (err) {
+    logger.error("cannot start: security configuration", { error: err });
+    return 1;
+  }
+  if (config.auth.chain.includes("certificate") && !config.listeners.tls.requestClientCert) {
+    logger.warn(
+      "auth.chain lists certificate but listeners.tls.requestClientCert is false: no client will present one",
+    );
+  }
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
   await backbone.start();
   const broker = new Broker({
@@ -96,6 +124,7 @@ async function main(args: string[]): Promise<number> {
     backbone,
     clock,
     logger,
+    hooks: security.hooks,
     version: `perch ${VERSION}`,
   });
   broker.start();
@@ -105,8 +134,11 @@ async function main(args: string[]): Promise<number> {
   } catch (err) {
     logger.error("cannot start listener", { error: err });
     await broker.close(0);
+    security.close();
     return 1;
   }
+  const notice = anonymousNotice(config.auth.anonymous, listeners.map((l) => l.hostname));
+  if (notice) logger[notice.level](notice.message, { anonymous: config.auth.anonymous });
   logger.info("broker started", {
     version: VERSION,
     node: config.node.id,
@@ -119,11 +151,14 @@ async function main(args: string[]): Promise<number> {
     for (const listener of listeners) listener.close();
     await broker.close(config.shutdown.gracePeriod);
     await backbone.close();
+    security.close();
     stopped.resolve();
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => shutdown(signal));
   }
+  // SIGHUP re-reads the password file, keys and ACL file without a restart.
+  Deno.addSignalListener("SIGHUP", () => security.reload());
   await stopped.promise;
   logger.info("broker stopped");
   return 0;

@@ -18,10 +18,14 @@ import type { AttachingClient, AttachRequest, BrokerCore, CloseInfo } from "./br
 import { Backpressure } from "./backpressure.ts";
 import { Client } from "./client.ts";
 import { FanoutEncoder } from "./fanout.ts";
+import { ConnectionLimits } from "./limits.ts";
 import type { BrokerOptions } from "./options.ts";
 import { type DeliveryTarget, Router, type SharedSubscription } from "./router.ts";
 import { BrokerStats } from "./stats.ts";
 import { SysPublisher } from "./sys.ts";
+
+/** Over-limit connections held open to be told why at CONNECT; beyond this they are just closed. */
+const MAX_REFUSED_PENDING = 256;
 
 /** What a broker is built from. */
 export interface BrokerDeps {
@@ -58,6 +62,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
   readonly fanout: FanoutEncoder = new FanoutEncoder();
   readonly backpressure: Backpressure;
   readonly topicLimits: TopicLimits;
+  readonly connectionLimits: ConnectionLimits;
   readonly version: string;
   #sessions = new Map<string, Session>();
   #clients = new Set<Client>();
@@ -66,6 +71,8 @@ export class Broker implements BrokerCore, DeliveryTarget {
   #sys: SysPublisher | undefined;
   #assignedIds = 0;
   #closing = false;
+  /** Connections over a limit, kept open until their CONNECT is answered with the reason. */
+  #refusedPending = 0;
   /** Queue levels at which publishers are held back, and let go again. */
   #highWaterMessages: number;
   #highWaterBytes: number;
@@ -83,6 +90,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
       maxLength: this.options.maxTopicLength,
       maxLevels: this.options.maxTopicLevels,
     };
+    this.connectionLimits = new ConnectionLimits(this.options, this.clock);
     this.#connackProperties = staticConnackProperties(this.options);
     this.#highWaterMessages = Math.max(1, Math.floor(this.options.maxQueuedMessages / 2));
     this.#highWaterBytes = Math.max(1, Math.floor(this.options.maxQueuedBytes / 2));
@@ -101,7 +109,23 @@ export class Broker implements BrokerCore, DeliveryTarget {
     this.stats.connectionsAccepted++;
     const client = new Client(this, connection);
     this.#clients.add(client);
-    if (this.#closing) client.disconnect(ReasonCode.ServerShuttingDown);
+    if (this.#closing) {
+      client.disconnect(ReasonCode.ServerShuttingDown);
+      return client;
+    }
+    const refusal = this.connectionLimits.admit(connection.remoteAddress);
+    if (refusal === 0) client.admitted = true;
+    else {
+      this.stats.connectionsRefused++;
+      if (this.#refusedPending >= MAX_REFUSED_PENDING) {
+        // A flood: no socket is kept open just to say why.
+        client.disconnect(refusal);
+        return client;
+      }
+      this.#refusedPending++;
+      client.refuseAtConnect(refusal);
+      this.#logRefusal(connection.remoteAddress, refusal);
+    }
     return client;
   };
 
@@ -252,6 +276,9 @@ export class Broker implements BrokerCore, DeliveryTarget {
 
   clientClosed(client: AttachingClient, session: Session | undefined, info: CloseInfo): void {
     this.#clients.delete(client as Client);
+    const connection = (client as Client).connection;
+    if ((client as Client).admitted) this.connectionLimits.release(connection.remoteAddress);
+    else if ((client as Client).refusalPending) this.#refusedPending--;
     this.backpressure.forget(client as Client);
     if (session && session.client === client) this.#detach(session, info);
     if (info.wasConnected) {
@@ -363,6 +390,16 @@ export class Broker implements BrokerCore, DeliveryTarget {
       session.client !== undefined &&
       (session.queued >= this.#highWaterMessages || session.queuedBytes >= this.#highWaterBytes)
     ) this.backpressure.note(session);
+  }
+
+  #logRefusal(address: string, reasonCode: number): void {
+    // The first refusal and then one in a thousand: a flood stays visible without flooding the log.
+    if (this.stats.connectionsRefused % 1000 !== 1) return;
+    this.logger.warn("connection over a limit refused", {
+      remote: address,
+      reasonCode,
+      refused: this.stats.connectionsRefused,
+    });
   }
 
   #queueFull(session: Session): void {

@@ -50,6 +50,7 @@ import type { Connection, ConnectionHandler } from "../transport/transport.ts";
 import { Fifo } from "../util/fifo.ts";
 import type { Throttled } from "./backpressure.ts";
 import type { AttachingClient, BrokerCore } from "./broker_core.ts";
+import { TokenBucket } from "./limits.ts";
 
 const State = {
   AwaitingConnect: 0,
@@ -106,6 +107,12 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #closeReason = 0;
   #closedByClient = false;
   #expiryAtConnect = 0;
+  /** Counted by the broker's connection limits (released when it closes). */
+  admitted = false;
+  /** Non-zero: a connection limit was hit; CONNECT is answered with this reason code. */
+  #refusal = 0;
+  /** Present when `publishRate` limits this client. */
+  #publishBudget: TokenBucket | undefined;
 
   constructor(core: BrokerCore, connection: Connection) {
     this.#core = core;
@@ -122,9 +129,23 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       protocolVersion: 4,
       transport: connection.kind,
       peerCertificate: connection.peerCertificate,
+      authContext: undefined,
     };
+    if (core.options.publishRate > 0) {
+      this.#publishBudget = new TokenBucket(core.options.publishRate, now);
+    }
     this.#decoder = new PacketDecoder(this, { maximumPacketSize: core.options.maxPacketSize });
     this.#armTimer();
+  }
+
+  /** Answers this connection's CONNECT with `reasonCode` (a connection limit was hit). */
+  refuseAtConnect(reasonCode: number): void {
+    this.#refusal = reasonCode;
+  }
+
+  /** True while a connection-limit refusal waits for CONNECT. */
+  get refusalPending(): boolean {
+    return this.#refusal !== 0;
   }
 
   /** Protocol level of the connection (4 until CONNECT says otherwise). */
@@ -289,6 +310,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
 
     const invalid = validateConnect(packet);
     if (invalid) return this.#refuse(invalid.reasonCode, invalid.message);
+    if (this.#refusal !== 0) return this.#refuse(this.#refusal, "Connection limit reached");
 
     let clientId = packet.clientId;
     let assignedClientId: string | undefined;
@@ -371,6 +393,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         return this.#refuse(result.reasonCode, result.reason ?? "Not authorized");
       }
       if (result.username !== undefined) this.info.username = result.username;
+      if (result.context !== undefined) this.info.authContext = result.context;
     }
 
     let expiry: number;
@@ -459,6 +482,10 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     const options = core.options;
     const session = this.session!;
     core.stats.publishReceived++;
+    if (this.#publishBudget && !this.#publishBudget.take(core.clock.now())) {
+      core.stats.publishRateExceeded++;
+      throw new MqttError(ReasonCode.MessageRateTooHigh, "Publish rate limit exceeded");
+    }
     const invalid = validatePublish(packet, this.#version);
     if (invalid) throw invalid;
     let topic = packet.topic;
@@ -802,11 +829,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       if (qos > 0) core.enqueue(this.session!, message);
       return;
     }
-    const authorizeRead = core.hooks.authorizeRead;
-    if (authorizeRead && !authorizeRead(this.info, message.topic)) {
-      core.stats.droppedNotAuthorized++;
-      return;
-    }
+    if (!this.#mayRead(message.topic)) return;
     if (qos === 0) {
       if (this.connection.bufferedBytes > core.options.writeBufferLimit) {
         core.stats.droppedSlowConsumer++;
@@ -821,6 +844,14 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       return;
     }
     this.#sendInflight(message, qos, retain, subscriptionIds, group);
+  }
+
+  /** Asks `authorizeRead`; a refusal is counted. */
+  #mayRead(topic: string): boolean {
+    const authorizeRead = this.#core.hooks.authorizeRead;
+    if (authorizeRead === undefined || authorizeRead(this.info, topic)) return true;
+    this.#core.stats.droppedNotAuthorized++;
+    return false;
   }
 
   #sendInflight(
@@ -862,7 +893,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         this.#core.stats.droppedExpired++;
         continue;
       }
-      // A queued message is delivered per the subscriptions the session has now.
+      // A queued message is delivered per the subscriptions and the rules in force now.
+      if (!this.#mayRead(message.topic)) continue;
       const match = this.#matchSubscriptions(message);
       if (!match) continue;
       if (match.qos === 0) this.#sendPublish(message, 0, match.retain, match.ids, 0, false);
@@ -895,6 +927,11 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     for (const entry of [...session.inflight.values()]) {
       if (entry.released) {
         this.#sendAck(PacketType.PUBREL, entry.packetId, ReasonCode.Success);
+        continue;
+      }
+      if (!this.#mayRead(entry.message.topic)) {
+        // The rules changed while the client was away: the message is not resent.
+        session.inflight.delete(entry.packetId);
         continue;
       }
       const sent = this.#sendPublish(

@@ -45,4 +45,14 @@ export interface BrokerOptions {
   slowConsumerTimeout: number;
   /** Interval of `$SYS` updates in ms; 0 disables them. */
   sysInterval: number;
+  /** Most open connections. */
+  maxConnections: number;
+  /** Most open connections per source address; 0: no limit. */
+  maxConnectionsPerAddress: number;
+  /** Connects per second per source address (bursts of as many); 0: no limit. */
+  connectRatePerAddress: number;
+  /** PUBLISH packets per second per client (bursts of as many); 0: no limit. */
+  publishRate: number;
+  /** Loopback clients skip the per-address limits. */
+  exemptLoopback: boolean;
 }

@@ -3,6 +3,10 @@ export class BrokerStats {
   /** Epoch ms the broker started. */
   readonly startedAt: number;
   connectionsAccepted = 0;
+  /** Connections refused for a connection limit (total, per address, rate). */
+  connectionsRefused = 0;
+  /** Clients disconnected for publishing faster than `publishRate`. */
+  publishRateExceeded = 0;
   clientsConnected = 0;
   clientsConnectedTotal = 0;
   authFailures = 0;

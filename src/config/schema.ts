@@ -306,6 +306,198 @@ const mqtt = section({
   ),
 }, "MQTT protocol limits and features.");
 
+/** An optional text key (a URL, a claim name, a secret). */
+function optionalText(description: string, typeLabel = "string") {
+  const error = "expected a non-empty string";
+  return z.string({ error }).min(1, { error }).optional()
+    .meta({ description, typeLabel } satisfies FieldMeta);
+}
+
+function text(defaultValue: string, description: string) {
+  const error = "expected a non-empty string";
+  return z.string({ error }).min(1, { error }).prefault(defaultValue)
+    .meta({ description, typeLabel: "string" } satisfies FieldMeta);
+}
+
+/** Authentication provider kinds, in the words of `auth.chain`. */
+export const AUTH_PROVIDER_KINDS = ["certificate", "passwordFile", "jwt", "http"] as const;
+
+const TOPIC_LIST_ERROR = "expected a list of strings";
+
+/** One ACL rule as written in the config or a rules file. */
+export const aclRuleSchema = z.strictObject({
+  permission: z.enum(["allow", "deny"], { error: 'expected "allow" or "deny"' }),
+  action: z.enum(["publish", "subscribe", "both"], {
+    error: 'expected "publish", "subscribe" or "both"',
+  }),
+  topic: z.string({ error: "expected a topic filter" }).min(1, { error: "expected a topic filter" })
+    .superRefine((topic, ctx) => {
+      const sample = topic.replaceAll("%u", "u").replaceAll("%c", "c");
+      const problem = topicFilterProblem(sample);
+      if (problem) ctx.addIssue({ code: "custom", message: `expected a topic filter: ${problem}` });
+    }),
+  users: z.array(z.string({ error: TOPIC_LIST_ERROR }), { error: TOPIC_LIST_ERROR }).optional(),
+  clients: z.array(z.string({ error: TOPIC_LIST_ERROR }), { error: TOPIC_LIST_ERROR }).optional(),
+}, { error: "expected a rule: { permission, action, topic, users?, clients? }" });
+
+/** The problem with a topic filter, in words (the subset of checks the config can make alone). */
+function topicFilterProblem(filter: string): string | undefined {
+  const levels = filter.split("/");
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i];
+    if (level.includes("#") && (level !== "#" || i !== levels.length - 1)) {
+      return '"#" must be a whole last level';
+    }
+    if (level.includes("+") && level !== "+") return '"+" must be a whole level';
+  }
+  if (filter.includes("\u0000")) return "U+0000 is not allowed";
+  return undefined;
+}
+
+const aclRules = z.array(aclRuleSchema, { error: "expected a list of rules" })
+  .prefault([])
+  .meta(
+    {
+      description:
+        "Ordered rules, first match wins: `{ permission: allow|deny, action: publish|subscribe|both, topic, users?, clients? }`; `%u`/`%c` in `topic` stand for the user name and client id.",
+      typeLabel: "list of rules",
+    } satisfies FieldMeta,
+  );
+
+const auth = z.strictObject({
+  anonymous: oneOf(
+    ["never", "loopback", "always"],
+    "loopback",
+    "Who may connect without credentials a provider accepted: `never`, `loopback` (clients on this machine only) or `always` (logged as a warning at start-up when a listener is reachable from other machines).",
+  ),
+  chain: z.array(
+    z.enum(AUTH_PROVIDER_KINDS, { error: `expected ${quoteList(AUTH_PROVIDER_KINDS)}` }),
+    { error: "expected a list of provider kinds" },
+  )
+    .prefault([])
+    .meta(
+      {
+        description:
+          "Authentication providers asked in this order; the first to allow or deny decides. Kinds: `certificate`, `passwordFile`, `jwt`, `http`.",
+        typeLabel: "list of kinds",
+      } satisfies FieldMeta,
+    ),
+  passwordFile: section({
+    path: pemPath(
+      "Password file of `username:verifier` lines (SCRAM-SHA-256 verifiers written by `deno task passwd`).",
+    ),
+    watch: boolean(true, "Reload the file when it changes (SIGHUP reloads too)."),
+  }, "The `passwordFile` provider."),
+  http: section({
+    url: optionalText(
+      "URL that receives a JSON POST per CONNECT: `{clientId, username, password, remoteAddress, protocolVersion}`.",
+      "URL",
+    ),
+    timeout: duration("5s", "Time to wait for the service's answer.", { min: 1 }),
+    cacheSize: integer(1000, "Most results cached (0 disables the cache).", { min: 0 }),
+    cacheTtl: duration("1m", "How long a cached result is used.", { min: 0 }),
+    failPolicy: oneOf(
+      ["open", "closed"],
+      "closed",
+      "When the service fails (timeout, network error, unexpected status): `closed` refuses the client (0x88 Server unavailable), `open` lets it in.",
+    ),
+  }, "The `http` provider."),
+  jwt: section({
+    secret: optionalText("Shared secret for HS256 tokens.", "string (secret)"),
+    publicKeyFile: pemPath("PEM public key for RS256 or ES256 tokens."),
+    publicKeyAlgorithm: oneOf(["RS256", "ES256"], "RS256", "Algorithm of `publicKeyFile`."),
+    jwksFile: pemPath('JWKS file (`{"keys": [...]}`) of RS256/ES256 public keys.'),
+    issuer: optionalText("Required `iss` claim, when set."),
+    audience: optionalText("Required `aud` claim, when set."),
+    clockSkew: duration("30s", "Clock difference tolerated when checking `exp` and `nbf`.", {
+      min: 0,
+    }),
+    requireExpiry: boolean(true, "Refuse tokens without an `exp` claim."),
+    usernameClaim: text("sub", "Claim that becomes the client's user name."),
+    aclClaim: text(
+      "acl",
+      "Claim with the client's own ACL (`{publish: [...], subscribe: [...]}` or a list of rules); when present it replaces the configured rules for that client.",
+    ),
+  }, "The `jwt` provider (a token in the CONNECT password field)."),
+  certificate: section({
+    usernameFromCommonName: boolean(
+      true,
+      "Use the client certificate's subject CN as the user name.",
+    ),
+  }, "The `certificate` provider (mutual TLS; needs `listeners.tls.requestClientCert`)."),
+}, { error: EXPECTED_MAPPING })
+  .superRefine((value, ctx) => {
+    const need = (kind: string, path: string[], what: string) =>
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `required when auth.chain lists "${kind}"${what}`,
+      });
+    if (value.chain.includes("passwordFile") && value.passwordFile.path === undefined) {
+      need("passwordFile", ["passwordFile", "path"], "");
+    }
+    if (value.chain.includes("http") && value.http.url === undefined) {
+      need("http", ["http", "url"], "");
+    }
+    if (value.chain.includes("jwt")) {
+      const keys = [value.jwt.secret, value.jwt.publicKeyFile, value.jwt.jwksFile]
+        .filter((k) => k !== undefined).length;
+      if (keys !== 1) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["jwt", "secret"],
+          message:
+            'expected exactly one of secret, publicKeyFile or jwksFile when auth.chain lists "jwt"',
+        });
+      }
+    }
+    if (new Set(value.chain).size !== value.chain.length) {
+      ctx.addIssue({ code: "custom", path: ["chain"], message: "expected each kind at most once" });
+    }
+  })
+  .prefault({})
+  .meta({ description: "Authentication." });
+
+const acl = section({
+  default: oneOf(
+    ["allow", "deny"],
+    "allow",
+    "Decision when no rule matches (never for `$` topics such as `$SYS/...`: only a rule grants those).",
+  ),
+  rules: aclRules,
+  file: pemPath(
+    "YAML file with more rules (a list, or `{default, rules}`), checked after `acl.rules`; reloaded on change and on SIGHUP.",
+  ),
+  watch: boolean(true, "Reload `acl.file` when it changes."),
+}, "Authorization (ACL).");
+
+const limits = section({
+  maxConnections: integer(
+    100_000,
+    "Most open connections; more are refused at CONNECT (MQTT 5: 0x89 Server busy; 3.1.1: return code 3).",
+    { min: 1 },
+  ),
+  maxConnectionsPerAddress: integer(
+    1000,
+    "Most open connections from one source address (0: no limit); more are refused (MQTT 5: 0x97 Quota exceeded; 3.1.1: return code 3).",
+    { min: 0 },
+  ),
+  connectRatePerAddress: integer(
+    100,
+    "Connections per second accepted from one source address, with bursts of as many (0: no limit); more are refused (MQTT 5: 0x9F Connection rate exceeded; 3.1.1: return code 3).",
+    { min: 0 },
+  ),
+  publishRate: integer(
+    0,
+    "PUBLISH packets per second one client may send, with bursts of as many (0: no limit); a client going faster is disconnected (MQTT 5: DISCONNECT 0x96 Message rate too high).",
+    { min: 0 },
+  ),
+  exemptLoopback: boolean(
+    true,
+    "Clients on this machine (127.0.0.0/8, ::1) are not subject to the per-address limits.",
+  ),
+}, "Connection and rate limits against floods.");
+
 const memoryBackbone = z.strictObject({
   kind: z.literal("memory").meta(
     {
@@ -340,6 +532,9 @@ export const configSchema = z.strictObject({
     tls: tlsListener,
   }, "Network listeners."),
   mqtt,
+  limits,
+  auth,
+  acl,
   retained: section({
     maxMessages: integer(1_000_000, "Most retained messages kept.", { min: 0 }),
     maxBytes: size("512MiB", "Most bytes of retained messages kept (topics and payloads).", {

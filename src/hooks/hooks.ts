@@ -20,6 +20,11 @@ export interface ClientInfo {
   protocolVersion: ProtocolVersion;
   transport: TransportKind;
   peerCertificate: PeerCertificate | undefined;
+  /**
+   * What the authenticating provider attached (`AuthResult.context`, e.g. a token's ACL claims),
+   * for the authorization hooks; undefined otherwise.
+   */
+  authContext?: unknown;
 }
 
 /** What a client presented in CONNECT. */
@@ -31,8 +36,11 @@ export interface AuthenticateRequest extends ClientInfo {
 
 /** The outcome of authentication. */
 export type AuthResult =
-  /** Accept; `username` replaces the presented one (e.g. a certificate CN). */
-  | { ok: true; username?: string }
+  /**
+   * Accept; `username` replaces the presented one (e.g. a certificate CN); `context` becomes
+   * `ClientInfo.authContext`.
+   */
+  | { ok: true; username?: string; context?: unknown }
   /** Refuse with an MQTT 5 CONNACK reason code (mapped to a 3.1.1 return code when needed). */
   | { ok: false; reasonCode: number; reason?: string };
 

@@ -5,7 +5,7 @@ import { configSchema } from "../../src/config/schema.ts";
 
 /** Dotted paths of every leaf in a parsed config. */
 function leafPaths(value: unknown, path: string[] = []): string[] {
-  if (typeof value !== "object" || value === null) return [path.join(".")];
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return [path.join(".")];
   return Object.entries(value).flatMap(([key, child]) => leafPaths(child, [...path, key]));
 }
 
@@ -19,7 +19,19 @@ Deno.test("describeConfig() documents every key with a type and a description", 
   const documented = entries.map((e) => e.path);
   assert.equal(new Set(documented).size, documented.length);
   const parsed = leafPaths(configSchema.parse({}));
-  const optional = ["listeners.tls.cert", "listeners.tls.key", "listeners.tls.ca"];
+  const optional = [
+    "listeners.tls.cert",
+    "listeners.tls.key",
+    "listeners.tls.ca",
+    "auth.passwordFile.path",
+    "auth.http.url",
+    "auth.jwt.secret",
+    "auth.jwt.publicKeyFile",
+    "auth.jwt.jwksFile",
+    "auth.jwt.issuer",
+    "auth.jwt.audience",
+    "acl.file",
+  ];
   assert.deepEqual([...documented].sort(), [...parsed, ...optional].sort());
 });
 

@@ -63,6 +63,11 @@ export class TestClient {
     this.closed = this.#readLoop();
   }
 
+  /** Wraps an open connection (e.g. TLS) without sending anything. */
+  static wrap(conn: Deno.Conn, version: ProtocolVersion = 4): TestClient {
+    return new TestClient(conn, version);
+  }
+
   /** Opens a TCP connection without sending anything. */
   static async open(port: number, version: ProtocolVersion = 4): Promise<TestClient> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });

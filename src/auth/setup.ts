@@ -1,0 +1,245 @@
+/**
+ * Builds the security parts from settings shaped like the `auth` and `acl` config sections:
+ * the provider chain, the ACL with its optional rules file, file watching and reload.
+ *
+ * @module
+ */
+
+import type { BrokerHooks } from "../hooks/hooks.ts";
+import { isLoopbackAddress } from "../util/address.ts";
+import type { Clock } from "../util/clock.ts";
+import type { Logger } from "../util/logger.ts";
+import { Acl, type AclDefault, type AclRule } from "./acl.ts";
+import { AclRuleFile } from "./acl_file.ts";
+import { type AnonymousPolicy, AuthChain } from "./chain.ts";
+import { CertificateAuthProvider } from "./certificate.ts";
+import { type FailPolicy, HttpAuthProvider } from "./http.ts";
+import { JwtAuthProvider, type JwtPublicKeyAlgorithm } from "./jwt.ts";
+import { type PasswordFile, PasswordFileProvider } from "./password_file.ts";
+import type { AuthProvider } from "./provider.ts";
+import { createSecurityHooks } from "./security_hooks.ts";
+
+/** The `auth` config section, as this module needs it (durations in ms). */
+export interface AuthSettings {
+  anonymous: AnonymousPolicy;
+  chain: readonly ("certificate" | "passwordFile" | "jwt" | "http")[];
+  passwordFile: { path?: string; watch: boolean };
+  http: {
+    url?: string;
+    timeout: number;
+    cacheSize: number;
+    cacheTtl: number;
+    failPolicy: FailPolicy;
+  };
+  jwt: {
+    secret?: string;
+    publicKeyFile?: string;
+    publicKeyAlgorithm: JwtPublicKeyAlgorithm;
+    jwksFile?: string;
+    issuer?: string;
+    audience?: string;
+    clockSkew: number;
+    requireExpiry: boolean;
+    usernameClaim: string;
+    aclClaim: string;
+  };
+  certificate: { usernameFromCommonName: boolean };
+}
+
+/** The `acl` config section. */
+export interface AclSettings {
+  default: AclDefault;
+  rules: readonly AclRule[];
+  file?: string;
+  watch: boolean;
+}
+
+/** What building the security parts needs. */
+export interface SecurityDeps {
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Time to let a burst of file events settle before reloading. */
+const RELOAD_DEBOUNCE_MS = 100;
+
+/** The running security parts of one broker. */
+export class Security {
+  readonly chain: AuthChain;
+  readonly acl: Acl;
+  /** The user store, when the chain has a password file. */
+  readonly users: PasswordFile | undefined;
+  /** The rules file, when `acl.file` is set. */
+  readonly aclFile: AclRuleFile | undefined;
+  readonly hooks: BrokerHooks;
+  #logger: Logger;
+  #watchers: Deno.FsWatcher[] = [];
+  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #reloadWaiters: (() => void)[] = [];
+
+  constructor(parts: {
+    chain: AuthChain;
+    acl: Acl;
+    users: PasswordFile | undefined;
+    aclFile: AclRuleFile | undefined;
+    logger: Logger;
+  }) {
+    this.chain = parts.chain;
+    this.acl = parts.acl;
+    this.users = parts.users;
+    this.aclFile = parts.aclFile;
+    this.#logger = parts.logger;
+    this.hooks = createSecurityHooks({ chain: this.chain, acl: this.acl });
+  }
+
+  /** Re-reads the password file, keys and ACL file; a bad file is logged and the old data kept. */
+  async reload(): Promise<void> {
+    try {
+      await this.chain.reload();
+    } catch (error) {
+      this.#logger.error("authentication reload failed; previous data kept", { error });
+    }
+    try {
+      await this.aclFile?.load();
+    } catch (error) {
+      this.#logger.error("ACL reload failed; previous rules kept", { error });
+    }
+    this.#logger.info("security configuration reloaded", {
+      users: this.users?.list().length,
+      aclRules: this.acl.rules.length,
+    });
+  }
+
+  /** Resolves after the next reload that a file change triggered (for tests and tooling). */
+  nextFileReload(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#reloadWaiters.push(resolve);
+    return promise;
+  }
+
+  /** Reloads `path` whenever it changes (editors replace files, so its folder is watched). */
+  watch(path: string, reload: () => Promise<void>): void {
+    const folder = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const watcher = Deno.watchFs(folder, { recursive: false });
+    this.#watchers.push(watcher);
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    (async () => {
+      try {
+        for await (const event of watcher) {
+          if (!event.paths.some((p) => p.endsWith(`/${name}`) || p === name)) continue;
+          if (pending !== undefined) {
+            clearTimeout(pending);
+            this.#timers.delete(pending);
+          }
+          const timer = setTimeout(() => {
+            this.#timers.delete(timer);
+            pending = undefined;
+            reload().then(
+              () => this.#logger.info("reloaded after a file change", { file: path }),
+              (error) =>
+                this.#logger.error("reload after a file change failed; previous data kept", {
+                  file: path,
+                  error,
+                }),
+            ).finally(() => {
+              for (const resolve of this.#reloadWaiters.splice(0)) resolve();
+            });
+          }, RELOAD_DEBOUNCE_MS);
+          pending = timer;
+          this.#timers.add(timer);
+        }
+      } catch (error) {
+        this.#logger.warn("file watch stopped", { file: path, error });
+      }
+    })();
+  }
+
+  close(): void {
+    for (const watcher of this.#watchers) watcher.close();
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#watchers = [];
+    this.#timers.clear();
+    this.chain.close();
+  }
+}
+
+/**
+ * Builds the provider chain and the ACL, reading their files.
+ *
+ * @throws when a configured file cannot be read or is invalid (the broker must not start then)
+ */
+export async function createSecurity(
+  auth: AuthSettings,
+  acl: AclSettings,
+  deps: SecurityDeps,
+): Promise<Security> {
+  const providers: AuthProvider[] = [];
+  let users: PasswordFile | undefined;
+  for (const kind of auth.chain) {
+    switch (kind) {
+      case "passwordFile": {
+        const provider = await PasswordFileProvider.open(auth.passwordFile.path!);
+        users = provider.users;
+        providers.push(provider);
+        break;
+      }
+      case "http":
+        providers.push(
+          new HttpAuthProvider({ ...auth.http, url: auth.http.url!, ...deps }),
+        );
+        break;
+      case "jwt":
+        providers.push(await JwtAuthProvider.create({ ...auth.jwt, clock: deps.clock }));
+        break;
+      case "certificate":
+        providers.push(new CertificateAuthProvider(auth.certificate));
+        break;
+    }
+  }
+  const chain = new AuthChain({ providers, anonymous: auth.anonymous, logger: deps.logger });
+  const rules = new Acl({ rules: acl.rules, default: acl.default });
+  let aclFile: AclRuleFile | undefined;
+  if (acl.file !== undefined) {
+    const file: AclRuleFile = new AclRuleFile(acl.file, () => {
+      rules.replace([...acl.rules, ...file.list()], file.defaultPolicy ?? acl.default);
+    });
+    await file.load();
+    aclFile = file;
+  }
+  const security = new Security({ chain, acl: rules, users, aclFile, logger: deps.logger });
+  if (users && auth.passwordFile.watch) {
+    security.watch(users.path, () => users!.load());
+  }
+  if (aclFile && acl.watch) security.watch(aclFile.path, () => aclFile!.load());
+  return security;
+}
+
+/**
+ * The start-up notice about anonymous access for the listeners' bind addresses: a warning when
+ * anonymous clients are allowed from other machines, a note when only from this one.
+ *
+ * @returns The level and message to log, or undefined when there is nothing to say
+ */
+export function anonymousNotice(
+  policy: AnonymousPolicy,
+  listenHosts: readonly string[],
+): { level: "warn" | "info"; message: string } | undefined {
+  const exposed = listenHosts.filter((host) => !isLoopbackAddress(host));
+  if (policy === "always" && exposed.length > 0) {
+    return {
+      level: "warn",
+      message: `ANONYMOUS ACCESS IS ALLOWED FROM THE NETWORK: any client reaching ${
+        exposed.join(", ")
+      } may connect without credentials (auth.anonymous: always)`,
+    };
+  }
+  if (policy === "loopback" && exposed.length > 0) {
+    return {
+      level: "info",
+      message:
+        "anonymous clients are accepted from this machine only; clients from other machines need credentials (auth.anonymous: loopback)",
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,159 @@
+/**
+ * A TLS listener that asks clients for a certificate and verifies it against a CA (mutual TLS),
+ * built on `node:tls`: `Deno.listenTls` can neither request a client certificate nor show the
+ * peer's certificate, while Deno's `node:tls` does both (`requestCert`, `ca`,
+ * `getPeerCertificate()`). The handshake refuses a client without a certificate that chains to
+ * the CA, so every connection that reaches the broker carries a verified certificate.
+ *
+ * @module
+ */
+
+import tls from "node:tls";
+import type {
+  AcceptHandler,
+  Connection,
+  ConnectionHandler,
+  Listener,
+  PeerCertificate,
+  TransportKind,
+} from "./transport.ts";
+
+/** Options of {@linkcode NodeTlsListener}: PEM text for the server and the client CA. */
+export interface MutualTlsOptions {
+  hostname: string;
+  /** 0 picks a free port; read it back from `Listener.port`. */
+  port: number;
+  cert: string;
+  key: string;
+  /** CA certificates client certificates must chain to. */
+  ca: string;
+  /** Called when a client fails the TLS handshake (no certificate, untrusted, not TLS at all). */
+  onHandshakeError?: (error: Error) => void;
+}
+
+/** A mutual-TLS listener; connections carry the verified client certificate. */
+export class NodeTlsListener implements Listener {
+  readonly kind: TransportKind = "tls";
+  readonly hostname: string;
+  readonly port: number;
+  #server: tls.Server;
+  #closed = false;
+
+  private constructor(server: tls.Server, hostname: string, port: number) {
+    this.#server = server;
+    this.hostname = hostname;
+    this.port = port;
+  }
+
+  /** Binds and starts accepting. Rejects when the address cannot be bound or the PEM is bad. */
+  static listen(options: MutualTlsOptions, accept: AcceptHandler): Promise<NodeTlsListener> {
+    const server = tls.createServer({
+      cert: options.cert,
+      key: options.key,
+      ca: options.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+    }, (socket) => new NodeTlsConnection(socket).start(accept));
+    const onHandshakeError = options.onHandshakeError ?? (() => {});
+    server.on("tlsClientError", (error: Error) => onHandshakeError(error));
+    const { promise, resolve, reject } = Promise.withResolvers<NodeTlsListener>();
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      const address = server.address() as { address: string; port: number };
+      resolve(new NodeTlsListener(server, address.address, address.port));
+    });
+    return promise;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.close();
+  }
+}
+
+/** A `Connection` over a verified `tls.TLSSocket`. */
+export class NodeTlsConnection implements Connection {
+  readonly kind: TransportKind = "tls";
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly peerCertificate: PeerCertificate | undefined;
+  #socket: tls.TLSSocket;
+  #closing = false;
+  #closed = false;
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+    this.remoteAddress = unmapIpv4(socket.remoteAddress ?? "");
+    this.remotePort = socket.remotePort ?? 0;
+    this.peerCertificate = socket.authorized ? peerCertificateOf(socket) : undefined;
+    socket.setNoDelay(true);
+  }
+
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  /** Delivers the socket's events to the handler the broker returns. */
+  start(accept: AcceptHandler): void {
+    const handler: ConnectionHandler = accept(this);
+    let failure: Error | undefined;
+    // Each chunk is a fresh buffer from the socket, never reused: the zero-copy contract holds.
+    this.#socket.on("data", (chunk: Uint8Array) => handler.onData(chunk));
+    this.#socket.on("drain", () => handler.onDrain?.());
+    this.#socket.on("error", (error: Error) => {
+      failure ??= error;
+    });
+    this.#socket.on("close", () => {
+      this.#closed = true;
+      handler.onClose(isPeerGone(failure) ? undefined : failure);
+    });
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#closing || this.#closed) return;
+    this.#socket.write(bytes);
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#closed) this.#socket.resume();
+  }
+
+  close(): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#closing = true;
+    this.#socket.destroy();
+  }
+}
+
+/** The subject of a verified peer certificate. */
+function peerCertificateOf(socket: tls.TLSSocket): PeerCertificate | undefined {
+  const certificate = socket.getPeerCertificate();
+  const subject = certificate?.subject as unknown as Record<string, string | string[]> | undefined;
+  if (!subject) return undefined;
+  const first = (value: string | string[] | undefined) => Array.isArray(value) ? value[0] : value;
+  const text = Object.entries(subject)
+    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join("+") : value}`)
+    .join(", ");
+  return { commonName: first(subject.CN), subject: text };
+}
+
+/** `::ffff:127.0.0.1` (a dual-stack socket's view of IPv4) as `127.0.0.1`. */
+function unmapIpv4(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+function isPeerGone(error: Error | undefined): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return code === "ECONNRESET" || code === "EPIPE";
+}

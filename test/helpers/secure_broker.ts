@@ -1,0 +1,66 @@
+/**
+ * A test broker with the security parts built from its config (`auth`, `acl`, `limits`), the way
+ * `main.ts` builds them, and optionally a mutual-TLS listener.
+ *
+ * @module
+ */
+
+import { createSecurity, type Security } from "../../src/auth/setup.ts";
+import { type ConfigInput, configSchema } from "../../src/config/mod.ts";
+import type { BrokerHooks } from "../../src/hooks/hooks.ts";
+import { NodeTlsListener } from "../../src/transport/node_tls_listener.ts";
+import { type Clock, createSystemClock } from "../../src/util/clock.ts";
+import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
+import { startBroker, type TestBroker } from "./broker.ts";
+
+export interface SecureTestBroker extends TestBroker {
+  security: Security;
+  /** Port of the mutual-TLS listener, when `tls` was given. */
+  tlsPort: number | undefined;
+}
+
+export interface SecureTestBrokerOptions {
+  config?: ConfigInput;
+  clock?: Clock;
+  hooks?: BrokerHooks;
+  /** PEM text: starts a mutual-TLS listener on a free port. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+export async function startSecureBroker(
+  options: SecureTestBrokerOptions = {},
+): Promise<SecureTestBroker> {
+  const config = configSchema.parse(options.config ?? {});
+  const clock = options.clock ?? createSystemClock();
+  // The security parts log into the broker's log list (lines before it exists are moved over).
+  let logs: { level: LogEntryLevel; line: string }[] = [];
+  const logger = createLogger({
+    level: "debug",
+    write: (line, level) => logs.push({ level, line }),
+  });
+  const security = await createSecurity(config.auth, config.acl, { clock, logger });
+  const server = startBroker({
+    config: options.config,
+    clock,
+    hooks: { ...options.hooks, ...security.hooks },
+  });
+  server.logs.push(...logs);
+  logs = server.logs;
+  let tls: NodeTlsListener | undefined;
+  if (options.tls) {
+    tls = await NodeTlsListener.listen(
+      { hostname: "127.0.0.1", port: 0, ...options.tls },
+      server.broker.accept,
+    );
+  }
+  return {
+    ...server,
+    security,
+    tlsPort: tls?.port,
+    async close() {
+      tls?.close();
+      await server.close();
+      security.close();
+    },
+  };
+}
