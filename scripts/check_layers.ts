@@ -7,6 +7,8 @@
  * - `topic` imports `codec/errors.ts` and `codec/reason_codes.ts`: its validators return the
  *   reason-coded `MqttError` the broker answers with.
  * - `session` imports `backbone/backbone.ts` for the record and message types it keeps.
+ * - `transport` imports `util/address_match.ts` (trusted proxy and PROXY protocol source lists);
+ *   `util` is the bottom layer and knows nothing about MQTT.
  *
  * @module
  */
@@ -24,7 +26,7 @@ const ALLOWED: Record<string, string[]> = {
   config: ["util"],
   session: ["codec", "topic", "util", "backbone"],
   backbone: ["codec", "topic", "util"],
-  transport: [],
+  transport: ["util"],
   hooks: ["codec", "transport"],
   auth: ["codec", "topic", "util", "hooks", "backbone"],
   broker: ["codec", "topic", "util", "session", "backbone", "hooks", "transport"],

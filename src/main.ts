@@ -11,9 +11,11 @@ import { MemoryBackbone } from "./backbone/memory.ts";
 import { Broker } from "./broker/broker.ts";
 import type { BrokerOptions } from "./broker/options.ts";
 import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
-import { DenoListener } from "./transport/deno_listener.ts";
+import { DenoListener, type ProxyProtocolOptions } from "./transport/deno_listener.ts";
+import { DenoWebSocketListener, type WebSocketOptions } from "./transport/deno_websocket.ts";
 import { NodeTlsListener } from "./transport/node_tls_listener.ts";
 import type { Listener } from "./transport/transport.ts";
+import { addressMatcher } from "./util/address_match.ts";
 import { createSystemClock } from "./util/clock.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
 
@@ -30,14 +32,48 @@ export function toBrokerOptions(config: Config): BrokerOptions {
   };
 }
 
+/** The PROXY protocol settings of the TCP listener, or undefined when it is off. */
+function proxyProtocolOptions(config: Config): ProxyProtocolOptions | undefined {
+  const proxy = config.listeners.tcp.proxyProtocol;
+  if (!proxy.enabled) return undefined;
+  return {
+    trustedSources: proxy.trustedSources.length > 0
+      ? addressMatcher(proxy.trustedSources)
+      : undefined,
+    timeout: proxy.timeout,
+  };
+}
+
+/** How the WebSocket listener (and the admin port, when it serves MQTT too) accepts clients. */
+export function webSocketOptions(
+  listener: { path: string; trustedProxies: string[]; proxyHeader: string },
+): WebSocketOptions {
+  return {
+    path: listener.path,
+    trustedProxies: listener.trustedProxies.length > 0
+      ? addressMatcher(listener.trustedProxies)
+      : undefined,
+    proxyHeader: listener.proxyHeader,
+  };
+}
+
 /** Binds every enabled listener; a listener that cannot bind stops the start-up. */
 async function startListeners(config: Config, broker: Broker, logger: Logger): Promise<Listener[]> {
   const listeners: Listener[] = [];
   const onAcceptError = (error: Error) => logger.warn("accept failed", { error });
-  const { tcp, tls } = config.listeners;
+  const onProxyHeaderError = (reason: string, remote: string) =>
+    logger.info("connection closed: bad PROXY header", { remote, reason });
+  const onError = (error: unknown) => logger.error("WebSocket request failed", { error });
+  const { tcp, tls, ws, wss } = config.listeners;
   if (tcp.enabled) {
     listeners.push(
-      DenoListener.tcp({ hostname: tcp.host, port: tcp.port, onAcceptError }, broker.accept),
+      DenoListener.tcp({
+        hostname: tcp.host,
+        port: tcp.port,
+        onAcceptError,
+        proxyProtocol: proxyProtocolOptions(config),
+        onProxyHeaderError,
+      }, broker.accept),
     );
   }
   if (tls.enabled) {
@@ -64,6 +100,26 @@ async function startListeners(config: Config, broker: Broker, logger: Logger): P
         ),
       );
     }
+  }
+  if (ws.enabled) {
+    listeners.push(
+      DenoWebSocketListener.listen(
+        { hostname: ws.host, port: ws.port, onError, ...webSocketOptions(ws) },
+        broker.accept,
+      ),
+    );
+  }
+  if (wss.enabled) {
+    const [cert, key] = await Promise.all([
+      Deno.readTextFile(wss.cert!),
+      Deno.readTextFile(wss.key!),
+    ]);
+    listeners.push(
+      DenoWebSocketListener.listen(
+        { hostname: wss.host, port: wss.port, cert, key, onError, ...webSocketOptions(wss) },
+        broker.accept,
+      ),
+    );
   }
   for (const listener of listeners) {
     logger.info("listener started", {

@@ -5,12 +5,13 @@
  * @module
  */
 
+import { MqttError } from "../codec/errors.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Properties, QoS } from "../codec/packets.ts";
 import type { Backbone, Message, SubscriptionRecord } from "../backbone/backbone.ts";
-import type { BrokerHooks } from "../hooks/hooks.ts";
+import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
 import { NEVER_EXPIRES, Session } from "../session/session.ts";
-import { parseSharedFilter, type TopicLimits } from "../topic/mod.ts";
+import { parseSharedFilter, type TopicLimits, validateTopicFilter } from "../topic/mod.ts";
 import type { AcceptHandler, Connection } from "../transport/transport.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
@@ -48,6 +49,28 @@ export interface SessionInfo {
   inflight: number;
   queued: number;
   disconnectedAt: number | undefined;
+}
+
+/** A connected client as the admin API lists it. */
+export interface ConnectedClientInfo extends ClientInfo {
+  /** Epoch ms CONNACK was sent. */
+  connectedAt: number;
+  /** Granted keep alive in seconds (0: none). */
+  keepAlive: number;
+  /** Session Expiry Interval in seconds. */
+  expiryInterval: number;
+  subscriptions: number;
+  inflight: number;
+  queued: number;
+  /** Bytes written to the connection and not yet sent. */
+  bufferedBytes: number;
+}
+
+/** Outbound QoS 1/2 messages awaiting acknowledgement and messages queued, over all sessions. */
+export interface DeliveryTotals {
+  inflight: number;
+  queued: number;
+  queuedBytes: number;
 }
 
 /** The MQTT broker engine of one node. */
@@ -180,6 +203,126 @@ export class Broker implements BrokerCore, DeliveryTarget {
     return session && this.#sessionInfo(session);
   }
 
+  // ---- admin operations ---------------------------------------------------------------------
+
+  /** Every client that completed CONNECT and is still connected. */
+  listClients(): ConnectedClientInfo[] {
+    const clients: ConnectedClientInfo[] = [];
+    for (const client of this.#clients) if (client.connected) clients.push(clientInfo(client));
+    return clients;
+  }
+
+  /** One connected client by id. */
+  getClient(clientId: string): ConnectedClientInfo | undefined {
+    const client = this.#connectedClient(clientId);
+    return client && clientInfo(client);
+  }
+
+  /**
+   * Disconnects a client from the server side; MQTT 5 clients get DISCONNECT with the reason code
+   * (0x98 Administrative action by default) [MQTT-3.14.2-1]. False when it is not connected here.
+   */
+  disconnectClient(
+    clientId: string,
+    reasonCode: number = ReasonCode.AdministrativeAction,
+    reason = "Disconnected by an administrator",
+  ): boolean {
+    const client = this.#connectedClient(clientId);
+    if (!client) return false;
+    this.logger.info("client disconnected by an administrator", { clientId });
+    client.disconnect(reasonCode, reason);
+    return true;
+  }
+
+  /**
+   * Ends a session now: a connected client is disconnected first (0x98), a pending will is
+   * published, its subscriptions and queue go away. False when there is no such session.
+   */
+  deleteSession(clientId: string): boolean {
+    if (!this.#sessions.has(clientId)) return false;
+    this.disconnectClient(clientId);
+    // Disconnecting may already have ended a session that expires at close.
+    const session = this.#sessions.get(clientId);
+    if (session) this.#endSession(session);
+    return true;
+  }
+
+  /**
+   * Subscribes a session on behalf of an administrator, with the same checks a SUBSCRIBE gets
+   * (filter syntax, features, the per-client limit); a connected client is sent the retained
+   * messages the subscription asks for. Returns undefined when there is no such session, else
+   * whether the subscription is new. Throws `MqttError` with the reason a SUBACK would carry.
+   */
+  subscribeSession(clientId: string, record: SubscriptionRecord): boolean | undefined {
+    const session = this.#sessions.get(clientId);
+    if (!session) return undefined;
+    const options = this.options;
+    const shared = parseSharedFilter(record.filter);
+    if (shared instanceof MqttError) throw shared;
+    const invalid = validateTopicFilter(shared ? shared.filter : record.filter, this.topicLimits);
+    if (invalid) throw invalid;
+    if (shared && record.noLocal) {
+      throw new MqttError(ReasonCode.ProtocolError, "No Local is not allowed on a shared filter");
+    }
+    if (shared && !options.sharedSubscriptionAvailable) {
+      throw new MqttError(
+        ReasonCode.SharedSubscriptionsNotSupported,
+        "Shared subscriptions are not supported",
+      );
+    }
+    if (!options.wildcardSubscriptionAvailable && /[+#]/.test(record.filter)) {
+      throw new MqttError(
+        ReasonCode.WildcardSubscriptionsNotSupported,
+        "Wildcard subscriptions are not supported",
+      );
+    }
+    if (
+      !session.subscriptions.has(record.filter) &&
+      session.subscriptions.size >= options.maxSubscriptionsPerClient
+    ) {
+      throw new MqttError(ReasonCode.QuotaExceeded, "The session has too many subscriptions");
+    }
+    const granted = { ...record, qos: Math.min(record.qos, options.maxQos) as QoS };
+    const isNew = this.subscribe(session, granted);
+    this.#persist(session);
+    const client = session.client as Client | undefined;
+    if (client?.connected) {
+      this.hooks.onSubscribe?.(client.info, [granted.filter]);
+      client.sendRetained(granted, isNew);
+    }
+    return isNew;
+  }
+
+  /**
+   * Removes a session's subscription on behalf of an administrator. Undefined when there is no
+   * such session, else whether the subscription existed.
+   */
+  unsubscribeSession(clientId: string, filter: string): boolean | undefined {
+    const session = this.#sessions.get(clientId);
+    if (!session) return undefined;
+    if (!this.unsubscribe(session, filter)) return false;
+    this.#persist(session);
+    const client = session.client as Client | undefined;
+    if (client?.connected) this.hooks.onUnsubscribe?.(client.info, [filter]);
+    return true;
+  }
+
+  /** Inflight and queued messages over all sessions of this node (a walk: for scrapes, not hot paths). */
+  deliveryTotals(): DeliveryTotals {
+    const totals: DeliveryTotals = { inflight: 0, queued: 0, queuedBytes: 0 };
+    for (const session of this.#sessions.values()) {
+      totals.inflight += session.inflight.size;
+      totals.queued += session.queued;
+      totals.queuedBytes += session.queuedBytes;
+    }
+    return totals;
+  }
+
+  #connectedClient(clientId: string): Client | undefined {
+    const client = this.#sessions.get(clientId)?.client as Client | undefined;
+    return client?.connected ? client : undefined;
+  }
+
   #sessionInfo(session: Session): SessionInfo {
     return {
       clientId: session.clientId,
@@ -266,6 +409,8 @@ export class Broker implements BrokerCore, DeliveryTarget {
   clientConnected(client: AttachingClient): void {
     this.stats.clientsConnected++;
     this.stats.clientsConnectedTotal++;
+    this.stats.clientsConnectedByVersion[client.info.protocolVersion]++;
+    this.stats.clientsConnectedTotalByVersion[client.info.protocolVersion]++;
     this.logger.debug("client connected", {
       clientId: client.info.clientId,
       remote: client.info.remoteAddress,
@@ -283,6 +428,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
     if (session && session.client === client) this.#detach(session, info);
     if (info.wasConnected) {
       this.stats.clientsConnected--;
+      this.stats.clientsConnectedByVersion[client.info.protocolVersion]--;
       this.hooks.onDisconnect?.(client.info, {
         reasonCode: info.reasonCode,
         byClient: info.byClient,
@@ -569,6 +715,20 @@ export class Broker implements BrokerCore, DeliveryTarget {
     if (written instanceof Promise) return written.then(apply);
     apply(written);
   }
+}
+
+function clientInfo(client: Client): ConnectedClientInfo {
+  const session = client.session;
+  return {
+    ...client.info,
+    connectedAt: client.connectedAt,
+    keepAlive: client.keepAlive,
+    expiryInterval: session?.expiryInterval ?? 0,
+    subscriptions: session?.subscriptions.size ?? 0,
+    inflight: session?.inflight.size ?? 0,
+    queued: session?.queued ?? 0,
+    bufferedBytes: client.connection.bufferedBytes,
+  };
 }
 
 /** The filter a subscription needs routed to this node (without any share prefix). */

@@ -81,6 +81,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   session: Session | undefined = undefined;
   /** Epoch ms of the last bytes received. */
   lastActivity: number;
+  /** Epoch ms CONNACK was sent; 0 until then. */
+  connectedAt = 0;
   #core: BrokerCore;
   #decoder: PacketDecoder;
   #state: State = State.AwaitingConnect;
@@ -151,6 +153,11 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   /** Protocol level of the connection (4 until CONNECT says otherwise). */
   get protocolVersion(): ProtocolVersion {
     return this.#version;
+  }
+
+  /** Keep alive in seconds as granted (0: none). */
+  get keepAlive(): number {
+    return this.#keepAliveMs / 1000;
   }
 
   /** True once CONNACK was sent and until the connection closes. */
@@ -446,6 +453,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       properties: connackProps,
     });
     this.#state = State.Connected;
+    this.connectedAt = core.clock.now();
     core.clientConnected(this);
     this.#armTimer();
     if (sessionPresent) this.#resendInflight(); // [MQTT-4.4.0-1]
@@ -482,6 +490,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     const options = core.options;
     const session = this.session!;
     core.stats.publishReceived++;
+    core.stats.publishReceivedByQos[packet.qos]++;
+    core.stats.payloadBytesReceivedByQos[packet.qos] += packet.payload.length;
     if (this.#publishBudget && !this.#publishBudget.take(core.clock.now())) {
       core.stats.publishRateExceeded++;
       throw new MqttError(ReasonCode.MessageRateTooHigh, "Publish rate limit exceeded");
@@ -725,11 +735,14 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (granted.length === 0) return;
     core.persistSession(session);
     core.hooks.onSubscribe?.(this.info, granted.map((g) => g.filter));
-    for (let i = 0; i < granted.length; i++) this.#sendRetained(granted[i], isNew[i]);
+    for (let i = 0; i < granted.length; i++) this.sendRetained(granted[i], isNew[i]);
   }
 
-  /** Sends the retained messages a new subscription asks for [MQTT-3.3.1-9], [MQTT-3.8.4-4]. */
-  #sendRetained(record: SubscriptionRecord, isNew: boolean): void {
+  /**
+   * Sends the retained messages a new subscription asks for [MQTT-3.3.1-9], [MQTT-3.8.4-4]; also
+   * used when the admin API subscribes a connected session.
+   */
+  sendRetained(record: SubscriptionRecord, isNew: boolean): void {
     if (record.retainHandling === 2 || (record.retainHandling === 1 && !isNew)) return;
     if (parseSharedFilter(record.filter)) return; // Never for shared subscriptions [MQTT-3.8.4-?].
     const core = this.#core;
@@ -1003,6 +1016,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       return false;
     }
     core.stats.publishSent++;
+    core.stats.publishSentByQos[qos]++;
+    core.stats.payloadBytesSentByQos[qos] += message.payload.length;
     core.stats.bytesSent += bytes.length;
     this.connection.write(bytes);
     return true;

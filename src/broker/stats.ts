@@ -1,4 +1,8 @@
-/** Counters the broker keeps for `$SYS`, metrics and the admin API. Plain fields: cheap to bump. */
+/**
+ * Counters the broker keeps for `$SYS`, metrics and the admin API. Plain fields and fixed-size
+ * arrays indexed by QoS or protocol level: bumping one is a property write, nothing more, so they
+ * stay on the hot path; gauges that need a walk (inflight, queued) are computed when read.
+ */
 export class BrokerStats {
   /** Epoch ms the broker started. */
   readonly startedAt: number;
@@ -9,12 +13,24 @@ export class BrokerStats {
   publishRateExceeded = 0;
   clientsConnected = 0;
   clientsConnectedTotal = 0;
+  /** Connected clients by protocol level (index 3, 4 or 5; the others stay 0). */
+  readonly clientsConnectedByVersion: number[] = [0, 0, 0, 0, 0, 0];
+  /** Completed CONNECTs by protocol level (index 3, 4 or 5). */
+  readonly clientsConnectedTotalByVersion: number[] = [0, 0, 0, 0, 0, 0];
   authFailures = 0;
   protocolErrors = 0;
   bytesReceived = 0;
   bytesSent = 0;
   publishReceived = 0;
   publishSent = 0;
+  /** PUBLISH packets received from clients, by QoS (index 0..2). */
+  readonly publishReceivedByQos: number[] = [0, 0, 0];
+  /** PUBLISH packets sent to clients, by QoS (index 0..2). */
+  readonly publishSentByQos: number[] = [0, 0, 0];
+  /** Payload bytes of PUBLISH packets received, by QoS. */
+  readonly payloadBytesReceivedByQos: number[] = [0, 0, 0];
+  /** Payload bytes of PUBLISH packets sent, by QoS. */
+  readonly payloadBytesSentByQos: number[] = [0, 0, 0];
   publishDenied = 0;
   inflightCompleted = 0;
   droppedExpired = 0;

@@ -126,7 +126,9 @@ function mergeOverrides(target: Json, from: Json, path: readonly string[], sourc
 
 function valueAt(input: unknown, path: readonly string[]): unknown {
   let node = input;
-  for (const key of path) node = isPlainObject(node) ? node[key] : undefined;
+  for (const key of path) {
+    node = isPlainObject(node) || Array.isArray(node) ? (node as Json)[key] : undefined;
+  }
   return node;
 }
 

@@ -12,6 +12,7 @@
 import { hostname } from "node:os";
 import process from "node:process";
 import { z } from "zod";
+import { isAddressOrRange } from "../util/address_match.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../util/logger.ts";
 import { formatDuration, formatSize, parseDuration, parseSize } from "./units.ts";
 
@@ -170,11 +171,97 @@ function defaultNodeId(): string {
 
 const NODE_ID_ERROR = 'expected 1 to 128 letters, digits, "-" or "_"';
 
+/**
+ * A list of IP addresses and CIDR ranges; a comma-separated string is accepted too, so the list
+ * can come from an environment variable.
+ */
+function addressList(description: string) {
+  const error = 'expected a list of IP addresses or CIDR ranges such as "10.0.0.0/8"';
+  return z.preprocess(
+    (value) =>
+      typeof value === "string"
+        ? value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "")
+        : value,
+    z.array(
+      z.string({ error }).refine(isAddressOrRange, {
+        error: (issue) => `not an IP address or CIDR range: ${JSON.stringify(issue.input)}`,
+      }),
+      { error },
+    ),
+  ).prefault([]).meta({ description, typeLabel: "list of addresses/CIDRs" } satisfies FieldMeta);
+}
+
+function urlPath(defaultValue: string, description: string) {
+  const error = 'expected a URL path starting with "/"';
+  return z.string({ error }).regex(/^\/[^\s?#]*$/, { error }).prefault(defaultValue)
+    .meta({ description, typeLabel: "path" } satisfies FieldMeta);
+}
+
+const proxyProtocol = section({
+  enabled: boolean(
+    false,
+    "Expect a PROXY protocol header (v1 or v2) before MQTT on every connection from `trustedSources`.",
+  ),
+  trustedSources: addressList(
+    "Load balancer addresses that send the header; empty means every source must send one. Connections from other sources are read as plain MQTT.",
+  ),
+  timeout: duration("5s", "Time allowed to receive the whole PROXY header.", { min: 1 }),
+}, "PROXY protocol from a TCP load balancer.");
+
 const tcpListener = section({
   enabled: boolean(true, "Accept MQTT over plain TCP."),
   host: listenHost(),
   port: integer(1883, "TCP port; 0 picks any free port.", { min: 0, max: 65535 }),
+  proxyProtocol,
 }, "The MQTT over TCP listener.");
+
+/** Keys shared by the `ws` and `wss` listeners. */
+function webSocketKeys(port: number) {
+  return {
+    host: listenHost(),
+    port: integer(port, "Port; 0 picks any free port.", { min: 0, max: 65535 }),
+    path: urlPath("/mqtt", "URL path MQTT clients connect to."),
+    trustedProxies: addressList(
+      "Reverse proxies whose `proxyHeader` is believed for the client address.",
+    ),
+    proxyHeader: z.string({ error: "expected a header name" })
+      .regex(/^[A-Za-z0-9-]+$/, { error: "expected a header name" })
+      .transform((name) => name.toLowerCase())
+      .prefault("x-forwarded-for")
+      .meta(
+        {
+          description:
+            "Header a trusted proxy puts the client address in: a list with the nearest hop last (`x-forwarded-for`) or one address (`x-real-ip`).",
+          typeLabel: "string",
+        } satisfies FieldMeta,
+      ),
+  };
+}
+
+const wsListener = section({
+  enabled: boolean(false, "Accept MQTT over WebSocket (`ws://`)."),
+  ...webSocketKeys(8083),
+}, "The MQTT over WebSocket listener.");
+
+const wssListener = z.strictObject({
+  enabled: boolean(false, "Accept MQTT over secure WebSocket (`wss://`); needs `cert` and `key`."),
+  ...webSocketKeys(8084),
+  cert: pemPath("Path to the PEM certificate chain presented to clients."),
+  key: pemPath("Path to the PEM private key of `cert`."),
+}, { error: EXPECTED_MAPPING })
+  .superRefine((wss, ctx) => {
+    for (const key of ["cert", "key"] as const) {
+      if (wss.enabled && wss[key] === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "required when listeners.wss.enabled is true",
+        });
+      }
+    }
+  })
+  .prefault({})
+  .meta({ description: "The MQTT over secure WebSocket listener." });
 
 const tlsListener = z.strictObject({
   enabled: boolean(false, "Accept MQTT over TLS; needs `cert` and `key`."),
@@ -497,6 +584,76 @@ const limits = section({
     "Clients on this machine (127.0.0.0/8, ::1) are not subject to the per-address limits.",
   ),
 }, "Connection and rate limits against floods.");
+/** Roles of the admin API: `admin` may do everything, `viewer` only read (GET). */
+export const API_ROLES = ["admin", "viewer"] as const;
+
+/** Parses a JSON list given as text (e.g. from an environment variable); other values pass. */
+function jsonListFromText(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+const apiTokenError = "expected a mapping with token and role";
+const apiToken = z.strictObject({
+  name: z.string({ error: "expected a name" }).min(1, { error: "expected a name" }).optional(),
+  token: z.string({ error: "expected a string of at least 16 characters" })
+    .min(16, { error: "expected a string of at least 16 characters" }),
+  role: z.enum(API_ROLES, { error: `expected ${quoteList(API_ROLES)}` }),
+}, { error: apiTokenError });
+
+const admin = section({
+  enabled: boolean(true, "Serve the admin HTTP API, health checks and Prometheus metrics."),
+  host: listenHost(),
+  port: integer(8888, "Admin API port; 0 picks any free port.", { min: 0, max: 65535 }),
+  tokens: z.preprocess(
+    jsonListFromText,
+    z.array(apiToken, { error: "expected a list of {token, role} mappings (or that list as JSON)" })
+      .superRefine((tokens, ctx) => {
+        const seen = new Set<string>();
+        tokens.forEach((entry, i) => {
+          if (seen.has(entry.token)) {
+            ctx.addIssue({ code: "custom", path: [i, "token"], message: "duplicate token" });
+          }
+          seen.add(entry.token);
+        });
+      }),
+  ).prefault([]).meta(
+    {
+      description:
+        "Static API tokens, each `{token, role, name?}` with role `admin` or `viewer`, sent as `x-token` or `Authorization: Bearer`. With no tokens and no users the API listens on loopback only.",
+      typeLabel: "list",
+    } satisfies FieldMeta,
+  ),
+  jwtSecret: z.string({ error: "expected a string of at least 32 characters" })
+    .min(32, { error: "expected a string of at least 32 characters" })
+    .optional()
+    .meta(
+      {
+        description:
+          "Key that signs login tokens (HS256); random at each start when unset, so tokens do not survive a restart or work on another node.",
+        typeLabel: "string",
+      } satisfies FieldMeta,
+    ),
+  jwtTtl: duration("15m", "Lifetime of a token returned by `POST /api/v1/login`.", {
+    min: 1000,
+  }),
+  maxBodySize: size("2MiB", "Largest request body accepted (413 beyond it).", {
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+  }),
+  publicMetrics: boolean(
+    false,
+    "Serve `/metrics` without a token (for a Prometheus that scrapes without credentials).",
+  ),
+  webSocket: boolean(
+    false,
+    "Also accept MQTT over WebSocket on the admin port, at `listeners.ws.path`.",
+  ),
+}, "The admin HTTP API (routes/), health and metrics.");
 
 const memoryBackbone = z.strictObject({
   kind: z.literal("memory").meta(
@@ -530,11 +687,14 @@ export const configSchema = z.strictObject({
   listeners: section({
     tcp: tcpListener,
     tls: tlsListener,
+    ws: wsListener,
+    wss: wssListener,
   }, "Network listeners."),
   mqtt,
   limits,
   auth,
   acl,
+  admin,
   retained: section({
     maxMessages: integer(1_000_000, "Most retained messages kept.", { min: 0 }),
     maxBytes: size("512MiB", "Most bytes of retained messages kept (topics and payloads).", {

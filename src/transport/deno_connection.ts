@@ -13,6 +13,15 @@ const MAX_READ_SIZE = 64 * 1024;
 /** Read size for a fresh connection: enough for a typical CONNECT in one read. */
 const INITIAL_READ_SIZE = 1024;
 
+/** What the listener learned before handing the socket over (e.g. from a PROXY header). */
+export interface DenoConnectionOrigin {
+  /** The client's address when a trusted balancer reported it. */
+  remoteAddress?: string;
+  remotePort?: number;
+  /** Bytes already read after the header; delivered first. */
+  initialData?: Uint8Array;
+}
+
 /**
  * A `Connection` over a `Deno.Conn` (TCP or TLS).
  *
@@ -36,17 +45,20 @@ export class DenoConnection implements Connection {
   #closed = false;
   #flush = () => this.#flushQueue();
   #paused: PromiseWithResolvers<void> | undefined;
+  #initialData: Uint8Array | undefined;
 
   constructor(
     conn: Deno.Conn,
     kind: TransportKind,
     peerCertificate: PeerCertificate | undefined = undefined,
+    origin: DenoConnectionOrigin = {},
   ) {
     this.#conn = conn;
     this.kind = kind;
     const addr = conn.remoteAddr as Deno.NetAddr;
-    this.remoteAddress = addr.hostname ?? "";
-    this.remotePort = addr.port ?? 0;
+    this.remoteAddress = origin.remoteAddress ?? addr.hostname ?? "";
+    this.remotePort = origin.remotePort ?? addr.port ?? 0;
+    this.#initialData = origin.initialData;
     this.peerCertificate = peerCertificate;
     if (kind === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
   }
@@ -114,6 +126,9 @@ export class DenoConnection implements Connection {
     let size = INITIAL_READ_SIZE;
     let error: Error | undefined;
     try {
+      const initial = this.#initialData;
+      this.#initialData = undefined;
+      if (initial !== undefined && initial.length > 0) handler.onData(initial);
       while (!this.#closed) {
         if (this.#paused) await this.#paused.promise;
         if (this.#closed) break;

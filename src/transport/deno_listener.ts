@@ -1,5 +1,24 @@
-import { DenoConnection } from "./deno_connection.ts";
+import type { AddressMatcher } from "../util/address_match.ts";
+import { DenoConnection, type DenoConnectionOrigin } from "./deno_connection.ts";
+import {
+  DEFAULT_MAX_V2_BLOCK_BYTES,
+  MAX_V1_HEADER_BYTES,
+  parseProxyHeader,
+} from "./proxy_protocol.ts";
 import type { AcceptHandler, Listener, TransportKind } from "./transport.ts";
+
+/** PROXY protocol (v1 or v2) expected before the client's first byte. */
+export interface ProxyProtocolOptions {
+  /**
+   * Sources that must send a header (the balancers); connections from other addresses are read
+   * as plain MQTT, so a header they send is a malformed packet. Undefined: every source.
+   */
+  trustedSources?: AddressMatcher;
+  /** Ms allowed to receive the whole header before the connection is closed. */
+  timeout: number;
+  /** Largest version 2 address-and-TLV block accepted, in bytes. */
+  maxV2BlockBytes?: number;
+}
 
 /** Options shared by the Deno TCP and TLS listeners. */
 export interface DenoListenOptions {
@@ -8,6 +27,10 @@ export interface DenoListenOptions {
   port: number;
   /** Called when accepting fails (e.g. out of file descriptors); the listener keeps going. */
   onAcceptError?: (error: Error) => void;
+  /** Read a PROXY protocol header first (TCP only: on TLS it would precede the handshake). */
+  proxyProtocol?: ProxyProtocolOptions;
+  /** Called when a connection is closed for a missing, malformed or late PROXY header. */
+  onProxyHeaderError?: (reason: string, remoteAddress: string) => void;
 }
 
 /** TLS material as PEM text. */
@@ -27,18 +50,22 @@ export class DenoListener implements Listener {
   #listener: Deno.Listener;
   #accept: AcceptHandler;
   #onAcceptError: (error: Error) => void;
+  #proxy: DenoListenOptions["proxyProtocol"];
+  #onProxyHeaderError: (reason: string, remoteAddress: string) => void;
   #closed = false;
 
   private constructor(
     listener: Deno.Listener,
     kind: TransportKind,
     accept: AcceptHandler,
-    onAcceptError: (error: Error) => void,
+    options: DenoListenOptions,
   ) {
     this.#listener = listener;
     this.kind = kind;
     this.#accept = accept;
-    this.#onAcceptError = onAcceptError;
+    this.#onAcceptError = options.onAcceptError ?? (() => {});
+    this.#proxy = options.proxyProtocol;
+    this.#onProxyHeaderError = options.onProxyHeaderError ?? (() => {});
     const addr = listener.addr as Deno.NetAddr;
     this.hostname = addr.hostname;
     this.port = addr.port;
@@ -48,7 +75,7 @@ export class DenoListener implements Listener {
   /** Listens for plain TCP connections. */
   static tcp(options: DenoListenOptions, accept: AcceptHandler): DenoListener {
     const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-    return new DenoListener(listener, "tcp", accept, options.onAcceptError ?? (() => {}));
+    return new DenoListener(listener, "tcp", accept, options);
   }
 
   /** Listens for TLS connections. */
@@ -59,7 +86,7 @@ export class DenoListener implements Listener {
       cert: options.cert,
       key: options.key,
     });
-    return new DenoListener(listener, "tls", accept, options.onAcceptError ?? (() => {}));
+    return new DenoListener(listener, "tls", accept, { ...options, proxyProtocol: undefined });
   }
 
   close(): void {
@@ -83,17 +110,86 @@ export class DenoListener implements Listener {
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
-      try {
-        new DenoConnection(conn, this.kind).start(this.#accept);
-      } catch (err) {
-        // One bad connection must not stop the listener.
-        try {
-          conn.close();
-        } catch {
-          // Already closed.
-        }
-        this.#onAcceptError(err as Error);
+      const proxy = this.#proxy;
+      const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+      if (proxy && (proxy.trustedSources === undefined || proxy.trustedSources(remote))) {
+        this.#acceptProxied(conn, proxy);
+        continue;
       }
+      this.#start(conn, {});
     }
+  }
+
+  #start(conn: Deno.Conn, origin: DenoConnectionOrigin): void {
+    try {
+      new DenoConnection(conn, this.kind, undefined, origin).start(this.#accept);
+    } catch (err) {
+      // One bad connection must not stop the listener.
+      closeQuietly(conn);
+      this.#onAcceptError(err as Error);
+    }
+  }
+
+  /**
+   * Reads the PROXY header before the broker sees the connection, so no MQTT byte is read from a
+   * connection whose origin is unknown; a missing, malformed or late header closes it.
+   */
+  async #acceptProxied(conn: Deno.Conn, proxy: ProxyProtocolOptions): Promise<void> {
+    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const maxV2BlockBytes = proxy.maxV2BlockBytes ?? DEFAULT_MAX_V2_BLOCK_BYTES;
+    // The largest header either version can have: reading never goes past it.
+    const buffer = new Uint8Array(
+      PROXY_V2_FIXED_BYTES + Math.max(maxV2BlockBytes, MAX_V1_HEADER_BYTES),
+    );
+    let received = 0;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(conn);
+    }, proxy.timeout);
+    try {
+      while (!this.#closed) {
+        const n = await conn.read(buffer.subarray(received));
+        if (n === null) return closeQuietly(conn);
+        received += n;
+        const result = parseProxyHeader(buffer.subarray(0, received), { maxV2BlockBytes });
+        if (result.kind === "incomplete") {
+          if (received < buffer.length) continue;
+          this.#proxyFailed(conn, "PROXY header exceeds its bound", remote);
+          return;
+        }
+        if (result.kind === "invalid") return this.#proxyFailed(conn, result.reason, remote);
+        clearTimeout(timer);
+        this.#start(conn, {
+          remoteAddress: result.source?.address,
+          remotePort: result.source?.port,
+          // A copy: the rest of the buffer is not handed over with it.
+          initialData: buffer.slice(result.length, received),
+        });
+        return;
+      }
+      closeQuietly(conn);
+    } catch {
+      if (timedOut) this.#onProxyHeaderError("no complete PROXY header in time", remote);
+      closeQuietly(conn);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #proxyFailed(conn: Deno.Conn, reason: string, remote: string): void {
+    this.#onProxyHeaderError(reason, remote);
+    closeQuietly(conn);
+  }
+}
+
+/** The fixed part of a version 2 header: signature, version/command, family, length. */
+const PROXY_V2_FIXED_BYTES = 16;
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
 }

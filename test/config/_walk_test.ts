@@ -30,6 +30,7 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
     "limits",
     "auth",
     "acl",
+    "admin",
     "retained",
     "sys",
     "backbone",

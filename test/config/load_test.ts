@@ -87,7 +87,8 @@ shutdown:
     node: { id: "edge-7" },
     log: { level: "debug", format: "json" },
     listeners: {
-      tcp: { enabled: true, host: "127.0.0.1", port: 0 },
+      ...configSchema.parse({}).listeners,
+      tcp: { ...configSchema.parse({}).listeners.tcp, host: "127.0.0.1", port: 0 },
       tls: {
         enabled: true,
         host: "0.0.0.0",

@@ -31,6 +31,9 @@ Deno.test("describeConfig() documents every key with a type and a description", 
     "auth.jwt.issuer",
     "auth.jwt.audience",
     "acl.file",
+    "listeners.wss.cert",
+    "listeners.wss.key",
+    "admin.jwtSecret",
   ];
   assert.deepEqual([...documented].sort(), [...parsed, ...optional].sort());
 });

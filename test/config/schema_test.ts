@@ -4,8 +4,29 @@ import { type Config, configSchema } from "../../src/config/schema.ts";
 const DEFAULTS: Omit<Config, "node"> = {
   log: { level: "info", format: "text" },
   listeners: {
-    tcp: { enabled: true, host: "0.0.0.0", port: 1883 },
+    tcp: {
+      enabled: true,
+      host: "0.0.0.0",
+      port: 1883,
+      proxyProtocol: { enabled: false, trustedSources: [], timeout: 5_000 },
+    },
     tls: { enabled: false, host: "0.0.0.0", port: 8883, requestClientCert: false },
+    ws: {
+      enabled: false,
+      host: "0.0.0.0",
+      port: 8083,
+      path: "/mqtt",
+      trustedProxies: [],
+      proxyHeader: "x-forwarded-for",
+    },
+    wss: {
+      enabled: false,
+      host: "0.0.0.0",
+      port: 8084,
+      path: "/mqtt",
+      trustedProxies: [],
+      proxyHeader: "x-forwarded-for",
+    },
   },
   mqtt: {
     maxPacketSize: 1_048_576,
@@ -54,6 +75,16 @@ const DEFAULTS: Omit<Config, "node"> = {
     certificate: { usernameFromCommonName: true },
   },
   acl: { default: "allow", rules: [], watch: true },
+  admin: {
+    enabled: true,
+    host: "0.0.0.0",
+    port: 8888,
+    tokens: [],
+    jwtTtl: 900_000,
+    maxBodySize: 2_097_152,
+    publicMetrics: false,
+    webSocket: false,
+  },
   retained: { maxMessages: 1_000_000, maxBytes: 536_870_912 },
   sys: { enabled: true, interval: 10_000 },
   backbone: { kind: "memory" },
@@ -241,4 +272,77 @@ Deno.test("configSchema never limits client ids below 23 characters [MQTT-3.1.3-
 
 Deno.test("configSchema defaults the keepalive grace to 1.5 periods [MQTT-3.1.2-24]", () => {
   assert.equal(configSchema.parse({}).mqtt.keepAliveMultiplier, 1.5);
+});
+
+Deno.test("configSchema accepts address lists as YAML lists or comma-separated text", () => {
+  const fromList = configSchema.parse({
+    listeners: { tcp: { proxyProtocol: { enabled: true, trustedSources: ["10.0.0.0/8", "::1"] } } },
+  });
+  assert.deepEqual(fromList.listeners.tcp.proxyProtocol.trustedSources, ["10.0.0.0/8", "::1"]);
+  const fromText = configSchema.parse({
+    listeners: { ws: { trustedProxies: "10.0.0.0/8, 192.168.0.1" } },
+  });
+  assert.deepEqual(fromText.listeners.ws.trustedProxies, ["10.0.0.0/8", "192.168.0.1"]);
+});
+
+Deno.test("configSchema names a bad address list entry", () => {
+  assert.deepEqual(
+    issuesOf({ listeners: { tcp: { proxyProtocol: { trustedSources: ["10.0.0.0/8", "lb1"] } } } }),
+    [{
+      path: "listeners.tcp.proxyProtocol.trustedSources.1",
+      message: 'not an IP address or CIDR range: "lb1"',
+    }],
+  );
+});
+
+Deno.test("configSchema requires cert and key for an enabled wss listener", () => {
+  assert.deepEqual(issuesOf({ listeners: { wss: { enabled: true } } }), [
+    { path: "listeners.wss.cert", message: "required when listeners.wss.enabled is true" },
+    { path: "listeners.wss.key", message: "required when listeners.wss.enabled is true" },
+  ]);
+});
+
+Deno.test("configSchema checks WebSocket paths and proxy header names", () => {
+  assert.deepEqual(
+    issuesOf({ listeners: { ws: { path: "mqtt", proxyHeader: "x forwarded" } } }).map((i) =>
+      i.path
+    ),
+    ["listeners.ws.path", "listeners.ws.proxyHeader"],
+  );
+  const config = configSchema.parse({ listeners: { ws: { proxyHeader: "X-Real-IP" } } });
+  assert.equal(config.listeners.ws.proxyHeader, "x-real-ip");
+});
+
+Deno.test("configSchema reads admin tokens as a list or JSON text and checks each field", () => {
+  const token = "0123456789abcdef";
+  const config = configSchema.parse({
+    admin: { tokens: JSON.stringify([{ token, role: "viewer", name: "grafana" }]) },
+  });
+  assert.deepEqual(config.admin.tokens, [{ token, role: "viewer", name: "grafana" }]);
+  assert.deepEqual(
+    issuesOf({
+      admin: {
+        tokens: [{ token: "short", role: "root" }, { token, role: "admin" }, {
+          token,
+          role: "admin",
+        }],
+      },
+    }),
+    [
+      { path: "admin.tokens.0.token", message: "expected a string of at least 16 characters" },
+      { path: "admin.tokens.0.role", message: 'expected "admin" or "viewer"' },
+    ],
+  );
+  assert.deepEqual(
+    issuesOf({ admin: { tokens: [{ token, role: "admin" }, { token, role: "admin" }] } }),
+    [
+      { path: "admin.tokens.1.token", message: "duplicate token" },
+    ],
+  );
+});
+
+Deno.test("configSchema requires a 32-character JWT secret", () => {
+  assert.deepEqual(issuesOf({ admin: { jwtSecret: "too short" } }), [
+    { path: "admin.jwtSecret", message: "expected a string of at least 32 characters" },
+  ]);
 });

@@ -38,9 +38,12 @@ export interface ConnectOptions {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** The byte stream a test client talks over: a TCP socket, or a WebSocket adapter. */
+export type ByteStream = Pick<Deno.Conn, "read" | "write" | "close">;
+
 /** A raw MQTT connection to the broker under test. */
 export class TestClient {
-  readonly conn: Deno.Conn;
+  readonly conn: ByteStream;
   version: ProtocolVersion;
   /** Resolves when the broker closes the connection (or it fails). */
   readonly closed: Promise<void>;
@@ -50,7 +53,7 @@ export class TestClient {
   #isClosed = false;
   #nextPacketId = 1;
 
-  private constructor(conn: Deno.Conn, version: ProtocolVersion) {
+  private constructor(conn: ByteStream, version: ProtocolVersion) {
     this.conn = conn;
     this.version = version;
     this.#decoder = new PacketDecoder({
@@ -63,8 +66,8 @@ export class TestClient {
     this.closed = this.#readLoop();
   }
 
-  /** Wraps an open connection (e.g. TLS) without sending anything. */
-  static wrap(conn: Deno.Conn, version: ProtocolVersion = 4): TestClient {
+  /** Wraps an open byte stream (a TLS connection, a WebSocket) without sending anything. */
+  static wrap(conn: ByteStream, version: ProtocolVersion = 4): TestClient {
     return new TestClient(conn, version);
   }
 

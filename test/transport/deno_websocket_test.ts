@@ -1,0 +1,360 @@
+/**
+ * MQTT over WebSocket: the Deno listener against an in-process broker, driven frame by frame with
+ * a raw WebSocket client and end to end with mqtt.js over `ws://` and `wss://`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import mqtt, { type MqttClient } from "mqtt";
+import { encodePacket, PacketType, ReasonCode } from "../../src/codec/mod.ts";
+import type { Packet } from "../../src/codec/packets.ts";
+import { DenoWebSocketListener } from "../../src/transport/deno_websocket.ts";
+import { addressMatcher } from "../../src/util/address_match.ts";
+import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { Opcode, RawWebSocket } from "../helpers/raw_websocket.ts";
+import { TestClient, text } from "../helpers/test_client.ts";
+import { selfSignedCertificate } from "../helpers/tls_certificate.ts";
+
+/** Longest wait for an expected event (a guard, never a delay). */
+const WAIT_MS = 10_000;
+
+interface Setup {
+  server: TestBroker;
+  listener: DenoWebSocketListener;
+  close(): Promise<void>;
+}
+
+function setup(
+  options: Partial<Parameters<typeof DenoWebSocketListener.listen>[0]> = {},
+  config: Parameters<typeof startBroker>[0] = {},
+): Setup {
+  const server = startBroker(config);
+  const listener = DenoWebSocketListener.listen(
+    { hostname: "127.0.0.1", port: 0, path: "/mqtt", ...options },
+    server.broker.accept,
+  );
+  return {
+    server,
+    listener,
+    async close() {
+      listener.close();
+      await server.close();
+      await listener.finished;
+    },
+  };
+}
+
+function connectPacket(clientId: string, version: 4 | 5 = 5): Uint8Array {
+  return encodePacket({
+    type: PacketType.CONNECT,
+    protocolName: "MQTT",
+    protocolVersion: version,
+    cleanStart: true,
+    keepAlive: 0,
+    clientId,
+    username: undefined,
+    password: undefined,
+    will: undefined,
+    properties: undefined,
+  }, version);
+}
+
+function encode(packet: Packet, version: 4 | 5 = 5): Uint8Array {
+  return encodePacket(packet, version);
+}
+
+async function openRaw(port: number, protocols = ["mqtt"]): Promise<RawWebSocket> {
+  const { socket, response } = await RawWebSocket.connect(port, { protocols });
+  assert.equal(response.status, 101, response.body);
+  return socket!;
+}
+
+Deno.test("DenoWebSocketListener echoes the mqtt subprotocol [MQTT-6.0.0-4]", async () => {
+  const t = setup();
+  try {
+    const { socket, response } = await RawWebSocket.connect(t.listener.port, {
+      protocols: ["mqtt"],
+    });
+    assert.equal(response.status, 101);
+    assert.equal(response.headers.get("sec-websocket-protocol"), "mqtt");
+    socket!.close();
+    const old = await RawWebSocket.connect(t.listener.port, { protocols: ["mqttv3.1"] });
+    assert.equal(old.response.headers.get("sec-websocket-protocol"), "mqttv3.1");
+    old.socket!.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener refuses a request offering no MQTT subprotocol", async () => {
+  const t = setup();
+  try {
+    const { socket, response } = await RawWebSocket.connect(t.listener.port, {
+      protocols: ["chat"],
+    });
+    assert.equal(socket, undefined);
+    assert.equal(response.status, 400);
+    assert.match(JSON.parse(response.body).error, /expected mqtt or mqttv3\.1/);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener answers 426 to a plain GET and 404 off the MQTT path", async () => {
+  const t = setup();
+  try {
+    const plain = await fetch(`http://127.0.0.1:${t.listener.port}/mqtt`);
+    assert.equal(plain.status, 426);
+    assert.equal(plain.headers.get("upgrade"), "websocket");
+    await plain.body?.cancel();
+    const elsewhere = await fetch(`http://127.0.0.1:${t.listener.port}/other`);
+    assert.equal(elsewhere.status, 404);
+    await elsewhere.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener decodes a CONNECT split across three frames [MQTT-6.0.0-2]", async () => {
+  const t = setup();
+  try {
+    const socket = await openRaw(t.listener.port);
+    const client = TestClient.wrap(socket, 5);
+    const bytes = connectPacket("split-frames");
+    await socket.sendFrame(bytes.subarray(0, 1));
+    await socket.sendFrame(bytes.subarray(1, 5));
+    await socket.sendFrame(bytes.subarray(5));
+    const connack = await client.expect(PacketType.CONNACK);
+    assert.equal(connack.reasonCode, ReasonCode.Success);
+    await client.disconnect();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener decodes several packets in one frame [MQTT-6.0.0-2]", async () => {
+  const t = setup();
+  try {
+    const socket = await openRaw(t.listener.port);
+    const client = TestClient.wrap(socket, 5);
+    // CONNECT, SUBSCRIBE, a QoS 1 PUBLISH to that subscription and PINGREQ, all in one frame.
+    const frame = [
+      connectPacket("one-frame"),
+      encode({
+        type: PacketType.SUBSCRIBE,
+        packetId: 1,
+        subscriptions: [{
+          filter: "ws/+",
+          qos: 1,
+          noLocal: false,
+          retainAsPublished: false,
+          retainHandling: 0,
+        }],
+        properties: undefined,
+      }),
+      encode({
+        type: PacketType.PUBLISH,
+        dup: false,
+        qos: 1,
+        retain: false,
+        topic: "ws/a",
+        packetId: 2,
+        properties: undefined,
+        payload: new TextEncoder().encode("together"),
+      }),
+      encode({ type: PacketType.PINGREQ }),
+    ];
+    const joined = new Uint8Array(frame.reduce((n, b) => n + b.length, 0));
+    let offset = 0;
+    for (const bytes of frame) {
+      joined.set(bytes, offset);
+      offset += bytes.length;
+    }
+    await socket.sendFrame(joined);
+    const seen = new Map<number, Packet>();
+    // The PUBACK, the delivered PUBLISH and the PINGRESP may come in any order after the SUBACK.
+    while (seen.size < 5) {
+      const packet = await client.next(WAIT_MS);
+      assert.ok(packet, "connection closed early");
+      seen.set(packet.type, packet);
+    }
+    assert.ok(seen.has(PacketType.CONNACK) && seen.has(PacketType.SUBACK));
+    assert.ok(seen.has(PacketType.PUBACK) && seen.has(PacketType.PINGRESP));
+    const publish = seen.get(PacketType.PUBLISH) as Extract<Packet, { type: 3 }>;
+    assert.equal(text(publish.payload), "together");
+    await client.ack(publish);
+    await client.disconnect();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener accepts a packet in a fragmented message", async () => {
+  const t = setup();
+  try {
+    const socket = await openRaw(t.listener.port);
+    const client = TestClient.wrap(socket, 5);
+    const bytes = connectPacket("fragments");
+    await socket.sendFrame(bytes.subarray(0, 4), { fin: false });
+    await socket.sendFrame(bytes.subarray(4, 9), { opcode: Opcode.Continuation, fin: false });
+    await socket.sendFrame(bytes.subarray(9), { opcode: Opcode.Continuation });
+    assert.equal((await client.expect(PacketType.CONNACK)).reasonCode, ReasonCode.Success);
+    await client.disconnect();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener closes a connection that sends a text frame [MQTT-6.0.0-1]", async () => {
+  const t = setup();
+  try {
+    const socket = await openRaw(t.listener.port);
+    const client = TestClient.wrap(socket, 5);
+    await socket.sendFrame(new TextEncoder().encode("hello"), { opcode: Opcode.Text });
+    await client.closed;
+    assert.equal(socket.closeCode, 1003);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener takes the client address from a trusted proxy's header", async () => {
+  const t = setup({
+    trustedProxies: addressMatcher(["127.0.0.0/8"]),
+    proxyHeader: "x-forwarded-for",
+  });
+  try {
+    const { socket } = await RawWebSocket.connect(t.listener.port, {
+      protocols: ["mqtt"],
+      // The client, then a second proxy (trusted too, being on loopback).
+      headers: { "X-Forwarded-For": "203.0.113.7, 127.0.0.9" },
+    });
+    const client = TestClient.wrap(socket!, 5);
+    await client.sendRaw(connectPacket("proxied"));
+    await client.expect(PacketType.CONNACK);
+    assert.equal(t.server.broker.getClient("proxied")?.remoteAddress, "203.0.113.7");
+    assert.equal(t.server.broker.getClient("proxied")?.transport, "ws");
+    await client.disconnect();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener ignores the proxy header from an untrusted peer", async () => {
+  const t = setup({
+    trustedProxies: addressMatcher(["10.0.0.0/8"]),
+    proxyHeader: "x-forwarded-for",
+  });
+  try {
+    const { socket } = await RawWebSocket.connect(t.listener.port, {
+      protocols: ["mqtt"],
+      headers: { "X-Forwarded-For": "203.0.113.7" },
+    });
+    const client = TestClient.wrap(socket!, 5);
+    await client.sendRaw(connectPacket("direct"));
+    await client.expect(PacketType.CONNACK);
+    assert.equal(t.server.broker.getClient("direct")?.remoteAddress, "127.0.0.1");
+    await client.disconnect();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener.close() keeps open connections and refuses new ones", async () => {
+  const t = setup();
+  const socket = await openRaw(t.listener.port);
+  const client = TestClient.wrap(socket, 5);
+  try {
+    await client.sendRaw(connectPacket("stays"));
+    await client.expect(PacketType.CONNACK);
+    t.listener.close();
+    const refused = await RawWebSocket.connect(t.listener.port, { protocols: ["mqtt"] });
+    assert.equal(refused.response.status, 503);
+    await client.expectNothingPending(); // still served
+    await client.disconnect();
+    await t.listener.finished;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener drops QoS 0 to a subscriber that does not read, past the write bound", async () => {
+  const t = setup({}, { config: { mqtt: { writeBufferLimit: "64KiB" } } });
+  try {
+    const socket = await openRaw(t.listener.port);
+    const slow = TestClient.wrap(socket, 5);
+    await slow.sendRaw(connectPacket("never-reads"));
+    await slow.expect(PacketType.CONNACK);
+    await slow.subscribe("flood", 0);
+    // From here on the slow client's socket is not read: its bytes pile up in the broker.
+    const { client: publisher } = await TestClient.connect(t.server.port, { clientId: "pub" });
+    const payload = new Uint8Array(16 * 1024);
+    for (let i = 0; i < 1500; i++) await publisher.publish("flood", payload);
+    await publisher.expectNothingPending();
+    await t.server.until(() => t.server.broker.stats.droppedSlowConsumer > 0, WAIT_MS);
+    const info = t.server.broker.getClient("never-reads");
+    assert.ok(info, "the slow client is still connected");
+    // Bounded: the write bound plus at most one batch beyond it, far below what was published.
+    assert.ok(info.bufferedBytes < 1500 * payload.length / 2, `buffered ${info.bufferedBytes}`);
+    await publisher.disconnect();
+    socket.close();
+  } finally {
+    await t.close();
+  }
+});
+
+/** Waits for one message on an mqtt.js client. */
+function nextMessage(client: MqttClient): Promise<{ topic: string; payload: string; qos: number }> {
+  return new Promise((resolve) =>
+    client.once(
+      "message",
+      (topic, payload, packet) => resolve({ topic, payload: payload.toString(), qos: packet.qos }),
+    )
+  );
+}
+
+for (const protocolVersion of [4, 5] as const) {
+  Deno.test(`mqtt.js ${protocolVersion === 5 ? "MQTT 5" : "3.1.1"} over ws:// completes a QoS 1 round trip`, async () => {
+    const t = setup();
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${t.listener.port}/mqtt`, {
+      protocolVersion,
+      clientId: `mqttjs-ws-${protocolVersion}`,
+      reconnectPeriod: 0,
+      connectTimeout: WAIT_MS,
+    });
+    try {
+      await client.subscribeAsync("ws/qos1", { qos: 1 });
+      const received = nextMessage(client);
+      await client.publishAsync("ws/qos1", "over websocket", { qos: 1 });
+      assert.deepEqual(await received, { topic: "ws/qos1", payload: "over websocket", qos: 1 });
+      assert.equal(t.server.broker.getClient(`mqttjs-ws-${protocolVersion}`)?.transport, "ws");
+    } finally {
+      await client.endAsync();
+      await t.close();
+    }
+  });
+}
+
+Deno.test("mqtt.js over wss:// completes a QoS 1 round trip with the test CA", async () => {
+  const { cert, key } = await selfSignedCertificate();
+  const t = setup({ cert, key });
+  const client = await mqtt.connectAsync(`wss://localhost:${t.listener.port}/mqtt`, {
+    protocolVersion: 5,
+    clientId: "mqttjs-wss",
+    reconnectPeriod: 0,
+    connectTimeout: WAIT_MS,
+    ca: cert,
+  });
+  try {
+    assert.equal(t.listener.kind, "wss");
+    await client.subscribeAsync("wss/qos1", { qos: 1 });
+    const received = nextMessage(client);
+    await client.publishAsync("wss/qos1", "over tls", { qos: 1 });
+    assert.deepEqual(await received, { topic: "wss/qos1", payload: "over tls", qos: 1 });
+    assert.equal(t.server.broker.getClient("mqttjs-wss")?.transport, "wss");
+  } finally {
+    await client.endAsync();
+    await t.close();
+  }
+});
