@@ -34,9 +34,9 @@ export interface AclRule {
   /** A topic filter; `%u` and `%c` are replaced by the user name and client id. */
   topic: string;
   /** When given, the rule applies only to clients with one of these user names. */
-  users?: readonly string[];
+  users?: string[];
   /** When given, the rule applies only to clients with one of these client ids. */
-  clients?: readonly string[];
+  clients?: string[];
 }
 
 /** What the ACL decides when no rule matches (never for `$` topics: those are denied). */
@@ -56,13 +56,20 @@ class ClientAcl {
   readonly generation: number;
   readonly publish: ClientRule[];
   readonly subscribe: ClientRule[];
+  /** The decision when no rule matches a non-`$` topic. */
+  readonly allowByDefault: boolean;
   readonly readCache = new Map<string, boolean>();
   readonly publishCache = new Map<string, boolean>();
 
-  constructor(generation: number, publish: ClientRule[], subscribe: ClientRule[]) {
+  constructor(
+    generation: number,
+    rules: { publish: ClientRule[]; subscribe: ClientRule[] },
+    allowByDefault: boolean,
+  ) {
     this.generation = generation;
-    this.publish = publish;
-    this.subscribe = subscribe;
+    this.publish = rules.publish;
+    this.subscribe = rules.subscribe;
+    this.allowByDefault = allowByDefault;
   }
 }
 
@@ -135,7 +142,7 @@ export class Acl {
     const acl = this.#forClient(client);
     let decision = acl.publishCache.get(topic);
     if (decision === undefined) {
-      decision = this.#decideTopic(acl.publish, topic);
+      decision = decideTopic(acl.publish, topic, acl.allowByDefault);
       remember(acl.publishCache, topic, decision);
     }
     return decision;
@@ -146,7 +153,7 @@ export class Acl {
     const acl = this.#forClient(client);
     let decision = acl.readCache.get(topic);
     if (decision === undefined) {
-      decision = this.#decideTopic(acl.subscribe, topic);
+      decision = decideTopic(acl.subscribe, topic, acl.allowByDefault);
       remember(acl.readCache, topic, decision);
     }
     return decision;
@@ -154,24 +161,23 @@ export class Acl {
 
   /** May this client subscribe to this filter (without any `$share/` prefix)? */
   canSubscribe(client: ClientInfo, filter: string): boolean {
-    for (const rule of this.#forClient(client).subscribe) {
+    const acl = this.#forClient(client);
+    for (const rule of acl.subscribe) {
       if (filterCovers(rule.filter, filter)) return rule.allow;
     }
-    return filter.charCodeAt(0) !== 0x24 /* $ */ && this.#default === "allow";
-  }
-
-  #decideTopic(rules: ClientRule[], topic: string): boolean {
-    for (const rule of rules) {
-      if (topicMatchesFilter(topic, rule.filter)) return rule.allow;
-    }
-    return topic.charCodeAt(0) !== 0x24 /* $ */ && this.#default === "allow";
+    return filter.charCodeAt(0) !== 0x24 /* $ */ && acl.allowByDefault;
   }
 
   #forClient(client: ClientInfo): ClientAcl {
     const cached = this.#clients.get(client);
     if (cached !== undefined && cached.generation === this.#generation) return cached;
+    // A client's own rules (a token's scope) are all it may do: the default is deny for it.
     const own = clientRules(client);
-    const compiled = compile(own ?? this.#rules, client, this.#generation);
+    const compiled = new ClientAcl(
+      this.#generation,
+      compile(own ?? this.#rules, client),
+      own === undefined && this.#default === "allow",
+    );
     this.#clients.set(client, compiled);
     return compiled;
   }
@@ -191,7 +197,17 @@ function checked(rules: readonly AclRule[]): readonly AclRule[] {
   return Object.freeze([...rules]);
 }
 
-function compile(rules: readonly AclRule[], client: ClientInfo, generation: number): ClientAcl {
+function decideTopic(rules: ClientRule[], topic: string, allowByDefault: boolean): boolean {
+  for (const rule of rules) {
+    if (topicMatchesFilter(topic, rule.filter)) return rule.allow;
+  }
+  return topic.charCodeAt(0) !== 0x24 /* $ */ && allowByDefault;
+}
+
+function compile(
+  rules: readonly AclRule[],
+  client: ClientInfo,
+): { publish: ClientRule[]; subscribe: ClientRule[] } {
   const publish: ClientRule[] = [];
   const subscribe: ClientRule[] = [];
   for (const rule of rules) {
@@ -205,7 +221,7 @@ function compile(rules: readonly AclRule[], client: ClientInfo, generation: numb
     if (rule.action !== "subscribe") publish.push(compiled);
     if (rule.action !== "publish") subscribe.push(compiled);
   }
-  return new ClientAcl(generation, publish, subscribe);
+  return { publish, subscribe };
 }
 
 /** `%u`/`%c` replaced; undefined when a value is missing or would change the filter's shape. */
