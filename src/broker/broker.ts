@@ -486,9 +486,15 @@ export class Broker implements BrokerCore, DeliveryTarget {
         code = ReasonCode.QuotaExceeded;
       }
     }
+    const droppedBefore = this.stats.droppedQueueFull;
     const routed = this.backbone.bus.publish(message);
     if (stored instanceof Promise || routed instanceof Promise) {
       return Promise.all([stored, routed]).then(() => code);
+    }
+    // A subscriber's full queue dropped this message: the publisher is told (MQTT 5 0x97), never
+    // acknowledged as if every subscriber had it.
+    if (code === ReasonCode.Success && this.stats.droppedQueueFull !== droppedBefore) {
+      return ReasonCode.QuotaExceeded;
     }
     if (code === ReasonCode.Success && !this.backbone.shared && this.router.lastDeliveries === 0) {
       return ReasonCode.NoMatchingSubscribers;

@@ -548,7 +548,13 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     const core = this.#core;
     const qos = packet.qos;
     if (!allowed) {
-      core.stats.publishDenied++;
+      if (core.stats.publishDenied++ % 1000 === 0) {
+        core.logger.info("publish not authorized", {
+          clientId: this.info.clientId,
+          topic,
+          denied: core.stats.publishDenied,
+        });
+      }
       // MQTT 5 says why; 3.1.1 acknowledges and drops, which its spec allows [MQTT-3.3.5-2].
       const code = this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success;
       if (qos === 1) this.#sendAck(PacketType.PUBACK, packet.packetId, code);
@@ -845,7 +851,13 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (!this.#mayRead(message.topic)) return;
     if (qos === 0) {
       if (this.connection.bufferedBytes > core.options.writeBufferLimit) {
-        core.stats.droppedSlowConsumer++;
+        // QoS 0 has no acknowledgement to carry a reason: a counter and a log line show the loss.
+        if (core.stats.droppedSlowConsumer++ % 1000 === 0) {
+          core.logger.warn("slow consumer: QoS 0 message dropped", {
+            clientId: this.info.clientId,
+            dropped: core.stats.droppedSlowConsumer,
+          });
+        }
         return;
       }
       this.#sendPublish(message, 0, retain, subscriptionIds, 0, false);
@@ -1012,7 +1024,12 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       }, this.#version);
     }
     if (bytes.length > this.#clientMaxPacketSize) {
-      core.stats.droppedTooLarge++;
+      if (core.stats.droppedTooLarge++ % 1000 === 0) {
+        core.logger.warn("message larger than the client's Maximum Packet Size dropped", {
+          clientId: this.info.clientId,
+          dropped: core.stats.droppedTooLarge,
+        });
+      }
       return false;
     }
     core.stats.publishSent++;
