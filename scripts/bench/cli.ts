@@ -19,6 +19,8 @@ export interface BenchOptions {
   warmupSeconds: number;
   /** Scenarios to run. */
   scenarios: ScenarioName[];
+  /** Case id prefixes to keep (e.g. "fan-in/qos1"), or `undefined` for every case. */
+  cases: string[] | undefined;
   /** Brokers to compare. */
   brokers: BrokerName[];
   /** Publishers for fan-in and shared subscription. */
@@ -33,6 +35,8 @@ export interface BenchOptions {
   connections: number[] | undefined;
   /** Parent folder of the results. */
   outDir: string;
+  /** Extra `deno run` flags for Perch, e.g. `--cpu-prof` or `--v8-flags=...` (profiling). */
+  perchFlags: string[];
   /** Pin broker and generator to separate CPUs. */
   pin: boolean;
   /** Smoke-run settings. */
@@ -49,6 +53,8 @@ Options:
   --duration S        measuring window per measurement in seconds (default 5; --quick: 1)
   --warmup S          warm-up before each window in seconds (default 1; --quick: 0.5)
   --scenarios LIST    comma-separated: ${SCENARIO_NAMES.join(",")} (default: all)
+  --cases LIST        comma-separated case id prefixes to keep, e.g. fan-in/qos1/16B,latency/qos1
+                      (default: every case of the selected scenarios)
   --brokers LIST      comma-separated: ${BROKER_NAMES.join(",")} (default: ${
   DEFAULT_BROKERS.join(",")
 });
@@ -59,6 +65,8 @@ Options:
   --connections LIST  idle connection counts, e.g. 10000,100000 (default: 10000 and the largest
                       the open-file limit allows; --quick: 1000)
   --out DIR           results folder (default bench-results/)
+  --perch-flags=F     extra "deno run" flags for Perch, space-separated, e.g. "--cpu-prof
+                      --cpu-prof-dir=/tmp/prof" (profiles are written when Perch stops)
   --no-pin            do not pin broker and generator to separate CPUs with taskset
   --quick             smoke run: 1 round, short windows, 1000 connections
   -h, --help          show this help`;
@@ -112,12 +120,14 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
       duration: { type: "string" },
       warmup: { type: "string" },
       scenarios: { type: "string" },
+      cases: { type: "string" },
       brokers: { type: "string" },
       publishers: { type: "string" },
       subscribers: { type: "string" },
       rate: { type: "string" },
       connections: { type: "string" },
       out: { type: "string" },
+      "perch-flags": { type: "string" },
       "no-pin": { type: "boolean" },
       quick: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -130,6 +140,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
     durationSeconds: positive(values.duration, quick ? 1 : 5, "--duration"),
     warmupSeconds: positive(values.warmup, quick ? 0.5 : 1, "--warmup"),
     scenarios: list(values.scenarios, SCENARIO_NAMES, SCENARIO_NAMES, "--scenarios"),
+    cases: values.cases?.split(",").map((prefix) => prefix.trim()).filter(Boolean),
     brokers: list(values.brokers, BROKER_NAMES, DEFAULT_BROKERS, "--brokers"),
     publishers: integer(values.publishers, 4, "--publishers"),
     fanOutSubscribers: integer(values.subscribers, 50, "--subscribers"),
@@ -139,6 +150,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
       ? (quick ? [1000] : undefined)
       : values.connections.split(",").map((count) => integer(count, 0, "--connections")),
     outDir: values.out ?? RESULTS_DIR,
+    perchFlags: values["perch-flags"]?.split(" ").filter(Boolean) ?? [],
     pin: !values["no-pin"],
     quick,
   };

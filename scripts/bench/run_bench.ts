@@ -114,7 +114,7 @@ export async function runBench(
   const brokers: BrokerInfo[] = [];
   const launchers: BrokerLauncher[] = [];
   for (const name of options.brokers) {
-    const launcher = createLauncher(name);
+    const launcher = createLauncher(name, options);
     const prepared = await launcher.prepare();
     if (prepared.ok) {
       brokers.push({ name, status: "ok", version: prepared.version });

@@ -19,20 +19,27 @@ export const BROKER_NAMES = [...DEFAULT_BROKERS, "sink"] as const;
 /** One known broker name. */
 export type BrokerName = typeof BROKER_NAMES[number];
 
+/** Settings a launcher may take from the command line. */
+export interface LauncherOptions {
+  /** Extra `deno run` flags for Perch. */
+  perchFlags: string[];
+}
+
 /**
  * Creates the launcher for a broker name.
  *
  * @param name The broker.
+ * @param options Launcher settings.
  * @returns Its launcher.
  */
-export function createLauncher(name: BrokerName): BrokerLauncher {
+export function createLauncher(name: BrokerName, options: LauncherOptions): BrokerLauncher {
   switch (name) {
     case "mosquitto":
       return new MosquittoLauncher();
     case "aedes":
       return new AedesLauncher();
     case "perch":
-      return new PerchLauncher();
+      return new PerchLauncher(options.perchFlags);
     case "sink":
       return new SinkLauncher();
   }

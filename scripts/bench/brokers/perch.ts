@@ -16,6 +16,12 @@ const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
 export class PerchLauncher implements BrokerLauncher {
   /** Name as given to `--brokers`. */
   readonly name = "perch";
+  #denoFlags: string[];
+
+  /** @param denoFlags Extra `deno run` flags (profiling, V8 options). */
+  constructor(denoFlags: string[] = []) {
+    this.#denoFlags = denoFlags;
+  }
 
   /** Skips Perch (with the reason) while `src/main.ts` does not exist. */
   async prepare(): Promise<PrepareResult> {
@@ -39,6 +45,7 @@ export class PerchLauncher implements BrokerLauncher {
       Deno.execPath(),
       "run",
       "-A",
+      ...this.#denoFlags,
       ENTRY,
     ]);
     const process = options.processes.spawn({

@@ -35,5 +35,16 @@ export function buildCases(options: BenchOptions): { cases: BenchCase[]; notes: 
       }
     }
   });
-  return { cases, notes };
+  const prefixes = options.cases;
+  if (prefixes === undefined) return { cases, notes };
+  const kept = cases.filter((benchCase) =>
+    prefixes.some((prefix) => benchCase.id.startsWith(prefix))
+  );
+  if (kept.length === 0) {
+    throw new RangeError(
+      `Cannot select cases: none of ${cases.map((c) => c.id).join(", ")} starts with ` +
+        `${prefixes.map((prefix) => `"${prefix}"`).join(" or ")}`,
+    );
+  }
+  return { cases: kept, notes };
 }
