@@ -330,7 +330,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
       protocolVersion: session.protocolVersion,
       expiryInterval: session.expiryInterval,
       subscriptions: [...session.subscriptions.values()],
-      inflight: session.inflight.size,
+      inflight: session.inflightCount,
       queued: session.queued,
       disconnectedAt: session.disconnectedAt,
     };
@@ -580,12 +580,15 @@ export class Broker implements BrokerCore, DeliveryTarget {
       for (const message of messages) session.queuedBytes -= message.payload.length;
       if (session.queuedBytes < 0 || session.queued === 0) session.queuedBytes = 0;
     }
+    return messages;
+  }
+
+  releaseIfDrained(session: Session): void {
     if (
       this.backpressure.isWaitedOn(session) &&
       session.queued < this.#highWaterMessages / 2 &&
       session.queuedBytes < this.#highWaterBytes / 2
     ) this.backpressure.release(session);
-    return messages;
   }
 
   /** A congested target held publishers back for too long. */
@@ -671,7 +674,9 @@ export class Broker implements BrokerCore, DeliveryTarget {
     this.backpressure.release(session);
     if (session.will && session.client === undefined) this.#publishWill(session);
     this.#returnSharedInflight(session);
-    for (const filter of session.subscriptions.keys()) this.#releaseSubscription(session, filter);
+    if (session.subscriptionCount > 0) {
+      for (const filter of session.subscriptions.keys()) this.#releaseSubscription(session, filter);
+    }
     session.clearState();
     this.backbone.queues.drop(session.clientId);
     if (this.#sessions.get(session.clientId) === session) {
@@ -691,6 +696,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
    * goes to another client [MQTT-4.8.2-5].
    */
   #returnSharedInflight(session: Session): void {
+    if (session.inflightCount === 0) return;
     for (const entry of [...session.inflight.values()]) {
       if (entry.group === undefined || entry.qos !== 1) continue;
       session.inflight.delete(entry.packetId);

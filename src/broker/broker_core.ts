@@ -86,6 +86,12 @@ export interface BrokerCore {
   enqueue(session: Session, message: Message): void;
   /** Takes up to `max` queued messages of a session. */
   takeQueued(session: Session, max: number): Message[] | Promise<Message[]>;
+  /**
+   * Lets the publishers held on `session` go once its queue is below the low-water mark. Called
+   * after taken messages were sent, so that a released publisher's next message cannot overtake
+   * them [MQTT-4.6.0-6].
+   */
+  releaseIfDrained(session: Session): void;
   /** MQTT 5 CONNACK properties announcing what this broker supports, plus per-client values. */
   connackProperties(perClient: Properties): Properties;
 }

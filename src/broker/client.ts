@@ -93,7 +93,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #packetsSeen = 0;
   #timer: unknown = undefined;
   #timerDeadline = Infinity;
-  #backlog = new Fifo<Packet>();
+  /** Created when input is first held, so a connection that never waits holds no queue. */
+  #backlog: Fifo<Packet> | undefined = undefined;
   /** Bits of `Hold`. */
   #holds = 0;
   #pausedForOutput = false;
@@ -206,8 +207,9 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     this.#packetsSeen++;
     if (this.#is(State.Closed)) return false;
     if (this.#holds !== 0) {
-      this.#backlog.push(packet);
-      if (this.#backlog.length > MAX_BACKLOG) {
+      const backlog = this.#backlog ??= new Fifo<Packet>();
+      backlog.push(packet);
+      if (backlog.length > MAX_BACKLOG) {
         this.#fail(new MqttError(ReasonCode.ReceiveMaximumExceeded, "Too many packets pipelined"));
         return false;
       }
@@ -288,12 +290,32 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #release(reason: number): void {
     if ((this.#holds & reason) === 0) return;
     this.#holds &= ~reason;
-    while (this.#backlog.length > 0 && this.#holds === 0 && !this.#is(State.Closed)) {
-      this.#dispatch(this.#backlog.shift()!);
+    const backlog = this.#backlog;
+    while (
+      backlog !== undefined && backlog.length > 0 && this.#holds === 0 && !this.#is(State.Closed)
+    ) {
+      this.#dispatch(backlog.shift()!);
     }
     if (this.#holds === 0 && !this.#pausedForOutput && !this.#is(State.Closed)) {
-      this.connection.resume();
+      this.#resumeInput();
     }
+  }
+
+  /**
+   * Reads again after a hold. A partial packet's timeout counts from now: while the broker was not
+   * reading, the client could not complete it.
+   */
+  #resumeInput(): void {
+    if (this.#partialSince !== 0) {
+      this.#partialSince = this.#core.clock.now();
+      this.#armTimer();
+    }
+    this.connection.resume();
+  }
+
+  /** True while the broker does not read this client's input. */
+  #inputHeld(): boolean {
+    return this.#holds !== 0 || this.#pausedForOutput;
   }
 
   holdForBackpressure(): void {
@@ -698,8 +720,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         continue;
       }
       if (
-        !session.subscriptions.has(sub.filter) &&
-        session.subscriptions.size >= options.maxSubscriptionsPerClient
+        session.subscriptionCount >= options.maxSubscriptionsPerClient &&
+        !session.subscriptions.has(sub.filter)
       ) {
         failure(ReasonCode.QuotaExceeded);
         continue;
@@ -824,7 +846,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   canSendNow(qos: QoS): boolean {
     if (this.#state !== State.Connected) return false;
     if (qos === 0) return this.connection.bufferedBytes <= this.#core.options.writeBufferLimit;
-    return this.session!.queued === 0 && this.session!.inflight.size < this.#window;
+    return this.session!.queued === 0 && this.session!.inflightCount < this.#window;
   }
 
   /**
@@ -864,7 +886,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       return;
     }
     const session = this.session!;
-    if (session.queued > 0 || session.inflight.size >= this.#window) {
+    if (session.queued > 0 || session.inflightCount >= this.#window) {
       core.enqueue(session, message);
       return;
     }
@@ -900,15 +922,20 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     const session = this.session;
     if (!session || this.#state !== State.Connected || session.queued === 0) return;
     const core = this.#core;
-    while (session.queued > 0 && session.inflight.size < this.#window) {
-      const batch = core.takeQueued(session, this.#window - session.inflight.size);
+    while (session.queued > 0 && session.inflightCount < this.#window) {
+      const batch = core.takeQueued(session, this.#window - session.inflightCount);
       if (batch instanceof Promise) {
-        this.#runAsync(batch.then((messages) => this.#sendQueued(messages)));
+        this.#runAsync(batch.then((messages) => {
+          this.#sendQueued(messages);
+          core.releaseIfDrained(session);
+        }));
         return;
       }
-      if (batch.length === 0) return;
+      if (batch.length === 0) break;
       this.#sendQueued(batch);
     }
+    // Only now: a publisher let go here delivers behind what was just sent [MQTT-4.6.0-6].
+    core.releaseIfDrained(session);
   }
 
   #sendQueued(messages: Message[]): void {
@@ -949,6 +976,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   /** Resends unacknowledged messages after a session resumes, in their original order. */
   #resendInflight(): void {
     const session = this.session!;
+    if (session.inflightCount === 0) return;
     for (const entry of [...session.inflight.values()]) {
       if (entry.released) {
         this.#sendAck(PacketType.PUBREL, entry.packetId, ReasonCode.Success);
@@ -1069,7 +1097,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   onDrain(): void {
     if (!this.#pausedForOutput) return;
     this.#pausedForOutput = false;
-    if (this.#holds === 0) this.connection.resume();
+    if (this.#holds === 0) this.#resumeInput();
   }
 
   // ---- closing ------------------------------------------------------------------------------
@@ -1139,7 +1167,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (this.#is(State.Closed)) return;
     const wasConnected = this.#state === State.Connected;
     this.#state = State.Closed;
-    this.#backlog.clear();
+    this.#backlog = undefined;
     this.#clearTimer();
     this.connection.close();
     this.#core.clientClosed(this, this.session, {
@@ -1177,7 +1205,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet.
       deadline = this.lastActivity + this.#keepAliveMs * options.keepAliveMultiplier;
     }
-    if (this.#partialSince !== 0) {
+    if (this.#partialSince !== 0 && !this.#inputHeld()) {
       deadline = Math.min(deadline, this.#partialSince + options.connectTimeout);
     }
     return deadline;
@@ -1203,7 +1231,10 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       this.disconnect(ReasonCode.KeepAliveTimeout, "Keep alive timeout");
       return;
     }
-    if (this.#partialSince !== 0 && now >= this.#partialSince + options.connectTimeout) {
+    if (
+      this.#partialSince !== 0 && !this.#inputHeld() &&
+      now >= this.#partialSince + options.connectTimeout
+    ) {
       this.disconnect(ReasonCode.MalformedPacket, "Incomplete packet timed out");
       return;
     }

@@ -71,8 +71,9 @@ export class PacketDecoder {
   /** True while a `push` runs, and for good once one has thrown. */
   #busy = false;
 
-  // An incomplete packet. Its fixed header is gathered in `#header` until complete.
-  readonly #header = new Uint8Array(5);
+  // An incomplete packet. Its fixed header is gathered in `#header` until complete; the buffer is
+  // created when a packet is first split, so an idle connection's decoder holds no ArrayBuffer.
+  #header: Uint8Array | undefined = undefined;
   #headerLength = 0;
   /** The remaining length of the incomplete packet, or -1 while its fixed header is incomplete. */
   #bodyLength = -1;
@@ -164,7 +165,7 @@ export class PacketDecoder {
       } else {
         remainingLength = decodeVarByteInt(chunk, pos + 1, end);
         if (remainingLength < 0) {
-          this.#header.set(chunk.subarray(pos, end));
+          this.#headerBuffer().set(chunk.subarray(pos, end));
           this.#headerLength = end - pos;
           return;
         }
@@ -174,7 +175,7 @@ export class PacketDecoder {
       const packetEnd = bodyStart + remainingLength;
       if (packetEnd > end) {
         // Only the first byte is needed later; the length counts towards `bufferedBytes`.
-        this.#header[0] = header;
+        this.#headerBuffer()[0] = header;
         this.#headerLength = bodyStart - pos;
         this.#startBody(header, remainingLength);
         if (bodyStart < end) {
@@ -195,13 +196,14 @@ export class PacketDecoder {
    */
   #resume(chunk: Uint8Array): number {
     let pos = 0;
+    const headerBytes = this.#headerBuffer();
     while (this.#bodyLength < 0) {
       if (pos === chunk.length) return -1;
-      this.#header[this.#headerLength++] = chunk[pos++];
-      const remainingLength = decodeVarByteInt(this.#header, 1, this.#headerLength);
+      headerBytes[this.#headerLength++] = chunk[pos++];
+      const remainingLength = decodeVarByteInt(headerBytes, 1, this.#headerLength);
       if (remainingLength >= 0) {
         this.#checkSize(this.#headerLength, remainingLength);
-        this.#startBody(this.#header[0], remainingLength);
+        this.#startBody(headerBytes[0], remainingLength);
       }
     }
     const missing = this.#bodyLength - this.#piecesLength;
@@ -212,7 +214,7 @@ export class PacketDecoder {
       }
       return -1;
     }
-    const header = this.#header[0];
+    const header = headerBytes[0];
     let packet: Packet;
     if (this.#piecesLength === 0) {
       // Only the fixed header was split off: the body lies whole in this chunk.
@@ -233,6 +235,10 @@ export class PacketDecoder {
     this.#piecesLength = 0;
     if (this.#handler.onPacket(packet) === false) return -1;
     return pos + missing;
+  }
+
+  #headerBuffer(): Uint8Array {
+    return this.#header ??= new Uint8Array(5);
   }
 
   /** Refuses a packet larger than the maximum before any of its body is kept. */

@@ -59,13 +59,7 @@ export class Session {
   protocolVersion: ProtocolVersion;
   /** Seconds the session outlives its connection; NEVER_EXPIRES for never. */
   expiryInterval: number;
-  /** Subscriptions by the filter string as sent (including any `$share/{group}/` prefix). */
-  readonly subscriptions: Map<string, SubscriptionRecord> = new Map();
   will: WillRecord | undefined = undefined;
-  /** Outbound QoS 1/2 messages by packet id, in the order they were sent. */
-  readonly inflight: Map<number, InflightMessage> = new Map();
-  /** Inbound QoS 2 packet ids whose PUBREL has not arrived yet [MQTT-4.3.3-8]. */
-  readonly inboundQos2: Set<number> = new Set();
   /** Messages waiting in the backbone queue for this session (as counted by this node). */
   queued = 0;
   /** Payload bytes of those messages. */
@@ -83,11 +77,41 @@ export class Session {
   /** Router bookkeeping: the id of the last route that reached this session. */
   routeMark = 0;
   #nextPacketId = 1;
+  // The collections are created on first use: an idle connection's session then costs no Map
+  // (each empty Map or Set takes ~180 bytes of heap), which matters at 100k connections.
+  #subscriptions: Map<string, SubscriptionRecord> | undefined = undefined;
+  #inflight: Map<number, InflightMessage> | undefined = undefined;
+  #inboundQos2: Set<number> | undefined = undefined;
 
   constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
+  }
+
+  /** Subscriptions by the filter string as sent (including any `$share/{group}/` prefix). */
+  get subscriptions(): Map<string, SubscriptionRecord> {
+    return this.#subscriptions ??= new Map();
+  }
+
+  /** Number of subscriptions (without creating the map). */
+  get subscriptionCount(): number {
+    return this.#subscriptions?.size ?? 0;
+  }
+
+  /** Outbound QoS 1/2 messages by packet id, in the order they were sent. */
+  get inflight(): Map<number, InflightMessage> {
+    return this.#inflight ??= new Map();
+  }
+
+  /** Number of outbound QoS 1/2 messages in flight (without creating the map). */
+  get inflightCount(): number {
+    return this.#inflight?.size ?? 0;
+  }
+
+  /** Inbound QoS 2 packet ids whose PUBREL has not arrived yet [MQTT-4.3.3-8]. */
+  get inboundQos2(): Set<number> {
+    return this.#inboundQos2 ??= new Set();
   }
 
   /**
@@ -96,7 +120,10 @@ export class Session {
    */
   allocatePacketId(): number {
     let id = this.#nextPacketId;
-    while (this.inflight.has(id)) id = id === 0xffff ? 1 : id + 1;
+    const inflight = this.#inflight;
+    if (inflight !== undefined) {
+      while (inflight.has(id)) id = id === 0xffff ? 1 : id + 1;
+    }
     this.#nextPacketId = id === 0xffff ? 1 : id + 1;
     return id;
   }
@@ -124,21 +151,22 @@ export class Session {
 
   /** Adds or replaces a subscription; returns true if the filter is new [MQTT-3.8.4-3]. */
   subscribe(record: SubscriptionRecord): boolean {
-    const isNew = !this.subscriptions.has(record.filter);
-    this.subscriptions.set(record.filter, record);
+    const subscriptions = this.subscriptions;
+    const isNew = !subscriptions.has(record.filter);
+    subscriptions.set(record.filter, record);
     return isNew;
   }
 
   /** Removes a subscription; returns true if it existed. */
   unsubscribe(filter: string): boolean {
-    return this.subscriptions.delete(filter);
+    return this.#subscriptions?.delete(filter) ?? false;
   }
 
   /** Forgets everything delivered or queued (for a clean start on an existing session). */
   clearState(): void {
-    this.subscriptions.clear();
-    this.inflight.clear();
-    this.inboundQos2.clear();
+    this.#subscriptions = undefined;
+    this.#inflight = undefined;
+    this.#inboundQos2 = undefined;
     this.queued = 0;
     this.queuedBytes = 0;
     this.will = undefined;
@@ -150,7 +178,7 @@ export class Session {
       clientId: this.clientId,
       protocolVersion: this.protocolVersion,
       expiryInterval: this.expiryInterval,
-      subscriptions: [...this.subscriptions.values()],
+      subscriptions: this.#subscriptions === undefined ? [] : [...this.#subscriptions.values()],
       will: this.will,
       owner,
       disconnectedAt: this.disconnectedAt,

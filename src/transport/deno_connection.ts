@@ -7,8 +7,8 @@ import type {
 } from "./transport.ts";
 
 /** Smallest read buffer: an idle connection pins only this much while its read is pending. */
-const MIN_READ_SIZE = 512;
-/** Largest read buffer, reached after consecutive full reads. */
+const MIN_READ_SIZE = 64;
+/** Largest read buffer, reached after a few consecutive full reads (each one grows it 4x). */
 const MAX_READ_SIZE = 64 * 1024;
 /** Read size for a fresh connection: enough for a typical CONNECT in one read. */
 const INITIAL_READ_SIZE = 1024;
@@ -139,8 +139,8 @@ export class DenoConnection implements Connection {
         if (this.#paused) await this.#paused.promise;
         if (this.#closed) break;
         handler.onData(buffer.subarray(0, n));
-        if (n === size) size = Math.min(size * 2, MAX_READ_SIZE);
-        else if (n < size >>> 2) size = Math.max(size >>> 1, MIN_READ_SIZE);
+        if (n === size) size = Math.min(size * 4, MAX_READ_SIZE);
+        else if (n < size >>> 2) size = nextReadSize(n);
       }
     } catch (err) {
       if (!this.#closed && !isClosedError(err)) error = err as Error;
@@ -174,6 +174,16 @@ export class DenoConnection implements Connection {
     }
     if (this.#closing) this.#closeSocket();
   }
+}
+
+/**
+ * The read size after a short read of `n` bytes: twice `n` rounded up to a power of two. After
+ * CONNECT an idle client's pending read then holds 64 bytes instead of a kilobyte or more.
+ */
+function nextReadSize(n: number): number {
+  let size = MIN_READ_SIZE;
+  while (size < n * 2 && size < MAX_READ_SIZE) size *= 2;
+  return size;
 }
 
 /** Joins queued frames into one buffer (or returns the only one) for a single OS write. */

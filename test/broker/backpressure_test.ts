@@ -111,6 +111,28 @@ Deno.test("a connected subscriber slower than its publisher loses no acknowledge
   }
 });
 
+Deno.test("a publisher let go when its subscriber's queue empties delivers behind the queued messages [MQTT-4.6.0-6]", async () => {
+  // A window of 1 and a queue bound of 4: the publisher is released exactly when the queue empties.
+  const server = startBroker({ config: { mqtt: { maxInflight: 1, maxQueuedMessages: 4 } } });
+  try {
+    const { client: sub } = await TestClient.connect(server.port, { clientId: "slow" });
+    await sub.subscribe("bp", 1);
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "fast" });
+    const total = 50;
+    await pub.sendRaw(burst("bp", total));
+    const received: string[] = [];
+    while (received.length < total) {
+      const msg = await sub.expect(PacketType.PUBLISH);
+      received.push(text(msg.payload));
+      await sub.ack(msg);
+    }
+    assert.deepEqual(received, Array.from({ length: total }, (_, i) => String(i)));
+    await Promise.all([sub.disconnect(), pub.disconnect()]);
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("a subscriber that never acknowledges is disconnected (0x97) after slowConsumerTimeout", async () => {
   const clock = new ManualClock(Date.now());
   const server = startBroker({
@@ -136,6 +158,55 @@ Deno.test("a subscriber that never acknowledges is disconnected (0x97) after slo
     // The publisher was released: the other 17 publishes get their PUBACK too.
     for (let i = 3; i < 20; i++) await pub.expect(PacketType.PUBACK);
     await pub.disconnect();
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a publisher held back with half a packet buffered is not timed out for the incomplete packet", async () => {
+  const clock = new ManualClock(Date.now());
+  const server = startBroker({
+    clock,
+    config: {
+      mqtt: {
+        maxInflight: 1,
+        maxQueuedMessages: 4,
+        connectTimeout: "10s",
+        slowConsumerTimeout: "60s",
+      },
+    },
+  });
+  try {
+    const { client: sub } = await TestClient.connect(server.port, { clientId: "slow" });
+    await sub.subscribe("bp", 1);
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "fast" });
+    const whole = burst("bp", 10);
+    const last = burst("bp", 11).subarray(whole.length);
+    const split = 3;
+    // Ten publishes and the start of an eleventh in one write: the broker holds the publisher
+    // after three, with the partial packet in its decoder.
+    const first = new Uint8Array(whole.length + split);
+    first.set(whole);
+    first.set(last.subarray(0, split), whole.length);
+    await pub.sendRaw(first);
+    for (let i = 0; i < 3; i++) await pub.expect(PacketType.PUBACK);
+    // The broker, not the client, stopped the packet from completing: no timeout applies.
+    clock.advance(11_000);
+    const fast = [...server.broker.connections].find((c) => c.info.clientId === "fast");
+    assert.ok(fast && !fast.closed, "the held publisher was disconnected");
+    const received: string[] = [];
+    while (received.length < 10) {
+      const msg = await sub.expect(PacketType.PUBLISH);
+      received.push(text(msg.payload));
+      await sub.ack(msg);
+    }
+    await pub.sendRaw(last.subarray(split));
+    for (let i = 3; i < 11; i++) await pub.expect(PacketType.PUBACK);
+    const msg = await sub.expect(PacketType.PUBLISH);
+    received.push(text(msg.payload));
+    await sub.ack(msg);
+    assert.deepEqual(received, Array.from({ length: 11 }, (_, i) => String(i)));
+    await Promise.all([sub.disconnect(), pub.disconnect()]);
   } finally {
     await server.close();
   }
