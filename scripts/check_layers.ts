@@ -9,6 +9,8 @@
  * - `session` imports `backbone/backbone.ts` for the record and message types it keeps.
  * - `transport` imports `util/address_match.ts` (trusted proxy and PROXY protocol source lists);
  *   `util` is the bottom layer and knows nothing about MQTT.
+ * - `config` imports `auth/credentials.ts` to reject a malformed SCRAM verifier at load time.
+ * - `broker` imports `auth/enhanced.ts` for the enhanced-authentication interface it drives.
  *
  * @module
  */
@@ -23,13 +25,13 @@ const ALLOWED: Record<string, string[]> = {
   codec: [],
   util: [],
   topic: ["codec"],
-  config: ["util"],
+  config: ["util", "auth"],
   session: ["codec", "topic", "util", "backbone"],
   backbone: ["codec", "topic", "util"],
   transport: ["util"],
   hooks: ["codec", "transport"],
   auth: ["codec", "topic", "util", "hooks", "backbone"],
-  broker: ["codec", "topic", "util", "session", "backbone", "hooks", "transport"],
+  broker: ["codec", "topic", "util", "session", "backbone", "hooks", "transport", "auth"],
 };
 
 /** Files that may use `Deno.listen*`/`Deno.connect*` or `Bun.*` sockets. */

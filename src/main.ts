@@ -7,6 +7,8 @@
 
 import denoConfig from "../deno.json" with { type: "json" };
 import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts";
+import type { EnhancedAuthMethod, EnhancedAuthMethods } from "./auth/enhanced.ts";
+import { createScramMethod, SCRAM_SHA_256 } from "./auth/scram.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
 import { Broker } from "./broker/broker.ts";
 import type { BrokerOptions } from "./broker/options.ts";
@@ -55,6 +57,18 @@ export function webSocketOptions(
       : undefined,
     proxyHeader: listener.proxyHeader,
   };
+}
+
+/**
+ * The enhanced-authentication methods the configuration turns on. SCRAM checks the users of the
+ * chain's password file, so it sees every reload of that file.
+ */
+export function authMethodsFrom(config: Config, security: Security): EnhancedAuthMethods {
+  const methods = new Map<string, EnhancedAuthMethod>();
+  if (config.auth.scram.enabled && security.users) {
+    methods.set(SCRAM_SHA_256, createScramMethod({ store: security.users }));
+  }
+  return methods;
 }
 
 /** Binds every enabled listener; a listener that cannot bind stops the start-up. */
@@ -181,6 +195,7 @@ async function main(args: string[]): Promise<number> {
     clock,
     logger,
     hooks: security.hooks,
+    authMethods: authMethodsFrom(config, security),
     version: `perch ${VERSION}`,
   });
   broker.start();

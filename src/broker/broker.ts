@@ -6,6 +6,7 @@
  */
 
 import { MqttError } from "../codec/errors.ts";
+import type { EnhancedAuthMethods } from "../auth/enhanced.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Properties, QoS } from "../codec/packets.ts";
 import type { Backbone, Message, SubscriptionRecord } from "../backbone/backbone.ts";
@@ -35,6 +36,8 @@ export interface BrokerDeps {
   clock: Clock;
   logger: Logger;
   hooks?: BrokerHooks;
+  /** MQTT 5 enhanced-authentication methods by name (e.g. `SCRAM-SHA-256`); none by default. */
+  authMethods?: EnhancedAuthMethods;
   /** Version string for `$SYS/broker/version`. */
   version?: string;
 }
@@ -87,6 +90,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
   readonly topicLimits: TopicLimits;
   readonly connectionLimits: ConnectionLimits;
   readonly version: string;
+  readonly authMethods: EnhancedAuthMethods;
   #sessions = new Map<string, Session>();
   #clients = new Set<Client>();
   #attachQueue = new Map<string, Promise<unknown>>();
@@ -106,6 +110,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
     this.clock = deps.clock;
     this.logger = deps.logger;
     this.hooks = deps.hooks ?? {};
+    this.authMethods = deps.authMethods ?? new Map();
     this.version = deps.version ?? "perch";
     this.stats = new BrokerStats(this.clock.now());
     this.router = new Router(this, { maxSharedPending: this.options.maxQueuedMessages });
@@ -219,18 +224,34 @@ export class Broker implements BrokerCore, DeliveryTarget {
   }
 
   /**
-   * Disconnects a client from the server side; MQTT 5 clients get DISCONNECT with the reason code
-   * (0x98 Administrative action by default) [MQTT-3.14.2-1]. False when it is not connected here.
+   * Disconnects a client from the server side: MQTT 5 clients get DISCONNECT with `reasonCode`
+   * (0x98 Administrative action by default) and a Reason String, plus a Server Reference when one
+   * is given (for 0x9C/0x9D, section 4.11); 3.1.1 clients are just closed. The will is published
+   * as for any close without DISCONNECT, and the session stays per its expiry.
+   *
+   * @returns false when the client is not connected here.
+   * @throws {RangeError} When `reasonCode` is not one a server may send in DISCONNECT
+   * [MQTT-3.14.2-1].
    */
   disconnectClient(
     clientId: string,
     reasonCode: number = ReasonCode.AdministrativeAction,
-    reason = "Disconnected by an administrator",
+    options: { reason?: string; serverReference?: string } = {},
   ): boolean {
+    if (!SERVER_DISCONNECT_CODES.has(reasonCode)) {
+      throw new RangeError(
+        `Cannot disconnect client: 0x${
+          reasonCode.toString(16)
+        } is not a server DISCONNECT reason code`,
+      );
+    }
     const client = this.#connectedClient(clientId);
     if (!client) return false;
-    this.logger.info("client disconnected by an administrator", { clientId });
-    client.disconnect(reasonCode, reason);
+    this.logger.info("client disconnected by the server", { clientId, reasonCode });
+    const properties = options.serverReference === undefined
+      ? undefined
+      : { serverReference: options.serverReference };
+    client.disconnect(reasonCode, options.reason ?? "Disconnected by an administrator", properties);
     return true;
   }
 
@@ -742,6 +763,37 @@ function clientInfo(client: Client): ConnectedClientInfo {
     bufferedBytes: client.connection.bufferedBytes,
   };
 }
+/** DISCONNECT reason codes a server may send (section 3.14.2.1). */
+const SERVER_DISCONNECT_CODES: ReadonlySet<number> = new Set([
+  0x00,
+  0x80,
+  0x81,
+  0x82,
+  0x83,
+  0x87,
+  0x89,
+  0x8b,
+  0x8d,
+  0x8e,
+  0x8f,
+  0x90,
+  0x93,
+  0x94,
+  0x95,
+  0x96,
+  0x97,
+  0x98,
+  0x99,
+  0x9a,
+  0x9b,
+  0x9c,
+  0x9d,
+  0x9e,
+  0x9f,
+  0xa0,
+  0xa1,
+  0xa2,
+]);
 
 /** The filter a subscription needs routed to this node (without any share prefix). */
 function interestFilter(filter: string): string {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { EnhancedAuthMethods } from "../auth/enhanced.ts";
 import type { Properties, ProtocolVersion } from "../codec/packets.ts";
 import type { Backbone, Message, SubscriptionRecord, WillRecord } from "../backbone/backbone.ts";
 import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
@@ -57,6 +58,8 @@ export interface BrokerCore {
   readonly fanout: FanoutEncoder;
   readonly backpressure: Backpressure;
   readonly topicLimits: TopicLimits;
+  /** Enhanced-authentication methods by Authentication Method name. */
+  readonly authMethods: EnhancedAuthMethods;
   /** A fresh unique client id for a client that sent none. */
   assignClientId(): string;
   /**

@@ -16,6 +16,7 @@ import {
   protocolError,
   ReasonCode,
   utf8ByteLength,
+  validateAuth,
   validateConnect,
   validateDisconnect,
   validatePubAckLike,
@@ -24,6 +25,7 @@ import {
   validateUnsubscribe,
 } from "../codec/mod.ts";
 import type {
+  AuthPacket,
   ConnectPacket,
   DisconnectPacket,
   Properties,
@@ -34,7 +36,9 @@ import type {
   SubscribePacket,
   UnsubscribePacket,
 } from "../codec/packets.ts";
-import type { Message, SubscriptionRecord } from "../backbone/backbone.ts";
+import type { AuthStep, EnhancedAuthenticator } from "../auth/enhanced.ts";
+import type { Message, SubscriptionRecord, WillRecord } from "../backbone/backbone.ts";
+import { isWellFormedUtf8 } from "../codec/utf8.ts";
 import type { AuthResult, ClientInfo } from "../hooks/hooks.ts";
 import { type InflightMessage, NEVER_EXPIRES, type Session } from "../session/session.ts";
 import {
@@ -73,6 +77,16 @@ const Hold = {
 
 /** The maximum a two-byte Receive Maximum can express. */
 const MAX_RECEIVE_MAXIMUM = 65_535;
+
+/** What a CONNECT asked for, kept while its enhanced-authentication exchange runs. */
+interface PendingConnect {
+  packet: ConnectPacket;
+  clientId: string;
+  assignedClientId: string | undefined;
+  keepAlive: number;
+  serverKeepAlive: number | undefined;
+  will: WillRecord | undefined;
+}
 
 /** One connected (or connecting) client. */
 export class Client implements ConnectionHandler, AttachingClient, Throttled {
@@ -116,6 +130,14 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #refusal = 0;
   /** Present when `publishRate` limits this client. */
   #publishBudget: TokenBucket | undefined;
+  /** Inbound QoS 1/2 PUBLISHes not yet answered with PUBACK/PUBREC (the rest of the quota is inboundQos2). */
+  #inboundAwaitingAck = 0;
+  /** The CONNECT's Authentication Method, for AUTH packets and re-authentication. */
+  #authMethod: string | undefined = undefined;
+  /** The enhanced-authentication exchange in progress (CONNECT or re-authentication). */
+  #authenticator: EnhancedAuthenticator | undefined = undefined;
+  /** A CONNECT waiting for its authentication exchange to finish. */
+  #pendingConnect: PendingConnect | undefined = undefined;
 
   constructor(core: BrokerCore, connection: Connection) {
     this.#core = core;
@@ -231,6 +253,17 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         if (packet.type === PacketType.CONNECT) {
           throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
         }
+        if (this.#pendingConnect) {
+          if (packet.type === PacketType.AUTH) {
+            this.#handleConnectAuth(packet);
+            return;
+          }
+          if (packet.type === PacketType.DISCONNECT) {
+            this.#closeNow();
+            return;
+          }
+          throw protocolError("Only AUTH or DISCONNECT may come before CONNACK [MQTT-3.1.2-30]");
+        }
         // The first packet must be CONNECT [MQTT-3.1.0-1]: close without answering.
         this.#core.logger.debug("first packet is not CONNECT", { remote: this.#remote() });
         this.#closeNow();
@@ -267,7 +300,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         case PacketType.CONNECT:
           throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
         case PacketType.AUTH:
-          throw protocolError("Cannot accept AUTH: no authentication method in CONNECT");
+          this.#handleReauthentication(packet);
+          return;
         default:
           throw protocolError(`Cannot accept packet type ${packet.type} from a client`);
       }
@@ -339,7 +373,20 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
 
     const invalid = validateConnect(packet);
     if (invalid) return this.#refuse(invalid.reasonCode, invalid.message);
+    if (v5) {
+      // Known before any answer: they shape the CONNACK too.
+      this.#clientMaxPacketSize = props?.maximumPacketSize ?? Infinity;
+      this.#requestProblemInformation = props?.requestProblemInformation !== 0;
+    }
     if (this.#refusal !== 0) return this.#refuse(this.#refusal, "Connection limit reached");
+    if (options.serverReference !== "") {
+      // Section 4.11: send the client elsewhere, temporarily (0x9C) or for good (0x9D).
+      return this.#refuse(
+        options.serverMoved ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer,
+        "This server redirects its clients",
+        { serverReference: options.serverReference },
+      );
+    }
 
     let clientId = packet.clientId;
     let assignedClientId: string | undefined;
@@ -376,16 +423,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       serverKeepAlive = keepAlive; // [MQTT-3.2.2-21]
     }
 
-    if (v5 && props?.authenticationMethod !== undefined) {
-      return this.#refuse(
-        ReasonCode.BadAuthenticationMethod,
-        `Authentication method "${props.authenticationMethod}" is not supported`,
-      );
-    }
-
-    let will: Message | undefined;
-    let willDelay = 0;
-    let willMessageExpiry = 0;
+    let will: WillRecord | undefined;
     if (packet.will) {
       const topicInvalid = validateTopicName(packet.will.topic, core.topicLimits);
       if (topicInvalid) return this.#refuse(ReasonCode.TopicNameInvalid, topicInvalid.message);
@@ -396,21 +434,152 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         return this.#refuse(ReasonCode.RetainNotSupported, "Retained wills are not supported"); // [MQTT-3.2.2-13]
       }
       const willProps = packet.will.properties;
-      willDelay = willProps?.willDelayInterval ?? 0;
-      willMessageExpiry = willProps?.messageExpiryInterval ?? 0;
+      if (
+        options.validatePayloadFormat && willProps?.payloadFormatIndicator === 1 &&
+        !isWellFormedUtf8(packet.will.payload)
+      ) {
+        // Section 3.1.3.2.3: a will payload marked UTF-8 that is not.
+        return this.#refuse(ReasonCode.PayloadFormatInvalid, "Will payload is not valid UTF-8");
+      }
       will = {
-        topic: packet.will.topic,
-        payload: packet.will.payload.slice(),
-        qos: packet.will.qos,
-        retain: packet.will.retain,
-        properties: willProps && forwardedProperties(willProps),
-        expiresAt: 0,
-        origin: clientId,
+        message: {
+          topic: packet.will.topic,
+          payload: packet.will.payload.slice(),
+          qos: packet.will.qos,
+          retain: packet.will.retain,
+          properties: willProps && forwardedProperties(willProps),
+          expiresAt: 0,
+          origin: clientId,
+        },
+        delayInterval: willProps?.willDelayInterval ?? 0,
+        messageExpiryInterval: willProps?.messageExpiryInterval ?? 0,
       };
     }
 
+    const pending: PendingConnect = {
+      packet,
+      clientId,
+      assignedClientId,
+      keepAlive,
+      serverKeepAlive,
+      will,
+    };
+    const method = v5 ? props?.authenticationMethod : undefined;
+    if (method === undefined) return this.#completeConnect(pending, undefined);
+    const createAuthenticator = core.authMethods.get(method);
+    if (!createAuthenticator) {
+      // [MQTT-4.12.0-1]: an unsupported method is refused and the connection closed.
+      return this.#refuse(
+        ReasonCode.BadAuthenticationMethod,
+        `Authentication method "${method}" is not supported`,
+      );
+    }
+    this.#authMethod = method;
+    this.#pendingConnect = pending;
+    const authenticator = createAuthenticator();
+    this.#authenticator = authenticator;
+    const step = await authenticator.start(props!.authenticationData, this.info);
+    await this.#connectAuthStep(step);
+  }
+
+  /** An AUTH during CONNECT: the client's answer to our AUTH 0x18. */
+  #handleConnectAuth(packet: AuthPacket): void {
+    this.#checkAuth(packet);
+    if (packet.reasonCode !== ReasonCode.ContinueAuthentication || !this.#authenticator) {
+      throw protocolError("AUTH before CONNACK must continue the authentication [MQTT-4.12.0-3]");
+    }
+    const step = this.#authenticator.continue(packet.properties?.authenticationData);
+    this.#runAsync(Promise.resolve(step).then((s) => this.#connectAuthStep(s)));
+  }
+
+  async #connectAuthStep(step: AuthStep): Promise<void> {
+    if (this.#is(State.Closed)) return;
+    if (step.kind === "continue") {
+      this.#sendAuth(ReasonCode.ContinueAuthentication, step.data); // [MQTT-4.12.0-2]
+      return;
+    }
+    const pending = this.#pendingConnect!;
+    this.#pendingConnect = undefined;
+    this.#authenticator = undefined;
+    if (step.kind === "failure") {
+      this.#core.stats.authFailures++;
+      // [MQTT-4.12.0-4]: CONNACK with a failure code, then close.
+      return this.#refuse(step.reasonCode ?? ReasonCode.NotAuthorized, step.reason);
+    }
+    if (step.username !== undefined) this.info.username = step.username;
+    await this.#completeConnect(pending, step.data);
+  }
+
+  /** An AUTH after CONNACK: re-authentication (section 4.12.1). */
+  #handleReauthentication(packet: AuthPacket): void {
+    if (this.#authMethod === undefined) {
+      throw protocolError(
+        "Cannot accept AUTH: no authentication method in CONNECT [MQTT-4.12.0-7]",
+      );
+    }
+    this.#checkAuth(packet);
+    const data = packet.properties?.authenticationData;
+    let step: AuthStep | Promise<AuthStep>;
+    if (packet.reasonCode === ReasonCode.ReAuthenticate && !this.#authenticator) {
+      const authenticator = this.#core.authMethods.get(this.#authMethod)!();
+      this.#authenticator = authenticator;
+      step = authenticator.start(data, this.info);
+    } else if (packet.reasonCode === ReasonCode.ContinueAuthentication && this.#authenticator) {
+      step = this.#authenticator.continue(data);
+    } else {
+      throw protocolError(
+        `Cannot accept AUTH 0x${packet.reasonCode.toString(16).padStart(2, "0")} now`,
+      );
+    }
+    if (step instanceof Promise) this.#runAsync(step.then((s) => this.#reauthenticationStep(s)));
+    else this.#reauthenticationStep(step);
+  }
+
+  #reauthenticationStep(step: AuthStep): void {
+    if (this.#is(State.Closed)) return;
+    if (step.kind === "continue") {
+      this.#sendAuth(ReasonCode.ContinueAuthentication, step.data);
+      return;
+    }
+    this.#authenticator = undefined;
+    if (step.kind === "failure") {
+      this.#core.stats.authFailures++;
+      // [MQTT-4.12.1-2]: a failed re-authentication ends the connection.
+      this.disconnect(step.reasonCode ?? ReasonCode.NotAuthorized, step.reason);
+      return;
+    }
+    if (step.username !== undefined) this.info.username = step.username;
+    this.#sendAuth(ReasonCode.Success, step.data);
+  }
+
+  /** A well-formed AUTH carrying the CONNECT's method [MQTT-4.12.0-5] [MQTT-4.12.1-1]. */
+  #checkAuth(packet: AuthPacket): void {
+    const invalid = validateAuth(packet);
+    if (invalid) throw invalid;
+    if (packet.properties!.authenticationMethod !== this.#authMethod) {
+      throw protocolError("AUTH has another authentication method than CONNECT [MQTT-4.12.0-5]");
+    }
+  }
+
+  /** Every AUTH we send carries the CONNECT's method [MQTT-4.12.0-5]; none without one [MQTT-4.12.0-6]. */
+  #sendAuth(reasonCode: number, data: Uint8Array | undefined): void {
+    this.#send({
+      type: PacketType.AUTH,
+      reasonCode,
+      properties: { authenticationMethod: this.#authMethod, authenticationData: data },
+    });
+  }
+
+  /** Finishes a CONNECT once it is authenticated: session, limits, CONNACK. */
+  async #completeConnect(pending: PendingConnect, authData: Uint8Array | undefined): Promise<void> {
+    const core = this.#core;
+    const options = core.options;
+    const { packet, clientId, assignedClientId, keepAlive, serverKeepAlive, will } = pending;
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
     const hooks = core.hooks;
-    if (hooks.authenticate) {
+    // A client authenticated by an enhanced method is not asked for a password as well.
+    if (hooks.authenticate && this.#authMethod === undefined) {
       const result: AuthResult = await hooks.authenticate({
         ...this.info,
         password: packet.password,
@@ -436,11 +605,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       cleanStart: packet.cleanStart,
       expiryInterval: grantedExpiry,
       protocolVersion: packet.protocolVersion,
-      will: will && {
-        message: will,
-        delayInterval: willDelay,
-        messageExpiryInterval: willMessageExpiry,
-      },
+      will,
     });
     if (!attached) return;
     const { session, sessionPresent } = attached;
@@ -448,8 +613,6 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
 
     if (v5) {
       this.#window = Math.min(options.maxInflight, props?.receiveMaximum ?? MAX_RECEIVE_MAXIMUM);
-      this.#clientMaxPacketSize = props?.maximumPacketSize ?? Infinity;
-      this.#requestProblemInformation = props?.requestProblemInformation !== 0;
       if (options.topicAliasMaximum > 0) {
         this.#aliasesIn = new InboundTopicAliases(options.topicAliasMaximum);
       }
@@ -465,6 +628,13 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         assignedClientIdentifier: assignedClientId,
         serverKeepAlive,
         sessionExpiryInterval: grantedExpiry !== expiry ? grantedExpiry : undefined,
+        // [MQTT-3.1.2-28]: Response Information only when asked for.
+        responseInformation: props?.requestResponseInformation === 1 &&
+            options.responseInformation !== ""
+          ? options.responseInformation.replaceAll("%c", clientId)
+          : undefined,
+        authenticationMethod: this.#authMethod, // [MQTT-4.12.0-5]
+        authenticationData: authData,
       })
       : undefined;
     // [MQTT-3.2.2-1] .. [MQTT-3.2.2-3]: Session Present only when resuming a session.
@@ -483,7 +653,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   }
 
   /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-5]. */
-  #refuse(reasonCode: number, reason: string): void {
+  #refuse(reasonCode: number, reason: string, extra?: Properties): void {
     const v5 = this.#version === 5;
     this.#core.logger.info("connection refused", {
       clientId: this.info.clientId,
@@ -497,7 +667,9 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         type: PacketType.CONNACK,
         sessionPresent: false,
         reasonCode: code,
-        properties: v5 && this.#requestProblemInformation ? { reasonString: reason } : undefined,
+        properties: v5
+          ? (this.#requestProblemInformation ? { ...extra, reasonString: reason } : extra)
+          : undefined,
       });
     }
     this.#closeReason = reasonCode;
@@ -547,9 +719,25 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         this.#sendAck(PacketType.PUBREC, packet.packetId, ReasonCode.Success);
         return;
       }
-      if (session.inboundQos2.size >= options.receiveMaximum) {
-        throw new MqttError(ReasonCode.ReceiveMaximumExceeded, "Receive Maximum exceeded"); // [MQTT-3.3.4-9]
+    }
+    if (qos > 0) {
+      // [MQTT-3.3.4-7]: QoS 1 and 2 PUBLISHes not yet answered with PUBACK or PUBCOMP count
+      // against the Receive Maximum we announced; a client that goes over gets 0x93 (section 4.9).
+      if (this.#inboundAwaitingAck + session.inboundQos2.size >= options.receiveMaximum) {
+        throw new MqttError(ReasonCode.ReceiveMaximumExceeded, "Receive Maximum exceeded");
       }
+      this.#inboundAwaitingAck++;
+    }
+    if (
+      options.validatePayloadFormat && props?.payloadFormatIndicator === 1 &&
+      !isWellFormedUtf8(packet.payload)
+    ) {
+      // Section 3.3.2.3.2: PUBACK/PUBREC 0x99, or DISCONNECT 0x99 where there is no ack (QoS 0).
+      const reason = "Payload is not valid UTF-8 as its Payload Format Indicator says";
+      if (qos === 0) throw new MqttError(ReasonCode.PayloadFormatInvalid, reason);
+      core.stats.publishDenied++;
+      this.#ackInbound(packet, ReasonCode.PayloadFormatInvalid, reason);
+      return;
     }
 
     const hooks = core.hooks;
@@ -579,11 +767,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       }
       // MQTT 5 says why; 3.1.1 acknowledges and drops, which its spec allows [MQTT-3.3.5-2].
       const code = this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success;
-      if (qos === 1) this.#sendAck(PacketType.PUBACK, packet.packetId, code);
-      else if (qos === 2) {
-        if (code === ReasonCode.Success) this.session!.inboundQos2.add(packet.packetId);
-        this.#sendAck(PacketType.PUBREC, packet.packetId, code);
-      }
+      if (qos > 0) this.#ackInbound(packet, code, "Not authorized to publish to this topic");
       return;
     }
     const props = packet.properties;
@@ -617,12 +801,19 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   /** Acknowledges an accepted QoS 1/2 PUBLISH once the backbone has it [MQTT-4.3.2-2]. */
   #ackPublish(packet: PublishPacket, code: number): void {
     if (this.#is(State.Closed)) return;
-    const reason = this.#version === 5 ? code : ReasonCode.Success;
+    if (this.#version !== 5) code = ReasonCode.Success;
+    const reason = code === ReasonCode.QuotaExceeded ? "Retained message store is full" : undefined;
+    this.#ackInbound(packet, code, reason);
+  }
+
+  /** Answers an inbound QoS 1/2 PUBLISH with PUBACK or PUBREC, freeing its Receive Maximum slot. */
+  #ackInbound(packet: PublishPacket, code: number, reason: string | undefined): void {
+    this.#inboundAwaitingAck--;
     if (packet.qos === 1) {
-      this.#sendAck(PacketType.PUBACK, packet.packetId, reason);
+      this.#sendAck(PacketType.PUBACK, packet.packetId, code, reason);
     } else {
-      if (reason < 0x80) this.session!.inboundQos2.add(packet.packetId); // [MQTT-4.3.3-8]
-      this.#sendAck(PacketType.PUBREC, packet.packetId, reason);
+      if (code < 0x80) this.session!.inboundQos2.add(packet.packetId); // [MQTT-4.3.3-8]
+      this.#sendAck(PacketType.PUBREC, packet.packetId, code, reason);
     }
   }
 
@@ -686,6 +877,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (invalid) throw invalid;
     const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0] ?? 0;
     if (subscriptionId !== 0 && !options.subscriptionIdentifierAvailable) {
+      // CONNACK said so (section 3.2.2.3.13): using it anyway is a protocol error, DISCONNECT 0xA1.
       throw new MqttError(
         ReasonCode.SubscriptionIdentifiersNotSupported,
         "Subscription identifiers are not supported",
@@ -696,34 +888,56 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     const reasonCodes: number[] = [];
     const granted: SubscriptionRecord[] = [];
     const isNew: boolean[] = [];
+    let failureReason: string | undefined;
     for (const sub of packet.subscriptions) {
-      const failure = (code: number) => reasonCodes.push(v5 ? code : 0x80);
+      const failure = (code: number, reason: string) => {
+        reasonCodes.push(v5 ? code : 0x80);
+        failureReason ??= `${reason}: "${sub.filter}"`;
+      };
       const shared = parseSharedFilter(sub.filter);
       if (shared instanceof MqttError) {
-        failure(ReasonCode.TopicFilterInvalid);
+        failure(ReasonCode.TopicFilterInvalid, "Invalid shared subscription");
         continue;
       }
       const filter = shared ? shared.filter : sub.filter;
       if (validateTopicFilter(filter, core.topicLimits)) {
-        failure(ReasonCode.TopicFilterInvalid);
+        failure(ReasonCode.TopicFilterInvalid, "Invalid topic filter");
         continue;
       }
       if (shared && sub.noLocal) {
         throw protocolError("No Local on a shared subscription [MQTT-3.8.3-4]");
       }
       if (shared && !options.sharedSubscriptionAvailable) {
-        failure(ReasonCode.SharedSubscriptionsNotSupported);
+        // CONNACK told an MQTT 5 client so: using it is a protocol error, DISCONNECT 0x9E
+        // (section 3.2.2.3.14); a 3.1.1 client was not told and gets a SUBACK failure.
+        if (v5) {
+          throw new MqttError(
+            ReasonCode.SharedSubscriptionsNotSupported,
+            "Shared subscriptions are not supported",
+          );
+        }
+        failure(ReasonCode.SharedSubscriptionsNotSupported, "Shared subscriptions not supported");
         continue;
       }
       if (!options.wildcardSubscriptionAvailable && /[+#]/.test(filter)) {
-        failure(ReasonCode.WildcardSubscriptionsNotSupported);
+        // As above, DISCONNECT 0xA2 for MQTT 5 (section 3.2.2.3.12).
+        if (v5) {
+          throw new MqttError(
+            ReasonCode.WildcardSubscriptionsNotSupported,
+            "Wildcard subscriptions are not supported",
+          );
+        }
+        failure(
+          ReasonCode.WildcardSubscriptionsNotSupported,
+          "Wildcard subscriptions not supported",
+        );
         continue;
       }
       if (
         session.subscriptionCount >= options.maxSubscriptionsPerClient &&
         !session.subscriptions.has(sub.filter)
       ) {
-        failure(ReasonCode.QuotaExceeded);
+        failure(ReasonCode.QuotaExceeded, "Too many subscriptions");
         continue;
       }
       const authorize = core.hooks.authorizeSubscribe;
@@ -737,7 +951,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
           throw new TypeError("Asynchronous authorizeSubscribe is not supported");
         }
         if (!ok) {
-          failure(ReasonCode.NotAuthorized);
+          failure(ReasonCode.NotAuthorized, "Not authorized to subscribe");
           continue;
         }
       }
@@ -758,7 +972,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       type: PacketType.SUBACK,
       packetId: packet.packetId,
       reasonCodes,
-      properties: undefined,
+      properties: this.#problemInformation(failureReason),
     });
     if (granted.length === 0) return;
     core.persistSession(session);
@@ -977,6 +1191,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #resendInflight(): void {
     const session = this.session!;
     if (session.inflightCount === 0) return;
+    const now = this.#core.clock.now();
     for (const entry of [...session.inflight.values()]) {
       if (entry.released) {
         this.#sendAck(PacketType.PUBREL, entry.packetId, ReasonCode.Success);
@@ -985,6 +1200,13 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       if (!this.#mayRead(entry.message.topic)) {
         // The rules changed while the client was away: the message is not resent.
         session.inflight.delete(entry.packetId);
+        continue;
+      }
+      const expiresAt = entry.message.expiresAt;
+      if (expiresAt !== 0 && expiresAt <= now) {
+        // Expired while unacknowledged: not resent, its packet id is free again [MQTT-3.3.2-5].
+        session.inflight.delete(entry.packetId);
+        this.#core.stats.droppedExpired++;
         continue;
       }
       const sent = this.#sendPublish(
@@ -1076,12 +1298,30 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       | typeof PacketType.PUBCOMP,
     packetId: number,
     reasonCode: number,
+    reason?: string,
   ): void {
-    this.#send({ type, packetId, reasonCode, properties: undefined });
+    this.#send({ type, packetId, reasonCode, properties: this.#problemInformation(reason) });
+  }
+
+  /**
+   * A Reason String for an acknowledgement, unless the client asked for none with Request Problem
+   * Information 0 [MQTT-3.1.2-29] or speaks 3.1.1.
+   */
+  #problemInformation(reason: string | undefined): Properties | undefined {
+    if (reason === undefined || this.#version !== 5 || !this.#requestProblemInformation) {
+      return undefined;
+    }
+    return { reasonString: reason };
   }
 
   #send(packet: Packet): void {
-    const bytes = encodePacket(packet, this.#version);
+    let bytes = encodePacket(packet, this.#version);
+    if (bytes.length > this.#clientMaxPacketSize && "properties" in packet && packet.properties) {
+      // A Reason String or User Property must not make a packet exceed the client's Maximum
+      // Packet Size [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.4.2-2] [MQTT-3.14.2-3]: drop them.
+      const { reasonString: _reason, userProperties: _user, ...rest } = packet.properties;
+      bytes = encodePacket({ ...packet, properties: rest } as Packet, this.#version);
+    }
     this.#core.stats.bytesSent += bytes.length;
     this.connection.write(bytes);
     // Replies pile up when a client sends but does not read: stop reading until they drain.

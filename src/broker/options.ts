@@ -43,6 +43,14 @@ export interface BrokerOptions {
   writeBufferLimit: number;
   /** Ms publishers may wait on a congested connected subscriber before it is disconnected. */
   slowConsumerTimeout: number;
+  /** Response Information template (`%c`: client id) for clients that request it; "" for none. */
+  responseInformation: string;
+  /** Reject payloads marked UTF-8 that are not (0x99). */
+  validatePayloadFormat: boolean;
+  /** When not "", refuse MQTT 5 CONNECTs with 0x9C/0x9D and this Server Reference. */
+  serverReference: string;
+  /** Redirect permanently (0x9D) rather than temporarily (0x9C). */
+  serverMoved: boolean;
   /** Interval of `$SYS` updates in ms; 0 disables them. */
   sysInterval: number;
   /** Most open connections. */

@@ -93,6 +93,8 @@ export function connackReturnCodeFor311(reasonCode: number): ConnackReturnCode |
     case ReasonCode.ServerShuttingDown:
     case ReasonCode.QuotaExceeded:
     case ReasonCode.ConnectionRateExceeded:
+    case ReasonCode.UseAnotherServer:
+    case ReasonCode.ServerMoved:
       return ConnackReturnCode.ServerUnavailable;
     default:
       return undefined;

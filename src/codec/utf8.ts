@@ -167,3 +167,24 @@ export function writeUtf8String(buf: Uint8Array, offset: number, str: string): n
 function nullCharacter() {
   return malformed("Invalid UTF-8 string: contains U+0000");
 }
+
+/**
+ * Whether bytes are well-formed UTF-8 (RFC 3629), as a payload with Payload Format Indicator 1
+ * must be (MQTT 5 section 3.3.2.3.2).
+ *
+ * @param bytes The payload.
+ * @returns True when every byte sequence is well formed.
+ */
+export function isWellFormedUtf8(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] >= 0x80) {
+      try {
+        fatalDecoder.decode(bytes.subarray(i));
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+  return true;
+}

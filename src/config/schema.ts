@@ -92,6 +92,12 @@ function listenHost() {
     );
 }
 
+/** A string with a default, the empty string allowed. */
+function textOrEmpty(defaultValue: string, description: string) {
+  return z.string({ error: "expected a string" }).prefault(defaultValue)
+    .meta({ description, typeLabel: "string" } satisfies FieldMeta);
+}
+
 /** A path to a PEM file; optional, since only an enabled listener needs it. */
 function pemPath(description: string) {
   const error = "expected a file path";
@@ -386,6 +392,22 @@ const mqtt = section({
     "Bytes queued for writing on one connection before the slow-consumer policy applies.",
     { min: 1 },
   ),
+  responseInformation: textOrEmpty(
+    "response/%c",
+    "Response Information for MQTT 5 clients that ask for it (a topic prefix for their response topics); `%c` becomes the client id; empty sends none.",
+  ),
+  validatePayloadFormat: boolean(
+    false,
+    "Check that payloads marked as UTF-8 (Payload Format Indicator 1) are valid UTF-8; invalid ones get reason 0x99.",
+  ),
+  serverReference: textOrEmpty(
+    "",
+    "Redirect: when set, MQTT 5 clients are refused with 0x9C (Use another server) and this Server Reference (e.g. `other-host:1883`); 3.1.1 clients get return code 3.",
+  ),
+  serverMoved: boolean(
+    false,
+    "With `serverReference`: refuse with 0x9D (Server moved, permanent) instead of 0x9C.",
+  ),
   slowConsumerTimeout: duration(
     "30s",
     "How long publishers may be held back by a connected subscriber whose queue stays at half its bound; then that subscriber is disconnected (MQTT 5: reason 0x97).",
@@ -512,6 +534,12 @@ const auth = z.strictObject({
       "Use the client certificate's subject CN as the user name.",
     ),
   }, "The `certificate` provider (mutual TLS; needs `listeners.tls.requestClientCert`)."),
+  scram: section({
+    enabled: boolean(
+      false,
+      "Offer MQTT 5 enhanced authentication with the `SCRAM-SHA-256` method (RFC 5802/7677), checking the users of `auth.passwordFile` (so `auth.chain` must list `passwordFile`).",
+    ),
+  }, "SCRAM-SHA-256 enhanced authentication (MQTT 5 AUTH packets)."),
 }, { error: EXPECTED_MAPPING })
   .superRefine((value, ctx) => {
     const need = (kind: string, path: string[], what: string) =>
@@ -522,6 +550,14 @@ const auth = z.strictObject({
       });
     if (value.chain.includes("passwordFile") && value.passwordFile.path === undefined) {
       need("passwordFile", ["passwordFile", "path"], "");
+    }
+    if (value.scram.enabled && !value.chain.includes("passwordFile")) {
+      // SCRAM checks the password file's users: one file serves plain passwords and SCRAM.
+      ctx.addIssue({
+        code: "custom",
+        path: ["chain"],
+        message: 'expected "passwordFile" in the list when auth.scram.enabled is true',
+      });
     }
     if (value.chain.includes("http") && value.http.url === undefined) {
       need("http", ["http", "url"], "");

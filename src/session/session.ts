@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ProtocolVersion, QoS } from "../codec/packets.ts";
+import type { Properties, ProtocolVersion, QoS } from "../codec/packets.ts";
 import type {
   Message,
   SessionRecord,
@@ -49,8 +49,11 @@ export interface ClientLink {
   pump(): void;
   /** Closes the connection because another one took the session over. */
   takeOver(): void;
-  /** Closes the connection from the server side with a reason (sent to MQTT 5 clients). */
-  disconnect(reasonCode: number, reason?: string): void;
+  /**
+   * Closes the connection from the server side with a reason (sent to MQTT 5 clients), plus any
+   * DISCONNECT properties (e.g. a Server Reference).
+   */
+  disconnect(reasonCode: number, reason?: string, properties?: Properties): void;
 }
 
 /** One client's session. */

@@ -51,6 +51,10 @@ const DEFAULTS: Omit<Config, "node"> = {
     maxSubscriptionsPerClient: 1000,
     maxSessionExpiryInterval: 4_294_967_295,
     writeBufferLimit: 8_388_608,
+    responseInformation: "response/%c",
+    validatePayloadFormat: false,
+    serverReference: "",
+    serverMoved: false,
     slowConsumerTimeout: 30_000,
   },
   limits: {
@@ -73,6 +77,7 @@ const DEFAULTS: Omit<Config, "node"> = {
       aclClaim: "acl",
     },
     certificate: { usernameFromCommonName: true },
+    scram: { enabled: false },
   },
   acl: { default: "allow", rules: [], watch: true },
   admin: {
@@ -345,4 +350,11 @@ Deno.test("configSchema requires a 32-character JWT secret", () => {
   assert.deepEqual(issuesOf({ admin: { jwtSecret: "too short" } }), [
     { path: "admin.jwtSecret", message: "expected a string of at least 32 characters" },
   ]);
+});
+
+Deno.test("configSchema requires the password file provider for SCRAM", () => {
+  assert.deepEqual(issuesOf({ auth: { scram: { enabled: true } } }), [{
+    path: "auth.chain",
+    message: 'expected "passwordFile" in the list when auth.scram.enabled is true',
+  }]);
 });

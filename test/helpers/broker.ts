@@ -9,6 +9,7 @@ import { MemoryBackbone } from "../../src/backbone/memory.ts";
 import { Broker } from "../../src/broker/broker.ts";
 import type { BrokerHooks } from "../../src/hooks/hooks.ts";
 import { type Config, type ConfigInput, configSchema } from "../../src/config/mod.ts";
+import type { EnhancedAuthMethods } from "../../src/auth/enhanced.ts";
 import { toBrokerOptions } from "../../src/main.ts";
 import { DenoListener } from "../../src/transport/deno_listener.ts";
 import { type Clock, createSystemClock } from "../../src/util/clock.ts";
@@ -33,6 +34,8 @@ export interface TestBrokerOptions {
   config?: ConfigInput;
   clock?: Clock;
   hooks?: BrokerHooks;
+  /** Enhanced-authentication methods (none by default). */
+  authMethods?: EnhancedAuthMethods;
 }
 
 /** Starts a broker on 127.0.0.1 with `$SYS` off unless the config turns it on. */
@@ -78,6 +81,7 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     clock,
     logger,
     hooks,
+    authMethods: options.authMethods,
     version: "perch test",
   });
   broker.start();
