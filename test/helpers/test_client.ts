@@ -89,6 +89,12 @@ export class TestClient {
 
   /** Sends CONNECT and returns the CONNACK. */
   async sendConnect(options: ConnectOptions = {}): Promise<ConnackPacket> {
+    await this.sendConnectOnly(options);
+    return await this.expect(PacketType.CONNACK);
+  }
+
+  /** Sends CONNECT without waiting for the answer (which may be AUTH under enhanced auth). */
+  async sendConnectOnly(options: ConnectOptions = {}): Promise<void> {
     const version = options.version ?? this.version;
     this.version = version;
     this.#decoder.protocolVersion = version;
@@ -111,7 +117,6 @@ export class TestClient {
       properties: options.properties,
     };
     await this.send(packet);
-    return await this.expect(PacketType.CONNACK);
   }
 
   /** Encodes and writes a packet. */
