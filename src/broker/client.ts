@@ -1254,7 +1254,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
           }
           if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = subscriptionIds;
           if (this.#aliasesOut) {
-            const alias = this.#aliasesOut.lookup(topic);
+            // Peek only: the alias is recorded once the packet is known to fit the client.
+            const alias = this.#aliasesOut.peek(topic);
             if (alias) {
               properties.topicAlias = alias.alias;
               if (!alias.isNew) topic = "";
@@ -1282,6 +1283,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       }
       return false;
     }
+    if (v5) this.#aliasesOut?.lookup(message.topic);
     core.stats.publishSent++;
     core.stats.publishSentByQos[qos]++;
     core.stats.payloadBytesSentByQos[qos] += message.payload.length;

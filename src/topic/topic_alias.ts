@@ -127,6 +127,23 @@ export class OutboundTopicAliases {
   }
 
   /**
+   * What {@linkcode lookup} would return for `topic`, without recording anything: for sizing a
+   * PUBLISH that may yet be dropped as too large for the client.
+   *
+   * @param topic The Topic Name of the PUBLISH.
+   * @returns The assignment, or `undefined` if the client accepts no aliases.
+   */
+  peek(topic: string): TopicAliasAssignment | undefined {
+    const known = this.#byTopic.get(topic);
+    if (known !== undefined) return known;
+    if (this.#maximum === 0) return undefined;
+    const alias = this.#byTopic.size < this.#maximum
+      ? this.#byTopic.size + 1
+      : this.#byTopic.values().next().value!.alias;
+    return { alias, isNew: true };
+  }
+
+  /**
    * Assigns `topic` an alias, marking it most recently used. Call it only for a PUBLISH that will
    * be written: an `isNew` assignment the client never receives leaves the client without the
    * mapping. A hit returns a shared frozen object and allocates nothing.

@@ -147,7 +147,7 @@ Deno.test("MQTT 5 session expiry 0 ends the session at close, even without clean
   }
 });
 
-Deno.test("DISCONNECT may shorten the session expiry but not raise it from 0 [MQTT-3.14.2-2]", async () => {
+Deno.test("DISCONNECT may shorten the session expiry but not raise it from 0 (section 3.14.2.2.2)", async () => {
   const clock = new ManualClock(Date.now());
   const server = startBroker({ clock });
   try {
