@@ -132,9 +132,10 @@ Deno.test("a subscriber that stops reading has its QoS 0 messages dropped and co
       maxBuffered <= WRITE_BUFFER_LIMIT + onePacket,
       `${maxBuffered} bytes buffered for the slow consumer; the limit is ${WRITE_BUFFER_LIMIT}`,
     );
+    // Garbage not yet collected counts too; keeping the dropped messages would add all 32 MiB.
     const grown = rssAfter - rssSteady;
     assert.ok(
-      grown < 8 * MIB,
+      grown < 16 * MIB,
       `memory grew by ${(grown / MIB).toFixed(1)} MiB while 32 MiB were dropped`,
     );
     assert.ok(
