@@ -70,7 +70,10 @@ export interface DisconnectInfo {
 
 /** Hooks the broker calls. All optional. */
 export interface BrokerHooks {
-  /** Decides whether a CONNECT is accepted. Without it every client is accepted. */
+  /**
+   * Decides whether a CONNECT is accepted. Without it every client is accepted. Not called for a
+   * client that authenticated with an MQTT 5 enhanced-authentication method (AUTH packets).
+   */
   authenticate?(request: AuthenticateRequest): AuthResult | Promise<AuthResult>;
   /** May this client publish this message? A deny is a return value, never a throw. */
   authorizePublish?(client: ClientInfo, request: PublishRequest): boolean | Promise<boolean>;

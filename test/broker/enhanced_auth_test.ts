@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
 import { deriveScramCredentials, formatScramCredentials } from "../../src/auth/credentials.ts";
+import { createSecurity } from "../../src/auth/setup.ts";
+import { configSchema } from "../../src/config/mod.ts";
+import { authMethodsFrom } from "../../src/main.ts";
+import { createSystemClock } from "../../src/util/clock.ts";
+import { createLogger } from "../../src/util/logger.ts";
 import type { AuthStep, EnhancedAuthMethod } from "../../src/auth/enhanced.ts";
 import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import type { AuthPacket, Properties } from "../../src/codec/packets.ts";
@@ -9,19 +14,34 @@ import { ScramClient } from "../helpers/scram_client.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
 
 const SCRAM = "SCRAM-SHA-256";
-// The minimum iteration count keeps the tests fast; the algorithm is the same.
-const aliceVerifier = formatScramCredentials(
-  await deriveScramCredentials("wonderland", { iterations: 4096 }),
-);
 
-function scramBroker(options: TestBrokerOptions = {}) {
-  return startBroker({
-    ...options,
-    config: {
-      ...options.config,
-      auth: { scram: { enabled: true, users: { alice: aliceVerifier } } },
+/**
+ * The composition root's wiring: SCRAM on the users of the chain's password file (one file for
+ * plain passwords and SCRAM). The minimum iteration count keeps the tests fast.
+ */
+async function scramFromPasswordFile() {
+  const dir = await Deno.makeTempDir({ prefix: "perch-scram-" });
+  const path = `${dir}/passwd`;
+  const verifier = await deriveScramCredentials("wonderland", { iterations: 4096 });
+  await Deno.writeTextFile(path, `# users\nalice:${formatScramCredentials(verifier)}\n`);
+  const config = configSchema.parse({
+    auth: {
+      chain: ["passwordFile"],
+      passwordFile: { path, watch: false },
+      scram: { enabled: true },
     },
   });
+  const security = await createSecurity(config.auth, config.acl, {
+    clock: createSystemClock(),
+    logger: createLogger({ level: "silent" }),
+  });
+  await Deno.remove(dir, { recursive: true });
+  return authMethodsFrom(config, security);
+}
+const scramMethods = await scramFromPasswordFile();
+
+function scramBroker(options: TestBrokerOptions = {}) {
+  return startBroker({ ...options, authMethods: scramMethods });
 }
 
 function auth(reasonCode: number, data?: Uint8Array, method = SCRAM): AuthPacket {
@@ -115,7 +135,7 @@ Deno.test("SCRAM-SHA-256: an unknown user runs the same exchange and gets CONNAC
 });
 
 Deno.test("an Authentication Method the broker does not offer gets CONNACK 0x8C and a close [MQTT-4.12.0-1]", async () => {
-  const server = startBroker(); // SCRAM is off by default
+  const server = startBroker(); // no enhanced-authentication method unless configured
   try {
     const client = await TestClient.open(server.port, 5);
     await client.sendConnectOnly({
