@@ -14,6 +14,8 @@ interface Tool {
   check: string[];
   name: string;
   debianPackage: string;
+  /** The check must exit 0 (a library, not a program: the interpreter is there either way). */
+  mustSucceed?: boolean;
 }
 
 const TOOLS: Tool[] = [
@@ -21,16 +23,27 @@ const TOOLS: Tool[] = [
   { check: ["mosquitto_pub", "--help"], name: "mosquitto_pub", debianPackage: "mosquitto-clients" },
   { check: ["mosquitto", "-h"], name: "mosquitto", debianPackage: "mosquitto" },
   { check: ["openssl", "version"], name: "openssl", debianPackage: "openssl" },
+  {
+    // Debian's interpreter first, as test/helpers/paho.ts does: a pyenv python3 lacks the package.
+    check: [
+      "sh",
+      "-c",
+      "/usr/bin/python3 -c 'import paho.mqtt.client' || python3 -c 'import paho.mqtt.client'",
+    ],
+    name: "python3-paho-mqtt",
+    debianPackage: "python3-paho-mqtt",
+    mustSucceed: true,
+  },
 ];
 
 async function present(tool: Tool): Promise<boolean> {
   try {
-    await new Deno.Command(tool.check[0], {
+    const { success } = await new Deno.Command(tool.check[0], {
       args: tool.check.slice(1),
       stdout: "null",
       stderr: "null",
     }).output();
-    return true;
+    return success || !tool.mustSucceed;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;

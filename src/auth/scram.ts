@@ -13,8 +13,8 @@ import type { ClientInfo } from "../hooks/hooks.ts";
 import {
   constantTimeEqual,
   decodeBase64,
+  DEFAULT_SCRAM_ITERATIONS,
   hmacSha256,
-  MIN_SCRAM_ITERATIONS,
   type ScramCredentials,
   type ScramCredentialStore,
   sha256,
@@ -153,7 +153,7 @@ class ScramExchange implements EnhancedAuthenticator {
   /** A stable made-up salt for an unknown user, so its exchange looks like a real one. */
   async #decoy(username: string): Promise<{ salt: Uint8Array; iterations: number }> {
     const salt = (await hmacSha256(this.#decoySecret, encoder.encode(username))).slice(0, 16);
-    return { salt, iterations: MIN_SCRAM_ITERATIONS };
+    return { salt, iterations: DEFAULT_SCRAM_ITERATIONS };
   }
 }
 

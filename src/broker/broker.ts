@@ -138,7 +138,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
     const client = new Client(this, connection);
     this.#clients.add(client);
     if (this.#closing) {
-      client.disconnect(ReasonCode.ServerShuttingDown);
+      client.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");
       return client;
     }
     const refusal = this.connectionLimits.admit(connection.remoteAddress);
@@ -173,7 +173,9 @@ export class Broker implements BrokerCore, DeliveryTarget {
     this.#closing = true;
     this.#sys?.stop();
     this.backpressure.clear();
-    for (const client of [...this.#clients]) client.disconnect(ReasonCode.ServerShuttingDown);
+    for (const client of [...this.#clients]) {
+      client.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");
+    }
     const deadline = Date.now() + graceMs;
     while (this.#clients.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -8,85 +8,12 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
-import { startBroker, type TestBroker } from "../helpers/broker.ts";
-
-/** How long a test waits for an expected event before failing (a guard, never a delay). */
-const WAIT_MS = 5000;
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { startBroker } from "../helpers/broker.ts";
+import { collect, connackOf, connect, endAll, type Received, WAIT_MS } from "../helpers/mqttjs.ts";
 
 type Version = 4 | 5;
 const VERSIONS: Version[] = [4, 5];
-
-/** A message as an mqtt.js client receives it. */
-interface Received {
-  topic: string;
-  payload: Buffer;
-  packet: IPublishPacket;
-}
-
-/** Connects an mqtt.js client and returns it with its CONNACK's Session Present flag. */
-async function connect(
-  server: TestBroker,
-  options: IClientOptions,
-): Promise<{ client: MqttClient; sessionPresent: boolean }> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${server.port}`, {
-    reconnectPeriod: 0, // A failed or dropped connection stays down: tests decide what happens.
-    connectTimeout: WAIT_MS,
-    keepalive: 60,
-    ...options,
-  });
-  try {
-    const sessionPresent = await connackOf(client);
-    return { client, sessionPresent };
-  } catch (err) {
-    await client.endAsync(true);
-    throw err;
-  }
-}
-
-/** Waits for the client's CONNACK and returns its Session Present flag. */
-function connackOf(client: MqttClient): Promise<boolean> {
-  const { promise, resolve, reject } = Promise.withResolvers<boolean>();
-  // Only our own listeners are removed: mqtt.js keeps internal "close" and "error" handlers.
-  const onConnect = (connack: { sessionPresent: boolean }) => resolve(connack.sessionPresent);
-  const onError = (err: Error) => reject(err);
-  const onClose = () => reject(new Error("Connection closed before CONNACK"));
-  client.once("connect", onConnect);
-  client.once("error", onError);
-  client.once("close", onClose);
-  return promise.finally(() => {
-    client.off("connect", onConnect);
-    client.off("error", onError);
-    client.off("close", onClose);
-  });
-}
-
-/** Starts collecting the next `count` messages the client receives. */
-function collect(client: MqttClient, count: number, timeoutMs = WAIT_MS): Promise<Received[]> {
-  const received: Received[] = [];
-  return new Promise<Received[]>((resolve, reject) => {
-    const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
-      received.push({ topic, payload, packet });
-      if (received.length < count) return;
-      finish();
-      resolve(received);
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(new Error(`Received ${received.length} of ${count} messages within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const finish = () => {
-      clearTimeout(timer);
-      client.off("message", onMessage);
-    };
-    client.on("message", onMessage);
-  });
-}
-
-/** Ends every client, even when the test failed half way. */
-async function endAll(clients: (MqttClient | undefined)[]): Promise<void> {
-  await Promise.all(clients.map((client) => client?.endAsync(true)));
-}
 
 for (const version of VERSIONS) {
   const v = `mqtt.js v${version === 4 ? "3.1.1" : "5"}`;
@@ -221,7 +148,7 @@ for (const version of VERSIONS) {
         });
         sub = back;
         const arriving = collect(back, 2);
-        assert.equal(await connackOf(back), true);
+        assert.equal((await connackOf(back)).sessionPresent, true);
         const got = await arriving;
         assert.deepEqual(
           got.map((m) => [m.topic, m.payload.toString(), m.packet.qos]),
