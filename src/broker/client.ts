@@ -130,8 +130,15 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #refusal = 0;
   /** Present when `publishRate` limits this client. */
   #publishBudget: TokenBucket | undefined;
-  /** Inbound QoS 1/2 PUBLISHes not yet answered with PUBACK/PUBREC (the rest of the quota is inboundQos2). */
+  /** Inbound QoS 1/2 PUBLISHes not yet answered with PUBACK or PUBREC. */
   #inboundAwaitingAck = 0;
+  /**
+   * Inbound QoS 2 packet ids this connection answered with PUBREC and still waits to see PUBREL
+   * for: with `#inboundAwaitingAck`, the client's use of our Receive Maximum. Flows left over from
+   * an earlier connection do not count: each connection starts with the full quota (section 4.9).
+   * Made on the first QoS 2 PUBLISH; never larger than the Receive Maximum.
+   */
+  #inboundQos2Open: Set<number> | undefined = undefined;
   /** The CONNECT's Authentication Method, for AUTH packets and re-authentication. */
   #authMethod: string | undefined = undefined;
   /** The enhanced-authentication exchange in progress (CONNECT or re-authentication). */
@@ -723,7 +730,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (qos > 0) {
       // [MQTT-3.3.4-7]: QoS 1 and 2 PUBLISHes not yet answered with PUBACK or PUBCOMP count
       // against the Receive Maximum we announced; a client that goes over gets 0x93 (section 4.9).
-      if (this.#inboundAwaitingAck + session.inboundQos2.size >= options.receiveMaximum) {
+      const open = this.#inboundQos2Open?.size ?? 0;
+      if (this.#inboundAwaitingAck + open >= options.receiveMaximum) {
         throw new MqttError(ReasonCode.ReceiveMaximumExceeded, "Receive Maximum exceeded");
       }
       this.#inboundAwaitingAck++;
@@ -812,7 +820,10 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (packet.qos === 1) {
       this.#sendAck(PacketType.PUBACK, packet.packetId, code, reason);
     } else {
-      if (code < 0x80) this.session!.inboundQos2.add(packet.packetId); // [MQTT-4.3.3-8]
+      if (code < 0x80) {
+        this.session!.inboundQos2.add(packet.packetId); // [MQTT-4.3.3-8]
+        (this.#inboundQos2Open ??= new Set()).add(packet.packetId);
+      }
       this.#sendAck(PacketType.PUBREC, packet.packetId, code, reason);
     }
   }
@@ -847,6 +858,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
 
   #handlePubrel(packet: PubAckLikePacket<typeof PacketType.PUBREL>): void {
     const known = this.session!.inboundQos2.delete(packet.packetId);
+    this.#inboundQos2Open?.delete(packet.packetId);
     this.#sendAck(
       PacketType.PUBCOMP,
       packet.packetId,

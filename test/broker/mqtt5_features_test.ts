@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import type { Properties, PublishPacket } from "../../src/codec/packets.ts";
+import { ManualClock } from "../../src/util/manual_clock.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
 
@@ -543,5 +544,30 @@ Deno.test("mqtt.serverReference redirects: CONNACK 0x9C (or 0x9D with serverMove
     } finally {
       await server.close();
     }
+  }
+});
+
+Deno.test("the broker holds the client to the Server Keep Alive it announced: silence for 1.5 times it gets DISCONNECT 0x8D [MQTT-3.2.2-21] [MQTT-3.1.2-22]", async () => {
+  const clock = new ManualClock(Date.now());
+  const server = startBroker({ clock, config: { mqtt: { maxKeepAlive: 60 } } });
+  try {
+    for (const keepAlive of [600, 0]) {
+      const { client, connack } = await TestClient.connect(server.port, {
+        clientId: `ka${keepAlive}`,
+        version: 5,
+        keepAlive,
+      });
+      assert.equal(connack.properties?.serverKeepAlive, 60);
+      clock.advance(89_999);
+      await client.expectNothingPending(); // the PINGREQ restarts the period
+      clock.advance(89_999);
+      assert.equal(server.broker.getSession(`ka${keepAlive}`)?.connected, true);
+      clock.advance(1);
+      const disconnect = await client.expect(PacketType.DISCONNECT);
+      assert.equal(disconnect.reasonCode, ReasonCode.KeepAliveTimeout);
+      await client.closed;
+    }
+  } finally {
+    await server.close();
   }
 });

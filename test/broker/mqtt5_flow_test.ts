@@ -108,3 +108,44 @@ Deno.test("a PUBREL releases a QoS 2 slot of the Receive Maximum quota [MQTT-3.3
     await server.close();
   }
 });
+
+Deno.test("each connection starts with the full Receive Maximum quota: QoS 2 flows left open before a reconnect do not count (section 4.9) [MQTT-4.9.0-1]", async () => {
+  const server = startBroker({ config: { mqtt: { receiveMaximum: 2 } } });
+  try {
+    const options = {
+      clientId: "resume",
+      version: 5 as const,
+      cleanStart: false,
+      properties: { sessionExpiryInterval: 60 },
+    };
+    const first = await TestClient.connect(server.port, options);
+    for (const id of [1, 2]) {
+      await first.client.send(qosPublish(2, id));
+      const pubrec = await first.client.expect(PacketType.PUBREC);
+      assert.equal(pubrec.reasonCode, ReasonCode.NoMatchingSubscribers); // accepted
+    }
+    await first.client.destroy();
+    await server.until(() => server.broker.getSession("resume")?.connected === false);
+    const { client, connack } = await TestClient.connect(server.port, options);
+    assert.equal(connack.sessionPresent, true);
+    for (const id of [3, 4]) {
+      await client.send(qosPublish(2, id));
+      const pubrec = await client.expect(PacketType.PUBREC);
+      assert.equal(pubrec.reasonCode, ReasonCode.NoMatchingSubscribers); // not 0x93
+    }
+    // The old flows complete as well [MQTT-4.3.3-9]: their ids are still known.
+    for (const id of [1, 2, 3, 4]) {
+      await client.send({
+        type: PacketType.PUBREL,
+        packetId: id,
+        reasonCode: 0,
+        properties: undefined,
+      });
+      const pubcomp = await client.expect(PacketType.PUBCOMP);
+      assert.deepEqual([pubcomp.packetId, pubcomp.reasonCode], [id, 0]);
+    }
+    await client.disconnect();
+  } finally {
+    await server.close();
+  }
+});
