@@ -51,6 +51,18 @@ export type {
 } from "./backbone/backbone.ts";
 export { MemoryBackbone } from "./backbone/memory.ts";
 export type {
+  AuthStep,
+  EnhancedAuthenticator,
+  EnhancedAuthMethod,
+  EnhancedAuthMethods,
+} from "./auth/enhanced.ts";
+export { createScramMethod, SCRAM_SHA_256, type ScramMethodOptions } from "./auth/scram.ts";
+export {
+  deriveScramCredentials,
+  type ScramCredentials,
+  type ScramCredentialStore,
+} from "./auth/credentials.ts";
+export type {
   AuthenticateRequest,
   AuthResult,
   BrokerHooks,

@@ -42,7 +42,20 @@ const encoder = new TextEncoder();
 
 /**
  * Builds the `SCRAM-SHA-256` method. An unknown user gets a made-up salt derived from a per-method
- * secret, so the exchange looks the same as for a known user until the proof fails.
+ * secret (and the default iteration count), so the exchange looks the same as for a known user
+ * until the proof fails.
+ *
+ * @example Offer SCRAM-SHA-256 to MQTT 5 clients
+ * ```ts
+ * import { deriveScramCredentials } from "./credentials.ts";
+ * import { createScramMethod, SCRAM_SHA_256 } from "./scram.ts";
+ *
+ * const alice = await deriveScramCredentials("wonderland");
+ * const scram = createScramMethod({
+ *   store: { scramCredentials: (user) => user === "alice" ? alice : undefined },
+ * });
+ * const authMethods = new Map([[SCRAM_SHA_256, scram]]); // BrokerDeps.authMethods
+ * ```
  */
 export function createScramMethod(options: ScramMethodOptions): EnhancedAuthMethod {
   const decoySecret = crypto.getRandomValues(new Uint8Array(32));

@@ -810,7 +810,9 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #ackPublish(packet: PublishPacket, code: number): void {
     if (this.#is(State.Closed)) return;
     if (this.#version !== 5) code = ReasonCode.Success;
-    const reason = code === ReasonCode.QuotaExceeded ? "Retained message store is full" : undefined;
+    const reason = code === ReasonCode.QuotaExceeded
+      ? "The retained store or a subscriber's queue is full"
+      : undefined;
     this.#ackInbound(packet, code, reason);
   }
 
