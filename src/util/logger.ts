@@ -7,7 +7,7 @@
 
 import { writeSync } from "node:fs";
 import { type Clock, systemClock } from "./clock.ts";
-import { isSecretKey, REDACTED } from "./redact.ts";
+import { isSecretKey, REDACTED, redactText } from "./redact.ts";
 
 /** Log levels from most to least verbose; `silent` disables logging. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
@@ -87,9 +87,8 @@ function writeToStdio(line: string, level: LogEntryLevel): void {
  * its cause chain: `Cannot connect: refused (cause: ECONNREFUSED)`.
  */
 function errorText(error: Error, depth: number): string {
-  const head = error.name && error.name !== "Error"
-    ? `${error.name}: ${error.message}`
-    : error.message;
+  const message = redactText(error.message);
+  const head = error.name && error.name !== "Error" ? `${error.name}: ${message}` : message;
   if (error.cause === undefined) return head;
   if (depth >= MAX_DEPTH) return `${head} (cause: ...)`;
   const cause = error.cause instanceof Error
@@ -111,6 +110,8 @@ function primitiveJsonValue(value: unknown): unknown {
       return value.toString();
     case "undefined":
       return null;
+    case "string":
+      return redactText(value);
     default:
       return value;
   }
@@ -250,6 +251,7 @@ class StructuredLogger implements Logger {
     const core = this.#core;
     const time = new Date(core.clock.now()).toISOString();
     const rest = this.#fieldsText(fields);
+    msg = redactText(msg);
     const line = core.json
       ? `{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}${rest}}`
       : `${time} ${level.toUpperCase()} ${
