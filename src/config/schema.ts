@@ -431,7 +431,7 @@ function text(defaultValue: string, description: string) {
 /** Authentication provider kinds, in the words of `auth.chain`. */
 export const AUTH_PROVIDER_KINDS = ["certificate", "passwordFile", "jwt", "http"] as const;
 
-const TOPIC_LIST_ERROR = "expected a list of strings";
+const NAME_LIST_ERROR = "expected a list of strings";
 
 /** One ACL rule as written in the config or a rules file. */
 export const aclRuleSchema = z.strictObject({
@@ -445,8 +445,8 @@ export const aclRuleSchema = z.strictObject({
       const problem = topicFilterProblem(sample);
       if (problem) ctx.addIssue({ code: "custom", message: `expected a topic filter: ${problem}` });
     }),
-  users: z.array(z.string({ error: TOPIC_LIST_ERROR }), { error: TOPIC_LIST_ERROR }).optional(),
-  clients: z.array(z.string({ error: TOPIC_LIST_ERROR }), { error: TOPIC_LIST_ERROR }).optional(),
+  users: z.array(z.string({ error: NAME_LIST_ERROR }), { error: NAME_LIST_ERROR }).optional(),
+  clients: z.array(z.string({ error: NAME_LIST_ERROR }), { error: NAME_LIST_ERROR }).optional(),
 }, { error: "expected a rule: { permission, action, topic, users?, clients? }" });
 
 /** The problem with a topic filter, in words (the subset of checks the config can make alone). */
@@ -525,7 +525,7 @@ const auth = z.strictObject({
     usernameClaim: text("sub", "Claim that becomes the client's user name."),
     aclClaim: text(
       "acl",
-      "Claim with the client's own ACL (`{publish: [...], subscribe: [...]}` or a list of rules); when present it replaces the configured rules for that client.",
+      "Claim with the client's own ACL (`{publish: [...], subscribe: [...]}` or a list of rules); when present it replaces the configured rules for that client, and what it does not allow is denied.",
     ),
   }, "The `jwt` provider (a token in the CONNECT password field)."),
   certificate: section({
