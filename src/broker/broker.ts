@@ -803,7 +803,7 @@ function interestFilter(filter: string): string {
   return shared && !(shared instanceof Error) ? shared.filter : filter;
 }
 
-/** CONNACK properties that follow from the configuration alone [MQTT-3.2.2-?]. */
+/** CONNACK properties that follow from the configuration alone (section 3.2.2.3) [MQTT-3.2.2-9]. */
 function staticConnackProperties(options: BrokerOptions): Properties {
   const properties: Properties = {};
   if (options.receiveMaximum < 65_535) properties.receiveMaximum = options.receiveMaximum;

@@ -659,7 +659,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     this.pump();
   }
 
-  /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-5]. */
+  /** Answers CONNECT with a failure code and closes (MQTT 5: Session Present 0 [MQTT-3.2.2-6], close [MQTT-3.2.2-7]). */
   #refuse(reasonCode: number, reason: string, extra?: Properties): void {
     const v5 = this.#version === 5;
     this.#core.logger.info("connection refused", {
@@ -891,7 +891,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (invalid) throw invalid;
     const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0] ?? 0;
     if (subscriptionId !== 0 && !options.subscriptionIdentifierAvailable) {
-      // CONNACK said so (section 3.2.2.3.13): using it anyway is a protocol error, DISCONNECT 0xA1.
+      // CONNACK said so (section 3.2.2.3.12): using it anyway is a protocol error, DISCONNECT 0xA1.
       throw new MqttError(
         ReasonCode.SubscriptionIdentifiersNotSupported,
         "Subscription identifiers are not supported",
@@ -923,7 +923,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       }
       if (shared && !options.sharedSubscriptionAvailable) {
         // CONNACK told an MQTT 5 client so: using it is a protocol error, DISCONNECT 0x9E
-        // (section 3.2.2.3.14); a 3.1.1 client was not told and gets a SUBACK failure.
+        // (section 3.2.2.3.13); a 3.1.1 client was not told and gets a SUBACK failure.
         if (v5) {
           throw new MqttError(
             ReasonCode.SharedSubscriptionsNotSupported,
@@ -934,7 +934,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
         continue;
       }
       if (!options.wildcardSubscriptionAvailable && /[+#]/.test(filter)) {
-        // As above, DISCONNECT 0xA2 for MQTT 5 (section 3.2.2.3.12).
+        // As above, DISCONNECT 0xA2 for MQTT 5 (section 3.2.2.3.11).
         if (v5) {
           throw new MqttError(
             ReasonCode.WildcardSubscriptionsNotSupported,
@@ -1000,7 +1000,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
    */
   sendRetained(record: SubscriptionRecord, isNew: boolean): void {
     if (record.retainHandling === 2 || (record.retainHandling === 1 && !isNew)) return;
-    if (parseSharedFilter(record.filter)) return; // Never for shared subscriptions [MQTT-3.8.4-?].
+    if (parseSharedFilter(record.filter)) return; // Only a new non-shared subscription gets them (section 3.3.1.3).
     const core = this.#core;
     const messages = core.backbone.retained.match(record.filter);
     const send = (list: Message[]) => {
@@ -1032,7 +1032,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       if (core.unsubscribe(session, filter)) {
         removed.push(filter);
         reasonCodes.push(ReasonCode.Success);
-      } else reasonCodes.push(ReasonCode.NoSubscriptionExisted); // [MQTT-3.11.3-?]
+      } else reasonCodes.push(ReasonCode.NoSubscriptionExisted); // [MQTT-3.11.3-2]
     }
     this.#send({
       type: PacketType.UNSUBACK,
@@ -1502,7 +1502,11 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   }
 }
 
-/** The properties of a PUBLISH or will that travel on to subscribers [MQTT-3.3.2-?]. */
+/**
+ * The properties of a PUBLISH or will that travel on to subscribers unaltered [MQTT-3.3.2-4]
+ * [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20], user properties in order
+ * [MQTT-3.3.2-18] [MQTT-3.1.3-10].
+ */
 function forwardedProperties(props: Properties): Properties | undefined {
   const {
     payloadFormatIndicator,

@@ -35,7 +35,7 @@ Deno.test("CONNACK accepts an MQTT 3.1 (MQIsdp) client", async () => {
   }
 });
 
-Deno.test("CONNACK announces the broker's limits to MQTT 5 clients [MQTT-3.2.2-?]", async () => {
+Deno.test("CONNACK announces the broker's limits to MQTT 5 clients [MQTT-3.2.2-9]", async () => {
   const server = startBroker({
     config: { mqtt: { receiveMaximum: 100, maxQos: 1, retainAvailable: false } },
   });

@@ -137,7 +137,7 @@ for (
   });
 }
 
-Deno.test("with subscription identifiers off a SUBSCRIBE carrying one gets DISCONNECT 0xA1 (section 3.2.2.3.13)", async () => {
+Deno.test("with subscription identifiers off a SUBSCRIBE carrying one gets DISCONNECT 0xA1 (section 3.2.2.3.12)", async () => {
   const server = startBroker({ config: { mqtt: { subscriptionIdentifierAvailable: false } } });
   try {
     const { client } = await TestClient.connect(server.port, { clientId: "s", version: 5 });
