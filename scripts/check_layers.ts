@@ -9,7 +9,6 @@
  * - `session` imports `backbone/backbone.ts` for the record and message types it keeps.
  * - `transport` imports `util/address_match.ts` (trusted proxy and PROXY protocol source lists);
  *   `util` is the bottom layer and knows nothing about MQTT.
- * - `config` imports `auth/credentials.ts` to reject a malformed SCRAM verifier at load time.
  * - `broker` imports `auth/enhanced.ts` for the enhanced-authentication interface it drives.
  *
  * @module
@@ -25,7 +24,7 @@ const ALLOWED: Record<string, string[]> = {
   codec: [],
   util: [],
   topic: ["codec"],
-  config: ["util", "auth"],
+  config: ["util"],
   session: ["codec", "topic", "util", "backbone"],
   backbone: ["codec", "topic", "util"],
   transport: ["util"],
