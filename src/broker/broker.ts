@@ -7,6 +7,7 @@
 
 import { MqttError } from "../codec/errors.ts";
 import type { EnhancedAuthMethods } from "../auth/enhanced.ts";
+import { type EncodeOptions, SlabAllocator } from "../codec/mod.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Properties, QoS } from "../codec/packets.ts";
 import type { Backbone, Message, SubscriptionRecord } from "../backbone/backbone.ts";
@@ -85,7 +86,13 @@ export class Broker implements BrokerCore, DeliveryTarget {
   readonly stats: BrokerStats;
   readonly backbone: Backbone;
   readonly router: Router;
-  readonly fanout: FanoutEncoder = new FanoutEncoder();
+  /**
+   * Encoded packets are carved out of one shared slab: allocating an `ArrayBuffer` per packet cost
+   * more than encoding it. Transports copy small frames or write them within the turn, so a slab
+   * is not pinned by a slow connection's queue.
+   */
+  readonly encodeOptions: EncodeOptions = { allocator: new SlabAllocator() };
+  readonly fanout: FanoutEncoder = new FanoutEncoder(this.encodeOptions);
   readonly backpressure: Backpressure;
   readonly topicLimits: TopicLimits;
   readonly connectionLimits: ConnectionLimits;

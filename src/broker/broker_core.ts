@@ -6,6 +6,7 @@
  */
 
 import type { EnhancedAuthMethods } from "../auth/enhanced.ts";
+import type { EncodeOptions } from "../codec/mod.ts";
 import type { Properties, ProtocolVersion } from "../codec/packets.ts";
 import type { Backbone, Message, SubscriptionRecord, WillRecord } from "../backbone/backbone.ts";
 import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
@@ -55,6 +56,8 @@ export interface BrokerCore {
   readonly stats: BrokerStats;
   readonly backbone: Backbone;
   readonly router: Router;
+  /** Encoder options for every packet sent (the shared output allocator). */
+  readonly encodeOptions: EncodeOptions;
   readonly fanout: FanoutEncoder;
   readonly backpressure: Backpressure;
   readonly topicLimits: TopicLimits;

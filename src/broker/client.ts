@@ -1277,16 +1277,20 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
           }
         }
       }
-      bytes = encodePacket({
-        type: PacketType.PUBLISH,
-        dup,
-        qos,
-        retain,
-        topic,
-        packetId,
-        properties,
-        payload: message.payload,
-      }, this.#version);
+      bytes = encodePacket(
+        {
+          type: PacketType.PUBLISH,
+          dup,
+          qos,
+          retain,
+          topic,
+          packetId,
+          properties,
+          payload: message.payload,
+        },
+        this.#version,
+        core.encodeOptions,
+      );
     }
     if (bytes.length > this.#clientMaxPacketSize) {
       if (core.stats.droppedTooLarge++ % 1000 === 0) {
@@ -1331,12 +1335,13 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   }
 
   #send(packet: Packet): void {
-    let bytes = encodePacket(packet, this.#version);
+    const encodeOptions = this.#core.encodeOptions;
+    let bytes = encodePacket(packet, this.#version, encodeOptions);
     if (bytes.length > this.#clientMaxPacketSize && "properties" in packet && packet.properties) {
       // A Reason String or User Property must not make a packet exceed the client's Maximum
       // Packet Size [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.4.2-2] [MQTT-3.14.2-3]: drop them.
       const { reasonString: _reason, userProperties: _user, ...rest } = packet.properties;
-      bytes = encodePacket({ ...packet, properties: rest } as Packet, this.#version);
+      bytes = encodePacket({ ...packet, properties: rest } as Packet, this.#version, encodeOptions);
     }
     this.#core.stats.bytesSent += bytes.length;
     this.connection.write(bytes);

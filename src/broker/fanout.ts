@@ -6,7 +6,7 @@
  * @module
  */
 
-import { encodePacket, PacketType, utf8ByteLength } from "../codec/mod.ts";
+import { type EncodeOptions, encodePacket, PacketType, utf8ByteLength } from "../codec/mod.ts";
 import type { QoS } from "../codec/packets.ts";
 import type { Message } from "../backbone/backbone.ts";
 
@@ -15,13 +15,20 @@ const SHAPES = 12;
 
 /** Caches the encoded shapes of the message being routed. */
 export class FanoutEncoder {
+  #options: EncodeOptions;
   #message: Message | undefined = undefined;
   #shapes: (Uint8Array | undefined)[] = new Array(SHAPES).fill(undefined);
   #topicBytes = -1;
 
+  /** @param options Where encoded buffers come from (a shared slab allocator). */
+  constructor(options: EncodeOptions = {}) {
+    this.#options = options;
+  }
+
   /**
    * The PUBLISH bytes of `message` for a subscriber without per-subscriber properties. Only valid
-   * for messages without an expiry (whose properties would change with time).
+   * for messages without an expiry (whose properties would change with time). The bytes returned
+   * are never modified afterwards, so they may be written as they are.
    */
   encode(message: Message, v5: boolean, qos: QoS, retain: boolean, packetId: number): Uint8Array {
     if (message !== this.#message) {
@@ -30,22 +37,35 @@ export class FanoutEncoder {
       this.#topicBytes = -1;
     }
     const slot = (v5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
-    let bytes = this.#shapes[slot];
-    if (bytes === undefined) {
-      bytes = encodePacket({
-        type: PacketType.PUBLISH,
-        dup: false,
-        qos,
-        retain,
-        topic: message.topic,
-        packetId: qos === 0 ? 0 : packetId,
-        properties: v5 ? message.properties : undefined,
-        payload: message.payload,
-      }, v5 ? 5 : 4);
+    const shape = this.#shapes[slot];
+    if (shape === undefined) {
+      // The first subscriber of a shape gets the encoded bytes themselves, with its packet id;
+      // later ones copy them and patch their own (the cached bytes are never changed again).
+      const bytes = encodePacket(
+        {
+          type: PacketType.PUBLISH,
+          dup: false,
+          qos,
+          retain,
+          topic: message.topic,
+          packetId: qos === 0 ? 0 : packetId,
+          properties: v5 ? message.properties : undefined,
+          payload: message.payload,
+        },
+        v5 ? 5 : 4,
+        this.#options,
+      );
       this.#shapes[slot] = bytes;
-      if (qos === 0) return bytes;
-    } else if (qos === 0) return bytes;
-    else bytes = bytes.slice();
+      return bytes;
+    }
+    if (qos === 0) return shape;
+    const allocator = this.#options.allocator;
+    let bytes: Uint8Array;
+    if (allocator === undefined) bytes = shape.slice();
+    else {
+      bytes = allocator.allocate(shape.length);
+      bytes.set(shape);
+    }
     // Fixed header byte, remaining length, topic length prefix and topic, then the packet id.
     let offset = 1;
     while (bytes[offset] & 0x80) offset++;

@@ -5,6 +5,7 @@ import type {
   PeerCertificate,
   TransportKind,
 } from "./transport.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 /** Smallest read buffer: an idle connection pins only this much while its read is pending. */
 const MIN_READ_SIZE = 64;
@@ -28,7 +29,9 @@ export interface DenoConnectionOrigin {
  * Reads use a fresh buffer each time (the zero-copy contract of `ConnectionHandler.onData`); its
  * size adapts to the traffic so idle connections stay small and busy ones read 64 KiB at once.
  * Writes are collected during a turn, flushed once from a microtask, and at most one OS write is in
- * flight; frames queued meanwhile go out together when it completes.
+ * flight; frames queued meanwhile go out together when it completes. Small frames are copied into
+ * batches as they are written (see `WriteQueue`), so a caller's buffer is free when `write()`
+ * returns unless it is large.
  */
 export class DenoConnection implements Connection {
   readonly kind: TransportKind;
@@ -37,8 +40,7 @@ export class DenoConnection implements Connection {
   readonly peerCertificate: PeerCertificate | undefined;
   #conn: Deno.Conn;
   #handler: ConnectionHandler | undefined;
-  #frames: Uint8Array[] = [];
-  #queuedBytes = 0;
+  #queue = new WriteQueue();
   #writingBytes = 0;
   #flushScheduled = false;
   #closing = false;
@@ -64,7 +66,7 @@ export class DenoConnection implements Connection {
   }
 
   get bufferedBytes(): number {
-    return this.#queuedBytes + this.#writingBytes;
+    return this.#queue.bytes + this.#writingBytes;
   }
 
   /** Starts the read loop, delivering events to the handler the broker returns. */
@@ -75,8 +77,7 @@ export class DenoConnection implements Connection {
 
   write(bytes: Uint8Array): void {
     if (this.#closing || this.#closed) return;
-    this.#frames.push(bytes);
-    this.#queuedBytes += bytes.length;
+    this.#queue.push(bytes);
     if (!this.#flushScheduled && this.#writingBytes === 0) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
@@ -96,7 +97,7 @@ export class DenoConnection implements Connection {
   close(): void {
     if (this.#closing || this.#closed) return;
     this.#closing = true;
-    if (this.#writingBytes === 0 && this.#frames.length === 0) this.#closeSocket();
+    if (this.#writingBytes === 0 && this.#queue.bytes === 0) this.#closeSocket();
     else if (!this.#flushScheduled && this.#writingBytes === 0) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
@@ -104,8 +105,7 @@ export class DenoConnection implements Connection {
   }
 
   destroy(): void {
-    this.#frames = [];
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     this.#closing = true;
     this.#closeSocket();
   }
@@ -145,8 +145,7 @@ export class DenoConnection implements Connection {
     } catch (err) {
       if (!this.#closed && !isClosedError(err)) error = err as Error;
     }
-    this.#frames = [];
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     this.#closeSocket();
     handler.onClose(error);
   }
@@ -154,16 +153,16 @@ export class DenoConnection implements Connection {
   async #flushQueue(): Promise<void> {
     this.#flushScheduled = false;
     try {
-      while (this.#frames.length > 0 && !this.#closed) {
-        const data = takeFrames(this.#frames, this.#queuedBytes);
-        this.#frames = [];
-        this.#writingBytes = this.#queuedBytes;
-        this.#queuedBytes = 0;
+      while (!this.#closed) {
+        const data = this.#queue.take();
+        if (data === undefined) break;
+        this.#writingBytes = data.length;
         let offset = 0;
         while (offset < data.length) {
           offset += await this.#conn.write(offset === 0 ? data : data.subarray(offset));
         }
         this.#writingBytes = 0;
+        this.#queue.written();
       }
       this.#handler?.onDrain?.();
     } catch {
@@ -184,18 +183,6 @@ function nextReadSize(n: number): number {
   let size = MIN_READ_SIZE;
   while (size < n * 2 && size < MAX_READ_SIZE) size *= 2;
   return size;
-}
-
-/** Joins queued frames into one buffer (or returns the only one) for a single OS write. */
-function takeFrames(frames: Uint8Array[], totalBytes: number): Uint8Array {
-  if (frames.length === 1) return frames[0];
-  const data = new Uint8Array(totalBytes);
-  let offset = 0;
-  for (const frame of frames) {
-    data.set(frame, offset);
-    offset += frame.length;
-  }
-  return data;
 }
 
 function isClosedError(err: unknown): boolean {

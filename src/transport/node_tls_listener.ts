@@ -113,7 +113,9 @@ export class NodeTlsConnection implements Connection {
 
   write(bytes: Uint8Array): void {
     if (this.#closing || this.#closed) return;
-    this.#socket.write(bytes);
+    // The socket keeps what it is given until sent: a view into a larger buffer (the broker's
+    // shared slab) is copied, so a slow client cannot pin whole slabs.
+    this.#socket.write(bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice());
   }
 
   pause(): void {

@@ -8,6 +8,7 @@ import {
   type Properties,
   type PublishPacket,
   type QoS,
+  SlabAllocator,
 } from "../../src/codec/mod.ts";
 
 const encoder = new TextEncoder();
@@ -142,6 +143,20 @@ Deno.test("FanoutEncoder.encode() patches each QoS 1/2 copy with its own packet 
         assert.deepEqual(bytes, expected(m, v5, qos, false, ids[i]));
       });
       assert.equal(new Set(copies).size, copies.length, "every copy is its own buffer");
+    }
+  }
+});
+
+Deno.test("FanoutEncoder.encode() with a slab allocator gives every subscriber bytes no later copy changes", () => {
+  // A tiny slab, so that copies come from several slabs and from buffers of their own.
+  const fanout = new FanoutEncoder({ allocator: new SlabAllocator({ slabSize: 64 }) });
+  for (const payload of ["w", "x".repeat(40)]) {
+    const m = message("jobs/42", payload, PROPERTIES);
+    const ids = [1, 2, 3, 0xffff];
+    for (const v5 of [false, true]) {
+      const copies = ids.map((id) => fanout.encode(m, v5, 1, false, id));
+      copies.forEach((bytes, i) => assert.deepEqual(bytes, expected(m, v5, 1, false, ids[i])));
+      assert.deepEqual(fanout.encode(m, v5, 0, false, 0), expected(m, v5, 0, false, 0));
     }
   }
 });
