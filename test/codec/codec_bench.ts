@@ -1,5 +1,6 @@
 /**
- * Codec micro-benchmarks: `deno bench test/codec/codec_bench.ts`.
+ * Codec micro-benchmarks, decode and encode per packet type: `deno bench test/codec/codec_bench.ts`
+ * (or every micro-benchmark: `deno task bench:micro`).
  *
  * @module
  */
@@ -14,7 +15,20 @@ import {
   type PublishPacket,
   SlabAllocator,
 } from "../../src/codec/mod.ts";
-import { ack, connect, publish, subscribe, subscription, utf8 } from "../vectors/mod.ts";
+import {
+  ack,
+  auth,
+  connack,
+  connect,
+  disconnect,
+  publish,
+  suback,
+  subscribe,
+  subscription,
+  unsuback,
+  unsubscribe,
+  utf8,
+} from "../vectors/mod.ts";
 
 const TOPIC = "sensors/building-7/floor-3/temperature";
 
@@ -54,8 +68,21 @@ const PACKETS: [string, Packet, ProtocolVersion][] = [
   ],
   ["SUBSCRIBE v4", subscribe(7, [subscription("a/+/c", 1), subscription("d/#", 0)]), 4],
   ["SUBSCRIBE v5", subscribe(7, [subscription("a/+/c", 1), subscription("d/#", 0)]), 5],
+  ["CONNACK v4", connack(), 4],
+  ["CONNACK v5", connack({ properties: { maximumPacketSize: 1 << 20, topicAliasMaximum: 10 } }), 5],
   ["PUBACK v4", ack(4, 42), 4],
   ["PUBACK v5", ack(4, 42), 5],
+  ["PUBACK v5 (reason code and reason string)", ack(4, 42, 0x97, { reasonString: "full" }), 5],
+  ["PUBREC v5", ack(5, 42), 5],
+  ["PUBREL v5", ack(6, 42), 5],
+  ["PUBCOMP v5", ack(7, 42), 5],
+  ["SUBACK v5", suback(7, [1, 0]), 5],
+  ["UNSUBSCRIBE v5", unsubscribe(8, ["a/+/c", "d/#"]), 5],
+  ["UNSUBACK v5", unsuback(8, [0, 0x11]), 5],
+  ["PINGREQ", { type: 12 }, 4],
+  ["PINGRESP", { type: 13 }, 4],
+  ["DISCONNECT v5", disconnect(0x8b), 5],
+  ["AUTH v5", auth(0x18, { authenticationMethod: "SCRAM-SHA-256" }), 5],
 ];
 
 for (const [name, packet, version] of PACKETS) {
