@@ -16,6 +16,7 @@ import { NEVER_EXPIRES, Session } from "../session/session.ts";
 import { parseSharedFilter, type TopicLimits, validateTopicFilter } from "../topic/mod.ts";
 import type { AcceptHandler, Connection } from "../transport/transport.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
+import { DeadlineScheduler } from "../util/deadlines.ts";
 import type { Logger } from "../util/logger.ts";
 import type { AttachingClient, AttachRequest, BrokerCore, CloseInfo } from "./broker_core.ts";
 import { Backpressure } from "./backpressure.ts";
@@ -81,6 +82,7 @@ export interface DeliveryTotals {
 export class Broker implements BrokerCore, DeliveryTarget {
   readonly options: BrokerOptions;
   readonly clock: Clock;
+  readonly deadlines: DeadlineScheduler;
   readonly logger: Logger;
   readonly hooks: BrokerHooks;
   readonly stats: BrokerStats;
@@ -115,6 +117,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
     this.options = deps.options;
     this.backbone = deps.backbone;
     this.clock = deps.clock;
+    this.deadlines = new DeadlineScheduler(this.clock);
     this.logger = deps.logger;
     this.hooks = deps.hooks ?? {};
     this.authMethods = deps.authMethods ?? new Map();
@@ -189,6 +192,7 @@ export class Broker implements BrokerCore, DeliveryTarget {
     }
     for (const client of this.#clients) client.connection.destroy();
     for (const session of this.#sessions.values()) this.#clearTimers(session);
+    this.deadlines.clear();
   }
 
   /** Number of sessions held by this node, connected or not. */

@@ -13,6 +13,7 @@ import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
 import type { ClientLink, Session } from "../session/session.ts";
 import type { TopicLimits } from "../topic/mod.ts";
 import type { Clock } from "../util/clock.ts";
+import type { DeadlineScheduler } from "../util/deadlines.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Backpressure } from "./backpressure.ts";
 import type { FanoutEncoder } from "./fanout.ts";
@@ -56,6 +57,8 @@ export interface BrokerCore {
   readonly stats: BrokerStats;
   readonly backbone: Backbone;
   readonly router: Router;
+  /** The connections' deadlines (connect timeout, keep alive), all on one clock timer. */
+  readonly deadlines: DeadlineScheduler;
   /** Encoder options for every packet sent (the shared output allocator). */
   readonly encodeOptions: EncodeOptions;
   readonly fanout: FanoutEncoder;

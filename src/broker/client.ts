@@ -51,6 +51,7 @@ import {
 } from "../topic/mod.ts";
 
 import type { Connection, ConnectionHandler } from "../transport/transport.ts";
+import { Deadline, type DeadlineTarget } from "../util/deadlines.ts";
 import { Fifo } from "../util/fifo.ts";
 import type { Throttled } from "./backpressure.ts";
 import type { AttachingClient, BrokerCore } from "./broker_core.ts";
@@ -89,7 +90,7 @@ interface PendingConnect {
 }
 
 /** One connected (or connecting) client. */
-export class Client implements ConnectionHandler, AttachingClient, Throttled {
+export class Client implements ConnectionHandler, AttachingClient, Throttled, DeadlineTarget {
   readonly connection: Connection;
   readonly info: ClientInfo;
   session: Session | undefined = undefined;
@@ -105,8 +106,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
   #acceptedAt: number;
   #partialSince = 0;
   #packetsSeen = 0;
-  #timer: unknown = undefined;
-  #timerDeadline = Infinity;
+  /** The one deadline of this connection (connect timeout, keep alive, partial packet). */
+  #timer: Deadline = new Deadline(this);
   /** Created when input is first held, so a connection that never waits holds no queue. */
   #backlog: Fifo<Packet> | undefined = undefined;
   /** Bits of `Hold`. */
@@ -222,7 +223,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     if (this.#decoder.bufferedBytes === 0) this.#partialSince = 0;
     else if (this.#partialSince === 0 || this.#packetsSeen !== seenBefore) {
       this.#partialSince = this.lastActivity;
-      if (this.#partialSince + core.options.connectTimeout < this.#timerDeadline) this.#armTimer();
+      if (this.#partialSince + core.options.connectTimeout < this.#timer.at) this.#armTimer();
     }
   }
 
@@ -1441,20 +1442,15 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
 
   // ---- timers -------------------------------------------------------------------------------
 
-  /** Arms the one timer of this connection at its nearest deadline. */
+  /** Schedules the one deadline of this connection at its nearest one (on the broker's heap). */
   #armTimer(): void {
-    this.#clearTimer();
     const deadline = this.#nextDeadline();
-    if (deadline === Infinity) return;
-    const clock = this.#core.clock;
-    this.#timerDeadline = deadline;
-    this.#timer = clock.setTimeout(this.#onTimer, Math.max(0, deadline - clock.now()));
+    if (deadline === Infinity) this.#clearTimer();
+    else this.#core.deadlines.schedule(this.#timer, deadline);
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) this.#core.clock.clearTimeout(this.#timer as never);
-    this.#timer = undefined;
-    this.#timerDeadline = Infinity;
+    this.#core.deadlines.cancel(this.#timer);
   }
 
   #nextDeadline(): number {
@@ -1472,9 +1468,8 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
     return deadline;
   }
 
-  #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerDeadline = Infinity;
+  /** The deadline is due: close on a missed connect, keep alive or partial packet, else re-arm. */
+  onDeadline(): void {
     if (this.#is(State.Closed)) return;
     const now = this.#core.clock.now();
     const options = this.#core.options;
@@ -1500,7 +1495,7 @@ export class Client implements ConnectionHandler, AttachingClient, Throttled {
       return;
     }
     this.#armTimer();
-  };
+  }
 
   #remote(): string {
     return `${this.connection.remoteAddress}:${this.connection.remotePort}`;
