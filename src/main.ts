@@ -1,62 +1,106 @@
 /**
- * Composition root: CLI -> config -> backbone -> broker -> listeners. The only module that wires
- * concrete parts together.
+ * Composition root: CLI -> config -> backbone -> broker -> listeners -> admin API. The only module
+ * that wires concrete parts together.
  *
  * @module
  */
 
-import denoConfig from "../deno.json" with { type: "json" };
+import { type ApiUser, createAdminApp } from "../routes/mod.ts";
+
 import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts";
 import type { EnhancedAuthMethod, EnhancedAuthMethods } from "./auth/enhanced.ts";
 import { createScramMethod, SCRAM_SHA_256 } from "./auth/scram.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
 import { Broker } from "./broker/broker.ts";
-import type { BrokerOptions } from "./broker/options.ts";
 import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
-import { DenoListener, type ProxyProtocolOptions } from "./transport/deno_listener.ts";
-import { DenoWebSocketListener, type WebSocketOptions } from "./transport/deno_websocket.ts";
+import { parseScramCredentials } from "./auth/credentials.ts";
+import { proxyProtocolOptions, toBrokerOptions, VERSION, webSocketOptions } from "./compose.ts";
+import { DenoHttpServer } from "./transport/deno_http.ts";
+import { DenoListener } from "./transport/deno_listener.ts";
+import { DenoWebSocketListener, WebSocketUpgrader } from "./transport/deno_websocket.ts";
 import { NodeTlsListener } from "./transport/node_tls_listener.ts";
 import type { Listener } from "./transport/transport.ts";
-import { addressMatcher } from "./util/address_match.ts";
-import { createSystemClock } from "./util/clock.ts";
+import { isLoopbackAddress } from "./util/address.ts";
+import { type Clock, createSystemClock } from "./util/clock.ts";
+import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
 
-/** The broker's version, from deno.json. */
-export const VERSION: string = denoConfig.version;
-
-/** Maps the validated configuration onto the engine's options. */
-export function toBrokerOptions(config: Config): BrokerOptions {
-  return {
-    ...config.mqtt,
-    ...config.limits,
-    nodeId: config.node.id,
-    sysInterval: config.sys.enabled ? config.sys.interval : 0,
-  };
+/** The admin API's HTTP server and the WebSocket upgrader it may share its port with. */
+interface AdminServer {
+  server: DenoHttpServer;
+  webSocket: WebSocketUpgrader | undefined;
 }
 
-/** The PROXY protocol settings of the TCP listener, or undefined when it is off. */
-function proxyProtocolOptions(config: Config): ProxyProtocolOptions | undefined {
-  const proxy = config.listeners.tcp.proxyProtocol;
-  if (!proxy.enabled) return undefined;
-  return {
-    trustedSources: proxy.trustedSources.length > 0
-      ? addressMatcher(proxy.trustedSources)
-      : undefined,
-    timeout: proxy.timeout,
-  };
+/** What the admin API needs from the running broker. */
+interface AdminParts {
+  broker: Broker;
+  security: Security;
+  listeners: Listener[];
+  readiness: { listeners: boolean; backbone: boolean };
+  eventLoopLag: EventLoopLagMonitor;
+  clock: Clock;
 }
 
-/** How the WebSocket listener (and the admin port, when it serves MQTT too) accepts clients. */
-export function webSocketOptions(
-  listener: { path: string; trustedProxies: string[]; proxyHeader: string },
-): WebSocketOptions {
-  return {
-    path: listener.path,
-    trustedProxies: listener.trustedProxies.length > 0
-      ? addressMatcher(listener.trustedProxies)
-      : undefined,
-    proxyHeader: listener.proxyHeader,
-  };
+/**
+ * Serves the admin API (and MQTT over WebSocket at `listeners.ws.path` with `admin.webSocket`).
+ * With no token and no API user configured it listens on loopback only: there are no default
+ * credentials, so an open API is never reachable from another machine.
+ */
+function startAdminServer(config: Config, parts: AdminParts, logger: Logger): AdminServer {
+  const admin = config.admin;
+  const users: ApiUser[] = admin.users.map((user) => {
+    const credentials = parseScramCredentials(user.password);
+    if (credentials instanceof Error) {
+      throw new TypeError(`admin.users: user "${user.username}": ${credentials.message}`);
+    }
+    return { username: user.username, role: user.role, credentials };
+  });
+  const open = admin.tokens.length === 0 && users.length === 0;
+  let hostname = admin.host;
+  if (open && !isLoopbackAddress(hostname)) {
+    hostname = hostname.includes(":") ? "::1" : "127.0.0.1";
+    logger.warn(
+      "admin API has no credentials configured: listening on loopback only (set admin.tokens or admin.users to serve other machines)",
+      { configured: admin.host, host: hostname },
+    );
+  } else if (open) {
+    logger.info("admin API has no credentials configured: anyone on this machine may use it", {
+      host: hostname,
+    });
+  }
+  const jwtSecret = admin.jwtSecret ?? crypto.getRandomValues(new Uint8Array(32)).toBase64();
+  const app = createAdminApp({
+    broker: parts.broker,
+    auth: { tokens: admin.tokens, users, jwtSecret, jwtTtl: admin.jwtTtl, clock: parts.clock },
+    security: {
+      acl: parts.security.acl,
+      users: parts.security.users,
+      aclFile: parts.security.aclFile,
+    },
+    readiness: () => ({ ...parts.readiness }),
+    listeners: () =>
+      parts.listeners.map((l) => ({ transport: l.kind, address: l.hostname, port: l.port })),
+    eventLoopLag: () => parts.eventLoopLag.read(),
+    maxBodySize: admin.maxBodySize,
+    publicMetrics: admin.publicMetrics,
+    logger,
+  });
+  const webSocket = admin.webSocket
+    ? new WebSocketUpgrader("ws", webSocketOptions(config.listeners.ws), parts.broker.accept)
+    : undefined;
+  const server = DenoHttpServer.serve(
+    {
+      hostname,
+      port: admin.port,
+      onError: (error) => logger.error("admin request failed", { error }),
+    },
+    (request, peer) => webSocket?.handle(request, peer) ?? app.fetch(request),
+  );
+  logger.info("admin API started", {
+    address: `${server.hostname}:${server.port}`,
+    ...(webSocket ? { webSocket: config.listeners.ws.path } : {}),
+  });
+  return { server, webSocket };
 }
 
 /**
@@ -189,6 +233,7 @@ async function main(args: string[]): Promise<number> {
   }
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
   await backbone.start();
+  const readiness = { listeners: false, backbone: true };
   const broker = new Broker({
     options: toBrokerOptions(config),
     backbone,
@@ -208,6 +253,26 @@ async function main(args: string[]): Promise<number> {
     security.close();
     return 1;
   }
+  readiness.listeners = true;
+  const eventLoopLag = new EventLoopLagMonitor(clock);
+  eventLoopLag.start();
+  let admin: AdminServer | undefined;
+  if (config.admin.enabled) {
+    try {
+      admin = startAdminServer(
+        config,
+        { broker, security, listeners, readiness, eventLoopLag, clock },
+        logger,
+      );
+    } catch (err) {
+      logger.error("cannot start the admin API", { error: err });
+      for (const listener of listeners) listener.close();
+      eventLoopLag.stop();
+      await broker.close(0);
+      security.close();
+      return 1;
+    }
+  }
   const notice = anonymousNotice(config.auth.anonymous, listeners.map((l) => l.hostname));
   if (notice) logger[notice.level](notice.message, { anonymous: config.auth.anonymous });
   logger.info("broker started", {
@@ -217,11 +282,21 @@ async function main(args: string[]): Promise<number> {
   });
 
   const stopped = Promise.withResolvers<void>();
+  let stopping = false;
   const shutdown = async (signal: string) => {
+    // A second signal (a supervisor and its process group both sending one) changes nothing.
+    if (stopping) return;
+    stopping = true;
     logger.info("shutting down", { signal });
+    // Not ready from now on, so a load balancer stops sending new clients here.
+    readiness.listeners = false;
     for (const listener of listeners) listener.close();
+    admin?.webSocket?.stopAccepting();
     await broker.close(config.shutdown.gracePeriod);
+    await admin?.server.close();
+    readiness.backbone = false;
     await backbone.close();
+    eventLoopLag.stop();
     security.close();
     stopped.resolve();
   };

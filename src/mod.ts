@@ -34,10 +34,16 @@
  * @module
  */
 
-export { Broker, type BrokerDeps, type SessionInfo } from "./broker/broker.ts";
+export {
+  Broker,
+  type BrokerDeps,
+  type ConnectedClientInfo,
+  type DeliveryTotals,
+  type SessionInfo,
+} from "./broker/broker.ts";
 export type { BrokerOptions } from "./broker/options.ts";
 export { BrokerStats } from "./broker/stats.ts";
-export { toBrokerOptions, VERSION } from "./main.ts";
+export { toBrokerOptions, VERSION } from "./compose.ts";
 export type {
   Backbone,
   ConfigStore,
@@ -87,6 +93,18 @@ export type {
   TransportKind,
 } from "./transport/transport.ts";
 export { DenoListener } from "./transport/deno_listener.ts";
+export { validateTopicFilter, validateTopicName } from "./topic/mod.ts";
+export { Acl, type AclDefault, type AclRule, validateAclRule } from "./auth/acl.ts";
+export { AclRuleFile } from "./auth/acl_file.ts";
+export { PasswordFile, validateUsername } from "./auth/password_file.ts";
+export {
+  constantTimeEqual,
+  deriveScramCredentials,
+  parseScramCredentials,
+  type ScramCredentials,
+  verifyScramPassword,
+} from "./auth/credentials.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
 export { type Clock, createSystemClock } from "./util/clock.ts";
+export { type EventLoopLag, EventLoopLagMonitor } from "./util/event_loop_lag.ts";
 export { createLogger, type Logger, nullLogger } from "./util/logger.ts";

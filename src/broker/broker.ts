@@ -310,6 +310,12 @@ export class Broker implements BrokerCore, DeliveryTarget {
         "Wildcard subscriptions are not supported",
       );
     }
+    if (record.subscriptionId !== 0 && !options.subscriptionIdentifierAvailable) {
+      throw new MqttError(
+        ReasonCode.SubscriptionIdentifiersNotSupported,
+        "Subscription identifiers are not supported",
+      );
+    }
     if (
       !session.subscriptions.has(record.filter) &&
       session.subscriptions.size >= options.maxSubscriptionsPerClient

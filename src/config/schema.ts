@@ -620,6 +620,7 @@ const limits = section({
     "Clients on this machine (127.0.0.0/8, ::1) are not subject to the per-address limits.",
   ),
 }, "Connection and rate limits against floods.");
+
 /** Roles of the admin API: `admin` may do everything, `viewer` only read (GET). */
 export const API_ROLES = ["admin", "viewer"] as const;
 
@@ -641,6 +642,17 @@ const apiToken = z.strictObject({
   role: z.enum(API_ROLES, { error: `expected ${quoteList(API_ROLES)}` }),
 }, { error: apiTokenError });
 
+const VERIFIER_ERROR =
+  "expected a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, as deno task passwd writes it), never a plain password";
+const apiUser = z.strictObject({
+  username: z.string({ error: "expected a user name" }).min(1, { error: "expected a user name" }),
+  password: z.string({ error: VERIFIER_ERROR }).regex(
+    /^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$/,
+    { error: VERIFIER_ERROR },
+  ),
+  role: z.enum(API_ROLES, { error: `expected ${quoteList(API_ROLES)}` }),
+}, { error: "expected a mapping with username, password and role" });
+
 const admin = section({
   enabled: boolean(true, "Serve the admin HTTP API, health checks and Prometheus metrics."),
   host: listenHost(),
@@ -660,7 +672,27 @@ const admin = section({
   ).prefault([]).meta(
     {
       description:
-        "Static API tokens, each `{token, role, name?}` with role `admin` or `viewer`, sent as `x-token` or `Authorization: Bearer`. With no tokens and no users the API listens on loopback only.",
+        "Static API tokens, each `{token, role, name?}` with role `admin` or `viewer`, sent as `x-token` or `Authorization: Bearer`. With no tokens and no `users` the API listens on loopback only.",
+      typeLabel: "list",
+    } satisfies FieldMeta,
+  ),
+  users: z.preprocess(
+    jsonListFromText,
+    z.array(apiUser, {
+      error: "expected a list of {username, password, role} mappings (or that list as JSON)",
+    }).superRefine((users, ctx) => {
+      const seen = new Set<string>();
+      users.forEach((entry, i) => {
+        if (seen.has(entry.username)) {
+          ctx.addIssue({ code: "custom", path: [i, "username"], message: "duplicate user name" });
+        }
+        seen.add(entry.username);
+      });
+    }),
+  ).prefault([]).meta(
+    {
+      description:
+        "API users who may `POST /api/v1/login`, each `{username, password, role}`; `password` is a SCRAM-SHA-256 verifier as `deno task passwd` writes it, never the password itself.",
       typeLabel: "list",
     } satisfies FieldMeta,
   ),

@@ -85,6 +85,7 @@ const DEFAULTS: Omit<Config, "node"> = {
     host: "0.0.0.0",
     port: 8888,
     tokens: [],
+    users: [],
     jwtTtl: 900_000,
     maxBodySize: 2_097_152,
     publicMetrics: false,
@@ -357,4 +358,29 @@ Deno.test("configSchema requires the password file provider for SCRAM", () => {
     path: "auth.chain",
     message: 'expected "passwordFile" in the list when auth.scram.enabled is true',
   }]);
+});
+
+Deno.test("configSchema takes API users with SCRAM verifiers only, never a plain password", () => {
+  const verifier = "SCRAM-SHA-256$4096:c2FsdA==$" + "A".repeat(43) + "=:" + "B".repeat(43) + "=";
+  const config = configSchema.parse({
+    admin: { users: [{ username: "ops", password: verifier, role: "admin" }] },
+  });
+  assert.equal(config.admin.users[0].password, verifier);
+  const issues = issuesOf({
+    admin: { users: [{ username: "ops", password: "hunter2", role: "admin" }] },
+  });
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0].path, "admin.users.0.password");
+  assert.match(issues[0].message, /^expected a SCRAM-SHA-256 verifier/);
+  assert.deepEqual(
+    issuesOf({
+      admin: {
+        users: [
+          { username: "ops", password: verifier, role: "admin" },
+          { username: "ops", password: verifier, role: "viewer" },
+        ],
+      },
+    }),
+    [{ path: "admin.users.1.username", message: "duplicate user name" }],
+  );
 });

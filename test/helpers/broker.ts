@@ -10,7 +10,7 @@ import { Broker } from "../../src/broker/broker.ts";
 import type { BrokerHooks } from "../../src/hooks/hooks.ts";
 import { type Config, type ConfigInput, configSchema } from "../../src/config/mod.ts";
 import type { EnhancedAuthMethods } from "../../src/auth/enhanced.ts";
-import { toBrokerOptions } from "../../src/main.ts";
+import { toBrokerOptions } from "../../src/compose.ts";
 import { DenoListener } from "../../src/transport/deno_listener.ts";
 import { type Clock, createSystemClock } from "../../src/util/clock.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";

@@ -1,0 +1,246 @@
+/**
+ * `/api/v1/acl`: the ACL rules in the order they are checked (first match wins): the rules of
+ * `acl.rules` in the config (read-only here), then those of the rules file `acl.file`, which the
+ * API edits. Every change is written to the file at once and applies to the next check of every
+ * client, connected ones included, without a restart.
+ *
+ * @module
+ */
+
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import {
+  type Acl,
+  type AclRule,
+  type AclRuleFile,
+  type Logger,
+  validateAclRule,
+} from "../src/mod.ts";
+import {
+  authErrors,
+  errors,
+  fieldProblem,
+  json,
+  jsonBody,
+  problem,
+  resourceApp,
+} from "./_common.ts";
+import type { SerialQueue } from "./_serial.ts";
+
+const names = (what: string) =>
+  z.array(z.string({ error: `expected ${what}` }), { error: `expected a list of ${what}s` })
+    .min(1, { error: `expected at least one ${what}` });
+
+const AclRuleSchema = z.object({
+  permission: z.enum(["allow", "deny"], { error: 'expected "allow" or "deny"' }),
+  action: z.enum(["publish", "subscribe", "both"], {
+    error: 'expected "publish", "subscribe" or "both"',
+  }),
+  topic: z.string({ error: "expected a topic filter" }).openapi({
+    description: "Topic filter; %u is the user name, %c the client id",
+    example: "devices/%c/#",
+  }),
+  users: names("user name").optional(),
+  clients: names("client id").optional(),
+}).strict().openapi("AclRule");
+
+const AclRuleViewSchema = AclRuleSchema.extend({
+  source: z.enum(["config", "file"]),
+  /** Position within its source; file rules are addressed by it. */
+  index: z.number().int(),
+}).openapi("AclRuleView");
+
+const AclSchema = z.object({
+  default: z.enum(["allow", "deny"]),
+  /** The rules file, null when none is configured (then the rules cannot be edited). */
+  file: z.string().nullable(),
+  rules: z.array(AclRuleViewSchema),
+}).openapi("Acl");
+
+const IndexParam = z.object({
+  index: z.coerce.number({ error: "expected a rule index" }).int({ error: "expected a rule index" })
+    .min(0, { error: "expected a rule index" })
+    .openapi({ param: { name: "index", in: "path" }, example: 0 }),
+});
+
+const getAcl = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["acl"],
+  summary: "The ACL: default decision and every rule in check order",
+  responses: { 200: { description: "The ACL", content: json(AclSchema) }, ...authErrors },
+});
+
+const addRule = createRoute({
+  method: "post",
+  path: "/rules",
+  tags: ["acl"],
+  summary: "Add a rule to the rules file (at `position`, default the end)",
+  request: {
+    body: jsonBody(
+      AclRuleSchema.extend({
+        position: z.number({ error: "expected a position in the rules file" }).int({
+          error: "expected a position in the rules file",
+        }).min(0, { error: "expected a position in the rules file" }).optional(),
+      }),
+    ),
+  },
+  responses: {
+    201: { description: "Added", content: json(AclRuleViewSchema) },
+    400: errors[400],
+    409: errors[409],
+    500: errors[500],
+    ...authErrors,
+  },
+});
+
+const replaceRule = createRoute({
+  method: "put",
+  path: "/rules/{index}",
+  tags: ["acl"],
+  summary: "Replace a rule of the rules file",
+  request: { params: IndexParam, body: jsonBody(AclRuleSchema) },
+  responses: {
+    200: { description: "Replaced", content: json(AclRuleViewSchema) },
+    400: errors[400],
+    404: errors[404],
+    409: errors[409],
+    500: errors[500],
+    ...authErrors,
+  },
+});
+
+const deleteRule = createRoute({
+  method: "delete",
+  path: "/rules/{index}",
+  tags: ["acl"],
+  summary: "Remove a rule of the rules file",
+  request: { params: IndexParam },
+  responses: {
+    204: { description: "Removed" },
+    400: errors[400],
+    404: errors[404],
+    409: errors[409],
+    500: errors[500],
+    ...authErrors,
+  },
+});
+
+const NOT_CONFIGURED = "ACL rules are edited in a rules file: set acl.file";
+
+/** What the ACL resource works on. */
+export interface AclDeps {
+  /** The live rule set (config rules, then file rules). */
+  acl: Acl;
+  /** The rules file, when `acl.file` is set. */
+  file: AclRuleFile | undefined;
+  changes: SerialQueue;
+  logger: Logger;
+}
+
+type RuleInput = z.infer<typeof AclRuleSchema>;
+
+function toRule(input: RuleInput): AclRule {
+  const rule: AclRule = { permission: input.permission, action: input.action, topic: input.topic };
+  if (input.users) rule.users = input.users;
+  if (input.clients) rule.clients = input.clients;
+  return rule;
+}
+
+function ruleView(rule: AclRule, source: "config" | "file", index: number) {
+  return {
+    permission: rule.permission,
+    action: rule.action,
+    topic: rule.topic,
+    ...(rule.users ? { users: [...rule.users] } : {}),
+    ...(rule.clients ? { clients: [...rule.clients] } : {}),
+    source,
+    index,
+  };
+}
+
+/** The ACL resource. */
+export function aclRoutes(deps: AclDeps) {
+  const app = resourceApp();
+  const { acl, file, changes, logger } = deps;
+
+  /** A 400 naming the topic when the rule's filter is not valid. */
+  const invalidRule = (c: Context, rule: AclRule) => {
+    const invalid = validateAclRule(rule);
+    if (!invalid) return undefined;
+    const field = invalid.slice(0, invalid.indexOf(":"));
+    const message = invalid.slice(invalid.indexOf(":") + 1).trim();
+    return fieldProblem(c, field, message);
+  };
+  /** Writes the file; on failure the rules are read back from it, so file and memory agree. */
+  const save = async (rules: AclRuleFile, c: Context) => {
+    try {
+      await rules.save();
+      return undefined;
+    } catch (error) {
+      logger.error("cannot write the ACL file", { file: rules.path, error });
+      await rules.load().catch(() => {});
+      return problem(c, 500, `Cannot write the ACL file ${rules.path}`);
+    }
+  };
+  const outOfRange = (c: Context, index: number, size: number) =>
+    problem(c, 404, `No rule ${index} in the rules file (it has ${size})`);
+
+  app.openapi(getAcl, (c) => {
+    const fileRules = file?.list() ?? [];
+    const configCount = acl.rules.length - fileRules.length;
+    const rules = acl.rules.map((rule, i) =>
+      i < configCount ? ruleView(rule, "config", i) : ruleView(rule, "file", i - configCount)
+    );
+    return c.json({ default: acl.defaultPolicy, file: file?.path ?? null, rules }, 200);
+  });
+  app.openapi(addRule, (c) => {
+    if (!file) return problem(c, 409, NOT_CONFIGURED);
+    const { position, ...input } = c.req.valid("json");
+    const rule = toRule(input);
+    const invalid = invalidRule(c, rule);
+    if (invalid) return invalid;
+    return changes.run(async () => {
+      const size = file.list().length;
+      const index = position ?? size;
+      if (index > size) {
+        return fieldProblem(c, "position", `expected 0 to ${size}`);
+      }
+      file.add(rule, index);
+      const failed = await save(file, c);
+      if (failed) return failed;
+      logger.info("ACL rule added through the admin API", { index, topic: rule.topic });
+      return c.json(ruleView(rule, "file", index), 201);
+    });
+  });
+  app.openapi(replaceRule, (c) => {
+    if (!file) return problem(c, 409, NOT_CONFIGURED);
+    const { index } = c.req.valid("param");
+    const rule = toRule(c.req.valid("json"));
+    const invalid = invalidRule(c, rule);
+    if (invalid) return invalid;
+    return changes.run(async () => {
+      const size = file.list().length;
+      if (index >= size) return outOfRange(c, index, size);
+      file.update(index, rule);
+      const failed = await save(file, c);
+      if (failed) return failed;
+      logger.info("ACL rule replaced through the admin API", { index, topic: rule.topic });
+      return c.json(ruleView(rule, "file", index), 200);
+    });
+  });
+  app.openapi(deleteRule, (c) => {
+    if (!file) return problem(c, 409, NOT_CONFIGURED);
+    const { index } = c.req.valid("param");
+    return changes.run(async () => {
+      const size = file.list().length;
+      if (index >= size) return outOfRange(c, index, size);
+      file.remove(index);
+      const failed = await save(file, c);
+      if (failed) return failed;
+      logger.info("ACL rule removed through the admin API", { index });
+      return c.body(null, 204);
+    });
+  });
+  return app;
+}

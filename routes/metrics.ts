@@ -1,0 +1,330 @@
+/**
+ * `/metrics`: Prometheus text exposition, with prom-client. Every value is read from the broker's
+ * own counters when Prometheus scrapes (prom-client's `collect`), so the message path pays nothing
+ * for metrics beyond the plain counter increments it already makes. prom-client's default process
+ * metrics are not used: under Deno its event-loop histogram stays empty, so lag comes from the
+ * broker's own monitor.
+ *
+ * @module
+ */
+
+import { createRoute, z } from "@hono/zod-openapi";
+import { Counter, Gauge, Registry } from "prom-client";
+import type { Broker, EventLoopLag } from "../src/mod.ts";
+import { authErrors, resourceApp } from "./_common.ts";
+
+/** Process memory, as `Deno.memoryUsage()` reports it. */
+export interface MemoryUsage {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+}
+
+/** Where the metrics come from. */
+export interface MetricsDeps {
+  broker: Broker;
+  eventLoopLag: () => EventLoopLag;
+  memoryUsage: () => MemoryUsage;
+}
+
+const QOS_LEVELS = ["0", "1", "2"] as const;
+const PROTOCOL_VERSIONS = [3, 4, 5] as const;
+
+/** A counter whose value is read from the broker at scrape time. */
+function pulledCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number,
+): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+/** A counter with one value per label value, read at scrape time. */
+function pulledLabelledCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  label: L,
+  read: () => [string, number][],
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [value, count] of read()) this.inc({ [label]: value } as Record<L, string>, count);
+    },
+  });
+}
+
+function pulledGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+/** Builds the registry of this node's metrics. */
+export function createMetricsRegistry(deps: MetricsDeps): Registry {
+  const { broker } = deps;
+  const stats = broker.stats;
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: broker.options.nodeId });
+  const byQos = (values: number[]) => (): [string, number][] =>
+    QOS_LEVELS.map((qos, i) => [qos, values[i]]);
+
+  new Gauge({
+    name: "perch_info",
+    help: "Always 1; the labels say which broker this is.",
+    labelNames: ["version", "backbone"],
+    registers: [registry],
+    collect() {
+      this.set({ version: broker.version, backbone: broker.backbone.kind }, 1);
+    },
+  });
+  pulledGauge(
+    registry,
+    "perch_start_time_seconds",
+    "When the broker started, Unix time.",
+    () => stats.startedAt / 1000,
+  );
+
+  // Connections.
+  pulledGauge(
+    registry,
+    "perch_connections_open",
+    "Open network connections, including ones that have not completed CONNECT.",
+    () => broker.connections.size,
+  );
+  new Gauge({
+    name: "perch_clients_connected",
+    help: "Connected clients, by MQTT protocol level (3: 3.1, 4: 3.1.1, 5: 5.0).",
+    labelNames: ["protocol_version"],
+    registers: [registry],
+    collect() {
+      for (const version of PROTOCOL_VERSIONS) {
+        this.set({ protocol_version: String(version) }, stats.clientsConnectedByVersion[version]);
+      }
+    },
+  });
+  pulledLabelledCounter(
+    registry,
+    "perch_clients_connected_total",
+    "Completed CONNECTs, by MQTT protocol level.",
+    "protocol_version",
+    () => PROTOCOL_VERSIONS.map((v) => [String(v), stats.clientsConnectedTotalByVersion[v]]),
+  );
+  pulledCounter(
+    registry,
+    "perch_connections_accepted_total",
+    "Network connections accepted.",
+    () => stats.connectionsAccepted,
+  );
+  pulledCounter(
+    registry,
+    "perch_connections_refused_total",
+    "Connections refused by a connection limit.",
+    () => stats.connectionsRefused,
+  );
+
+  // Messages and bytes.
+  pulledLabelledCounter(
+    registry,
+    "perch_messages_received_total",
+    "PUBLISH packets received from clients, by QoS.",
+    "qos",
+    byQos(stats.publishReceivedByQos),
+  );
+  pulledLabelledCounter(
+    registry,
+    "perch_messages_sent_total",
+    "PUBLISH packets sent to clients, by QoS.",
+    "qos",
+    byQos(stats.publishSentByQos),
+  );
+  pulledLabelledCounter(
+    registry,
+    "perch_payload_bytes_received_total",
+    "Payload bytes of PUBLISH packets received, by QoS.",
+    "qos",
+    byQos(stats.payloadBytesReceivedByQos),
+  );
+  pulledLabelledCounter(
+    registry,
+    "perch_payload_bytes_sent_total",
+    "Payload bytes of PUBLISH packets sent, by QoS.",
+    "qos",
+    byQos(stats.payloadBytesSentByQos),
+  );
+  pulledCounter(
+    registry,
+    "perch_bytes_received_total",
+    "Bytes received, all packets.",
+    () => stats.bytesReceived,
+  );
+  pulledCounter(
+    registry,
+    "perch_bytes_sent_total",
+    "Bytes sent, all packets.",
+    () => stats.bytesSent,
+  );
+  pulledLabelledCounter(
+    registry,
+    "perch_messages_dropped_total",
+    "Messages not delivered or not accepted, by cause.",
+    "reason",
+    () => [
+      ["expired", stats.droppedExpired],
+      ["slow_consumer", stats.droppedSlowConsumer],
+      ["queue_full", stats.droppedQueueFull],
+      ["too_large_for_client", stats.droppedTooLarge],
+      ["not_authorized_to_read", stats.droppedNotAuthorized],
+      ["publish_denied", stats.publishDenied],
+      ["shared_group_ended", broker.router.sharedDropped],
+    ],
+  );
+  pulledCounter(
+    registry,
+    "perch_retained_rejected_total",
+    "Retained messages not stored because the retained store was full (still routed).",
+    () => stats.retainedRejected,
+  );
+
+  // State.
+  new Gauge({
+    name: "perch_retained_messages",
+    help: "Retained messages stored.",
+    registers: [registry],
+    async collect() {
+      this.set(await broker.backbone.retained.count());
+    },
+  });
+  pulledGauge(
+    registry,
+    "perch_subscriptions",
+    "Subscriptions, shared group members included.",
+    () => broker.subscriptionCount,
+  );
+  pulledGauge(
+    registry,
+    "perch_sessions",
+    "Sessions held, connected or not.",
+    () => broker.sessionCount,
+  );
+  new Gauge({
+    name: "perch_delivery_backlog",
+    help:
+      "Outbound QoS 1/2 messages awaiting acknowledgement (inflight) and waiting in session queues (queued).",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      const totals = broker.deliveryTotals();
+      this.set({ state: "inflight" }, totals.inflight);
+      this.set({ state: "queued" }, totals.queued);
+    },
+  });
+  pulledGauge(
+    registry,
+    "perch_queued_bytes",
+    "Payload bytes waiting in session queues.",
+    () => broker.deliveryTotals().queuedBytes,
+  );
+
+  // Failures.
+  pulledCounter(
+    registry,
+    "perch_auth_failures_total",
+    "CONNECTs refused by authentication.",
+    () => stats.authFailures,
+  );
+  pulledCounter(
+    registry,
+    "perch_protocol_errors_total",
+    "Connections closed for bad input (malformed or forbidden packets).",
+    () => stats.protocolErrors,
+  );
+  pulledCounter(
+    registry,
+    "perch_slow_consumer_disconnects_total",
+    "Subscribers disconnected for holding publishers back too long.",
+    () => stats.slowConsumerDisconnects,
+  );
+  pulledCounter(
+    registry,
+    "perch_publish_rate_exceeded_total",
+    "Clients disconnected for publishing faster than limits.publishRate.",
+    () => stats.publishRateExceeded,
+  );
+
+  // Process.
+  pulledGauge(
+    registry,
+    "perch_event_loop_lag_seconds",
+    "How late the latest event-loop sample fired.",
+    () => deps.eventLoopLag().latest / 1000,
+  );
+  pulledGauge(
+    registry,
+    "perch_event_loop_lag_max_seconds",
+    "Largest event-loop lag of the recent sampling window.",
+    () => deps.eventLoopLag().max / 1000,
+  );
+  pulledGauge(
+    registry,
+    "process_resident_memory_bytes",
+    "Resident set size.",
+    () => deps.memoryUsage().rss,
+  );
+  pulledGauge(
+    registry,
+    "process_heap_used_bytes",
+    "JavaScript heap in use.",
+    () => deps.memoryUsage().heapUsed,
+  );
+  pulledGauge(
+    registry,
+    "process_heap_total_bytes",
+    "JavaScript heap reserved.",
+    () => deps.memoryUsage().heapTotal,
+  );
+  return registry;
+}
+
+const metricsRoute = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["health"],
+  summary: "Prometheus metrics (text exposition format)",
+  responses: {
+    200: {
+      description: "The metrics",
+      content: { "text/plain": { schema: z.string() } },
+    },
+    ...authErrors,
+  },
+});
+
+/** The metrics endpoint. */
+export function metricsRoutes(registry: Registry) {
+  const app = resourceApp();
+  app.openapi(metricsRoute, async (c) => {
+    const body = await registry.metrics();
+    return c.text(body, 200, { "content-type": registry.contentType });
+  });
+  return app;
+}

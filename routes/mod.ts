@@ -1,0 +1,156 @@
+/**
+ * The admin HTTP API: a Hono app with one sub-app per resource, zod-validated requests, JSON
+ * errors with the right status, token and login authentication with roles, health and
+ * Prometheus metrics, and an OpenAPI 3.1 document generated from the same zod schemas
+ * (`/api/v1/openapi.json`). It knows the broker only through `src/mod.ts`; `src/main.ts` serves it.
+ *
+ * @example Ask an embedded broker's API without a socket
+ * ```ts ignore
+ * const app = createAdminApp({ broker, auth, security: { acl }, ...probes });
+ * const health = await app.request("/healthz"); // main.ts serves app.fetch over HTTP
+ * ```
+ *
+ * @module
+ */
+
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Acl, AclRuleFile, Broker, EventLoopLag, Logger, PasswordFile } from "../src/mod.ts";
+import { type AdminEnv, problem, validationHook } from "./_common.ts";
+import { SerialQueue } from "./_serial.ts";
+import { aclRoutes } from "./acl.ts";
+import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.ts";
+import { clientsRoutes } from "./clients.ts";
+import { healthRoutes, type Readiness } from "./health.ts";
+import { loginRoutes } from "./login.ts";
+import { createMetricsRegistry, type MemoryUsage, metricsRoutes } from "./metrics.ts";
+import { type ListenerInfo, nodesRoutes } from "./nodes.ts";
+import { publishRoutes } from "./publish.ts";
+import { retainedRoutes } from "./retained.ts";
+import { sessionsRoutes } from "./sessions.ts";
+import { statsRoutes } from "./stats.ts";
+import { subscriptionsRoutes } from "./subscriptions.ts";
+import { usersRoutes } from "./users.ts";
+
+export type { AdminEnv, Principal, Role } from "./_common.ts";
+export type { AdminAuthOptions, ApiToken, ApiUser } from "./auth.ts";
+export type { Readiness } from "./health.ts";
+export type { MemoryUsage } from "./metrics.ts";
+export type { ListenerInfo } from "./nodes.ts";
+
+/** The security parts the users and ACL resources edit. */
+export interface AdminSecurity {
+  /** The live ACL (config rules, then file rules). */
+  acl: Acl;
+  /** The password file, when the provider chain has one. */
+  users?: PasswordFile;
+  /** The ACL rules file, when `acl.file` is set. */
+  aclFile?: AclRuleFile;
+}
+
+/** What the admin API is built from. */
+export interface AdminDeps {
+  broker: Broker;
+  auth: AdminAuthOptions;
+  security: AdminSecurity;
+  /** Listeners bound and backbone ready, for `/readyz`. */
+  readiness: () => Readiness;
+  /** Bound listeners, for `/api/v1/nodes`. */
+  listeners: () => ListenerInfo[];
+  eventLoopLag: () => EventLoopLag;
+  /** Process memory; `Deno.memoryUsage` by default. */
+  memoryUsage?: () => MemoryUsage;
+  /** Largest request body, in bytes. */
+  maxBodySize: number;
+  /** Serve `/metrics` without a token. */
+  publicMetrics?: boolean;
+  logger: Logger;
+}
+
+/** Paths that need no token. */
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/api/v1/login", "/api/v1/openapi.json"]);
+
+/** Builds the admin app. */
+export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
+  const { broker, logger } = deps;
+  const memoryUsage = deps.memoryUsage ?? (() => Deno.memoryUsage());
+  const authenticator = new AdminAuthenticator(deps.auth);
+  const changes = new SerialQueue();
+  const app = new OpenAPIHono<AdminEnv>({ defaultHook: validationHook });
+
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) {
+      return problem(c, error.status as ContentfulStatusCode, error.message || "Bad request");
+    }
+    logger.error("admin API request failed", { method: c.req.method, path: c.req.path, error });
+    return problem(c, 500, "Internal server error");
+  });
+  app.notFound((c) => problem(c, 404, `No route for ${c.req.method} ${c.req.path}`));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.maxBodySize,
+      onError: (c) =>
+        problem(c, 413, `Request body exceeds ${deps.maxBodySize} bytes (admin.maxBodySize)`),
+    }),
+  );
+  const auth = requireToken(authenticator, PUBLIC_PATHS);
+  app.use("/api/v1/*", auth);
+  if (!deps.publicMetrics) app.use("/metrics", auth);
+
+  app.route("/", healthRoutes(deps.readiness));
+  const registry = createMetricsRegistry({
+    broker,
+    eventLoopLag: deps.eventLoopLag,
+    memoryUsage,
+  });
+  app.route("/metrics", metricsRoutes(registry));
+  app.route("/api/v1/login", loginRoutes(authenticator));
+  app.route("/api/v1/clients", clientsRoutes(broker));
+  app.route("/api/v1/sessions", sessionsRoutes(broker));
+  app.route("/api/v1/subscriptions", subscriptionsRoutes(broker));
+  app.route("/api/v1/retained", retainedRoutes(broker));
+  app.route("/api/v1/publish", publishRoutes(broker));
+  app.route(
+    "/api/v1/users",
+    usersRoutes({ users: deps.security.users, changes, logger }),
+  );
+  app.route(
+    "/api/v1/acl",
+    aclRoutes({ acl: deps.security.acl, file: deps.security.aclFile, changes, logger }),
+  );
+  app.route(
+    "/api/v1/nodes",
+    nodesRoutes({
+      broker,
+      listeners: deps.listeners,
+      eventLoopLag: deps.eventLoopLag,
+      memoryUsage,
+    }),
+  );
+  app.route("/api/v1/stats", statsRoutes(broker));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "A static token (admin.tokens) or a token from POST /api/v1/login",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "xToken", {
+    type: "apiKey",
+    in: "header",
+    name: "x-token",
+  });
+  app.doc31("/api/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Perch admin API",
+      version: broker.version,
+      description:
+        "Manage and observe a Perch MQTT broker. Errors are JSON `{status, message, issues?}` with the HTTP status of the problem.",
+    },
+    security: [{ bearer: [] }, { xToken: [] }],
+  });
+  return app;
+}

@@ -1,0 +1,210 @@
+/**
+ * `/api/v1/sessions`: every session this node holds, connected or not. List, get one with its
+ * subscriptions, delete (a connected client is disconnected first), and add or remove a
+ * subscription on a session's behalf.
+ *
+ * @module
+ */
+
+import { createRoute, z } from "@hono/zod-openapi";
+import { type Broker, MqttError, ReasonCode, type SubscriptionRecord } from "../src/mod.ts";
+import {
+  authErrors,
+  byText,
+  errors,
+  json,
+  jsonBody,
+  pageOf,
+  pageQuery,
+  paginate,
+  problem,
+  QosSchema,
+  resourceApp,
+} from "./_common.ts";
+import {
+  SessionDetailSchema,
+  sessionDetailView,
+  SessionSchema,
+  sessionView,
+  SubscriptionSchema,
+  subscriptionView,
+} from "./_views.ts";
+
+const ClientIdParam = z.object({
+  clientId: z.string().min(1).openapi({ param: { name: "clientId", in: "path" } }),
+});
+
+const listSessions = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["sessions"],
+  summary: "List sessions",
+  request: {
+    query: z.object({
+      ...pageQuery,
+      clientId: z.string().optional().openapi({ description: "Exact client id" }),
+      like: z.string().optional().openapi({ description: "Part of the client id" }),
+      connected: z.enum(["true", "false"], { error: 'expected "true" or "false"' }).optional(),
+    }),
+  },
+  responses: {
+    200: {
+      description: "One page of sessions, ordered by client id",
+      content: json(pageOf(SessionSchema)),
+    },
+    400: errors[400],
+    ...authErrors,
+  },
+});
+
+const getSession = createRoute({
+  method: "get",
+  path: "/{clientId}",
+  tags: ["sessions"],
+  summary: "A session with its subscriptions",
+  request: { params: ClientIdParam },
+  responses: {
+    200: { description: "The session", content: json(SessionDetailSchema) },
+    404: errors[404],
+    ...authErrors,
+  },
+});
+
+const deleteSession = createRoute({
+  method: "delete",
+  path: "/{clientId}",
+  tags: ["sessions"],
+  summary: "End a session (a connected client is disconnected with 0x98; a pending will is sent)",
+  request: { params: ClientIdParam },
+  responses: {
+    204: { description: "Ended" },
+    404: errors[404],
+    ...authErrors,
+  },
+});
+
+const SubscribeBody = z.object({
+  filter: z.string({ error: "expected a topic filter" }).min(1, {
+    error: "expected a topic filter",
+  })
+    .openapi({ example: "alerts/#" }),
+  qos: QosSchema.default(0),
+  noLocal: z.boolean({ error: "expected true or false" }).default(false),
+  retainAsPublished: z.boolean({ error: "expected true or false" }).default(false),
+  retainHandling: z.union([z.literal(0), z.literal(1), z.literal(2)], {
+    error: "expected 0, 1 or 2",
+  }).default(0),
+  subscriptionId: z.number({ error: "expected an integer from 1 to 268435455" })
+    .int({ error: "expected an integer from 1 to 268435455" })
+    .min(1, { error: "expected an integer from 1 to 268435455" })
+    .max(268_435_455, { error: "expected an integer from 1 to 268435455" })
+    .optional(),
+}).openapi("SubscribeRequest");
+
+const addSubscription = createRoute({
+  method: "post",
+  path: "/{clientId}/subscriptions",
+  tags: ["subscriptions"],
+  summary: "Subscribe a session (a connected client gets the matching retained messages)",
+  request: { params: ClientIdParam, body: jsonBody(SubscribeBody) },
+  responses: {
+    201: { description: "Subscribed", content: json(SubscriptionSchema) },
+    200: { description: "An existing subscription replaced", content: json(SubscriptionSchema) },
+    400: errors[400],
+    404: errors[404],
+    409: errors[409],
+    ...authErrors,
+  },
+});
+
+const removeSubscription = createRoute({
+  method: "delete",
+  path: "/{clientId}/subscriptions/{filter}",
+  tags: ["subscriptions"],
+  summary: "Unsubscribe a session (the filter URL-encoded: a/# is a%2F%23)",
+  request: {
+    params: ClientIdParam.extend({
+      filter: z.string().min(1).openapi({ param: { name: "filter", in: "path" } }),
+    }),
+  },
+  responses: {
+    204: { description: "Unsubscribed" },
+    404: errors[404],
+    ...authErrors,
+  },
+});
+
+/** The field an MQTT reason code from a subscribe points at. */
+function subscribeFailure(error: MqttError): { status: 400 | 409; field: string } {
+  switch (error.reasonCode) {
+    case ReasonCode.QuotaExceeded:
+      return { status: 409, field: "filter" };
+    case ReasonCode.SubscriptionIdentifiersNotSupported:
+      return { status: 400, field: "subscriptionId" };
+    case ReasonCode.ProtocolError:
+      return { status: 400, field: "noLocal" };
+    default:
+      return { status: 400, field: "filter" };
+  }
+}
+
+/** The sessions resource, with subscriptions on a session's behalf. */
+export function sessionsRoutes(broker: Broker) {
+  const app = resourceApp();
+  app.openapi(listSessions, (c) => {
+    const { page, limit, clientId, like, connected } = c.req.valid("query");
+    const sessions = broker.listSessions()
+      .filter((info) =>
+        (clientId === undefined || info.clientId === clientId) &&
+        (like === undefined || info.clientId.includes(like)) &&
+        (connected === undefined || info.connected === (connected === "true"))
+      )
+      .sort(byText((info) => info.clientId))
+      .map(sessionView);
+    return c.json(paginate(sessions, page, limit), 200);
+  });
+  app.openapi(getSession, (c) => {
+    const { clientId } = c.req.valid("param");
+    const session = broker.getSession(clientId);
+    if (!session) return problem(c, 404, `No session "${clientId}"`);
+    return c.json(sessionDetailView(session), 200);
+  });
+  app.openapi(deleteSession, (c) => {
+    const { clientId } = c.req.valid("param");
+    if (!broker.deleteSession(clientId)) return problem(c, 404, `No session "${clientId}"`);
+    return c.body(null, 204);
+  });
+  app.openapi(addSubscription, (c) => {
+    const { clientId } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const record: SubscriptionRecord = {
+      filter: body.filter,
+      qos: body.qos,
+      noLocal: body.noLocal,
+      retainAsPublished: body.retainAsPublished,
+      retainHandling: body.retainHandling,
+      subscriptionId: body.subscriptionId ?? 0,
+    };
+    let created: boolean | undefined;
+    try {
+      created = broker.subscribeSession(clientId, record);
+    } catch (error) {
+      if (!(error instanceof MqttError)) throw error;
+      const { status, field } = subscribeFailure(error);
+      return problem(c, status, `${field}: ${error.message}`, [{ field, message: error.message }]);
+    }
+    if (created === undefined) return problem(c, 404, `No session "${clientId}"`);
+    const granted = broker.getSession(clientId)!.subscriptions.find((s) =>
+      s.filter === record.filter
+    )!;
+    return c.json(subscriptionView(clientId, granted), created ? 201 : 200);
+  });
+  app.openapi(removeSubscription, (c) => {
+    const { clientId, filter } = c.req.valid("param");
+    const removed = broker.unsubscribeSession(clientId, filter);
+    if (removed === undefined) return problem(c, 404, `No session "${clientId}"`);
+    if (!removed) return problem(c, 404, `Session "${clientId}" has no subscription "${filter}"`);
+    return c.body(null, 204);
+  });
+  return app;
+}

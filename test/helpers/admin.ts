@@ -1,0 +1,143 @@
+/**
+ * The admin API over a real in-process broker with its security parts (a password file and an
+ * ACL rules file in a temp dir), reachable through `app.request()` and, on request, over real HTTP
+ * on a free port.
+ *
+ * @module
+ */
+
+import type { ConfigInput } from "../../src/config/mod.ts";
+import { deriveScramCredentials } from "../../src/auth/credentials.ts";
+import { DenoHttpServer } from "../../src/transport/deno_http.ts";
+import { WebSocketUpgrader } from "../../src/transport/deno_websocket.ts";
+import { EventLoopLagMonitor } from "../../src/util/event_loop_lag.ts";
+import { nullLogger } from "../../src/util/logger.ts";
+import { type ApiUser, createAdminApp } from "../../routes/mod.ts";
+import type { ApiToken } from "../../routes/auth.ts";
+import { type SecureTestBroker, startSecureBroker } from "./secure_broker.ts";
+
+export const ADMIN_TOKEN = "admin-token-0123456789abcdef";
+export const VIEWER_TOKEN = "viewer-token-0123456789abcdef";
+export const JWT_SECRET = "jwt-secret-for-tests-0123456789abcdef";
+/** Password of the API users `ops` (admin) and `watcher` (viewer). */
+export const API_PASSWORD = "correct horse battery staple";
+
+export interface TestAdminOptions {
+  /** Broker config, merged over the security settings this helper writes. */
+  config?: ConfigInput;
+  /** Static tokens; default one admin and one viewer token. */
+  tokens?: ApiToken[];
+  /** Add the API users `ops` and `watcher` (PBKDF2 with few iterations: tests only). */
+  users?: boolean;
+  /** Serve the app over HTTP on a free port (with MQTT over WebSocket at /mqtt). */
+  http?: boolean;
+  maxBodySize?: number;
+  publicMetrics?: boolean;
+}
+
+export interface TestAdmin {
+  server: SecureTestBroker;
+  app: ReturnType<typeof createAdminApp>;
+  /** Temp dir holding `users.txt` and `acl.yaml`. */
+  dir: string;
+  /** Base URL of the HTTP server (`http` option). */
+  url: string | undefined;
+  /** `app.request()` with the admin token unless `token` says otherwise (null: none). */
+  request(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  /** The same over HTTP. */
+  fetch(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+function withToken(init: RequestInit & { token?: string | null } = {}): RequestInit {
+  const { token, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  const chosen = token === undefined ? ADMIN_TOKEN : token;
+  if (chosen !== null) headers.set("x-token", chosen);
+  if (rest.body !== undefined && !headers.has("content-type")) {
+    headers.set("content-type", "application/json");
+  }
+  return { ...rest, headers };
+}
+
+export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAdmin> {
+  const dir = await Deno.makeTempDir({ prefix: "perch_admin_test_" });
+  await Deno.writeTextFile(`${dir}/users.txt`, "");
+  await Deno.writeTextFile(`${dir}/acl.yaml`, "[]\n");
+  const server = await startSecureBroker({
+    config: {
+      ...options.config,
+      auth: {
+        chain: ["passwordFile"],
+        passwordFile: { path: `${dir}/users.txt`, watch: false },
+        ...options.config?.auth,
+      },
+      acl: { file: `${dir}/acl.yaml`, watch: false, ...options.config?.acl },
+    },
+  });
+  const users: ApiUser[] = [];
+  if (options.users) {
+    // 4096 iterations: the minimum the verifier format allows, to keep tests fast.
+    const credentials = await deriveScramCredentials(API_PASSWORD, { iterations: 4096 });
+    users.push({ username: "ops", role: "admin", credentials });
+    users.push({ username: "watcher", role: "viewer", credentials });
+  }
+  const lag = new EventLoopLagMonitor(server.broker.clock);
+  const app = createAdminApp({
+    broker: server.broker,
+    auth: {
+      tokens: options.tokens ?? [
+        { token: ADMIN_TOKEN, role: "admin", name: "ci-admin" },
+        { token: VIEWER_TOKEN, role: "viewer", name: "ci-viewer" },
+      ],
+      users,
+      jwtSecret: JWT_SECRET,
+      jwtTtl: 60_000,
+      clock: server.broker.clock,
+    },
+    security: {
+      acl: server.security.acl,
+      users: server.security.users,
+      aclFile: server.security.aclFile,
+    },
+    readiness: () => ({ listeners: true, backbone: true }),
+    listeners: () => [{ transport: "tcp", address: "127.0.0.1", port: server.port }],
+    eventLoopLag: () => lag.read(),
+    maxBodySize: options.maxBodySize ?? 64 * 1024,
+    publicMetrics: options.publicMetrics,
+    logger: nullLogger,
+  });
+  let http: DenoHttpServer | undefined;
+  let upgrader: WebSocketUpgrader | undefined;
+  if (options.http) {
+    upgrader = new WebSocketUpgrader("ws", { path: "/mqtt" }, server.broker.accept);
+    const ws = upgrader;
+    http = DenoHttpServer.serve(
+      { hostname: "127.0.0.1", port: 0 },
+      (request, peer) => ws.handle(request, peer) ?? app.fetch(request),
+    );
+  }
+  const url = http && `http://127.0.0.1:${http.port}`;
+  return {
+    server,
+    app,
+    dir,
+    url,
+    request: (path, init) => Promise.resolve(app.request(path, withToken(init))),
+    fetch: (path, init) => {
+      if (!url) throw new Error("startAdmin({ http: true }) serves over HTTP");
+      return fetch(`${url}${path}`, withToken(init));
+    },
+    async close() {
+      await server.close();
+      await upgrader?.stopAccepting();
+      await http?.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Reads a JSON reply body. */
+export async function body<T = Record<string, unknown>>(response: Response): Promise<T> {
+  return await response.json() as T;
+}
