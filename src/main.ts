@@ -15,6 +15,7 @@ import { Broker } from "./broker/broker.ts";
 import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
 import { parseScramCredentials } from "./auth/credentials.ts";
 import { proxyProtocolOptions, toBrokerOptions, VERSION, webSocketOptions } from "./compose.ts";
+
 import { DenoHttpServer } from "./transport/deno_http.ts";
 import { DenoListener } from "./transport/deno_listener.ts";
 import { DenoWebSocketListener, WebSocketUpgrader } from "./transport/deno_websocket.ts";
@@ -24,6 +25,10 @@ import { isLoopbackAddress } from "./util/address.ts";
 import { type Clock, createSystemClock } from "./util/clock.ts";
 import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
+
+// The config mapping moved to compose.ts (src/mod.ts exports it from there); kept here for the
+// scripts and tests that import it from the composition root.
+export { toBrokerOptions } from "./compose.ts";
 
 /** The admin API's HTTP server and the WebSocket upgrader it may share its port with. */
 interface AdminServer {

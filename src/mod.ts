@@ -64,9 +64,12 @@ export type {
 } from "./auth/enhanced.ts";
 export { createScramMethod, SCRAM_SHA_256, type ScramMethodOptions } from "./auth/scram.ts";
 export {
+  constantTimeEqual,
   deriveScramCredentials,
+  parseScramCredentials,
   type ScramCredentials,
   type ScramCredentialStore,
+  verifyScramPassword,
 } from "./auth/credentials.ts";
 export type {
   AuthenticateRequest,
@@ -97,13 +100,6 @@ export { validateTopicFilter, validateTopicName } from "./topic/mod.ts";
 export { Acl, type AclDefault, type AclRule, validateAclRule } from "./auth/acl.ts";
 export { AclRuleFile } from "./auth/acl_file.ts";
 export { PasswordFile, validateUsername } from "./auth/password_file.ts";
-export {
-  constantTimeEqual,
-  deriveScramCredentials,
-  parseScramCredentials,
-  type ScramCredentials,
-  verifyScramPassword,
-} from "./auth/credentials.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
 export { type Clock, createSystemClock } from "./util/clock.ts";
 export { type EventLoopLag, EventLoopLagMonitor } from "./util/event_loop_lag.ts";
