@@ -12,6 +12,7 @@
 
 import { type AddressMatcher, isIpAddress, normalizeAddress } from "../util/address_match.ts";
 import { DenoHttpServer, type HttpPeer } from "./deno_http.ts";
+import { WriteQueue } from "./write_queue.ts";
 import type {
   AcceptHandler,
   Connection,
@@ -161,8 +162,9 @@ interface WebSocketConnectionOptions {
 
 /**
  * A `Connection` over a server-side WebSocket. Each binary message is one fresh chunk (the
- * zero-copy contract holds: the runtime allocates a new ArrayBuffer per message). Writes issued
- * in one turn go out as one binary frame. The WebSocket API cannot stop the peer from sending, so
+ * zero-copy contract holds: the runtime allocates a new ArrayBuffer per message). Writes go through
+ * the same `WriteQueue` as TCP: small packets are copied into batches as they are written (they may
+ * be views into the broker's shared slab), and each batch goes out as one binary frame. The WebSocket API cannot stop the peer from sending, so
  * `pause()` holds incoming frames, up to a bound.
  */
 export class DenoWebSocketConnection implements Connection {
@@ -173,8 +175,7 @@ export class DenoWebSocketConnection implements Connection {
   #socket: WebSocket;
   #options: WebSocketConnectionOptions;
   #handler: ConnectionHandler | undefined;
-  #frames: Uint8Array[] = [];
-  #queuedBytes = 0;
+  #queue = new WriteQueue();
   #flushScheduled = false;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #open = false;
@@ -195,7 +196,7 @@ export class DenoWebSocketConnection implements Connection {
   }
 
   get bufferedBytes(): number {
-    return this.#queuedBytes + (this.#open ? this.#socket.bufferedAmount : 0);
+    return this.#queue.bytes + (this.#open ? this.#socket.bufferedAmount : 0);
   }
 
   /** Wires the socket's events to the handler the broker returns. */
@@ -205,7 +206,7 @@ export class DenoWebSocketConnection implements Connection {
     this.#handler = accept(this);
     socket.onopen = () => {
       this.#open = true;
-      if (this.#frames.length > 0) this.#flushQueue();
+      if (this.#queue.bytes > 0) this.#flushQueue();
     };
     socket.onmessage = (event: MessageEvent) => this.#receive(event.data);
     socket.onclose = () => this.#ended();
@@ -214,8 +215,7 @@ export class DenoWebSocketConnection implements Connection {
 
   write(bytes: Uint8Array): void {
     if (this.#closing || this.#closed) return;
-    this.#frames.push(bytes);
-    this.#queuedBytes += bytes.length;
+    this.#queue.push(bytes);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
@@ -239,13 +239,12 @@ export class DenoWebSocketConnection implements Connection {
   close(): void {
     if (this.#closing || this.#closed) return;
     this.#closing = true;
-    if (this.#frames.length > 0) this.#flushQueue();
+    if (this.#queue.bytes > 0) this.#flushQueue();
     else this.#closeWhenSent();
   }
 
   destroy(): void {
-    this.#frames = [];
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     this.#closing = true;
     this.#closeSocket(1000);
   }
@@ -272,18 +271,19 @@ export class DenoWebSocketConnection implements Connection {
 
   #flushQueue(): void {
     this.#flushScheduled = false;
-    if (!this.#open || this.#closed || this.#frames.length === 0) return;
-    const data = takeFrames(this.#frames, this.#queuedBytes);
-    this.#frames = [];
-    this.#queuedBytes = 0;
+    if (!this.#open || this.#closed || this.#queue.bytes === 0) return;
     try {
-      this.#socket.send(data);
+      // One frame per batch of small packets (or per large packet); the runtime keeps each
+      // buffer until it is sent, so a batch buffer is handed back only once everything drained.
+      for (let data = this.#queue.take(); data !== undefined; data = this.#queue.take()) {
+        this.#socket.send(data);
+      }
     } catch {
       this.destroy(); // The socket is closing under us; the close event reports it.
       return;
     }
     if (this.#closing) this.#closeWhenSent();
-    else this.#checkDrain();
+    else if (this.#drainTimer === undefined) this.#checkDrain();
   }
 
   /** Reports a drain once the runtime has sent everything, polling while it has not. */
@@ -294,8 +294,9 @@ export class DenoWebSocketConnection implements Connection {
       this.#drainTimer = setTimeout(this.#watchDrain, DRAIN_POLL_MS);
       return;
     }
+    this.#queue.written();
     if (this.#closing) this.#closeSocket(1000);
-    else if (this.#frames.length === 0) this.#handler?.onDrain?.();
+    else if (this.#queue.bytes === 0) this.#handler?.onDrain?.();
   }
 
   #closeWhenSent(): void {
@@ -324,25 +325,12 @@ export class DenoWebSocketConnection implements Connection {
     this.#open = false;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     this.#drainTimer = undefined;
-    this.#frames = [];
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     this.#held = [];
     this.#heldBytes = 0;
     this.#options.onClosed();
     this.#handler?.onClose();
   }
-}
-
-/** Joins queued frames into one buffer (or returns the only one) for a single WebSocket frame. */
-function takeFrames(frames: Uint8Array[], totalBytes: number): Uint8Array {
-  if (frames.length === 1) return frames[0];
-  const data = new Uint8Array(totalBytes);
-  let offset = 0;
-  for (const frame of frames) {
-    data.set(frame, offset);
-    offset += frame.length;
-  }
-  return data;
 }
 
 /** Options of {@linkcode DenoWebSocketListener.listen}. */

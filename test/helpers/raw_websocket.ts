@@ -150,6 +150,10 @@ export class RawWebSocket implements ByteStream {
           ? (frame.payload[0] << 8) | frame.payload[1]
           : 1005;
         this.#closed = true;
+        // Complete the closing handshake (RFC 6455 section 5.5.1), as a browser would.
+        await this.sendFrame(frame.payload.subarray(0, 2), { opcode: Opcode.Close }).catch(
+          () => {},
+        );
         return null;
       }
       if (frame.opcode === Opcode.Binary || frame.opcode === Opcode.Continuation) {

@@ -9,10 +9,12 @@ import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import { encodePacket, PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import type { Packet } from "../../src/codec/packets.ts";
-import { DenoWebSocketListener } from "../../src/transport/deno_websocket.ts";
+import { DenoHttpServer } from "../../src/transport/deno_http.ts";
+import { DenoWebSocketListener, WebSocketUpgrader } from "../../src/transport/deno_websocket.ts";
 import { addressMatcher } from "../../src/util/address_match.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { Opcode, RawWebSocket } from "../helpers/raw_websocket.ts";
+import { startSecureBroker } from "../helpers/secure_broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
 import { selfSignedCertificate } from "../helpers/tls_certificate.ts";
 
@@ -364,5 +366,96 @@ Deno.test("mqtt.js over wss:// completes a QoS 1 round trip with the test CA", a
   } finally {
     await client.endAsync();
     await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener applies the broker's authentication and limits as TCP does", async () => {
+  const server = await startSecureBroker({
+    config: { auth: { anonymous: "never" }, mqtt: { maxPacketSize: "1KiB" } },
+  });
+  const listener = DenoWebSocketListener.listen(
+    { hostname: "127.0.0.1", port: 0, path: "/mqtt" },
+    server.broker.accept,
+  );
+  try {
+    const { connack: overTcp } = await TestClient.connect(server.port, {
+      clientId: "t",
+      version: 5,
+    });
+    const anonymous = TestClient.wrap(await openRaw(listener.port), 5);
+    const overWs = await anonymous.sendConnect({ clientId: "w", version: 5 });
+    assert.notEqual(overWs.reasonCode, ReasonCode.Success);
+    assert.equal(overWs.reasonCode, overTcp.reasonCode);
+    await anonymous.closed;
+
+    const open = await startSecureBroker({ config: { mqtt: { maxPacketSize: "1KiB" } } });
+    const openListener = DenoWebSocketListener.listen(
+      { hostname: "127.0.0.1", port: 0, path: "/mqtt" },
+      open.broker.accept,
+    );
+    try {
+      const client = TestClient.wrap(await openRaw(openListener.port), 5);
+      assert.equal((await client.sendConnect({ clientId: "big", version: 5 })).reasonCode, 0);
+      await client.publish("big", new Uint8Array(2048));
+      const disconnect = await client.expect(PacketType.DISCONNECT);
+      assert.equal(disconnect.reasonCode, ReasonCode.PacketTooLarge);
+      await client.closed;
+    } finally {
+      openListener.close();
+      await open.close();
+      await openListener.finished;
+    }
+  } finally {
+    listener.close();
+    await server.close();
+    await listener.finished;
+  }
+});
+
+Deno.test("DenoWebSocketListener delivers many small packets in order, batched into frames", async () => {
+  const t = setup();
+  try {
+    const socket = await openRaw(t.listener.port);
+    const subscriber = TestClient.wrap(socket, 5);
+    await subscriber.sendConnect({ clientId: "batched", version: 5 });
+    await subscriber.subscribe("seq", 0);
+    const { client: publisher } = await TestClient.connect(t.server.port, { clientId: "p" });
+    // Sent in one burst, so the broker writes many PUBLISH packets to the socket in one turn.
+    await Promise.all(Array.from({ length: 300 }, (_, i) => publisher.publish("seq", `${i}`)));
+    const received = await subscriber.publishes(300);
+    assert.deepEqual(
+      received.map((p) => text(p.payload)),
+      Array.from({ length: 300 }, (_, i) => `${i}`),
+    );
+    await publisher.disconnect();
+    await subscriber.disconnect();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("WebSocketUpgrader closes a connection that sends too much while it is paused", async () => {
+  let paused: { closed: PromiseWithResolvers<void> } | undefined;
+  const upgrader = new WebSocketUpgrader("ws", { path: "/mqtt", maxPausedBytes: 1024 }, (conn) => {
+    const closed = Promise.withResolvers<void>();
+    paused = { closed };
+    conn.pause(); // as the broker does while a publisher is held back
+    return { onData() {}, onClose: () => closed.resolve() };
+  });
+  const server = DenoHttpServer.serve(
+    { hostname: "127.0.0.1", port: 0 },
+    (request, peer) => upgrader.handle(request, peer) ?? new Response(null, { status: 404 }),
+  );
+  try {
+    const socket = await openRaw(server.port);
+    await socket.sendFrame(new Uint8Array(600));
+    await socket.sendFrame(new Uint8Array(600));
+    assert.equal(await socket.read(new Uint8Array(16)), null);
+    assert.equal(socket.closeCode, 1008);
+    await paused!.closed.promise;
+    socket.close();
+  } finally {
+    await upgrader.stopAccepting();
+    await server.close();
   }
 });
