@@ -7,6 +7,7 @@
  */
 
 import type { Properties, ProtocolVersion, QoS } from "../codec/packets.ts";
+import { InflightTable } from "./inflight_table.ts";
 import type {
   Message,
   SessionRecord,
@@ -83,7 +84,7 @@ export class Session {
   // The collections are created on first use: an idle connection's session then costs no Map
   // (each empty Map or Set takes ~180 bytes of heap), which matters at 100k connections.
   #subscriptions: Map<string, SubscriptionRecord> | undefined = undefined;
-  #inflight: Map<number, InflightMessage> | undefined = undefined;
+  #inflight: InflightTable<InflightMessage> | undefined = undefined;
   #inboundQos2: Set<number> | undefined = undefined;
 
   constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
@@ -102,9 +103,9 @@ export class Session {
     return this.#subscriptions?.size ?? 0;
   }
 
-  /** Outbound QoS 1/2 messages by packet id, in the order they were sent. */
-  get inflight(): Map<number, InflightMessage> {
-    return this.#inflight ??= new Map();
+  /** Outbound QoS 1/2 messages by packet id; `values()` lists them in the order they were sent. */
+  get inflight(): InflightTable<InflightMessage> {
+    return this.#inflight ??= new InflightTable();
   }
 
   /** Number of outbound QoS 1/2 messages in flight (without creating the map). */
@@ -122,11 +123,7 @@ export class Session {
    * inflight below 65,535, so a free id always exists.
    */
   allocatePacketId(): number {
-    let id = this.#nextPacketId;
-    const inflight = this.#inflight;
-    if (inflight !== undefined) {
-      while (inflight.has(id)) id = id === 0xffff ? 1 : id + 1;
-    }
+    const id = this.inflight.freeId(this.#nextPacketId);
     this.#nextPacketId = id === 0xffff ? 1 : id + 1;
     return id;
   }
@@ -148,7 +145,7 @@ export class Session {
       released: false,
       group: undefined,
     };
-    this.inflight.set(packetId, entry);
+    this.inflight.set(entry);
     return entry;
   }
 
