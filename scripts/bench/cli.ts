@@ -17,6 +17,8 @@ export interface BenchOptions {
   durationSeconds: number;
   /** Warm-up before each window, in seconds. */
   warmupSeconds: number;
+  /** Warm-up before each latency window, in seconds (tail latency is the most start-up sensitive). */
+  latencyWarmupSeconds: number;
   /** Scenarios to run. */
   scenarios: ScenarioName[];
   /** Case id prefixes to keep (e.g. "fan-in/qos1"), or `undefined` for every case. */
@@ -52,6 +54,9 @@ Options:
   --rounds N          rounds (default 3; --quick: 1)
   --duration S        measuring window per measurement in seconds (default 5; --quick: 1)
   --warmup S          warm-up before each window in seconds (default 1; --quick: 0.5)
+  --latency-warmup S  warm-up before each latency window (default 5; --quick: 0.5): a fresh
+                      JIT runtime (Perch, Aedes) compiles hot code and runs its first full GC
+                      in its first seconds, which would otherwise land in the p99
   --scenarios LIST    comma-separated: ${SCENARIO_NAMES.join(",")} (default: all)
   --cases LIST        comma-separated case id prefixes to keep, e.g. fan-in/qos1/16B,latency/qos1
                       (default: every case of the selected scenarios)
@@ -119,6 +124,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
       rounds: { type: "string" },
       duration: { type: "string" },
       warmup: { type: "string" },
+      "latency-warmup": { type: "string" },
       scenarios: { type: "string" },
       cases: { type: "string" },
       brokers: { type: "string" },
@@ -139,6 +145,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
     rounds: integer(values.rounds, quick ? 1 : 3, "--rounds"),
     durationSeconds: positive(values.duration, quick ? 1 : 5, "--duration"),
     warmupSeconds: positive(values.warmup, quick ? 0.5 : 1, "--warmup"),
+    latencyWarmupSeconds: positive(values["latency-warmup"], quick ? 0.5 : 5, "--latency-warmup"),
     scenarios: list(values.scenarios, SCENARIO_NAMES, SCENARIO_NAMES, "--scenarios"),
     cases: values.cases?.split(",").map((prefix) => prefix.trim()).filter(Boolean),
     brokers: list(values.brokers, BROKER_NAMES, DEFAULT_BROKERS, "--brokers"),

@@ -132,6 +132,7 @@ export async function runBench(
   for (const note of caseNotes) console.log(note);
   const timing = {
     warmupMs: options.warmupSeconds * 1000,
+    latencyWarmupMs: options.latencyWarmupSeconds * 1000,
     durationMs: options.durationSeconds * 1000,
   };
   const rounds = new Map(cases.map((benchCase) => [benchCase, new Map<string, RoundResult[]>()]));

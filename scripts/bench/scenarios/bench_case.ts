@@ -44,6 +44,8 @@ export interface Measurement {
 export interface CaseTiming {
   /** Warm-up before the measuring window, in ms. */
   warmupMs: number;
+  /** Warm-up before a latency window, in ms. */
+  latencyWarmupMs: number;
   /** The measuring window, in ms. */
   durationMs: number;
 }

@@ -56,7 +56,7 @@ export function latencyCases(rate: number): BenchCase[] {
         }],
         groups: [[0]],
         workers: [{ publishers: [0], subscribers: [0] }],
-      }, { target, timing });
+      }, { target, timing: { warmupMs: timing.latencyWarmupMs, durationMs: timing.durationMs } });
       const values = percentiles(result.latencies, [...PERCENTILES]);
       const metrics: Record<string, number> = { delivered: result.deliveredPerSecond };
       values.forEach((value, i) => metrics[METRICS[i].key] = value);
