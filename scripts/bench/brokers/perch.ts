@@ -10,6 +10,8 @@ import { REPO_ROOT } from "../paths.ts";
 import type { BrokerLauncher, BrokerStartOptions, PrepareResult, RunningBroker } from "./broker.ts";
 
 const ENTRY = "src/main.ts";
+/** `deno task start` carries the V8 options Perch is meant to run with; the benchmark uses them too. */
+const V8_FLAGS = /--v8-flags=\S+/;
 const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
 
 /** Launches Perch from this repository. */
@@ -31,7 +33,12 @@ export class PerchLauncher implements BrokerLauncher {
       return { ok: false, reason: `${ENTRY} not found: the broker is not runnable yet` };
     }
     const manifest = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
-    return { ok: true, version: `${manifest.version ?? "dev"} (deno ${Deno.version.deno})` };
+    const v8Flags = String(manifest.tasks?.start ?? "").match(V8_FLAGS)?.[0];
+    // --perch-flags with its own --v8-flags replaces the start task's.
+    const ownV8Flags = this.#denoFlags.some((flag) => flag.startsWith("--v8-flags="));
+    if (v8Flags !== undefined && !ownV8Flags) this.#denoFlags = [v8Flags, ...this.#denoFlags];
+    const flags = this.#denoFlags.length > 0 ? `, ${this.#denoFlags.join(" ")}` : "";
+    return { ok: true, version: `${manifest.version ?? "dev"} (deno ${Deno.version.deno}${flags})` };
   }
 
   /** Starts Perch on port 0 and parses the port from its log. */

@@ -1,8 +1,8 @@
 /**
  * Subprocess entry: holds a share of the connection scenario's idle MQTT connections. A separate process
  * per share keeps each under its own open-file limit. Argument: a JSON {@link IdleJob}. Line protocol:
- * prints `ready`; on `connect` opens the connections (CONNECT/CONNACK, keep-alive 0) and prints
- * `connected <json>`; on `close` closes them and exits.
+ * prints `ready`; on `connect N` opens the next N of its connections (CONNECT/CONNACK, keep-alive 0;
+ * plain `connect`: all the rest) and prints `connected <json>`; on `close` closes them and exits.
  *
  * @module
  */
@@ -33,11 +33,17 @@ export interface IdleReport {
   firstError?: string;
 }
 
-async function openAll(job: IdleJob, conns: Deno.Conn[]): Promise<IdleReport> {
+/** Opens connections `from` up to (not including) `to` of the job. */
+async function open(
+  job: IdleJob,
+  conns: Deno.Conn[],
+  from: number,
+  to: number,
+): Promise<IdleReport> {
   const report: IdleReport = { connected: 0, failed: 0 };
-  let next = 0;
+  let next = from;
   const worker = async () => {
-    while (next < job.count) {
+    while (next < to) {
       const i = next++;
       try {
         const client = await connectMqtt({
@@ -61,14 +67,19 @@ async function openAll(job: IdleJob, conns: Deno.Conn[]): Promise<IdleReport> {
 async function main(): Promise<void> {
   const job: IdleJob = JSON.parse(Deno.args[0]);
   const conns: Deno.Conn[] = [];
+  let opened = 0;
   console.log("ready");
   let pending = "";
   for await (const text of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
     const lines = (pending + text).split("\n");
     pending = lines.pop() ?? "";
     for (const line of lines) {
-      if (line === "connect") {
-        console.log(`connected ${JSON.stringify(await openAll(job, conns))}`);
+      const connect = line.match(/^connect(?: (\d+))?$/);
+      if (connect) {
+        const to = Math.min(job.count, opened + Number(connect[1] ?? job.count));
+        const report = await open(job, conns, opened, to);
+        opened = to;
+        console.log(`connected ${JSON.stringify(report)}`);
       } else if (line === "close") {
         for (const conn of conns) conn.close();
         return;

@@ -1,12 +1,14 @@
 /**
  * Connections: open N idle MQTT connections (from several generator processes, over loopback addresses
  * 127.0.0.1..N when N exceeds what one address's ephemeral ports allow), measuring the connect rate
- * (CONNECT -> CONNACK per second over all of them) and the broker's RSS growth per connection.
+ * (CONNECT -> CONNACK per second over all of them) and the broker's RSS growth per connection, overall
+ * and over the second half alone.
  *
  * @module
  */
 
 import type { IdleJob, IdleReport } from "../load/idle_connections.ts";
+import type { ManagedProcess } from "../process_group.ts";
 import { readCpuSeconds, readOpenFileLimit, readRssBytes } from "../proc_stats.ts";
 import type { BenchCase, CaseContext, Measurement, MetricSpec } from "./bench_case.ts";
 
@@ -33,6 +35,12 @@ const IDLE_SCRIPT = new URL("../load/idle_connections.ts", import.meta.url).path
 const METRICS: MetricSpec[] = [
   { key: "connectRate", label: "connect rate", unit: "conn/s", higherIsBetter: true },
   { key: "rssPerConnection", label: "RSS per connection", unit: "KiB", higherIsBetter: false },
+  {
+    key: "marginalRssPerConnection",
+    label: "RSS per connection, second half",
+    unit: "KiB",
+    higherIsBetter: false,
+  },
   { key: "connected", label: "connected", unit: "conn", higherIsBetter: true },
 ];
 
@@ -88,11 +96,36 @@ function cpuSeconds(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + readCpuSeconds(pid), 0);
 }
 
+/** What one phase of connecting (every generator opening its next share) reported. */
+interface Phase {
+  seconds: number;
+  connected: number;
+  failed: number;
+  firstError: string | undefined;
+}
+
+async function connectPhase(generators: ManagedProcess[], shares: number[]): Promise<Phase> {
+  const startedAt = performance.now();
+  await Promise.all(generators.map((generator, i) => generator.writeLine(`connect ${shares[i]}`)));
+  const lines = await Promise.all(
+    generators.map((generator) => generator.waitForLine(/^connected (.*)$/, CONNECT_TIMEOUT_MS)),
+  );
+  const seconds = (performance.now() - startedAt) / 1000;
+  const reports: IdleReport[] = lines.map((match) => JSON.parse(match[1]));
+  return {
+    seconds,
+    connected: reports.reduce((sum, report) => sum + report.connected, 0),
+    failed: reports.reduce((sum, report) => sum + report.failed, 0),
+    firstError: reports.find((report) => report.firstError)?.firstError,
+  };
+}
+
 async function measure(count: number, { broker, processes }: CaseContext): Promise<Measurement> {
   const pid = broker.process.pid;
   await delay(SETTLE_MS);
   const rssBefore = readRssBytes(pid);
-  const generators = jobs(count, broker.hosts, broker.port).map((job, i) =>
+  const plan = jobs(count, broker.hosts, broker.port);
+  const generators = plan.map((job, i) =>
     processes.spawn({
       name: `idle-connections-${i}`,
       command: Deno.execPath(),
@@ -104,33 +137,38 @@ async function measure(count: number, { broker, processes }: CaseContext): Promi
     await Promise.all(generators.map((generator) => generator.waitForLine(/^ready$/, 30_000)));
     const generatorPids = generators.map((generator) => generator.pid);
     const cpuBefore = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
-    const startedAt = performance.now();
-    await Promise.all(generators.map((generator) => generator.writeLine("connect")));
-    const lines = await Promise.all(
-      generators.map((generator) => generator.waitForLine(/^connected (.*)$/, CONNECT_TIMEOUT_MS)),
-    );
-    const seconds = (performance.now() - startedAt) / 1000;
-    const cpu = {
-      broker: (100 * (readCpuSeconds(pid) - cpuBefore.broker)) / seconds,
-      generator: (100 * (cpuSeconds(generatorPids) - cpuBefore.generator)) / seconds,
-    };
-    const reports: IdleReport[] = lines.map((match) => JSON.parse(match[1]));
-    const connected = reports.reduce((sum, report) => sum + report.connected, 0);
-    const failed = reports.reduce((sum, report) => sum + report.failed, 0);
+    // In two halves, with the RSS read between them: the second half's growth is the cost of one
+    // more connection, apart from what a runtime grows once (a JIT runtime's young generation).
+    const firstHalf = plan.map((job) => Math.floor(job.count / 2));
+    const first = await connectPhase(generators, firstHalf);
+    const cpuMid = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
+    await delay(SETTLE_MS);
+    const rssMid = readRssBytes(pid);
+    const cpuResume = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
+    const second = await connectPhase(generators, plan.map((job, i) => job.count - firstHalf[i]));
+    const cpuAfter = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
+    const seconds = first.seconds + second.seconds;
+    const busy = (key: "broker" | "generator") =>
+      (100 * (cpuMid[key] - cpuBefore[key] + cpuAfter[key] - cpuResume[key])) / seconds;
+    const cpu = { broker: busy("broker"), generator: busy("generator") };
+    const connected = first.connected + second.connected;
+    const failed = first.failed + second.failed;
     await delay(SETTLE_MS);
     const rssAfter = readRssBytes(pid);
     const notes = failed === 0 ? [] : [
-      `${failed} of ${count} connections failed, first: ${
-        reports.find((report) => report.firstError)?.firstError
-      }`,
+      `${failed} of ${count} connections failed, first: ${first.firstError ?? second.firstError}`,
     ];
     return {
       metrics: {
         connectRate: connected / seconds,
         rssPerConnection: connected === 0 ? NaN : (rssAfter - rssBefore) / connected / 1024,
+        marginalRssPerConnection: second.connected === 0
+          ? NaN
+          : (rssAfter - rssMid) / second.connected / 1024,
         connected,
         failed,
         rssBeforeBytes: rssBefore,
+        rssMidBytes: rssMid,
         rssAfterBytes: rssAfter,
       },
       cpu,
