@@ -141,6 +141,7 @@ export async function runBench(
     const order = [...launchers.slice(shift), ...launchers.slice(0, shift)];
     for (const benchCase of cases) {
       for (const launcher of order) {
+        if (launcher.scenarios && !launcher.scenarios.includes(benchCase.scenario)) continue;
         const label = `round ${round}/${options.rounds}  ${benchCase.id}  ${launcher.name}`;
         const result: RoundResult = { round };
         try {

@@ -7,6 +7,7 @@
 
 import type { CpuPinning } from "../cpu_pinning.ts";
 import type { ManagedProcess, ProcessGroup } from "../process_group.ts";
+import type { ScenarioName } from "../scenarios/bench_case.ts";
 
 /** A broker process ready for clients. */
 export interface RunningBroker {
@@ -37,6 +38,8 @@ export type PrepareResult = { ok: true; version: string } | { ok: false; reason:
 export interface BrokerLauncher {
   /** Name as given to `--brokers`. */
   readonly name: string;
+  /** The scenarios it can run, when not all (a reference server without MQTT routing). */
+  readonly scenarios?: readonly ScenarioName[];
   /** Installs or checks what the broker needs; says why it cannot run otherwise. */
   prepare(): Promise<PrepareResult>;
   /** Starts a fresh broker process and waits until it accepts connections. */

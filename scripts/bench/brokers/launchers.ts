@@ -6,6 +6,7 @@
 
 import { AedesLauncher } from "./aedes.ts";
 import type { BrokerLauncher } from "./broker.ts";
+import { FloorLauncher } from "./floor.ts";
 import { MosquittoLauncher } from "./mosquitto.ts";
 import { PerchLauncher } from "./perch.ts";
 import { SinkLauncher } from "./sink.ts";
@@ -13,8 +14,11 @@ import { SinkLauncher } from "./sink.ts";
 /** Brokers compared by default, in order. */
 export const DEFAULT_BROKERS = ["mosquitto", "aedes", "perch"] as const;
 
-/** Every name `--brokers` accepts: the brokers plus the generator-ceiling sink. */
-export const BROKER_NAMES = [...DEFAULT_BROKERS, "sink"] as const;
+/**
+ * Every name `--brokers` accepts: the brokers plus two references, the generator-ceiling sink and
+ * the runtime floor (Deno's own cost per idle connection).
+ */
+export const BROKER_NAMES = [...DEFAULT_BROKERS, "sink", "floor"] as const;
 
 /** One known broker name. */
 export type BrokerName = typeof BROKER_NAMES[number];
@@ -42,5 +46,7 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
       return new PerchLauncher(options.perchFlags);
     case "sink":
       return new SinkLauncher();
+    case "floor":
+      return new FloorLauncher();
   }
 }

@@ -14,6 +14,13 @@ const ENTRY = "src/main.ts";
 const V8_FLAGS = /--v8-flags=\S+/;
 const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
 
+/** The `--v8-flags=...` of `deno task start`, as a list of zero or one flag. */
+export async function perchV8Flags(): Promise<string[]> {
+  const manifest = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+  const flag = String(manifest.tasks?.start ?? "").match(V8_FLAGS)?.[0];
+  return flag === undefined ? [] : [flag];
+}
+
 /** Launches Perch from this repository. */
 export class PerchLauncher implements BrokerLauncher {
   /** Name as given to `--brokers`. */
@@ -33,12 +40,14 @@ export class PerchLauncher implements BrokerLauncher {
       return { ok: false, reason: `${ENTRY} not found: the broker is not runnable yet` };
     }
     const manifest = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
-    const v8Flags = String(manifest.tasks?.start ?? "").match(V8_FLAGS)?.[0];
     // --perch-flags with its own --v8-flags replaces the start task's.
     const ownV8Flags = this.#denoFlags.some((flag) => flag.startsWith("--v8-flags="));
-    if (v8Flags !== undefined && !ownV8Flags) this.#denoFlags = [v8Flags, ...this.#denoFlags];
+    if (!ownV8Flags) this.#denoFlags = [...await perchV8Flags(), ...this.#denoFlags];
     const flags = this.#denoFlags.length > 0 ? `, ${this.#denoFlags.join(" ")}` : "";
-    return { ok: true, version: `${manifest.version ?? "dev"} (deno ${Deno.version.deno}${flags})` };
+    return {
+      ok: true,
+      version: `${manifest.version ?? "dev"} (deno ${Deno.version.deno}${flags})`,
+    };
   }
 
   /** Starts Perch on port 0 and parses the port from its log. */
