@@ -1,6 +1,6 @@
 /**
- * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto must write results of the
- * documented shape, and Mosquitto must lose nothing at QoS 1. The rate is 1,000 msg/s, so that even on
+ * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto and Perch must write
+ * results of the documented shape, and neither may lose anything at QoS 1. The rate is 1,000 msg/s, so that even on
  * a machine busy with parallel tests Mosquitto's default queue (1,000 messages) covers a second-long
  * stall of the subscriber. No timing is asserted. Needs Mosquitto (the harness installs it with
  * apt-get when run as root).
@@ -14,19 +14,33 @@ function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
 
-Deno.test("scripts/bench.ts --quick latency on mosquitto writes results and loses no QoS 1 message", async () => {
+Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes results and loses no QoS 1 message", async () => {
   const out = await Deno.makeTempDir({ prefix: "perch-bench-smoke-" });
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", BENCH, "--quick", "--scenarios", "latency", "--brokers", "mosquitto"]
+      args: [
+        "run",
+        "-A",
+        BENCH,
+        "--quick",
+        "--scenarios",
+        "latency",
+        "--brokers",
+        "mosquitto,perch",
+      ]
         .concat(["--rate", "1000", "--out", out]),
     }).output();
     assert.equal(code, 0, `bench failed:\n${decode(stdout)}\n${decode(stderr)}`);
 
     const results = JSON.parse(await Deno.readTextFile(`${out}/latest.json`));
     assert.equal(results.schema, 1);
-    assert.deepEqual(results.brokers.map((broker: { name: string }) => broker.name), ["mosquitto"]);
-    assert.equal(results.brokers[0].status, "ok");
+    assert.deepEqual(
+      results.brokers.map((broker: { name: string }) => broker.name),
+      ["mosquitto", "perch"],
+    );
+    for (const broker of results.brokers) assert.equal(broker.status, "ok", broker.name);
+    // Perch runs with the V8 flags of `deno task start`.
+    assert.match(results.brokers[1].version, /--v8-flags=/);
     const ids = results.cases.map((entry: { id: string }) => entry.id);
     assert.deepEqual(ids, ["latency/qos0", "latency/qos1"]);
 
@@ -35,24 +49,32 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto writes results and lose
         entry.metrics.map((metric: { key: string }) => metric.key),
         ["p50", "p90", "p99", "max", "delivered"],
       );
-      const mosquitto = entry.results.mosquitto;
-      assert.equal(mosquitto.rounds.length, 1);
-      assert.equal(mosquitto.rounds[0].error, undefined, mosquitto.rounds[0].error);
-      for (const key of ["p50", "p90", "p99", "max", "delivered"]) {
-        assert.ok(mosquitto.median[key] > 0, `${entry.id} ${key} = ${mosquitto.median[key]}`);
+      for (const name of ["mosquitto", "perch"]) {
+        const result = entry.results[name];
+        assert.equal(result.rounds.length, 1);
+        assert.equal(result.rounds[0].error, undefined, result.rounds[0].error);
+        for (const key of ["p50", "p90", "p99", "max", "delivered"]) {
+          assert.ok(result.median[key] > 0, `${name} ${entry.id} ${key} = ${result.median[key]}`);
+        }
+        for (const key of ["published", "expected", "delivered", "lost", "duplicated", "unacked"]) {
+          assert.equal(
+            typeof result.integrity[key],
+            "number",
+            `${name} ${entry.id} integrity.${key}`,
+          );
+        }
+        assert.equal(typeof result.cpu.broker, "number");
+        assert.equal(typeof result.cpu.generator, "number");
+        assert.ok(result.integrity.published > 0);
       }
-      for (const key of ["published", "expected", "delivered", "lost", "duplicated", "unacked"]) {
-        assert.equal(typeof mosquitto.integrity[key], "number", `${entry.id} integrity.${key}`);
-      }
-      assert.equal(typeof mosquitto.cpu.broker, "number");
-      assert.equal(typeof mosquitto.cpu.generator, "number");
-      assert.ok(mosquitto.integrity.published > 0);
     }
 
-    const qos1 = results.cases[1].results.mosquitto.integrity;
-    assert.equal(qos1.lost, 0, "QoS 1 messages lost");
-    assert.equal(qos1.duplicated, 0, "QoS 1 messages duplicated");
-    assert.equal(qos1.delivered, qos1.expected);
+    for (const name of ["mosquitto", "perch"]) {
+      const qos1 = results.cases[1].results[name].integrity;
+      assert.equal(qos1.lost, 0, `${name}: QoS 1 messages lost`);
+      assert.equal(qos1.duplicated, 0, `${name}: QoS 1 messages duplicated`);
+      assert.equal(qos1.delivered, qos1.expected);
+    }
 
     const folders = [...Deno.readDirSync(out)].filter((entry) => entry.isDirectory);
     assert.equal(folders.length, 1);
