@@ -63,7 +63,8 @@ Options:
   --brokers LIST      comma-separated: ${BROKER_NAMES.join(",")} (default: ${
   DEFAULT_BROKERS.join(",")
 });
-                      "sink" is no broker but a zero-work forwarder that shows the generator's ceiling
+                      "sink" is no broker but a zero-work forwarder that shows the generator's ceiling;
+                      "floor" a bare Deno server holding idle connections (connection scenario only)
   --publishers N      publishers for fan-in and shared (default 4)
   --subscribers N     subscribers for fan-out (default 50)
   --rate N            latency scenario messages per second (default 5000)
