@@ -91,7 +91,8 @@ async function main(): Promise<number> {
   }
   const args = Deno.args.length > 0 ? Deno.args : ["test/"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", "--parallel", ...args],
+    // --expose-gc lets memory-bound tests measure live memory after a full collection.
+    args: ["test", "-A", "--parallel", "--v8-flags=--expose-gc", ...args],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
