@@ -1,7 +1,8 @@
 /**
- * Test certificates made with `openssl` at test time in a temporary folder: a CA, a server
- * certificate for localhost/127.0.0.1, client certificates signed by the CA, and a client
- * certificate from an unrelated CA. X.509 v3 throughout (rustls refuses v1 certificates).
+ * Test certificates made with `openssl` at test time in a temporary folder: a self-signed server
+ * certificate, or a CA with a server certificate for localhost/127.0.0.1, client certificates
+ * signed by the CA, and a client certificate from an unrelated CA. X.509 v3 throughout (rustls
+ * refuses v1 certificates).
  *
  * @module
  */
@@ -135,4 +136,40 @@ export async function makeCerts(options: { clientCommonName?: string } = {}): Pr
     strangerKey: await read("stranger.key"),
     remove: () => Deno.remove(dir, { recursive: true }),
   };
+}
+
+/** A self-signed certificate for "localhost" and 127.0.0.1 (the folder is removed afterwards). */
+export async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "perch-certs-" });
+  try {
+    await openssl(dir, [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      // openssl marks a self-signed certificate as a CA by default, and rustls (Deno's TLS)
+      // refuses a CA certificate as the server's own: "CaUsedAsEndEntity".
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-days",
+      "1",
+      "-keyout",
+      "key.pem",
+      "-out",
+      "cert.pem",
+    ]);
+    return {
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }

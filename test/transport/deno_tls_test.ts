@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DenoListener } from "../../src/transport/deno_listener.ts";
 import type { Connection, ConnectionHandler } from "../../src/transport/transport.ts";
-import { selfSignedCertificate } from "../helpers/tls_certificate.ts";
+import { selfSignedCertificate } from "../helpers/certs.ts";
 
 /** Longest wait for a socket event before the test fails instead of hanging. */
 const EVENT_TIMEOUT_MS = 10_000;

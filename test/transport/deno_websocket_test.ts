@@ -16,7 +16,7 @@ import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { Opcode, RawWebSocket } from "../helpers/raw_websocket.ts";
 import { startSecureBroker } from "../helpers/secure_broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
-import { selfSignedCertificate } from "../helpers/tls_certificate.ts";
+import { selfSignedCertificate } from "../helpers/certs.ts";
 
 /** Longest wait for an expected event (a guard, never a delay). */
 const WAIT_MS = 10_000;
