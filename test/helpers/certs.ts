@@ -34,7 +34,12 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   }
 }
 
-async function makeCa(dir: string, name: string, subject: string): Promise<void> {
+/** A self-signed certificate `${name}.crt` with its key `${name}.key`, with extra `-addext`s. */
+async function makeSelfSigned(
+  dir: string,
+  options: { name: string; subject: string; extensions: string[] },
+): Promise<void> {
+  const { name, subject, extensions } = options;
   await openssl(dir, [
     "req",
     "-x509",
@@ -51,11 +56,16 @@ async function makeCa(dir: string, name: string, subject: string): Promise<void>
     "2",
     "-subj",
     subject,
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
+    ...extensions.flatMap((extension) => ["-addext", extension]),
   ]);
+}
+
+function makeCa(dir: string, name: string, subject: string): Promise<void> {
+  return makeSelfSigned(dir, {
+    name,
+    subject,
+    extensions: ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"],
+  });
 }
 
 async function makeLeaf(
@@ -142,32 +152,19 @@ export async function makeCerts(options: { clientCommonName?: string } = {}): Pr
 export async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
   const dir = await Deno.makeTempDir({ prefix: "perch-certs-" });
   try {
-    await openssl(dir, [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      // openssl marks a self-signed certificate as a CA by default, and rustls (Deno's TLS)
-      // refuses a CA certificate as the server's own: "CaUsedAsEndEntity".
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-      "-days",
-      "1",
-      "-keyout",
-      "key.pem",
-      "-out",
-      "cert.pem",
-    ]);
+    await makeSelfSigned(dir, {
+      name: "server",
+      subject: "/CN=localhost",
+      extensions: [
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        // openssl marks a self-signed certificate as a CA by default, and rustls (Deno's TLS)
+        // refuses a CA certificate as the server's own: "CaUsedAsEndEntity".
+        "basicConstraints=critical,CA:FALSE",
+      ],
+    });
     return {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
+      cert: await Deno.readTextFile(`${dir}/server.crt`),
+      key: await Deno.readTextFile(`${dir}/server.key`),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
