@@ -107,7 +107,7 @@ Environment:
     ${ENV_PREFIX}LOG${ENV_SEPARATOR}LEVEL=debug            sets log.level
 
 Durations are seconds or strings with a unit (500ms, 10s, 5m, 2h, 1d); sizes are bytes or strings
-with a unit (64KiB, 1MiB, 1GiB, 16kb). Every key and its default is listed in the README under
-"Configuration".
+with a unit (64KiB, 1MiB, 1GiB, 16kb). Every key and its default is listed in
+docs/configuration.md.
 `;
 }

@@ -1,7 +1,7 @@
 /**
  * Configuration overrides from environment variables.
  *
- * The scheme (the README copies it):
+ * The scheme (docs/configuration.md copies it):
  *
  * - Only variables starting with `PERCH_` are read, and every one of them must name a key.
  * - `__` (two underscores) separates key path segments: `PERCH_LISTENERS__TCP__PORT` sets

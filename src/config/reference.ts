@@ -1,5 +1,5 @@
 /**
- * The config reference, generated from the schema so the README never drifts from it.
+ * The config reference, generated from the schema so docs/configuration.md never drifts from it.
  *
  * @module
  */
@@ -76,7 +76,7 @@ function walk(
 
 /**
  * Lists every configuration key in schema order with its type, default and description: the
- * source of the README's config reference.
+ * source of the config reference in docs/configuration.md.
  *
  * @example Rendering the reference as Markdown table rows
  * ```ts

@@ -3,8 +3,8 @@
  * none) is a working broker. Durations are normalized to milliseconds and sizes to bytes.
  *
  * Every key carries metadata (`description`, `typeLabel`, optional `defaultLabel`) that
- * `describeConfig()` in `./reference.ts` turns into the README's config reference. Error
- * messages are written here, per key, as `expected ...`; the loader appends `, got <value>`.
+ * `describeConfig()` in `./reference.ts` turns into the config reference of docs/configuration.md.
+ * Error messages are written here, per key, as `expected ...`; the loader appends `, got <value>`.
  *
  * @module
  */

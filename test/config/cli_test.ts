@@ -59,7 +59,7 @@ Deno.test("parseArgs() rejects a repeated config flag and stray arguments", () =
   });
 });
 
-Deno.test("helpText() shows usage, every flag, the environment scheme and the README pointer", () => {
+Deno.test("helpText() shows usage, every flag, the environment scheme and the docs pointer", () => {
   const text = helpText();
   assert.ok(text.startsWith("Perch: "));
   assert.ok(text.endsWith("\n"));
@@ -75,7 +75,7 @@ Deno.test("helpText() shows usage, every flag, the environment scheme and the RE
       "PERCH_LISTENERS__TCP__PORT=1884",
       "PERCH_MQTT__MAXPACKETSIZE=2MiB",
       "PERCH_LOG__LEVEL=debug",
-      "README",
+      "docs/configuration.md",
     ]
   ) {
     assert.ok(text.includes(part), `help text lacks ${part}`);
