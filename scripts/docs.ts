@@ -1,12 +1,17 @@
 /**
- * Regenerates the generated parts of the documentation (the config reference in
- * docs/configuration.md) from their sources, so the docs cannot drift. `deno task docs` writes;
- * `--check` (part of `deno task check`) exits 1 when it is stale.
+ * Keeps the Markdown documentation (README.md, docs/, and every other `.md` file of the
+ * repository) true to its sources and readable:
+ *
+ * - the config reference in docs/configuration.md is generated from the config schema, so it
+ *   cannot drift from it: `deno task docs` rewrites it;
+ * - a code span never breaks across lines (a `` ` `` that opens on one line closes on it).
+ *
+ * `--check` (part of `deno task check`) writes nothing and exits 1 listing every problem.
  *
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeConfig } from "../src/config/mod.ts";
 
@@ -17,6 +22,9 @@ export const CONFIG_DOC = "docs/configuration.md";
 
 const START = "<!-- config-reference:start -->";
 const END = "<!-- config-reference:end -->";
+
+/** Folders never searched for Markdown files (dependencies, generated output). */
+const SKIPPED_DIRS: ReadonlySet<string> = new Set([".git", "node_modules", "bench-results"]);
 
 /** The config reference as a Markdown table. */
 export function configReferenceTable(): string {
@@ -54,17 +62,174 @@ export function isConfigDocCurrent(page: string): boolean {
   return normalize(renderConfigDoc(page)) === normalize(page);
 }
 
+/** A problem found in one Markdown file. */
+export interface DocProblem {
+  /** 1-based line number. */
+  line: number;
+  message: string;
+}
+
+/** One line of a Markdown file, with whether it lies inside a fenced code block. */
+interface MarkdownLine {
+  text: string;
+  /** 1-based line number. */
+  number: number;
+  /** Inside a fenced code block, fences included. */
+  fenced: boolean;
+}
+
+function markdownLines(markdown: string): MarkdownLine[] {
+  const out: MarkdownLine[] = [];
+  let fence: string | undefined;
+  markdown.split("\n").forEach((text, i) => {
+    const opener = /^\s*(`{3,}|~{3,})/.exec(text);
+    if (fence === undefined && opener) {
+      fence = opener[1];
+      out.push({ text, number: i + 1, fenced: true });
+      return;
+    }
+    if (fence !== undefined) {
+      const closer = /^\s*(`{3,}|~{3,})\s*$/.exec(text);
+      if (closer && closer[1][0] === fence[0] && closer[1].length >= fence.length) {
+        fence = undefined;
+      }
+      out.push({ text, number: i + 1, fenced: true });
+      return;
+    }
+    out.push({ text, number: i + 1, fenced: false });
+  });
+  return out;
+}
+
+/** Where the closing backtick run of a code span opening with `run` backticks starts, or -1. */
+function closingRun(line: string, from: number, run: number): number {
+  let j = from;
+  while (j < line.length) {
+    if (line[j] !== "`") {
+      j++;
+      continue;
+    }
+    let other = 1;
+    while (line[j + other] === "`") other++;
+    // The span closes at the next run of exactly as many backticks [CommonMark 6.1].
+    if (other === run) return j;
+    j += other;
+  }
+  return -1;
+}
+
+/**
+ * A line's text outside code spans (each span replaced by a space), and the backtick run of a
+ * span left open at its end. `carried` is the run of a span left open by the line before.
+ */
+function scanCodeSpans(
+  line: string,
+  carried = 0,
+): { prose: string; openRun: number; openText: string } {
+  let prose = "";
+  let i = 0;
+  if (carried > 0) {
+    const close = closingRun(line, 0, carried);
+    if (close < 0) return { prose, openRun: carried, openText: line };
+    i = close + carried;
+  }
+  while (i < line.length) {
+    const char = line[i];
+    if (char === "\\" && i + 1 < line.length) {
+      prose += line.slice(i, i + 2);
+      i += 2;
+      continue;
+    }
+    if (char !== "`") {
+      prose += char;
+      i++;
+      continue;
+    }
+    let run = 1;
+    while (line[i + run] === "`") run++;
+    const close = closingRun(line, i + run, run);
+    if (close < 0) return { prose, openRun: run, openText: line.slice(i) };
+    prose += " ";
+    i = close + run;
+  }
+  return { prose, openRun: 0, openText: "" };
+}
+
+/**
+ * Code spans that open on one line and close on a later one. Markdown joins such a span's lines,
+ * but the source reads badly and a search for the code misses it. Fenced code blocks are skipped;
+ * a span still open at a blank line is not one (its backticks are literal text) but is reported
+ * all the same, as the writer surely meant a span.
+ */
+export function brokenCodeSpans(markdown: string): DocProblem[] {
+  const problems: DocProblem[] = [];
+  let carried = 0;
+  for (const line of markdownLines(markdown)) {
+    if (line.fenced || line.text.trim() === "") {
+      carried = 0;
+      continue;
+    }
+    const wasOpen = carried > 0;
+    const { openRun, openText } = scanCodeSpans(line.text, carried);
+    if (openRun > 0 && !(wasOpen && openText === line.text)) {
+      const shown = openText.length > 40 ? `${openText.slice(0, 40)}...` : openText;
+      problems.push({ line: line.number, message: `code span not closed on its line: ${shown}` });
+    }
+    carried = openRun;
+  }
+  return problems;
+}
+
+/** Every Markdown file of the repository below `root`, as absolute paths, sorted. */
+export async function markdownFiles(root: string = ROOT): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory && !SKIPPED_DIRS.has(entry.name)) await walk(path);
+      else if (entry.isFile && entry.name.endsWith(".md")) files.push(path);
+    }
+  };
+  await walk(root);
+  return files.sort();
+}
+
+/**
+ * Every problem of the repository's Markdown files, as `path:line: message` lines: a stale config
+ * reference, broken code spans.
+ */
+export async function checkDocs(root: string = ROOT): Promise<string[]> {
+  const out: string[] = [];
+  const configDoc = await Deno.readTextFile(join(root, CONFIG_DOC));
+  if (!isConfigDocCurrent(configDoc)) {
+    out.push(`${CONFIG_DOC}: the config reference is stale: run \`deno task docs\``);
+  }
+  for (const file of await markdownFiles(root)) {
+    const markdown = await Deno.readTextFile(file);
+    for (const problem of brokenCodeSpans(markdown)) {
+      out.push(`${relative(root, file)}:${problem.line}: ${problem.message}`);
+    }
+  }
+  return out;
+}
+
 if (import.meta.main) {
-  const path = join(ROOT, CONFIG_DOC);
-  const current = await Deno.readTextFile(path);
   if (Deno.args.includes("--check")) {
-    if (!isConfigDocCurrent(current)) {
-      console.error(`${CONFIG_DOC}: the config reference is stale: run \`deno task docs\``);
+    const problems = await checkDocs();
+    if (problems.length > 0) {
+      for (const problem of problems) console.error(problem);
       Deno.exit(1);
     }
-  } else if (!isConfigDocCurrent(current)) {
-    await Deno.writeTextFile(path, renderConfigDoc(current));
-    await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", path] }).output();
-    console.log(`${CONFIG_DOC} updated`);
+  } else {
+    const path = join(ROOT, CONFIG_DOC);
+    const current = await Deno.readTextFile(path);
+    if (!isConfigDocCurrent(current)) {
+      await Deno.writeTextFile(path, renderConfigDoc(current));
+      await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", path] }).output();
+      console.log(`${CONFIG_DOC} updated`);
+    }
+    const problems = await checkDocs();
+    for (const problem of problems) console.error(problem);
+    if (problems.length > 0) Deno.exit(1);
   }
 }

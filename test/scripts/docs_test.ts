@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CONFIG_DOC, configReferenceTable, isConfigDocCurrent } from "../../scripts/docs.ts";
+import {
+  brokenCodeSpans,
+  CONFIG_DOC,
+  configReferenceTable,
+  isConfigDocCurrent,
+  markdownFiles,
+} from "../../scripts/docs.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -21,4 +27,30 @@ Deno.test("isConfigDocCurrent() is false once the schema says something the page
   assert.ok(!isConfigDocCurrent(withoutRow));
   assert.ok(!isConfigDocCurrent(page.replace("Most retained messages kept.", "Retained.")));
   assert.throws(() => isConfigDocCurrent("# Configuration\n"), /lacks the/);
+});
+
+Deno.test("brokenCodeSpans() finds spans that open on one line and close on another", () => {
+  const markdown = [
+    "One `span` and ``a ` b`` on a line, \\` escaped, then `one that",
+    "goes on` here.",
+    "",
+    "```sh",
+    "echo `not a span",
+    "```",
+    "- a list item with `a/b` and `c",
+    "  d`",
+  ].join("\n");
+  assert.deepEqual(brokenCodeSpans(markdown).map((p) => p.line), [1, 7]);
+  assert.deepEqual(brokenCodeSpans("`a` and `b`\n\n``x ` y``\n"), []);
+});
+
+Deno.test("README.md and docs/ exist and have no code span broken across lines", async () => {
+  const files = await markdownFiles(ROOT);
+  for (const page of ["README.md", "docs/configuration.md", "docs/security.md"]) {
+    assert.ok(files.includes(join(ROOT, page)), page);
+  }
+  for (const file of files) {
+    const problems = brokenCodeSpans(await Deno.readTextFile(file));
+    assert.deepEqual(problems, [], `${file}: ${JSON.stringify(problems)}`);
+  }
 });
