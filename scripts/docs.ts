@@ -4,7 +4,8 @@
  *
  * - the config reference in docs/configuration.md is generated from the config schema, so it
  *   cannot drift from it: `deno task docs` rewrites it;
- * - a code span never breaks across lines (a `` ` `` that opens on one line closes on it).
+ * - a code span never breaks across lines (a `` ` `` that opens on one line closes on it);
+ * - every relative link names a file or folder that exists, and every `#anchor` a heading.
  *
  * `--check` (part of `deno task check`) writes nothing and exits 1 listing every problem.
  *
@@ -180,6 +181,108 @@ export function brokenCodeSpans(markdown: string): DocProblem[] {
   return problems;
 }
 
+/** A link target written in a Markdown file. */
+export interface MarkdownLink {
+  /** 1-based line number. */
+  line: number;
+  target: string;
+}
+
+/**
+ * Inline link and image targets (`[text](target)`, `![alt](target "title")`) and link reference
+ * definitions (`[label]: target`), outside code spans and fenced code blocks.
+ */
+export function markdownLinks(markdown: string): MarkdownLink[] {
+  const links: MarkdownLink[] = [];
+  let previousBlank = true;
+  for (const line of markdownLines(markdown)) {
+    const startsBlock = previousBlank;
+    previousBlank = line.text.trim() === "";
+    if (line.fenced) continue;
+    const { prose } = scanCodeSpans(line.text);
+    for (const match of prose.matchAll(/\]\(\s*(<[^>]*>|[^\s)]+)(?:\s+"[^"]*")?\s*\)/g)) {
+      links.push({ line: line.number, target: match[1].replace(/^<|>$/g, "") });
+    }
+    // A definition cannot interrupt a paragraph: `[MQTT-4.7.2-1]: ...` inside one is text.
+    const definition = startsBlock ? /^ {0,3}\[[^\]]+\]:\s*(\S+)/.exec(prose) : null;
+    if (definition) links.push({ line: line.number, target: definition[1] });
+  }
+  return links;
+}
+
+/** GitHub's anchors for a page's headings (lower case, punctuation dropped, `-` for spaces). */
+export function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const line of markdownLines(markdown)) {
+    if (line.fenced) continue;
+    const heading = /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/.exec(line.text);
+    if (!heading) continue;
+    const base = heading[1].toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
+    const count = seen.get(base) ?? 0;
+    seen.set(base, count + 1);
+    anchors.add(count === 0 ? base : `${base}-${count}`);
+  }
+  return anchors;
+}
+
+/** Whether a link target leaves the repository (a URL with a scheme, or protocol-relative). */
+function isExternal(target: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith("//");
+}
+
+async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Relative links of one Markdown file that name no existing file or folder, or an anchor that no
+ * heading of the linked Markdown page makes.
+ *
+ * @param file Absolute path of the Markdown file; relative targets resolve from its folder.
+ * @param markdown Its text.
+ */
+export async function brokenLinks(file: string, markdown: string): Promise<DocProblem[]> {
+  const problems: DocProblem[] = [];
+  for (const { line, target } of markdownLinks(markdown)) {
+    if (isExternal(target)) continue;
+    const hash = target.indexOf("#");
+    let pathPart: string;
+    try {
+      pathPart = decodeURI(hash < 0 ? target : target.slice(0, hash));
+    } catch {
+      problems.push({ line, message: `link with a malformed escape: ${target}` });
+      continue;
+    }
+    const anchor = hash < 0 ? undefined : target.slice(hash + 1);
+    const resolved = pathPart === "" ? file : resolve(dirname(file), pathPart);
+    const info = pathPart === "" ? { isFile: true } : await statOrUndefined(resolved);
+    if (!info) {
+      problems.push({ line, message: `link to a missing file: ${target}` });
+      continue;
+    }
+    if (anchor === undefined || anchor === "" || !info.isFile || !resolved.endsWith(".md")) {
+      continue;
+    }
+    const page = resolved === file ? markdown : await Deno.readTextFile(resolved);
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(anchor);
+    } catch {
+      decoded = anchor;
+    }
+    if (!headingAnchors(page).has(decoded)) {
+      problems.push({ line, message: `link to a missing heading: ${target}` });
+    }
+  }
+  return problems;
+}
+
 /** Every Markdown file of the repository below `root`, as absolute paths, sorted. */
 export async function markdownFiles(root: string = ROOT): Promise<string[]> {
   const files: string[] = [];
@@ -196,7 +299,7 @@ export async function markdownFiles(root: string = ROOT): Promise<string[]> {
 
 /**
  * Every problem of the repository's Markdown files, as `path:line: message` lines: a stale config
- * reference, broken code spans.
+ * reference, broken code spans, broken relative links.
  */
 export async function checkDocs(root: string = ROOT): Promise<string[]> {
   const out: string[] = [];
@@ -206,7 +309,9 @@ export async function checkDocs(root: string = ROOT): Promise<string[]> {
   }
   for (const file of await markdownFiles(root)) {
     const markdown = await Deno.readTextFile(file);
-    for (const problem of brokenCodeSpans(markdown)) {
+    const problems = [...brokenCodeSpans(markdown), ...await brokenLinks(file, markdown)];
+    problems.sort((a, b) => a.line - b.line);
+    for (const problem of problems) {
       out.push(`${relative(root, file)}:${problem.line}: ${problem.message}`);
     }
   }

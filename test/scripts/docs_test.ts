@@ -3,10 +3,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   brokenCodeSpans,
+  brokenLinks,
   CONFIG_DOC,
   configReferenceTable,
+  headingAnchors,
   isConfigDocCurrent,
   markdownFiles,
+  markdownLinks,
 } from "../../scripts/docs.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -44,6 +47,58 @@ Deno.test("brokenCodeSpans() finds spans that open on one line and close on anot
   assert.deepEqual(brokenCodeSpans("`a` and `b`\n\n``x ` y``\n"), []);
 });
 
+Deno.test("markdownLinks() reads inline links and definitions, not code or paragraph text", () => {
+  const markdown = [
+    'See [a](docs/a.md#x), ![img](bench/chart.svg "title") and `[no](code.md)`.',
+    "",
+    "[ref]: other.md",
+    "text then",
+    "[MQTT-4.7.2-1]: not a definition inside a paragraph",
+    "```",
+    "[no](fenced.md)",
+    "```",
+  ].join("\n");
+  assert.deepEqual(markdownLinks(markdown).map((l) => l.target), [
+    "docs/a.md#x",
+    "bench/chart.svg",
+    "other.md",
+  ]);
+});
+
+Deno.test("headingAnchors() makes GitHub's anchors", () => {
+  const anchors = headingAnchors(
+    "# MQTT 5\n## `deno task passwd`\n## Defaults, and why\n## Defaults, and why\n",
+  );
+  assert.deepEqual([...anchors], [
+    "mqtt-5",
+    "deno-task-passwd",
+    "defaults-and-why",
+    "defaults-and-why-1",
+  ]);
+});
+
+Deno.test("brokenLinks() reports missing files and headings, ignores URLs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "other.md"), "# Other\n\n## Part two\n");
+    const file = join(dir, "page.md");
+    const markdown = [
+      "[ok](other.md) [ok](other.md#part-two) [ok](#here) [ok](https://example.com/x.md)",
+      "[bad](missing.md) [bad](other.md#part-three) [bad](#nowhere)",
+      "",
+      "# Here",
+    ].join("\n");
+    const problems = await brokenLinks(file, markdown);
+    assert.deepEqual(problems.map((p) => p.message), [
+      "link to a missing file: missing.md",
+      "link to a missing heading: other.md#part-three",
+      "link to a missing heading: #nowhere",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("README.md and docs/ exist and have no code span broken across lines", async () => {
   const files = await markdownFiles(ROOT);
   for (const page of ["README.md", "docs/configuration.md", "docs/security.md"]) {
@@ -51,6 +106,13 @@ Deno.test("README.md and docs/ exist and have no code span broken across lines",
   }
   for (const file of files) {
     const problems = brokenCodeSpans(await Deno.readTextFile(file));
+    assert.deepEqual(problems, [], `${file}: ${JSON.stringify(problems)}`);
+  }
+});
+
+Deno.test("every relative link in README.md and docs/ resolves to a file (and heading)", async () => {
+  for (const file of await markdownFiles(ROOT)) {
+    const problems = await brokenLinks(file, await Deno.readTextFile(file));
     assert.deepEqual(problems, [], `${file}: ${JSON.stringify(problems)}`);
   }
 });
