@@ -1,12 +1,15 @@
 /**
  * `deno task test`: makes sure the tools the tests talk to are installed (installing them with
- * apt-get when running as root, otherwise naming the command), runs `deno test`, and ends with a
- * plain `N passed, M failed` line.
+ * apt-get when running as root, otherwise naming the command; nats-server >= 2.11 comes from Debian
+ * forky by way of `scripts/nats_server.ts`), runs `deno test`, and ends with a plain
+ * `N passed, M failed` line.
  *
  * Usage: deno task test [deno test arguments, e.g. a path or --filter]
  *
  * @module
  */
+
+import { findNatsServer } from "./nats_server.ts";
 
 /** A command-line tool some tests need, and the Debian package that provides it. */
 interface Tool {
@@ -23,6 +26,8 @@ const TOOLS: Tool[] = [
   { check: ["mosquitto_pub", "--help"], name: "mosquitto_pub", debianPackage: "mosquitto-clients" },
   { check: ["mosquitto", "-h"], name: "mosquitto", debianPackage: "mosquitto" },
   { check: ["openssl", "version"], name: "openssl", debianPackage: "openssl" },
+  { check: ["haproxy", "-v"], name: "haproxy", debianPackage: "haproxy" },
+  { check: ["kcat", "-V"], name: "kcat", debianPackage: "kcat" },
   {
     // Debian's interpreter first, as test/helpers/paho.ts does: a pyenv python3 lacks the package.
     check: [
@@ -82,10 +87,21 @@ async function ensureTools(): Promise<boolean> {
   return false;
 }
 
+/** Finds (as root: unpacks) nats-server >= 2.11; otherwise explains how. Returns false on failure. */
+async function ensureNatsServer(): Promise<boolean> {
+  try {
+    await findNatsServer();
+    return true;
+  } catch (err) {
+    console.error(`Missing test prerequisite: ${err instanceof Error ? err.message : err}`);
+    return false;
+  }
+}
+
 const SUMMARY = /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/;
 
 async function main(): Promise<number> {
-  if (!(await ensureTools())) {
+  if (!(await ensureTools()) || !(await ensureNatsServer())) {
     console.log("0 passed, 1 failed");
     return 1;
   }
