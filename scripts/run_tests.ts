@@ -23,6 +23,7 @@ const TOOLS: Tool[] = [
   { check: ["mosquitto_pub", "--help"], name: "mosquitto_pub", debianPackage: "mosquitto-clients" },
   { check: ["mosquitto", "-h"], name: "mosquitto", debianPackage: "mosquitto" },
   { check: ["openssl", "version"], name: "openssl", debianPackage: "openssl" },
+  { check: ["kcat", "-V"], name: "kcat", debianPackage: "kcat" },
   {
     // Debian's interpreter first, as test/helpers/paho.ts does: a pyenv python3 lacks the package.
     check: [

@@ -67,6 +67,12 @@ export interface Api {
   name: string;
   minVersion: number;
   maxVersion: number;
+  /**
+   * Lowest version ApiVersions reports when it is below the lowest one served: Kafka 4.0 reports
+   * Produce from v0 while refusing v0-2 (KAFKA-18659), because librdkafka before 2.10 compresses
+   * only when the broker's range includes Produce v0 (librdkafka issue 4956).
+   */
+  advertisedMinVersion?: number;
   /** First version with flexible (tagged-field) encoding, if any is supported. */
   flexibleFrom?: number;
   /** The response body, or null when none is sent (Produce with acks=0). */
@@ -102,7 +108,7 @@ export function apiVersionsBody(v: number, errorCode: number): Writer {
     ? [...APIS.values()]
     : [];
   const entry = (w: Writer, api: Api) => {
-    w.int16(api.key).int16(api.minVersion).int16(api.maxVersion);
+    w.int16(api.key).int16(api.advertisedMinVersion ?? api.minVersion).int16(api.maxVersion);
     if (v >= 3) w.noTags();
   };
   if (v >= 3) w.compactArray(keys, entry);
@@ -526,7 +532,14 @@ async function saslAuthenticate(ctx: RequestContext, r: Reader): Promise<Writer>
 /** Every API this server answers, by key, with the versions it advertises in ApiVersions. */
 export const APIS: ReadonlyMap<number, Api> = new Map(
   ([
-    { key: ApiKey.Produce, name: "Produce", minVersion: 3, maxVersion: 8, handle: produce },
+    {
+      key: ApiKey.Produce,
+      name: "Produce",
+      minVersion: 3,
+      maxVersion: 8,
+      advertisedMinVersion: 0,
+      handle: produce,
+    },
     { key: ApiKey.Fetch, name: "Fetch", minVersion: 4, maxVersion: 11, handle: fetch },
     {
       key: ApiKey.ListOffsets,

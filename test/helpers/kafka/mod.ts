@@ -12,7 +12,8 @@
  *
  * What it implements (versions are what ApiVersions advertises, and all it accepts):
  * - ApiVersions v0-3 (v3 is the only flexible version; a higher version gets the v0 answer with
- *   UNSUPPORTED_VERSION, so a client downgrades), Metadata v0-8, Produce v3-8, Fetch v4-11,
+ *   UNSUPPORTED_VERSION, so a client downgrades), Metadata v0-8, Produce v3-8 (advertised from
+ *   v0, as Kafka 4.0 does so that librdkafka before 2.10 still compresses), Fetch v4-11,
  *   ListOffsets v1-5, InitProducerId v0-1, FindCoordinator v0-2, SaslHandshake v0-1 (v0 is
  *   followed by bare SASL tokens), SaslAuthenticate v0-1.
  * - Record batches of message format v2 only, CRC-32C checked (CORRUPT_MESSAGE), exactly one batch

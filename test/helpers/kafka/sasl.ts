@@ -181,9 +181,11 @@ class ScramExchange implements SaslExchange {
     const proofAt = text.lastIndexOf(",p=");
     const withoutProof = text.slice(0, proofAt);
     const [binding, nonce] = withoutProof.split(",");
+    // Kafka checks only that the nonce ends with the server's: librdkafka 2.0 sends the client
+    // nonce followed by the whole combined nonce.
     if (
       this.#round !== 2 || proofAt < 0 || binding !== `c=${btoa(this.#gs2Header)}` ||
-      nonce !== `r=${this.#nonce}`
+      !nonce?.startsWith("r=") || !nonce.endsWith(this.#nonce)
     ) {
       return { state: "failure", message: "Invalid SCRAM client-final" };
     }

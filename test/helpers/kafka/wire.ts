@@ -183,8 +183,15 @@ export class Writer {
     return at;
   }
 
+  #byte(value: number): this {
+    const at = this.#reserve(1);
+    this.#view.setUint8(at, value);
+    return this;
+  }
+
   int8(value: number): this {
-    this.#view.setInt8(this.#reserve(1), value);
+    const at = this.#reserve(1);
+    this.#view.setInt8(at, value);
     return this;
   }
 
@@ -193,27 +200,32 @@ export class Writer {
   }
 
   int16(value: number): this {
-    this.#view.setInt16(this.#reserve(2), value);
+    const at = this.#reserve(2);
+    this.#view.setInt16(at, value);
     return this;
   }
 
   int32(value: number): this {
-    this.#view.setInt32(this.#reserve(4), value);
+    const at = this.#reserve(4);
+    this.#view.setInt32(at, value);
     return this;
   }
 
   uint32(value: number): this {
-    this.#view.setUint32(this.#reserve(4), value);
+    const at = this.#reserve(4);
+    this.#view.setUint32(at, value);
     return this;
   }
 
   int64(value: number): this {
-    this.#view.setBigInt64(this.#reserve(8), BigInt(value));
+    const at = this.#reserve(8);
+    this.#view.setBigInt64(at, BigInt(value));
     return this;
   }
 
   raw(bytes: Uint8Array): this {
-    this.#buffer.set(bytes, this.#reserve(bytes.length));
+    const at = this.#reserve(bytes.length);
+    this.#buffer.set(bytes, at);
     return this;
   }
 
@@ -239,11 +251,10 @@ export class Writer {
   uvarint(value: number): this {
     let rest = value;
     while (rest >= 0x80) {
-      this.#view.setUint8(this.#reserve(1), (rest % 0x80) | 0x80);
+      this.#byte((rest % 0x80) | 0x80);
       rest = Math.floor(rest / 0x80);
     }
-    this.#view.setUint8(this.#reserve(1), rest);
-    return this;
+    return this.#byte(rest);
   }
 
   varint(value: number): this {
@@ -254,11 +265,10 @@ export class Writer {
     let rest = (BigInt(value) << 1n) ^ (BigInt(value) >> 63n);
     rest = BigInt.asUintN(64, rest);
     while (rest >= 0x80n) {
-      this.#view.setUint8(this.#reserve(1), Number(rest & 0x7fn) | 0x80);
+      this.#byte(Number(rest & 0x7fn) | 0x80);
       rest >>= 7n;
     }
-    this.#view.setUint8(this.#reserve(1), Number(rest));
-    return this;
+    return this.#byte(Number(rest));
   }
 
   /** COMPACT_ARRAY (uvarint count + 1). */
