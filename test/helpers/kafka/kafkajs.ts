@@ -13,7 +13,7 @@ import type { KafkaTestServer } from "./server.ts";
 /** A kafkajs client and what it did. */
 export interface TestKafka {
   kafka: Kafka;
-  /** Log lines kafkajs wrote (it prints nothing). */
+  /** Log lines kafkajs wrote (it prints nothing; until() reports the last ones on timeout). */
   logs: { level: string; message: string }[];
   /** Sockets kafkajs opened, and how many of them failed to connect or broke. */
   sockets: { opened: number; failed: number };
@@ -71,7 +71,8 @@ export function testKafka(server: KafkaTestServer, config: Partial<KafkaConfig> 
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error("timed out waiting for a kafkajs event"));
+        const recent = logs.slice(-5).map((l) => `${l.level}: ${l.message}`).join("; ");
+        reject(new Error(`timed out waiting for a kafkajs event; last logs: ${recent}`));
       }, timeoutMs);
       waiters.add(check);
     });

@@ -15,7 +15,7 @@
 import { MalformedError, Reader, Writer } from "./wire.ts";
 
 /** Bytes before the records: everything up to and including the record count. */
-export const BATCH_HEADER_BYTES = 61;
+const BATCH_HEADER_BYTES = 61;
 /** Offset of the CRC and of the first byte it covers. */
 const CRC_AT = 17;
 const ATTRIBUTES_AT = 21;

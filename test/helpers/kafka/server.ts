@@ -173,10 +173,6 @@ export class KafkaTestServer implements AsyncDisposable {
     return this.#refused;
   }
 
-  get running(): boolean {
-    return this.#listener !== undefined;
-  }
-
   /** Listens again (on the same port after a stop()), with every stored record kept. */
   start(): Promise<void> {
     if (this.#listener) return Promise.reject(new Error("the Kafka test server is running"));
