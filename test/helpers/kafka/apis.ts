@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { GroupCoordinator } from "./group.ts";
 import { type AppendResult, type PartitionLog, type Store, validTopicName } from "./log.ts";
 import { ApiKey, ErrorCode } from "./protocol.ts";
 import {
@@ -31,6 +32,7 @@ export interface ServerState {
   readonly defaultPartitions: number;
   readonly maxBatchBytes: number;
   readonly sasl: SaslUsers | undefined;
+  readonly groups: GroupCoordinator;
   /** Aborted when the server stops: ends a Fetch's wait for data. */
   readonly signal: AbortSignal;
   allocateProducerId(): number;
@@ -59,6 +61,7 @@ export interface RequestContext {
   server: ServerState;
   connection: ConnectionState;
   version: number;
+  clientId: string | null;
   injected: InjectedError | undefined;
 }
 
@@ -479,6 +482,158 @@ function findCoordinator(ctx: RequestContext, r: Reader): Promise<Writer> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Consumer groups
+
+async function joinGroup(ctx: RequestContext, r: Reader): Promise<Writer> {
+  const v = ctx.version;
+  const groupId = r.string();
+  const sessionTimeoutMs = r.int32();
+  const rebalanceTimeoutMs = v >= 1 ? r.int32() : sessionTimeoutMs;
+  const memberId = r.string();
+  const groupInstanceId = v >= 5 ? r.nullableString() : null;
+  const protocolType = r.string();
+  const protocols = r.array((r) => ({
+    name: r.string(),
+    metadata: r.bytesField() ?? new Uint8Array(),
+  }));
+  const answer = ctx.injected
+    ? {
+      errorCode: ctx.injected.errorCode,
+      generationId: -1,
+      protocolName: "",
+      leader: "",
+      memberId,
+      members: [],
+    }
+    : await ctx.server.groups.join({
+      groupId,
+      memberId,
+      groupInstanceId,
+      clientId: ctx.clientId ?? "",
+      sessionTimeoutMs,
+      rebalanceTimeoutMs,
+      protocolType,
+      protocols,
+    });
+  const w = new Writer();
+  if (v >= 2) w.int32(NO_THROTTLE);
+  w.int16(answer.errorCode).int32(answer.generationId).string(answer.protocolName)
+    .string(answer.leader).string(answer.memberId);
+  w.array(answer.members, (w, m) => {
+    w.string(m.memberId);
+    if (v >= 5) w.nullableString(m.groupInstanceId);
+    w.bytesField(m.metadata);
+  });
+  return w;
+}
+
+async function syncGroup(ctx: RequestContext, r: Reader): Promise<Writer> {
+  const v = ctx.version;
+  const groupId = r.string();
+  const generation = r.int32();
+  const memberId = r.string();
+  if (v >= 3) r.nullableString(); // group_instance_id
+  const assignments = new Map(
+    r.array((r) => [r.string(), r.bytesField() ?? new Uint8Array()] as const),
+  );
+  const answer = ctx.injected
+    ? { errorCode: ctx.injected.errorCode, assignment: new Uint8Array() }
+    : await ctx.server.groups.sync(groupId, generation, memberId, assignments);
+  const w = new Writer();
+  if (v >= 1) w.int32(NO_THROTTLE);
+  return w.int16(answer.errorCode).bytesField(answer.assignment);
+}
+
+function heartbeat(ctx: RequestContext, r: Reader): Promise<Writer> {
+  const v = ctx.version;
+  const groupId = r.string();
+  const generation = r.int32();
+  const memberId = r.string();
+  if (v >= 3) r.nullableString(); // group_instance_id
+  const errorCode = ctx.injected?.errorCode ??
+    ctx.server.groups.heartbeat(groupId, generation, memberId);
+  const w = new Writer();
+  if (v >= 1) w.int32(NO_THROTTLE);
+  return Promise.resolve(w.int16(errorCode));
+}
+
+function leaveGroup(ctx: RequestContext, r: Reader): Promise<Writer> {
+  const v = ctx.version;
+  const groupId = r.string();
+  const members = v >= 3
+    ? r.array((r) => ({ memberId: r.string(), groupInstanceId: r.nullableString() }))
+    : [{ memberId: r.string(), groupInstanceId: null }];
+  const errors = ctx.injected
+    ? members.map(() => ctx.injected!.errorCode)
+    : ctx.server.groups.leave(groupId, members.map((m) => m.memberId));
+  const w = new Writer();
+  if (v >= 1) w.int32(NO_THROTTLE);
+  if (v < 3) return Promise.resolve(w.int16(errors[0]));
+  w.int16(ErrorCode.NONE);
+  w.array(members.map((m, i) => ({ ...m, errorCode: errors[i] })), (w, m) => {
+    w.string(m.memberId).nullableString(m.groupInstanceId).int16(m.errorCode);
+  });
+  return Promise.resolve(w);
+}
+
+function offsetCommit(ctx: RequestContext, r: Reader): Promise<Writer> {
+  const v = ctx.version;
+  const groupId = r.string();
+  const generation = v >= 1 ? r.int32() : -1;
+  const memberId = v >= 1 ? r.string() : "";
+  if (v >= 7) r.nullableString(); // group_instance_id
+  if (v >= 2 && v <= 4) r.int64(); // retention_time_ms
+  const topics = r.array((r) => ({
+    name: r.string(),
+    partitions: r.array((r) => {
+      const partition = r.int32();
+      const offset = r.int64();
+      if (v >= 6) r.int32(); // committed_leader_epoch
+      if (v === 1) r.int64(); // commit_timestamp
+      return { partition, offset, metadata: r.nullableString() };
+    }),
+  }));
+  const { store, groups } = ctx.server;
+  const known = (topic: string, partition: number) => !!store.partition(topic, partition);
+  const offsets = topics.flatMap((t) =>
+    t.partitions.filter((p) => known(t.name, p.partition)).map((p) => ({ topic: t.name, ...p }))
+  );
+  const errorCode = ctx.injected?.errorCode ??
+    groups.commit(groupId, generation, memberId, offsets);
+  const w = new Writer();
+  if (v >= 3) w.int32(NO_THROTTLE);
+  w.array(topics, (w, t) => {
+    w.string(t.name).array(t.partitions, (w, p) => {
+      const unknown = errorCode === ErrorCode.NONE && !known(t.name, p.partition);
+      w.int32(p.partition).int16(unknown ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : errorCode);
+    });
+  });
+  return Promise.resolve(w);
+}
+
+function offsetFetch(ctx: RequestContext, r: Reader): Promise<Writer> {
+  const v = ctx.version;
+  const groupId = r.string();
+  const topics = r.nullableArray((r) => ({
+    name: r.string(),
+    partitions: r.array((r) => r.int32()),
+  }));
+  const errorCode = ctx.injected?.errorCode ?? ErrorCode.NONE;
+  const committed = ctx.server.groups.committed(groupId, topics);
+  const w = new Writer();
+  if (v >= 3) w.int32(NO_THROTTLE);
+  w.array(committed, (w, t) => {
+    w.string(t.name).array(t.partitions, (w, p) => {
+      w.int32(p.partition).int64(errorCode === ErrorCode.NONE ? p.offset : -1);
+      if (v >= 5) w.int32(-1); // committed_leader_epoch
+      w.nullableString(p.metadata).int16(errorCode);
+    });
+  });
+  if (v >= 2) w.int16(errorCode);
+  return Promise.resolve(w);
+}
+
+// ---------------------------------------------------------------------------------------------
 // SASL
 
 function saslHandshake(ctx: RequestContext, r: Reader): Promise<Writer> {
@@ -556,6 +711,30 @@ export const APIS: ReadonlyMap<number, Api> = new Map(
       maxVersion: 2,
       handle: findCoordinator,
     },
+    {
+      key: ApiKey.OffsetCommit,
+      name: "OffsetCommit",
+      minVersion: 0,
+      maxVersion: 7,
+      handle: offsetCommit,
+    },
+    {
+      key: ApiKey.OffsetFetch,
+      name: "OffsetFetch",
+      minVersion: 0,
+      maxVersion: 5,
+      handle: offsetFetch,
+    },
+    { key: ApiKey.JoinGroup, name: "JoinGroup", minVersion: 0, maxVersion: 5, handle: joinGroup },
+    { key: ApiKey.Heartbeat, name: "Heartbeat", minVersion: 0, maxVersion: 3, handle: heartbeat },
+    {
+      key: ApiKey.LeaveGroup,
+      name: "LeaveGroup",
+      minVersion: 0,
+      maxVersion: 3,
+      handle: leaveGroup,
+    },
+    { key: ApiKey.SyncGroup, name: "SyncGroup", minVersion: 0, maxVersion: 3, handle: syncGroup },
     {
       key: ApiKey.SaslHandshake,
       name: "SaslHandshake",

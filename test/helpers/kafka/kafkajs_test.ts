@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CompressionTypes, type Producer } from "kafkajs";
+import { CompressionTypes, type Consumer, type Producer } from "kafkajs";
 import { testKafka } from "./kafkajs.ts";
 import { ApiKey, ErrorCode, type KafkaRecord, startKafkaTestServer } from "./mod.ts";
 
@@ -222,3 +222,80 @@ for (
     }
   });
 }
+
+Deno.test("kafkajs consumers in one group split the partitions, each record is read once, and a later member resumes from the committed offsets", async () => {
+  await using server = await startKafkaTestServer({ topics: { events: 2 } });
+  const { kafka } = testKafka(server);
+  const producer = kafka.producer();
+  const consumers: Consumer[] = [];
+  const seen: string[] = [];
+  const assigned = new Map<Consumer, number[]>();
+  const events = new EventTarget();
+  const until = (predicate: () => boolean) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!predicate()) return;
+        events.removeEventListener("change", check);
+        resolve();
+      };
+      events.addEventListener("change", check);
+      check();
+    });
+  const startConsumer = async () => {
+    // Short fetch waits and heartbeats, so a member hears of a rebalance soon.
+    const consumer = kafka.consumer({
+      groupId: "readers",
+      maxWaitTimeInMs: 50,
+      heartbeatInterval: 50,
+    });
+    consumers.push(consumer);
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      assigned.set(consumer, e.payload.memberAssignment["events"] ?? []);
+      events.dispatchEvent(new Event("change"));
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: "events", fromBeginning: true });
+    await consumer.run({
+      autoCommitThreshold: 1,
+      eachMessage: ({ message }) => {
+        seen.push(`${text(message.key)}=${text(message.value)}`);
+        events.dispatchEvent(new Event("change"));
+        return Promise.resolve();
+      },
+    });
+  };
+  try {
+    await producer.connect();
+    await startConsumer();
+    await startConsumer();
+    // Both members in the same generation: one partition each.
+    await until(() =>
+      [...assigned.values()].map((p) => p.join()).sort().join(" ") === "0 1" && assigned.size === 2
+    );
+    await producer.send({
+      topic: "events",
+      messages: [
+        { partition: 0, key: "a", value: "1" },
+        { partition: 1, key: "b", value: "2" },
+        { partition: 0, key: "c", value: "3" },
+      ],
+    });
+    await until(() => seen.length === 3);
+    assert.deepEqual(seen.sort(), ["a=1", "b=2", "c=3"]);
+    await server.until(() =>
+      server.committedOffset("readers", "events", 0) === 2 &&
+      server.committedOffset("readers", "events", 1) === 1
+    );
+    await Promise.all(consumers.map((c) => c.disconnect()));
+
+    await producer.send({ topic: "events", messages: [{ partition: 1, key: "d", value: "4" }] });
+    seen.length = 0;
+    await startConsumer();
+    await until(() => seen.length >= 1);
+    assert.deepEqual(seen, ["d=4"]);
+    assert.deepEqual(server.problems, []);
+  } finally {
+    for (const consumer of consumers) await consumer.disconnect();
+    await disconnectAll(producer);
+  }
+});

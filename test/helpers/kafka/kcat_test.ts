@@ -130,3 +130,30 @@ for (const mechanism of ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]) {
     assert.match(refused.stderr, /SASL authentication error: Authentication failed/);
   });
 }
+
+Deno.test("kcat -G reads every partition as a consumer group member and commits its offsets", async () => {
+  await using server = await startKafkaTestServer({ topics: { events: 2 } });
+  await kcat(server, ["-P", "-t", "events", "-p", "0"], { input: "a\nb\n" });
+  await kcat(server, ["-P", "-t", "events", "-p", "1"], { input: "c\n" });
+  const result = await kcat(server, [
+    "-G",
+    "readers",
+    "-o",
+    "beginning",
+    "-e",
+    "-q",
+    "-f",
+    "%p:%o:%s\\n",
+    "-X",
+    "heartbeat.interval.ms=100",
+    "events",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.split("\n").slice(0, -1).sort(), ["0:0:a", "0:1:b", "1:0:c"]);
+  assert.equal(server.committedOffset("readers", "events", 0), 2);
+  assert.equal(server.committedOffset("readers", "events", 1), 1);
+  for (const key of [ApiKey.JoinGroup, ApiKey.SyncGroup, ApiKey.OffsetCommit, ApiKey.LeaveGroup]) {
+    assert.ok(server.requests.some((r) => r.apiKey === key), `API key ${key}`);
+  }
+  assert.deepEqual(server.problems, []);
+});

@@ -539,3 +539,188 @@ Deno.test("stop() closes open connections and start() serves the same port with 
   });
   assert.equal(server.refusedConnections, 1);
 });
+
+/** JoinGroup v5 with one "range" protocol whose metadata is the member's name. */
+function joinRequest(memberId: string, name: string, sessionTimeoutMs = 10_000): Writer {
+  return new Writer().string("group").int32(sessionTimeoutMs).int32(10_000).string(memberId)
+    .nullableString(null).string("consumer")
+    .array([name], (w, n) => w.string("range").bytesField(bytes(n)));
+}
+
+interface Joined {
+  error: number;
+  generation: number;
+  leader: string;
+  memberId: string;
+  members: string[];
+}
+
+function readJoin(r: Reader): Joined {
+  r.int32();
+  const error = r.int16();
+  const generation = r.int32();
+  r.string(); // protocol
+  const leader = r.string();
+  const memberId = r.string();
+  const members = r.array((r) => {
+    r.string();
+    r.nullableString();
+    return new TextDecoder().decode(r.bytesField()!);
+  });
+  return { error, generation, leader, memberId, members };
+}
+
+async function syncGroup(
+  c: RawConnection,
+  generation: number,
+  memberId: string,
+  assignments: [string, string][] = [],
+): Promise<[number, string]> {
+  const r = await c.request(
+    ApiKey.SyncGroup,
+    3,
+    new Writer().string("group").int32(generation).string(memberId).nullableString(null)
+      .array(assignments, (w, [id, a]) => w.string(id).bytesField(bytes(a))),
+  );
+  r.int32();
+  return [r.int16(), new TextDecoder().decode(r.bytesField()!)];
+}
+
+async function heartbeat(c: RawConnection, generation: number, memberId: string): Promise<number> {
+  const r = await c.request(
+    ApiKey.Heartbeat,
+    3,
+    new Writer().string("group").int32(generation).string(memberId).nullableString(null),
+  );
+  r.int32();
+  return r.int16();
+}
+
+Deno.test("consumer groups: a join rebalances the group, the leader's sync hands out assignments, heartbeats tell members to rejoin", async () => {
+  await using server = await startKafkaTestServer();
+  const a = await RawConnection.open(server);
+  const b = await RawConnection.open(server);
+  try {
+    const first = readJoin(await a.request(ApiKey.JoinGroup, 5, joinRequest("", "a")));
+    assert.equal(first.error, ErrorCode.NONE);
+    assert.equal(first.leader, first.memberId);
+    assert.deepEqual(first.members, ["a"]);
+    assert.deepEqual(await syncGroup(a, 1, first.memberId, [[first.memberId, "all"]]), [0, "all"]);
+    assert.equal(await heartbeat(a, 1, first.memberId), ErrorCode.NONE);
+
+    // b joins: its join waits until a rejoins, which a learns from its heartbeat.
+    const joiningB = b.request(ApiKey.JoinGroup, 5, joinRequest("", "b"));
+    await server.until(() =>
+      server.requests.filter((r) => r.apiKey === ApiKey.JoinGroup).length === 2
+    );
+    assert.equal(await heartbeat(a, 1, first.memberId), ErrorCode.REBALANCE_IN_PROGRESS);
+    const rejoinedA = readJoin(
+      await a.request(ApiKey.JoinGroup, 5, joinRequest(first.memberId, "a")),
+    );
+    const joinedB = readJoin(await joiningB);
+    assert.equal(rejoinedA.generation, 2);
+    assert.equal(joinedB.generation, 2);
+    assert.equal(rejoinedA.leader, first.memberId);
+    assert.deepEqual(rejoinedA.members.sort(), ["a", "b"]);
+    assert.deepEqual(joinedB.members, []); // only the leader gets the metadata
+
+    const syncingB = syncGroup(b, 2, joinedB.memberId);
+    await server.until(() =>
+      server.requests.filter((r) => r.apiKey === ApiKey.SyncGroup).length === 2
+    );
+    const leaderSync = await syncGroup(a, 2, first.memberId, [
+      [first.memberId, "p0"],
+      [joinedB.memberId, "p1"],
+    ]);
+    assert.deepEqual(leaderSync, [0, "p0"]);
+    assert.deepEqual(await syncingB, [0, "p1"]);
+    assert.equal(await heartbeat(b, 1, joinedB.memberId), ErrorCode.ILLEGAL_GENERATION);
+    assert.equal(await heartbeat(b, 2, "stranger"), ErrorCode.UNKNOWN_MEMBER_ID);
+
+    // a leaves; b is told to rejoin and becomes the leader of generation 3 alone.
+    const left = await a.request(
+      ApiKey.LeaveGroup,
+      3,
+      new Writer().string("group").array(
+        [first.memberId],
+        (w, id) => w.string(id).nullableString(null),
+      ),
+    );
+    left.int32();
+    assert.equal(left.int16(), ErrorCode.NONE);
+    assert.equal(await heartbeat(b, 2, joinedB.memberId), ErrorCode.REBALANCE_IN_PROGRESS);
+    const alone = readJoin(
+      await b.request(ApiKey.JoinGroup, 5, joinRequest(joinedB.memberId, "b")),
+    );
+    assert.deepEqual([alone.generation, alone.leader, alone.members], [3, joinedB.memberId, ["b"]]);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("consumer groups: a member silent past its session timeout is dropped, and a waiting join completes without it", async () => {
+  await using server = await startKafkaTestServer();
+  await withConnection(server, async (c) => {
+    const silent = readJoin(await c.request(ApiKey.JoinGroup, 5, joinRequest("", "silent", 50)));
+    assert.deepEqual(await syncGroup(c, 1, silent.memberId, [[silent.memberId, "x"]]), [0, "x"]);
+    // The rebalance timeout is 10 s; the join is answered once the silent member's session ends.
+    const other = readJoin(await c.request(ApiKey.JoinGroup, 5, joinRequest("", "other")));
+    assert.deepEqual([other.generation, other.members], [2, ["other"]]);
+    assert.equal(await heartbeat(c, 2, silent.memberId), ErrorCode.UNKNOWN_MEMBER_ID);
+  });
+});
+
+Deno.test("OffsetCommit checks the member and generation and OffsetFetch returns what was committed, -1 for the rest", async () => {
+  await using server = await startKafkaTestServer({ topics: { events: 2 } });
+  await withConnection(server, async (c) => {
+    const commit = async (generation: number, memberId: string, partition: number) => {
+      const r = await c.request(
+        ApiKey.OffsetCommit,
+        2,
+        new Writer().string("group").int32(generation).string(memberId).int64(-1)
+          .array(
+            ["events"],
+            (w, t) =>
+              w.string(t).array([partition], (w, p) => w.int32(p).int64(42).nullableString("meta")),
+          ),
+      );
+      const [[error]] = r.array((r) => {
+        r.string();
+        return r.array((r) => {
+          r.int32();
+          return r.int16();
+        });
+      });
+      return error;
+    };
+    // Outside any group (generation -1) while the group has no members: allowed.
+    assert.equal(await commit(-1, "", 0), ErrorCode.NONE);
+    assert.equal(await commit(-1, "", 7), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    const member = readJoin(await c.request(ApiKey.JoinGroup, 5, joinRequest("", "m")));
+    assert.equal(await commit(-1, "", 1), ErrorCode.ILLEGAL_GENERATION);
+    assert.equal(await commit(1, "stranger", 1), ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(await commit(1, member.memberId, 1), ErrorCode.REBALANCE_IN_PROGRESS);
+    await syncGroup(c, 1, member.memberId, []);
+    assert.equal(await commit(1, member.memberId, 1), ErrorCode.NONE);
+
+    const r = await c.request(
+      ApiKey.OffsetFetch,
+      2,
+      new Writer().string("group").array(
+        ["events", "other"],
+        (w, t) => w.string(t).array([0, 1], (w, p) => w.int32(p)),
+      ),
+    );
+    const fetched = r.array((r) => [
+      r.string(),
+      r.array((r) => [r.int32(), r.int64(), r.nullableString(), r.int16()]),
+    ]);
+    assert.equal(r.int16(), ErrorCode.NONE);
+    assert.deepEqual(fetched, [
+      ["events", [[0, 42, "meta", 0], [1, 42, "meta", 0]]],
+      ["other", [[0, -1, "", 0], [1, -1, "", 0]]],
+    ]);
+  });
+  assert.equal(server.committedOffset("group", "events", 1), 42);
+});

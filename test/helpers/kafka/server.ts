@@ -15,6 +15,7 @@ import {
   PRE_AUTH_APIS,
   type ServerState,
 } from "./apis.ts";
+import { GroupCoordinator } from "./group.ts";
 import { type KafkaRecord, Store } from "./log.ts";
 import { ApiKey, ErrorCode } from "./protocol.ts";
 import { SASL_MECHANISMS, type SaslMechanism, SaslUsers } from "./sasl.ts";
@@ -100,6 +101,7 @@ export class KafkaTestServer implements AsyncDisposable {
   #maxBatchBytes: number;
   #sasl: SaslUsers | undefined;
   #store = new Store();
+  #groups = new GroupCoordinator();
   #state: ServerState;
 
   #listener: Deno.TcpListener | undefined;
@@ -146,6 +148,7 @@ export class KafkaTestServer implements AsyncDisposable {
       defaultPartitions: this.#defaultPartitions,
       maxBatchBytes: this.#maxBatchBytes,
       sasl,
+      groups: this.#groups,
       get signal() {
         return stopped();
       },
@@ -186,14 +189,16 @@ export class KafkaTestServer implements AsyncDisposable {
 
   /**
    * Closes the listener and every connection (clients see the broker go down), ends waiting Fetch
-   * requests and slowed responses, and resolves once all of that has finished. The port can be
-   * bound again at once; stored records and producer state are kept for start().
+   * requests and slowed responses, ends every consumer group membership (as when sessions lapse
+   * over a broker restart), and resolves once all of that has finished. The port can be bound
+   * again at once; stored records, producer state and committed offsets are kept for start().
    */
   async stop(): Promise<void> {
     const listener = this.#listener;
     if (!listener) return;
     this.#listener = undefined;
     this.#stopped.abort();
+    this.#groups.reset();
     listener.close();
     for (const conn of this.#connections) conn.close();
     this.#connections.clear();
@@ -256,6 +261,12 @@ export class KafkaTestServer implements AsyncDisposable {
     return chosen.flatMap((log) => log.records);
   }
 
+  /** The offset `groupId` last committed for a partition, or -1. */
+  committedOffset(groupId: string, topic: string, partition: number): number {
+    const [committed] = this.#groups.committed(groupId, [{ name: topic, partitions: [partition] }]);
+    return committed.partitions[0].offset;
+  }
+
   /** Resolves with records(topic, partition) once it holds at least `count` records. */
   async waitForRecords(
     topic: string,
@@ -271,8 +282,9 @@ export class KafkaTestServer implements AsyncDisposable {
   }
 
   /**
-   * Resolves once `predicate` holds, checking it now and after every request, append, accepted
-   * or refused connection and stop (event-driven, no polling); rejects after `timeoutMs`.
+   * Resolves once `predicate` holds, checking it now and after every request received and
+   * served, append, accepted or refused connection, closed connection and stop (event-driven, no
+   * polling); rejects after `timeoutMs`.
    */
   until(
     predicate: () => boolean,
@@ -419,10 +431,14 @@ export class KafkaTestServer implements AsyncDisposable {
       return "close";
     }
     const injected = this.#takeFailure(apiKey);
-    const body = await api.handle({ server: this.#state, connection: state, version, injected }, r);
+    const body = await api.handle(
+      { server: this.#state, connection: state, version, clientId, injected },
+      r,
+    );
     if (r.remaining !== 0) {
       throw new MalformedError(`${r.remaining} bytes after a ${api.name} v${version} request`);
     }
+    this.#notify();
     if (state.closeAfterResponse && !state.authenticated) {
       this.problems.push(`connection ${id}: SASL ${api.name} failed`);
     }
