@@ -314,14 +314,17 @@ async function fetch(ctx: RequestContext, r: Reader): Promise<Writer> {
   };
   const size = (answers: ReturnType<typeof answer>) =>
     answers.reduce((n, t) => n + t.partitions.reduce((m, p) => m + p.batches.length, 0), 0);
+  // As in Kafka, a partition error is worth answering at once: only an error-free fetch waits.
+  const failed = (answers: ReturnType<typeof answer>) =>
+    answers.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
 
   // No fetch sessions: a session id this server never gave out is FETCH_SESSION_ID_NOT_FOUND.
   const errorCode = sessionId === 0 ? ErrorCode.NONE : ErrorCode.FETCH_SESSION_ID_NOT_FOUND;
   let answers = errorCode === ErrorCode.NONE ? answer() : [];
   const deadline = Date.now() + maxWaitMs;
   while (
-    errorCode === ErrorCode.NONE && size(answers) < minBytes && Date.now() < deadline &&
-    !ctx.server.signal.aborted
+    errorCode === ErrorCode.NONE && !failed(answers) && size(answers) < minBytes &&
+    Date.now() < deadline && !ctx.server.signal.aborted
   ) {
     await appendOrTimeout(ctx.server, deadline - Date.now());
     answers = answer();

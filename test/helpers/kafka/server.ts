@@ -84,6 +84,12 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A client that went away mid-request: an ordinary end of its connection, not a problem. */
+function peerGone(err: unknown): boolean {
+  return err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.ConnectionAborted;
+}
+
 /** A Kafka broker double on a real socket; create it with {@link startKafkaTestServer}. */
 export class KafkaTestServer implements AsyncDisposable {
   readonly hostname: string;
@@ -230,6 +236,7 @@ export class KafkaTestServer implements AsyncDisposable {
    * response's error field) instead of serving them; with `afterAppend` a Produce is stored first.
    */
   failNext(apiKey: number, errorCode: number, count = 1, options: FailOptions = {}): void {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`failNext count ${count}`);
     const queue = this.#failures.get(apiKey) ?? [];
     queue.push({ errorCode, afterAppend: options.afterAppend ?? false, remaining: count });
     this.#failures.set(apiKey, queue);
@@ -381,7 +388,7 @@ export class KafkaTestServer implements AsyncDisposable {
       }
     } catch (err) {
       if (err instanceof MalformedError) this.problems.push(`connection ${id}: ${err.message}`);
-      else if (!this.#stopped.signal.aborted) {
+      else if (!this.#stopped.signal.aborted && !peerGone(err)) {
         this.problems.push(`connection ${id}: ${err instanceof Error ? err.stack : err}`);
       }
     } finally {
