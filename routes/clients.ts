@@ -93,10 +93,10 @@ export function clientsRoutes(broker: Broker) {
       .map(clientView);
     return c.json(paginate(clients, page, limit), 200);
   });
-  app.openapi(getClient, (c) => {
+  app.openapi(getClient, async (c) => {
     const { clientId } = c.req.valid("param");
     const info = broker.getClient(clientId);
-    const session = broker.getSession(clientId);
+    const session = info && await broker.getSession(clientId);
     if (!info || !session) return problem(c, 404, `No connected client "${clientId}"`);
     return c.json({ ...clientView(info), session: sessionDetailView(session) }, 200);
   });

@@ -195,7 +195,7 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
       ["too_large_for_client", stats.droppedTooLarge],
       ["not_authorized_to_read", stats.droppedNotAuthorized],
       ["publish_denied", stats.publishDenied],
-      ["shared_group_ended", broker.router.sharedDropped],
+      ["not_stored", stats.publishNotStored],
     ],
   );
   pulledCounter(
@@ -220,30 +220,34 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
     "Subscriptions, shared group members included.",
     () => broker.subscriptionCount,
   );
-  pulledGauge(
-    registry,
-    "perch_sessions",
-    "Sessions held, connected or not.",
-    () => broker.sessionCount,
-  );
+  new Gauge({
+    name: "perch_sessions",
+    help: "Sessions in the backbone, connected or not.",
+    registers: [registry],
+    async collect() {
+      this.set(await broker.backbone.sessions.count());
+    },
+  });
   new Gauge({
     name: "perch_delivery_backlog",
     help:
       "Outbound QoS 1/2 messages awaiting acknowledgement (inflight) and waiting in session queues (queued).",
     labelNames: ["state"],
     registers: [registry],
-    collect() {
-      const totals = broker.deliveryTotals();
+    async collect() {
+      const totals = await broker.deliveryTotals();
       this.set({ state: "inflight" }, totals.inflight);
       this.set({ state: "queued" }, totals.queued);
     },
   });
-  pulledGauge(
-    registry,
-    "perch_queued_bytes",
-    "Payload bytes waiting in session queues.",
-    () => broker.deliveryTotals().queuedBytes,
-  );
+  new Gauge({
+    name: "perch_queued_bytes",
+    help: "Payload bytes waiting in session queues.",
+    registers: [registry],
+    async collect() {
+      this.set((await broker.deliveryTotals()).queuedBytes);
+    },
+  });
 
   // Failures.
   pulledCounter(

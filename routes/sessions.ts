@@ -151,9 +151,9 @@ function subscribeFailure(error: MqttError): { status: 400 | 409; field: string 
 /** The sessions resource, with subscriptions on a session's behalf. */
 export function sessionsRoutes(broker: Broker) {
   const app = resourceApp();
-  app.openapi(listSessions, (c) => {
+  app.openapi(listSessions, async (c) => {
     const { page, limit, clientId, like, connected } = c.req.valid("query");
-    const sessions = broker.listSessions()
+    const sessions = (await broker.listSessions())
       .filter((info) =>
         (clientId === undefined || info.clientId === clientId) &&
         (like === undefined || info.clientId.includes(like)) &&
@@ -163,18 +163,18 @@ export function sessionsRoutes(broker: Broker) {
       .map(sessionView);
     return c.json(paginate(sessions, page, limit), 200);
   });
-  app.openapi(getSession, (c) => {
+  app.openapi(getSession, async (c) => {
     const { clientId } = c.req.valid("param");
-    const session = broker.getSession(clientId);
+    const session = await broker.getSession(clientId);
     if (!session) return problem(c, 404, `No session "${clientId}"`);
     return c.json(sessionDetailView(session), 200);
   });
-  app.openapi(deleteSession, (c) => {
+  app.openapi(deleteSession, async (c) => {
     const { clientId } = c.req.valid("param");
-    if (!broker.deleteSession(clientId)) return problem(c, 404, `No session "${clientId}"`);
+    if (!(await broker.deleteSession(clientId))) return problem(c, 404, `No session "${clientId}"`);
     return c.body(null, 204);
   });
-  app.openapi(addSubscription, (c) => {
+  app.openapi(addSubscription, async (c) => {
     const { clientId } = c.req.valid("param");
     const body = c.req.valid("json");
     const record: SubscriptionRecord = {
@@ -187,21 +187,21 @@ export function sessionsRoutes(broker: Broker) {
     };
     let created: boolean | undefined;
     try {
-      created = broker.subscribeSession(clientId, record);
+      created = await broker.subscribeSession(clientId, record);
     } catch (error) {
       if (!(error instanceof MqttError)) throw error;
       const { status, field } = subscribeFailure(error);
       return problem(c, status, `${field}: ${error.message}`, [{ field, message: error.message }]);
     }
     if (created === undefined) return problem(c, 404, `No session "${clientId}"`);
-    const granted = broker.getSession(clientId)!.subscriptions.find((s) =>
+    const granted = (await broker.getSession(clientId))!.subscriptions.find((s) =>
       s.filter === record.filter
     )!;
     return c.json(subscriptionView(clientId, granted), created ? 201 : 200);
   });
-  app.openapi(removeSubscription, (c) => {
+  app.openapi(removeSubscription, async (c) => {
     const { clientId, filter } = c.req.valid("param");
-    const removed = broker.unsubscribeSession(clientId, filter);
+    const removed = await broker.unsubscribeSession(clientId, filter);
     if (removed === undefined) return problem(c, 404, `No session "${clientId}"`);
     if (!removed) return problem(c, 404, `Session "${clientId}" has no subscription "${filter}"`);
     return c.body(null, 204);

@@ -32,7 +32,7 @@ const StatsSchema = z.object({
     tooLargeForClient: z.number(),
     notAuthorizedToRead: z.number(),
     publishDenied: z.number(),
-    sharedGroupEnded: z.number(),
+    notStored: z.number(),
   }),
   retained: z.number(),
   retainedRejected: z.number(),
@@ -64,7 +64,10 @@ export function statsRoutes(broker: Broker) {
   const app = resourceApp();
   app.openapi(getStats, async (c) => {
     const s = broker.stats;
-    const totals = broker.deliveryTotals();
+    const [totals, sessions] = await Promise.all([
+      broker.deliveryTotals(),
+      broker.backbone.sessions.count(),
+    ]);
     return c.json({
       node: broker.options.nodeId,
       uptimeSeconds: Math.floor((broker.clock.now() - s.startedAt) / 1000),
@@ -93,11 +96,11 @@ export function statsRoutes(broker: Broker) {
         tooLargeForClient: s.droppedTooLarge,
         notAuthorizedToRead: s.droppedNotAuthorized,
         publishDenied: s.publishDenied,
-        sharedGroupEnded: broker.router.sharedDropped,
+        notStored: s.publishNotStored,
       },
       retained: await broker.backbone.retained.count(),
       retainedRejected: s.retainedRejected,
-      sessions: broker.sessionCount,
+      sessions,
       subscriptions: broker.subscriptionCount,
       inflight: totals.inflight,
       queued: totals.queued,

@@ -50,10 +50,10 @@ const listSubscriptions = createRoute({
 /** The subscriptions resource (read-only listing). */
 export function subscriptionsRoutes(broker: Broker) {
   const app = resourceApp();
-  app.openapi(listSubscriptions, (c) => {
+  app.openapi(listSubscriptions, async (c) => {
     const { page, limit, clientId, filter, qos, share } = c.req.valid("query");
     const sharePrefix = share === undefined ? undefined : `$share/${share}/`;
-    const subscriptions = broker.listSessions()
+    const subscriptions = (await broker.listSessions())
       .filter((session) => clientId === undefined || session.clientId === clientId)
       .sort(byText((session) => session.clientId))
       .flatMap((session) =>

@@ -6,7 +6,8 @@
  * Deliberate departures from the DESIGN picture, kept visible here:
  * - `topic` imports `codec/errors.ts` and `codec/reason_codes.ts`: its validators return the
  *   reason-coded `MqttError` the broker answers with.
- * - `session` imports `backbone/backbone.ts` for the record and message types it keeps.
+ * - `broker` may import only the seam of `backbone` (`backbone.ts`, `errors.ts`), never an
+ *   implementation: `main.ts` chooses the backbone.
  * - `transport` imports `util/address_match.ts` (trusted proxy and PROXY protocol source lists);
  *   `util` is the bottom layer and knows nothing about MQTT.
  * - `broker` imports `auth/enhanced.ts` for the enhanced-authentication interface it drives.
@@ -23,15 +24,25 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const ALLOWED: Record<string, string[]> = {
   codec: [],
   util: [],
+  domain: ["codec"],
   topic: ["codec"],
   config: ["util"],
-  session: ["codec", "topic", "util", "backbone"],
-  backbone: ["codec", "topic", "util"],
+  session: ["codec", "topic", "util", "domain"],
+  backbone: ["codec", "topic", "util", "domain"],
   transport: ["util"],
   hooks: ["codec", "transport"],
-  auth: ["codec", "topic", "util", "hooks", "backbone"],
-  broker: ["codec", "topic", "util", "session", "backbone", "hooks", "transport", "auth"],
+  auth: ["codec", "topic", "util", "hooks", "domain"],
+  broker: ["codec", "topic", "util", "domain", "session", "backbone", "hooks", "transport", "auth"],
 };
+
+/**
+ * The only files of src/backbone/ the engine may import: the seam and its errors, never an
+ * implementation (the composition root picks one).
+ */
+const BACKBONE_SEAM = new Set(["src/backbone/backbone.ts", "src/backbone/errors.ts"]);
+
+/** Engine internals scripts/ must reach through src/mod.ts. */
+const ENGINE_INTERNALS = ["src/broker/", "src/session/", "src/backbone/", "src/domain/"];
 
 /** Files that may use `Deno.listen*`/`Deno.connect*` or `Bun.*` sockets. */
 const SOCKET_API =
@@ -96,19 +107,33 @@ function findCycles(graph: Map<string, string[]>): string[][] {
 async function main(): Promise<number> {
   const problems: string[] = [];
   const graph = new Map<string, string[]>();
-  for (const top of ["src", "routes", "cluster"]) {
+  for (const top of ["src", "routes", "cluster", "scripts"]) {
     for await (const file of walk(join(ROOT, top))) {
       const source = await Deno.readTextFile(file);
       const imports = localImports(file, source);
       graph.set(file, imports);
       const from = layerOf(file);
       const rel = relative(ROOT, file);
-      if (from !== "transport" && from !== "main" && SOCKET_API.test(source)) {
+      if (
+        from !== "transport" && from !== "main" && from !== "scripts" && SOCKET_API.test(source)
+      ) {
         problems.push(`${rel}: uses a runtime socket API outside src/transport/`);
       }
       for (const target of imports) {
         const to = layerOf(target);
         const targetRel = relative(ROOT, target);
+        if (from === "scripts") {
+          if (ENGINE_INTERNALS.some((internal) => targetRel.startsWith(internal))) {
+            problems.push(
+              `${rel}: imports ${targetRel}; scripts/ reach the engine through src/mod.ts`,
+            );
+          }
+          continue;
+        }
+        if (from === "broker" && to === "backbone" && !BACKBONE_SEAM.has(targetRel)) {
+          problems.push(`${rel}: imports ${targetRel}; src/broker/ sees only the backbone seam`);
+          continue;
+        }
         if (from === "routes" || from === "cluster") {
           if (targetRel.startsWith("src/") && targetRel !== "src/mod.ts") {
             problems.push(`${rel}: imports ${targetRel}; ${from}/ may only import src/mod.ts`);

@@ -23,6 +23,7 @@ export function toBrokerOptions(config: Config): BrokerOptions {
     ...config.limits,
     nodeId: config.node.id,
     sysInterval: config.sys.enabled ? config.sys.interval : 0,
+    backboneTimeout: config.backbone.timeout,
   };
 }
 

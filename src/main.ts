@@ -237,7 +237,7 @@ async function main(args: string[]): Promise<number> {
     );
   }
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
-  await backbone.start();
+  await backbone.start({ id: config.node.id, version: VERSION, startedAt: clock.now() });
   const readiness = { listeners: false, backbone: true };
   const broker = new Broker({
     options: toBrokerOptions(config),
@@ -284,6 +284,9 @@ async function main(args: string[]): Promise<number> {
     version: VERSION,
     node: config.node.id,
     backbone: backbone.kind,
+    state: backbone.durable
+      ? "sessions and retained messages survive a restart"
+      : "sessions and retained messages are lost on exit",
   });
 
   const stopped = Promise.withResolvers<void>();

@@ -18,9 +18,11 @@
  *
  * const config = configSchema.parse({ sys: { enabled: false } });
  * const clock = createSystemClock();
+ * const backbone = new MemoryBackbone({ clock });
+ * await backbone.start({ id: config.node.id, version: "example", startedAt: clock.now() });
  * const broker = new Broker({
  *   options: toBrokerOptions(config),
- *   backbone: new MemoryBackbone({ clock }),
+ *   backbone,
  *   clock,
  *   logger: nullLogger,
  * });
@@ -46,15 +48,40 @@ export { BrokerStats } from "./broker/stats.ts";
 export { toBrokerOptions, VERSION } from "./compose.ts";
 export type {
   Backbone,
+  BrokerEvent,
   ConfigStore,
-  Message,
+  EventStream,
+  InboundKey,
+  LiveListener,
+  LiveTarget,
+  Lock,
   MessageBus,
+  NodeInfo,
+  NodeRegistry,
+  NodeStatus,
+  PublishOutcome,
+  QueueConsumer,
+  QueuedDelivery,
+  QueueHandle,
+  QueueKey,
+  QueueLimits,
+  QueueSize,
   QueueStore,
+  RequestHandler,
   RetainedStore,
-  SessionRecord,
+  SessionClaim,
   SessionStore,
-  SubscriptionRecord,
+  StoredSession,
 } from "./backbone/backbone.ts";
+export { BackboneError, type BackboneFailure, failureOf } from "./backbone/errors.ts";
+export {
+  isExpired,
+  type Message,
+  NEVER_EXPIRES,
+  type SessionRecord,
+  type SubscriptionRecord,
+  type WillRecord,
+} from "./domain/types.ts";
 export { MemoryBackbone } from "./backbone/memory.ts";
 export type {
   AuthStep,

@@ -1,189 +1,399 @@
 /**
- * What the broker core needs from the place its state lives (DESIGN section 4). The engine talks
- * only to this interface; `MemoryBackbone` keeps everything in this process and a NATS JetStream
- * backbone keeps it in a cluster. Methods return `T | Promise<T>` where the memory implementation
- * can answer at once: callers await only when they actually get a Promise, which keeps the QoS 0
- * path free of promises.
+ * The backbone seam: everything the engine keeps beyond one connection (sessions, retained
+ * messages, QoS 1/2 queues, routing between front-ends, node membership, events, cluster-wide
+ * config) lives behind this interface. The memory backbone keeps it in this process; a NATS
+ * JetStream backbone keeps it in a cluster, so any front-end can die without losing what it
+ * acknowledged.
+ *
+ * Designed for a remote, replicated store:
+ * - every operation whose outcome matters returns a Promise, may reject with a
+ *   {@linkcode BackboneError} and is bounded in time (the engine wraps every call in a timeout as
+ *   well, see `guarded.ts`). The memory backbone resolves at once; the engine never relies on it.
+ * - the two fire-and-forget operations, {@linkcode MessageBus.forward} (QoS 0, which has no
+ *   acknowledgement to wait for anywhere) and {@linkcode EventStream.emit}, return nothing; the
+ *   backbone counts what it could not send.
+ * - a QoS 1/2 message is stored in every matching session and group queue before the publisher
+ *   is acknowledged, and stays stored until the subscriber acknowledged it (queue handles ack,
+ *   nak and release by sequence), so a message delivered but not yet acknowledged survives the
+ *   front-end that delivered it.
+ * - sessions are claimed for a node with compare-and-set on a revision, which is the cluster-wide
+ *   client id lock.
+ *
+ * How each part maps onto JetStream is written next to it ("JetStream:").
  *
  * @module
  */
 
-import type { Properties, ProtocolVersion, QoS } from "../codec/packets.ts";
+import type { Message, SessionRecord } from "../domain/types.ts";
 
-/** An application message as it travels beyond one connection's turn. */
-export interface Message {
-  topic: string;
-  /** Owned bytes (copied out of the read chunk before the message was stored or queued). */
-  payload: Uint8Array;
-  qos: QoS;
-  retain: boolean;
-  /**
-   * MQTT 5 properties forwarded to subscribers (payload format, content type, response topic,
-   * correlation data, user properties). Never a topic alias or subscription identifier.
-   */
-  properties: Properties | undefined;
-  /** Epoch ms after which the message must not be delivered; 0 for never [MQTT-3.3.2-5]. */
-  expiresAt: number;
-  /** Client id of the publisher, for No Local [MQTT-3.8.3-3]; "" for broker-made messages. */
-  origin: string;
-}
+export type { Message, SessionRecord, SubscriptionRecord, WillRecord } from "../domain/types.ts";
 
-/** A subscription as a session record stores it. */
-export interface SubscriptionRecord {
-  /** The filter as the client sent it, including any `$share/{group}/` prefix. */
-  filter: string;
-  qos: QoS;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: 0 | 1 | 2;
-  /** MQTT 5 Subscription Identifier, 0 when none. */
-  subscriptionId: number;
-}
-
-/** A will message held for a session. */
-export interface WillRecord {
-  /** The message; its `expiresAt` is set when it is published. */
-  message: Message;
-  /** Seconds to wait after the connection closed (MQTT 5 Will Delay Interval). */
-  delayInterval: number;
-  /** MQTT 5 Message Expiry Interval of the will in seconds, 0 for none; counts from publication. */
-  messageExpiryInterval: number;
-}
-
-/** The durable part of a session: what another front-end needs to resume it. */
-export interface SessionRecord {
-  clientId: string;
-  protocolVersion: ProtocolVersion;
-  /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
-  expiryInterval: number;
-  subscriptions: SubscriptionRecord[];
-  will: WillRecord | undefined;
-  /** Node id of the front-end that holds the live connection, undefined while offline. */
-  owner: string | undefined;
-  /** Epoch ms when the last connection closed, undefined while connected. */
-  disconnectedAt: number | undefined;
-}
+// ---- sessions ----------------------------------------------------------------------------------
 
 /** A stored session record with the revision used for compare-and-set. */
 export interface StoredSession {
   record: SessionRecord;
+  /** Increases with every write; 0 is never a stored revision (it means "absent"). */
   revision: number;
 }
 
-/** Durable session records keyed by client id; writes are compare-and-set on the revision. */
+/** The outcome of {@linkcode SessionStore.claim}. */
+export type SessionClaim =
+  /** The record now names the claiming node; `previous` is what was stored before, if anything. */
+  | { status: "claimed"; revision: number; previous: StoredSession | undefined }
+  /** Another node holds the session (and `force` was not set). */
+  | { status: "held"; owner: string; revision: number };
+
+/**
+ * Durable session records keyed by client id. Writes are compare-and-set on the revision, which
+ * makes the record the client-id lock of the cluster: a node owns a session while the record
+ * names it as `owner`.
+ *
+ * JetStream: a KV bucket (`{prefix}-sessions`), one key per client id (escaped), revision =
+ * the KV revision; `put` is `update(key, value, revision)` (`create` for revision 0).
+ */
 export interface SessionStore {
-  get(clientId: string): StoredSession | undefined | Promise<StoredSession | undefined>;
+  get(clientId: string): Promise<StoredSession | undefined>;
+  /** Every record, in client id order. */
+  list(): Promise<StoredSession[]>;
+  /** Number of records. */
+  count(): Promise<number>;
   /**
-   * Writes a record if the stored revision equals `expectedRevision` (0: only if absent) and
-   * returns the new revision, or `undefined` when another writer got there first.
+   * Writes `record` if the stored revision equals `expectedRevision` (0: only if absent) and
+   * returns the new revision, or undefined when another writer got there first.
    */
-  put(
-    record: SessionRecord,
-    expectedRevision: number,
-  ): number | undefined | Promise<number | undefined>;
+  put(record: SessionRecord, expectedRevision: number): Promise<number | undefined>;
+  /**
+   * Claims a client id for `owner`, atomically: `build` receives the stored session (undefined
+   * when there is none) and returns the record to write, whose `owner` is set to `owner`. Fails
+   * with "held" when another node is the owner, unless `force` (that node's lease ran out). Races
+   * between claimers are settled by compare-and-set; `build` may be called more than once.
+   */
+  claim(
+    clientId: string,
+    owner: string,
+    build: (previous: StoredSession | undefined) => SessionRecord,
+    options?: { force?: boolean },
+  ): Promise<SessionClaim>;
   /** Deletes the record if its revision matches (any revision when omitted); true if deleted. */
-  delete(clientId: string, expectedRevision?: number): boolean | Promise<boolean>;
-  /** All records, in client id order. */
-  list(): SessionRecord[] | Promise<SessionRecord[]>;
+  delete(clientId: string, expectedRevision?: number): Promise<boolean>;
 }
 
-/** Retained messages by topic. */
+// ---- retained messages -------------------------------------------------------------------------
+
+/**
+ * Retained messages by topic.
+ *
+ * JetStream: a stream with one message per subject (`max_msgs_per_subject: 1`, per-message TTL
+ * for Message Expiry); each node keeps a local topic index fed by a watch, so `match` walks only
+ * matching branches and never scans the store.
+ */
 export interface RetainedStore {
-  /** Stores (replaces) the retained message of `message.topic`. */
-  set(message: Message): void | Promise<void>;
+  /** Stores (replaces) the retained message of `message.topic`; rejects "full" at its bounds. */
+  set(message: Message): Promise<void>;
   /** Removes the retained message of a topic; true if there was one. */
-  delete(topic: string): boolean | Promise<boolean>;
-  get(topic: string): Message | undefined | Promise<Message | undefined>;
+  delete(topic: string): Promise<boolean>;
+  get(topic: string): Promise<Message | undefined>;
   /**
-   * Retained messages whose topics match a filter (wildcards allowed), without scanning unrelated
-   * topics; expired messages are not returned. Order: topic order is not guaranteed.
+   * Retained messages whose topics match a filter (wildcards allowed); expired messages are not
+   * returned. Topic order is not guaranteed.
    */
-  match(filter: string): Message[] | Promise<Message[]>;
-  /** Number of retained messages. */
-  count(): number | Promise<number>;
+  match(filter: string): Promise<Message[]>;
+  count(): Promise<number>;
 }
 
-/** Limits for one session's queue. */
+// ---- publishing and live routing ---------------------------------------------------------------
+
+/** A QoS 2 message's exactly-once key: its publisher and packet id [MQTT-4.3.3-9]. */
+export interface InboundKey {
+  clientId: string;
+  packetId: number;
+}
+
+/** What a QoS 1/2 publish did: the engine turns it into a reason code, with no side channels. */
+export interface PublishOutcome {
+  /** Session and group queues that stored the message. */
+  queued: number;
+  /** Queues that refused it at their bound (the publisher is told: 0x97). */
+  full: number;
+  /**
+   * Whether live subscribers on other nodes may receive it (false when the backbone knows there
+   * are none, as on one node).
+   */
+  forwarded: boolean;
+  /** QoS 2: the publisher's packet id was already open, nothing was stored again. */
+  duplicate: boolean;
+}
+
+/** Where a live message arrived for: every local non-shared subscription, or one share group. */
+export interface LiveTarget {
+  /** Undefined: route to this node's non-shared subscriptions. Set: one member of this group. */
+  group: string | undefined;
+  /** The group's filter (without the share prefix), when `group` is set. */
+  filter: string | undefined;
+}
+
+/** Receives live messages routed to this node by other nodes (and shared-group QoS 0 ones). */
+export type LiveListener = (message: Message, target: LiveTarget) => void;
+
+/**
+ * Publishing and live routing between front-ends. The engine routes every message to this node's
+ * own non-shared subscriptions itself; the bus carries it to other nodes and to share groups.
+ *
+ * JetStream: QoS 1/2 are published to the messages stream (`{prefix}-msgs`, subject
+ * `{prefix}.m.{topic as subject}`) with the publish acknowledged by the stream before the engine
+ * acknowledges the client; live traffic is core NATS on the same subjects, each node subscribing
+ * (reference counted) to the subjects of its local filters, shared filters in a NATS queue group
+ * so exactly one node takes each message.
+ */
+export interface MessageBus {
+  /** Sets the listener for live messages arriving from the bus. */
+  listen(listener: LiveListener): void;
+  /**
+   * Counts one more local subscription on a filter (reference counted), optionally as a member
+   * of share group `group`.
+   */
+  addInterest(filter: string, group?: string): Promise<void>;
+  /** Counts one fewer. */
+  removeInterest(filter: string, group?: string): Promise<void>;
+  /**
+   * QoS 0: best effort to live subscribers elsewhere (other nodes, share groups). Never throws;
+   * what could not be sent is counted by the backbone.
+   */
+  forward(message: Message): void;
+  /**
+   * QoS 1/2: stores the message in every matching session and group queue, forwards it live for
+   * subscriptions that receive it at QoS 0, and resolves once it is durable enough to
+   * acknowledge [MQTT-4.3.2-2] [MQTT-4.3.3-2]. With `inbound` (QoS 2), a packet id still open for
+   * that publisher stores nothing and answers `duplicate`; otherwise it is opened, atomically
+   * with the store, until {@linkcode MessageBus.completeInbound}.
+   */
+  publish(message: Message, inbound?: InboundKey): Promise<PublishOutcome>;
+  /** Closes a QoS 2 packet id at PUBREL; true if it was open [MQTT-4.3.3-11]. */
+  completeInbound(key: InboundKey): Promise<boolean>;
+  /** The publisher's open QoS 2 packet ids (after a takeover on another node). */
+  openInbound(clientId: string): Promise<number[]>;
+}
+
+// ---- queues ------------------------------------------------------------------------------------
+
+/** Names a queue: a session's own, or a share group's (`$share/{group}/{filter}`). */
+export type QueueKey =
+  | { kind: "session"; clientId: string }
+  | { kind: "group"; group: string; filter: string };
+
+/** Bounds of one queue, counting stored and unacknowledged messages. */
 export interface QueueLimits {
   maxMessages: number;
   maxBytes: number;
 }
 
-/** How much one session's queue holds. */
+/** How much one queue holds. */
 export interface QueueSize {
   messages: number;
   bytes: number;
 }
 
-/** Why a message was not queued. */
-export type QueueRejection = "full";
+/** One message handed out by a queue. */
+export interface QueuedDelivery {
+  /** Position in the queue's store, increasing; names the delivery for ack, nak and release. */
+  readonly seq: number;
+  readonly message: Message;
+  /** Handed out before and not acknowledged (sent again with DUP [MQTT-3.3.1-1]). */
+  readonly redelivered: boolean;
+  /** QoS 2: PUBREC was received and PUBREL sent; only PUBREL is resent [MQTT-4.4.0-1]. */
+  readonly released: boolean;
+  /**
+   * The packet id recorded for it (QoS 2 before its first send, see
+   * {@linkcode QueueHandle.recordPacketId}); 0 when none was.
+   */
+  readonly packetId: number;
+}
+
+/** Receives deliveries from an open queue, never more than the credit granted. */
+export type QueueConsumer = (deliveries: QueuedDelivery[]) => void;
 
 /**
- * Per-session FIFO queues of QoS 1/2 messages waiting for the client: while it is offline, or while
- * its inflight window is full. Bounded; a full queue rejects the message visibly.
+ * An open queue on this node. Messages are handed out within the credit the engine grants (its
+ * inflight window) and stay stored until acknowledged.
+ *
+ * JetStream: a pull request for `credit` messages on the queue's durable consumer; ack, nak and
+ * the QoS 2 release state are acknowledgements (and a release marker) on that consumer.
+ */
+export interface QueueHandle {
+  /** Grants credit for `count` more deliveries. */
+  request(count: number): void;
+  /** The client acknowledged: the message leaves the queue. */
+  ack(seq: number): Promise<void>;
+  /**
+   * QoS 2: records the packet id a delivery is about to be sent with, so that it is resent with
+   * the same one after a takeover and the client can recognise it [MQTT-4.3.3-9] [MQTT-4.4.0-1].
+   */
+  recordPacketId(seq: number, packetId: number): Promise<void>;
+  /**
+   * QoS 2: PUBREC received and PUBREL sent; after a takeover the delivery comes back `released`,
+   * so only PUBREL is sent again.
+   */
+  release(seq: number): Promise<void>;
+  /** Hands a delivery back unacknowledged (a group gives it to another member). */
+  nak(seq: number): Promise<void>;
+  /**
+   * Stops handing out messages. Unacknowledged deliveries stay stored and come back
+   * `redelivered`; for a group they go to other members, except the `pin`ned ones (QoS 2 sent to
+   * this member), which move to the member session's own queue with their packet id and release
+   * state [MQTT-4.8.2-4] [MQTT-4.8.2-5].
+   */
+  close(pin?: { clientId: string; seqs: number[] }): Promise<void>;
+}
+
+/**
+ * QoS 1/2 queues, one per session with QoS 1/2 subscriptions and one per share group, capturing
+ * every matching published message until acknowledged. Bounded; a full queue refuses visibly
+ * (see {@linkcode PublishOutcome.full}).
+ *
+ * JetStream: one durable consumer per queue on the messages stream, whose filter subjects are the
+ * session's QoS 1/2 subscriptions (updated on SUBSCRIBE and UNSUBSCRIBE; never one consumer per
+ * subscription); a group's consumer is shared by every member's node.
  */
 export interface QueueStore {
-  /** Appends to a session's queue; returns "full" when a limit would be exceeded. */
-  push(
-    clientId: string,
-    message: Message,
-    limits: QueueLimits,
-  ): QueueRejection | undefined | Promise<QueueRejection | undefined>;
-  /** Removes and returns up to `max` messages from the head, oldest first. */
-  take(clientId: string, max: number): Message[] | Promise<Message[]>;
-  /** Number of messages and bytes queued for a session. */
-  size(clientId: string): QueueSize | Promise<QueueSize>;
-  /** Drops a session's queue. */
-  drop(clientId: string): void | Promise<void>;
+  /**
+   * Creates a session's queue or sets its filters (topic filters without share prefix, of the
+   * subscriptions granted QoS 1 or 2). An empty list keeps what is queued but captures nothing.
+   */
+  setFilters(clientId: string, filters: string[], limits: QueueLimits): Promise<void>;
+  /** Adds a session to a share group's queue, creating it; idempotent. */
+  joinGroup(group: string, filter: string, clientId: string, limits: QueueLimits): Promise<void>;
+  /** Removes a member; the queue goes with its last member (what it held is dropped). */
+  leaveGroup(group: string, filter: string, clientId: string): Promise<void>;
+  /** Opens a queue for delivery on this node. */
+  open(key: QueueKey, consumer: QueueConsumer): Promise<QueueHandle>;
+  /** Drops a session's queue and everything in it, and its open QoS 2 packet ids as publisher. */
+  drop(clientId: string): Promise<void>;
+  size(key: QueueKey): Promise<QueueSize>;
+  /** Messages and bytes over every queue. */
+  totals(): Promise<QueueSize>;
 }
 
-/** Receives messages routed to this node. */
-export type MessageListener = (message: Message) => void;
+// ---- nodes -------------------------------------------------------------------------------------
+
+/** A front-end as the cluster knows it. */
+export interface NodeInfo {
+  id: string;
+  version: string;
+  /** Epoch ms the node started. */
+  startedAt: number;
+}
+
+/** A node and its liveness. */
+export interface NodeStatus extends NodeInfo {
+  /** Epoch ms of its last heartbeat. */
+  lastSeen: number;
+  alive: boolean;
+}
+
+/** A held lock; it lapses after its TTL unless released first. */
+export interface Lock {
+  release(): Promise<void>;
+}
+
+/** Handles one kind of request sent to this node. */
+export type RequestHandler = (body: unknown) => Promise<unknown>;
 
 /**
- * Fan-out between front-ends. Every node registers one listener and declares interest in the
- * filters of its local subscriptions; a published message reaches every node with matching
- * interest (the memory bus has one node and delivers everything to it, synchronously).
+ * Membership, liveness and requests between front-ends.
+ *
+ * JetStream: a KV bucket of heartbeats with a per-key TTL (a node whose key expires is lost);
+ * locks are KV `create` with a TTL; requests are core NATS request/reply on
+ * `{prefix}.node.{id}.{method}`.
  */
-export interface MessageBus {
-  /** Sets the listener for messages routed to this node. */
-  listen(listener: MessageListener): void;
-  /** Counts one more local subscription on a filter (reference counted). */
-  addInterest(filter: string): void | Promise<void>;
-  /** Counts one fewer local subscription on a filter. */
-  removeInterest(filter: string): void | Promise<void>;
+export interface NodeRegistry {
+  /** Every known node, this one included. */
+  list(): Promise<NodeStatus[]>;
+  /** Whether a node's lease is current. */
+  isAlive(nodeId: string): Promise<boolean>;
+  /** Calls `listener` when another node's lease runs out; returns an unsubscribe. */
+  onNodeLost(listener: (node: NodeInfo) => void): () => void;
   /**
-   * Publishes to every interested node. Resolves (or returns) once the message is durable enough
-   * to acknowledge to the publisher [MQTT-4.3.2-2].
+   * Takes a named lock for `ttlMs` if nobody holds it; undefined when another node does. Used so
+   * that exactly one survivor handles a lost node's sessions and wills.
    */
-  publish(message: Message): void | Promise<void>;
+  lock(name: string, ttlMs: number): Promise<Lock | undefined>;
+  /** Sends a request to a node and waits for its answer (rejects on timeout or no handler). */
+  request(nodeId: string, method: string, body: unknown): Promise<unknown>;
+  /** Serves requests of `method` sent to this node; returns an unsubscribe. */
+  serve(method: string, handler: RequestHandler): () => void;
 }
 
-/** Cluster-wide configuration documents (users, ACL rules, bridges), any node edits, all see. */
+// ---- events ------------------------------------------------------------------------------------
+
+/** A client lifecycle event, for notifiers. */
+export type BrokerEvent =
+  | {
+    type: "connected";
+    node: string;
+    clientId: string;
+    username: string | undefined;
+    remoteAddress: string;
+    protocolVersion: number;
+    keepAlive: number;
+    cleanStart: boolean;
+    at: number;
+  }
+  | {
+    type: "disconnected";
+    node: string;
+    clientId: string;
+    username: string | undefined;
+    reasonCode: number;
+    at: number;
+  }
+  | { type: "subscribed"; node: string; clientId: string; filter: string; qos: number; at: number }
+  | { type: "unsubscribed"; node: string; clientId: string; filter: string; at: number };
+
+/**
+ * Client lifecycle events. Each event is emitted once, by the node that saw it.
+ *
+ * JetStream: core NATS subjects `{prefix}.events.{type}`.
+ */
+export interface EventStream {
+  /** Emits an event; never throws (what could not be sent is counted). */
+  emit(event: BrokerEvent): void;
+  /** Receives events of every node; returns an unsubscribe. */
+  subscribe(listener: (event: BrokerEvent) => void): () => void;
+}
+
+// ---- cluster-wide configuration ----------------------------------------------------------------
+
+/**
+ * Cluster-wide configuration documents (users, ACL rules, bridges): any node edits, all see.
+ *
+ * JetStream: a KV bucket (`{prefix}-config`) and a watch on it.
+ */
 export interface ConfigStore {
-  get(key: string): Uint8Array | undefined | Promise<Uint8Array | undefined>;
-  put(key: string, value: Uint8Array): void | Promise<void>;
-  delete(key: string): void | Promise<void>;
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, value: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
   /** Calls `listener` after every change to a key, from any node; returns an unsubscribe. */
   watch(listener: (key: string, value: Uint8Array | undefined) => void): () => void;
 }
 
+// ---- the whole -----------------------------------------------------------------------------------
+
 /** The backbone: where sessions, retained messages, queues and routing live. */
 export interface Backbone {
-  /** "memory" or "nats". */
+  /** "memory", "sqlite" or "nats". */
   readonly kind: string;
-  /**
-   * Whether state is shared with other front-ends. A local backbone (memory) keeps offline
-   * sessions in this process, so the engine keeps routing to them itself.
-   */
-  readonly shared: boolean;
+  /** Whether the state survives a restart of this process. */
+  readonly durable: boolean;
   readonly sessions: SessionStore;
   readonly retained: RetainedStore;
+  readonly messages: MessageBus;
   readonly queues: QueueStore;
-  readonly bus: MessageBus;
+  readonly nodes: NodeRegistry;
+  readonly events: EventStream;
   readonly config: ConfigStore;
-  /** Connects to the backing service (nothing to do for memory). */
-  start(): Promise<void>;
-  /** Releases everything it holds. */
+  /** Connects to the backing service and joins as `self`. */
+  start(self: NodeInfo): Promise<void>;
+  /** Leaves and releases everything it holds. */
   close(): Promise<void>;
 }

@@ -1,62 +1,110 @@
 /**
  * The embedded backbone: everything in this process, nothing else to run, state lost on exit.
+ * Every operation resolves at once; the engine does not rely on that.
  *
  * @module
  */
 
+import { isExpired, type Message, type SessionRecord } from "../domain/types.ts";
 import { RetainedIndex } from "../topic/retained_index.ts";
-import type { Clock } from "../util/clock.ts";
+import { SubscriptionTrie } from "../topic/trie.ts";
+import type { Clock, TimerId } from "../util/clock.ts";
 import { Fifo } from "../util/fifo.ts";
 import type {
   Backbone,
+  BrokerEvent,
   ConfigStore,
-  Message,
+  EventStream,
+  InboundKey,
+  LiveListener,
+  Lock,
   MessageBus,
-  MessageListener,
+  NodeInfo,
+  NodeRegistry,
+  NodeStatus,
+  PublishOutcome,
+  QueueConsumer,
+  QueuedDelivery,
+  QueueHandle,
+  QueueKey,
   QueueLimits,
-  QueueRejection,
   QueueSize,
   QueueStore,
+  RequestHandler,
   RetainedStore,
-  SessionRecord,
+  SessionClaim,
   SessionStore,
   StoredSession,
 } from "./backbone.ts";
+import { BackboneError } from "./errors.ts";
 
 /** Options of the memory backbone. */
 export interface MemoryBackboneOptions {
-  /** Time source for message expiry. */
+  /** Time source for message expiry and lock TTLs. */
   clock: Clock;
   /** Upper bounds on the retained store; a set beyond them is refused. */
   retainedLimits?: { maxMessages: number; maxBytes: number };
 }
 
-/** Sessions in a Map with a per-record revision. */
+// ---- sessions ----------------------------------------------------------------------------------
+
+/** Sessions in a Map; revisions come from one counter, so a re-created key never reuses one. */
 export class MemorySessionStore implements SessionStore {
   #records = new Map<string, StoredSession>();
+  #revision = 0;
 
-  get(clientId: string): StoredSession | undefined {
-    const stored = this.#records.get(clientId);
-    return stored && { record: cloneRecord(stored.record), revision: stored.revision };
+  get(clientId: string): Promise<StoredSession | undefined> {
+    return Promise.resolve(this.#copy(this.#records.get(clientId)));
   }
 
-  put(record: SessionRecord, expectedRevision: number): number | undefined {
+  list(): Promise<StoredSession[]> {
+    const ids = [...this.#records.keys()].sort();
+    return Promise.resolve(ids.map((id) => this.#copy(this.#records.get(id))!));
+  }
+
+  put(record: SessionRecord, expectedRevision: number): Promise<number | undefined> {
     const current = this.#records.get(record.clientId)?.revision ?? 0;
-    if (current !== expectedRevision) return undefined;
-    const revision = current + 1;
+    if (current !== expectedRevision) return Promise.resolve(undefined);
+    return Promise.resolve(this.#write(record));
+  }
+
+  claim(
+    clientId: string,
+    owner: string,
+    build: (previous: StoredSession | undefined) => SessionRecord,
+    options: { force?: boolean } = {},
+  ): Promise<SessionClaim> {
+    const stored = this.#records.get(clientId);
+    const holder = stored?.record.owner;
+    if (stored && holder !== undefined && holder !== owner && !options.force) {
+      return Promise.resolve({ status: "held", owner: holder, revision: stored.revision });
+    }
+    const previous = this.#copy(stored);
+    const record = { ...build(this.#copy(stored)), clientId, owner };
+    return Promise.resolve({ status: "claimed", revision: this.#write(record), previous });
+  }
+
+  delete(clientId: string, expectedRevision?: number): Promise<boolean> {
+    const stored = this.#records.get(clientId);
+    if (!stored) return Promise.resolve(false);
+    if (expectedRevision !== undefined && stored.revision !== expectedRevision) {
+      return Promise.resolve(false);
+    }
+    return Promise.resolve(this.#records.delete(clientId));
+  }
+
+  count(): Promise<number> {
+    return Promise.resolve(this.#records.size);
+  }
+
+  #write(record: SessionRecord): number {
+    const revision = ++this.#revision;
     this.#records.set(record.clientId, { record: cloneRecord(record), revision });
     return revision;
   }
 
-  delete(clientId: string, expectedRevision?: number): boolean {
-    const stored = this.#records.get(clientId);
-    if (!stored) return false;
-    if (expectedRevision !== undefined && stored.revision !== expectedRevision) return false;
-    return this.#records.delete(clientId);
-  }
-
-  list(): SessionRecord[] {
-    return [...this.#records.keys()].sort().map((id) => cloneRecord(this.#records.get(id)!.record));
+  #copy(stored: StoredSession | undefined): StoredSession | undefined {
+    return stored && { record: cloneRecord(stored.record), revision: stored.revision };
   }
 }
 
@@ -74,13 +122,7 @@ function cloneRecord(record: SessionRecord): SessionRecord {
   };
 }
 
-/** Error raised when the retained store is at its configured bounds. */
-export class RetainedStoreFullError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "RetainedStoreFullError";
-  }
-}
+// ---- retained ----------------------------------------------------------------------------------
 
 /** Retained messages in a topic tree, so wildcard lookups walk only matching branches. */
 export class MemoryRetainedStore implements RetainedStore {
@@ -94,138 +136,548 @@ export class MemoryRetainedStore implements RetainedStore {
     this.#limits = limits;
   }
 
-  set(message: Message): void {
+  set(message: Message): Promise<void> {
     const previous = this.#index.get(message.topic);
     const bytes = this.#bytes - (previous ? previous.payload.length : 0) + message.payload.length;
     const count = this.#index.size + (previous ? 0 : 1);
     if (count > this.#limits.maxMessages || bytes > this.#limits.maxBytes) {
-      throw new RetainedStoreFullError(
-        `Cannot retain message on "${message.topic}": retained store is full`,
+      return Promise.reject(
+        new BackboneError(
+          "full",
+          `Cannot retain message on "${message.topic}": retained store is full`,
+        ),
       );
     }
     this.#index.set(message.topic, message);
     this.#bytes = bytes;
+    return Promise.resolve();
   }
 
-  delete(topic: string): boolean {
+  delete(topic: string): Promise<boolean> {
+    return Promise.resolve(this.#remove(topic));
+  }
+
+  get(topic: string): Promise<Message | undefined> {
+    const message = this.#index.get(topic);
+    if (message && isExpired(message, this.#clock.now())) {
+      this.#remove(topic);
+      return Promise.resolve(undefined);
+    }
+    return Promise.resolve(message);
+  }
+
+  match(filter: string): Promise<Message[]> {
+    const found: Message[] = [];
+    this.#index.matchFilter(filter, found);
+    const now = this.#clock.now();
+    let live = 0;
+    for (const message of found) {
+      if (isExpired(message, now)) this.#remove(message.topic);
+      else found[live++] = message;
+    }
+    found.length = live;
+    return Promise.resolve(found);
+  }
+
+  count(): Promise<number> {
+    return Promise.resolve(this.#index.size);
+  }
+
+  #remove(topic: string): boolean {
     const previous = this.#index.get(topic);
     if (!previous) return false;
     this.#index.delete(topic);
     this.#bytes -= previous.payload.length;
     return true;
   }
+}
 
-  get(topic: string): Message | undefined {
-    const message = this.#index.get(topic);
-    if (message && isExpired(message, this.#clock.now())) {
-      this.delete(topic);
-      return undefined;
+// ---- queues --------------------------------------------------------------------------------------
+
+/** A stored message of one queue. */
+interface Entry {
+  seq: number;
+  message: Message;
+  redelivered: boolean;
+  released: boolean;
+  packetId: number;
+}
+
+/** One session's or share group's queue. */
+class MemoryQueue {
+  readonly key: QueueKey;
+  limits: QueueLimits;
+  /** Filters it captures (a session's QoS 1/2 subscriptions, a group's one filter). */
+  filters: string[] = [];
+  /** Group members (client ids); empty for a session queue. */
+  readonly members = new Set<string>();
+  /** Stored and not handed out, oldest first. */
+  pending = new Fifo<Entry>();
+  /** Handed out and not acknowledged, by sequence. */
+  readonly unacked = new Map<number, Entry>();
+  readonly handles: MemoryQueueHandle[] = [];
+  messages = 0;
+  bytes = 0;
+  nextSeq = 1;
+  /** Round-robin position among a group's handles. */
+  turn = 0;
+
+  constructor(key: QueueKey, limits: QueueLimits) {
+    this.key = key;
+    this.limits = limits;
+  }
+
+  /** Stores a message unless a bound would be exceeded. */
+  offer(message: Message): boolean {
+    const bytes = this.bytes + message.payload.length;
+    if (this.messages >= this.limits.maxMessages || bytes > this.limits.maxBytes) return false;
+    this.messages++;
+    this.bytes = bytes;
+    this.pending.push({
+      seq: this.nextSeq++,
+      message,
+      redelivered: false,
+      released: false,
+      packetId: 0,
+    });
+    this.dispatch();
+    return true;
+  }
+
+  /** Stores a delivery handed over from a group, keeping its state (bounds do not apply). */
+  adopt(from: Entry): void {
+    this.messages++;
+    this.bytes += from.message.payload.length;
+    this.pending.push({ ...from, seq: this.nextSeq++, redelivered: true });
+    this.dispatch();
+  }
+
+  /** Hands pending entries to open handles within their credit, round robin. */
+  dispatch(): void {
+    const handles = this.handles;
+    while (this.pending.length > 0) {
+      let handle: MemoryQueueHandle | undefined;
+      for (let i = 0; i < handles.length; i++) {
+        const candidate = handles[(this.turn + i) % handles.length];
+        if (candidate.credit > 0 && !candidate.delivering) {
+          handle = candidate;
+          this.turn = (this.turn + i + 1) % handles.length;
+          break;
+        }
+      }
+      if (!handle) return;
+      const batch: QueuedDelivery[] = [];
+      while (handle.credit > 0 && this.pending.length > 0) {
+        const entry = this.pending.shift()!;
+        this.unacked.set(entry.seq, entry);
+        handle.holding.add(entry.seq);
+        handle.credit--;
+        batch.push({ ...entry });
+        entry.redelivered = true;
+        // A group spreads messages over its members one at a time.
+        if (this.key.kind === "group") break;
+      }
+      handle.hand(batch);
     }
-    return message;
   }
 
-  match(filter: string): Message[] {
-    const found: Message[] = [];
-    this.#index.matchFilter(filter, found);
-    const now = this.#clock.now();
-    let live = 0;
-    for (const message of found) {
-      if (isExpired(message, now)) this.delete(message.topic);
-      else found[live++] = message;
+  remove(seq: number): Entry | undefined {
+    const entry = this.unacked.get(seq);
+    if (!entry) return undefined;
+    this.unacked.delete(seq);
+    this.messages--;
+    this.bytes -= entry.message.payload.length;
+    return entry;
+  }
+
+  /** Puts handed-out entries back at the head, in sequence order. */
+  restore(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const rest = this.pending;
+    this.pending = new Fifo<Entry>();
+    for (const entry of entries.sort((a, b) => a.seq - b.seq)) this.pending.push(entry);
+    for (const entry of rest) this.pending.push(entry);
+  }
+}
+
+class MemoryQueueHandle implements QueueHandle {
+  credit = 0;
+  /** Sequences handed to this handle and not yet acknowledged or handed back. */
+  readonly holding = new Set<number>();
+  /** True while the consumer runs (deliveries made from inside it wait for the next dispatch). */
+  delivering = false;
+  #queue: MemoryQueue;
+  #consumer: QueueConsumer;
+  #store: MemoryQueueStore;
+  #closed = false;
+
+  constructor(queue: MemoryQueue, consumer: QueueConsumer, store: MemoryQueueStore) {
+    this.#queue = queue;
+    this.#consumer = consumer;
+    this.#store = store;
+  }
+
+  hand(batch: QueuedDelivery[]): void {
+    this.delivering = true;
+    try {
+      this.#consumer(batch);
+    } finally {
+      this.delivering = false;
     }
-    found.length = live;
-    return found;
   }
 
-  count(): number {
-    return this.#index.size;
+  request(count: number): void {
+    if (this.#closed || count <= 0) return;
+    this.credit += count;
+    if (!this.delivering) this.#queue.dispatch();
+  }
+
+  ack(seq: number): Promise<void> {
+    if (this.holding.delete(seq)) this.#queue.remove(seq);
+    return Promise.resolve();
+  }
+
+  recordPacketId(seq: number, packetId: number): Promise<void> {
+    const entry = this.#queue.unacked.get(seq);
+    if (entry && this.holding.has(seq)) entry.packetId = packetId;
+    return Promise.resolve();
+  }
+
+  release(seq: number): Promise<void> {
+    const entry = this.#queue.unacked.get(seq);
+    if (entry && this.holding.has(seq)) entry.released = true;
+    return Promise.resolve();
+  }
+
+  nak(seq: number): Promise<void> {
+    const entry = this.#queue.unacked.get(seq);
+    if (entry && this.holding.delete(seq)) {
+      this.#queue.unacked.delete(seq);
+      this.#queue.restore([entry]);
+      this.#queue.dispatch();
+    }
+    return Promise.resolve();
+  }
+
+  close(pin?: { clientId: string; seqs: number[] }): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    const queue = this.#queue;
+    const index = queue.handles.indexOf(this);
+    if (index !== -1) queue.handles.splice(index, 1);
+    for (const seq of pin?.seqs ?? []) {
+      if (!this.holding.delete(seq)) continue;
+      const entry = queue.remove(seq);
+      if (entry) this.#store.adoptInto(pin!.clientId, entry);
+    }
+    const returned: Entry[] = [];
+    for (const seq of this.holding) {
+      const entry = queue.unacked.get(seq);
+      if (!entry) continue;
+      queue.unacked.delete(seq);
+      returned.push(entry);
+    }
+    this.holding.clear();
+    queue.restore(returned);
+    queue.dispatch();
+    return Promise.resolve();
   }
 }
 
-function isExpired(message: Message, now: number): boolean {
-  return message.expiresAt !== 0 && message.expiresAt <= now;
+function queueId(key: QueueKey): string {
+  return key.kind === "session" ? `s/${key.clientId}` : `g/${key.group}/${key.filter}`;
 }
 
-interface SessionQueue {
-  messages: Fifo<Message>;
-  bytes: number;
-}
-
-/** Per-session ring-buffer queues with message and byte bounds. */
+/** Session and group queues, capturing published messages through a topic trie of their filters. */
 export class MemoryQueueStore implements QueueStore {
-  #queues = new Map<string, SessionQueue>();
+  #queues = new Map<string, MemoryQueue>();
+  /** Filter -> queues capturing it (keyed by queue id). */
+  #capture = new SubscriptionTrie<MemoryQueue, string>();
+  #matches: MemoryQueue[] = [];
+  /** Open QoS 2 packet ids by publisher: session state, dropped with the session's queue. */
+  readonly inbound = new Map<string, Set<number>>();
 
-  push(clientId: string, message: Message, limits: QueueLimits): QueueRejection | undefined {
-    let queue = this.#queues.get(clientId);
+  /** Stores a message in every queue whose filters match its topic. */
+  capture(message: Message): { queued: number; full: number } {
+    const matches = this.#matches.length === 0 ? this.#matches : [];
+    this.#capture.match(message.topic, matches);
+    let queued = 0;
+    let full = 0;
+    // A queue matched by several filters takes the message once [MQTT-3.3.4-2].
+    const seen = matches.length > 1 ? new Set<MemoryQueue>() : undefined;
+    for (const queue of matches) {
+      if (seen) {
+        if (seen.has(queue)) continue;
+        seen.add(queue);
+      }
+      if (queue.offer(message)) queued++;
+      else full++;
+    }
+    matches.length = 0;
+    return { queued, full };
+  }
+
+  setFilters(clientId: string, filters: string[], limits: QueueLimits): Promise<void> {
+    const key: QueueKey = { kind: "session", clientId };
+    const queue = this.#queue(key, limits);
+    queue.limits = limits;
+    this.#setCapture(queue, filters);
+    return Promise.resolve();
+  }
+
+  joinGroup(group: string, filter: string, clientId: string, limits: QueueLimits): Promise<void> {
+    const queue = this.#queue({ kind: "group", group, filter }, limits);
+    if (queue.filters.length === 0) this.#setCapture(queue, [filter]);
+    queue.members.add(clientId);
+    return Promise.resolve();
+  }
+
+  leaveGroup(group: string, filter: string, clientId: string): Promise<void> {
+    const id = queueId({ kind: "group", group, filter });
+    const queue = this.#queues.get(id);
+    if (queue && queue.members.delete(clientId) && queue.members.size === 0) this.#delete(id);
+    return Promise.resolve();
+  }
+
+  open(key: QueueKey, consumer: QueueConsumer): Promise<QueueHandle> {
+    const queue = this.#queue(key, { maxMessages: 0, maxBytes: 0 });
+    const handle = new MemoryQueueHandle(queue, consumer, this);
+    queue.handles.push(handle);
+    return Promise.resolve(handle);
+  }
+
+  drop(clientId: string): Promise<void> {
+    this.#delete(queueId({ kind: "session", clientId }));
+    this.inbound.delete(clientId);
+    return Promise.resolve();
+  }
+
+  size(key: QueueKey): Promise<QueueSize> {
+    const queue = this.#queues.get(queueId(key));
+    return Promise.resolve({ messages: queue?.messages ?? 0, bytes: queue?.bytes ?? 0 });
+  }
+
+  /** A walk over every queue: for scrapes, not hot paths. */
+  totals(): Promise<QueueSize> {
+    const totals = { messages: 0, bytes: 0 };
+    for (const queue of this.#queues.values()) {
+      totals.messages += queue.messages;
+      totals.bytes += queue.bytes;
+    }
+    return Promise.resolve(totals);
+  }
+
+  /** Moves a group delivery into a member session's queue (QoS 2 bound to that member). */
+  adoptInto(clientId: string, entry: Entry): void {
+    this.#queue({ kind: "session", clientId }, { maxMessages: 0, maxBytes: 0 }).adopt(entry);
+  }
+
+  #queue(key: QueueKey, limits: QueueLimits): MemoryQueue {
+    const id = queueId(key);
+    let queue = this.#queues.get(id);
     if (!queue) {
-      queue = { messages: new Fifo<Message>(), bytes: 0 };
-      this.#queues.set(clientId, queue);
+      queue = new MemoryQueue(key, limits);
+      this.#queues.set(id, queue);
+    } else if (queue.limits.maxMessages === 0 && limits.maxMessages !== 0) {
+      queue.limits = limits;
     }
-    const bytes = queue.bytes + message.payload.length;
-    if (queue.messages.length >= limits.maxMessages || bytes > limits.maxBytes) return "full";
-    queue.messages.push(message);
-    queue.bytes = bytes;
-    return undefined;
+    return queue;
   }
 
-  take(clientId: string, max: number): Message[] {
-    const queue = this.#queues.get(clientId);
-    if (!queue) return [];
-    const taken: Message[] = [];
-    while (taken.length < max && queue.messages.length > 0) {
-      const message = queue.messages.shift()!;
-      queue.bytes -= message.payload.length;
-      taken.push(message);
-    }
-    if (queue.messages.length === 0) this.#queues.delete(clientId);
-    return taken;
+  #setCapture(queue: MemoryQueue, filters: string[]): void {
+    const id = queueId(queue.key);
+    for (const filter of queue.filters) this.#capture.remove(filter, id);
+    queue.filters = [...new Set(filters)];
+    for (const filter of queue.filters) this.#capture.add(filter, id, queue);
   }
 
-  size(clientId: string): QueueSize {
-    const queue = this.#queues.get(clientId);
-    return { messages: queue?.messages.length ?? 0, bytes: queue?.bytes ?? 0 };
-  }
-
-  drop(clientId: string): void {
-    this.#queues.delete(clientId);
+  #delete(id: string): void {
+    const queue = this.#queues.get(id);
+    if (!queue) return;
+    for (const filter of queue.filters) this.#capture.remove(filter, id);
+    this.#queues.delete(id);
+    // Handles still open see nothing more; what they hold is gone with the queue.
+    queue.pending.clear();
+    queue.unacked.clear();
   }
 }
 
-/** One node: every published message goes straight to the local listener. */
-export class MemoryMessageBus implements MessageBus {
-  #listener: MessageListener = () => {};
+// ---- live routing ------------------------------------------------------------------------------
 
-  listen(listener: MessageListener): void {
+/** One node: QoS 0 goes nowhere but this node's share groups; QoS 1/2 into the queues. */
+export class MemoryMessageBus implements MessageBus {
+  #listener: LiveListener = () => {};
+  #queues: MemoryQueueStore;
+  /** Share-group interest: (filter, group) -> reference count. */
+  #groups = new SubscriptionTrie<{ group: string; filter: string; count: number }, string>();
+  #groupMatches: { group: string; filter: string; count: number }[] = [];
+  constructor(queues: MemoryQueueStore) {
+    this.#queues = queues;
+  }
+
+  listen(listener: LiveListener): void {
     this.#listener = listener;
   }
 
-  addInterest(_filter: string): void {}
+  addInterest(filter: string, group?: string): Promise<void> {
+    if (group === undefined) return Promise.resolve();
+    const entry = this.#groups.get(filter, group);
+    if (entry) entry.count++;
+    else this.#groups.add(filter, group, { group, filter, count: 1 });
+    return Promise.resolve();
+  }
 
-  removeInterest(_filter: string): void {}
+  removeInterest(filter: string, group?: string): Promise<void> {
+    if (group === undefined) return Promise.resolve();
+    const entry = this.#groups.get(filter, group);
+    if (entry && --entry.count === 0) this.#groups.remove(filter, group);
+    return Promise.resolve();
+  }
 
-  publish(message: Message): void {
-    this.#listener(message);
+  forward(message: Message): void {
+    if (this.#groups.size === 0) return;
+    const matches = this.#groupMatches.length === 0 ? this.#groupMatches : [];
+    this.#groups.match(message.topic, matches);
+    for (const { group, filter } of matches) this.#listener(message, { group, filter });
+    matches.length = 0;
+  }
+
+  publish(message: Message, inbound?: InboundKey): Promise<PublishOutcome> {
+    if (inbound) {
+      const publishers = this.#queues.inbound;
+      let open = publishers.get(inbound.clientId);
+      if (open?.has(inbound.packetId)) {
+        return Promise.resolve({ queued: 0, full: 0, forwarded: false, duplicate: true });
+      }
+      if (!open) publishers.set(inbound.clientId, open = new Set());
+      open.add(inbound.packetId);
+    }
+    const { queued, full } = this.#queues.capture(message);
+    return Promise.resolve({ queued, full, forwarded: false, duplicate: false });
+  }
+
+  completeInbound(key: InboundKey): Promise<boolean> {
+    const publishers = this.#queues.inbound;
+    const open = publishers.get(key.clientId);
+    const known = open?.delete(key.packetId) ?? false;
+    if (open && open.size === 0) publishers.delete(key.clientId);
+    return Promise.resolve(known);
+  }
+
+  openInbound(clientId: string): Promise<number[]> {
+    return Promise.resolve([...(this.#queues.inbound.get(clientId) ?? [])]);
   }
 }
 
-/** Configuration documents in a Map, with synchronous watchers. */
+// ---- nodes, events, config ---------------------------------------------------------------------
+
+/** The one node of this process. */
+export class MemoryNodeRegistry implements NodeRegistry {
+  #self: NodeInfo | undefined;
+  #clock: Clock;
+  #locks = new Map<string, TimerId>();
+  #handlers = new Map<string, RequestHandler>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  join(self: NodeInfo): void {
+    this.#self = self;
+  }
+
+  list(): Promise<NodeStatus[]> {
+    const self = this.#self;
+    if (!self) return Promise.resolve([]);
+    return Promise.resolve([{ ...self, lastSeen: this.#clock.now(), alive: true }]);
+  }
+
+  isAlive(nodeId: string): Promise<boolean> {
+    return Promise.resolve(nodeId === this.#self?.id);
+  }
+
+  onNodeLost(_listener: (node: NodeInfo) => void): () => void {
+    // One node never sees another leave.
+    return () => {};
+  }
+
+  lock(name: string, ttlMs: number): Promise<Lock | undefined> {
+    if (this.#locks.has(name)) return Promise.resolve(undefined);
+    const timer = this.#clock.setTimeout(() => this.#locks.delete(name), ttlMs);
+    this.#locks.set(name, timer);
+    return Promise.resolve({
+      release: () => {
+        if (this.#locks.get(name) === timer) {
+          this.#clock.clearTimeout(timer);
+          this.#locks.delete(name);
+        }
+        return Promise.resolve();
+      },
+    });
+  }
+
+  request(nodeId: string, method: string, body: unknown): Promise<unknown> {
+    const handler = this.#handlers.get(method);
+    if (nodeId !== this.#self?.id || !handler) {
+      return Promise.reject(
+        new BackboneError("unavailable", `No node "${nodeId}" serves "${method}"`),
+      );
+    }
+    return handler(body);
+  }
+
+  serve(method: string, handler: RequestHandler): () => void {
+    this.#handlers.set(method, handler);
+    return () => {
+      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
+    };
+  }
+
+  /** Lets go of every lock (the backbone closes). */
+  clear(): void {
+    for (const timer of this.#locks.values()) this.#clock.clearTimeout(timer);
+    this.#locks.clear();
+  }
+}
+
+/** Events delivered to this process's listeners, in a microtask so no emitter waits on them. */
+export class MemoryEventStream implements EventStream {
+  #listeners = new Set<(event: BrokerEvent) => void>();
+
+  emit(event: BrokerEvent): void {
+    if (this.#listeners.size === 0) return;
+    queueMicrotask(() => {
+      for (const listener of this.#listeners) listener(event);
+    });
+  }
+
+  subscribe(listener: (event: BrokerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+
+/** Configuration documents in a Map, with watchers called after each change. */
 export class MemoryConfigStore implements ConfigStore {
   #values = new Map<string, Uint8Array>();
   #watchers = new Set<(key: string, value: Uint8Array | undefined) => void>();
 
-  get(key: string): Uint8Array | undefined {
-    return this.#values.get(key)?.slice();
+  get(key: string): Promise<Uint8Array | undefined> {
+    return Promise.resolve(this.#values.get(key)?.slice());
   }
 
-  put(key: string, value: Uint8Array): void {
+  put(key: string, value: Uint8Array): Promise<void> {
     const stored = value.slice();
     this.#values.set(key, stored);
     for (const watcher of this.#watchers) watcher(key, stored.slice());
+    return Promise.resolve();
   }
 
-  delete(key: string): void {
-    if (!this.#values.delete(key)) return;
-    for (const watcher of this.#watchers) watcher(key, undefined);
+  delete(key: string): Promise<void> {
+    if (this.#values.delete(key)) {
+      for (const watcher of this.#watchers) watcher(key, undefined);
+    }
+    return Promise.resolve();
   }
 
   watch(listener: (key: string, value: Uint8Array | undefined) => void): () => void {
@@ -234,25 +686,32 @@ export class MemoryConfigStore implements ConfigStore {
   }
 }
 
+// ---- the whole -----------------------------------------------------------------------------------
+
 /** The embedded default backbone. */
 export class MemoryBackbone implements Backbone {
   readonly kind = "memory";
-  readonly shared = false;
+  readonly durable = false;
   readonly sessions: MemorySessionStore = new MemorySessionStore();
   readonly retained: MemoryRetainedStore;
   readonly queues: MemoryQueueStore = new MemoryQueueStore();
-  readonly bus: MemoryMessageBus = new MemoryMessageBus();
+  readonly messages: MemoryMessageBus = new MemoryMessageBus(this.queues);
+  readonly nodes: MemoryNodeRegistry;
+  readonly events: MemoryEventStream = new MemoryEventStream();
   readonly config: MemoryConfigStore = new MemoryConfigStore();
 
   constructor(options: MemoryBackboneOptions) {
     this.retained = new MemoryRetainedStore(options.clock, options.retainedLimits);
+    this.nodes = new MemoryNodeRegistry(options.clock);
   }
 
-  start(): Promise<void> {
+  start(self: NodeInfo): Promise<void> {
+    this.nodes.join(self);
     return Promise.resolve();
   }
 
   close(): Promise<void> {
+    this.nodes.clear();
     return Promise.resolve();
   }
 }

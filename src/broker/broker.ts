@@ -1,35 +1,44 @@
 /**
- * The broker: the one owner of this node's protocol state. It accepts connections, binds them to
- * sessions, routes messages, keeps wills and expiry timers, and publishes `$SYS`.
+ * The broker of one node: it accepts connections and wires the engine's parts (session
+ * registry, publish pipeline, router, outbound delivery) to the backbone, and offers the
+ * operations the admin API needs.
  *
  * @module
  */
 
-import { MqttError } from "../codec/errors.ts";
 import type { EnhancedAuthMethods } from "../auth/enhanced.ts";
-import { type EncodeOptions, SlabAllocator } from "../codec/mod.ts";
+import { type EncodeOptions, MqttError, SlabAllocator } from "../codec/mod.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Properties, QoS } from "../codec/packets.ts";
-import type { Backbone, Message, SubscriptionRecord } from "../backbone/backbone.ts";
+import type { Backbone } from "../backbone/backbone.ts";
+import type { BackboneError } from "../backbone/errors.ts";
+import type { Message, SessionRecord, SubscriptionRecord } from "../domain/types.ts";
 import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
-import { NEVER_EXPIRES, Session } from "../session/session.ts";
+import { Session } from "../session/session.ts";
 import { parseSharedFilter, type TopicLimits, validateTopicFilter } from "../topic/mod.ts";
 import type { AcceptHandler, Connection } from "../transport/transport.ts";
-import type { Clock, TimerId } from "../util/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import { DeadlineScheduler } from "../util/deadlines.ts";
 import type { Logger } from "../util/logger.ts";
-import type { AttachingClient, AttachRequest, BrokerCore, CloseInfo } from "./broker_core.ts";
-import { Backpressure } from "./backpressure.ts";
-import { Client } from "./client.ts";
+import { ClientConnection, type ClosedInfo } from "./client_connection.ts";
+import type { ConnectionServices } from "./connection_control.ts";
+import type { BrokerContext, BrokerSession } from "./context.ts";
 import { FanoutEncoder } from "./fanout.ts";
+import { guardBackbone, type GuardedBackbone } from "./guarded_backbone.ts";
 import { ConnectionLimits } from "./limits.ts";
 import type { BrokerOptions } from "./options.ts";
-import { type DeliveryTarget, Router, type SharedSubscription } from "./router.ts";
+import { PublishPipeline, type PublishResult } from "./publish_pipeline.ts";
+import { Router } from "./router.ts";
+import { SessionRegistry } from "./session_registry.ts";
 import { BrokerStats } from "./stats.ts";
+import { sendRetained } from "./subscriptions.ts";
 import { SysPublisher } from "./sys.ts";
 
 /** Over-limit connections held open to be told why at CONNECT; beyond this they are just closed. */
 const MAX_REFUSED_PENDING = 256;
+
+/** A backbone failure of one operation is logged again after this long, at the earliest. */
+const FAILURE_LOG_INTERVAL_MS = 10_000;
 
 /** What a broker is built from. */
 export interface BrokerDeps {
@@ -48,6 +57,8 @@ export interface BrokerDeps {
 export interface SessionInfo {
   clientId: string;
   connected: boolean;
+  /** The node holding its connection, undefined while offline. */
+  node: string | undefined;
   protocolVersion: number;
   expiryInterval: number;
   subscriptions: SubscriptionRecord[];
@@ -79,15 +90,18 @@ export interface DeliveryTotals {
 }
 
 /** The MQTT broker engine of one node. */
-export class Broker implements BrokerCore, DeliveryTarget {
+export class Broker implements BrokerContext, ConnectionServices {
   readonly options: BrokerOptions;
   readonly clock: Clock;
   readonly deadlines: DeadlineScheduler;
   readonly logger: Logger;
   readonly hooks: BrokerHooks;
   readonly stats: BrokerStats;
-  readonly backbone: Backbone;
-  readonly router: Router;
+  /** The backbone, every call bounded in time and every failure counted. */
+  readonly backbone: GuardedBackbone;
+  readonly router: Router = new Router();
+  readonly pipeline: PublishPipeline;
+  readonly sessions: SessionRegistry;
   /**
    * Encoded packets are carved out of one shared slab: allocating an `ArrayBuffer` per packet cost
    * more than encoding it. Transports copy small frames or write them within the turn, so a slab
@@ -95,27 +109,22 @@ export class Broker implements BrokerCore, DeliveryTarget {
    */
   readonly encodeOptions: EncodeOptions = { allocator: new SlabAllocator() };
   readonly fanout: FanoutEncoder = new FanoutEncoder(this.encodeOptions);
-  readonly backpressure: Backpressure;
   readonly topicLimits: TopicLimits;
   readonly connectionLimits: ConnectionLimits;
   readonly version: string;
   readonly authMethods: EnhancedAuthMethods;
-  #sessions = new Map<string, Session>();
-  #clients = new Set<Client>();
-  #attachQueue = new Map<string, Promise<unknown>>();
+  readonly context: BrokerContext = this;
+  #connections = new Set<ClientConnection>();
   #connackProperties: Properties;
   #sys: SysPublisher | undefined;
   #assignedIds = 0;
   #closing = false;
   /** Connections over a limit, kept open until their CONNECT is answered with the reason. */
   #refusedPending = 0;
-  /** Queue levels at which publishers are held back, and let go again. */
-  #highWaterMessages: number;
-  #highWaterBytes: number;
+  #failureLoggedAt = new Map<string, number>();
 
   constructor(deps: BrokerDeps) {
     this.options = deps.options;
-    this.backbone = deps.backbone;
     this.clock = deps.clock;
     this.deadlines = new DeadlineScheduler(this.clock);
     this.logger = deps.logger;
@@ -123,52 +132,59 @@ export class Broker implements BrokerCore, DeliveryTarget {
     this.authMethods = deps.authMethods ?? new Map();
     this.version = deps.version ?? "perch";
     this.stats = new BrokerStats(this.clock.now());
-    this.router = new Router(this, { maxSharedPending: this.options.maxQueuedMessages });
+    this.backbone = guardBackbone(deps.backbone, {
+      timeoutMs: this.options.backboneTimeout,
+      clock: this.clock,
+      onFailure: (operation, error) => this.#backboneFailed(operation, error),
+    });
     this.topicLimits = {
       maxLength: this.options.maxTopicLength,
       maxLevels: this.options.maxTopicLevels,
     };
     this.connectionLimits = new ConnectionLimits(this.options, this.clock);
     this.#connackProperties = staticConnackProperties(this.options);
-    this.#highWaterMessages = Math.max(1, Math.floor(this.options.maxQueuedMessages / 2));
-    this.#highWaterBytes = Math.max(1, Math.floor(this.options.maxQueuedBytes / 2));
-    this.backpressure = new Backpressure(
-      this.clock,
-      this.options.slowConsumerTimeout,
-      (target) => this.#stalled(target),
-    );
-    this.backbone.bus.listen((message) => {
-      this.router.route(message);
+    this.pipeline = new PublishPipeline(this, this.router);
+    this.sessions = new SessionRegistry(this, this.router, this.pipeline);
+    this.backbone.messages.listen((message, target) => {
+      if (target.group === undefined) this.router.route(message);
+      else this.router.routeToGroup(message, target.group, target.filter!);
     });
   }
 
   /** Accepts a connection from any listener. */
-  readonly accept: AcceptHandler = (connection: Connection) => {
+  readonly accept: AcceptHandler = (transport: Connection) => {
     this.stats.connectionsAccepted++;
-    const client = new Client(this, connection);
-    this.#clients.add(client);
+    const connection = new ClientConnection(this, transport, {
+      connected: (c) => this.#connected(c),
+      closed: (c, info) => this.#closed(c, info),
+    });
+    this.#connections.add(connection);
     if (this.#closing) {
-      client.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");
-      return client;
+      connection.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");
+      return connection;
     }
-    const refusal = this.connectionLimits.admit(connection.remoteAddress);
-    if (refusal === 0) client.admitted = true;
+    const refusal = this.connectionLimits.admit(transport.remoteAddress);
+    if (refusal === 0) connection.admitted = true;
     else {
       this.stats.connectionsRefused++;
       if (this.#refusedPending >= MAX_REFUSED_PENDING) {
         // A flood: no socket is kept open just to say why.
-        client.disconnect(refusal);
-        return client;
+        connection.disconnect(refusal);
+        return connection;
       }
       this.#refusedPending++;
-      client.refuseAtConnect(refusal);
-      this.#logRefusal(connection.remoteAddress, refusal);
+      connection.refuseAtConnect(refusal);
+      this.#logRefusal(transport.remoteAddress, refusal);
     }
-    return client;
+    return connection;
   };
 
-  /** Starts periodic work (`$SYS`). */
+  /**
+   * Starts the session registry (takeovers from other nodes, lost nodes, the expiry sweep) and
+   * `$SYS`. The backbone must have been started by the caller.
+   */
   start(): void {
+    this.sessions.start();
     if (this.options.sysInterval > 0) {
       this.#sys = new SysPublisher(this, this.options.sysInterval);
       this.#sys.start();
@@ -177,27 +193,28 @@ export class Broker implements BrokerCore, DeliveryTarget {
 
   /**
    * Stops the broker: MQTT 5 clients are told "server shutting down" (0x8B), every connection is
-   * closed after its queued bytes are written. Resolves when all are closed or `graceMs` passed.
+   * closed after its queued bytes are written, and every session is released to the backbone.
+   * Resolves when all are closed or `graceMs` passed.
    */
   async close(graceMs = 5000): Promise<void> {
     this.#closing = true;
     this.#sys?.stop();
-    this.backpressure.clear();
-    for (const client of [...this.#clients]) {
-      client.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");
+    for (const connection of [...this.#connections]) {
+      connection.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");
     }
     const deadline = Date.now() + graceMs;
-    while (this.#clients.size > 0 && Date.now() < deadline) {
+    while (this.#connections.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    for (const client of this.#clients) client.connection.destroy();
-    for (const session of this.#sessions.values()) this.#clearTimers(session);
+    for (const connection of this.#connections) connection.transport.destroy();
+    await this.sessions.close();
     this.deadlines.clear();
+    this.backbone.stopGuard();
   }
 
-  /** Number of sessions held by this node, connected or not. */
+  /** Sessions held by this node (attached to a connection). */
   get sessionCount(): number {
-    return this.#sessions.size;
+    return this.sessions.size;
   }
 
   /** Subscriptions on this node, shared group members included. */
@@ -206,34 +223,126 @@ export class Broker implements BrokerCore, DeliveryTarget {
   }
 
   /** Live connections, including ones that have not completed CONNECT. */
-  get connections(): ReadonlySet<Client> {
-    return this.#clients;
+  get connections(): ReadonlySet<ClientConnection> {
+    return this.#connections;
   }
 
-  /** A snapshot of every session. */
-  listSessions(): SessionInfo[] {
-    return [...this.#sessions.values()].map((s) => this.#sessionInfo(s));
+  /** Publishes a message made by the broker or an administrator; the reason code of the outcome. */
+  async publish(message: Message): Promise<number> {
+    const result: PublishResult = await this.pipeline.publish(message);
+    return result.reasonCode;
   }
 
-  /** A snapshot of one session. */
-  getSession(clientId: string): SessionInfo | undefined {
-    const session = this.#sessions.get(clientId);
-    return session && this.#sessionInfo(session);
+  // ---- ConnectionServices ---------------------------------------------------------------------
+
+  assignClientId(): string {
+    const random = crypto.getRandomValues(new Uint8Array(6));
+    let suffix = "";
+    for (const byte of random) suffix += byte.toString(16).padStart(2, "0");
+    return `perch-${this.options.nodeId}-${(++this.#assignedIds).toString(36)}-${suffix}`;
   }
 
-  // ---- admin operations ---------------------------------------------------------------------
+  connackProperties(perClient: Properties): Properties {
+    const properties: Properties = { ...this.#connackProperties };
+    for (const [key, value] of Object.entries(perClient)) {
+      if (value !== undefined) (properties as Record<string, unknown>)[key] = value;
+    }
+    return properties;
+  }
 
-  /** Every client that completed CONNECT and is still connected. */
+  #connected(connection: ClientConnection): void {
+    const stats = this.stats;
+    const info = connection.info;
+    stats.clientsConnected++;
+    stats.clientsConnectedTotal++;
+    stats.clientsConnectedByVersion[info.protocolVersion]++;
+    stats.clientsConnectedTotalByVersion[info.protocolVersion]++;
+    this.logger.debug("client connected", {
+      clientId: info.clientId,
+      remote: info.remoteAddress,
+      protocol: info.protocolVersion,
+    });
+    this.hooks.onConnect?.(info);
+    this.backbone.events.emit({
+      type: "connected",
+      node: this.options.nodeId,
+      clientId: info.clientId,
+      username: info.username,
+      remoteAddress: info.remoteAddress,
+      protocolVersion: info.protocolVersion,
+      keepAlive: connection.keepAlive,
+      cleanStart: connection.session?.expiryInterval === 0,
+      at: this.clock.now(),
+    });
+  }
+
+  #closed(connection: ClientConnection, info: ClosedInfo): void {
+    this.#connections.delete(connection);
+    const transport = connection.transport;
+    if (connection.admitted) this.connectionLimits.release(transport.remoteAddress);
+    else if (connection.refusal !== 0) this.#refusedPending--;
+    const session = connection.session;
+    if (session && session.connection === connection) {
+      this.sessions.detach(session, { willOnClose: info.willOnClose });
+    }
+    if (info.wasConnected) {
+      const client = connection.info;
+      this.stats.clientsConnected--;
+      this.stats.clientsConnectedByVersion[client.protocolVersion]--;
+      this.hooks.onDisconnect?.(client, { reasonCode: info.reasonCode, byClient: info.byClient });
+      this.backbone.events.emit({
+        type: "disconnected",
+        node: this.options.nodeId,
+        clientId: client.clientId,
+        username: client.username,
+        reasonCode: info.reasonCode,
+        at: this.clock.now(),
+      });
+    }
+  }
+
+  #logRefusal(address: string, reasonCode: number): void {
+    // The first refusal and then one in a thousand: a flood stays visible without flooding the log.
+    if (this.stats.connectionsRefused % 1000 !== 1) return;
+    this.logger.warn("connection over a limit refused", {
+      remote: address,
+      reasonCode,
+      refused: this.stats.connectionsRefused,
+    });
+  }
+
+  /** Counts a failed backbone call and logs it, once per operation per interval. */
+  #backboneFailed(operation: string, error: BackboneError): void {
+    const failures = this.stats.backboneFailures;
+    failures.set(operation, (failures.get(operation) ?? 0) + 1);
+    if (error.failure === "full") return; // A bound reached is answered to the client, not a fault.
+    const now = this.clock.now();
+    const last = this.#failureLoggedAt.get(operation);
+    if (last !== undefined && now - last < FAILURE_LOG_INTERVAL_MS) return;
+    this.#failureLoggedAt.set(operation, now);
+    this.logger.error("backbone operation failed", {
+      operation,
+      failure: error.failure,
+      failures: failures.get(operation),
+      error: error.message,
+    });
+  }
+
+  // ---- admin operations -------------------------------------------------------------------------
+
+  /** Every client that completed CONNECT and is still connected here. */
   listClients(): ConnectedClientInfo[] {
     const clients: ConnectedClientInfo[] = [];
-    for (const client of this.#clients) if (client.connected) clients.push(clientInfo(client));
+    for (const connection of this.#connections) {
+      if (connection.connected) clients.push(clientInfo(connection));
+    }
     return clients;
   }
 
-  /** One connected client by id. */
+  /** One client connected here, by id. */
   getClient(clientId: string): ConnectedClientInfo | undefined {
-    const client = this.#connectedClient(clientId);
-    return client && clientInfo(client);
+    const connection = this.#connectedClient(clientId);
+    return connection && clientInfo(connection);
   }
 
   /**
@@ -258,38 +367,59 @@ export class Broker implements BrokerCore, DeliveryTarget {
         } is not a server DISCONNECT reason code`,
       );
     }
-    const client = this.#connectedClient(clientId);
-    if (!client) return false;
+    const connection = this.#connectedClient(clientId);
+    if (!connection) return false;
     this.logger.info("client disconnected by the server", { clientId, reasonCode });
     const properties = options.serverReference === undefined
       ? undefined
       : { serverReference: options.serverReference };
-    client.disconnect(reasonCode, options.reason ?? "Disconnected by an administrator", properties);
+    connection.disconnect(
+      reasonCode,
+      options.reason ?? "Disconnected by an administrator",
+      properties,
+    );
     return true;
+  }
+
+  /** Every session in the backbone, connected or not. */
+  async listSessions(): Promise<SessionInfo[]> {
+    const stored = await this.backbone.sessions.list();
+    return await Promise.all(stored.map(({ record }) => this.#sessionInfo(record)));
+  }
+
+  /** One session. */
+  async getSession(clientId: string): Promise<SessionInfo | undefined> {
+    const stored = await this.backbone.sessions.get(clientId);
+    return stored && await this.#sessionInfo(stored.record);
   }
 
   /**
    * Ends a session now: a connected client is disconnected first (0x98), a pending will is
    * published, its subscriptions and queue go away. False when there is no such session.
    */
-  deleteSession(clientId: string): boolean {
-    if (!this.#sessions.has(clientId)) return false;
-    this.disconnectClient(clientId);
-    // Disconnecting may already have ended a session that expires at close.
-    const session = this.#sessions.get(clientId);
-    if (session) this.#endSession(session);
-    return true;
+  deleteSession(clientId: string): Promise<boolean> {
+    return this.sessions.endSession(clientId, (session) => {
+      this.logger.info("client disconnected by the server", {
+        clientId: session.clientId,
+        reasonCode: ReasonCode.AdministrativeAction,
+      });
+      session.connection?.disconnect(
+        ReasonCode.AdministrativeAction,
+        "Disconnected by an administrator",
+      );
+    });
   }
 
   /**
    * Subscribes a session on behalf of an administrator, with the same checks a SUBSCRIBE gets
    * (filter syntax, features, the per-client limit); a connected client is sent the retained
-   * messages the subscription asks for. Returns undefined when there is no such session, else
-   * whether the subscription is new. Throws `MqttError` with the reason a SUBACK would carry.
+   * messages the subscription asks for. Undefined when there is no such session, else whether
+   * the subscription is new. Throws `MqttError` with the reason a SUBACK would carry.
    */
-  subscribeSession(clientId: string, record: SubscriptionRecord): boolean | undefined {
-    const session = this.#sessions.get(clientId);
-    if (!session) return undefined;
+  async subscribeSession(
+    clientId: string,
+    record: SubscriptionRecord,
+  ): Promise<boolean | undefined> {
     const options = this.options;
     const shared = parseSharedFilter(record.filter);
     if (shared instanceof MqttError) throw shared;
@@ -316,472 +446,107 @@ export class Broker implements BrokerCore, DeliveryTarget {
         "Subscription identifiers are not supported",
       );
     }
-    if (
-      !session.subscriptions.has(record.filter) &&
-      session.subscriptions.size >= options.maxSubscriptionsPerClient
-    ) {
-      throw new MqttError(ReasonCode.QuotaExceeded, "The session has too many subscriptions");
-    }
     const granted = { ...record, qos: Math.min(record.qos, options.maxQos) as QoS };
-    const isNew = this.subscribe(session, granted);
-    this.#persist(session);
-    const client = session.client as Client | undefined;
-    if (client?.connected) {
-      this.hooks.onSubscribe?.(client.info, [granted.filter]);
-      client.sendRetained(granted, isNew);
-    }
-    return isNew;
+    return await this.#withSession(clientId, async (session) => {
+      if (
+        !session.subscriptions.has(granted.filter) &&
+        session.subscriptionCount >= options.maxSubscriptionsPerClient
+      ) {
+        throw new MqttError(ReasonCode.QuotaExceeded, "The session has too many subscriptions");
+      }
+      const [isNew] = await this.sessions.subscribe(session, [{ record: granted, share: shared }]);
+      const connection = session.connection;
+      if (connection instanceof ClientConnection && connection.connected) {
+        this.hooks.onSubscribe?.(connection.info, [granted.filter]);
+        sendRetained(connection, session, granted, isNew);
+      }
+      return isNew;
+    });
   }
 
   /**
    * Removes a session's subscription on behalf of an administrator. Undefined when there is no
    * such session, else whether the subscription existed.
    */
-  unsubscribeSession(clientId: string, filter: string): boolean | undefined {
-    const session = this.#sessions.get(clientId);
-    if (!session) return undefined;
-    if (!this.unsubscribe(session, filter)) return false;
-    this.#persist(session);
-    const client = session.client as Client | undefined;
-    if (client?.connected) this.hooks.onUnsubscribe?.(client.info, [filter]);
-    return true;
-  }
-
-  /** Inflight and queued messages over all sessions of this node (a walk: for scrapes, not hot paths). */
-  deliveryTotals(): DeliveryTotals {
-    const totals: DeliveryTotals = { inflight: 0, queued: 0, queuedBytes: 0 };
-    for (const session of this.#sessions.values()) {
-      totals.inflight += session.inflight.size;
-      totals.queued += session.queued;
-      totals.queuedBytes += session.queuedBytes;
-    }
-    return totals;
-  }
-
-  #connectedClient(clientId: string): Client | undefined {
-    const client = this.#sessions.get(clientId)?.client as Client | undefined;
-    return client?.connected ? client : undefined;
-  }
-
-  #sessionInfo(session: Session): SessionInfo {
-    return {
-      clientId: session.clientId,
-      connected: session.client !== undefined,
-      protocolVersion: session.protocolVersion,
-      expiryInterval: session.expiryInterval,
-      subscriptions: [...session.subscriptions.values()],
-      inflight: session.inflightCount,
-      queued: session.queued,
-      disconnectedAt: session.disconnectedAt,
-    };
-  }
-
-  // ---- BrokerCore ---------------------------------------------------------------------------
-
-  assignClientId(): string {
-    const random = crypto.getRandomValues(new Uint8Array(6));
-    let suffix = "";
-    for (const byte of random) suffix += byte.toString(16).padStart(2, "0");
-    return `perch-${this.options.nodeId}-${(++this.#assignedIds).toString(36)}-${suffix}`;
-  }
-
-  attach(
-    client: AttachingClient,
-    request: AttachRequest,
-  ): Promise<{ session: Session; sessionPresent: boolean } | undefined> {
-    // Connects for one client id run one at a time, in arrival order.
-    const previous = this.#attachQueue.get(request.clientId) ?? Promise.resolve();
-    const result = previous.then(() => this.#attachNow(client, request));
-    const settled = result.catch(() => {});
-    this.#attachQueue.set(request.clientId, settled);
-    settled.then(() => {
-      if (this.#attachQueue.get(request.clientId) === settled) {
-        this.#attachQueue.delete(request.clientId);
+  async unsubscribeSession(clientId: string, filter: string): Promise<boolean | undefined> {
+    return await this.#withSession(clientId, async (session) => {
+      const removed = await this.sessions.unsubscribe(session, [filter]);
+      if (removed.length === 0) return false;
+      const connection = session.connection;
+      if (connection instanceof ClientConnection && connection.connected) {
+        this.hooks.onUnsubscribe?.(connection.info, [filter]);
       }
+      return true;
     });
-    return result;
-  }
-
-  async #attachNow(
-    client: AttachingClient,
-    request: AttachRequest,
-  ): Promise<{ session: Session; sessionPresent: boolean } | undefined> {
-    if (client.closed || this.#closing) return undefined;
-    const { clientId } = request;
-    let session = this.#sessions.get(clientId);
-    if (session?.client && session.client !== client) {
-      // [MQTT-3.1.4-3]: the existing connection is closed; closing it runs clientClosed, which
-      // handles its will and may end its session.
-      this.logger.info("session taken over", { clientId });
-      session.client.takeOver();
-      session = this.#sessions.get(clientId);
-    }
-    if (session && request.cleanStart) {
-      this.#endSession(session); // [MQTT-3.1.2-4]
-      session = undefined;
-    }
-    const sessionPresent = session !== undefined;
-    if (session) {
-      this.#clearTimers(session); // A delayed will is cancelled by the reconnection [MQTT-3.1.3-9].
-      session.protocolVersion = request.protocolVersion;
-    } else {
-      session = new Session(clientId, request.protocolVersion, request.expiryInterval);
-      this.#sessions.set(clientId, session);
-    }
-    session.expiryInterval = request.expiryInterval;
-    session.will = request.will;
-    session.client = client;
-    session.disconnectedAt = undefined;
-    const persisted = this.#persist(session);
-    if (persisted instanceof Promise) await persisted;
-    if (client.closed) {
-      this.clientClosed(client, session, {
-        wasConnected: false,
-        willOnClose: true,
-        reasonCode: 0,
-        byClient: false,
-      });
-      return undefined;
-    }
-    return { session, sessionPresent };
-  }
-
-  clientConnected(client: AttachingClient): void {
-    this.stats.clientsConnected++;
-    this.stats.clientsConnectedTotal++;
-    this.stats.clientsConnectedByVersion[client.info.protocolVersion]++;
-    this.stats.clientsConnectedTotalByVersion[client.info.protocolVersion]++;
-    this.logger.debug("client connected", {
-      clientId: client.info.clientId,
-      remote: client.info.remoteAddress,
-      protocol: client.info.protocolVersion,
-    });
-    this.hooks.onConnect?.(client.info);
-  }
-
-  clientClosed(client: AttachingClient, session: Session | undefined, info: CloseInfo): void {
-    this.#clients.delete(client as Client);
-    const connection = (client as Client).connection;
-    if ((client as Client).admitted) this.connectionLimits.release(connection.remoteAddress);
-    else if ((client as Client).refusalPending) this.#refusedPending--;
-    this.backpressure.forget(client as Client);
-    if (session && session.client === client) this.#detach(session, info);
-    if (info.wasConnected) {
-      this.stats.clientsConnected--;
-      this.stats.clientsConnectedByVersion[client.info.protocolVersion]--;
-      this.hooks.onDisconnect?.(client.info, {
-        reasonCode: info.reasonCode,
-        byClient: info.byClient,
-      });
-    }
-  }
-
-  /** The session's connection is gone: will, shared messages and expiry take over. */
-  #detach(session: Session, info: CloseInfo): void {
-    session.client = undefined;
-    session.disconnectedAt = this.clock.now();
-    // Offline sessions queue up to their bound and then drop; they never hold publishers back.
-    this.backpressure.release(session);
-    this.#returnSharedInflight(session);
-    const will = session.will;
-    if (will && !info.willOnClose) session.will = undefined; // [MQTT-3.1.2-10]
-    else if (will) {
-      const delay = Math.min(will.delayInterval, session.expiryInterval);
-      if (delay === 0) this.#publishWill(session);
-      else {
-        // [MQTT-3.1.3-9]: at the earlier of the will delay and the end of the session.
-        session.willTimer = this.clock.setTimeout(() => {
-          session.willTimer = undefined;
-          this.#publishWill(session);
-        }, delay * 1000);
-      }
-    }
-    if (session.expiryInterval === 0) {
-      this.#endSession(session);
-      return;
-    }
-    this.#persist(session);
-    if (session.expiryInterval !== NEVER_EXPIRES) {
-      session.expiryTimer = this.clock.setTimeout(() => {
-        session.expiryTimer = undefined;
-        this.logger.debug("session expired", { clientId: session.clientId });
-        this.#endSession(session);
-      }, session.expiryInterval * 1000);
-    }
-  }
-
-  publish(message: Message): number | Promise<number> {
-    this.backpressure.beginPublish();
-    let code: number = ReasonCode.Success;
-    let stored: void | boolean | Promise<void | boolean> = undefined;
-    if (message.retain) {
-      try {
-        // An empty payload clears the topic's retained message [MQTT-3.3.1-6], [MQTT-3.3.1-7].
-        stored = message.payload.length === 0
-          ? this.backbone.retained.delete(message.topic)
-          : this.backbone.retained.set(message); // [MQTT-3.3.1-5]
-      } catch (err) {
-        this.stats.retainedRejected++;
-        this.logger.warn("retained message not stored", { topic: message.topic, error: err });
-        code = ReasonCode.QuotaExceeded;
-      }
-    }
-    const droppedBefore = this.stats.droppedQueueFull;
-    const routed = this.backbone.bus.publish(message);
-    if (stored instanceof Promise || routed instanceof Promise) {
-      return Promise.all([stored, routed]).then(() => code);
-    }
-    // A subscriber's full queue dropped this message: the publisher is told (MQTT 5 0x97), never
-    // acknowledged as if every subscriber had it.
-    if (code === ReasonCode.Success && this.stats.droppedQueueFull !== droppedBefore) {
-      return ReasonCode.QuotaExceeded;
-    }
-    if (code === ReasonCode.Success && !this.backbone.shared && this.router.lastDeliveries === 0) {
-      return ReasonCode.NoMatchingSubscribers;
-    }
-    return code;
-  }
-
-  subscribe(session: Session, record: SubscriptionRecord): boolean {
-    const isNew = session.subscribe(record);
-    this.router.add(session, record);
-    if (isNew) this.backbone.bus.addInterest(interestFilter(record.filter));
-    return isNew;
-  }
-
-  unsubscribe(session: Session, filter: string): boolean {
-    if (!session.unsubscribe(filter)) return false;
-    this.#releaseSubscription(session, filter);
-    return true;
-  }
-
-  persistSession(session: Session): void {
-    this.#persist(session);
-  }
-
-  enqueue(session: Session, message: Message): void {
-    const rejected = this.backbone.queues.push(session.clientId, message, {
-      maxMessages: this.options.maxQueuedMessages,
-      maxBytes: this.options.maxQueuedBytes,
-    });
-    if (rejected instanceof Promise) {
-      session.queued++;
-      session.queuedBytes += message.payload.length;
-      rejected.then((r) => {
-        if (r) this.#queueFull(session);
-      });
-      return;
-    }
-    if (rejected) {
-      this.#queueFull(session);
-      return;
-    }
-    session.queued++;
-    session.queuedBytes += message.payload.length;
-    if (
-      session.client !== undefined &&
-      (session.queued >= this.#highWaterMessages || session.queuedBytes >= this.#highWaterBytes)
-    ) this.backpressure.note(session);
-  }
-
-  #logRefusal(address: string, reasonCode: number): void {
-    // The first refusal and then one in a thousand: a flood stays visible without flooding the log.
-    if (this.stats.connectionsRefused % 1000 !== 1) return;
-    this.logger.warn("connection over a limit refused", {
-      remote: address,
-      reasonCode,
-      refused: this.stats.connectionsRefused,
-    });
-  }
-
-  #queueFull(session: Session): void {
-    this.stats.droppedQueueFull++;
-    // One line per thousand drops keeps a flood visible without flooding the log.
-    if (this.stats.droppedQueueFull % 1000 === 1) {
-      this.logger.warn("session queue full, message dropped", {
-        clientId: session.clientId,
-        dropped: this.stats.droppedQueueFull,
-      });
-    }
-  }
-
-  takeQueued(session: Session, max: number): Message[] | Promise<Message[]> {
-    const taken = this.backbone.queues.take(session.clientId, max);
-    if (taken instanceof Promise) return taken.then((messages) => this.#taken(session, messages));
-    return this.#taken(session, taken);
-  }
-
-  #taken(session: Session, messages: Message[]): Message[] {
-    if (messages.length === 0) {
-      session.queued = 0;
-      session.queuedBytes = 0;
-    } else {
-      session.queued = Math.max(0, session.queued - messages.length);
-      for (const message of messages) session.queuedBytes -= message.payload.length;
-      if (session.queuedBytes < 0 || session.queued === 0) session.queuedBytes = 0;
-    }
-    return messages;
-  }
-
-  releaseIfDrained(session: Session): void {
-    if (
-      this.backpressure.isWaitedOn(session) &&
-      session.queued < this.#highWaterMessages / 2 &&
-      session.queuedBytes < this.#highWaterBytes / 2
-    ) this.backpressure.release(session);
-  }
-
-  /** A congested target held publishers back for too long. */
-  #stalled(target: object): void {
-    if (!(target instanceof Session)) {
-      this.logger.warn("shared group stayed congested; publishers released", {});
-      return;
-    }
-    const client = target.client;
-    if (!client) return;
-    this.stats.slowConsumerDisconnects++;
-    this.logger.warn("disconnecting slow consumer", {
-      clientId: target.clientId,
-      queued: target.queued,
-    });
-    client.disconnect(ReasonCode.QuotaExceeded, "Messages not acknowledged in time");
-  }
-
-  connackProperties(perClient: Properties): Properties {
-    const properties: Properties = { ...this.#connackProperties };
-    for (const [key, value] of Object.entries(perClient)) {
-      if (value !== undefined) (properties as Record<string, unknown>)[key] = value;
-    }
-    return properties;
-  }
-
-  // ---- DeliveryTarget -----------------------------------------------------------------------
-
-  deliver(
-    session: Session,
-    message: Message,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    group: SharedSubscription | undefined,
-  ): void {
-    const client = session.client;
-    if (client) {
-      client.deliver(message, qos, retain, subscriptionIds, group);
-      return;
-    }
-    // Offline: QoS 1/2 wait in the session's queue; QoS 0 is not kept for offline sessions.
-    if (qos > 0) this.enqueue(session, message);
-  }
-
-  canSendNow(session: Session, qos: QoS): boolean {
-    return session.client !== undefined && session.client.canSendNow(qos);
-  }
-
-  isOnline(session: Session): boolean {
-    return session.client !== undefined;
-  }
-
-  congested(group: SharedSubscription): void {
-    this.backpressure.note(group);
-  }
-
-  drained(group: SharedSubscription): void {
-    if (this.backpressure.isWaitedOn(group)) this.backpressure.release(group);
-  }
-
-  // ---- internals ----------------------------------------------------------------------------
-
-  /** Publishes a session's will and forgets it. */
-  #publishWill(session: Session): void {
-    const will = session.will;
-    if (!will) return;
-    session.will = undefined;
-    const message: Message = will.messageExpiryInterval === 0 ? will.message : {
-      ...will.message,
-      expiresAt: this.clock.now() + will.messageExpiryInterval * 1000,
-    };
-    this.logger.debug("publishing will", { clientId: session.clientId, topic: message.topic });
-    const result = this.publish(message);
-    if (result instanceof Promise) {
-      result.catch((err) => this.logger.error("will not published", { error: err }));
-    }
-  }
-
-  /** Ends a session: its pending will goes out, its subscriptions and queue go away. */
-  #endSession(session: Session): void {
-    this.#clearTimers(session);
-    this.backpressure.release(session);
-    if (session.will && session.client === undefined) this.#publishWill(session);
-    this.#returnSharedInflight(session);
-    if (session.subscriptionCount > 0) {
-      for (const filter of session.subscriptions.keys()) this.#releaseSubscription(session, filter);
-    }
-    session.clearState();
-    this.backbone.queues.drop(session.clientId);
-    if (this.#sessions.get(session.clientId) === session) {
-      this.#sessions.delete(session.clientId);
-      this.backbone.sessions.delete(session.clientId);
-    }
-  }
-
-  #releaseSubscription(session: Session, filter: string): void {
-    this.router.remove(session, filter);
-    this.backbone.bus.removeInterest(interestFilter(filter));
   }
 
   /**
-   * Hands unacknowledged QoS 1 shared-subscription messages back to their groups for another
-   * member. QoS 2 ones stay: their delivery completes with this session [MQTT-4.8.2-4] and never
-   * goes to another client [MQTT-4.8.2-5].
+   * Runs an admin change on a session: the attached one, or an offline one claimed for the
+   * change and released after it. Undefined when there is no such session.
    */
-  #returnSharedInflight(session: Session): void {
-    if (session.inflightCount === 0) return;
-    for (const entry of [...session.inflight.values()]) {
-      if (entry.group === undefined || entry.qos !== 1) continue;
-      session.inflight.delete(entry.packetId);
-      this.router.requeueShared(entry.group as SharedSubscription, entry.message);
+  async #withSession<T>(
+    clientId: string,
+    change: (session: BrokerSession) => Promise<T>,
+  ): Promise<T | undefined> {
+    const attached = this.sessions.attached(clientId);
+    if (attached) return await change(attached);
+    const stored = await this.backbone.sessions.get(clientId);
+    if (!stored) return undefined;
+    if (stored.record.owner !== undefined) {
+      throw new MqttError(ReasonCode.ServerBusy, "The session is connected to another node");
     }
+    const session: BrokerSession = Session.fromRecord(stored.record, stored.revision);
+    return await change(session);
   }
 
-  #clearTimers(session: Session): void {
-    if (session.expiryTimer !== undefined) this.clock.clearTimeout(session.expiryTimer as TimerId);
-    if (session.willTimer !== undefined) this.clock.clearTimeout(session.willTimer as TimerId);
-    session.expiryTimer = undefined;
-    session.willTimer = undefined;
+  /** Inflight and queued messages over all sessions (a walk: for scrapes, not hot paths). */
+  async deliveryTotals(): Promise<DeliveryTotals> {
+    let inflight = 0;
+    for (const connection of this.#connections) {
+      if (connection.connected) inflight += connection.outbound.inflightCount;
+    }
+    const queued = await this.backbone.queues.totals();
+    return { inflight, queued: queued.messages, queuedBytes: queued.bytes };
   }
 
-  /** Writes the session record with compare-and-set on its revision. */
-  #persist(session: Session): void | Promise<void> {
-    const record = session.toRecord(session.client ? this.options.nodeId : undefined);
-    const written = this.backbone.sessions.put(record, session.revision);
-    const apply = (revision: number | undefined) => {
-      if (revision === undefined) {
-        this.logger.error("session record changed by another writer", {
-          clientId: session.clientId,
-        });
-        return;
-      }
-      session.revision = revision;
+  #connectedClient(clientId: string): ClientConnection | undefined {
+    const connection = this.sessions.attached(clientId)?.connection;
+    return connection instanceof ClientConnection && connection.connected ? connection : undefined;
+  }
+
+  async #sessionInfo(record: SessionRecord): Promise<SessionInfo> {
+    const connection = this.sessions.attached(record.clientId)?.connection;
+    const stored = await this.backbone.queues.size({ kind: "session", clientId: record.clientId });
+    // Sent and unacknowledged messages stay stored until acknowledged: they are inflight here.
+    const inflight = connection?.outbound?.inflightCount ?? 0;
+    return {
+      clientId: record.clientId,
+      connected: record.owner !== undefined,
+      node: record.owner,
+      protocolVersion: record.protocolVersion,
+      expiryInterval: record.expiryInterval,
+      subscriptions: record.subscriptions,
+      inflight,
+      queued: Math.max(0, stored.messages - inflight),
+      disconnectedAt: record.disconnectedAt,
     };
-    if (written instanceof Promise) return written.then(apply);
-    apply(written);
   }
 }
 
-function clientInfo(client: Client): ConnectedClientInfo {
-  const session = client.session;
+function clientInfo(connection: ClientConnection): ConnectedClientInfo {
+  const session = connection.session;
   return {
-    ...client.info,
-    connectedAt: client.connectedAt,
-    keepAlive: client.keepAlive,
+    ...connection.info,
+    connectedAt: connection.connectedAt,
+    keepAlive: connection.keepAlive,
     expiryInterval: session?.expiryInterval ?? 0,
-    subscriptions: session?.subscriptions.size ?? 0,
-    inflight: session?.inflight.size ?? 0,
-    queued: session?.queued ?? 0,
-    bufferedBytes: client.connection.bufferedBytes,
+    subscriptions: session?.subscriptionCount ?? 0,
+    inflight: connection.outbound.inflightCount,
+    queued: connection.outbound.waitingCount,
+    bufferedBytes: connection.transport.bufferedBytes,
   };
 }
+
 /** DISCONNECT reason codes a server may send (section 3.14.2.1). */
 const SERVER_DISCONNECT_CODES: ReadonlySet<number> = new Set([
   0x00,
@@ -813,12 +578,6 @@ const SERVER_DISCONNECT_CODES: ReadonlySet<number> = new Set([
   0xa1,
   0xa2,
 ]);
-
-/** The filter a subscription needs routed to this node (without any share prefix). */
-function interestFilter(filter: string): string {
-  const shared = parseSharedFilter(filter);
-  return shared && !(shared instanceof Error) ? shared.filter : filter;
-}
 
 /** CONNACK properties that follow from the configuration alone (section 3.2.2.3) [MQTT-3.2.2-9]. */
 function staticConnackProperties(options: BrokerOptions): Properties {

@@ -41,8 +41,12 @@ export interface BrokerOptions {
   maxSessionExpiryInterval: number;
   /** Bytes queued on one connection before QoS 0 messages to it are dropped. */
   writeBufferLimit: number;
-  /** Ms publishers may wait on a congested connected subscriber before it is disconnected. */
+  /** Ms a client may keep its window full without acknowledging before it is disconnected. */
   slowConsumerTimeout: number;
+  /** Ms between sweeps for offline sessions nobody watches. */
+  sessionSweepInterval: number;
+  /** Ms the engine waits for one backbone operation. */
+  backboneTimeout: number;
   /** Response Information template (`%c`: client id) for clients that request it; "" for none. */
   responseInformation: string;
   /** Reject payloads marked UTF-8 that are not (0x99). */

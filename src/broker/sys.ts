@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, RetainedStore } from "../backbone/backbone.ts";
+import type { Message } from "../domain/types.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
 import type { BrokerStats } from "./stats.ts";
 
@@ -14,10 +14,13 @@ export interface SysSource {
   readonly clock: Clock;
   readonly stats: BrokerStats;
   readonly version: string;
-  readonly sessionCount: number;
+  /** Subscriptions on this node. */
   readonly subscriptionCount: number;
-  readonly backbone: { readonly retained: RetainedStore };
-  publish(message: Message): number | Promise<number>;
+  readonly backbone: {
+    readonly sessions: { count(): Promise<number> };
+    readonly retained: { count(): Promise<number> };
+  };
+  publish(message: Message): Promise<number>;
 }
 
 const encoder = new TextEncoder();
@@ -34,7 +37,7 @@ export class SysPublisher {
   }
 
   start(): void {
-    this.publishNow();
+    this.publishNow().catch(() => {});
     this.#schedule();
   }
 
@@ -45,30 +48,34 @@ export class SysPublisher {
 
   #schedule(): void {
     this.#timer = this.#broker.clock.setTimeout(() => {
-      this.publishNow();
+      // A backbone that does not answer skips one update; it was logged where it failed.
+      this.publishNow().catch(() => {});
       this.#schedule();
     }, this.#intervalMs);
   }
 
   /** Publishes every `$SYS` topic once. */
-  publishNow(): void {
+  async publishNow(): Promise<void> {
     const broker = this.#broker;
     const stats = broker.stats;
-    const retained = broker.backbone.retained.count();
+    const [sessions, retained] = await Promise.all([
+      broker.backbone.sessions.count(),
+      broker.backbone.retained.count(),
+    ]);
     const values: [string, string | number][] = [
       ["version", broker.version],
       ["uptime", `${Math.floor((broker.clock.now() - stats.startedAt) / 1000)} seconds`],
       ["clients/connected", stats.clientsConnected],
-      ["clients/total", broker.sessionCount],
-      ["clients/disconnected", broker.sessionCount - stats.clientsConnected],
+      ["clients/total", sessions],
+      ["clients/disconnected", Math.max(0, sessions - stats.clientsConnected)],
       ["messages/received", stats.publishReceived],
       ["messages/sent", stats.publishSent],
-      ["messages/dropped", droppedTotal(broker)],
+      ["messages/dropped", droppedTotal(stats)],
       ["bytes/received", stats.bytesReceived],
       ["bytes/sent", stats.bytesSent],
       ["subscriptions/count", broker.subscriptionCount],
+      ["retained messages/count", retained],
     ];
-    if (typeof retained === "number") values.push(["retained messages/count", retained]);
     for (const [path, value] of values) {
       const message: Message = {
         topic: `$SYS/broker/${path}`,
@@ -79,13 +86,11 @@ export class SysPublisher {
         expiresAt: 0,
         origin: "",
       };
-      const result = broker.publish(message);
-      if (result instanceof Promise) result.catch(() => {});
+      broker.publish(message).catch(() => {});
     }
   }
 }
 
-function droppedTotal(broker: SysSource): number {
-  const s = broker.stats;
+function droppedTotal(s: BrokerStats): number {
   return s.droppedExpired + s.droppedSlowConsumer + s.droppedQueueFull + s.droppedTooLarge;
 }

@@ -409,9 +409,14 @@ const mqtt = section({
     "With `serverReference`: refuse with 0x9D (Server moved, permanent) instead of 0x9C.",
   ),
   slowConsumerTimeout: duration(
-    "30s",
-    "How long publishers may be held back by a connected subscriber whose queue stays at half its bound; then that subscriber is disconnected (MQTT 5: reason 0x97).",
+    "10s",
+    "A connected client whose QoS 1/2 window is full and that acknowledges nothing for this long is disconnected (MQTT 5: reason 0x97); its session keeps its queue, within `maxQueuedMessages` and `maxQueuedBytes`.",
     { min: 1 },
+  ),
+  sessionSweepInterval: duration(
+    "30s",
+    "How often one node looks for offline sessions nobody watches (their node died or restarted) to publish their due wills and end the expired ones.",
+    { min: 1000 },
   ),
 }, "MQTT protocol limits and features.");
 
@@ -723,6 +728,14 @@ const admin = section({
   ),
 }, "The admin HTTP API (routes/), health and metrics.");
 
+/** How long the engine waits for any one backbone operation before it gives up. */
+const backboneTimeout = () =>
+  duration(
+    "5s",
+    "Longest wait for one backbone operation; past it the operation fails (a QoS 1/2 publish is not acknowledged as a success, a CONNECT is refused with 0x88).",
+    { min: 1 },
+  );
+
 const memoryBackbone = z.strictObject({
   kind: z.literal("memory").meta(
     {
@@ -730,6 +743,7 @@ const memoryBackbone = z.strictObject({
       typeLabel: '"memory"',
     } satisfies FieldMeta,
   ),
+  timeout: backboneTimeout(),
 }, { error: EXPECTED_MAPPING });
 
 /** Backbone kinds; a `nats` variant with its own keys joins the union below. */

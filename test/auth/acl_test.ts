@@ -250,7 +250,7 @@ Deno.test("queued messages are checked again when replayed: an ACL change while 
     await pub.publish("feed/a", "one", { qos: 1 });
     await pub.publish("feed/b", "two", { qos: 1 });
     await pub.disconnect();
-    assert.equal(server.broker.getSession("away")?.queued, 2);
+    assert.equal((await server.broker.getSession("away"))?.queued, 2);
     // The rules change while the subscriber is away: feed/a may no longer be read.
     server.security.acl.replace([deny("both", "feed/a"), allow("both", "#")]);
     const { client: back, connack } = await TestClient.connect(server.port, {

@@ -1,9 +1,11 @@
 /**
- * The conformance suite every {@linkcode Backbone} implementation runs (DESIGN section 4): the memory
- * backbone today, the NATS JetStream one later. It states what the broker core may rely on, so it
- * never assumes a method answers synchronously (every result is awaited), never relies on the
- * memory bus delivering messages nobody declared interest in, and compares records structurally
- * (an implementation that serializes may drop `undefined` fields or return fresh byte arrays).
+ * The conformance suite every {@linkcode Backbone} implementation runs: any backbone that passes
+ * it can carry the engine. It covers every seam operation (session claims and their races,
+ * retained messages, QoS 1/2 queues with acknowledgement, redelivery, release state, filter changes
+ * and share groups, publish outcomes, live routing, nodes and locks, events, cluster-wide config).
+ * It never assumes a method answers synchronously (every result is awaited, every delivery waited
+ * for), and compares records structurally (an implementation that serializes may drop `undefined`
+ * fields or return fresh byte arrays).
  *
  * @module
  */
@@ -11,15 +13,30 @@
 import assert from "node:assert/strict";
 import type {
   Backbone,
+  BrokerEvent,
+  LiveTarget,
   Message,
+  NodeInfo,
+  QueuedDelivery,
+  QueueKey,
   QueueLimits,
   SessionRecord,
   SubscriptionRecord,
 } from "../../src/backbone/backbone.ts";
+import { BackboneError } from "../../src/backbone/errors.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 
-/** Creates a fresh, empty backbone driven by `clock` (for message expiry). */
+/** Creates a fresh, empty backbone driven by `clock` (for message expiry and lock TTLs). */
 export type MakeBackbone = (clock: ManualClock) => Backbone | Promise<Backbone>;
+
+/** How a suite run treats time. */
+export interface SuiteOptions {
+  /**
+   * Lets `ms` of backbone time pass: the manual clock's `advance` (the default), or a real wait
+   * for a backbone whose TTLs run on the server's clock.
+   */
+  advance?: (clock: ManualClock, ms: number) => Promise<void>;
+}
 
 /** The time every suite clock starts at: a realistic epoch, so `expiresAt` values look real. */
 const START = 1_700_000_000_000;
@@ -160,13 +177,56 @@ class Waiter {
   }
 }
 
+/** A QoS 1 message, unless overridden. */
+function qos1(topic: string, payload: string): Message {
+  return message(topic, payload);
+}
+
+/** Collects what an open queue hands out, waiting for counts. */
+class Collector {
+  readonly deliveries: QueuedDelivery[] = [];
+  readonly #waiter = new Waiter();
+  readonly consume = (deliveries: QueuedDelivery[]): void => {
+    this.deliveries.push(...deliveries);
+    this.#waiter.notify();
+  };
+
+  async count(n: number, what = `${n} deliveries`): Promise<QueuedDelivery[]> {
+    await this.#waiter.until(() => this.deliveries.length >= n, what);
+    return this.deliveries.slice(0, n);
+  }
+
+  payloads(): string[] {
+    return text(this.deliveries.map((d) => d.message));
+  }
+}
+
+/**
+ * Gives deliveries that must not come every chance to arrive: two round trips through the
+ * backbone, after which an implementation that delivers asynchronously has delivered.
+ */
+async function settle(backbone: Backbone): Promise<void> {
+  await backbone.sessions.count();
+  await backbone.queues.totals();
+}
+
 /**
  * Registers the conformance tests for one backbone implementation.
  *
  * @param name Implementation name, prefixed to every test name
  * @param makeBackbone Creates a fresh, empty backbone; the suite starts and closes it
  */
-export function runBackboneSuite(name: string, makeBackbone: MakeBackbone): void {
+export function runBackboneSuite(
+  name: string,
+  makeBackbone: MakeBackbone,
+  options: SuiteOptions = {},
+): void {
+  const advance = options.advance ?? ((clock: ManualClock, ms: number) => {
+    clock.advance(ms);
+    return Promise.resolve();
+  });
+  const self: NodeInfo = { id: "node-1", version: "suite", startedAt: START };
+
   function test(
     title: string,
     fn: (backbone: Backbone, clock: ManualClock) => Promise<void>,
@@ -174,7 +234,7 @@ export function runBackboneSuite(name: string, makeBackbone: MakeBackbone): void
     Deno.test(`${name}: ${title}`, async () => {
       const clock = new ManualClock(START);
       const backbone = await makeBackbone(clock);
-      await backbone.start();
+      await backbone.start(self);
       try {
         await fn(backbone, clock);
       } finally {
@@ -270,8 +330,14 @@ export function runBackboneSuite(name: string, makeBackbone: MakeBackbone): void
     }
     await b.sessions.delete("charlie");
     const list = await b.sessions.list();
-    assert.deepEqual(list.map((r) => r.clientId), ["Zulu", "alpha", "alpha-2", "bravo", "delta"]);
-    assertSameRecord(list[1], sessionRecord("alpha"));
+    assert.deepEqual(list.map((r) => r.record.clientId), [
+      "Zulu",
+      "alpha",
+      "alpha-2",
+      "bravo",
+      "delta",
+    ]);
+    assertSameRecord(list[1].record, sessionRecord("alpha"));
   });
 
   test("SessionStore keeps copies: mutating records given or returned leaves it unchanged", async (b) => {
@@ -293,7 +359,7 @@ export function runBackboneSuite(name: string, makeBackbone: MakeBackbone): void
     got.record.subscriptions.length = 0;
     got.revision = revision + 10;
 
-    const listed = (await b.sessions.list())[0];
+    const listed = (await b.sessions.list())[0].record;
     listed.protocolVersion = 3;
     listed.subscriptions[0].noLocal = true;
 
@@ -316,6 +382,85 @@ export function runBackboneSuite(name: string, makeBackbone: MakeBackbone): void
     got.record.will!.messageExpiryInterval = 1;
 
     assert.deepEqual(canon((await b.sessions.get("c1"))?.record), expected);
+  });
+
+  test("SessionStore.count() counts records", async (b) => {
+    assert.equal(await b.sessions.count(), 0);
+    await b.sessions.put(sessionRecord("a"), 0);
+    await b.sessions.put(sessionRecord("b"), 0);
+    assert.equal(await b.sessions.count(), 2);
+    await b.sessions.delete("a");
+    assert.equal(await b.sessions.count(), 1);
+  });
+
+  test("SessionStore.claim() creates an absent record for its owner and reports no previous", async (b) => {
+    const claim = await b.sessions.claim("c1", "node-1", (previous) => {
+      assert.equal(previous, undefined);
+      return sessionRecord("c1", { owner: "ignored" });
+    });
+    assert.equal(claim.status, "claimed");
+    if (claim.status !== "claimed") return;
+    assert.equal(claim.previous, undefined);
+    const stored = await b.sessions.get("c1");
+    assert.equal(stored?.revision, claim.revision);
+    assert.equal(stored?.record.owner, "node-1", "the owner is the claimer, whatever build says");
+  });
+
+  test("SessionStore.claim() hands build the stored record and replaces it", async (b) => {
+    const first = (await b.sessions.put(sessionRecord("c1", { owner: undefined }), 0))!;
+    const claim = await b.sessions.claim("c1", "node-2", (previous) => {
+      assert.equal(previous?.revision, first);
+      return { ...previous!.record, expiryInterval: 99, owner: "node-2" };
+    });
+    assert.equal(claim.status, "claimed");
+    if (claim.status !== "claimed") return;
+    assert.equal(claim.previous?.revision, first);
+    assert.equal(claim.previous?.record.expiryInterval, 3600);
+    const stored = await b.sessions.get("c1");
+    assert.equal(stored?.record.expiryInterval, 99);
+    assert.equal(stored?.record.owner, "node-2");
+    assert.ok(stored!.revision > first);
+  });
+
+  test("SessionStore.claim() of a session another node owns is 'held', unless forced", async (b) => {
+    await b.sessions.put(sessionRecord("c1", { owner: "node-other" }), 0);
+    const held = await b.sessions.claim("c1", "node-1", (p) => p!.record);
+    assert.equal(held.status, "held");
+    if (held.status === "held") assert.equal(held.owner, "node-other");
+    assert.equal((await b.sessions.get("c1"))?.record.owner, "node-other");
+    const forced = await b.sessions.claim("c1", "node-1", (p) => p!.record, { force: true });
+    assert.equal(forced.status, "claimed");
+    assert.equal((await b.sessions.get("c1"))?.record.owner, "node-1");
+  });
+
+  test("SessionStore.claim() by the owner itself succeeds (a reconnect to the same node)", async (b) => {
+    await b.sessions.put(sessionRecord("c1", { owner: "node-1" }), 0);
+    const claim = await b.sessions.claim("c1", "node-1", (p) => p!.record);
+    assert.equal(claim.status, "claimed");
+  });
+
+  test("SessionStore.claim() races: of several claimers of a free id exactly one wins", async (b) => {
+    await b.sessions.put(sessionRecord("c1", { owner: undefined }), 0);
+    const claims = await Promise.all(
+      ["node-a", "node-b", "node-c"].map((node) =>
+        b.sessions.claim("c1", node, (p) => ({ ...(p?.record ?? sessionRecord("c1")) }))
+      ),
+    );
+    const winners = claims.filter((c) => c.status === "claimed");
+    assert.equal(winners.length, 1, JSON.stringify(claims));
+    const owner = (await b.sessions.get("c1"))?.record.owner;
+    for (const claim of claims) {
+      if (claim.status === "held") assert.equal(claim.owner, owner);
+    }
+  });
+
+  test("SessionStore.put() races: of two writers of one revision exactly one wins", async (b) => {
+    const revision = (await b.sessions.put(sessionRecord("c1"), 0))!;
+    const results = await Promise.all([
+      b.sessions.put(sessionRecord("c1", { expiryInterval: 1 }), revision),
+      b.sessions.put(sessionRecord("c1", { expiryInterval: 2 }), revision),
+    ]);
+    assert.equal(results.filter((r) => r !== undefined).length, 1);
   });
 
   // ---- retained ------------------------------------------------------------------------------
@@ -453,162 +598,395 @@ export function runBackboneSuite(name: string, makeBackbone: MakeBackbone): void
     assert.equal(await b.retained.count(), 0);
   });
 
-  // ---- queues --------------------------------------------------------------------------------
+  // ---- publishing and queues -----------------------------------------------------------------
 
   const roomy: QueueLimits = { maxMessages: 1000, maxBytes: 1 << 20 };
+  const sessionQueue = (clientId: string): QueueKey => ({ kind: "session", clientId });
 
-  test("QueueStore.take() returns messages oldest first (FIFO)", async (b) => {
-    for (let i = 0; i < 20; i++) {
-      assert.equal(await b.queues.push("c1", message("q", `m${i}`), roomy), undefined);
-    }
-    assert.deepEqual(
-      text(await b.queues.take("c1", 100)),
-      Array.from({ length: 20 }, (_, i) => `m${i}`),
-    );
-    assert.deepEqual(await b.queues.take("c1", 100), []);
+  test("MessageBus.publish() with no queue matching stores nothing and says so", async (b) => {
+    await b.queues.setFilters("s1", ["other/#"], roomy);
+    const outcome = await b.messages.publish(qos1("a/b", "x"));
+    assert.deepEqual([outcome.queued, outcome.full, outcome.duplicate], [0, 0, false]);
+    assert.deepEqual(await b.queues.size(sessionQueue("s1")), { messages: 0, bytes: 0 });
   });
 
-  test("QueueStore.push() keeps every field of the message", async (b) => {
-    const queued = message("q/x", "payload", {
+  test("MessageBus.publish() stores a message in every session queue whose filters match", async (b) => {
+    await b.queues.setFilters("s1", ["a/+"], roomy);
+    await b.queues.setFilters("s2", ["a/#", "x"], roomy);
+    await b.queues.setFilters("s3", ["b"], roomy);
+    const outcome = await b.messages.publish(qos1("a/b", "hello"));
+    assert.equal(outcome.queued, 2);
+    assert.equal(outcome.full, 0);
+    assert.deepEqual(await b.queues.size(sessionQueue("s1")), { messages: 1, bytes: 5 });
+    assert.deepEqual(await b.queues.size(sessionQueue("s2")), { messages: 1, bytes: 5 });
+    assert.deepEqual(await b.queues.size(sessionQueue("s3")), { messages: 0, bytes: 0 });
+    assert.deepEqual(await b.queues.totals(), { messages: 2, bytes: 10 });
+  });
+
+  test("MessageBus.publish() stores a message once in a queue several filters match [MQTT-3.3.4-2]", async (b) => {
+    await b.queues.setFilters("s1", ["a/+", "a/#", "a/b"], roomy);
+    const outcome = await b.messages.publish(qos1("a/b", "x"));
+    assert.equal(outcome.queued, 1);
+    assert.equal((await b.queues.size(sessionQueue("s1"))).messages, 1);
+  });
+
+  test("Queue filters never match '$' topics with a leading wildcard [MQTT-4.7.2-1]", async (b) => {
+    await b.queues.setFilters("s1", ["#", "+/x"], roomy);
+    assert.equal((await b.messages.publish(qos1("$SYS/x", "no"))).queued, 0);
+    assert.equal((await b.messages.publish(qos1("a/x", "yes"))).queued, 1);
+  });
+
+  test("QueueStore.setFilters() changes what a queue captures and keeps what it holds", async (b) => {
+    await b.queues.setFilters("s1", ["a"], roomy);
+    await b.messages.publish(qos1("a", "1"));
+    await b.queues.setFilters("s1", ["b"], roomy);
+    assert.equal((await b.messages.publish(qos1("a", "2"))).queued, 0);
+    assert.equal((await b.messages.publish(qos1("b", "3"))).queued, 1);
+    await b.queues.setFilters("s1", [], roomy);
+    assert.equal((await b.messages.publish(qos1("b", "4"))).queued, 0);
+    const collector = new Collector();
+    const handle = await b.queues.open(sessionQueue("s1"), collector.consume);
+    handle.request(10);
+    await collector.count(2);
+    assert.deepEqual(collector.payloads(), ["1", "3"]);
+    await handle.close();
+  });
+
+  test("A full queue refuses at maxMessages and maxBytes; the publisher is told, others still store", async (b) => {
+    await b.queues.setFilters("small", ["q"], { maxMessages: 2, maxBytes: 1 << 20 });
+    await b.queues.setFilters("tiny", ["q"], { maxMessages: 100, maxBytes: 5 });
+    await b.queues.setFilters("big", ["q"], roomy);
+    const first = await b.messages.publish(qos1("q", "abc"));
+    assert.deepEqual([first.queued, first.full], [3, 0]);
+    const second = await b.messages.publish(qos1("q", "def"));
+    assert.deepEqual([second.queued, second.full], [2, 1], "tiny would hold 6 bytes");
+    const third = await b.messages.publish(qos1("q", "g"));
+    assert.deepEqual([third.queued, third.full], [2, 1], "small holds 2; tiny takes 1 more byte");
+    assert.equal((await b.queues.size(sessionQueue("small"))).messages, 2);
+    assert.equal((await b.queues.size(sessionQueue("tiny"))).messages, 2);
+    assert.equal((await b.queues.size(sessionQueue("big"))).messages, 3);
+  });
+
+  test("An open queue hands out messages oldest first, with every field, within its credit", async (b) => {
+    await b.queues.setFilters("s1", ["t/#"], roomy);
+    const sent = message("t/1", "one", {
       qos: 2,
       retain: true,
-      properties: {
-        contentType: "application/json",
-        correlationData: new Uint8Array([1, 2]),
-        userProperties: [["trace", "abc"]],
-      },
-      expiresAt: START + 10_000,
-      origin: "publisher",
+      properties: { contentType: "text/plain", userProperties: [["k", "v"]] },
+      expiresAt: START + 60_000,
+      origin: "pub",
     });
-    await b.queues.push("c1", queued, roomy);
-    const [taken] = await b.queues.take("c1", 1);
-    assertSameRecord(taken, queued);
+    await b.messages.publish(sent);
+    for (const payload of ["two", "three", "four"]) await b.messages.publish(qos1("t/2", payload));
+    const collector = new Collector();
+    const handle = await b.queues.open(sessionQueue("s1"), collector.consume);
+    await settle(b);
+    assert.equal(collector.deliveries.length, 0, "nothing before credit is granted");
+    handle.request(2);
+    const [first, second] = await collector.count(2);
+    assertSameRecord(first.message, sent);
+    assert.equal(first.redelivered, false);
+    assert.equal(first.released, false);
+    assert.equal(first.packetId, 0);
+    assert.ok(second.seq > first.seq, "sequences increase");
+    await settle(b);
+    assert.equal(collector.deliveries.length, 2, "no more than the credit");
+    handle.request(5);
+    await collector.count(4);
+    assert.deepEqual(collector.payloads(), ["one", "two", "three", "four"]);
+    await handle.close();
   });
 
-  test("QueueStore.push() returns 'full' at maxMessages and keeps the queue intact", async (b) => {
-    const limits = { maxMessages: 3, maxBytes: 1 << 20 };
-    for (const p of ["a", "b", "c"]) {
-      assert.equal(await b.queues.push("c1", message("q", p), limits), undefined);
+  test("An open queue hands out a message published while it waits with credit", async (b) => {
+    await b.queues.setFilters("s1", ["live"], roomy);
+    const collector = new Collector();
+    const handle = await b.queues.open(sessionQueue("s1"), collector.consume);
+    handle.request(1);
+    await b.messages.publish(qos1("live", "now"));
+    await collector.count(1);
+    assert.deepEqual(collector.payloads(), ["now"]);
+    await handle.close();
+  });
+
+  test("ack() removes a message; unacknowledged ones come back redelivered after close, in order", async (b) => {
+    await b.queues.setFilters("s1", ["t"], roomy);
+    for (const payload of ["1", "2", "3"]) await b.messages.publish(qos1("t", payload));
+    const first = new Collector();
+    const handle = await b.queues.open(sessionQueue("s1"), first.consume);
+    handle.request(3);
+    const delivered = await first.count(3);
+    await handle.ack(delivered[1].seq);
+    await handle.close();
+    assert.equal((await b.queues.size(sessionQueue("s1"))).messages, 2);
+    const second = new Collector();
+    const again = await b.queues.open(sessionQueue("s1"), second.consume);
+    again.request(10);
+    const redelivered = await second.count(2);
+    assert.deepEqual(second.payloads(), ["1", "3"]);
+    assert.deepEqual(redelivered.map((d) => d.redelivered), [true, true]);
+    assert.deepEqual(redelivered.map((d) => d.seq), [delivered[0].seq, delivered[2].seq]);
+    for (const d of redelivered) await again.ack(d.seq);
+    assert.equal((await b.queues.size(sessionQueue("s1"))).messages, 0);
+    await again.close();
+  });
+
+  test("recordPacketId() and release() survive a close: the delivery comes back with them [MQTT-4.4.0-1]", async (b) => {
+    await b.queues.setFilters("s1", ["t"], roomy);
+    await b.messages.publish(message("t", "sent", { qos: 2 }));
+    await b.messages.publish(message("t", "released", { qos: 2 }));
+    const first = new Collector();
+    const handle = await b.queues.open(sessionQueue("s1"), first.consume);
+    handle.request(2);
+    const [sent, released] = await first.count(2);
+    await handle.recordPacketId(sent.seq, 7);
+    await handle.recordPacketId(released.seq, 8);
+    await handle.release(released.seq);
+    await handle.close();
+    const second = new Collector();
+    const again = await b.queues.open(sessionQueue("s1"), second.consume);
+    again.request(2);
+    const [one, two] = await second.count(2);
+    assert.deepEqual([one.packetId, one.released, one.redelivered], [7, false, true]);
+    assert.deepEqual([two.packetId, two.released, two.redelivered], [8, true, true]);
+    await again.close();
+  });
+
+  test("nak() hands a delivery back; it comes again, redelivered", async (b) => {
+    await b.queues.setFilters("s1", ["t"], roomy);
+    await b.messages.publish(qos1("t", "again"));
+    const collector = new Collector();
+    const handle = await b.queues.open(sessionQueue("s1"), collector.consume);
+    handle.request(1);
+    const [first] = await collector.count(1);
+    await handle.nak(first.seq);
+    handle.request(1);
+    const [, second] = await collector.count(2);
+    assert.equal(second.seq, first.seq);
+    assert.equal(second.redelivered, true);
+    await handle.close();
+  });
+
+  test("QueueStore.drop() empties a session's queue, and its open QoS 2 ids go with it", async (b) => {
+    await b.queues.setFilters("s1", ["t"], roomy);
+    await b.messages.publish(qos1("t", "x"));
+    await b.messages.publish(message("t", "in", { qos: 2 }), { clientId: "s1", packetId: 5 });
+    await b.queues.drop("s1");
+    assert.deepEqual(await b.queues.size(sessionQueue("s1")), { messages: 0, bytes: 0 });
+    assert.deepEqual(await b.messages.openInbound("s1"), []);
+    assert.equal((await b.messages.publish(qos1("t", "y"))).queued, 0, "no filters any more");
+  });
+
+  test("Open QoS 2 ids: a second publish of an open id stores nothing; completeInbound closes it [MQTT-4.3.3-9]", async (b) => {
+    await b.queues.setFilters("sub", ["q2"], roomy);
+    const key = { clientId: "pub", packetId: 10 };
+    const first = await b.messages.publish(message("q2", "once", { qos: 2 }), key);
+    assert.deepEqual([first.queued, first.duplicate], [1, false]);
+    const again = await b.messages.publish(message("q2", "once", { qos: 2 }), key);
+    assert.deepEqual([again.queued, again.duplicate], [0, true]);
+    assert.deepEqual(await b.messages.openInbound("pub"), [10]);
+    assert.equal(await b.messages.completeInbound(key), true);
+    assert.equal(await b.messages.completeInbound(key), false);
+    assert.deepEqual(await b.messages.openInbound("pub"), []);
+    const reused = await b.messages.publish(message("q2", "new", { qos: 2 }), key);
+    assert.deepEqual([reused.queued, reused.duplicate], [1, false], "a closed id may be reused");
+    assert.equal((await b.queues.size(sessionQueue("sub"))).messages, 2);
+  });
+
+  test("Share groups: each message goes to one member's handle, spread over members", async (b) => {
+    await b.queues.joinGroup("g", "jobs/#", "m1", roomy);
+    await b.queues.joinGroup("g", "jobs/#", "m2", roomy);
+    const key: QueueKey = { kind: "group", group: "g", filter: "jobs/#" };
+    const one = new Collector();
+    const two = new Collector();
+    const h1 = await b.queues.open(key, one.consume);
+    const h2 = await b.queues.open(key, two.consume);
+    h1.request(10);
+    h2.request(10);
+    for (let i = 0; i < 6; i++) {
+      const outcome = await b.messages.publish(qos1("jobs/x", `${i}`));
+      assert.equal(outcome.queued, 1, "the group stores it once");
     }
-    assert.equal(await b.queues.push("c1", message("q", "d"), limits), "full");
-    assert.deepEqual(await b.queues.size("c1"), { messages: 3, bytes: 3 });
-    assert.deepEqual(text(await b.queues.take("c1", 1)), ["a"]);
-    assert.equal(await b.queues.push("c1", message("q", "e"), limits), undefined);
-    assert.equal(await b.queues.push("c1", message("q", "f"), limits), "full");
-    assert.deepEqual(text(await b.queues.take("c1", 10)), ["b", "c", "e"]);
-  });
-
-  test("QueueStore.push() returns 'full' past maxBytes of payload and keeps the queue intact", async (b) => {
-    const limits = { maxMessages: 100, maxBytes: 10 };
-    assert.equal(await b.queues.push("c1", message("q", "123456"), limits), undefined);
-    assert.equal(await b.queues.push("c1", message("q", "1234567"), limits), "full");
-    // Exactly maxBytes fits.
-    assert.equal(await b.queues.push("c1", message("q", "abcd"), limits), undefined);
-    assert.equal(await b.queues.push("c1", message("q", "x"), limits), "full");
-    assert.deepEqual(await b.queues.size("c1"), { messages: 2, bytes: 10 });
-    assert.deepEqual(text(await b.queues.take("c1", 10)), ["123456", "abcd"]);
-    assert.equal(await b.queues.push("c1", message("q", "0123456789"), limits), undefined);
-  });
-
-  test("QueueStore.take() takes at most max messages from the head", async (b) => {
-    for (const p of ["a", "b", "c", "d", "e"]) await b.queues.push("c1", message("q", p), roomy);
-    assert.deepEqual(text(await b.queues.take("c1", 2)), ["a", "b"]);
-    assert.deepEqual(await b.queues.size("c1"), { messages: 3, bytes: 3 });
-    assert.deepEqual(await b.queues.take("c1", 0), []);
-    assert.deepEqual(text(await b.queues.take("c1", 1)), ["c"]);
-    await b.queues.push("c1", message("q", "f"), roomy);
-    assert.deepEqual(text(await b.queues.take("c1", 10)), ["d", "e", "f"]);
-    assert.deepEqual(await b.queues.take("unknown", 10), []);
-  });
-
-  test("QueueStore.size() counts queued messages and payload bytes", async (b) => {
-    assert.deepEqual(await b.queues.size("c1"), { messages: 0, bytes: 0 });
-    await b.queues.push("c1", message("q", "12345"), roomy);
-    await b.queues.push("c1", message("q", ""), roomy);
-    await b.queues.push("c1", message("q", "123"), roomy);
-    assert.deepEqual(await b.queues.size("c1"), { messages: 3, bytes: 8 });
-    await b.queues.take("c1", 1);
-    assert.deepEqual(await b.queues.size("c1"), { messages: 2, bytes: 3 });
-    await b.queues.take("c1", 2);
-    assert.deepEqual(await b.queues.size("c1"), { messages: 0, bytes: 0 });
-  });
-
-  test("QueueStore.drop() empties a session's queue", async (b) => {
-    await b.queues.push("c1", message("q", "a"), roomy);
-    await b.queues.push("c1", message("q", "b"), roomy);
-    await b.queues.drop("c1");
-    assert.deepEqual(await b.queues.size("c1"), { messages: 0, bytes: 0 });
-    assert.deepEqual(await b.queues.take("c1", 10), []);
-    await b.queues.drop("c1");
-    await b.queues.drop("never");
-    // The limits start from zero again.
-    const limits = { maxMessages: 1, maxBytes: 1 };
-    assert.equal(await b.queues.push("c1", message("q", "c"), limits), undefined);
-    assert.deepEqual(text(await b.queues.take("c1", 10)), ["c"]);
-  });
-
-  test("QueueStore keeps one independent queue per client id", async (b) => {
-    const limits = { maxMessages: 2, maxBytes: 100 };
-    await b.queues.push("c1", message("q", "1a"), limits);
-    await b.queues.push("c2", message("q", "2a"), limits);
-    await b.queues.push("c1", message("q", "1b"), limits);
-    await b.queues.push("c2", message("q", "2b"), limits);
-    assert.equal(await b.queues.push("c1", message("q", "1c"), limits), "full");
-    assert.equal(await b.queues.push("c3", message("q", "3a"), limits), undefined);
-    assert.deepEqual(text(await b.queues.take("c2", 1)), ["2a"]);
-    await b.queues.drop("c3");
-    assert.deepEqual(await b.queues.size("c1"), { messages: 2, bytes: 4 });
-    assert.deepEqual(await b.queues.size("c2"), { messages: 1, bytes: 2 });
-    assert.deepEqual(text(await b.queues.take("c1", 10)), ["1a", "1b"]);
-    assert.deepEqual(text(await b.queues.take("c2", 10)), ["2b"]);
-  });
-
-  // ---- bus -----------------------------------------------------------------------------------
-
-  test("MessageBus delivers a published message after addInterest() on a matching filter", async (b) => {
-    const received: Message[] = [];
     const waiter = new Waiter();
-    b.bus.listen((m) => {
-      if (m.topic.startsWith("bus/")) {
-        received.push(m);
-        waiter.notify();
-      }
+    const poll = setInterval(() => waiter.notify(), 5);
+    try {
+      await waiter.until(
+        () => one.deliveries.length + two.deliveries.length >= 6,
+        "six deliveries",
+      );
+    } finally {
+      clearInterval(poll);
+    }
+    const all = [...one.payloads(), ...two.payloads()].sort();
+    assert.deepEqual(all, ["0", "1", "2", "3", "4", "5"]);
+    assert.ok(one.deliveries.length > 0 && two.deliveries.length > 0, "both members got some");
+    await h1.close();
+    await h2.close();
+  });
+
+  test("Share groups: a member without credit gets nothing; what it held goes to another when it closes", async (b) => {
+    await b.queues.joinGroup("g", "t", "m1", roomy);
+    await b.queues.joinGroup("g", "t", "m2", roomy);
+    const key: QueueKey = { kind: "group", group: "g", filter: "t" };
+    const stuck = new Collector();
+    const healthy = new Collector();
+    const hStuck = await b.queues.open(key, stuck.consume);
+    hStuck.request(1);
+    await b.messages.publish(qos1("t", "held"));
+    await stuck.count(1);
+    const hHealthy = await b.queues.open(key, healthy.consume);
+    hHealthy.request(10);
+    await b.messages.publish(qos1("t", "next"));
+    await healthy.count(1);
+    assert.deepEqual(healthy.payloads(), ["next"]);
+    await hStuck.close();
+    await healthy.count(2, "the stuck member's message");
+    assert.deepEqual(healthy.payloads().sort(), ["held", "next"]);
+    assert.equal(healthy.deliveries[1].redelivered, true);
+    await hHealthy.close();
+  });
+
+  test("Share groups: a pinned QoS 2 delivery moves to the member's own queue with its packet id [MQTT-4.8.2-4]", async (b) => {
+    await b.queues.joinGroup("g", "t", "m1", roomy);
+    await b.queues.joinGroup("g", "t", "m2", roomy);
+    const key: QueueKey = { kind: "group", group: "g", filter: "t" };
+    const member = new Collector();
+    const handle = await b.queues.open(key, member.consume);
+    handle.request(1);
+    await b.messages.publish(message("t", "exactly once", { qos: 2 }));
+    const [delivered] = await member.count(1);
+    await handle.recordPacketId(delivered.seq, 42);
+    await handle.close({ clientId: "m1", seqs: [delivered.seq] });
+    const other = new Collector();
+    const otherHandle = await b.queues.open(key, other.consume);
+    otherHandle.request(5);
+    await settle(b);
+    assert.equal(other.deliveries.length, 0, "never sent to another member [MQTT-4.8.2-5]");
+    const own = new Collector();
+    const ownHandle = await b.queues.open(sessionQueue("m1"), own.consume);
+    ownHandle.request(5);
+    const [moved] = await own.count(1);
+    assert.equal(text([moved.message])[0], "exactly once");
+    assert.equal(moved.packetId, 42);
+    assert.equal(moved.redelivered, true);
+    await otherHandle.close();
+    await ownHandle.close();
+  });
+
+  test("Share groups: the queue goes with its last member", async (b) => {
+    await b.queues.joinGroup("g", "t", "m1", roomy);
+    await b.queues.joinGroup("g", "t", "m2", roomy);
+    await b.messages.publish(qos1("t", "x"));
+    const key: QueueKey = { kind: "group", group: "g", filter: "t" };
+    await b.queues.leaveGroup("g", "t", "m1");
+    assert.equal((await b.queues.size(key)).messages, 1);
+    await b.queues.leaveGroup("g", "t", "m2");
+    assert.deepEqual(await b.queues.size(key), { messages: 0, bytes: 0 });
+    assert.equal((await b.messages.publish(qos1("t", "y"))).queued, 0);
+  });
+
+  test("MessageBus.forward() reaches this node's share-group interest, one target per group", async (b) => {
+    const received: [string, LiveTarget][] = [];
+    const waiter = new Waiter();
+    b.messages.listen((m, target) => {
+      received.push([m.topic, target]);
+      waiter.notify();
     });
-    await b.bus.addInterest("bus/+/temp");
-    const published = message("bus/kitchen/temp", "21.5", {
+    await b.messages.addInterest("s/+", "g1");
+    await b.messages.addInterest("s/+", "g1");
+    await b.messages.addInterest("s/#", "g2");
+    b.messages.forward(message("s/x", "live", { qos: 0 }));
+    await waiter.until(() => received.length >= 2, "both groups");
+    assert.deepEqual(
+      received.map(([topic, t]) => [topic, t.group, t.filter]).sort(),
+      [["s/x", "g1", "s/+"], ["s/x", "g2", "s/#"]],
+    );
+    await b.messages.removeInterest("s/+", "g1");
+    await b.messages.removeInterest("s/#", "g2");
+    received.length = 0;
+    b.messages.forward(message("s/y", "still g1", { qos: 0 }));
+    await waiter.until(() => received.length >= 1, "g1, counted twice");
+    await b.messages.removeInterest("s/+", "g1");
+    received.length = 0;
+    b.messages.forward(message("s/z", "nobody", { qos: 0 }));
+    await settle(b);
+    assert.deepEqual(received, []);
+  });
+
+  // ---- nodes -----------------------------------------------------------------------------------
+
+  test("NodeRegistry lists this node as alive after start", async (b) => {
+    const nodes = await b.nodes.list();
+    const me = nodes.find((n) => n.id === self.id);
+    assert.ok(me, JSON.stringify(nodes));
+    assert.equal(me.alive, true);
+    assert.equal(me.version, self.version);
+    assert.equal(await b.nodes.isAlive(self.id), true);
+    assert.equal(await b.nodes.isAlive("never-seen"), false);
+  });
+
+  test("NodeRegistry.lock() is exclusive until released", async (b) => {
+    const lock = await b.nodes.lock("cleanup", 60_000);
+    assert.ok(lock);
+    assert.equal(await b.nodes.lock("cleanup", 60_000), undefined);
+    const other = await b.nodes.lock("other", 60_000);
+    assert.ok(other, "locks are by name");
+    await lock.release();
+    const again = await b.nodes.lock("cleanup", 60_000);
+    assert.ok(again);
+    await again.release();
+    await other.release();
+  });
+
+  test("NodeRegistry.lock() races: of several takers exactly one gets it", async (b) => {
+    const locks = await Promise.all([1, 2, 3, 4].map(() => b.nodes.lock("race", 60_000)));
+    assert.equal(locks.filter((l) => l !== undefined).length, 1);
+  });
+
+  test("NodeRegistry.lock() lapses after its TTL", async (b, clock) => {
+    const lock = await b.nodes.lock("lapse", 1_000);
+    assert.ok(lock);
+    await advance(clock, 1_500);
+    assert.ok(await b.nodes.lock("lapse", 1_000), "free again after the TTL");
+  });
+
+  test("NodeRegistry.request() reaches the handler serving that method on the node", async (b) => {
+    const stop = b.nodes.serve("echo", (body) => Promise.resolve({ echoed: body }));
+    try {
+      assert.deepEqual(await b.nodes.request(self.id, "echo", { x: 1 }), { echoed: { x: 1 } });
+    } finally {
+      stop();
+    }
+    await assert.rejects(() => b.nodes.request(self.id, "echo", {}), BackboneError);
+    await assert.rejects(() => b.nodes.request("nowhere", "echo", {}), BackboneError);
+  });
+
+  // ---- events ----------------------------------------------------------------------------------
+
+  test("EventStream delivers emitted events to subscribers until they unsubscribe", async (b) => {
+    const seen: BrokerEvent[] = [];
+    const waiter = new Waiter();
+    const stop = b.events.subscribe((event) => {
+      seen.push(event);
+      waiter.notify();
+    });
+    const event: BrokerEvent = {
+      type: "subscribed",
+      node: self.id,
+      clientId: "c1",
+      filter: "a/#",
       qos: 1,
-      properties: { contentType: "text/plain", userProperties: [["unit", "C"]] },
-      origin: "sensor-1",
-    });
-    await b.bus.publish(published);
-    await waiter.until(() => received.length >= 1, "the published message");
-    assert.equal(received.length, 1);
-    assertSameRecord(received[0], published);
+      at: START,
+    };
+    b.events.emit(event);
+    await waiter.until(() => seen.length >= 1, "the event");
+    assert.deepEqual(seen, [event]);
+    stop();
+    b.events.emit({ ...event, clientId: "c2" });
+    await settle(b);
+    assert.equal(seen.length, 1);
   });
 
-  test("MessageBus interest is reference counted: one removeInterest() keeps delivery", async (b) => {
-    const received: string[] = [];
-    const waiter = new Waiter();
-    b.bus.listen((m) => {
-      if (m.topic.startsWith("refs/")) {
-        received.push(decoder.decode(m.payload));
-        waiter.notify();
-      }
-    });
-    await b.bus.addInterest("refs/#");
-    await b.bus.addInterest("refs/#");
-    await b.bus.addInterest("refs/exact");
-    await b.bus.removeInterest("refs/#");
-    await b.bus.publish(message("refs/a/b", "one"));
-    await waiter.until(() => received.length >= 1, "the first message");
-    await b.bus.addInterest("refs/#");
-    await b.bus.removeInterest("refs/#");
-    await b.bus.publish(message("refs/a/c", "two"));
-    await waiter.until(() => received.length >= 2, "the second message");
-    assert.deepEqual(received, ["one", "two"]);
-  });
-
-  // ---- config --------------------------------------------------------------------------------
+  // ---- cluster-wide configuration --------------------------------------------------------------
 
   test("ConfigStore.put(), get() and delete() keep one value per key", async (b) => {
     assert.equal(await b.config.get("users/alice"), undefined);

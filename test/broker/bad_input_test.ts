@@ -1035,7 +1035,7 @@ for (const version of VERSIONS) {
         assert.ok(codes.slice(0, limit).every((c) => c === 0x01), "first 1,000 not granted QoS 1");
         const refused = version === 5 ? QUOTA_EXCEEDED : 0x80;
         assert.ok(codes.slice(limit).every((c) => c === refused), "the rest not refused");
-        assert.equal(server.broker.getSession("many-filters")?.subscriptions.length, limit);
+        assert.equal((await server.broker.getSession("many-filters"))?.subscriptions.length, limit);
         // Still connected and answering.
         await raw.write(PINGREQ);
         assert.deepEqual(await raw.read(2), PINGRESP);

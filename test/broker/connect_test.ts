@@ -63,7 +63,7 @@ Deno.test("an empty client id gets an assigned id in MQTT 5 [MQTT-3.1.3-6] [MQTT
     assert.equal(connack.reasonCode, 0);
     const assigned = connack.properties?.assignedClientIdentifier;
     assert.ok(assigned && assigned.length > 0);
-    assert.ok(server.broker.getSession(assigned));
+    assert.ok(await server.broker.getSession(assigned));
     await client.disconnect();
   } finally {
     await server.close();

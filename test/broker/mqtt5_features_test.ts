@@ -561,7 +561,7 @@ Deno.test("the broker holds the client to the Server Keep Alive it announced: si
       clock.advance(89_999);
       await client.expectNothingPending(); // the PINGREQ restarts the period
       clock.advance(89_999);
-      assert.equal(server.broker.getSession(`ka${keepAlive}`)?.connected, true);
+      assert.equal((await server.broker.getSession(`ka${keepAlive}`))?.connected, true);
       clock.advance(1);
       const disconnect = await client.expect(PacketType.DISCONNECT);
       assert.equal(disconnect.reasonCode, ReasonCode.KeepAliveTimeout);

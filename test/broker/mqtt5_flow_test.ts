@@ -34,7 +34,7 @@ Deno.test("the broker never has more QoS 1/2 PUBLISHes unacknowledged than the c
     await pub.publish("rm/zero", "qos0");
     assert.equal(text((await sub.expect(PacketType.PUBLISH)).payload), "qos0");
     await sub.expectNothingPending();
-    assert.equal(server.broker.getSession("s")?.inflight, 2);
+    assert.equal((await server.broker.getSession("s"))?.inflight, 2);
     await sub.ack(window[0]);
     const third = await sub.expect(PacketType.PUBLISH);
     assert.equal(text(third.payload), "m3");
@@ -125,7 +125,7 @@ Deno.test("each connection starts with the full Receive Maximum quota: QoS 2 flo
       assert.equal(pubrec.reasonCode, ReasonCode.NoMatchingSubscribers); // accepted
     }
     await first.client.destroy();
-    await server.until(() => server.broker.getSession("resume")?.connected === false);
+    await server.until(async () => (await server.broker.getSession("resume"))?.connected === false);
     const { client, connack } = await TestClient.connect(server.port, options);
     assert.equal(connack.sessionPresent, true);
     for (const id of [3, 4]) {

@@ -190,7 +190,7 @@ Deno.test("a PUBLISH too large for the client is dropped for it without spending
     // Dropped as if delivered: nothing waits in flight for it [MQTT-3.1.2-25].
     await sub.ack(got);
     await sub.expectNothingPending();
-    assert.equal(server.broker.getSession("small")?.inflight, 0);
+    assert.equal((await server.broker.getSession("small"))?.inflight, 0);
     await pub.disconnect();
     await sub.disconnect();
   } finally {

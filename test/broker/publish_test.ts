@@ -137,7 +137,7 @@ Deno.test("outbound QoS 2 flow: PUBREC is answered with PUBREL, PUBCOMP frees th
       properties: undefined,
     });
     await sub.expectNothingPending();
-    assert.equal(server.broker.getSession("s")?.inflight, 0);
+    assert.equal((await server.broker.getSession("s"))?.inflight, 0);
     await pub.disconnect();
     await sub.disconnect();
   } finally {
@@ -155,7 +155,7 @@ Deno.test("the inflight window holds back QoS 1 messages until acks arrive, in o
     const first = await sub.publishes(2);
     assert.deepEqual(first.map((m) => text(m.payload)), ["m0", "m1"]);
     await sub.expectNothingPending(); // window full: nothing more until an ack
-    assert.equal(server.broker.getSession("s")?.queued, 3);
+    assert.equal((await server.broker.getSession("s"))?.queued, 3);
     for (const m of first) await sub.ack(m);
     const next = await sub.publishes(2);
     assert.deepEqual(next.map((m) => text(m.payload)), ["m2", "m3"]);

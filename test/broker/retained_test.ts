@@ -53,7 +53,7 @@ Deno.test("an empty retained payload clears the topic and is still delivered liv
     await pub.publish("c", "", { retain: true });
     assert.equal(text((await live.expect(PacketType.PUBLISH)).payload), "value");
     assert.equal((await live.expect(PacketType.PUBLISH)).payload.length, 0);
-    assert.equal(server.backbone.retained.count(), 0);
+    assert.equal(await server.backbone.retained.count(), 0);
     const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
     await sub.subscribe("c", 0);
     await sub.expectNothingPending();

@@ -19,7 +19,7 @@ Deno.test("a persistent session receives QoS 1 and 2 messages published while of
     await pub.publish("q/2", "two", { qos: 2 });
     await pub.publish("q/0", "zero"); // QoS 0 is not kept for offline sessions
     await pub.disconnect();
-    assert.equal(server.broker.getSession("p")?.queued, 2);
+    assert.equal((await server.broker.getSession("p"))?.queued, 2);
 
     const { client, connack } = await TestClient.connect(server.port, {
       clientId: "p",
@@ -76,7 +76,7 @@ Deno.test("unacknowledged messages are resent with DUP after reconnecting [MQTT-
       properties: undefined,
     });
     await client.expectNothingPending();
-    assert.equal(server.broker.getSession("s")?.inflight, 0);
+    assert.equal((await server.broker.getSession("s"))?.inflight, 0);
     await client.disconnect();
     await pub.disconnect();
   } finally {
@@ -90,7 +90,7 @@ Deno.test("a clean 3.1.1 session ends with its connection [MQTT-3.1.2-6]", async
     const { client } = await TestClient.connect(server.port, { clientId: "c", cleanStart: true });
     await client.subscribe("x", 1);
     await client.disconnect();
-    assert.equal(server.broker.getSession("c"), undefined);
+    assert.equal(await server.broker.getSession("c"), undefined);
     assert.equal(server.broker.router.size, 0);
   } finally {
     await server.close();
@@ -108,14 +108,18 @@ Deno.test("MQTT 5 session expiry: kept for the interval, then removed with its q
     });
     await client.subscribe("e/t", 1);
     await client.disconnect();
+    await server.offline("e");
     const { client: pub } = await TestClient.connect(server.port, { clientId: "pub" });
     await pub.publish("e/t", "queued", { qos: 1 });
-    assert.equal(server.broker.getSession("e")?.queued, 1);
+    assert.equal((await server.broker.getSession("e"))?.queued, 1);
     clock.advance(59_999);
-    assert.ok(server.broker.getSession("e"));
+    assert.ok(await server.broker.getSession("e"));
     clock.advance(1);
-    assert.equal(server.broker.getSession("e"), undefined);
-    assert.equal(server.backbone.queues.size("e").messages, 0);
+    await server.gone("e");
+    assert.equal(
+      (await server.backbone.queues.size({ kind: "session", clientId: "e" })).messages,
+      0,
+    );
     assert.equal(server.broker.router.size, 0);
     const again = await TestClient.connect(server.port, {
       clientId: "e",
@@ -141,7 +145,7 @@ Deno.test("MQTT 5 session expiry 0 ends the session at close, even without clean
     });
     await client.subscribe("z", 1);
     await client.disconnect();
-    assert.equal(server.broker.getSession("z"), undefined);
+    await server.gone("z");
   } finally {
     await server.close();
   }
@@ -158,8 +162,9 @@ Deno.test("DISCONNECT may shorten the session expiry but not raise it from 0 (se
     });
     await client.subscribe("d", 1);
     await client.disconnect(0, { sessionExpiryInterval: 5 });
+    await server.offline("d");
     clock.advance(5000);
-    assert.equal(server.broker.getSession("d"), undefined);
+    await server.gone("d");
 
     const { client: zero } = await TestClient.connect(server.port, {
       clientId: "z",
@@ -186,7 +191,7 @@ Deno.test("the offline queue is bounded and counts what it drops", async () => {
     await client.disconnect();
     const { client: pub } = await TestClient.connect(server.port, { clientId: "pub" });
     for (let i = 0; i < 5; i++) await pub.publish("b", `m${i}`, { qos: 1 });
-    assert.equal(server.broker.getSession("b")?.queued, 3);
+    assert.equal((await server.broker.getSession("b"))?.queued, 3);
     assert.equal(server.broker.stats.droppedQueueFull, 2);
     const { client: again } = await TestClient.connect(server.port, {
       clientId: "b",

@@ -103,7 +103,7 @@ Deno.test("a subscriber that stops reading has its QoS 0 messages dropped and co
         received.every((m) => m.topic === "feed" && m.payload.length === KIB),
         "the healthy subscriber got a wrong message",
       );
-      maxBuffered = Math.max(maxBuffered, slowClient.connection.bufferedBytes);
+      maxBuffered = Math.max(maxBuffered, slowClient.transport.bufferedBytes);
     };
 
     // Phase 1: publish until the slow consumer's buffer is full and drops begin. The socket

@@ -118,7 +118,9 @@ Deno.test("Will Delay Interval: published after the delay [MQTT-3.1.3-9]", async
       },
     });
     await client.destroy();
-    await server.until(() => server.broker.getSession("delayed")?.connected === false);
+    await server.until(async () =>
+      (await server.broker.getSession("delayed"))?.connected === false
+    );
     clock.advance(29_999);
     await watcher.expectNothingPending();
     clock.advance(1);
@@ -148,7 +150,7 @@ Deno.test("Will Delay Interval: cancelled by a reconnection in time [MQTT-3.1.3-
     };
     const { client } = await TestClient.connect(server.port, connect);
     await client.destroy();
-    await server.until(() => server.broker.getSession("back")?.connected === false);
+    await server.until(async () => (await server.broker.getSession("back"))?.connected === false);
     clock.advance(10_000);
     const again = await TestClient.connect(server.port, { ...connect, will: undefined });
     clock.advance(60_000);
@@ -177,7 +179,7 @@ Deno.test("Will Delay Interval: sent when the session ends first [MQTT-3.1.3-9]"
       },
     });
     await client.destroy();
-    await server.until(() => server.broker.getSession("short")?.connected === false);
+    await server.until(async () => (await server.broker.getSession("short"))?.connected === false);
     clock.advance(5000);
     assert.equal(text((await watcher.expect(PacketType.PUBLISH)).payload), "session ended");
     await watcher.disconnect();

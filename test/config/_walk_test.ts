@@ -36,7 +36,10 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
     "backbone",
     "shutdown",
   ]);
-  assert.deepEqual(Object.keys(sectionKeys(schemaAt(configSchema, ["backbone"])!)!), ["kind"]);
+  assert.deepEqual(Object.keys(sectionKeys(schemaAt(configSchema, ["backbone"])!)!), [
+    "kind",
+    "timeout",
+  ]);
   assert.equal(sectionKeys(schemaAt(configSchema, ["log", "level"])!), undefined);
 });
 

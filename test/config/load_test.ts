@@ -111,7 +111,7 @@ shutdown:
     },
     retained: { maxMessages: 10, maxBytes: 1_048_576 },
     sys: { enabled: false, interval: 60_000 },
-    backbone: { kind: "memory" },
+    backbone: { kind: "memory", timeout: 5000 },
     shutdown: { gracePeriod: 0 },
   });
 });

@@ -55,7 +55,8 @@ const DEFAULTS: Omit<Config, "node"> = {
     validatePayloadFormat: false,
     serverReference: "",
     serverMoved: false,
-    slowConsumerTimeout: 30_000,
+    slowConsumerTimeout: 10_000,
+    sessionSweepInterval: 30_000,
   },
   limits: {
     maxConnections: 100_000,
@@ -93,7 +94,7 @@ const DEFAULTS: Omit<Config, "node"> = {
   },
   retained: { maxMessages: 1_000_000, maxBytes: 536_870_912 },
   sys: { enabled: true, interval: 10_000 },
-  backbone: { kind: "memory" },
+  backbone: { kind: "memory", timeout: 5_000 },
   shutdown: { gracePeriod: 5_000 },
 };
 
@@ -261,6 +262,7 @@ Deno.test("configSchema accepts only known backbone kinds", () => {
   }]);
   assert.deepEqual(configSchema.parse({ backbone: { kind: "memory" } }).backbone, {
     kind: "memory",
+    timeout: 5000,
   });
 });
 

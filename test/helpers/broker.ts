@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Backbone } from "../../src/backbone/backbone.ts";
 import { MemoryBackbone } from "../../src/backbone/memory.ts";
 import { Broker } from "../../src/broker/broker.ts";
 import type { BrokerHooks } from "../../src/hooks/hooks.ts";
@@ -24,14 +25,21 @@ export interface TestBroker {
   logs: { level: LogEntryLevel; line: string }[];
   /**
    * Resolves once `predicate` holds, re-checking after every connect, disconnect, subscribe and
-   * unsubscribe the broker reports (event-driven; no polling).
+   * unsubscribe the broker reports, and every few milliseconds for what follows them
+   * asynchronously (a session record written after its connection closed).
    */
-  until(predicate: () => boolean, timeoutMs?: number): Promise<void>;
+  until(predicate: () => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>;
+  /** Resolves once a session's record says it is offline (its connection closed and released it). */
+  offline(clientId: string): Promise<void>;
+  /** Resolves once a session is gone (expired or ended). */
+  gone(clientId: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface TestBrokerOptions {
   config?: ConfigInput;
+  /** Wraps the memory backbone (e.g. to inject faults); the broker uses what it returns. */
+  wrapBackbone?: (backbone: MemoryBackbone) => Backbone;
   clock?: Clock;
   hooks?: BrokerHooks;
   /** Enhanced-authentication methods (none by default). */
@@ -54,6 +62,8 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     write: (line, level) => logs.push({ level, line }),
   });
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
+  // The memory backbone starts at once; nothing here waits for it.
+  backbone.start({ id: config.node.id, version: "perch test", startedAt: clock.now() });
   const waiters = new Set<() => void>();
   const notify = () => {
     for (const waiter of [...waiters]) waiter();
@@ -77,7 +87,7 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
   };
   const broker = new Broker({
     options: toBrokerOptions(config),
-    backbone,
+    backbone: options.wrapBackbone ? options.wrapBackbone(backbone) : backbone,
     clock,
     logger,
     hooks,
@@ -92,21 +102,37 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     config,
     port: listener.port,
     logs,
-    until(predicate, timeoutMs = 5000) {
-      if (predicate()) return Promise.resolve();
+    async until(predicate, timeoutMs = 5000) {
+      if (await predicate()) return;
       const { promise, resolve, reject } = Promise.withResolvers<void>();
+      let checking = false;
+      const check = async () => {
+        if (checking) return;
+        checking = true;
+        try {
+          if (!(await predicate())) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          clearInterval(poll);
+          resolve();
+        } finally {
+          checking = false;
+        }
+      };
       const timer = setTimeout(() => {
         waiters.delete(check);
+        clearInterval(poll);
         reject(new Error(`Condition not met within ${timeoutMs} ms`));
       }, timeoutMs);
-      const check = () => {
-        if (!predicate()) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
+      const poll = setInterval(check, 5);
       waiters.add(check);
-      return promise;
+      return await promise;
+    },
+    offline(clientId) {
+      return this.until(async () => (await broker.getSession(clientId))?.connected === false);
+    },
+    gone(clientId) {
+      return this.until(async () => (await broker.getSession(clientId)) === undefined);
     },
     async close() {
       listener.close();

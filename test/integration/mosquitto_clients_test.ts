@@ -274,7 +274,7 @@ for (const version of VERSIONS) {
       sub = await subscriber(server, watch, version, "given-sub-id", [
         ...["-t", "ids/t", "-C", "1", "-F", "%p"],
       ]);
-      assert.equal(server.broker.getSession("given-sub-id")?.connected, true);
+      assert.equal((await server.broker.getSession("given-sub-id"))?.connected, true);
       await pub(server, version, "given-pub-id", ["-t", "ids/t", "-m", "x"]);
       assert.deepEqual(await linesOf(sub), ["x"]);
       assert.deepEqual(watch.connected.sort(), ["given-pub-id", "given-sub-id"]);
@@ -300,7 +300,7 @@ for (const version of VERSIONS) {
           ...["-c", "-q", "1", "-t", "persist/t", "-E"],
         ]).finished;
         assert.equal(first.code, 0, `first mosquitto_sub failed: ${first.stderr}`);
-        const session = server.broker.getSession("persist-sub");
+        const session = await server.broker.getSession("persist-sub");
         assert.ok(session, "no session kept for persist-sub");
         assert.equal(session.connected, false);
 
@@ -312,7 +312,7 @@ for (const version of VERSIONS) {
           "-m",
           "while away",
         ]);
-        assert.equal(server.broker.getSession("persist-sub")?.queued, 1);
+        assert.equal((await server.broker.getSession("persist-sub"))?.queued, 1);
 
         // Back with the same id and -c: the queued message arrives without a new SUBSCRIBE.
         sub = start("mosquitto_sub", [

@@ -138,7 +138,7 @@ for (const version of VERSIONS) {
         await pub.publishAsync("offline/one", "q1 while away", { qos: 1 });
         await pub.publishAsync("offline/two", "q2 while away", { qos: 2 });
         await pub.publishAsync("offline/zero", "q0 is not kept", { qos: 0 });
-        assert.equal(server.broker.getSession(clientId)?.queued, 2);
+        assert.equal((await server.broker.getSession(clientId))?.queued, 2);
 
         // Listen before the CONNACK can arrive: queued messages follow it at once.
         const back = mqtt.connect(`mqtt://127.0.0.1:${server.port}`, {

@@ -19,7 +19,7 @@ Deno.test("Paho v5: a session with Session Expiry Interval keeps its subscriptio
   const paho = await PahoRun.start("session", server.port);
   try {
     await paho.next("ready");
-    assert.equal(server.broker.getSession("paho-session")?.expiryInterval, 60);
+    assert.equal((await server.broker.getSession("paho-session"))?.expiryInterval, 60);
     const { client: pub } = await TestClient.connect(server.port, { clientId: "pub", version: 5 });
     await pub.publish("paho/session", "while away", { qos: 1 });
     await pub.disconnect();
@@ -31,7 +31,7 @@ Deno.test("Paho v5: a session with Session Expiry Interval keeps its subscriptio
     assert.equal(message.qos, 1);
     await paho.next("done");
     await paho.finish();
-    assert.equal(server.broker.getSession("paho-session"), undefined);
+    assert.equal(await server.broker.getSession("paho-session"), undefined);
   } finally {
     await paho.kill();
     await server.close();
@@ -97,7 +97,7 @@ Deno.test("Paho v5: the broker keeps within Paho's Receive Maximum while Paho ho
     const held = await paho.next("holding");
     assert.equal(held.payload, "m1");
     // Paho has not acknowledged m1: two messages in flight (its Receive Maximum), three queued.
-    const session = server.broker.getSession("paho-flow")!;
+    const session = (await server.broker.getSession("paho-flow"))!;
     assert.equal(session.inflight, 2);
     assert.equal(session.queued, 3);
     await paho.go();
@@ -124,7 +124,9 @@ Deno.test("Paho v5: a will with Will Delay Interval goes out only after the dela
     await watcher.subscribe("paho/will", 1);
     await paho.next("ready");
     await paho.kill(); // no DISCONNECT: the will is due
-    await server.until(() => server.broker.getSession("paho-will")?.connected === false);
+    await server.until(async () =>
+      (await server.broker.getSession("paho-will"))?.connected === false
+    );
     clock.advance(29_999);
     await watcher.expectNothingPending();
     clock.advance(1);

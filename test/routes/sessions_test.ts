@@ -86,7 +86,7 @@ Deno.test("DELETE /api/v1/sessions/{clientId} ends an offline session and its qu
     await offlineSession(t.server.port, "away");
     const response = await t.fetch("/api/v1/sessions/away", { method: "DELETE" });
     assert.equal(response.status, 204);
-    assert.equal(t.server.broker.getSession("away"), undefined);
+    assert.equal(await t.server.broker.getSession("away"), undefined);
     const { client, connack } = await TestClient.connect(t.server.port, {
       clientId: "away",
       version: 5,
@@ -114,7 +114,7 @@ Deno.test("DELETE /api/v1/sessions/{clientId} disconnects a connected client (0x
       ReasonCode.AdministrativeAction,
     );
     await client.closed;
-    assert.equal(t.server.broker.getSession("live"), undefined);
+    assert.equal(await t.server.broker.getSession("live"), undefined);
   } finally {
     await t.close();
   }

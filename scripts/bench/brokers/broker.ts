@@ -7,7 +7,7 @@
 
 import type { CpuPinning } from "../cpu_pinning.ts";
 import type { ManagedProcess, ProcessGroup } from "../process_group.ts";
-import type { ScenarioName } from "../scenarios/bench_case.ts";
+import type { ScenarioName } from "../scenarios/scenario_names.ts";
 
 /** A broker process ready for clients. */
 export interface RunningBroker {

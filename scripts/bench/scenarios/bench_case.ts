@@ -10,11 +10,8 @@ import type { Integrity } from "../load/integrity.ts";
 import type { CpuUse } from "../load/run_load.ts";
 import type { ProcessGroup } from "../process_group.ts";
 
-/** Scenario names as given to `--scenarios`. */
-export const SCENARIO_NAMES = ["fan-in", "fan-out", "shared", "latency", "connections"] as const;
-
-/** One scenario name. */
-export type ScenarioName = typeof SCENARIO_NAMES[number];
+export { SCENARIO_NAMES, type ScenarioName } from "./scenario_names.ts";
+import type { ScenarioName } from "./scenario_names.ts";
 
 /** One reported figure of a case. */
 export interface MetricSpec {

@@ -1,0 +1,5 @@
+/** Scenario names as given to `--scenarios`. */
+export const SCENARIO_NAMES = ["fan-in", "fan-out", "shared", "latency", "connections"] as const;
+
+/** One scenario name. */
+export type ScenarioName = typeof SCENARIO_NAMES[number];

@@ -1,0 +1,599 @@
+/**
+ * One client connection: the state machine from CONNECT to close around the packet handlers
+ * (connect, inbound publish, subscribe, outbound delivery), input holds while an asynchronous step
+ * runs, the connection's deadline (connect timeout, keep alive, half-received packet, a stuck
+ * consumer) and closing with a reason.
+ *
+ * @module
+ */
+
+import {
+  ConnackReturnCode,
+  encodePacket,
+  MqttError,
+  type Packet,
+  PacketDecoder,
+  PacketType,
+  protocolError,
+  ReasonCode,
+  validateDisconnect,
+  validatePubAckLike,
+} from "../codec/mod.ts";
+import type { DisconnectPacket, Properties, ProtocolVersion } from "../codec/packets.ts";
+import type { ClientInfo } from "../hooks/hooks.ts";
+import type { Connection, ConnectionHandler } from "../transport/transport.ts";
+import { Deadline, type DeadlineTarget } from "../util/deadlines.ts";
+import { Fifo } from "../util/fifo.ts";
+import {
+  type ConnectedSettings,
+  ConnectFlow,
+  type ConnectingConnection,
+  refusalConnack,
+} from "./connect.ts";
+import type { ConnectionServices } from "./connection_control.ts";
+import type { BrokerSession } from "./context.ts";
+import { InboundFlow } from "./inbound.ts";
+import { Outbound, type OutboundParameters } from "./outbound.ts";
+import { handleSubscribe, handleUnsubscribe } from "./subscriptions.ts";
+
+const State = {
+  AwaitingConnect: 0,
+  Connecting: 1,
+  Connected: 2,
+  Closed: 3,
+} as const;
+type State = typeof State[keyof typeof State];
+
+/** Packets received while input is held wait here; the socket is paused meanwhile. */
+const MAX_BACKLOG = 10_000;
+
+/** How a connection ended, for the broker. */
+export interface ClosedInfo {
+  /** Whether CONNACK had been sent. */
+  wasConnected: boolean;
+  /** Publish the will (false after a normal DISCONNECT). */
+  willOnClose: boolean;
+  reasonCode: number;
+  byClient: boolean;
+}
+
+/** What the broker learns from a connection's life. */
+export interface ConnectionEvents {
+  /** CONNACK was sent. */
+  connected(connection: ClientConnection): void;
+  /** The connection ended (whether or not it ever connected). */
+  closed(connection: ClientConnection, info: ClosedInfo): void;
+}
+
+/** One connected (or connecting) client. */
+export class ClientConnection implements ConnectionHandler, ConnectingConnection, DeadlineTarget {
+  readonly services: ConnectionServices;
+  readonly transport: Connection;
+  readonly info: ClientInfo;
+  session: BrokerSession | undefined = undefined;
+  /** Epoch ms of the last bytes received. */
+  lastActivity: number;
+  /** Epoch ms CONNACK was sent; 0 until then. */
+  connectedAt = 0;
+  /** Counted by the broker's connection limits (released when it closes). */
+  admitted = false;
+  #events: ConnectionEvents;
+  #outbound: Outbound | undefined = undefined;
+  #inbound: InboundFlow | undefined = undefined;
+  #connect: ConnectFlow;
+  #decoder: PacketDecoder;
+  #state: State = State.AwaitingConnect;
+  #version: ProtocolVersion = 4;
+  #keepAliveMs = 0;
+  #acceptedAt: number;
+  #partialSince = 0;
+  #packetsSeen = 0;
+  /** The one deadline of this connection. */
+  #timer: Deadline = new Deadline(this);
+  /** Created when input is first held, so a connection that never waits holds no queue. */
+  #backlog: Fifo<Packet> | undefined = undefined;
+  /** Asynchronous steps running (input is held while any is). */
+  #asyncSteps = 0;
+  #pausedForOutput = false;
+  #clientMaxPacketSize = Infinity;
+  #requestProblemInformation = true;
+  /** Whether the will is published when this connection ends (false after a normal DISCONNECT). */
+  #willOnClose = true;
+  #closeReason = 0;
+  #closedByClient = false;
+  #expiryAtConnect = 0;
+  /** Non-zero: a connection limit was hit; CONNECT is answered with this reason code. */
+  #refusal = 0;
+
+  constructor(services: ConnectionServices, transport: Connection, events: ConnectionEvents) {
+    this.services = services;
+    this.transport = transport;
+    this.#events = events;
+    const now = services.context.clock.now();
+    this.lastActivity = now;
+    this.#acceptedAt = now;
+    this.info = {
+      clientId: "",
+      username: undefined,
+      remoteAddress: transport.remoteAddress,
+      remotePort: transport.remotePort,
+      protocolVersion: 4,
+      transport: transport.kind,
+      peerCertificate: transport.peerCertificate,
+      authContext: undefined,
+    };
+    this.#connect = new ConnectFlow(this);
+    this.#decoder = new PacketDecoder(this, {
+      maximumPacketSize: services.context.options.maxPacketSize,
+    });
+    this.#armTimer();
+  }
+
+  /** Answers this connection's CONNECT with `reasonCode` (a connection limit was hit). */
+  refuseAtConnect(reasonCode: number): void {
+    this.#refusal = reasonCode;
+  }
+
+  get refusal(): number {
+    return this.#refusal;
+  }
+
+  /** Protocol level of the connection (4 until CONNECT says otherwise). */
+  get protocolVersion(): ProtocolVersion {
+    return this.#version;
+  }
+
+  /** Keep alive in seconds as granted (0: none). */
+  get keepAlive(): number {
+    return this.#keepAliveMs / 1000;
+  }
+
+  /** True once CONNACK was sent and until the connection closes. */
+  get connected(): boolean {
+    return this.#state === State.Connected;
+  }
+
+  /** True once the connection is gone. */
+  get closed(): boolean {
+    return this.#state === State.Closed;
+  }
+
+  /** Outbound delivery; exists from the moment the session is attached. */
+  get outbound(): Outbound {
+    return this.#outbound!;
+  }
+
+  // Used instead of comparing `#state` inline: TypeScript narrows the field across awaits and calls.
+  #is(state: State): boolean {
+    return this.#state === state;
+  }
+
+  // ---- transport events -------------------------------------------------------------------
+
+  onData(chunk: Uint8Array): void {
+    if (this.#is(State.Closed)) return;
+    const context = this.services.context;
+    context.stats.bytesReceived += chunk.length;
+    this.lastActivity = context.clock.now();
+    const seenBefore = this.#packetsSeen;
+    try {
+      this.#decoder.push(chunk);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.#decoder.bufferedBytes === 0) this.#partialSince = 0;
+    else if (this.#partialSince === 0 || this.#packetsSeen !== seenBefore) {
+      this.#partialSince = this.lastActivity;
+      if (this.#partialSince + context.options.connectTimeout < this.#timer.at) this.#armTimer();
+    }
+  }
+
+  onClose(error?: Error): void {
+    if (error) {
+      this.services.context.logger.debug("connection error", {
+        clientId: this.info.clientId,
+        error,
+      });
+    }
+    this.#closeNow();
+  }
+
+  onDrain(): void {
+    this.#outbound?.pump();
+    if (!this.#pausedForOutput) return;
+    this.#pausedForOutput = false;
+    if (this.#asyncSteps === 0) this.#resumeInput();
+  }
+
+  /** Decoder callback: one complete packet. Returns false to stop decoding the chunk. */
+  onPacket(packet: Packet): boolean {
+    this.#packetsSeen++;
+    if (this.#is(State.Closed)) return false;
+    if (this.#asyncSteps !== 0) {
+      const backlog = this.#backlog ??= new Fifo<Packet>();
+      backlog.push(packet);
+      if (backlog.length > MAX_BACKLOG) {
+        this.fail(new MqttError(ReasonCode.ReceiveMaximumExceeded, "Too many packets pipelined"));
+        return false;
+      }
+      return true;
+    }
+    this.#dispatch(packet);
+    return !this.#is(State.Closed);
+  }
+
+  // ---- dispatch -----------------------------------------------------------------------------
+
+  #dispatch(packet: Packet): void {
+    try {
+      if (this.#state !== State.Connected) {
+        this.#dispatchBeforeConnack(packet);
+        return;
+      }
+      switch (packet.type) {
+        case PacketType.PUBLISH:
+          this.#inbound!.handlePublish(packet);
+          return;
+        case PacketType.PUBACK:
+        case PacketType.PUBREC:
+        case PacketType.PUBREL:
+        case PacketType.PUBCOMP: {
+          const invalid = validatePubAckLike(packet, this.#version);
+          if (invalid) throw invalid;
+          if (packet.type === PacketType.PUBACK) this.#outbound!.puback(packet.packetId);
+          else if (packet.type === PacketType.PUBREC) {
+            this.#outbound!.pubrec(packet.packetId, packet.reasonCode);
+          } else if (packet.type === PacketType.PUBREL) {
+            this.#inbound!.handlePubrel(packet.packetId);
+          } else this.#outbound!.pubcomp(packet.packetId);
+          return;
+        }
+        case PacketType.SUBSCRIBE:
+          handleSubscribe(this, packet);
+          return;
+        case PacketType.UNSUBSCRIBE:
+          handleUnsubscribe(this, packet);
+          return;
+        case PacketType.PINGREQ:
+          this.send({ type: PacketType.PINGRESP }); // [MQTT-3.12.4-1]
+          return;
+        case PacketType.DISCONNECT:
+          this.#handleDisconnect(packet);
+          return;
+        case PacketType.CONNECT:
+          throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
+        case PacketType.AUTH:
+          this.#connect.handleReauthentication(packet);
+          return;
+        default:
+          throw protocolError(`Cannot accept packet type ${packet.type} from a client`);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  #dispatchBeforeConnack(packet: Packet): void {
+    if (packet.type === PacketType.CONNECT && this.#state === State.AwaitingConnect) {
+      this.#state = State.Connecting;
+      this.#version = packet.protocolVersion;
+      this.info.protocolVersion = packet.protocolVersion;
+      this.runAsync(this.#connect.handleConnect(packet));
+      return;
+    }
+    if (packet.type === PacketType.CONNECT) {
+      throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
+    }
+    if (this.#connect.authenticating) {
+      if (packet.type === PacketType.AUTH) {
+        this.#connect.handleConnectAuth(packet);
+        return;
+      }
+      if (packet.type === PacketType.DISCONNECT) {
+        this.#closeNow();
+        return;
+      }
+      throw protocolError("Only AUTH or DISCONNECT may come before CONNACK [MQTT-3.1.2-30]");
+    }
+    // The first packet must be CONNECT [MQTT-3.1.0-1]: close without answering.
+    this.services.context.logger.debug("first packet is not CONNECT", { remote: this.#remote() });
+    this.#closeNow();
+  }
+
+  runAsync(step: Promise<void>): void {
+    if (this.#asyncSteps++ === 0 && !this.#pausedForOutput) this.transport.pause();
+    step.catch((err) => this.fail(err)).finally(() => this.#asyncDone());
+  }
+
+  #asyncDone(): void {
+    if (--this.#asyncSteps !== 0) return;
+    const backlog = this.#backlog;
+    while (
+      backlog !== undefined && backlog.length > 0 && this.#asyncSteps === 0 &&
+      !this.#is(State.Closed)
+    ) {
+      this.#dispatch(backlog.shift()!);
+    }
+    if (this.#asyncSteps === 0 && !this.#pausedForOutput && !this.#is(State.Closed)) {
+      this.#resumeInput();
+    }
+  }
+
+  /**
+   * Reads again after a hold. A partial packet's timeout counts from now: while the broker was not
+   * reading, the client could not complete it.
+   */
+  #resumeInput(): void {
+    if (this.#partialSince !== 0) {
+      this.#partialSince = this.services.context.clock.now();
+      this.#armTimer();
+    }
+    this.transport.resume();
+  }
+
+  /** True while the broker does not read this client's input. */
+  #inputHeld(): boolean {
+    return this.#asyncSteps !== 0 || this.#pausedForOutput;
+  }
+
+  // ---- CONNECT outcome ----------------------------------------------------------------------
+
+  setClientLimits(maxPacketSize: number, requestProblemInformation: boolean): void {
+    this.#clientMaxPacketSize = maxPacketSize;
+    this.#requestProblemInformation = requestProblemInformation;
+  }
+
+  bind(session: BrokerSession, parameters: OutboundParameters): Outbound {
+    this.session = session;
+    this.#outbound = new Outbound(
+      this.services.context,
+      session,
+      this.info,
+      this.transport,
+      parameters,
+      () => this.#armTimer(),
+    );
+    return this.#outbound;
+  }
+
+  onConnected(settings: ConnectedSettings): void {
+    this.#state = State.Connected;
+    this.#keepAliveMs = settings.keepAlive * 1000;
+    this.#expiryAtConnect = settings.expiryAtConnect;
+    this.#inbound = new InboundFlow(this, settings.topicAliasMaximum);
+    this.connectedAt = this.services.context.clock.now();
+    this.#events.connected(this);
+    this.#armTimer();
+    this.#outbound!.start();
+  }
+
+  refuse(reasonCode: number, reason: string, extra?: Properties): void {
+    this.services.context.logger.info("connection refused", {
+      clientId: this.info.clientId,
+      remote: this.#remote(),
+      reason,
+    });
+    const properties = this.#requestProblemInformation ? { ...extra, reasonString: reason } : extra;
+    const connack = refusalConnack(this.#version, reasonCode, properties);
+    // 3.1.1 has no return code for many causes: then it closes without CONNACK [MQTT-3.2.2-6].
+    if (connack) this.send(connack);
+    this.#closeReason = reasonCode;
+    this.transport.close();
+    this.#closeNow();
+  }
+
+  // ---- DISCONNECT ---------------------------------------------------------------------------
+
+  #handleDisconnect(packet: DisconnectPacket): void {
+    const invalid = validateDisconnect(packet);
+    if (invalid) throw invalid;
+    const session = this.session!;
+    const requested = packet.properties?.sessionExpiryInterval;
+    if (requested !== undefined) {
+      // Cannot turn a session that ends at close into a persistent one (MQTT 5 section 3.14.2.2.2).
+      if (this.#expiryAtConnect === 0 && requested !== 0) {
+        throw protocolError("Session expiry cannot change from 0 in DISCONNECT");
+      }
+      session.expiryInterval = Math.min(
+        requested,
+        this.services.context.options.maxSessionExpiryInterval,
+      );
+    }
+    // Only a normal DISCONNECT (0x00) discards the will [MQTT-3.14.4-3]; 0x04 asks for it, and a
+    // client reporting an error keeps it too (MQTT 5 section 3.1.2.5).
+    this.#willOnClose = packet.reasonCode !== ReasonCode.NormalDisconnection;
+    this.#closedByClient = true;
+    this.#closeReason = packet.reasonCode;
+    this.transport.close();
+    this.#closeNow();
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  problemInformation(reason: string | undefined): Properties | undefined {
+    if (reason === undefined || this.#version !== 5 || !this.#requestProblemInformation) {
+      return undefined;
+    }
+    return { reasonString: reason };
+  }
+
+  send(packet: Packet): void {
+    const context = this.services.context;
+    const encodeOptions = context.encodeOptions;
+    let bytes = encodePacket(packet, this.#version, encodeOptions);
+    if (bytes.length > this.#clientMaxPacketSize && "properties" in packet && packet.properties) {
+      // A Reason String or User Property must not make a packet exceed the client's Maximum
+      // Packet Size [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.4.2-2] [MQTT-3.14.2-3]: drop them.
+      const { reasonString: _reason, userProperties: _user, ...rest } = packet.properties;
+      bytes = encodePacket({ ...packet, properties: rest } as Packet, this.#version, encodeOptions);
+    }
+    context.stats.bytesSent += bytes.length;
+    this.transport.write(bytes);
+    // Replies pile up when a client sends but does not read: stop reading until they drain.
+    if (!this.#pausedForOutput && this.transport.bufferedBytes > context.options.writeBufferLimit) {
+      this.#pausedForOutput = true;
+      this.transport.pause();
+    }
+  }
+
+  // ---- closing ------------------------------------------------------------------------------
+
+  /**
+   * Ends the connection from the server side: MQTT 5 clients get DISCONNECT with the reason
+   * [MQTT-4.13.2-1]; 3.1.1 clients are just closed.
+   */
+  disconnect(reasonCode: number, reason?: string, extra?: Properties): void {
+    if (this.#is(State.Closed)) return;
+    if (this.#version === 5 && this.#state === State.Connected) {
+      const properties: Properties | undefined = reason && this.#requestProblemInformation
+        ? { ...extra, reasonString: reason }
+        : extra;
+      this.send({ type: PacketType.DISCONNECT, reasonCode, properties });
+    }
+    this.#closeReason = reasonCode;
+    this.transport.close();
+    this.#closeNow();
+  }
+
+  takeOver(): void {
+    this.disconnect(ReasonCode.SessionTakenOver, "Another connection uses this client id");
+  }
+
+  fail(err: unknown): void {
+    if (this.#is(State.Closed)) return;
+    if (this.#inbound?.acknowledging) {
+      // Messages before the bad packet are answered first, in order; input waits meanwhile.
+      this.runAsync(this.#inbound.failAfterPending(err));
+      return;
+    }
+    const context = this.services.context;
+    if (!(err instanceof MqttError)) {
+      context.logger.error("unexpected error handling client", {
+        clientId: this.info.clientId,
+        remote: this.#remote(),
+        error: err,
+      });
+      err = new MqttError(ReasonCode.ImplementationSpecificError, "Internal error");
+    }
+    const mqttError = err as MqttError;
+    context.stats.protocolErrors++;
+    context.logger.info("closing connection on bad input", {
+      clientId: this.info.clientId,
+      remote: this.#remote(),
+      reasonCode: mqttError.reasonCode,
+      reason: mqttError.message,
+    });
+    if (mqttError.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
+      // Answer in the 3.1.1 format every client level can read [MQTT-3.1.2-2].
+      this.#version = 4;
+      this.send({
+        type: PacketType.CONNACK,
+        sessionPresent: false,
+        reasonCode: ConnackReturnCode.UnacceptableProtocolVersion,
+        properties: undefined,
+      });
+      this.transport.close();
+      this.#closeNow();
+      return;
+    }
+    if (this.#state === State.Connecting && this.#version === 5) {
+      this.refuse(mqttError.reasonCode, mqttError.message);
+      return;
+    }
+    this.disconnect(mqttError.reasonCode, mqttError.message);
+  }
+
+  #closeNow(): void {
+    if (this.#is(State.Closed)) return;
+    const wasConnected = this.#state === State.Connected;
+    this.#state = State.Closed;
+    this.#backlog = undefined;
+    this.#clearTimer();
+    this.transport.close();
+    this.#events.closed(this, {
+      wasConnected,
+      willOnClose: this.#willOnClose,
+      reasonCode: this.#closeReason,
+      byClient: this.#closedByClient,
+    });
+  }
+
+  // ---- timers -------------------------------------------------------------------------------
+
+  /** Schedules the one deadline of this connection at its nearest one (on the broker's heap). */
+  #armTimer(): void {
+    const deadline = this.#nextDeadline();
+    if (deadline === Infinity) this.#clearTimer();
+    else this.services.context.deadlines.schedule(this.#timer, deadline);
+  }
+
+  #clearTimer(): void {
+    this.services.context.deadlines.cancel(this.#timer);
+  }
+
+  #nextDeadline(): number {
+    const options = this.services.context.options;
+    let deadline = Infinity;
+    if (this.#state === State.AwaitingConnect || this.#state === State.Connecting) {
+      deadline = this.#acceptedAt + options.connectTimeout;
+    } else if (this.#state === State.Connected) {
+      // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet.
+      if (this.#keepAliveMs > 0) {
+        deadline = this.lastActivity + this.#keepAliveMs * options.keepAliveMultiplier;
+      }
+      if (options.slowConsumerTimeout > 0) {
+        deadline = Math.min(deadline, this.#outbound!.stuckDeadline);
+      }
+    }
+    if (this.#partialSince !== 0 && !this.#inputHeld()) {
+      deadline = Math.min(deadline, this.#partialSince + options.connectTimeout);
+    }
+    return deadline;
+  }
+
+  /** The deadline is due: close on a missed connect, keep alive, partial packet or stuck consumer. */
+  onDeadline(): void {
+    if (this.#is(State.Closed)) return;
+    const context = this.services.context;
+    const now = context.clock.now();
+    const options = context.options;
+    if (this.#state !== State.Connected) {
+      if (now >= this.#acceptedAt + options.connectTimeout) {
+        context.logger.debug("no CONNECT in time", { remote: this.#remote() });
+        this.#closeReason = ReasonCode.MaximumConnectTime;
+        this.#closeNow();
+        return;
+      }
+    } else {
+      if (
+        this.#keepAliveMs > 0 &&
+        now >= this.lastActivity + this.#keepAliveMs * options.keepAliveMultiplier
+      ) {
+        this.disconnect(ReasonCode.KeepAliveTimeout, "Keep alive timeout");
+        return;
+      }
+      if (options.slowConsumerTimeout > 0 && now >= this.#outbound!.stuckDeadline) {
+        context.stats.slowConsumerDisconnects++;
+        context.logger.warn("disconnecting a client that acknowledges nothing", {
+          clientId: this.info.clientId,
+          inflight: this.#outbound!.inflightCount,
+        });
+        this.disconnect(ReasonCode.QuotaExceeded, "Messages not acknowledged in time");
+        return;
+      }
+    }
+    if (
+      this.#partialSince !== 0 && !this.#inputHeld() &&
+      now >= this.#partialSince + options.connectTimeout
+    ) {
+      this.disconnect(ReasonCode.MalformedPacket, "Incomplete packet timed out");
+      return;
+    }
+    this.#armTimer();
+  }
+
+  #remote(): string {
+    return `${this.transport.remoteAddress}:${this.transport.remotePort}`;
+  }
+}

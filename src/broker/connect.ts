@@ -1,0 +1,408 @@
+/**
+ * CONNECT and AUTH: the checks a CONNECT must pass (format, limits, redirection, client id, keep
+ * alive, will), enhanced authentication and re-authentication (section 4.12), the authenticate
+ * hook, attaching the session, and CONNACK.
+ *
+ * @module
+ */
+
+import {
+  connackReturnCodeFor311,
+  PacketType,
+  protocolError,
+  ReasonCode,
+  utf8ByteLength,
+  validateAuth,
+  validateConnect,
+} from "../codec/mod.ts";
+import type { AuthPacket, ConnectPacket, Properties } from "../codec/packets.ts";
+import type { AuthStep, EnhancedAuthenticator } from "../auth/enhanced.ts";
+import { isWellFormedUtf8 } from "../codec/utf8.ts";
+import { NEVER_EXPIRES, type WillRecord } from "../domain/types.ts";
+import type { AuthResult } from "../hooks/hooks.ts";
+import { OutboundTopicAliases, validateTopicName } from "../topic/mod.ts";
+import type { ConnectionControl } from "./connection_control.ts";
+import type { BrokerSession, SessionConnection } from "./context.ts";
+import { forwardedProperties } from "./inbound.ts";
+import type { Outbound, OutboundParameters } from "./outbound.ts";
+import { AttachError } from "./session_registry.ts";
+
+/** The maximum a two-byte Receive Maximum can express. */
+const MAX_RECEIVE_MAXIMUM = 65_535;
+
+/** What a connection settles on at CONNACK. */
+export interface ConnectedSettings {
+  session: BrokerSession;
+  sessionPresent: boolean;
+  /** Granted keep alive in seconds. */
+  keepAlive: number;
+  /** Session Expiry Interval granted at CONNECT (DISCONNECT may not raise it from 0). */
+  expiryAtConnect: number;
+  /** Inbound topic aliases accepted (0: none). */
+  topicAliasMaximum: number;
+}
+
+/** The connection as CONNECT handling sees it. */
+export interface ConnectingConnection extends ConnectionControl, SessionConnection {
+  /** A connection limit hit at accept time (a reason code), 0 for none. */
+  readonly refusal: number;
+  /** The client's Maximum Packet Size and Request Problem Information, known before any answer. */
+  setClientLimits(maxPacketSize: number, requestProblemInformation: boolean): void;
+  /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
+  refuse(reasonCode: number, reason: string, extra?: Properties): void;
+  /** Creates the outbound delivery of the session being attached. */
+  bind(session: BrokerSession, parameters: OutboundParameters): Outbound;
+  /** CONNACK was sent. */
+  onConnected(settings: ConnectedSettings): void;
+}
+
+/** What a CONNECT asked for, kept while its enhanced-authentication exchange runs. */
+interface PendingConnect {
+  packet: ConnectPacket;
+  clientId: string;
+  assignedClientId: string | undefined;
+  keepAlive: number;
+  serverKeepAlive: number | undefined;
+  will: WillRecord | undefined;
+}
+
+/** CONNECT and AUTH handling of one connection. */
+export class ConnectFlow {
+  readonly #connection: ConnectingConnection;
+  /** The CONNECT's Authentication Method, for AUTH packets and re-authentication. */
+  #authMethod: string | undefined = undefined;
+  /** The enhanced-authentication exchange in progress (CONNECT or re-authentication). */
+  #authenticator: EnhancedAuthenticator | undefined = undefined;
+  /** A CONNECT waiting for its authentication exchange to finish. */
+  #pending: PendingConnect | undefined = undefined;
+
+  constructor(connection: ConnectingConnection) {
+    this.#connection = connection;
+  }
+
+  /** True while a CONNECT waits for its AUTH exchange. */
+  get authenticating(): boolean {
+    return this.#pending !== undefined;
+  }
+
+  async handleConnect(packet: ConnectPacket): Promise<void> {
+    const connection = this.#connection;
+    const services = connection.services;
+    const options = services.context.options;
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
+    const refuse = (code: number, reason: string, extra?: Properties) =>
+      connection.refuse(code, reason, extra);
+
+    const invalid = validateConnect(packet);
+    if (invalid) return refuse(invalid.reasonCode, invalid.message);
+    if (v5) {
+      connection.setClientLimits(
+        props?.maximumPacketSize ?? Infinity,
+        props?.requestProblemInformation !== 0,
+      );
+    }
+    if (connection.refusal !== 0) return refuse(connection.refusal, "Connection limit reached");
+    if (options.serverReference !== "") {
+      // Section 4.11: send the client elsewhere, temporarily (0x9C) or for good (0x9D).
+      return refuse(
+        options.serverMoved ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer,
+        "This server redirects its clients",
+        { serverReference: options.serverReference },
+      );
+    }
+
+    let clientId = packet.clientId;
+    let assignedClientId: string | undefined;
+    if (clientId === "") {
+      // 3.1.1 accepts an empty id only with Clean Session [MQTT-3.1.3-8].
+      if (!v5 && !packet.cleanStart) {
+        return refuse(ReasonCode.ClientIdentifierNotValid, "Empty client id needs clean session");
+      }
+      if (!options.allowEmptyClientId) {
+        return refuse(ReasonCode.ClientIdentifierNotValid, "Empty client ids are not allowed");
+      }
+      clientId = services.assignClientId(); // [MQTT-3.1.3-6]
+      if (v5) assignedClientId = clientId; // [MQTT-3.2.2-16]
+    } else if (utf8ByteLength(clientId) > options.maxClientIdLength) {
+      return refuse(ReasonCode.ClientIdentifierNotValid, "Client id is too long");
+    }
+    connection.info.clientId = clientId;
+    connection.info.username = packet.username;
+
+    let keepAlive = packet.keepAlive;
+    let serverKeepAlive: number | undefined;
+    if (keepAlive > options.maxKeepAlive || (keepAlive === 0 && options.maxKeepAlive < 65_535)) {
+      if (!v5) {
+        // 3.1.1 cannot tell the client another value; refuse like Mosquitto does.
+        return refuse(ReasonCode.ClientIdentifierNotValid, "Keep alive exceeds the maximum");
+      }
+      keepAlive = options.maxKeepAlive;
+      serverKeepAlive = keepAlive; // [MQTT-3.2.2-21]
+    }
+
+    let will: WillRecord | undefined;
+    if (packet.will) {
+      const topicInvalid = validateTopicName(packet.will.topic, services.context.topicLimits);
+      if (topicInvalid) return refuse(ReasonCode.TopicNameInvalid, topicInvalid.message);
+      if (packet.will.qos > options.maxQos) {
+        return refuse(ReasonCode.QoSNotSupported, "Will QoS exceeds the maximum QoS"); // [MQTT-3.2.2-12]
+      }
+      if (packet.will.retain && !options.retainAvailable) {
+        return refuse(ReasonCode.RetainNotSupported, "Retained wills are not supported"); // [MQTT-3.2.2-13]
+      }
+      const willProps = packet.will.properties;
+      if (
+        options.validatePayloadFormat && willProps?.payloadFormatIndicator === 1 &&
+        !isWellFormedUtf8(packet.will.payload)
+      ) {
+        // Section 3.1.3.2.3: a will payload marked UTF-8 that is not.
+        return refuse(ReasonCode.PayloadFormatInvalid, "Will payload is not valid UTF-8");
+      }
+      will = {
+        message: {
+          topic: packet.will.topic,
+          payload: packet.will.payload.slice(),
+          qos: packet.will.qos,
+          retain: packet.will.retain,
+          properties: willProps && forwardedProperties(willProps),
+          expiresAt: 0,
+          origin: clientId,
+        },
+        delayInterval: willProps?.willDelayInterval ?? 0,
+        messageExpiryInterval: willProps?.messageExpiryInterval ?? 0,
+      };
+    }
+
+    const pending: PendingConnect = {
+      packet,
+      clientId,
+      assignedClientId,
+      keepAlive,
+      serverKeepAlive,
+      will,
+    };
+    const method = v5 ? props?.authenticationMethod : undefined;
+    if (method === undefined) return this.#complete(pending, undefined);
+    const createAuthenticator = services.context.authMethods.get(method);
+    if (!createAuthenticator) {
+      // [MQTT-4.12.0-1]: an unsupported method is refused and the connection closed.
+      return refuse(
+        ReasonCode.BadAuthenticationMethod,
+        `Authentication method "${method}" is not supported`,
+      );
+    }
+    this.#authMethod = method;
+    this.#pending = pending;
+    const authenticator = createAuthenticator();
+    this.#authenticator = authenticator;
+    const step = await authenticator.start(props!.authenticationData, connection.info);
+    await this.#connectAuthStep(step);
+  }
+
+  /** An AUTH during CONNECT: the client's answer to our AUTH 0x18. */
+  handleConnectAuth(packet: AuthPacket): void {
+    this.#checkAuth(packet);
+    if (packet.reasonCode !== ReasonCode.ContinueAuthentication || !this.#authenticator) {
+      throw protocolError("AUTH before CONNACK must continue the authentication [MQTT-4.12.0-3]");
+    }
+    const step = this.#authenticator.continue(packet.properties?.authenticationData);
+    this.#connection.runAsync(Promise.resolve(step).then((s) => this.#connectAuthStep(s)));
+  }
+
+  async #connectAuthStep(step: AuthStep): Promise<void> {
+    const connection = this.#connection;
+    if (connection.closed) return;
+    if (step.kind === "continue") {
+      this.#sendAuth(ReasonCode.ContinueAuthentication, step.data); // [MQTT-4.12.0-2]
+      return;
+    }
+    const pending = this.#pending!;
+    this.#pending = undefined;
+    this.#authenticator = undefined;
+    if (step.kind === "failure") {
+      connection.services.context.stats.authFailures++;
+      // [MQTT-4.12.0-4]: CONNACK with a failure code, then close.
+      return connection.refuse(step.reasonCode ?? ReasonCode.NotAuthorized, step.reason);
+    }
+    if (step.username !== undefined) connection.info.username = step.username;
+    await this.#complete(pending, step.data);
+  }
+
+  /** An AUTH after CONNACK: re-authentication (section 4.12.1). */
+  handleReauthentication(packet: AuthPacket): void {
+    const connection = this.#connection;
+    if (this.#authMethod === undefined) {
+      throw protocolError(
+        "Cannot accept AUTH: no authentication method in CONNECT [MQTT-4.12.0-7]",
+      );
+    }
+    this.#checkAuth(packet);
+    const data = packet.properties?.authenticationData;
+    let step: AuthStep | Promise<AuthStep>;
+    if (packet.reasonCode === ReasonCode.ReAuthenticate && !this.#authenticator) {
+      const authenticator = connection.services.context.authMethods.get(this.#authMethod)!();
+      this.#authenticator = authenticator;
+      step = authenticator.start(data, connection.info);
+    } else if (packet.reasonCode === ReasonCode.ContinueAuthentication && this.#authenticator) {
+      step = this.#authenticator.continue(data);
+    } else {
+      throw protocolError(
+        `Cannot accept AUTH 0x${packet.reasonCode.toString(16).padStart(2, "0")} now`,
+      );
+    }
+    if (step instanceof Promise) {
+      connection.runAsync(step.then((s) => this.#reauthenticationStep(s)));
+    } else this.#reauthenticationStep(step);
+  }
+
+  #reauthenticationStep(step: AuthStep): void {
+    const connection = this.#connection;
+    if (connection.closed) return;
+    if (step.kind === "continue") {
+      this.#sendAuth(ReasonCode.ContinueAuthentication, step.data);
+      return;
+    }
+    this.#authenticator = undefined;
+    if (step.kind === "failure") {
+      connection.services.context.stats.authFailures++;
+      // [MQTT-4.12.1-2]: a failed re-authentication ends the connection.
+      connection.disconnect(step.reasonCode ?? ReasonCode.NotAuthorized, step.reason);
+      return;
+    }
+    if (step.username !== undefined) connection.info.username = step.username;
+    this.#sendAuth(ReasonCode.Success, step.data);
+  }
+
+  /** A well-formed AUTH carrying the CONNECT's method [MQTT-4.12.0-5] [MQTT-4.12.1-1]. */
+  #checkAuth(packet: AuthPacket): void {
+    const invalid = validateAuth(packet);
+    if (invalid) throw invalid;
+    if (packet.properties!.authenticationMethod !== this.#authMethod) {
+      throw protocolError("AUTH has another authentication method than CONNECT [MQTT-4.12.0-5]");
+    }
+  }
+
+  /** Every AUTH we send carries the CONNECT's method [MQTT-4.12.0-5]; none without one [MQTT-4.12.0-6]. */
+  #sendAuth(reasonCode: number, data: Uint8Array | undefined): void {
+    this.#connection.send({
+      type: PacketType.AUTH,
+      reasonCode,
+      properties: { authenticationMethod: this.#authMethod, authenticationData: data },
+    });
+  }
+
+  /** Finishes a CONNECT once it is authenticated: authenticate hook, session, CONNACK. */
+  async #complete(pending: PendingConnect, authData: Uint8Array | undefined): Promise<void> {
+    const connection = this.#connection;
+    const services = connection.services;
+    const context = services.context;
+    const options = context.options;
+    const { packet, clientId, assignedClientId, keepAlive, serverKeepAlive, will } = pending;
+    const v5 = packet.protocolVersion === 5;
+    const props = packet.properties;
+    const hooks = context.hooks;
+    // A client authenticated by an enhanced method is not asked for a password as well.
+    if (hooks.authenticate && this.#authMethod === undefined) {
+      const result: AuthResult = await hooks.authenticate({
+        ...connection.info,
+        password: packet.password,
+        userProperties: props?.userProperties,
+      });
+      if (connection.closed) return;
+      if (!result.ok) {
+        context.stats.authFailures++;
+        return connection.refuse(result.reasonCode, result.reason ?? "Not authorized");
+      }
+      if (result.username !== undefined) connection.info.username = result.username;
+      if (result.context !== undefined) connection.info.authContext = result.context;
+    }
+
+    let expiry: number;
+    if (v5) expiry = props?.sessionExpiryInterval ?? 0;
+    else expiry = packet.cleanStart ? 0 : NEVER_EXPIRES;
+    const grantedExpiry = Math.min(expiry, options.maxSessionExpiryInterval);
+
+    const clientAliasMax = v5 ? props?.topicAliasMaximum ?? 0 : 0;
+    const parameters: OutboundParameters = {
+      protocolVersion: packet.protocolVersion,
+      window: v5
+        ? Math.min(options.maxInflight, props?.receiveMaximum ?? MAX_RECEIVE_MAXIMUM)
+        : options.maxInflight,
+      maxPacketSize: v5 ? props?.maximumPacketSize ?? Infinity : Infinity,
+      aliases: clientAliasMax > 0 && options.outboundTopicAliases === "lru"
+        ? new OutboundTopicAliases(clientAliasMax)
+        : undefined,
+    };
+    let attached;
+    try {
+      attached = await services.sessions.attach(connection, {
+        clientId,
+        cleanStart: packet.cleanStart,
+        expiryInterval: grantedExpiry,
+        protocolVersion: packet.protocolVersion,
+        will,
+        bind: (session) => connection.bind(session, parameters),
+      });
+    } catch (error) {
+      if (!(error instanceof AttachError)) throw error;
+      context.logger.warn("session not attached", { clientId, reason: error.message });
+      return connection.refuse(error.reasonCode, error.message);
+    }
+    if (!attached) return;
+
+    const connackProps: Properties | undefined = v5
+      ? services.connackProperties({
+        assignedClientIdentifier: assignedClientId,
+        serverKeepAlive,
+        sessionExpiryInterval: grantedExpiry !== expiry ? grantedExpiry : undefined,
+        // [MQTT-3.1.2-28]: Response Information only when asked for.
+        responseInformation: props?.requestResponseInformation === 1 &&
+            options.responseInformation !== ""
+          ? options.responseInformation.replaceAll("%c", clientId)
+          : undefined,
+        authenticationMethod: this.#authMethod, // [MQTT-4.12.0-5]
+        authenticationData: authData,
+      })
+      : undefined;
+    // [MQTT-3.2.2-1] .. [MQTT-3.2.2-3]: Session Present only when resuming a session.
+    connection.send({
+      type: PacketType.CONNACK,
+      sessionPresent: attached.sessionPresent,
+      reasonCode: ReasonCode.Success,
+      properties: connackProps,
+    });
+    connection.onConnected({
+      session: attached.session,
+      sessionPresent: attached.sessionPresent,
+      keepAlive,
+      expiryAtConnect: grantedExpiry,
+      topicAliasMaximum: v5 ? options.topicAliasMaximum : 0,
+    });
+  }
+}
+
+/**
+ * The CONNACK that refuses a CONNECT: MQTT 5 with the reason code (and a Reason String unless the
+ * client asked for none); 3.1.1 with the closest return code, or none where 3.1.1 has none
+ * [MQTT-3.2.2-6].
+ */
+export function refusalConnack(
+  protocolVersion: number,
+  reasonCode: number,
+  properties: Properties | undefined,
+): {
+  type: typeof PacketType.CONNACK;
+  sessionPresent: false;
+  reasonCode: number;
+  properties: Properties | undefined;
+} | undefined {
+  const code = protocolVersion === 5 ? reasonCode : connackReturnCodeFor311(reasonCode);
+  if (code === undefined) return undefined;
+  return {
+    type: PacketType.CONNACK,
+    sessionPresent: false,
+    reasonCode: code,
+    properties: protocolVersion === 5 ? properties : undefined,
+  };
+}

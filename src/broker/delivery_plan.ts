@@ -1,0 +1,74 @@
+/**
+ * How one message goes to one session: the effective QoS, the RETAIN flag and the subscription
+ * identifiers, from the session's subscriptions that match it. The one place this is computed:
+ * live routing, queued delivery and retained messages all use it.
+ *
+ * @module
+ */
+
+import type { QoS } from "../codec/packets.ts";
+import type { Message, SubscriptionRecord } from "../domain/types.ts";
+import { topicMatchesFilter } from "../topic/mod.ts";
+
+/** The delivery of one message to one session. */
+export interface DeliveryPlan {
+  qos: QoS;
+  retain: boolean;
+  /** MQTT 5 Subscription Identifiers of every matching subscription [MQTT-3.3.4-3]. */
+  subscriptionIds: number[] | undefined;
+}
+
+/**
+ * Adds one matching subscription to a plan (undefined: none yet) and returns it. Several
+ * overlapping subscriptions of a session make one delivery at the highest QoS carrying every
+ * identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; No Local skips the publisher's own [MQTT-3.8.3-3].
+ */
+export function addToPlan(
+  plan: DeliveryPlan | undefined,
+  message: Message,
+  record: SubscriptionRecord,
+  clientId: string,
+): DeliveryPlan | undefined {
+  if (record.noLocal && message.origin === clientId) return plan;
+  // The lower of the message's and the granted QoS [MQTT-3.8.4-8].
+  const qos = (message.qos < record.qos ? message.qos : record.qos) as QoS;
+  // [MQTT-3.3.1-12] [MQTT-3.3.1-13]; 3.1.1 clients never ask for Retain As Published.
+  const retain = record.retainAsPublished && message.retain;
+  const id = record.subscriptionId;
+  if (plan === undefined) return { qos, retain, subscriptionIds: id === 0 ? undefined : [id] };
+  if (qos > plan.qos) plan.qos = qos;
+  plan.retain ||= retain;
+  if (id !== 0) (plan.subscriptionIds ??= []).push(id);
+  return plan;
+}
+
+/**
+ * The plan for a message from a session's non-shared subscriptions as they are now (for queued
+ * messages, which are delivered per the subscriptions in force when they go out); undefined when
+ * none matches any more. Shared subscriptions are planned by their group (see `planShared`).
+ */
+export function planFor(
+  message: Message,
+  directSubscriptions: Iterable<SubscriptionRecord>,
+  clientId: string,
+): DeliveryPlan | undefined {
+  let plan: DeliveryPlan | undefined;
+  for (const record of directSubscriptions) {
+    if (topicMatchesFilter(message.topic, record.filter)) {
+      plan = addToPlan(plan, message, record, clientId);
+    }
+  }
+  return plan;
+}
+
+/** The plan for a message a share group hands to one member (its own subscription record). */
+export function planShared(message: Message, record: SubscriptionRecord): DeliveryPlan {
+  return addToPlan(undefined, message, { ...record, noLocal: false }, "")!;
+}
+
+/** The plan for a retained message sent because of a new subscription: RETAIN set [MQTT-3.3.1-8]. */
+export function planRetained(message: Message, record: SubscriptionRecord): DeliveryPlan {
+  const plan = addToPlan(undefined, message, { ...record, noLocal: false }, "")!;
+  plan.retain = true;
+  return plan;
+}

@@ -1,0 +1,610 @@
+/**
+ * Outbound delivery of one connection: live QoS 0 messages straight to the socket, QoS 1/2 messages
+ * pulled from the session's queue and its share groups' queues within the inflight window, the
+ * acknowledgements that complete them, and retained messages sent for a new subscription.
+ *
+ * A QoS 1/2 message leaves its queue only when the client acknowledged it (PUBACK, or PUBCOMP
+ * after PUBREC): until then it stays stored in the backbone, so a takeover, a reconnect or the loss
+ * of this node sends it again [MQTT-4.4.0-1]. A QoS 2 message's packet id is recorded before it
+ * is first sent and its PUBREL state before PUBREL is sent, so a resend uses the same id and a
+ * released message is answered with PUBREL only [MQTT-4.3.3-9].
+ *
+ * @module
+ */
+
+import { encodePacket, PacketType, ReasonCode } from "../codec/mod.ts";
+import type { ProtocolVersion } from "../codec/packets.ts";
+import type { QueuedDelivery, QueueHandle } from "../backbone/backbone.ts";
+import { isExpired, type Message, type SubscriptionRecord } from "../domain/types.ts";
+import type { ClientInfo } from "../hooks/hooks.ts";
+import { InflightTable } from "../session/inflight_table.ts";
+import type { OutboundTopicAliases } from "../topic/mod.ts";
+import { Fifo } from "../util/fifo.ts";
+import type { BrokerContext, BrokerSession, SessionOutbound } from "./context.ts";
+import { type DeliveryPlan, planFor, planRetained, planShared } from "./delivery_plan.ts";
+
+/** Where outbound bytes go (the client connection's socket). */
+export interface OutboundWriter {
+  /** Bytes written and not yet sent. */
+  readonly bufferedBytes: number;
+  write(bytes: Uint8Array): void;
+}
+
+/** A share group this session is a member of, with the member's own subscription. */
+interface GroupMembership {
+  readonly group: string;
+  readonly filter: string;
+  record: SubscriptionRecord;
+  handle: QueueHandle | undefined;
+  /** Unsubscribed: takes nothing new, and closes once what it sent is acknowledged. */
+  leaving: boolean;
+}
+
+/** Something waiting to be sent: a queued delivery, or a retained message (no queue). */
+interface Ready {
+  delivery: QueuedDelivery;
+  /** The queue it came from; undefined for a retained message. */
+  handle: QueueHandle | undefined;
+  /** The group it came through, if any. */
+  membership: GroupMembership | undefined;
+  /** A retained message's fixed plan. */
+  plan: DeliveryPlan | undefined;
+}
+
+/** An outbound QoS 1/2 message sent and not yet fully acknowledged. */
+interface InflightEntry {
+  readonly packetId: number;
+  readonly message: Message;
+  readonly qos: 1 | 2;
+  /** QoS 2: PUBREC received and PUBREL sent; waiting for PUBCOMP. */
+  released: boolean;
+  readonly seq: number;
+  readonly handle: QueueHandle | undefined;
+  readonly membership: GroupMembership | undefined;
+}
+
+/** Connection parameters that shape what is sent. */
+export interface OutboundParameters {
+  protocolVersion: ProtocolVersion;
+  /** QoS 1/2 window: min(our maxInflight, the client's Receive Maximum). */
+  window: number;
+  /** Largest packet the client accepts [MQTT-3.1.2-24]. */
+  maxPacketSize: number;
+  /** Server-to-client topic aliases, when both sides use them. */
+  aliases: OutboundTopicAliases | undefined;
+}
+
+const NO_DELIVERY_SEQ = 0;
+
+/** Outbound delivery state of one connection. */
+export class Outbound implements SessionOutbound {
+  readonly #context: BrokerContext;
+  readonly #session: BrokerSession;
+  readonly #info: ClientInfo;
+  readonly #writer: OutboundWriter;
+  readonly #parameters: OutboundParameters;
+  readonly #v5: boolean;
+  /** Called when the window fills, so the connection watches for a client that is stuck. */
+  readonly #onWindowFull: () => void;
+  #inflight: InflightTable<InflightEntry> | undefined = undefined;
+  #ready: Fifo<Ready> | undefined = undefined;
+  #nextPacketId = 1;
+  #sessionQueue: QueueHandle | undefined = undefined;
+  #sessionQueueOpening: Promise<void> | undefined = undefined;
+  #groups: Map<string, GroupMembership> | undefined = undefined;
+  /** Retained messages waiting in `#ready`, bounded. */
+  #readyRetained = 0;
+  #started = false;
+  #closed = false;
+  /** An asynchronous step of the pump (recording a packet id or a release) is running. */
+  #pumpBusy = false;
+  /** Epoch ms of the last acknowledgement, or of the moment the window filled. */
+  #lastProgress = 0;
+
+  constructor(
+    context: BrokerContext,
+    session: BrokerSession,
+    info: ClientInfo,
+    writer: OutboundWriter,
+    parameters: OutboundParameters,
+    onWindowFull: () => void,
+  ) {
+    this.#onWindowFull = onWindowFull;
+    this.#context = context;
+    this.#session = session;
+    this.#info = info;
+    this.#writer = writer;
+    this.#parameters = parameters;
+    this.#v5 = parameters.protocolVersion === 5;
+  }
+
+  /** QoS 1/2 messages sent and not yet acknowledged. */
+  get inflightCount(): number {
+    return this.#inflight?.size ?? 0;
+  }
+
+  /** Messages handed out by queues and waiting for the window. */
+  get waitingCount(): number {
+    return this.#ready?.length ?? 0;
+  }
+
+  /**
+   * Epoch ms at which a client that fills its window and acknowledges nothing is cut off, or
+   * Infinity while it makes progress (see `mqtt.slowConsumerTimeout`).
+   */
+  get stuckDeadline(): number {
+    if (!this.#started || this.inflightCount < this.#parameters.window) return Infinity;
+    return this.#lastProgress + this.#context.options.slowConsumerTimeout;
+  }
+
+  // ---- queues --------------------------------------------------------------------------------
+
+  /** Opens the session's own queue for delivery (once; later calls wait for the first). */
+  openSessionQueue(): Promise<void> {
+    return this.#sessionQueueOpening ??= this.#context.backbone.queues.open(
+      { kind: "session", clientId: this.#session.clientId },
+      (deliveries) => this.#accept(deliveries, this.#sessionQueue, undefined),
+    ).then((handle) => {
+      if (this.#closed) {
+        handle.close().catch(() => {});
+        return;
+      }
+      this.#sessionQueue = handle;
+      handle.request(this.#parameters.window);
+    }, (error) => {
+      this.#sessionQueueOpening = undefined;
+      throw error;
+    });
+  }
+
+  /** Whether the session's own queue is open here. */
+  get sessionQueueOpen(): boolean {
+    return this.#sessionQueueOpening !== undefined;
+  }
+
+  /** Opens a share group's queue for this member (idempotent per group). */
+  async openGroup(group: string, filter: string, record: SubscriptionRecord): Promise<void> {
+    const key = `${group}\u0000${filter}`;
+    const groups = this.#groups ??= new Map();
+    const existing = groups.get(key);
+    if (existing) {
+      existing.record = record;
+      return;
+    }
+    const membership: GroupMembership = {
+      group,
+      filter,
+      record,
+      handle: undefined,
+      leaving: false,
+    };
+    groups.set(key, membership);
+    try {
+      const handle = await this.#context.backbone.queues.open(
+        { kind: "group", group, filter },
+        (deliveries) => this.#accept(deliveries, membership.handle, membership),
+      );
+      if (this.#closed || groups.get(key) !== membership) {
+        await handle.close();
+        return;
+      }
+      membership.handle = handle;
+      handle.request(this.#parameters.window);
+    } catch (error) {
+      if (groups.get(key) === membership) groups.delete(key);
+      throw error;
+    }
+  }
+
+  /**
+   * Stops taking a group's messages (the member unsubscribed): what waits for the window goes
+   * back to the group now; what was sent completes first, then the group's handle closes.
+   */
+  async closeGroup(group: string, filter: string): Promise<void> {
+    const key = `${group}\u0000${filter}`;
+    const membership = this.#groups?.get(key);
+    if (!membership) return;
+    this.#groups!.delete(key);
+    membership.leaving = true;
+    const ready = this.#ready;
+    if (ready !== undefined) {
+      const kept = new Fifo<Ready>();
+      const returned: Promise<void>[] = [];
+      for (const item of ready) {
+        if (item.membership !== membership) kept.push(item);
+        else if (membership.handle) returned.push(membership.handle.nak(item.delivery.seq));
+      }
+      this.#ready = kept;
+      await Promise.all(returned);
+    }
+    await this.#closeIfDone(membership);
+  }
+
+  async #closeIfDone(membership: GroupMembership): Promise<void> {
+    for (const entry of this.#inflight?.values() ?? []) {
+      if (entry.membership === membership) return;
+    }
+    await membership.handle?.close();
+  }
+
+  /**
+   * Starts sending (after CONNACK: nothing may precede it). Deliveries handed out before wait in
+   * order.
+   */
+  start(): void {
+    this.#started = true;
+    this.#lastProgress = this.#context.clock.now();
+    this.pump();
+  }
+
+  /**
+   * The connection closed: stop, and hand every queue back what is unacknowledged. QoS 2
+   * messages a group sent to this member stay this session's [MQTT-4.8.2-4] [MQTT-4.8.2-5].
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closing: Promise<void>[] = [];
+    if (this.#sessionQueueOpening) {
+      closing.push(
+        this.#sessionQueueOpening.then(() => this.#sessionQueue?.close(), () => {}),
+      );
+    }
+    for (const membership of this.#groups?.values() ?? []) {
+      if (membership.handle) closing.push(membership.handle.close(this.#pins(membership)));
+    }
+    this.#ready = undefined;
+    this.#inflight = undefined;
+    await Promise.all(closing);
+  }
+
+  /** QoS 2 deliveries of a group inflight to this member: they move to the session's queue. */
+  #pins(membership: GroupMembership): { clientId: string; seqs: number[] } {
+    const seqs: number[] = [];
+    for (const entry of this.#inflight?.values() ?? []) {
+      if (entry.membership === membership && entry.qos === 2) seqs.push(entry.seq);
+    }
+    return { clientId: this.#session.clientId, seqs };
+  }
+
+  #accept(
+    deliveries: QueuedDelivery[],
+    handle: QueueHandle | undefined,
+    membership: GroupMembership | undefined,
+  ): void {
+    if (this.#closed) return;
+    const ready = this.#ready ??= new Fifo();
+    for (const delivery of deliveries) {
+      ready.push({ delivery, handle, membership, plan: undefined });
+    }
+    this.pump();
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------
+
+  /** A live message (QoS 0 delivery): written now, or dropped when the client does not keep up. */
+  live(message: Message, plan: DeliveryPlan): void {
+    if (!this.#started || this.#closed) return;
+    const context = this.#context;
+    if (isExpired(message, context.clock.now())) {
+      context.stats.droppedExpired++; // [MQTT-3.3.2-5]
+      return;
+    }
+    if (!this.#mayRead(message.topic)) return;
+    if (this.#writer.bufferedBytes > context.options.writeBufferLimit) {
+      // QoS 0 has no acknowledgement to carry a reason: a counter and a log line show the loss.
+      if (context.stats.droppedSlowConsumer++ % 1000 === 0) {
+        context.logger.warn("slow consumer: QoS 0 message dropped", {
+          clientId: this.#info.clientId,
+          dropped: context.stats.droppedSlowConsumer,
+        });
+      }
+      return;
+    }
+    this.#sendPublish(message, 0, plan.retain, plan.subscriptionIds, 0, false);
+  }
+
+  /** A retained message for a new subscription [MQTT-3.3.1-9] [MQTT-3.8.4-4]. */
+  retained(message: Message, record: SubscriptionRecord): void {
+    if (this.#closed) return;
+    const plan = planRetained(message, record);
+    const ready = this.#ready ??= new Fifo();
+    if (this.#readyRetained >= this.#context.options.maxQueuedMessages) {
+      this.#context.stats.droppedQueueFull++;
+      return;
+    }
+    this.#readyRetained++;
+    ready.push({
+      delivery: {
+        seq: NO_DELIVERY_SEQ,
+        message,
+        redelivered: false,
+        released: false,
+        packetId: 0,
+      },
+      handle: undefined,
+      membership: undefined,
+      plan,
+    });
+    this.pump();
+  }
+
+  /** Sends what waits, within the window and while the socket keeps up. */
+  pump(): void {
+    const ready = this.#ready;
+    if (!this.#started || this.#closed || this.#pumpBusy || ready === undefined) return;
+    const context = this.#context;
+    const window = this.#parameters.window;
+    while (ready.length > 0) {
+      if (this.inflightCount >= window) return;
+      if (this.#writer.bufferedBytes > context.options.writeBufferLimit) return; // onDrain resumes
+      const item = ready.peek()!;
+      const { delivery } = item;
+      const message = delivery.message;
+      if (isExpired(message, context.clock.now())) {
+        this.#take(ready);
+        context.stats.droppedExpired++; // [MQTT-3.3.2-5]
+        this.#complete(item.handle, delivery.seq);
+        continue;
+      }
+      const plan = item.plan ??
+        (item.membership
+          ? planShared(message, item.membership.record)
+          : planFor(message, this.#session.directSubscriptions, this.#session.clientId));
+      // Delivered per the subscriptions and rules in force now: unsubscribed or no longer
+      // readable messages are acknowledged and dropped.
+      if (plan === undefined || !this.#mayRead(message.topic)) {
+        this.#take(ready);
+        this.#complete(item.handle, delivery.seq);
+        continue;
+      }
+      if (plan.qos === 0) {
+        this.#take(ready);
+        this.#sendPublish(message, 0, plan.retain, plan.subscriptionIds, 0, false);
+        this.#complete(item.handle, delivery.seq);
+        continue;
+      }
+      const inflight = this.#inflight ??= new InflightTable();
+      let packetId = delivery.packetId;
+      if (packetId === 0) {
+        packetId = inflight.freeId(this.#nextPacketId);
+        this.#nextPacketId = packetId === 0xffff ? 1 : packetId + 1;
+      } else if (inflight.has(packetId)) {
+        return; // Its recorded id is still in use: it waits for that acknowledgement.
+      }
+      this.#take(ready);
+      const entry: InflightEntry = {
+        packetId,
+        message,
+        qos: plan.qos as 1 | 2,
+        released: delivery.released,
+        seq: delivery.seq,
+        handle: item.handle,
+        membership: item.membership,
+      };
+      inflight.set(entry);
+      if (inflight.size === window) {
+        this.#lastProgress = context.clock.now();
+        this.#onWindowFull();
+      }
+      if (delivery.released) {
+        this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.4.0-1]
+        continue;
+      }
+      if (entry.qos === 2 && delivery.packetId === 0 && item.handle) {
+        // The id is recorded before the first send, so a resend after a takeover reuses it.
+        this.#pumpBusy = true;
+        item.handle.recordPacketId(delivery.seq, packetId).then(
+          () => this.#sendInflight(entry, plan, delivery.redelivered),
+          (error) => this.#deliveryFailed(entry, error),
+        ).finally(() => {
+          this.#pumpBusy = false;
+          this.pump();
+        });
+        return;
+      }
+      this.#sendInflight(entry, plan, delivery.redelivered);
+    }
+  }
+
+  #sendInflight(entry: InflightEntry, plan: DeliveryPlan, dup: boolean): void {
+    if (this.#closed || this.#inflight?.get(entry.packetId) !== entry) return;
+    const sent = this.#sendPublish(
+      entry.message,
+      entry.qos,
+      plan.retain,
+      plan.subscriptionIds,
+      entry.packetId,
+      dup, // [MQTT-3.3.1-1]: DUP on a resend
+    );
+    if (!sent) {
+      // Too large for this client: behave as if it was delivered [MQTT-3.1.2-25].
+      this.#inflight.delete(entry.packetId);
+      this.#completeEntry(entry);
+    }
+  }
+
+  /** A backbone step for a delivery failed: it stays stored and goes out again later. */
+  #deliveryFailed(entry: InflightEntry, error: unknown): void {
+    if (this.#inflight?.get(entry.packetId) === entry) this.#inflight.delete(entry.packetId);
+    this.#context.logger.debug("delivery step failed; the message stays queued", {
+      clientId: this.#info.clientId,
+      error,
+    });
+    entry.handle?.nak(entry.seq).catch(() => {});
+  }
+
+  /** Removes the head of the ready list. */
+  #take(ready: Fifo<Ready>): void {
+    if (ready.shift()!.plan !== undefined) this.#readyRetained--;
+  }
+
+  /** A delivery is done with: its queue forgets it and may hand out one more. */
+  #complete(handle: QueueHandle | undefined, seq: number): void {
+    if (handle === undefined) return; // A retained message: no queue holds it.
+    handle.ack(seq).catch(() => {}); // A failure is logged by the guard; it is resent later.
+    handle.request(1);
+  }
+
+  /** An inflight delivery completed. */
+  #completeEntry(entry: InflightEntry): void {
+    if (entry.membership?.leaving) {
+      entry.handle?.ack(entry.seq).catch(() => {});
+      this.#closeIfDone(entry.membership).catch(() => {});
+      return;
+    }
+    this.#complete(entry.handle, entry.seq);
+  }
+
+  // ---- acknowledgements from the client --------------------------------------------------------
+
+  /** PUBACK: a QoS 1 delivery is complete. Unknown ids are ignored. */
+  puback(packetId: number): void {
+    const entry = this.#inflight?.get(packetId);
+    if (!entry || entry.qos !== 1) return;
+    this.#finish(entry);
+  }
+
+  /** PUBREC: a QoS 2 delivery was received; PUBREL follows once the release is recorded. */
+  pubrec(packetId: number, reasonCode: number): void {
+    const entry = this.#inflight?.get(packetId);
+    if (!entry || entry.qos !== 2) {
+      this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.PacketIdentifierNotFound);
+      return;
+    }
+    if (reasonCode >= 0x80) {
+      // The receiver refused the message: the flow ends here [MQTT-4.3.3-4].
+      this.#finish(entry);
+      return;
+    }
+    if (entry.released) {
+      this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success);
+      return;
+    }
+    entry.released = true;
+    this.#progress();
+    const send = () => {
+      if (this.#inflight?.get(packetId) === entry) {
+        this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.3.3-4]
+      }
+    };
+    if (entry.handle === undefined) send();
+    else {
+      entry.handle.release(entry.seq).then(send, (error) => this.#deliveryFailed(entry, error));
+    }
+  }
+
+  /** PUBCOMP: a QoS 2 delivery is complete. */
+  pubcomp(packetId: number): void {
+    const entry = this.#inflight?.get(packetId);
+    if (!entry || entry.qos !== 2) return;
+    this.#finish(entry);
+  }
+
+  #finish(entry: InflightEntry): void {
+    this.#inflight!.delete(entry.packetId);
+    this.#context.stats.inflightCompleted++;
+    this.#progress();
+    this.#completeEntry(entry);
+    this.pump();
+  }
+
+  #progress(): void {
+    this.#lastProgress = this.#context.clock.now();
+  }
+
+  // ---- encoding --------------------------------------------------------------------------------
+
+  /** Asks `authorizeRead`; a refusal is counted. */
+  #mayRead(topic: string): boolean {
+    const authorizeRead = this.#context.hooks.authorizeRead;
+    if (authorizeRead === undefined || authorizeRead(this.#info, topic)) return true;
+    this.#context.stats.droppedNotAuthorized++;
+    return false;
+  }
+
+  /**
+   * Encodes and writes one PUBLISH. Returns false when the packet exceeds the client's Maximum
+   * Packet Size and was dropped [MQTT-3.1.2-25].
+   */
+  #sendPublish(
+    message: Message,
+    qos: 0 | 1 | 2,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
+    const context = this.#context;
+    const v5 = this.#v5;
+    const aliases = this.#parameters.aliases;
+    let bytes: Uint8Array;
+    if (
+      !dup && (!v5 || (subscriptionIds === undefined && aliases === undefined)) &&
+      message.expiresAt === 0
+    ) {
+      bytes = context.fanout.encode(message, v5, qos, retain, packetId);
+    } else {
+      let topic = message.topic;
+      let properties = v5 ? message.properties : undefined;
+      if (v5 && (message.expiresAt !== 0 || subscriptionIds !== undefined || aliases)) {
+        properties = { ...properties };
+        if (message.expiresAt !== 0) {
+          // The receiver sees the time left, not the original interval [MQTT-3.3.2-6].
+          const left = Math.max(0, Math.ceil((message.expiresAt - context.clock.now()) / 1000));
+          properties.messageExpiryInterval = left;
+        }
+        if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = subscriptionIds;
+        if (aliases) {
+          // Peek only: the alias is recorded once the packet is known to fit the client.
+          const alias = aliases.peek(topic);
+          if (alias) {
+            properties.topicAlias = alias.alias;
+            if (!alias.isNew) topic = "";
+          }
+        }
+      }
+      bytes = encodePacket(
+        {
+          type: PacketType.PUBLISH,
+          dup,
+          qos,
+          retain,
+          topic,
+          packetId,
+          properties,
+          payload: message.payload,
+        },
+        this.#parameters.protocolVersion,
+        context.encodeOptions,
+      );
+    }
+    if (bytes.length > this.#parameters.maxPacketSize) {
+      if (context.stats.droppedTooLarge++ % 1000 === 0) {
+        context.logger.warn("message larger than the client's Maximum Packet Size dropped", {
+          clientId: this.#info.clientId,
+          dropped: context.stats.droppedTooLarge,
+        });
+      }
+      return false;
+    }
+    if (v5) aliases?.lookup(message.topic);
+    const stats = context.stats;
+    stats.publishSent++;
+    stats.publishSentByQos[qos]++;
+    stats.payloadBytesSentByQos[qos] += message.payload.length;
+    stats.bytesSent += bytes.length;
+    this.#writer.write(bytes);
+    return true;
+  }
+
+  #sendAck(type: typeof PacketType.PUBREL, packetId: number, reasonCode: number): void {
+    const bytes = encodePacket(
+      { type, packetId, reasonCode, properties: undefined },
+      this.#parameters.protocolVersion,
+      this.#context.encodeOptions,
+    );
+    this.#context.stats.bytesSent += bytes.length;
+    this.#writer.write(bytes);
+  }
+}
