@@ -31,6 +31,8 @@ const ALLOWED: Record<string, string[]> = {
   hooks: ["codec", "transport"],
   auth: ["codec", "topic", "util", "hooks", "backbone"],
   broker: ["codec", "topic", "util", "session", "backbone", "hooks", "transport", "auth"],
+  // Operations: start-up checks of the configured files, client lifecycle logs and counters.
+  ops: ["codec", "util", "config", "hooks", "transport", "auth"],
 };
 
 /** Files that may use `Deno.listen*`/`Deno.connect*` or `Bun.*` sockets. */
