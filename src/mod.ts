@@ -108,7 +108,7 @@ export {
   BanListFullError,
   withBans,
 } from "./auth/bans.ts";
-export { ClientEvents, disconnectReason } from "./ops/client_events.ts";
+export { ClientEvents } from "./ops/client_events.ts";
 export { PasswordFile, validateUsername } from "./auth/password_file.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
 export { type Clock, createSystemClock } from "./util/clock.ts";

@@ -67,23 +67,11 @@ export class BanList {
     this.maxBans = options.maxBans;
   }
 
-  /** Bans in force. */
-  get size(): number {
-    this.#purge();
-    return this.#bans.size;
-  }
-
   /** The bans in force, by kind then value (copies). */
   list(): Ban[] {
     this.#purge();
     return [...this.#bans.values()].map((ban) => ({ ...ban }))
       .sort((a, b) => a.kind === b.kind ? compare(a.value, b.value) : compare(a.kind, b.kind));
-  }
-
-  /** One ban in force, or undefined. */
-  get(kind: BanKind, value: string): Ban | undefined {
-    const ban = this.#bans.get(key(kind, canonical(kind, value)));
-    return ban && this.#live(ban) ? { ...ban } : undefined;
   }
 
   /**
@@ -206,8 +194,16 @@ export function withBans(
     const after = bans.find({ ...request, username: result.username });
     return after ? { ok: false, ...refuse(request, after) } : result;
   };
+  // Clients whose CONNECT exchange succeeded: a later exchange with them is a re-authentication,
+  // refused by DISCONNECT, which cannot carry 0x8A (section 3.14.2.1): 0x87 Not authorized then.
+  const connected = new WeakSet<ClientInfo>();
+  const enhanced = (client: ClientInfo, ban: Ban): AuthStep => {
+    const refusal = refuse(client, ban);
+    if (connected.has(client)) refusal.reasonCode = ReasonCode.NotAuthorized;
+    return { kind: "failure", ...refusal };
+  };
   const authMethods = new Map(
-    [...methods].map(([name, make]) => [name, () => banChecked(make(), bans, refuse)]),
+    [...methods].map(([name, make]) => [name, () => banChecked(make(), bans, enhanced, connected)]),
   );
   return { hooks: { ...hooks, authenticate: checked }, authMethods };
 }
@@ -216,20 +212,25 @@ export function withBans(
 function banChecked(
   inner: EnhancedAuthenticator,
   bans: BanList,
-  refuse: (subject: BanSubject, ban: Ban) => { reasonCode: number; reason: string },
+  refuse: (client: ClientInfo, ban: Ban) => AuthStep,
+  connected: WeakSet<ClientInfo>,
 ): EnhancedAuthenticator {
   let client: ClientInfo;
   const after = async (step: AuthStep | Promise<AuthStep>): Promise<AuthStep> => {
     const result = await step;
-    if (result.kind !== "success" || result.username === undefined) return result;
-    const ban = bans.find({ ...client, username: result.username });
-    return ban ? { kind: "failure", ...refuse(client, ban) } : result;
+    if (result.kind !== "success") return result;
+    const ban = result.username === undefined
+      ? undefined
+      : bans.find({ ...client, username: result.username });
+    if (ban) return refuse(client, ban);
+    connected.add(client);
+    return result;
   };
   return {
     start(initialData, info) {
       client = info;
       const ban = bans.find(info);
-      if (ban) return { kind: "failure", ...refuse(info, ban) };
+      if (ban) return refuse(info, ban);
       return after(inner.start(initialData, info));
     },
     continue: (data) => after(inner.continue(data)),

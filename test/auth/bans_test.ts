@@ -22,7 +22,7 @@ import { TestClient } from "../helpers/test_client.ts";
 
 const SCRAM = "SCRAM-SHA-256";
 
-Deno.test("a ban refuses a SCRAM client with CONNACK 0x8A: by client id before the exchange, by user name after it", async () => {
+Deno.test("a ban refuses a SCRAM client with CONNACK 0x8A (by client id before the exchange, by user name after it) and fails its re-authentication", async () => {
   const dir = await Deno.makeTempDir({ prefix: "perch-bans-" });
   const verifier = await deriveScramCredentials("wonderland", { iterations: 4096 });
   await Deno.writeTextFile(`${dir}/passwd`, `alice:${formatScramCredentials(verifier)}\n`);
@@ -71,7 +71,39 @@ Deno.test("a ban refuses a SCRAM client with CONNACK 0x8A: by client id before t
     });
     assert.equal((await late.expect(PacketType.CONNACK)).reasonCode, ReasonCode.Banned);
     await late.closed;
-    assert.equal(bans.refused, 2);
+
+    // A client connected before its ban fails its next re-authentication: DISCONNECT cannot
+    // carry 0x8A, so it says 0x87 Not authorized.
+    bans.remove("username", "alice");
+    const live = await TestClient.open(server.port, 5);
+    const first = new ScramClient("alice", "wonderland");
+    await live.sendConnectOnly({
+      clientId: "live-id",
+      version: 5,
+      properties: { authenticationMethod: SCRAM, authenticationData: first.clientFirst() },
+    });
+    const liveChallenge = await live.expect(PacketType.AUTH);
+    await live.send({
+      type: PacketType.AUTH,
+      reasonCode: ReasonCode.ContinueAuthentication,
+      properties: {
+        authenticationMethod: SCRAM,
+        authenticationData: await first.clientFinal(liveChallenge.properties!.authenticationData!),
+      },
+    });
+    assert.equal((await live.expect(PacketType.CONNACK)).reasonCode, ReasonCode.Success);
+    bans.add({ kind: "clientId", value: "live-id", ...ban });
+    await live.send({
+      type: PacketType.AUTH,
+      reasonCode: ReasonCode.ReAuthenticate,
+      properties: {
+        authenticationMethod: SCRAM,
+        authenticationData: new ScramClient("alice", "wonderland").clientFirst(),
+      },
+    });
+    assert.equal((await live.expect(PacketType.DISCONNECT)).reasonCode, ReasonCode.NotAuthorized);
+    await live.closed;
+    assert.equal(bans.refused, 3);
   } finally {
     await server.close();
     security.close();
