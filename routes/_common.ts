@@ -23,6 +23,16 @@ export interface Principal {
 /** Hono environment of every admin sub-app. */
 export interface AdminEnv {
   Variables: { principal: Principal };
+  /**
+   * What the HTTP server knows of the connection (`app.fetch(request, { remoteAddress })`);
+   * absent when the app is asked without a socket (`app.request()`).
+   */
+  Bindings: { remoteAddress?: string } | undefined;
+}
+
+/** The caller's IP address, or `unknown` when the app is asked without a socket. */
+export function remoteAddress(c: Context<AdminEnv>): string {
+  return c.env?.remoteAddress ?? "unknown";
 }
 
 /** One field-level problem of a request. */
@@ -154,6 +164,7 @@ export const errors = {
   404: errorResponse("No such resource"),
   409: errorResponse("Conflicts with the current state or configuration"),
   413: errorResponse("The request body is too large"),
+  429: errorResponse("Too many failed logins: retry after the `Retry-After` seconds"),
   500: errorResponse("The change could not be written to its file"),
 } as const;
 

@@ -52,6 +52,8 @@ const AclRuleViewSchema = AclRuleSchema.extend({
 
 const AclSchema = z.object({
   default: z.enum(["allow", "deny"]),
+  /** Where the default comes from: the rules file's `default` when it sets one, else the config. */
+  defaultSource: z.enum(["config", "file"]),
   /** The rules file, null when none is configured (then the rules cannot be edited). */
   file: z.string().nullable(),
   rules: z.array(AclRuleViewSchema),
@@ -192,7 +194,11 @@ export function aclRoutes(deps: AclDeps) {
     const rules = acl.rules.map((rule, i) =>
       i < configCount ? ruleView(rule, "config", i) : ruleView(rule, "file", i - configCount)
     );
-    return c.json({ default: acl.defaultPolicy, file: file?.path ?? null, rules }, 200);
+    const defaultSource = file?.defaultPolicy === undefined ? "config" as const : "file" as const;
+    return c.json(
+      { default: acl.defaultPolicy, defaultSource, file: file?.path ?? null, rules },
+      200,
+    );
   });
   app.openapi(addRule, (c) => {
     if (!file) return problem(c, 409, NOT_CONFIGURED);

@@ -10,7 +10,7 @@
 
 import { createRoute, z } from "@hono/zod-openapi";
 import { Counter, Gauge, Registry } from "prom-client";
-import type { Broker, EventLoopLag } from "../src/mod.ts";
+import type { BanList, Broker, ClientEvents, EventLoopLag } from "../src/mod.ts";
 import { authErrors, resourceApp } from "./_common.ts";
 
 /** Process memory, as `Deno.memoryUsage()` reports it. */
@@ -25,6 +25,10 @@ export interface MetricsDeps {
   broker: Broker;
   eventLoopLag: () => EventLoopLag;
   memoryUsage: () => MemoryUsage;
+  /** Connects and disconnects by listener and reason, from the lifecycle hooks. */
+  clientEvents?: ClientEvents;
+  /** Bans, for the connections they refused. */
+  bans?: BanList;
 }
 
 const QOS_LEVELS = ["0", "1", "2"] as const;
@@ -135,12 +139,48 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
     "Network connections accepted.",
     () => stats.connectionsAccepted,
   );
-  pulledCounter(
+  pulledLabelledCounter(
     registry,
     "perch_connections_refused_total",
-    "Connections refused by a connection limit.",
-    () => stats.connectionsRefused,
+    "Connections refused, by cause: a connection limit (limit), authentication (auth), a ban (banned).",
+    "cause",
+    () => {
+      const banned = deps.bans?.refused ?? 0;
+      return [
+        ["limit", stats.connectionsRefused],
+        // Bans are checked in the authentication hook, so the broker counts them there too.
+        ["auth", stats.authFailures - banned],
+        ["banned", banned],
+      ];
+    },
   );
+  const events = deps.clientEvents;
+  if (events) {
+    new Gauge({
+      name: "perch_listener_clients_connected",
+      help: "Connected clients, by listener (transport: tcp, tls, ws, wss).",
+      labelNames: ["listener"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [listener, count] of events.connected) this.set({ listener }, count);
+      },
+    });
+    pulledLabelledCounter(
+      registry,
+      "perch_listener_connects_total",
+      "Completed CONNECTs, by listener (transport: tcp, tls, ws, wss).",
+      "listener",
+      () => [...events.connects],
+    );
+    pulledLabelledCounter(
+      registry,
+      "perch_client_disconnects_total",
+      "Connections of connected clients that ended, by reason (client_disconnect, connection_lost, keep_alive_timeout, session_taken_over, administrative_action, ...).",
+      "reason",
+      () => [...events.disconnects],
+    );
+  }
 
   // Messages and bytes.
   pulledLabelledCounter(
@@ -208,10 +248,20 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
   // State.
   new Gauge({
     name: "perch_retained_messages",
-    help: "Retained messages stored.",
+    help: "Retained messages stored, $SYS topics included.",
     registers: [registry],
     async collect() {
       this.set(await broker.backbone.retained.count());
+    },
+  });
+  new Gauge({
+    name: "perch_retained_messages_without_sys",
+    help: "Retained messages stored on topics outside $SYS/ (the ones clients published).",
+    registers: [registry],
+    async collect() {
+      const store = broker.backbone.retained;
+      const [all, sys] = await Promise.all([store.count(), store.match("$SYS/#")]);
+      this.set(all - sys.length);
     },
   });
   pulledGauge(

@@ -17,11 +17,22 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { Acl, AclRuleFile, Broker, EventLoopLag, Logger, PasswordFile } from "../src/mod.ts";
-import { type AdminEnv, problem, validationHook } from "./_common.ts";
+import type {
+  Acl,
+  AclRuleFile,
+  BanList,
+  Broker,
+  ClientEvents,
+  EventLoopLag,
+  Logger,
+  PasswordFile,
+} from "../src/mod.ts";
+import { type AdminEnv, problem, remoteAddress, validationHook } from "./_common.ts";
 import { SerialQueue } from "./_serial.ts";
+import { LoginThrottle } from "./_throttle.ts";
 import { aclRoutes } from "./acl.ts";
 import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.ts";
+import { bansRoutes } from "./bans.ts";
 import { clientsRoutes } from "./clients.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
 import { loginRoutes } from "./login.ts";
@@ -48,6 +59,8 @@ export interface AdminSecurity {
   users?: PasswordFile;
   /** The ACL rules file, when `acl.file` is set. */
   aclFile?: AclRuleFile;
+  /** Bans enforced at CONNECT; listed, added and removed under `/api/v1/bans`. */
+  bans: BanList;
 }
 
 /** What the admin API is built from. */
@@ -66,17 +79,32 @@ export interface AdminDeps {
   maxBodySize: number;
   /** Serve `/metrics` without a token. */
   publicMetrics?: boolean;
+  /** Client connect and disconnect counters, for `/metrics`. */
+  clientEvents?: ClientEvents;
+  /** Failed logins allowed per address and per user name, and the lock-out after them (ms). */
+  login?: { maxFailures: number; lockout: number };
   logger: Logger;
 }
 
 /** Paths that need no token. */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/api/v1/login", "/api/v1/openapi.json"]);
 
+/** Host names an open API (no credentials, loopback only) answers to. */
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** Methods that change something: each one is written to the audit log. */
+const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
 /** Builds the admin app. */
 export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   const { broker, logger } = deps;
   const memoryUsage = deps.memoryUsage ?? (() => Deno.memoryUsage());
   const authenticator = new AdminAuthenticator(deps.auth);
+  const throttle = new LoginThrottle({
+    maxFailures: deps.login?.maxFailures ?? 5,
+    lockout: deps.login?.lockout ?? 300_000,
+    clock: deps.auth.clock,
+  });
   const changes = new SerialQueue();
   const app = new OpenAPIHono<AdminEnv>({ defaultHook: validationHook });
 
@@ -96,6 +124,35 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
         problem(c, 413, `Request body exceeds ${deps.maxBodySize} bytes (admin.maxBodySize)`),
     }),
   );
+  if (authenticator.open) {
+    // Without credentials the API listens on loopback only, but a web page could still reach it
+    // through a DNS name rebound to 127.0.0.1: its requests carry that name as Host.
+    app.use("*", async (c, next) => {
+      const host = new URL(c.req.url).hostname;
+      if (!LOOPBACK_HOSTS.has(host)) {
+        return problem(
+          c,
+          403,
+          `Host "${host}" refused: an admin API without credentials answers only to localhost, 127.0.0.1 or [::1]`,
+        );
+      }
+      await next();
+    });
+  }
+  app.use("*", async (c, next) => {
+    await next();
+    if (!WRITE_METHODS.has(c.req.method) || PUBLIC_PATHS.has(c.req.path)) return;
+    const principal = c.get("principal");
+    const url = new URL(c.req.url);
+    logger.info("admin audit", {
+      method: c.req.method,
+      path: url.pathname + url.search,
+      status: c.res.status,
+      principal: principal?.name ?? null,
+      role: principal?.role ?? null,
+      remote: remoteAddress(c),
+    });
+  });
   const auth = requireToken(authenticator, PUBLIC_PATHS);
   app.use("/api/v1/*", auth);
   if (!deps.publicMetrics) app.use("/metrics", auth);
@@ -105,11 +162,14 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     broker,
     eventLoopLag: deps.eventLoopLag,
     memoryUsage,
+    clientEvents: deps.clientEvents,
+    bans: deps.security.bans,
   });
   app.route("/metrics", metricsRoutes(registry));
-  app.route("/api/v1/login", loginRoutes(authenticator));
-  app.route("/api/v1/clients", clientsRoutes(broker));
-  app.route("/api/v1/sessions", sessionsRoutes(broker));
+  app.route("/api/v1/login", loginRoutes({ authenticator, throttle, logger }));
+  app.route("/api/v1/clients", clientsRoutes({ broker, bans: deps.security.bans }));
+  app.route("/api/v1/bans", bansRoutes({ broker, bans: deps.security.bans }));
+  app.route("/api/v1/sessions", sessionsRoutes({ broker, acl: deps.security.acl }));
   app.route("/api/v1/subscriptions", subscriptionsRoutes(broker));
   app.route("/api/v1/retained", retainedRoutes(broker));
   app.route("/api/v1/publish", publishRoutes(broker));
@@ -119,7 +179,12 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   );
   app.route(
     "/api/v1/acl",
-    aclRoutes({ acl: deps.security.acl, file: deps.security.aclFile, changes, logger }),
+    aclRoutes({
+      acl: deps.security.acl,
+      file: deps.security.aclFile,
+      changes,
+      logger,
+    }),
   );
   app.route(
     "/api/v1/nodes",

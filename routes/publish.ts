@@ -7,7 +7,14 @@
  */
 
 import { createRoute, z } from "@hono/zod-openapi";
-import { type Broker, type Message, ReasonCode, validateTopicName } from "../src/mod.ts";
+import {
+  type Broker,
+  encodePublishHeader,
+  type Message,
+  type Properties,
+  ReasonCode,
+  validateTopicName,
+} from "../src/mod.ts";
 import {
   authErrors,
   errors,
@@ -98,6 +105,21 @@ export function publishRoutes(broker: Broker) {
       // [MQTT-3.3.2-4]: a payload announced as UTF-8 must be UTF-8.
       issues.push({ field: "payload", message: "payloadFormatIndicator 1 needs a UTF-8 payload" });
     }
+    const forwarded = forwardedProperties(properties, correlationData);
+    if (issues.length === 0) {
+      // The limit a client's PUBLISH must keep to holds for the API's too.
+      const size = publishPacketSize(body.topic, payload!, body.qos, {
+        ...forwarded,
+        messageExpiryInterval: properties?.messageExpiryInterval,
+      });
+      if (size > options.maxPacketSize) {
+        issues.push({
+          field: "payload",
+          message:
+            `the message makes a ${size}-byte PUBLISH packet, over mqtt.maxPacketSize (${options.maxPacketSize} bytes)`,
+        });
+      }
+    }
     if (issues.length > 0) {
       const summary = issues.map((i) => `${i.field}: ${i.message}`).join("; ");
       return problem(c, 400, `Invalid request: ${summary}`, issues);
@@ -108,7 +130,7 @@ export function publishRoutes(broker: Broker) {
       payload: payload!,
       qos: body.qos,
       retain: body.retain,
-      properties: forwardedProperties(properties, correlationData),
+      properties: forwarded,
       expiresAt: expiry === undefined || expiry === 0 ? 0 : broker.clock.now() + expiry * 1000,
       origin: "",
     };
@@ -122,6 +144,34 @@ export function publishRoutes(broker: Broker) {
     return c.json({ reasonCode, reason }, 200);
   });
   return app;
+}
+
+/**
+ * Bytes of the PUBLISH packet an MQTT 5 client would send for this message with these properties,
+ * as `mqtt.maxPacketSize` counts them; Infinity beyond the largest packet MQTT can carry.
+ */
+function publishPacketSize(
+  topic: string,
+  payload: Uint8Array,
+  qos: 0 | 1 | 2,
+  properties: Properties,
+): number {
+  try {
+    const header = encodePublishHeader({
+      type: 3,
+      dup: false,
+      qos,
+      retain: false,
+      topic,
+      packetId: qos === 0 ? 0 : 1,
+      properties,
+      payload,
+    }, 5);
+    return header.length + payload.length;
+  } catch (error) {
+    if (error instanceof RangeError) return Infinity;
+    throw error;
+  }
 }
 
 function isUtf8(bytes: Uint8Array): boolean {

@@ -7,7 +7,15 @@
  */
 
 import { createRoute, z } from "@hono/zod-openapi";
-import { type Broker, MqttError, ReasonCode, type SubscriptionRecord } from "../src/mod.ts";
+import {
+  type Acl,
+  type Broker,
+  type ClientInfo,
+  MqttError,
+  parseSharedFilter,
+  ReasonCode,
+  type SubscriptionRecord,
+} from "../src/mod.ts";
 import {
   authErrors,
   byText,
@@ -114,6 +122,11 @@ const addSubscription = createRoute({
     404: errors[404],
     409: errors[409],
     ...authErrors,
+    403: {
+      description:
+        "The ACL does not let this client subscribe to the filter, or the token's role may not write",
+      content: errors[400].content,
+    },
   },
 });
 
@@ -148,8 +161,33 @@ function subscribeFailure(error: MqttError): { status: 400 | 409; field: string 
   }
 }
 
+/** What the sessions resource works on. */
+export interface SessionsDeps {
+  broker: Broker;
+  /** The ACL a subscription made here must pass, as the client's own SUBSCRIBE would. */
+  acl: Acl;
+}
+
+/**
+ * The client a subscription is checked for: the connected client as it authenticated, or, for a
+ * session whose client is away, its client id alone (rules naming users or `%u` then do not
+ * match; every delivery is checked again with the client's identity once it is back).
+ */
+function subscriber(broker: Broker, clientId: string, protocolVersion: number): ClientInfo {
+  return broker.getClient(clientId) ?? {
+    clientId,
+    username: undefined,
+    remoteAddress: "",
+    remotePort: 0,
+    protocolVersion: protocolVersion as ClientInfo["protocolVersion"],
+    transport: "tcp",
+    peerCertificate: undefined,
+  };
+}
+
 /** The sessions resource, with subscriptions on a session's behalf. */
-export function sessionsRoutes(broker: Broker) {
+export function sessionsRoutes(deps: SessionsDeps) {
+  const { broker, acl } = deps;
   const app = resourceApp();
   app.openapi(listSessions, async (c) => {
     const { page, limit, clientId, like, connected } = c.req.valid("query");
@@ -177,6 +215,16 @@ export function sessionsRoutes(broker: Broker) {
   app.openapi(addSubscription, async (c) => {
     const { clientId } = c.req.valid("param");
     const body = c.req.valid("json");
+    const session = await broker.getSession(clientId);
+    if (!session) return problem(c, 404, `No session "${clientId}"`);
+    const shared = parseSharedFilter(body.filter);
+    if (!(shared instanceof MqttError)) {
+      const filter = shared ? shared.filter : body.filter;
+      if (!acl.canSubscribe(subscriber(broker, clientId, session.protocolVersion), filter)) {
+        const message = `the ACL does not let client "${clientId}" subscribe to "${filter}"`;
+        return problem(c, 403, `filter: ${message}`, [{ field: "filter", message }]);
+      }
+    }
     const record: SubscriptionRecord = {
       filter: body.filter,
       qos: body.qos,

@@ -33,6 +33,8 @@ const ALLOWED: Record<string, string[]> = {
   hooks: ["codec", "transport"],
   auth: ["codec", "topic", "util", "hooks", "domain"],
   broker: ["codec", "topic", "util", "domain", "session", "backbone", "hooks", "transport", "auth"],
+  // Operations: start-up checks of the configured files, client lifecycle logs and counters.
+  ops: ["codec", "util", "config", "hooks", "transport", "auth"],
 };
 
 /**

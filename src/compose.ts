@@ -41,10 +41,16 @@ export function proxyProtocolOptions(config: Config): ProxyProtocolOptions | und
 
 /** How the WebSocket listener (and the admin port, when it serves MQTT too) accepts clients. */
 export function webSocketOptions(
-  listener: { path: string; trustedProxies: string[]; proxyHeader: string },
+  listener: {
+    path: string;
+    trustedProxies: string[];
+    proxyHeader: string;
+    allowedOrigins: string[];
+  },
 ): WebSocketOptions {
   return {
     path: listener.path,
+    allowedOrigins: listener.allowedOrigins,
     trustedProxies: listener.trustedProxies.length > 0
       ? addressMatcher(listener.trustedProxies)
       : undefined,

@@ -8,6 +8,7 @@
 import { type ApiUser, createAdminApp } from "../routes/mod.ts";
 
 import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts";
+import { BanList, withBans } from "./auth/bans.ts";
 import type { EnhancedAuthMethod, EnhancedAuthMethods } from "./auth/enhanced.ts";
 import { createScramMethod, SCRAM_SHA_256 } from "./auth/scram.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
@@ -25,6 +26,10 @@ import { isLoopbackAddress } from "./util/address.ts";
 import { type Clock, createSystemClock } from "./util/clock.ts";
 import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
+import { ClientEvents } from "./ops/client_events.ts";
+import { checkConfigFiles } from "./ops/config_files.ts";
+import { routeRuntimeOutput } from "./ops/runtime_output.ts";
+import { formatIssue } from "./config/errors.ts";
 
 // The config mapping moved to compose.ts (src/mod.ts exports it from there); kept here for the
 // scripts and tests that import it from the composition root.
@@ -36,10 +41,36 @@ interface AdminServer {
   webSocket: WebSocketUpgrader | undefined;
 }
 
+/** A part that cannot start, named by its config key (e.g. `listeners.tls`) and address. */
+class StartupError extends Error {
+  override name = "StartupError";
+  readonly key: string;
+  readonly address: string;
+
+  constructor(key: string, host: string, port: number, cause: unknown) {
+    const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`${key}: cannot listen on ${address}: ${reason}`, { cause });
+    this.key = key;
+    this.address = address;
+  }
+}
+
+/** Runs `start`, naming the config key and address in the error when it fails. */
+function binding<T>(key: string, host: string, port: number, start: () => T): T {
+  try {
+    return start();
+  } catch (error) {
+    throw new StartupError(key, host, port, error);
+  }
+}
+
 /** What the admin API needs from the running broker. */
 interface AdminParts {
   broker: Broker;
   security: Security;
+  bans: BanList;
+  clientEvents: ClientEvents;
   listeners: Listener[];
   readiness: { listeners: boolean; backbone: boolean };
   eventLoopLag: EventLoopLagMonitor;
@@ -51,7 +82,11 @@ interface AdminParts {
  * With no token and no API user configured it listens on loopback only: there are no default
  * credentials, so an open API is never reachable from another machine.
  */
-function startAdminServer(config: Config, parts: AdminParts, logger: Logger): AdminServer {
+async function startAdminServer(
+  config: Config,
+  parts: AdminParts,
+  logger: Logger,
+): Promise<AdminServer> {
   const admin = config.admin;
   const users: ApiUser[] = admin.users.map((user) => {
     const credentials = parseScramCredentials(user.password);
@@ -72,6 +107,11 @@ function startAdminServer(config: Config, parts: AdminParts, logger: Logger): Ad
     logger.info("admin API has no credentials configured: anyone on this machine may use it", {
       host: hostname,
     });
+  } else if (admin.tls.cert === undefined && !isLoopbackAddress(hostname)) {
+    logger.warn(
+      "admin API serves other machines without TLS: tokens and passwords cross the network in clear text (set admin.tls.cert and admin.tls.key)",
+      { host: hostname },
+    );
   }
   const jwtSecret = admin.jwtSecret ?? crypto.getRandomValues(new Uint8Array(32)).toBase64();
   const app = createAdminApp({
@@ -81,7 +121,10 @@ function startAdminServer(config: Config, parts: AdminParts, logger: Logger): Ad
       acl: parts.security.acl,
       users: parts.security.users,
       aclFile: parts.security.aclFile,
+      bans: parts.bans,
     },
+    clientEvents: parts.clientEvents,
+    login: { maxFailures: admin.loginMaxFailures, lockout: admin.loginLockout },
     readiness: () => ({ ...parts.readiness }),
     listeners: () =>
       parts.listeners.map((l) => ({ transport: l.kind, address: l.hostname, port: l.port })),
@@ -93,16 +136,24 @@ function startAdminServer(config: Config, parts: AdminParts, logger: Logger): Ad
   const webSocket = admin.webSocket
     ? new WebSocketUpgrader("ws", webSocketOptions(config.listeners.ws), parts.broker.accept)
     : undefined;
-  const server = DenoHttpServer.serve(
-    {
-      hostname,
-      port: admin.port,
-      onError: (error) => logger.error("admin request failed", { error }),
-    },
-    (request, peer) => webSocket?.handle(request, peer) ?? app.fetch(request),
-  );
+  const tls = admin.tls.cert === undefined ? undefined : {
+    cert: await Deno.readTextFile(admin.tls.cert),
+    key: await Deno.readTextFile(admin.tls.key!),
+  };
+  const server = binding("admin", hostname, admin.port, () =>
+    DenoHttpServer.serve(
+      {
+        hostname,
+        port: admin.port,
+        ...tls,
+        onError: (error) => logger.error("admin request failed", { error }),
+      },
+      (request, peer) =>
+        webSocket?.handle(request, peer) ?? app.fetch(request, { remoteAddress: peer.address }),
+    ));
   logger.info("admin API started", {
     address: `${server.hostname}:${server.port}`,
+    scheme: server.secure ? "https" : "http",
     ...(webSocket ? { webSocket: config.listeners.ws.path } : {}),
   });
   return { server, webSocket };
@@ -120,24 +171,47 @@ export function authMethodsFrom(config: Config, security: Security): EnhancedAut
   return methods;
 }
 
-/** Binds every enabled listener; a listener that cannot bind stops the start-up. */
+/**
+ * Binds every enabled listener; a listener that cannot bind stops the start-up with a
+ * {@linkcode StartupError} naming it (and the listeners bound so far are closed).
+ */
 async function startListeners(config: Config, broker: Broker, logger: Logger): Promise<Listener[]> {
   const listeners: Listener[] = [];
+  try {
+    await bindListeners(config, broker, logger, listeners);
+  } catch (error) {
+    for (const listener of listeners) listener.close();
+    throw error;
+  }
+  for (const listener of listeners) {
+    logger.info("listener started", {
+      transport: listener.kind,
+      address: `${listener.hostname}:${listener.port}`,
+    });
+  }
+  return listeners;
+}
+
+async function bindListeners(
+  config: Config,
+  broker: Broker,
+  logger: Logger,
+  listeners: Listener[],
+): Promise<void> {
   const onAcceptError = (error: Error) => logger.warn("accept failed", { error });
   const onProxyHeaderError = (reason: string, remote: string) =>
     logger.info("connection closed: bad PROXY header", { remote, reason });
   const onError = (error: unknown) => logger.error("WebSocket request failed", { error });
   const { tcp, tls, ws, wss } = config.listeners;
   if (tcp.enabled) {
-    listeners.push(
+    listeners.push(binding("listeners.tcp", tcp.host, tcp.port, () =>
       DenoListener.tcp({
         hostname: tcp.host,
         port: tcp.port,
         onAcceptError,
         proxyProtocol: proxyProtocolOptions(config),
         onProxyHeaderError,
-      }, broker.accept),
-    );
+      }, broker.accept)));
   }
   if (tls.enabled) {
     const [cert, key] = await Promise.all([
@@ -149,48 +223,42 @@ async function startListeners(config: Config, broker: Broker, logger: Logger): P
       const ca = await Deno.readTextFile(tls.ca!);
       const onHandshakeError = (error: Error) =>
         logger.debug("TLS handshake failed", { error: error.message });
-      listeners.push(
-        await NodeTlsListener.listen(
-          { hostname: tls.host, port: tls.port, cert, key, ca, onHandshakeError },
-          broker.accept,
-        ),
-      );
+      try {
+        listeners.push(
+          await NodeTlsListener.listen(
+            { hostname: tls.host, port: tls.port, cert, key, ca, onHandshakeError },
+            broker.accept,
+          ),
+        );
+      } catch (error) {
+        throw new StartupError("listeners.tls", tls.host, tls.port, error);
+      }
     } else {
-      listeners.push(
+      listeners.push(binding("listeners.tls", tls.host, tls.port, () =>
         DenoListener.tls(
           { hostname: tls.host, port: tls.port, cert, key, onAcceptError },
           broker.accept,
-        ),
-      );
+        )));
     }
   }
   if (ws.enabled) {
-    listeners.push(
+    listeners.push(binding("listeners.ws", ws.host, ws.port, () =>
       DenoWebSocketListener.listen(
         { hostname: ws.host, port: ws.port, onError, ...webSocketOptions(ws) },
         broker.accept,
-      ),
-    );
+      )));
   }
   if (wss.enabled) {
     const [cert, key] = await Promise.all([
       Deno.readTextFile(wss.cert!),
       Deno.readTextFile(wss.key!),
     ]);
-    listeners.push(
+    listeners.push(binding("listeners.wss", wss.host, wss.port, () =>
       DenoWebSocketListener.listen(
         { hostname: wss.host, port: wss.port, cert, key, onError, ...webSocketOptions(wss) },
         broker.accept,
-      ),
-    );
+      )));
   }
-  for (const listener of listeners) {
-    logger.info("listener started", {
-      transport: listener.kind,
-      address: `${listener.hostname}:${listener.port}`,
-    });
-  }
-  return listeners;
 }
 
 async function main(args: string[]): Promise<number> {
@@ -218,11 +286,24 @@ async function main(args: string[]): Promise<number> {
     throw err;
   }
   if (cli.checkConfig) {
+    const problems = await checkConfigFiles(config);
+    if (problems.length > 0) {
+      console.error(new ConfigError(problems).message);
+      return 1;
+    }
     console.log("Configuration is valid");
     return 0;
   }
 
   const logger = createLogger(config.log);
+  routeRuntimeOutput(logger);
+  const problems = await checkConfigFiles(config);
+  if (problems.length > 0) {
+    for (const problem of problems) {
+      logger.error(`cannot start: ${formatIssue(problem)}`, { key: problem.path });
+    }
+    return 1;
+  }
   const clock = createSystemClock();
   let security: Security;
   try {
@@ -239,13 +320,16 @@ async function main(args: string[]): Promise<number> {
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
   await backbone.start({ id: config.node.id, version: VERSION, startedAt: clock.now() });
   const readiness = { listeners: false, backbone: true };
+  const bans = new BanList({ clock, maxBans: config.admin.maxBans });
+  const secured = withBans(bans, security.hooks, authMethodsFrom(config, security), logger);
+  const clientEvents = new ClientEvents(logger);
   const broker = new Broker({
     options: toBrokerOptions(config),
     backbone,
     clock,
     logger,
-    hooks: security.hooks,
-    authMethods: authMethodsFrom(config, security),
+    hooks: { ...secured.hooks, ...clientEvents.hooks() },
+    authMethods: secured.authMethods,
     version: `perch ${VERSION}`,
   });
   broker.start();
@@ -253,7 +337,7 @@ async function main(args: string[]): Promise<number> {
   try {
     listeners = await startListeners(config, broker, logger);
   } catch (err) {
-    logger.error("cannot start listener", { error: err });
+    logger.error(`cannot start: ${err instanceof Error ? err.message : err}`, startupFields(err));
     await broker.close(0);
     security.close();
     return 1;
@@ -264,13 +348,13 @@ async function main(args: string[]): Promise<number> {
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
     try {
-      admin = startAdminServer(
+      admin = await startAdminServer(
         config,
-        { broker, security, listeners, readiness, eventLoopLag, clock },
+        { broker, security, bans, clientEvents, listeners, readiness, eventLoopLag, clock },
         logger,
       );
     } catch (err) {
-      logger.error("cannot start the admin API", { error: err });
+      logger.error("cannot start the admin API", { ...startupFields(err), error: err });
       for (const listener of listeners) listener.close();
       eventLoopLag.stop();
       await broker.close(0);
@@ -316,6 +400,11 @@ async function main(args: string[]): Promise<number> {
   await stopped.promise;
   logger.info("broker stopped");
   return 0;
+}
+
+/** The config key and address of a start-up failure, for its log line. */
+function startupFields(error: unknown): Record<string, unknown> {
+  return error instanceof StartupError ? { key: error.key, address: error.address } : {};
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -123,9 +123,19 @@ export type {
   TransportKind,
 } from "./transport/transport.ts";
 export { DenoListener } from "./transport/deno_listener.ts";
-export { validateTopicFilter, validateTopicName } from "./topic/mod.ts";
+export { parseSharedFilter, validateTopicFilter, validateTopicName } from "./topic/mod.ts";
+export { encodePublishHeader } from "./codec/mod.ts";
 export { Acl, type AclDefault, type AclRule, validateAclRule } from "./auth/acl.ts";
 export { AclRuleFile } from "./auth/acl_file.ts";
+export {
+  type Ban,
+  BAN_KINDS,
+  type BanKind,
+  BanList,
+  BanListFullError,
+  withBans,
+} from "./auth/bans.ts";
+export { ClientEvents } from "./ops/client_events.ts";
 export { PasswordFile, validateUsername } from "./auth/password_file.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
 export { type Clock, createSystemClock } from "./util/clock.ts";

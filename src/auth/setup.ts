@@ -72,6 +72,8 @@ export class Security {
   /** The rules file, when `acl.file` is set. */
   readonly aclFile: AclRuleFile | undefined;
   readonly hooks: BrokerHooks;
+  /** `acl.default` of the configuration; the rules file's `default`, when it sets one, wins. */
+  readonly configDefault: AclDefault;
   #logger: Logger;
   #watchers: Deno.FsWatcher[] = [];
   #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -82,8 +84,10 @@ export class Security {
     acl: Acl;
     users: PasswordFile | undefined;
     aclFile: AclRuleFile | undefined;
+    configDefault: AclDefault;
     logger: Logger;
   }) {
+    this.configDefault = parts.configDefault;
     this.chain = parts.chain;
     this.acl = parts.acl;
     this.users = parts.users;
@@ -108,6 +112,26 @@ export class Security {
       users: this.users?.list().length,
       aclRules: this.acl.rules.length,
     });
+    this.logAclDefault();
+  }
+
+  /**
+   * Logs the ACL default in force and where it comes from: the rules file's `default` when it sets
+   * one (a warning when that overrides a different `acl.default`), else `acl.default`.
+   */
+  logAclDefault(): void {
+    const fromFile = this.aclFile?.defaultPolicy;
+    const fields = {
+      default: this.acl.defaultPolicy,
+      source: fromFile === undefined ? "acl.default" : "acl.file",
+      ...(this.aclFile ? { file: this.aclFile.path } : {}),
+    };
+    if (fromFile !== undefined && fromFile !== this.configDefault) {
+      this.#logger.warn(
+        `ACL default "${fromFile}" of acl.file overrides acl.default "${this.configDefault}"`,
+        fields,
+      );
+    } else this.#logger.info("ACL default in force", fields);
   }
 
   /** Resolves after the next reload that a file change triggered (for tests and tooling). */
@@ -207,11 +231,24 @@ export async function createSecurity(
     await file.load();
     aclFile = file;
   }
-  const security = new Security({ chain, acl: rules, users, aclFile, logger: deps.logger });
+  const security = new Security({
+    chain,
+    acl: rules,
+    users,
+    aclFile,
+    configDefault: acl.default,
+    logger: deps.logger,
+  });
   if (users && auth.passwordFile.watch) {
     security.watch(users.path, () => users!.load());
   }
-  if (aclFile && acl.watch) security.watch(aclFile.path, () => aclFile!.load());
+  if (aclFile && acl.watch) {
+    security.watch(aclFile.path, async () => {
+      await aclFile!.load();
+      security.logAclDefault();
+    });
+  }
+  security.logAclDefault();
   return security;
 }
 

@@ -197,6 +197,38 @@ function addressList(description: string) {
   ).prefault([]).meta({ description, typeLabel: "list of addresses/CIDRs" } satisfies FieldMeta);
 }
 
+/**
+ * Browser origins allowed to open a WebSocket: `*` for any, else `scheme://host[:port]` entries
+ * (compared case-insensitively, as the browser's `Origin` header writes them).
+ */
+function originList(description: string) {
+  const error = 'expected a list of origins such as "https://app.example.com", or "*"';
+  return z.preprocess(
+    (value) =>
+      typeof value === "string"
+        ? value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "")
+        : value,
+    z.array(
+      z.string({ error }).refine((entry) => entry === "*" || isOrigin(entry), {
+        error: (issue) =>
+          `not an origin (scheme://host[:port], no path) or "*": ${JSON.stringify(issue.input)}`,
+      }).transform((entry) => entry === "*" ? entry : new URL(entry).origin),
+      { error },
+    ),
+  ).prefault(["*"]).meta({ description, typeLabel: "list of origins" } satisfies FieldMeta);
+}
+
+/** True for `scheme://host[:port]` with nothing after it (a trailing `/` aside). */
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.origin !== "null" && url.pathname === "/" && url.username === "" &&
+      url.password === "" && !/[?#]/.test(text);
+  } catch {
+    return false;
+  }
+}
+
 function urlPath(defaultValue: string, description: string) {
   const error = 'expected a URL path starting with "/"';
   return z.string({ error }).regex(/^\/[^\s?#]*$/, { error }).prefault(defaultValue)
@@ -229,6 +261,9 @@ function webSocketKeys(port: number) {
     path: urlPath("/mqtt", "URL path MQTT clients connect to."),
     trustedProxies: addressList(
       "Reverse proxies whose `proxyHeader` is believed for the client address.",
+    ),
+    allowedOrigins: originList(
+      "Browser origins (`Origin` header) allowed to connect, e.g. `https://app.example.com`; `*` allows any. Requests without `Origin` (non-browser clients) are always accepted; others get 403.",
     ),
     proxyHeader: z.string({ error: "expected a header name" })
       .regex(/^[A-Za-z0-9-]+$/, { error: "expected a header name" })
@@ -658,6 +693,24 @@ const apiUser = z.strictObject({
   role: z.enum(API_ROLES, { error: `expected ${quoteList(API_ROLES)}` }),
 }, { error: "expected a mapping with username, password and role" });
 
+const adminTls = z.strictObject({
+  cert: pemPath(
+    "PEM certificate chain: serve the admin API (and `/metrics`, `/healthz`) over HTTPS; needs `key`.",
+  ),
+  key: pemPath("PEM private key of `admin.tls.cert`."),
+}, { error: EXPECTED_MAPPING })
+  .superRefine((tls, ctx) => {
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [tls.cert === undefined ? "cert" : "key"],
+        message: "required with admin.tls." + (tls.cert === undefined ? "key" : "cert"),
+      });
+    }
+  })
+  .prefault({})
+  .meta({ description: "HTTPS for the admin API." });
+
 const admin = section({
   enabled: boolean(true, "Serve the admin HTTP API, health checks and Prometheus metrics."),
   host: listenHost(),
@@ -724,7 +777,23 @@ const admin = section({
   ),
   webSocket: boolean(
     false,
-    "Also accept MQTT over WebSocket on the admin port, at `listeners.ws.path`.",
+    "Also accept MQTT over WebSocket on the admin port, at `listeners.ws.path` (with `listeners.ws.allowedOrigins`).",
+  ),
+  tls: adminTls,
+  loginMaxFailures: integer(
+    5,
+    "Failed `POST /api/v1/login` attempts allowed per client address and per user name before that address or name is locked out (429) for `loginLockout`.",
+    { min: 1, max: 1000 },
+  ),
+  loginLockout: duration(
+    "5m",
+    "How long an address or user name is refused logins after `loginMaxFailures` failures.",
+    { min: 1000 },
+  ),
+  maxBans: integer(
+    10_000,
+    "Most bans (client id, user name or address) held at once; adding one beyond it answers 409.",
+    { min: 1, max: 1_000_000 },
   ),
 }, "The admin HTTP API (routes/), health and metrics.");
 

@@ -46,6 +46,12 @@ export interface WebSocketOptions {
   proxyHeader?: string;
   /** Bytes held while the broker pauses reading; beyond this the connection is closed. */
   maxPausedBytes?: number;
+  /**
+   * Browser origins allowed to connect (serialized origins, lower case, e.g.
+   * `https://app.example.com`), or `*` among them for any. A request without an `Origin` header
+   * (a non-browser client) is always accepted. Default: any.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 /**
@@ -56,6 +62,7 @@ export class WebSocketUpgrader {
   readonly kind: TransportKind;
   #options: WebSocketOptions;
   #accept: AcceptHandler;
+  #origins: ReadonlySet<string> | undefined;
   #open = 0;
   #accepting = true;
   #idle: PromiseWithResolvers<void> | undefined;
@@ -64,6 +71,8 @@ export class WebSocketUpgrader {
     this.kind = kind;
     this.#options = options;
     this.#accept = accept;
+    const origins = options.allowedOrigins;
+    this.#origins = origins === undefined || origins.includes("*") ? undefined : new Set(origins);
   }
 
   /** Open WebSocket connections. */
@@ -77,6 +86,12 @@ export class WebSocketUpgrader {
     if (!this.#accepting) return problem(503, "The listener is closing");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return problem(426, "MQTT is served over WebSocket here", { upgrade: "websocket" });
+    }
+    // A web page of another site must not reach the broker from a visitor's browser (which
+    // always sends Origin); non-browser clients send none.
+    const origin = request.headers.get("origin");
+    if (origin !== null && this.#origins && !this.#origins.has(origin.toLowerCase())) {
+      return problem(403, `Origin not allowed: ${origin}`);
     }
     const offered = request.headers.get("sec-websocket-protocol");
     let protocol: string | undefined;

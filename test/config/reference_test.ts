@@ -34,6 +34,8 @@ Deno.test("describeConfig() documents every key with a type and a description", 
     "listeners.wss.cert",
     "listeners.wss.key",
     "admin.jwtSecret",
+    "admin.tls.cert",
+    "admin.tls.key",
   ];
   assert.deepEqual([...documented].sort(), [...parsed, ...optional].sort());
 });

@@ -11,7 +11,10 @@ import { deriveScramCredentials } from "../../src/auth/credentials.ts";
 import { DenoHttpServer } from "../../src/transport/deno_http.ts";
 import { WebSocketUpgrader } from "../../src/transport/deno_websocket.ts";
 import { EventLoopLagMonitor } from "../../src/util/event_loop_lag.ts";
-import { nullLogger } from "../../src/util/logger.ts";
+import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
+import { BanList } from "../../src/auth/bans.ts";
+import { ClientEvents } from "../../src/ops/client_events.ts";
+import type { Clock } from "../../src/util/clock.ts";
 import { type ApiUser, createAdminApp } from "../../routes/mod.ts";
 import type { ApiToken } from "../../routes/auth.ts";
 import { type SecureTestBroker, startSecureBroker } from "./secure_broker.ts";
@@ -33,6 +36,12 @@ export interface TestAdminOptions {
   http?: boolean;
   maxBodySize?: number;
   publicMetrics?: boolean;
+  /** The broker's and the API's clock (the system clock by default). */
+  clock?: Clock;
+  /** Failed logins allowed and the lock-out after them (ms); default 5 and 5 minutes. */
+  login?: { maxFailures: number; lockout: number };
+  /** Most bans held; default 100. */
+  maxBans?: number;
 }
 
 export interface TestAdmin {
@@ -42,6 +51,11 @@ export interface TestAdmin {
   dir: string;
   /** Base URL of the HTTP server (`http` option). */
   url: string | undefined;
+  /** Port of the HTTP server (`http` option). */
+  httpPort: number | undefined;
+  bans: BanList;
+  /** Lines the admin API logged (audit lines, logins). */
+  apiLogs: { level: LogEntryLevel; line: string }[];
   /** `app.request()` with the admin token unless `token` says otherwise (null: none). */
   request(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
   /** The same over HTTP. */
@@ -64,7 +78,15 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
   const dir = await Deno.makeTempDir({ prefix: "perch_admin_test_" });
   await Deno.writeTextFile(`${dir}/users.txt`, "");
   await Deno.writeTextFile(`${dir}/acl.yaml`, "[]\n");
+  const bans = new BanList({
+    clock: options.clock ?? { now: () => Date.now() },
+    maxBans: options.maxBans ?? 100,
+  });
+  const events = new ClientEvents(createLogger({ level: "silent" }));
   const server = await startSecureBroker({
+    clock: options.clock,
+    bans,
+    hooks: events.hooks(),
     config: {
       ...options.config,
       auth: {
@@ -83,6 +105,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     users.push({ username: "watcher", role: "viewer", credentials });
   }
   const lag = new EventLoopLagMonitor(server.broker.clock);
+  const apiLogs: { level: LogEntryLevel; line: string }[] = [];
   const app = createAdminApp({
     broker: server.broker,
     auth: {
@@ -99,13 +122,20 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
       acl: server.security.acl,
       users: server.security.users,
       aclFile: server.security.aclFile,
+      bans,
     },
+    clientEvents: events,
+    login: options.login,
     readiness: () => ({ listeners: true, backbone: true }),
     listeners: () => [{ transport: "tcp", address: "127.0.0.1", port: server.port }],
     eventLoopLag: () => lag.read(),
     maxBodySize: options.maxBodySize ?? 64 * 1024,
     publicMetrics: options.publicMetrics,
-    logger: nullLogger,
+    logger: createLogger({
+      level: "debug",
+      format: "json",
+      write: (line, level) => apiLogs.push({ level, line }),
+    }),
   });
   let http: DenoHttpServer | undefined;
   let upgrader: WebSocketUpgrader | undefined;
@@ -114,7 +144,8 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     const ws = upgrader;
     http = DenoHttpServer.serve(
       { hostname: "127.0.0.1", port: 0 },
-      (request, peer) => ws.handle(request, peer) ?? app.fetch(request),
+      (request, peer) =>
+        ws.handle(request, peer) ?? app.fetch(request, { remoteAddress: peer.address }),
     );
   }
   const url = http && `http://127.0.0.1:${http.port}`;
@@ -123,6 +154,9 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     app,
     dir,
     url,
+    httpPort: http?.port,
+    bans,
+    apiLogs,
     request: (path, init) => Promise.resolve(app.request(path, withToken(init))),
     fetch: (path, init) => {
       if (!url) throw new Error("startAdmin({ http: true }) serves over HTTP");

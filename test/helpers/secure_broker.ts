@@ -6,6 +6,7 @@
  */
 
 import { createSecurity, type Security } from "../../src/auth/setup.ts";
+import { type BanList, withBans } from "../../src/auth/bans.ts";
 import { type ConfigInput, configSchema } from "../../src/config/mod.ts";
 import type { BrokerHooks } from "../../src/hooks/hooks.ts";
 import { NodeTlsListener } from "../../src/transport/node_tls_listener.ts";
@@ -25,6 +26,8 @@ export interface SecureTestBrokerOptions {
   hooks?: BrokerHooks;
   /** PEM text: starts a mutual-TLS listener on a free port. */
   tls?: { cert: string; key: string; ca: string };
+  /** Bans checked at CONNECT, as `main.ts` puts them in front of authentication. */
+  bans?: BanList;
 }
 
 export async function startSecureBroker(
@@ -39,10 +42,14 @@ export async function startSecureBroker(
     write: (line, level) => logs.push({ level, line }),
   });
   const security = await createSecurity(config.auth, config.acl, { clock, logger });
+  const secured = options.bans
+    ? withBans(options.bans, security.hooks, new Map(), logger)
+    : { hooks: security.hooks, authMethods: undefined };
   const server = startBroker({
     config: options.config,
     clock,
-    hooks: { ...options.hooks, ...security.hooks },
+    hooks: { ...options.hooks, ...secured.hooks },
+    authMethods: secured.authMethods,
   });
   server.logs.push(...logs);
   logs = server.logs;

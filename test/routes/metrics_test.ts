@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { body, startAdmin, VIEWER_TOKEN } from "../helpers/admin.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
+import { RawWebSocket } from "../helpers/raw_websocket.ts";
 import { TestClient } from "../helpers/test_client.ts";
 
 Deno.test("GET /metrics serves the Prometheus text format with every listed metric", async () => {
@@ -126,5 +127,77 @@ Deno.test("GET /metrics needs a token unless admin.publicMetrics is set", async 
   } finally {
     await closed.close();
     await open.close();
+  }
+});
+
+Deno.test("GET /metrics counts clients by listener, disconnects by reason, refusals by cause, and retained messages without $SYS", async () => {
+  const t = await startAdmin({ http: true, config: { limits: { maxConnections: 3 } } });
+  try {
+    const scrape = async () => parseExposition(await (await t.fetch("/metrics")).text());
+    const { client: tcp } = await TestClient.connect(t.server.port, { clientId: "t", version: 5 });
+    const { socket } = await RawWebSocket.connect(t.httpPort!, { protocols: ["mqtt"] });
+    const ws = TestClient.wrap(socket!, 5);
+    assert.equal((await ws.sendConnect({ clientId: "w" })).reasonCode, 0);
+    for (const topic of ["m/r", "$SYS/test"]) {
+      const published = await t.fetch("/api/v1/publish", {
+        method: "POST",
+        body: JSON.stringify({ topic, payload: "kept", retain: true }),
+      });
+      assert.equal(published.status, 200);
+      await published.body?.cancel();
+    }
+    const during = await scrape();
+    assert.equal(during.value("perch_listener_clients_connected", { listener: "tcp" }), 1);
+    assert.equal(during.value("perch_listener_clients_connected", { listener: "ws" }), 1);
+    assert.equal(during.value("perch_retained_messages"), 2);
+    assert.equal(during.value("perch_retained_messages_without_sys"), 1);
+
+    // Refusals: a wrong password (auth), a ban, and one connection over limits.maxConnections.
+    await t.fetch("/api/v1/users", {
+      method: "POST",
+      body: JSON.stringify({ username: "m", password: "pw" }),
+    }).then((r) => r.body?.cancel());
+    const wrong = await TestClient.connect(t.server.port, {
+      clientId: "x",
+      username: "m",
+      password: "no",
+    });
+    assert.equal(wrong.connack.reasonCode, 4);
+    await t.fetch("/api/v1/bans", {
+      method: "POST",
+      body: JSON.stringify({ kind: "clientId", value: "banned" }),
+    }).then((r) => r.body?.cancel());
+    const banned = await TestClient.connect(t.server.port, { clientId: "banned", version: 5 });
+    assert.equal(banned.connack.reasonCode, 0x8a);
+    await Promise.all([wrong.client.closed, banned.client.closed]);
+    const third = await TestClient.connect(t.server.port, { clientId: "third", version: 5 });
+    const fourth = await TestClient.connect(t.server.port, { clientId: "fourth", version: 5 });
+    assert.equal(fourth.connack.reasonCode, 0x89);
+    await fourth.client.closed;
+
+    // Disconnects: a clean one, a lost connection, a kick.
+    await tcp.disconnect();
+    await ws.destroy();
+    const kick = await t.fetch("/api/v1/clients/third", { method: "DELETE" });
+    assert.equal(kick.status, 204);
+    await third.client.closed;
+    await t.server.until(() => t.server.broker.listClients().length === 0);
+
+    const after = await scrape();
+    assert.equal(after.value("perch_listener_clients_connected", { listener: "tcp" }), 0);
+    assert.equal(after.value("perch_listener_clients_connected", { listener: "ws" }), 0);
+    assert.equal(after.value("perch_listener_connects_total", { listener: "tcp" }), 2);
+    assert.equal(after.value("perch_listener_connects_total", { listener: "ws" }), 1);
+    assert.equal(after.value("perch_client_disconnects_total", { reason: "client_disconnect" }), 1);
+    assert.equal(after.value("perch_client_disconnects_total", { reason: "connection_lost" }), 1);
+    assert.equal(
+      after.value("perch_client_disconnects_total", { reason: "administrative_action" }),
+      1,
+    );
+    assert.equal(after.value("perch_connections_refused_total", { cause: "auth" }), 1);
+    assert.equal(after.value("perch_connections_refused_total", { cause: "banned" }), 1);
+    assert.equal(after.value("perch_connections_refused_total", { cause: "limit" }), 1);
+  } finally {
+    await t.close();
   }
 });

@@ -43,6 +43,8 @@ const RESOURCE_PATHS = [
   "/api/v1/acl",
   "/api/v1/acl/rules",
   "/api/v1/acl/rules/{index}",
+  "/api/v1/bans",
+  "/api/v1/bans/{kind}/{value}",
   "/api/v1/nodes",
   "/api/v1/nodes/{nodeId}",
   "/api/v1/stats",

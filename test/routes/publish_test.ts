@@ -124,6 +124,42 @@ Deno.test("POST /api/v1/publish answers 400 naming each bad field", async () => 
   }
 });
 
+Deno.test("POST /api/v1/publish answers 400 naming the payload when the PUBLISH would exceed mqtt.maxPacketSize", async () => {
+  const t = await startAdmin({ http: true, config: { mqtt: { maxPacketSize: 1024 } } });
+  try {
+    const { client } = await TestClient.connect(t.server.port, { clientId: "sub", version: 5 });
+    await client.subscribe("big/#", 0);
+    // 2 + 5 (topic) + 1000 payload + 1 (no properties) = 1008 remaining, 1011 bytes in all: fits.
+    const fits = await t.fetch(
+      "/api/v1/publish",
+      post({ topic: "big/a", payload: "x".repeat(1000) }),
+    );
+    assert.equal(fits.status, 200);
+    await fits.body?.cancel();
+    assert.equal((await client.expect(PacketType.PUBLISH)).payload.length, 1000);
+    // The same with a user property that brings the packet over 1024 bytes.
+    const over = await t.fetch(
+      "/api/v1/publish",
+      post({
+        topic: "big/a",
+        payload: "x".repeat(1000),
+        properties: { userProperties: [["k", "v".repeat(20)]] },
+      }),
+    );
+    assert.equal(over.status, 400);
+    const reply = await body<Issues & { message: string }>(over);
+    assert.deepEqual(reply.issues.map((i) => i.field), ["payload"]);
+    assert.match(
+      reply.message,
+      /^Invalid request: payload: the message makes a 1037-byte PUBLISH packet, over mqtt\.maxPacketSize \(1024 bytes\)$/,
+    );
+    await client.expectNothingPending();
+    await client.disconnect();
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("POST /api/v1/publish answers 400 to malformed JSON and 415 to another content type", async () => {
   const t = await startAdmin({ http: true });
   try {

@@ -259,3 +259,48 @@ Deno.test("DELETE /api/v1/sessions/{clientId}/subscriptions/{filter} stops deliv
     await t.close();
   }
 });
+
+Deno.test("POST /api/v1/sessions/{clientId}/subscriptions answers 403 naming the filter when the ACL denies it", async () => {
+  const t = await startAdmin({
+    config: {
+      acl: {
+        rules: [
+          { permission: "deny", action: "subscribe", topic: "secret/#", clients: ["s", "away"] },
+          { permission: "allow", action: "subscribe", topic: "own/%c/#" },
+          { permission: "deny", action: "subscribe", topic: "own/#" },
+        ],
+      },
+    },
+  });
+  try {
+    const { client } = await TestClient.connect(t.server.port, { clientId: "s", version: 5 });
+    await offlineSession(t.server.port, "away");
+    const cases: [string, string, number][] = [
+      ["s", "secret/plans", 403],
+      ["s", "$share/g/secret/plans", 403], // the ACL sees the filter without the share prefix
+      ["s", "own/other/x", 403],
+      ["away", "secret/#", 403], // an offline session is checked by its client id
+      ["s", "own/s/x", 201],
+      ["s", "public/x", 201],
+    ];
+    for (const [clientId, filter, status] of cases) {
+      const response = await t.request(`/api/v1/sessions/${clientId}/subscriptions`, {
+        method: "POST",
+        body: JSON.stringify({ filter }),
+      });
+      assert.equal(response.status, status, `${clientId} ${filter}`);
+      if (status === 403) {
+        const reply = await body<Issues & { message: string }>(response);
+        assert.equal(reply.issues[0].field, "filter");
+        assert.match(reply.message, /^filter: the ACL does not let client ".+" subscribe to/);
+      } else await response.body?.cancel();
+    }
+    assert.deepEqual(
+      (await t.server.broker.getSession("s"))!.subscriptions.map((s) => s.filter).sort(),
+      ["own/s/x", "public/x"],
+    );
+    await client.disconnect();
+  } finally {
+    await t.close();
+  }
+});

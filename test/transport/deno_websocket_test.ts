@@ -103,6 +103,51 @@ Deno.test("DenoWebSocketListener refuses a request offering no MQTT subprotocol"
   }
 });
 
+Deno.test("DenoWebSocketListener refuses an upgrade from an Origin off its allow-list with 403", async () => {
+  const t = setup({ allowedOrigins: ["https://app.example.com"] });
+  try {
+    const refused = await RawWebSocket.connect(t.listener.port, {
+      protocols: ["mqtt"],
+      headers: { Origin: "https://evil.example" },
+    });
+    assert.equal(refused.socket, undefined);
+    assert.equal(refused.response.status, 403);
+    assert.equal(
+      JSON.parse(refused.response.body).error,
+      "Origin not allowed: https://evil.example",
+    );
+    assert.equal(t.server.broker.stats.connectionsAccepted, 0);
+    // The allowed origin (the header's case does not matter), and a client that sends no Origin.
+    const variants: Record<string, string>[] = [{ Origin: "https://App.Example.com" }, {}];
+    for (const headers of variants) {
+      const { socket, response } = await RawWebSocket.connect(t.listener.port, {
+        protocols: ["mqtt"],
+        headers,
+      });
+      assert.equal(response.status, 101);
+      const client = TestClient.wrap(socket!, 5);
+      assert.equal((await client.sendConnect({ clientId: "ok" })).reasonCode, ReasonCode.Success);
+      await client.disconnect();
+    }
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("DenoWebSocketListener accepts any Origin by default", async () => {
+  const t = setup();
+  try {
+    const { socket, response } = await RawWebSocket.connect(t.listener.port, {
+      protocols: ["mqtt"],
+      headers: { Origin: "https://anywhere.example" },
+    });
+    assert.equal(response.status, 101);
+    socket!.close();
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("DenoWebSocketListener answers 426 to a plain GET and 404 off the MQTT path", async () => {
   const t = setup();
   try {
