@@ -25,6 +25,7 @@ import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.
 import { clientsRoutes } from "./clients.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
 import { loginRoutes } from "./login.ts";
+import { meRoutes } from "./me.ts";
 import { createMetricsRegistry, type MemoryUsage, metricsRoutes } from "./metrics.ts";
 import { type ListenerInfo, nodesRoutes } from "./nodes.ts";
 import { publishRoutes } from "./publish.ts";
@@ -108,6 +109,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   });
   app.route("/metrics", metricsRoutes(registry));
   app.route("/api/v1/login", loginRoutes(authenticator));
+  app.route("/api/v1/me", meRoutes(authenticator.open));
   app.route("/api/v1/clients", clientsRoutes(broker));
   app.route("/api/v1/sessions", sessionsRoutes(broker));
   app.route("/api/v1/subscriptions", subscriptionsRoutes(broker));
@@ -126,6 +128,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     nodesRoutes({
       broker,
       listeners: deps.listeners,
+      readiness: deps.readiness,
       eventLoopLag: deps.eventLoopLag,
       memoryUsage,
     }),
