@@ -1,8 +1,9 @@
 /**
  * The admin HTTP API: a Hono app with one sub-app per resource, zod-validated requests, JSON
  * errors with the right status, token and login authentication with roles, health and
- * Prometheus metrics, and an OpenAPI 3.1 document generated from the same zod schemas
- * (`/api/v1/openapi.json`). It knows the broker only through `src/mod.ts`; `src/main.ts` serves it.
+ * Prometheus metrics, an OpenAPI 3.1 document generated from the same zod schemas
+ * (`/api/v1/openapi.json`), and the dashboard's static files at `/dashboard/`. It knows the
+ * broker only through `src/mod.ts`; `src/main.ts` serves it.
  *
  * @example Ask an embedded broker's API without a socket
  * ```ts ignore
@@ -23,6 +24,7 @@ import { SerialQueue } from "./_serial.ts";
 import { aclRoutes } from "./acl.ts";
 import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.ts";
 import { clientsRoutes } from "./clients.ts";
+import { dashboardRoutes } from "./dashboard.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
 import { loginRoutes } from "./login.ts";
 import { meRoutes } from "./me.ts";
@@ -67,6 +69,8 @@ export interface AdminDeps {
   maxBodySize: number;
   /** Serve `/metrics` without a token. */
   publicMetrics?: boolean;
+  /** The dashboard's files; `dashboard/` of this repository by default. */
+  dashboardDir?: URL;
   logger: Logger;
 }
 
@@ -134,6 +138,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     }),
   );
   app.route("/api/v1/stats", statsRoutes(broker));
+  app.route("/", dashboardRoutes({ dir: deps.dashboardDir, logger }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -33,6 +33,8 @@ export interface TestAdminOptions {
   http?: boolean;
   maxBodySize?: number;
   publicMetrics?: boolean;
+  /** The dashboard's files; the repository's `dashboard/` by default. */
+  dashboardDir?: URL;
 }
 
 export interface TestAdmin {
@@ -83,6 +85,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     users.push({ username: "watcher", role: "viewer", credentials });
   }
   const lag = new EventLoopLagMonitor(server.broker.clock);
+  lag.start();
   const app = createAdminApp({
     broker: server.broker,
     auth: {
@@ -105,6 +108,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     eventLoopLag: () => lag.read(),
     maxBodySize: options.maxBodySize ?? 64 * 1024,
     publicMetrics: options.publicMetrics,
+    dashboardDir: options.dashboardDir,
     logger: nullLogger,
   });
   let http: DenoHttpServer | undefined;
@@ -129,6 +133,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
       return fetch(`${url}${path}`, withToken(init));
     },
     async close() {
+      lag.stop();
       await server.close();
       await upgrader?.stopAccepting();
       await http?.close();
