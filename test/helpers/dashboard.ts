@@ -53,8 +53,12 @@ export async function visit(page: Page, name: string): Promise<void> {
  * Waits until `condition`, JavaScript evaluated in the page, is true (re-evaluated on every
  * animation frame). Given as text: these tests are type-checked without the DOM library.
  */
-export async function waitUntil(page: Page, condition: string): Promise<void> {
-  await page.waitForFunction(condition);
+export async function waitUntil(
+  page: Page,
+  condition: string,
+  options: { timeout?: number } = {},
+): Promise<void> {
+  await page.waitForFunction(condition, options);
 }
 
 /** Waits until the element at `selector` holds exactly `text`. */
@@ -201,6 +205,8 @@ export async function takeScreenshots(
     await waitUntil(
       page,
       `[...document.querySelectorAll(".chart")].every((chart) => chart.dataset.points >= ${chartPoints})`,
+      // One sample a second, and the page's usual patience on top.
+      { timeout: chartPoints * 1000 + 10_000 },
     );
     await shoot(page, dir, "overview");
 
