@@ -72,3 +72,16 @@ export async function api(path, { method = "GET", query, body } = {}) {
 export function segment(value) {
   return encodeURIComponent(value);
 }
+
+/**
+ * A guard for requests that replace one another (a new search, another row's details): each call
+ * starts a request and returns a check that stays true until the next call, so a slow earlier
+ * reply is never shown over a newer one.
+ */
+export function newestOnly() {
+  let newest = 0;
+  return () => {
+    const ticket = ++newest;
+    return () => ticket === newest;
+  };
+}

@@ -65,7 +65,8 @@ export async function openPage(
 ): Promise<{ page: Page; problems: string[]; close(): Promise<void> }> {
   const context = await browser.createBrowserContext();
   const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
+  // A guard against a hang, not a measure: the machine may be busy with other work.
+  page.setDefaultTimeout(30_000);
   const problems: string[] = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error}`));
   page.on("console", (message) => {

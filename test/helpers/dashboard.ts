@@ -30,7 +30,7 @@ export async function logInWithPassword(page: Page, url: string, username: strin
   await page.waitForSelector("#login-password");
   await page.type("#username", username);
   await page.type("#password", API_PASSWORD);
-  await page.click("#login-password button[type=submit]");
+  await page.locator("#login-password button[type=submit]").click();
   await page.waitForSelector('.page[data-page="overview"]');
 }
 
@@ -39,13 +39,13 @@ export async function logInWithToken(page: Page, url: string, token: string): Pr
   await page.goto(`${url}/`);
   await page.waitForSelector("#login-token");
   await page.type("#token", token);
-  await page.click("#login-token button[type=submit]");
+  await page.locator("#login-token button[type=submit]").click();
   await page.waitForSelector('.page[data-page="overview"]');
 }
 
 /** Shows a page of the dashboard through its navigation link and waits until its list is there. */
 export async function visit(page: Page, name: string): Promise<void> {
-  await page.click(`#nav a[data-page="${name}"]`);
+  await page.locator(`#nav a[data-page="${name}"]`).click();
   await page.waitForSelector(`.page[data-page="${name}"] h1`);
 }
 
@@ -206,17 +206,17 @@ export async function takeScreenshots(
       page,
       `[...document.querySelectorAll(".chart")].every((chart) => chart.dataset.points >= ${chartPoints})`,
       // One sample a second, and the page's usual patience on top.
-      { timeout: chartPoints * 1000 + 10_000 },
+      { timeout: chartPoints * 1000 + 30_000 },
     );
     await shoot(page, dir, "overview");
 
     await visit(page, "clients");
-    await page.click('tr[data-key="ops-console"]');
+    await page.locator('tr[data-key="ops-console"]').click();
     await page.waitForSelector('[data-client="ops-console"]');
     await shoot(page, dir, "clients");
 
     await visit(page, "sessions");
-    await page.click('tr[data-key="billing-backend"]');
+    await page.locator('tr[data-key="billing-backend"]').click();
     await page.waitForSelector('[data-session="billing-backend"]');
     await shoot(page, dir, "sessions");
 
@@ -225,7 +225,7 @@ export async function takeScreenshots(
     await shoot(page, dir, "subscriptions");
 
     await visit(page, "retained");
-    await page.click('tr[data-key="sensors/sensor-1/config"]');
+    await page.locator('tr[data-key="sensors/sensor-1/config"]').click();
     await page.waitForSelector('pre.payload[data-view="json"]');
     await shoot(page, dir, "retained");
 
@@ -234,10 +234,10 @@ export async function takeScreenshots(
     await page.type('[name="payload"]', '{"building": 4, "level": "evacuate"}');
     await page.select('[name="qos"]', "1");
     await page.type('[name="contentType"]', "application/json");
-    await page.click(".publish fieldset button.quiet");
+    await page.locator(".publish fieldset button.quiet").click();
     await page.type(".pair .name", "origin");
     await page.type(".pair .value", "dashboard");
-    await page.click('.publish button[type="submit"]');
+    await page.locator('.publish button[type="submit"]').click();
     await page.waitForSelector(".publish .form-message.good");
     await shoot(page, dir, "publish");
 
@@ -248,14 +248,14 @@ export async function takeScreenshots(
     await visit(page, "acl");
     await page.waitForSelector("#rule-form");
     await page.type('#rule-form [name="topic"]', "plant/#/valves");
-    await page.click('#rule-form button[type="submit"]');
+    await page.locator('#rule-form button[type="submit"]').click();
     await page.waitForSelector('[data-error-for="topic"]:not(:empty)');
     await shoot(page, dir, "acl");
 
-    await page.click("#logout");
+    await page.locator("#logout").click();
     await logInWithPassword(page, url, "watcher");
     await visit(page, "clients");
-    await page.click('tr[data-key="sensor-1"]');
+    await page.locator('tr[data-key="sensor-1"]').click();
     await page.waitForSelector('[data-client="sensor-1"]');
     await shoot(page, dir, "viewer-clients");
     if (problems.length > 0) throw new Error(`The dashboard reported: ${problems.join("\n")}`);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { api, segment } from "../api.js";
+import { api, newestOnly, segment } from "../api.js";
 import { facts, failure, field, formMessage, h, pager, say, table } from "../dom.js";
 import { formatBytes, formatCount, formatTime, protocolName } from "../format.js";
 import { subscriptionColumns } from "./subscriptions.js";
@@ -31,7 +31,9 @@ export default {
     );
     container.append(h("h1", { text: "Clients" }), form, results, details);
 
+    const searchRequests = newestOnly();
     async function search(page) {
+      const current = searchRequests();
       try {
         const reply = await api("/clients", {
           query: {
@@ -42,6 +44,7 @@ export default {
             limit: PAGE_SIZE,
           },
         });
+        if (!current()) return;
         results.replaceChildren(
           table(
             [
@@ -65,15 +68,20 @@ export default {
           pager(reply.meta, search),
         );
       } catch (error) {
+        if (!current()) return;
         results.replaceChildren(failure(error));
       }
     }
 
+    const showRequests = newestOnly();
     async function show(clientId) {
+      const current = showRequests();
       let client;
       try {
         client = await api(`/clients/${segment(clientId)}`);
+        if (!current()) return;
       } catch (error) {
+        if (!current()) return;
         details.replaceChildren(failure(error));
         return;
       }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { api, segment } from "../api.js";
+import { api, newestOnly, segment } from "../api.js";
 import {
   clearErrors,
   facts,
@@ -74,11 +74,14 @@ export default {
     );
     container.append(h("h1", { text: "Retained messages" }), form, results, details);
 
+    const browseRequests = newestOnly();
     async function browse(page) {
+      const current = browseRequests();
       try {
         const reply = await api("/retained", {
           query: { filter: prefixFilter(form.prefix.value), page, limit: PAGE_SIZE },
         });
+        if (!current()) return;
         clearErrors(form);
         results.replaceChildren(
           table(
@@ -106,16 +109,21 @@ export default {
           pager(reply.meta, browse),
         );
       } catch (error) {
+        if (!current()) return;
         results.replaceChildren();
         showErrors(form, error);
       }
     }
 
+    const showRequests = newestOnly();
     async function show(topic) {
+      const current = showRequests();
       let message;
       try {
         message = await api(`/retained/${segment(topic)}`, { query: { encoding: "base64" } });
+        if (!current()) return;
       } catch (error) {
+        if (!current()) return;
         details.replaceChildren(failure(error));
         return;
       }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { api, segment } from "../api.js";
+import { api, newestOnly, segment } from "../api.js";
 import { facts, failure, field, formMessage, h, pager, say, table } from "../dom.js";
 import { formatCount, formatTime, protocolName } from "../format.js";
 import { subscriptionColumns, unsubscribeButton } from "./subscriptions.js";
@@ -37,7 +37,9 @@ export default {
     );
     container.append(h("h1", { text: "Sessions" }), form, results, details);
 
+    const searchRequests = newestOnly();
     async function search(page) {
+      const current = searchRequests();
       try {
         const reply = await api("/sessions", {
           query: {
@@ -47,6 +49,7 @@ export default {
             limit: PAGE_SIZE,
           },
         });
+        if (!current()) return;
         results.replaceChildren(
           table(
             [
@@ -72,15 +75,20 @@ export default {
           pager(reply.meta, search),
         );
       } catch (error) {
+        if (!current()) return;
         results.replaceChildren(failure(error));
       }
     }
 
+    const showRequests = newestOnly();
     async function show(clientId) {
+      const current = showRequests();
       let session;
       try {
         session = await api(`/sessions/${segment(clientId)}`);
+        if (!current()) return;
       } catch (error) {
+        if (!current()) return;
         details.replaceChildren(failure(error));
         return;
       }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { api, segment } from "../api.js";
+import { api, newestOnly, segment } from "../api.js";
 import { failure, field, formMessage, h, pager, say, table } from "../dom.js";
 
 const PAGE_SIZE = 100;
@@ -86,7 +86,9 @@ export default {
     );
     container.append(h("h1", { text: "Subscriptions" }), form, results);
 
+    const searchRequests = newestOnly();
     async function search(page) {
+      const current = searchRequests();
       try {
         const reply = await api("/subscriptions", {
           query: {
@@ -98,6 +100,7 @@ export default {
             limit: PAGE_SIZE,
           },
         });
+        if (!current()) return;
         const columns = [
           { label: "Client id", value: (s) => s.clientId },
           ...subscriptionColumns(),
@@ -113,6 +116,7 @@ export default {
           pager(reply.meta, search),
         );
       } catch (error) {
+        if (!current()) return;
         results.replaceChildren(failure(error));
       }
     }
