@@ -1,8 +1,9 @@
 /**
  * The admin HTTP API: a Hono app with one sub-app per resource, zod-validated requests, JSON
  * errors with the right status, token and login authentication with roles, health and
- * Prometheus metrics, and an OpenAPI 3.1 document generated from the same zod schemas
- * (`/api/v1/openapi.json`). It knows the broker only through `src/mod.ts`; `src/main.ts` serves it.
+ * Prometheus metrics, an OpenAPI 3.1 document generated from the same zod schemas
+ * (`/api/v1/openapi.json`), and the dashboard's static files at `/dashboard/`. It knows the
+ * broker only through `src/mod.ts`; `src/main.ts` serves it.
  *
  * @example Ask an embedded broker's API without a socket
  * ```ts ignore
@@ -34,8 +35,10 @@ import { aclRoutes } from "./acl.ts";
 import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.ts";
 import { bansRoutes } from "./bans.ts";
 import { clientsRoutes } from "./clients.ts";
+import { dashboardRoutes } from "./dashboard.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
 import { loginRoutes } from "./login.ts";
+import { meRoutes } from "./me.ts";
 import { createMetricsRegistry, type MemoryUsage, metricsRoutes } from "./metrics.ts";
 import { type ListenerInfo, nodesRoutes } from "./nodes.ts";
 import { publishRoutes } from "./publish.ts";
@@ -83,6 +86,8 @@ export interface AdminDeps {
   clientEvents?: ClientEvents;
   /** Failed logins allowed per address and per user name, and the lock-out after them (ms). */
   login?: { maxFailures: number; lockout: number };
+  /** The dashboard's files; `dashboard/` of this repository by default. */
+  dashboardDir?: URL;
   logger: Logger;
 }
 
@@ -167,6 +172,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   });
   app.route("/metrics", metricsRoutes(registry));
   app.route("/api/v1/login", loginRoutes({ authenticator, throttle, logger }));
+  app.route("/api/v1/me", meRoutes(authenticator.open));
   app.route("/api/v1/clients", clientsRoutes({ broker, bans: deps.security.bans }));
   app.route("/api/v1/bans", bansRoutes({ broker, bans: deps.security.bans }));
   app.route("/api/v1/sessions", sessionsRoutes({ broker, acl: deps.security.acl }));
@@ -191,11 +197,13 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     nodesRoutes({
       broker,
       listeners: deps.listeners,
+      readiness: deps.readiness,
       eventLoopLag: deps.eventLoopLag,
       memoryUsage,
     }),
   );
   app.route("/api/v1/stats", statsRoutes(broker));
+  app.route("/", dashboardRoutes({ dir: deps.dashboardDir, logger }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -8,6 +8,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Broker, EventLoopLag } from "../src/mod.ts";
 import { authErrors, errors, json, problem, resourceApp } from "./_common.ts";
+import type { Readiness } from "./health.ts";
 import type { MemoryUsage } from "./metrics.ts";
 
 /** A bound listener, for the node description. */
@@ -21,12 +22,17 @@ export interface ListenerInfo {
 export interface NodesDeps {
   broker: Broker;
   listeners: () => ListenerInfo[];
+  /** Listeners bound and backbone ready: the node's state. */
+  readiness: () => Readiness;
   eventLoopLag: () => EventLoopLag;
   memoryUsage: () => MemoryUsage;
 }
 
 const NodeSchema = z.object({
   id: z.string(),
+  state: z.enum(["ready", "not ready"]).openapi({
+    description: "ready: listeners bound and backbone ready, as /readyz says",
+  }),
   version: z.string(),
   backbone: z.string(),
   startedAt: z.string().openapi({ format: "date-time" }),
@@ -36,7 +42,10 @@ const NodeSchema = z.object({
   subscriptions: z.number().int(),
   retained: z.number().int(),
   memory: z.object({ rss: z.number(), heapUsed: z.number(), heapTotal: z.number() }),
-  eventLoopLagMs: z.number(),
+  eventLoopLagMs: z.number().openapi({ description: "Lag of the latest event-loop sample" }),
+  eventLoopLagMaxMs: z.number().openapi({
+    description: "Largest event-loop lag of the recent sampling window",
+  }),
   listeners: z.array(z.object({ transport: z.string(), address: z.string(), port: z.number() })),
 }).openapi("Node");
 
@@ -70,8 +79,11 @@ export function nodesRoutes(deps: NodesDeps) {
   const describe = async () => {
     const now = broker.clock.now();
     const memory = deps.memoryUsage();
+    const readiness = deps.readiness();
+    const lag = deps.eventLoopLag();
     return {
       id: broker.options.nodeId,
+      state: readiness.listeners && readiness.backbone ? "ready" as const : "not ready" as const,
       version: broker.version,
       backbone: broker.backbone.kind,
       startedAt: new Date(broker.stats.startedAt).toISOString(),
@@ -81,7 +93,8 @@ export function nodesRoutes(deps: NodesDeps) {
       subscriptions: broker.subscriptionCount,
       retained: await broker.backbone.retained.count(),
       memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },
-      eventLoopLagMs: deps.eventLoopLag().latest,
+      eventLoopLagMs: lag.latest,
+      eventLoopLagMaxMs: lag.max,
       listeners: deps.listeners(),
     };
   };

@@ -28,6 +28,8 @@ const TOOLS: Tool[] = [
   { check: ["openssl", "version"], name: "openssl", debianPackage: "openssl" },
   { check: ["haproxy", "-v"], name: "haproxy", debianPackage: "haproxy" },
   { check: ["kcat", "-V"], name: "kcat", debianPackage: "kcat" },
+  // The dashboard tests drive headless Chromium (test/helpers/browser.ts).
+  { check: ["chromium", "--version"], name: "chromium", debianPackage: "chromium" },
   {
     // Debian's interpreter first, as test/helpers/paho.ts does: a pyenv python3 lacks the package.
     check: [

@@ -42,6 +42,8 @@ export interface TestAdminOptions {
   login?: { maxFailures: number; lockout: number };
   /** Most bans held; default 100. */
   maxBans?: number;
+  /** The dashboard's files; the repository's `dashboard/` by default. */
+  dashboardDir?: URL;
 }
 
 export interface TestAdmin {
@@ -106,6 +108,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
   }
   const lag = new EventLoopLagMonitor(server.broker.clock);
   const apiLogs: { level: LogEntryLevel; line: string }[] = [];
+  lag.start();
   const app = createAdminApp({
     broker: server.broker,
     auth: {
@@ -131,6 +134,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     eventLoopLag: () => lag.read(),
     maxBodySize: options.maxBodySize ?? 64 * 1024,
     publicMetrics: options.publicMetrics,
+    dashboardDir: options.dashboardDir,
     logger: createLogger({
       level: "debug",
       format: "json",
@@ -163,6 +167,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
       return fetch(`${url}${path}`, withToken(init));
     },
     async close() {
+      lag.stop();
       await server.close();
       await upgrader?.stopAccepting();
       await http?.close();

@@ -49,6 +49,7 @@ const RESOURCE_PATHS = [
   "/api/v1/nodes/{nodeId}",
   "/api/v1/stats",
   "/api/v1/login",
+  "/api/v1/me",
   "/healthz",
   "/readyz",
   "/metrics",

@@ -8,6 +8,7 @@ Deno.test("GET /api/v1/nodes describes this node; GET /api/v1/nodes/{id} finds i
     assert.equal(nodes.length, 1);
     const node = nodes[0];
     assert.equal(node.id, "edge-1");
+    assert.equal(node.state, "ready");
     assert.equal(node.version, "perch test");
     assert.equal(node.backbone, "memory");
     assert.deepEqual(node.listeners, [{
@@ -16,6 +17,8 @@ Deno.test("GET /api/v1/nodes describes this node; GET /api/v1/nodes/{id} finds i
       port: t.server.port,
     }]);
     assert.ok((node.memory as { rss: number }).rss > 0);
+    assert.equal(typeof node.eventLoopLagMs, "number");
+    assert.equal(typeof node.eventLoopLagMaxMs, "number");
     const one = await body(await t.request("/api/v1/nodes/edge-1"));
     assert.deepEqual([one.id, one.startedAt, one.listeners], [
       node.id,
