@@ -140,6 +140,7 @@ export class Broker implements BrokerContext, ConnectionServices {
     this.topicLimits = {
       maxLength: this.options.maxTopicLength,
       maxLevels: this.options.maxTopicLevels,
+      rejectControlCharacters: this.options.rejectControlCharacters,
     };
     this.connectionLimits = new ConnectionLimits(this.options, this.clock);
     this.#connackProperties = staticConnackProperties(this.options);

@@ -125,6 +125,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.#connect = new ConnectFlow(this);
     this.#decoder = new PacketDecoder(this, {
       maximumPacketSize: services.context.options.maxPacketSize,
+      role: "server",
     });
     this.#armTimer();
   }
@@ -339,6 +340,10 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
 
   // ---- CONNECT outcome ----------------------------------------------------------------------
 
+  acceptAuth(): void {
+    this.#decoder.acceptAuth = true;
+  }
+
   setClientLimits(maxPacketSize: number, requestProblemInformation: boolean): void {
     this.#clientMaxPacketSize = maxPacketSize;
     this.#requestProblemInformation = requestProblemInformation;
@@ -496,6 +501,13 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       this.transport.close();
       this.#closeNow();
       return;
+    }
+    if (this.#state === State.AwaitingConnect && mqttError.connectLevel === 5) {
+      // An MQTT 5 CONNECT that does not decode is answered before the close, as the spec allows
+      // (section 3.1.4): CONNACK 0x81 or 0x82 says why [MQTT-3.2.2-7].
+      this.#version = 5;
+      this.info.protocolVersion = 5;
+      this.#state = State.Connecting;
     }
     if (this.#state === State.Connecting && this.#version === 5) {
       this.refuse(mqttError.reasonCode, mqttError.message);

@@ -8,6 +8,8 @@
 
 import {
   connackReturnCodeFor311,
+  encodePacket,
+  type Packet,
   PacketType,
   protocolError,
   ReasonCode,
@@ -20,7 +22,7 @@ import type { AuthStep, EnhancedAuthenticator } from "../auth/enhanced.ts";
 import { isWellFormedUtf8 } from "../codec/utf8.ts";
 import { NEVER_EXPIRES, type WillRecord } from "../domain/types.ts";
 import type { AuthResult } from "../hooks/hooks.ts";
-import { OutboundTopicAliases, validateTopicName } from "../topic/mod.ts";
+import { hasControlCharacter, OutboundTopicAliases, validateTopicName } from "../topic/mod.ts";
 import type { ConnectionControl } from "./connection_control.ts";
 import type { BrokerSession, SessionConnection } from "./context.ts";
 import { forwardedProperties } from "./inbound.ts";
@@ -46,6 +48,8 @@ export interface ConnectedSettings {
 export interface ConnectingConnection extends ConnectionControl, SessionConnection {
   /** A connection limit hit at accept time (a reason code), 0 for none. */
   readonly refusal: number;
+  /** AUTH packets may come from now on (the CONNECT named an Authentication Method). */
+  acceptAuth(): void;
   /** The client's Maximum Packet Size and Request Problem Information, known before any answer. */
   setClientLimits(maxPacketSize: number, requestProblemInformation: boolean): void;
   /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
@@ -126,6 +130,15 @@ export class ConnectFlow {
       if (v5) assignedClientId = clientId; // [MQTT-3.2.2-16]
     } else if (utf8ByteLength(clientId) > options.maxClientIdLength) {
       return refuse(ReasonCode.ClientIdentifierNotValid, "Client id is too long");
+    } else if (options.rejectControlCharacters && hasControlCharacter(clientId)) {
+      return refuse(ReasonCode.ClientIdentifierNotValid, "Client id contains a control character");
+    }
+    if (
+      options.rejectControlCharacters && packet.username !== undefined &&
+      hasControlCharacter(packet.username)
+    ) {
+      // MQTT 5 section 1.5.4 lets a receiver treat it as malformed.
+      return refuse(ReasonCode.MalformedPacket, "User name contains a control character");
     }
     connection.info.clientId = clientId;
     connection.info.username = packet.username;
@@ -144,7 +157,7 @@ export class ConnectFlow {
     let will: WillRecord | undefined;
     if (packet.will) {
       const topicInvalid = validateTopicName(packet.will.topic, services.context.topicLimits);
-      if (topicInvalid) return refuse(ReasonCode.TopicNameInvalid, topicInvalid.message);
+      if (topicInvalid) return refuse(topicInvalid.reasonCode, topicInvalid.message);
       if (packet.will.qos > options.maxQos) {
         return refuse(ReasonCode.QoSNotSupported, "Will QoS exceeds the maximum QoS"); // [MQTT-3.2.2-12]
       }
@@ -152,6 +165,12 @@ export class ConnectFlow {
         return refuse(ReasonCode.RetainNotSupported, "Retained wills are not supported"); // [MQTT-3.2.2-13]
       }
       const willProps = packet.will.properties;
+      const responseTopic = willProps?.responseTopic;
+      if (responseTopic !== undefined && validateTopicName(responseTopic) !== undefined) {
+        // A will's Response Topic is a Topic Name (section 3.1.3.2.5): at least one character
+        // [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14].
+        return refuse(ReasonCode.ProtocolError, "Will Response Topic is not a valid topic name");
+      }
       if (
         options.validatePayloadFormat && willProps?.payloadFormatIndicator === 1 &&
         !isWellFormedUtf8(packet.will.payload)
@@ -193,6 +212,7 @@ export class ConnectFlow {
       );
     }
     this.#authMethod = method;
+    connection.acceptAuth();
     this.#pending = pending;
     const authenticator = createAuthenticator();
     this.#authenticator = authenticator;
@@ -366,12 +386,22 @@ export class ConnectFlow {
       })
       : undefined;
     // [MQTT-3.2.2-1] .. [MQTT-3.2.2-3]: Session Present only when resuming a session.
-    connection.send({
+    const connack = fitToClient({
       type: PacketType.CONNACK,
       sessionPresent: attached.sessionPresent,
       reasonCode: ReasonCode.Success,
       properties: connackProps,
-    });
+    }, v5 ? props?.maximumPacketSize ?? Infinity : Infinity);
+    if (connack === undefined) {
+      // [MQTT-3.1.2-24]: nothing larger than the client's Maximum Packet Size is sent, and a
+      // CONNACK without its required properties would mislead the client.
+      context.logger.info("CONNACK larger than the client's Maximum Packet Size: closing", {
+        clientId,
+      });
+      connection.disconnect(ReasonCode.PacketTooLarge);
+      return;
+    }
+    connection.send(connack);
     connection.onConnected({
       session: attached.session,
       sessionPresent: attached.sessionPresent,
@@ -380,6 +410,32 @@ export class ConnectFlow {
       topicAliasMaximum: v5 ? options.topicAliasMaximum : 0,
     });
   }
+}
+
+/** CONNACK properties the client can do without, dropped in this order to fit its maximum size. */
+const DROPPABLE_CONNACK_PROPERTIES = [
+  "reasonString",
+  "userProperties",
+  "responseInformation",
+  "serverReference",
+  "topicAliasMaximum",
+] as const;
+
+type ConnackPacket = Extract<Packet, { type: typeof PacketType.CONNACK }>;
+
+/**
+ * A CONNACK that fits the client's Maximum Packet Size [MQTT-3.1.2-24]: optional properties are
+ * left out until it does; undefined when even the rest is too large.
+ */
+function fitToClient(connack: ConnackPacket, maxPacketSize: number): ConnackPacket | undefined {
+  if (maxPacketSize === Infinity || connack.properties === undefined) return connack;
+  const properties: Properties = { ...connack.properties };
+  const fitted = { ...connack, properties };
+  for (const key of [undefined, ...DROPPABLE_CONNACK_PROPERTIES]) {
+    if (key !== undefined) delete properties[key];
+    if (encodePacket(fitted, 5).length <= maxPacketSize) return fitted;
+  }
+  return undefined;
 }
 
 /**

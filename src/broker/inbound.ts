@@ -115,6 +115,10 @@ export class InboundFlow {
     }
     const topicInvalid = validateTopicName(topic, context.topicLimits);
     if (topicInvalid) throw topicInvalid;
+    if (props?.responseTopic !== undefined && validateTopicName(props.responseTopic)) {
+      // At least one character [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14].
+      throw protocolError("PUBLISH has a Response Topic that is not a valid topic name");
+    }
     const qos = packet.qos;
     if (qos > options.maxQos) {
       throw new MqttError(ReasonCode.QoSNotSupported, `QoS ${qos} is not supported`); // [MQTT-3.2.2-11]

@@ -49,6 +49,11 @@ export interface BrokerOptions {
   backboneTimeout: number;
   /** Response Information template (`%c`: client id) for clients that request it; "" for none. */
   responseInformation: string;
+  /**
+   * Refuse client ids, user names, topics and filters containing U+0001-U+001F or U+007F-U+009F
+   * (CONNACK 0x85 for a client id, 0x81 otherwise; DISCONNECT 0x81 for topics).
+   */
+  rejectControlCharacters: boolean;
   /** Reject payloads marked UTF-8 that are not (0x99). */
   validatePayloadFormat: boolean;
   /** When not "", refuse MQTT 5 CONNECTs with 0x9C/0x9D and this Server Reference. */

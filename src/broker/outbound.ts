@@ -12,7 +12,7 @@
  * @module
  */
 
-import { encodePacket, PacketType, ReasonCode } from "../codec/mod.ts";
+import { encodePacket, PacketType, protocolError, ReasonCode } from "../codec/mod.ts";
 import type { ProtocolVersion } from "../codec/packets.ts";
 import type { QueuedDelivery, QueueHandle } from "../backbone/backbone.ts";
 import { isExpired, type Message, type SubscriptionRecord } from "../domain/types.ts";
@@ -458,20 +458,28 @@ export class Outbound implements SessionOutbound {
 
   // ---- acknowledgements from the client --------------------------------------------------------
 
-  /** PUBACK: a QoS 1 delivery is complete. Unknown ids are ignored. */
+  /**
+   * PUBACK: a QoS 1 delivery is complete. An unknown id is ignored (a late answer); a PUBACK for a
+   * QoS 2 message is a protocol error (QoS 2 is acknowledged by PUBREC, section 4.3.3).
+   */
   puback(packetId: number): void {
     const entry = this.#inflight?.get(packetId);
-    if (!entry || entry.qos !== 1) return;
+    if (!entry) return;
+    if (entry.qos !== 1) throw protocolError(`PUBACK for the QoS 2 message ${packetId}`);
     this.#finish(entry);
   }
 
-  /** PUBREC: a QoS 2 delivery was received; PUBREL follows once the release is recorded. */
+  /**
+   * PUBREC: a QoS 2 delivery was received; PUBREL follows once the release is recorded. A PUBREC
+   * for a QoS 1 message is a protocol error (QoS 1 is acknowledged by PUBACK, section 4.3.2).
+   */
   pubrec(packetId: number, reasonCode: number): void {
     const entry = this.#inflight?.get(packetId);
-    if (!entry || entry.qos !== 2) {
+    if (!entry) {
       this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.PacketIdentifierNotFound);
       return;
     }
+    if (entry.qos !== 2) throw protocolError(`PUBREC for the QoS 1 message ${packetId}`);
     if (reasonCode >= 0x80) {
       // The receiver refused the message: the flow ends here [MQTT-4.3.3-4].
       this.#finish(entry);
@@ -494,10 +502,16 @@ export class Outbound implements SessionOutbound {
     }
   }
 
-  /** PUBCOMP: a QoS 2 delivery is complete. */
+  /**
+   * PUBCOMP: a QoS 2 delivery is complete. It answers our PUBREL, so one for a QoS 1 message or
+   * before PUBREL was sent is a protocol error (section 4.3.3).
+   */
   pubcomp(packetId: number): void {
     const entry = this.#inflight?.get(packetId);
-    if (!entry || entry.qos !== 2) return;
+    if (!entry) return;
+    if (entry.qos !== 2 || !entry.released) {
+      throw protocolError(`PUBCOMP for message ${packetId}, to which no PUBREL was sent`);
+    }
     this.#finish(entry);
   }
 

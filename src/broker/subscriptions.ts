@@ -49,15 +49,17 @@ export function handleSubscribe(connection: ConnectionControl, packet: Subscribe
       failureReason ??= `${reason}: "${sub.filter}"`;
     };
     const shared = parseSharedFilter(sub.filter);
-    if (shared instanceof MqttError) {
-      failure(ReasonCode.TopicFilterInvalid, "Invalid shared subscription");
-      continue;
-    }
-    const filter = shared ? shared.filter : sub.filter;
-    if (validateTopicFilter(filter, context.topicLimits)) {
+    // A filter that breaks the format of section 4.7 makes the packet malformed: the connection
+    // closes (3.1.1 section 4.8 requires it); one beyond a configured limit is refused in SUBACK.
+    const invalid = shared instanceof MqttError
+      ? shared
+      : validateTopicFilter(shared ? shared.filter : sub.filter, context.topicLimits);
+    if (invalid?.reasonCode === ReasonCode.MalformedPacket) throw invalid; // [MQTT-4.8.2-2]
+    if (invalid || shared instanceof MqttError) {
       failure(ReasonCode.TopicFilterInvalid, "Invalid topic filter");
       continue;
     }
+    const filter = shared ? shared.filter : sub.filter;
     if (shared && sub.noLocal) {
       throw protocolError("No Local on a shared subscription [MQTT-3.8.3-4]");
     }
@@ -189,6 +191,13 @@ export function handleUnsubscribe(connection: ConnectionControl, packet: Unsubsc
   const invalid = validateUnsubscribe(packet);
   if (invalid) throw invalid;
   const context = connection.services.context;
+  for (const filter of packet.filters) {
+    const shared = parseSharedFilter(filter);
+    const invalid = shared instanceof MqttError
+      ? shared
+      : validateTopicFilter(shared ? shared.filter : filter, context.topicLimits);
+    if (invalid?.reasonCode === ReasonCode.MalformedPacket) throw invalid;
+  }
   const session = connection.session!;
   const answer = (codes: number[]) =>
     connection.send({

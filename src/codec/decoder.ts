@@ -16,7 +16,8 @@ import {
   decodeConnect,
   decodeConnectWithTrailingData,
 } from "./decode.ts";
-import { MqttError } from "./errors.ts";
+import { malformed, MqttError, protocolError } from "./errors.ts";
+import { PACKET_TYPE_NAMES } from "./_names.ts";
 import { type ConnectPacket, type Packet, PacketType, type ProtocolVersion } from "./packets.ts";
 import { ReasonCode } from "./reason_codes.ts";
 import { decodeVarByteInt, varByteIntLength } from "./vbi.ts";
@@ -42,7 +43,22 @@ export interface DecoderOptions {
    * {@linkcode PacketDecoder.connectTrailingData}.
    */
   allowConnectTrailingData?: boolean;
+  /**
+   * `"server"` decodes what a client sends a server: a packet type only a server sends (CONNACK,
+   * SUBACK, UNSUBACK, PINGRESP), or AUTH while {@linkcode PacketDecoder.acceptAuth} is off, is a
+   * Protocol Error as soon as its first byte arrives, whatever its length or body. Omitted, every
+   * packet type is decoded (a client, a test tool).
+   */
+  role?: "server";
 }
+
+/** Packet types a client never sends (MQTT 5 section 2.1.2; 3.1.1 section 2.2.1). */
+const SERVER_ONLY_TYPES: ReadonlySet<number> = new Set([
+  PacketType.CONNACK,
+  PacketType.SUBACK,
+  PacketType.UNSUBACK,
+  PacketType.PINGRESP,
+]);
 
 /**
  * Decodes a byte stream into packets and hands each one to a {@linkcode PacketHandler}.
@@ -65,6 +81,12 @@ export interface DecoderOptions {
 export class PacketDecoder {
   readonly #handler: PacketHandler;
   readonly #allowConnectTrailingData: boolean;
+  readonly #server: boolean;
+  /**
+   * Whether AUTH is expected (server role): only after a CONNECT that named an Authentication
+   * Method [MQTT-4.12.0-7]. Always true for the client role.
+   */
+  acceptAuth: boolean;
   #maximumPacketSize = 0;
   #protocolVersion: ProtocolVersion;
   #connectTrailingData: Uint8Array | undefined = undefined;
@@ -91,6 +113,8 @@ export class PacketDecoder {
     this.maximumPacketSize = options.maximumPacketSize;
     this.#protocolVersion = options.protocolVersion ?? 4;
     this.#allowConnectTrailingData = options.allowConnectTrailingData ?? false;
+    this.#server = options.role === "server";
+    this.acceptAuth = !this.#server;
   }
 
   /** The protocol version packets are decoded with; decoding a CONNECT sets it to its level. */
@@ -156,6 +180,7 @@ export class PacketDecoder {
     }
     while (pos < end) {
       const header = chunk[pos];
+      this.#checkType(header);
       let remainingLength: number;
       let bodyStart: number;
       // Most packets are under 128 bytes: a one-byte remaining length.
@@ -198,6 +223,7 @@ export class PacketDecoder {
     let pos = 0;
     const headerBytes = this.#headerBuffer();
     while (this.#bodyLength < 0) {
+      // The first byte came alone at the end of the last chunk: it was checked then.
       if (pos === chunk.length) return -1;
       headerBytes[this.#headerLength++] = chunk[pos++];
       const remainingLength = decodeVarByteInt(headerBytes, 1, this.#headerLength);
@@ -241,6 +267,27 @@ export class PacketDecoder {
     return this.#header ??= new Uint8Array(5);
   }
 
+  /**
+   * Refuses a packet by its first byte alone, before its length arrives: the reserved type 0
+   * [MQTT-2.1.3-1] is malformed; a type only a server sends, or an AUTH nobody agreed to, is a
+   * protocol error (MQTT 5 section 1.2: "unexpected").
+   */
+  #checkType(header: number): void {
+    const type = header >> 4;
+    if (type === 0) throw malformed("Invalid fixed header: packet type 0 is reserved");
+    if (!this.#server) return;
+    if (SERVER_ONLY_TYPES.has(type)) {
+      throw protocolError(
+        `Cannot accept ${PACKET_TYPE_NAMES[type]} from a client: only a server sends it`,
+      );
+    }
+    if (type === PacketType.AUTH && this.#protocolVersion === 5 && !this.acceptAuth) {
+      throw protocolError(
+        "Cannot accept AUTH: no authentication method was agreed in CONNECT [MQTT-4.12.0-7]",
+      );
+    }
+  }
+
   /** Refuses a packet larger than the maximum before any of its body is kept. */
   #checkSize(headerLength: number, remainingLength: number): void {
     const size = headerLength + remainingLength;
@@ -266,16 +313,31 @@ export class PacketDecoder {
     const flags = header & 0x0f;
     const body = buf.subarray(start, end);
     let packet: ConnectPacket;
-    if (this.#allowConnectTrailingData) {
-      const decoded = decodeConnectWithTrailingData(flags, body);
-      packet = decoded.packet;
-      this.#connectTrailingData = decoded.trailingData.length === 0
-        ? undefined
-        : decoded.trailingData;
-    } else {
-      packet = decodeConnect(flags, body);
+    try {
+      if (this.#allowConnectTrailingData) {
+        const decoded = decodeConnectWithTrailingData(flags, body);
+        packet = decoded.packet;
+        this.#connectTrailingData = decoded.trailingData.length === 0
+          ? undefined
+          : decoded.trailingData;
+      } else {
+        packet = decodeConnect(flags, body);
+      }
+    } catch (error) {
+      if (error instanceof MqttError) error.connectLevel = connectLevelOf(body);
+      throw error;
     }
     this.#protocolVersion = packet.protocolVersion;
     return packet;
   }
+}
+
+/**
+ * The protocol level byte of a CONNECT body (after the protocol name), or undefined when the body
+ * ends before it.
+ */
+function connectLevelOf(body: Uint8Array): number | undefined {
+  if (body.length < 2) return undefined;
+  const at = 2 + ((body[0] << 8) | body[1]);
+  return at < body.length ? body[at] : undefined;
 }

@@ -7,6 +7,11 @@ import { ReasonCode } from "./reason_codes.ts";
 export class MqttError extends Error {
   /** MQTT 5 reason code (0x80 and up for failures). */
   readonly reasonCode: number;
+  /**
+   * The protocol level of the CONNECT this error was found in, when the CONNECT got that far: the
+   * broker answers an MQTT 5 CONNECT's error with CONNACK (3.1.1 has no code for it and closes).
+   */
+  connectLevel: number | undefined = undefined;
 
   constructor(reasonCode: number, message: string, options?: ErrorOptions) {
     super(message, options);

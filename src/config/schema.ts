@@ -431,6 +431,10 @@ const mqtt = section({
     "response/%c",
     "Response Information for MQTT 5 clients that ask for it (a topic prefix for their response topics); `%c` becomes the client id; empty sends none.",
   ),
+  rejectControlCharacters: boolean(
+    true,
+    "Refuse client ids, user names, topics and topic filters that contain control characters (U+0001-U+001F, U+007F-U+009F), as MQTT allows: CONNACK 0x85 for a client id, 0x81 (Malformed) otherwise; they would otherwise reach logs, the admin API and the dashboard.",
+  ),
   validatePayloadFormat: boolean(
     false,
     "Check that payloads marked as UTF-8 (Payload Format Indicator 1) are valid UTF-8; invalid ones get reason 0x99.",

@@ -6,6 +6,7 @@
  */
 
 export {
+  hasControlCharacter,
   isSysTopic,
   isWildcardFilter,
   MAX_TOPIC_BYTES,

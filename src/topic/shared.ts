@@ -45,7 +45,7 @@ export interface SharedFilter {
  * });
  * assert.deepEqual(parseSharedFilter("$queue/jobs/#"), { group: "$queue", filter: "jobs/#" });
  * assert.equal(parseSharedFilter("jobs/+"), undefined);
- * assert.equal((parseSharedFilter("$share/a+b/jobs") as MqttError).reasonCode, 0x8f);
+ * assert.equal((parseSharedFilter("$share/a+b/jobs") as MqttError).reasonCode, 0x81);
  * ```
  */
 export function parseSharedFilter(
@@ -82,9 +82,10 @@ export function parseSharedFilter(
   return error ?? { group, filter: rest };
 }
 
+/** A share prefix that breaks the format of section 4.8.2: the packet carrying it is malformed. */
 function sharedError(filter: string, detail: string): MqttError {
   return new MqttError(
-    ReasonCode.TopicFilterInvalid,
+    ReasonCode.MalformedPacket,
     `Invalid shared subscription ${JSON.stringify(filter)}: ${detail}`,
   );
 }

@@ -19,6 +19,23 @@ export interface TopicLimits {
   maxLength?: number;
   /** Maximum number of levels (one more than the number of `/` separators). */
   maxLevels?: number;
+  /**
+   * Refuse the control characters U+0001-U+001F and U+007F-U+009F as Malformed (0x81), which
+   * MQTT lets a receiver do (MQTT 5 section 1.5.4; 3.1.1 section 1.5.3): they end up in logs, the
+   * admin API and the dashboard.
+   */
+  rejectControlCharacters?: boolean;
+}
+
+/** Whether a UTF-16 unit is a control character U+0001-U+001F or U+007F-U+009F. */
+export function isControlCharacter(c: number): boolean {
+  return (c >= 0x01 && c <= 0x1f) || (c >= 0x7f && c <= 0x9f);
+}
+
+/** Whether a string contains a control character U+0001-U+001F or U+007F-U+009F. */
+export function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (isControlCharacter(s.charCodeAt(i))) return true;
+  return false;
 }
 
 const SLASH = 0x2f;
@@ -46,10 +63,12 @@ const DOLLAR = 0x24;
 export function validateTopicName(topic: string, limits?: TopicLimits): MqttError | undefined {
   // [MQTT-4.7.3-1]
   if (topic.length === 0) return nameError(topic, "it is empty");
+  const rejectControl = limits?.rejectControlCharacters ?? false;
   let levels = 1;
   let bytes = 0;
   for (let i = 0; i < topic.length; i++) {
     const c = topic.charCodeAt(i);
+    if (rejectControl && isControlCharacter(c)) return controlError("topic name", topic, i);
     if (c < 0x80) {
       bytes++;
       if (c === SLASH) {
@@ -78,8 +97,10 @@ export function validateTopicName(topic: string, limits?: TopicLimits): MqttErro
  *
  * @param filter The Topic Filter.
  * @param limits Configured length and level limits.
- * @returns `undefined` if the filter is valid, else an {@linkcode MqttError} with reason code 0x8F
- * (Topic Filter invalid).
+ * @returns `undefined` if the filter is valid; else an {@linkcode MqttError}: Malformed Packet
+ * (0x81) for a filter that breaks the format of section 4.7 (empty, a misplaced wildcard, U+0000,
+ * a lone surrogate, a refused control character), which closes the connection; Topic Filter
+ * invalid (0x8F) for a well-formed filter beyond the configured limits, answered in SUBACK.
  *
  * @example Reject a misplaced multi-level wildcard
  * ```ts
@@ -87,18 +108,21 @@ export function validateTopicName(topic: string, limits?: TopicLimits): MqttErro
  * import { validateTopicFilter } from "./validate.ts";
  *
  * assert.equal(validateTopicFilter("sport/+/player1/#"), undefined);
- * assert.equal(validateTopicFilter("sport/#/ranking")?.reasonCode, 0x8f);
+ * assert.equal(validateTopicFilter("sport/#/ranking")?.reasonCode, 0x81);
+ * assert.equal(validateTopicFilter("a/b/c", { maxLevels: 2 })?.reasonCode, 0x8f);
  * ```
  */
 export function validateTopicFilter(filter: string, limits?: TopicLimits): MqttError | undefined {
   // [MQTT-4.7.3-1]
-  if (filter.length === 0) return filterError(filter, "it is empty");
+  if (filter.length === 0) return malformedFilter(filter, "it is empty");
+  const rejectControl = limits?.rejectControlCharacters ?? false;
   const last = filter.length - 1;
   let levels = 1;
   let bytes = 0;
   let levelStart = 0;
   for (let i = 0; i <= last; i++) {
     const c = filter.charCodeAt(i);
+    if (rejectControl && isControlCharacter(c)) return controlError("topic filter", filter, i);
     if (c < 0x80) {
       bytes++;
       if (c === SLASH) {
@@ -107,21 +131,23 @@ export function validateTopicFilter(filter: string, limits?: TopicLimits): MqttE
       } else if (c === PLUS) {
         // [MQTT-4.7.1-2] (3.1.1: MQTT-4.7.1-3)
         if (i !== levelStart || (i !== last && filter.charCodeAt(i + 1) !== SLASH)) {
-          return filterError(filter, `"+" must occupy a whole level, at index ${i}`);
+          return malformedFilter(filter, `"+" must occupy a whole level, at index ${i}`);
         }
       } else if (c === HASH) {
         // [MQTT-4.7.1-1] (3.1.1: MQTT-4.7.1-2)
         if (i !== levelStart || (i !== last && filter.charCodeAt(i + 1) !== SLASH)) {
-          return filterError(filter, `"#" must occupy a whole level, at index ${i}`);
+          return malformedFilter(filter, `"#" must occupy a whole level, at index ${i}`);
         }
-        if (i !== last) return filterError(filter, `"#" must be the last level, at index ${i}`);
+        if (i !== last) {
+          return malformedFilter(filter, `"#" must be the last level, at index ${i}`);
+        }
       } else if (c === 0) {
         // [MQTT-4.7.3-2]
-        return filterError(filter, "it contains the null character U+0000");
+        return malformedFilter(filter, "it contains the null character U+0000");
       }
     } else {
       const n = utf8Width(filter, i, c);
-      if (n === 0) return filterError(filter, `it contains a lone surrogate at index ${i}`);
+      if (n === 0) return malformedFilter(filter, `it contains a lone surrogate at index ${i}`);
       bytes += n;
       if (n === 4) i++;
     }
@@ -197,6 +223,23 @@ function nameError(topic: string, detail: string): MqttError {
   return new MqttError(
     ReasonCode.TopicNameInvalid,
     `Invalid topic name ${quote(topic)}: ${detail}`,
+  );
+}
+
+/** A filter that breaks the format of section 4.7: the packet carrying it is malformed. */
+function malformedFilter(filter: string, detail: string): MqttError {
+  return new MqttError(
+    ReasonCode.MalformedPacket,
+    `Invalid topic filter ${quote(filter)}: ${detail}`,
+  );
+}
+
+function controlError(what: string, value: string, index: number): MqttError {
+  return new MqttError(
+    ReasonCode.MalformedPacket,
+    `Invalid ${what} ${quote(value)}: it contains the control character U+${
+      value.charCodeAt(index).toString(16).toUpperCase().padStart(4, "0")
+    } at index ${index}`,
   );
 }
 

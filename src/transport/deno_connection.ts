@@ -13,6 +13,14 @@ const MIN_READ_SIZE = 64;
 const MAX_READ_SIZE = 64 * 1024;
 /** Read size for a fresh connection: enough for a typical CONNECT in one read. */
 const INITIAL_READ_SIZE = 1024;
+/**
+ * After `close()` has sent everything, the write side is shut and input is read and discarded for
+ * at most this long (and {@linkcode LINGER_MAX_BYTES}) before the socket closes: closing a socket
+ * with unread input makes the kernel answer with a reset, and a client still sending when the
+ * broker's DISCONNECT or CONNACK went out would then never read why it was closed.
+ */
+const LINGER_MS = 2_000;
+const LINGER_MAX_BYTES = 64 * 1024;
 
 /** What the listener learned before handing the socket over (e.g. from a PROXY header). */
 export interface DenoConnectionOrigin {
@@ -48,6 +56,10 @@ export class DenoConnection implements Connection {
   #flush = () => this.#flushQueue();
   #paused: PromiseWithResolvers<void> | undefined;
   #initialData: Uint8Array | undefined;
+  /** Set once the write side is shut: input is discarded until the peer closes or time is up. */
+  #lingering = false;
+  #discarded = 0;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     conn: Deno.Conn,
@@ -97,11 +109,25 @@ export class DenoConnection implements Connection {
   close(): void {
     if (this.#closing || this.#closed) return;
     this.#closing = true;
-    if (this.#writingBytes === 0 && this.#queue.bytes === 0) this.#closeSocket();
+    if (this.#writingBytes === 0 && this.#queue.bytes === 0) this.#linger();
     else if (!this.#flushScheduled && this.#writingBytes === 0) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
     }
+  }
+
+  /** Everything was sent: shut the write side, drain input for a bounded while, then close. */
+  #linger(): void {
+    if (this.#closed || this.#lingering) return;
+    this.#lingering = true;
+    try {
+      (this.#conn as Deno.TcpConn).closeWrite();
+    } catch {
+      this.#closeSocket(); // The peer is gone already.
+      return;
+    }
+    this.#lingerTimer = setTimeout(() => this.#closeSocket(), LINGER_MS);
+    this.resume(); // Input held by the broker would otherwise stay unread.
   }
 
   destroy(): void {
@@ -113,6 +139,7 @@ export class DenoConnection implements Connection {
   #closeSocket(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
     this.resume();
     try {
       this.#conn.close();
@@ -135,6 +162,12 @@ export class DenoConnection implements Connection {
         const buffer = new Uint8Array(size);
         const n = await this.#conn.read(buffer);
         if (n === null || this.#closed) break;
+        if (this.#closing) {
+          // Closing: what the peer still sends is read only so it does not turn into a reset.
+          this.#discarded += n;
+          if (this.#discarded > LINGER_MAX_BYTES) break;
+          continue;
+        }
         // A read already waiting when pause() was called delivers only after resume().
         if (this.#paused) await this.#paused.promise;
         if (this.#closed) break;
@@ -171,7 +204,7 @@ export class DenoConnection implements Connection {
       this.destroy();
       return;
     }
-    if (this.#closing) this.#closeSocket();
+    if (this.#closing) this.#linger();
   }
 }
 

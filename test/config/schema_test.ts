@@ -54,6 +54,7 @@ const DEFAULTS: Omit<Config, "node"> = {
     maxSessionExpiryInterval: 4_294_967_295,
     writeBufferLimit: 8_388_608,
     responseInformation: "response/%c",
+    rejectControlCharacters: true,
     validatePayloadFormat: false,
     serverReference: "",
     serverMoved: false,

@@ -49,7 +49,7 @@ Deno.test("parseSharedFilter() rejects malformed shared filters [MQTT-4.8.2-1] [
   for (const [filter, detail] of cases) {
     const result = parseSharedFilter(filter);
     assert.ok(result instanceof MqttError, filter);
-    assert.equal(result.reasonCode, ReasonCode.TopicFilterInvalid);
+    assert.equal(result.reasonCode, ReasonCode.MalformedPacket);
     assert.equal(
       result.message,
       `Invalid shared subscription ${JSON.stringify(filter)}: ${detail}`,
@@ -61,7 +61,7 @@ Deno.test("parseSharedFilter() validates the filter after the group [MQTT-4.8.2-
   for (const filter of ["$share/g/a/#/b", "$share/g/a+", "$queue/a/#/b", "$queue/+a"]) {
     const result = parseSharedFilter(filter);
     assert.ok(result instanceof MqttError, filter);
-    assert.equal(result.reasonCode, ReasonCode.TopicFilterInvalid);
+    assert.equal(result.reasonCode, ReasonCode.MalformedPacket);
     assert.match(result.message, /^Invalid topic filter /);
   }
 });

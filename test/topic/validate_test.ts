@@ -147,10 +147,10 @@ Deno.test("validateTopicFilter() accepts the spec's example filters [MQTT-4.7.1-
   }
 });
 
-Deno.test("validateTopicFilter() rejects an empty filter [MQTT-4.7.3-1]", () => {
+Deno.test("validateTopicFilter() rejects an empty filter as malformed (0x81) [MQTT-4.7.3-1]", () => {
   assertInvalid(
     validateTopicFilter(""),
-    ReasonCode.TopicFilterInvalid,
+    ReasonCode.MalformedPacket,
     'Invalid topic filter "": it is empty',
   );
 });
@@ -159,7 +159,7 @@ Deno.test("validateTopicFilter() rejects '#' not at the end [MQTT-4.7.1-1] (3.1.
   for (const filter of ["sport/tennis/#/ranking", "#/", "#/a", "a/#/"]) {
     assertInvalid(
       validateTopicFilter(filter),
-      ReasonCode.TopicFilterInvalid,
+      ReasonCode.MalformedPacket,
       '"#" must be the last level',
     );
   }
@@ -169,7 +169,7 @@ Deno.test("validateTopicFilter() rejects '#' sharing its level [MQTT-4.7.1-1] (3
   for (const filter of ["sport/tennis#", "a#", "a/##", "a/b#"]) {
     assertInvalid(
       validateTopicFilter(filter),
-      ReasonCode.TopicFilterInvalid,
+      ReasonCode.MalformedPacket,
       '"#" must occupy a whole level',
     );
   }
@@ -181,20 +181,20 @@ Deno.test("validateTopicFilter() rejects '+' sharing its level [MQTT-4.7.1-2] (3
   ) {
     assertInvalid(
       validateTopicFilter(filter),
-      ReasonCode.TopicFilterInvalid,
+      ReasonCode.MalformedPacket,
       '"+" must occupy a whole level',
     );
   }
 });
 
 Deno.test("validateTopicFilter() rejects the null character [MQTT-4.7.3-2]", () => {
-  assertInvalid(validateTopicFilter("a/+/\u0000"), ReasonCode.TopicFilterInvalid, "null character");
+  assertInvalid(validateTopicFilter("a/+/\u0000"), ReasonCode.MalformedPacket, "null character");
 });
 
 Deno.test("validateTopicFilter() rejects a lone surrogate [MQTT-1.5.4-1] (3.1.1: MQTT-1.5.3-1)", () => {
   assertInvalid(
     validateTopicFilter("+/\udfff"),
-    ReasonCode.TopicFilterInvalid,
+    ReasonCode.MalformedPacket,
     "lone surrogate at index 2",
   );
 });
@@ -246,4 +246,14 @@ Deno.test("isSysTopic() tells topics starting with '$' [MQTT-4.7.2-1]", () => {
     ["", false],
   ];
   for (const [topic, expected] of cases) assert.equal(isSysTopic(topic), expected, topic);
+});
+
+Deno.test("validateTopicName() and validateTopicFilter() refuse control characters as malformed when asked", () => {
+  const strict = { rejectControlCharacters: true };
+  for (const c of ["\u0001", "\u001f", "\u007f", "\u0085", "\u009f"]) {
+    assertInvalid(validateTopicName(`a${c}b`, strict), ReasonCode.MalformedPacket, "control character");
+    assertInvalid(validateTopicFilter(`a/${c}`, strict), ReasonCode.MalformedPacket, "control character");
+    assert.equal(validateTopicName(`a${c}b`), undefined, "allowed unless asked");
+  }
+  assert.equal(validateTopicName("a\u00a0b", strict), undefined, "U+00A0 is not a control character");
 });
