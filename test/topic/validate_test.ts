@@ -251,9 +251,21 @@ Deno.test("isSysTopic() tells topics starting with '$' [MQTT-4.7.2-1]", () => {
 Deno.test("validateTopicName() and validateTopicFilter() refuse control characters as malformed when asked", () => {
   const strict = { rejectControlCharacters: true };
   for (const c of ["\u0001", "\u001f", "\u007f", "\u0085", "\u009f"]) {
-    assertInvalid(validateTopicName(`a${c}b`, strict), ReasonCode.MalformedPacket, "control character");
-    assertInvalid(validateTopicFilter(`a/${c}`, strict), ReasonCode.MalformedPacket, "control character");
+    assertInvalid(
+      validateTopicName(`a${c}b`, strict),
+      ReasonCode.MalformedPacket,
+      "control character",
+    );
+    assertInvalid(
+      validateTopicFilter(`a/${c}`, strict),
+      ReasonCode.MalformedPacket,
+      "control character",
+    );
     assert.equal(validateTopicName(`a${c}b`), undefined, "allowed unless asked");
   }
-  assert.equal(validateTopicName("a\u00a0b", strict), undefined, "U+00A0 is not a control character");
+  assert.equal(
+    validateTopicName("a\u00a0b", strict),
+    undefined,
+    "U+00A0 is not a control character",
+  );
 });
