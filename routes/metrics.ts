@@ -315,8 +315,14 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
   pulledCounter(
     registry,
     "perch_slow_consumer_disconnects_total",
-    "Subscribers disconnected for holding publishers back too long.",
+    "Subscribers disconnected for keeping their window full without acknowledging (0x97).",
     () => stats.slowConsumerDisconnects,
+  );
+  pulledCounter(
+    registry,
+    "perch_publishers_slowed_total",
+    "Publishes after which the publisher was slowed: queued bytes near limits.maxQueuedBytesTotal.",
+    () => stats.publishersSlowed,
   );
   pulledCounter(
     registry,

@@ -317,7 +317,11 @@ async function main(args: string[]): Promise<number> {
       "auth.chain lists certificate but listeners.tls.requestClientCert is false: no client will present one",
     );
   }
-  const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
+  const backbone = new MemoryBackbone({
+    clock,
+    retainedLimits: config.retained,
+    maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
+  });
   await backbone.start({ id: config.node.id, version: VERSION, startedAt: clock.now() });
   const readiness = { listeners: false, backbone: true };
   const bans = new BanList({ clock, maxBans: config.admin.maxBans });

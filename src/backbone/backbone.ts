@@ -116,6 +116,13 @@ export interface PublishOutcome {
   queued: number;
   /** Queues that refused it at their bound (the publisher is told: 0x97). */
   full: number;
+  /** Client ids (or `$share/{group}/{filter}`) of some of those queues, for the log. */
+  fullQueues: string[];
+  /**
+   * The store is near its global ceiling on queued bytes: the engine slows publishers until it
+   * is not (one stuck subscriber alone never causes it; its own queue bound comes first).
+   */
+  congested: boolean;
   /**
    * Whether live subscribers on other nodes may receive it (false when the backbone knows there
    * are none, as on one node).

@@ -42,6 +42,12 @@ import { BackboneError } from "./errors.ts";
 export interface MemoryBackboneOptions {
   /** Time source for message expiry and lock TTLs. */
   clock: Clock;
+  /**
+   * Most payload bytes queued over all sessions and groups: past it a queue refuses as if full
+   * unless its subscriber keeps acknowledging (offline sessions and subscribers that acknowledged
+   * nothing for a second take nothing more), and publishes report `congested` from 90% of it.
+   */
+  maxQueuedBytesTotal?: number;
   /** Upper bounds on the retained store; a set beyond them is refused. */
   retainedLimits?: { maxMessages: number; maxBytes: number };
 }
@@ -203,9 +209,25 @@ interface Entry {
   packetId: number;
 }
 
+/** Bytes queued over every queue of a store, against its global ceiling. */
+class QueuedBytes {
+  bytes = 0;
+  constructor(readonly limit: number, readonly clock: Clock) {}
+}
+
+/**
+ * A queue holding messages its subscriber has not acknowledged for this long is not draining:
+ * past the global ceiling it takes nothing more.
+ */
+const DRAINING_MS = 1_000;
+
+/** Most queues named in a publish outcome. */
+const FULL_QUEUES_NAMED = 4;
+
 /** One session's or share group's queue. */
 class MemoryQueue {
   readonly key: QueueKey;
+  readonly #total: QueuedBytes;
   limits: QueueLimits;
   /** Filters it captures (a session's QoS 1/2 subscriptions, a group's one filter). */
   filters: string[] = [];
@@ -221,18 +243,28 @@ class MemoryQueue {
   nextSeq = 1;
   /** Round-robin position among a group's handles. */
   turn = 0;
+  /** Epoch ms of the last acknowledgement, or of the first hand-out since the last one. */
+  lastProgress = 0;
 
-  constructor(key: QueueKey, limits: QueueLimits) {
+  constructor(key: QueueKey, limits: QueueLimits, total: QueuedBytes) {
     this.key = key;
     this.limits = limits;
+    this.#total = total;
   }
 
-  /** Stores a message unless a bound would be exceeded. */
+  /**
+   * Stores a message unless its bound would be exceeded, or the store's global ceiling while this
+   * queue is not draining: one whose subscriber keeps acknowledging still takes it, so it is not
+   * punished for the ones that do not.
+   */
   offer(message: Message): boolean {
-    const bytes = this.bytes + message.payload.length;
+    const size = message.payload.length;
+    const bytes = this.bytes + size;
     if (this.messages >= this.limits.maxMessages || bytes > this.limits.maxBytes) return false;
+    if (this.#total.bytes + size > this.#total.limit && !this.#draining()) return false;
     this.messages++;
     this.bytes = bytes;
+    this.#total.bytes += size;
     this.pending.push({
       seq: this.nextSeq++,
       message,
@@ -248,6 +280,7 @@ class MemoryQueue {
   adopt(from: Entry): void {
     this.messages++;
     this.bytes += from.message.payload.length;
+    this.#total.bytes += from.message.payload.length;
     this.pending.push({ ...from, seq: this.nextSeq++, redelivered: true });
     this.dispatch();
   }
@@ -270,6 +303,7 @@ class MemoryQueue {
       while (handle.credit > 0 && this.pending.length > 0) {
         const entry = this.pending.shift()!;
         this.unacked.set(entry.seq, entry);
+        this.handedOut();
         handle.holding.add(entry.seq);
         handle.credit--;
         batch.push({ ...entry });
@@ -281,13 +315,43 @@ class MemoryQueue {
     }
   }
 
+  /**
+   * Whether the subscriber keeps up: nothing handed out is waiting for an acknowledgement, or one
+   * came within {@linkcode DRAINING_MS}. Offline (no handle open) is not draining.
+   */
+  #draining(): boolean {
+    if (this.handles.length === 0) return false;
+    if (this.unacked.size === 0) return true;
+    return this.#total.clock.now() - this.lastProgress < DRAINING_MS;
+  }
+
+  /** Notes a hand-out: the wait for an acknowledgement starts with the first one. */
+  handedOut(): void {
+    if (this.unacked.size === 1) this.lastProgress = this.#total.clock.now();
+  }
+
+  /** An acknowledgement: progress. */
+  acked(): void {
+    this.lastProgress = this.#total.clock.now();
+  }
+
   remove(seq: number): Entry | undefined {
     const entry = this.unacked.get(seq);
     if (!entry) return undefined;
     this.unacked.delete(seq);
     this.messages--;
     this.bytes -= entry.message.payload.length;
+    this.#total.bytes -= entry.message.payload.length;
     return entry;
+  }
+
+  /** Forgets everything it holds (the queue is deleted). */
+  clear(): void {
+    this.#total.bytes -= this.bytes;
+    this.messages = 0;
+    this.bytes = 0;
+    this.pending.clear();
+    this.unacked.clear();
   }
 
   /** Puts handed-out entries back at the head, in sequence order. */
@@ -333,7 +397,10 @@ class MemoryQueueHandle implements QueueHandle {
   }
 
   ack(seq: number): Promise<void> {
-    if (this.holding.delete(seq)) this.#queue.remove(seq);
+    if (this.holding.delete(seq)) {
+      this.#queue.remove(seq);
+      this.#queue.acked();
+    }
     return Promise.resolve();
   }
 
@@ -388,21 +455,43 @@ function queueId(key: QueueKey): string {
   return key.kind === "session" ? `s/${key.clientId}` : `g/${key.group}/${key.filter}`;
 }
 
+/** How a queue is named in logs: its client id, or the share group's subscription. */
+function queueName(key: QueueKey): string {
+  return key.kind === "session" ? key.clientId : `$share/${key.group}/${key.filter}`;
+}
+
+const NO_NAMES: string[] = [];
+
 /** Session and group queues, capturing published messages through a topic trie of their filters. */
 export class MemoryQueueStore implements QueueStore {
   #queues = new Map<string, MemoryQueue>();
+  readonly #total: QueuedBytes;
   /** Filter -> queues capturing it (keyed by queue id). */
   #capture = new SubscriptionTrie<MemoryQueue, string>();
   #matches: MemoryQueue[] = [];
   /** Open QoS 2 packet ids by publisher: session state, dropped with the session's queue. */
   readonly inbound = new Map<string, Set<number>>();
 
+  /**
+   * @param clock Time source for telling draining queues from stuck ones.
+   * @param maxQueuedBytesTotal The global ceiling on queued payload bytes.
+   */
+  constructor(clock: Clock, maxQueuedBytesTotal = Infinity) {
+    this.#total = new QueuedBytes(maxQueuedBytesTotal, clock);
+  }
+
+  /** Whether the queued bytes are at 90% of the global ceiling or more. */
+  get congested(): boolean {
+    return this.#total.bytes >= this.#total.limit * 0.9;
+  }
+
   /** Stores a message in every queue whose filters match its topic. */
-  capture(message: Message): { queued: number; full: number } {
+  capture(message: Message): { queued: number; full: number; fullQueues: string[] } {
     const matches = this.#matches.length === 0 ? this.#matches : [];
     this.#capture.match(message.topic, matches);
     let queued = 0;
     let full = 0;
+    let fullQueues: string[] | undefined;
     // A queue matched by several filters takes the message once [MQTT-3.3.4-2].
     const seen = matches.length > 1 ? new Set<MemoryQueue>() : undefined;
     for (const queue of matches) {
@@ -411,10 +500,14 @@ export class MemoryQueueStore implements QueueStore {
         seen.add(queue);
       }
       if (queue.offer(message)) queued++;
-      else full++;
+      else {
+        full++;
+        fullQueues ??= [];
+        if (fullQueues.length < FULL_QUEUES_NAMED) fullQueues.push(queueName(queue.key));
+      }
     }
     matches.length = 0;
-    return { queued, full };
+    return { queued, full, fullQueues: fullQueues ?? NO_NAMES };
   }
 
   setFilters(clientId: string, filters: string[], limits: QueueLimits): Promise<void> {
@@ -476,7 +569,7 @@ export class MemoryQueueStore implements QueueStore {
     const id = queueId(key);
     let queue = this.#queues.get(id);
     if (!queue) {
-      queue = new MemoryQueue(key, limits);
+      queue = new MemoryQueue(key, limits, this.#total);
       this.#queues.set(id, queue);
     } else if (queue.limits.maxMessages === 0 && limits.maxMessages !== 0) {
       queue.limits = limits;
@@ -497,8 +590,7 @@ export class MemoryQueueStore implements QueueStore {
     for (const filter of queue.filters) this.#capture.remove(filter, id);
     this.#queues.delete(id);
     // Handles still open see nothing more; what they hold is gone with the queue.
-    queue.pending.clear();
-    queue.unacked.clear();
+    queue.clear();
   }
 }
 
@@ -547,13 +639,27 @@ export class MemoryMessageBus implements MessageBus {
       const publishers = this.#queues.inbound;
       let open = publishers.get(inbound.clientId);
       if (open?.has(inbound.packetId)) {
-        return Promise.resolve({ queued: 0, full: 0, forwarded: false, duplicate: true });
+        return Promise.resolve({
+          queued: 0,
+          full: 0,
+          fullQueues: NO_NAMES,
+          congested: false,
+          forwarded: false,
+          duplicate: true,
+        });
       }
       if (!open) publishers.set(inbound.clientId, open = new Set());
       open.add(inbound.packetId);
     }
-    const { queued, full } = this.#queues.capture(message);
-    return Promise.resolve({ queued, full, forwarded: false, duplicate: false });
+    const { queued, full, fullQueues } = this.#queues.capture(message);
+    return Promise.resolve({
+      queued,
+      full,
+      fullQueues,
+      congested: this.#queues.congested,
+      forwarded: false,
+      duplicate: false,
+    });
   }
 
   completeInbound(key: InboundKey): Promise<boolean> {
@@ -694,13 +800,15 @@ export class MemoryBackbone implements Backbone {
   readonly durable = false;
   readonly sessions: MemorySessionStore = new MemorySessionStore();
   readonly retained: MemoryRetainedStore;
-  readonly queues: MemoryQueueStore = new MemoryQueueStore();
-  readonly messages: MemoryMessageBus = new MemoryMessageBus(this.queues);
+  readonly queues: MemoryQueueStore;
+  readonly messages: MemoryMessageBus;
   readonly nodes: MemoryNodeRegistry;
   readonly events: MemoryEventStream = new MemoryEventStream();
   readonly config: MemoryConfigStore = new MemoryConfigStore();
 
   constructor(options: MemoryBackboneOptions) {
+    this.queues = new MemoryQueueStore(options.clock, options.maxQueuedBytesTotal);
+    this.messages = new MemoryMessageBus(this.queues);
     this.retained = new MemoryRetainedStore(options.clock, options.retainedLimits);
     this.nodes = new MemoryNodeRegistry(options.clock);
   }

@@ -19,6 +19,12 @@ import { Fifo } from "../util/fifo.ts";
 import type { ConnectionControl } from "./connection_control.ts";
 import { TokenBucket } from "./limits.ts";
 
+/**
+ * How long a publisher's input is held when queues are near their global ceiling: long enough to
+ * let subscribers drain, short enough that a publisher is slowed, never stalled.
+ */
+const CONGESTION_PAUSE_MS = 50;
+
 /** An acknowledgement waiting for its turn (and, until then, for its outcome). */
 interface PendingAck {
   /** 0: not an acknowledgement but the connection's end, once the ones before it are sent. */
@@ -52,6 +58,8 @@ export class InboundFlow {
   #qos2Open: Set<number> | undefined = undefined;
   /** Acknowledgements in arrival order; sent from the head as outcomes come in. */
   #acks: Fifo<PendingAck> | undefined = undefined;
+  /** True while input is held because the queues are congested. */
+  #slowed = false;
 
   constructor(connection: ConnectionControl, topicAliasMaximum: number) {
     this.#connection = connection;
@@ -212,7 +220,19 @@ export class InboundFlow {
       ack.reason = result.reason;
       ack.notStored = result.notStored;
       this.#flush();
+      if (result.congested) this.#slowDown();
     });
+  }
+
+  /** Holds this publisher's input for a moment: the queues are near their global ceiling. */
+  #slowDown(): void {
+    if (this.#slowed || this.#connection.closed) return;
+    this.#slowed = true;
+    this.#connection.runAsync(
+      new Promise<void>((resolve) => setTimeout(resolve, CONGESTION_PAUSE_MS)).finally(() => {
+        this.#slowed = false;
+      }),
+    );
   }
 
   /** Answers a QoS 1/2 PUBLISH at once (refused before it reached the pipeline). */

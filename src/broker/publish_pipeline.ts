@@ -28,17 +28,15 @@ export interface PublishResult {
    * disconnected rather than acknowledged [MQTT-4.3.2-2].
    */
   notStored: boolean;
+  /** The store is near its global ceiling: the publisher is slowed down. */
+  congested: boolean;
 }
 
 const SUCCESS: PublishResult = {
   reasonCode: ReasonCode.Success,
   reason: undefined,
   notStored: false,
-};
-const NO_SUBSCRIBERS: PublishResult = {
-  reasonCode: ReasonCode.NoMatchingSubscribers,
-  reason: undefined,
-  notStored: false,
+  congested: false,
 };
 
 /** Stores and routes accepted messages. */
@@ -70,6 +68,16 @@ export class PublishPipeline {
    * already open for the publisher stores nothing again [MQTT-4.3.3-9].
    */
   async publishStored(message: Message, inbound?: InboundKey): Promise<PublishResult> {
+    const result = await this.#store(message, inbound);
+    if (inbound && result.reasonCode >= 0x80) {
+      // A PUBREC with a failure code ends the QoS 2 flow [MQTT-4.3.3-4]: the client may reuse the
+      // packet id at once, so it must not stay open as if a PUBREL were to come.
+      await this.#context.backbone.messages.completeInbound(inbound).catch(() => {});
+    }
+    return result;
+  }
+
+  async #store(message: Message, inbound: InboundKey | undefined): Promise<PublishResult> {
     const matchedHere = this.#router.route(message);
     const backbone = this.#context.backbone;
     const retained = message.retain ? this.#storeRetained(message) : undefined;
@@ -84,23 +92,31 @@ export class PublishPipeline {
         }),
       ]);
       if (outcome.duplicate) return SUCCESS;
+      const congested = outcome.congested;
+      if (congested) this.#congested();
       if (retainedFull) {
         return {
           reasonCode: ReasonCode.QuotaExceeded,
           reason: "The retained store is full",
           notStored: false,
+          congested,
         };
       }
       if (outcome.full > 0) {
-        this.#queueFull(message, outcome.full);
+        this.#queueFull(message, outcome.full, outcome.fullQueues);
         return {
           reasonCode: ReasonCode.QuotaExceeded,
           reason: "A subscriber's queue is full",
           notStored: false,
+          congested,
         };
       }
-      if (outcome.queued === 0 && matchedHere === 0 && !outcome.forwarded) return NO_SUBSCRIBERS;
-      return SUCCESS;
+      const reasonCode = outcome.queued === 0 && matchedHere === 0 && !outcome.forwarded
+        ? ReasonCode.NoMatchingSubscribers
+        : ReasonCode.Success;
+      return congested || reasonCode !== ReasonCode.Success
+        ? { reasonCode, reason: undefined, notStored: false, congested }
+        : SUCCESS;
     } catch (error) {
       this.#context.stats.publishNotStored++;
       const timeout = error instanceof BackboneError && error.failure === "timeout";
@@ -110,6 +126,7 @@ export class PublishPipeline {
           ? "The message store did not answer in time; the message was not stored"
           : "The message store is unavailable; the message was not stored",
         notStored: true,
+        congested: false,
       };
     }
   }
@@ -136,16 +153,28 @@ export class PublishPipeline {
     }
   }
 
-  #queueFull(message: Message, queues: number): void {
+  #queueFull(message: Message, queues: number, names: string[]): void {
     const stats = this.#context.stats;
     const before = stats.droppedQueueFull;
     stats.droppedQueueFull += queues;
     // One line per thousand drops keeps a flood visible without flooding the log.
     if (Math.floor(before / 1000) !== Math.floor(stats.droppedQueueFull / 1000) || before === 0) {
       this.#context.logger.warn("queue full: message not queued for a subscriber", {
+        clients: names.join(","),
         topic: message.topic,
         dropped: stats.droppedQueueFull,
       });
+    }
+  }
+
+  #congested(): void {
+    const stats = this.#context.stats;
+    // The first time, then one line per thousand slowed publishes.
+    if (stats.publishersSlowed++ % 1000 === 0) {
+      this.#context.logger.warn(
+        "queued messages near the global ceiling (limits.maxQueuedBytesTotal): slowing publishers",
+        { slowed: stats.publishersSlowed },
+      );
     }
   }
 }

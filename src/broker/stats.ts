@@ -40,6 +40,8 @@ export class BrokerStats {
   droppedNotAuthorized = 0;
   retainedRejected = 0;
   slowConsumerDisconnects = 0;
+  /** Publishes after which the publisher was slowed: queues near their global ceiling. */
+  publishersSlowed = 0;
   /** QoS 1/2 messages refused because the backbone could not store them (never acknowledged). */
   publishNotStored = 0;
   /** Backbone calls that failed or timed out, by operation (e.g. "messages.publish"). */

@@ -639,6 +639,11 @@ const acl = section({
 }, "Authorization (ACL).");
 
 const limits = section({
+  maxQueuedBytesTotal: size(
+    "1GiB",
+    "Most payload bytes queued over all sessions and share groups (each one also has `mqtt.maxQueuedMessages` and `mqtt.maxQueuedBytes`): from 90% of it publishers are slowed down, and beyond it messages are not queued (MQTT 5 publishers get 0x97). One stuck subscriber meets its own bound long before this.",
+    { min: 1024 },
+  ),
   maxConnections: integer(
     100_000,
     "Most open connections; more are refused at CONNECT (MQTT 5: 0x89 Server busy; 3.1.1: return code 3).",

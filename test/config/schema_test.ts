@@ -62,6 +62,7 @@ const DEFAULTS: Omit<Config, "node"> = {
     sessionSweepInterval: 30_000,
   },
   limits: {
+    maxQueuedBytesTotal: 1_073_741_824,
     maxConnections: 100_000,
     maxConnectionsPerAddress: 1000,
     connectRatePerAddress: 100,

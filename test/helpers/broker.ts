@@ -61,7 +61,11 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     format: "text",
     write: (line, level) => logs.push({ level, line }),
   });
-  const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
+  const backbone = new MemoryBackbone({
+    clock,
+    retainedLimits: config.retained,
+    maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
+  });
   // The memory backbone starts at once; nothing here waits for it.
   backbone.start({ id: config.node.id, version: "perch test", startedAt: clock.now() });
   const waiters = new Set<() => void>();
