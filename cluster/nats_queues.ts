@@ -146,7 +146,7 @@ export class NatsQueueStore implements QueueStore {
   readonly #ledgers = new Map<string, Ledger>();
   /** Filter subjects each consumer was last given by this node. */
   readonly #consumers = new Map<string, string>();
-  /** Open handles, and closed ones still naking late deliveries. */
+  /** Open handles. */
   readonly #handles = new Set<NatsQueueHandle>();
   /** Mean payload size of what this node stored, for byte estimates. */
   #meanSize = 0;
@@ -656,7 +656,6 @@ class NatsQueueHandle implements QueueHandle {
   #flushing = false;
   #closed = false;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
-  #linger: ReturnType<typeof setTimeout> | undefined;
 
   constructor(store: NatsQueueStore, qid: string, consumer: QueueConsumer) {
     this.#store = store;
@@ -879,18 +878,18 @@ class NatsQueueHandle implements QueueHandle {
         this.#held.delete(seq);
         await this.#nak(held);
       }
-      // Pull requests still waiting on the server may yet be filled: what arrives until they
-      // expire is handed back at once.
-      this.#linger = setTimeout(() => this.stop(), PULL_EXPIRES_MS + 1_000);
+      // Pull requests still waiting on the server are dropped once their inbox has no interest:
+      // drain unsubscribes, and what the server sent before that is handed back at once.
+      await this.#subscription.drain();
+      this.stop();
     });
   }
 
-  /** Forgets the handle (its pull requests have expired, or the backbone closes). */
+  /** Forgets the handle (it closed, or the backbone closes). */
   stop(): void {
     this.#closed = true;
     clearInterval(this.#keepAlive);
-    clearTimeout(this.#linger);
-    this.#subscription.unsubscribe();
+    if (!this.#subscription.isClosed()) this.#subscription.unsubscribe();
     this.#store.forgetHandle(this);
   }
 }
