@@ -11,7 +11,9 @@ import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts"
 import { BanList, withBans } from "./auth/bans.ts";
 import type { EnhancedAuthMethod, EnhancedAuthMethods } from "./auth/enhanced.ts";
 import { createScramMethod, SCRAM_SHA_256 } from "./auth/scram.ts";
+import type { Backbone } from "./backbone/backbone.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
+import { NatsBackbone } from "../cluster/nats_backbone.ts";
 import { Broker } from "./broker/broker.ts";
 import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
 import { parseScramCredentials } from "./auth/credentials.ts";
@@ -317,12 +319,17 @@ async function main(args: string[]): Promise<number> {
       "auth.chain lists certificate but listeners.tls.requestClientCert is false: no client will present one",
     );
   }
-  const backbone = new MemoryBackbone({
-    clock,
-    retainedLimits: config.retained,
-    maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
-  });
-  await backbone.start({ id: config.node.id, version: VERSION, startedAt: clock.now() });
+  let backbone: Backbone;
+  try {
+    backbone = await createBackbone(config, clock);
+    await backbone.start({ id: config.node.id, version: VERSION, startedAt: clock.now() });
+  } catch (err) {
+    logger.error(`cannot start: backbone: ${err instanceof Error ? err.message : err}`, {
+      key: "backbone",
+    });
+    security.close();
+    return 1;
+  }
   const readiness = { listeners: false, backbone: true };
   const bans = new BanList({ clock, maxBans: config.admin.maxBans });
   const secured = withBans(bans, security.hooks, authMethodsFrom(config, security), logger);
@@ -372,6 +379,7 @@ async function main(args: string[]): Promise<number> {
     version: VERSION,
     node: config.node.id,
     backbone: backbone.kind,
+    durable: backbone.durable,
     state: backbone.durable
       ? "sessions and retained messages survive a restart"
       : "sessions and retained messages are lost on exit",
@@ -404,6 +412,35 @@ async function main(args: string[]): Promise<number> {
   await stopped.promise;
   logger.info("broker stopped");
   return 0;
+}
+
+/** The backbone the configuration names: in this process, or NATS JetStream. */
+async function createBackbone(config: Config, clock: Clock): Promise<Backbone> {
+  const settings = config.backbone;
+  if (settings.kind === "memory") {
+    return new MemoryBackbone({
+      clock,
+      retainedLimits: config.retained,
+      maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
+    });
+  }
+  return new NatsBackbone({
+    servers: settings.servers,
+    prefix: settings.prefix,
+    replicas: settings.replicas,
+    storage: settings.storage,
+    timeoutMs: settings.timeout,
+    user: settings.user,
+    password: settings.password,
+    token: settings.token,
+    nkeySeed: settings.nkeySeedFile === undefined
+      ? undefined
+      : (await Deno.readTextFile(settings.nkeySeedFile)).trim(),
+    credsFile: settings.credsFile,
+    tls: settings.tls,
+    retainedLimits: config.retained,
+    clock,
+  });
 }
 
 /** The config key and address of a start-up failure, for its log line. */

@@ -123,7 +123,15 @@ export type {
   TransportKind,
 } from "./transport/transport.ts";
 export { DenoListener } from "./transport/deno_listener.ts";
-export { parseSharedFilter, validateTopicFilter, validateTopicName } from "./topic/mod.ts";
+export {
+  parseSharedFilter,
+  RetainedIndex,
+  SubscriptionTrie,
+  topicMatchesFilter,
+  validateTopicFilter,
+  validateTopicName,
+} from "./topic/mod.ts";
+export { decodeProperties, propertiesLength, writeProperties } from "./codec/properties.ts";
 export { encodePublishHeader } from "./codec/mod.ts";
 export { Acl, type AclDefault, type AclRule, validateAclRule } from "./auth/acl.ts";
 export { AclRuleFile } from "./auth/acl_file.ts";
@@ -138,6 +146,6 @@ export {
 export { ClientEvents } from "./ops/client_events.ts";
 export { PasswordFile, validateUsername } from "./auth/password_file.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
-export { type Clock, createSystemClock } from "./util/clock.ts";
+export { type Clock, createSystemClock, type TimerId } from "./util/clock.ts";
 export { type EventLoopLag, EventLoopLagMonitor } from "./util/event_loop_lag.ts";
 export { createLogger, type Logger, nullLogger } from "./util/logger.ts";

@@ -265,7 +265,10 @@ export interface QueueHandle {
 export interface QueueStore {
   /**
    * Creates a session's queue or sets its filters (topic filters without share prefix, of the
-   * subscriptions granted QoS 1 or 2). An empty list keeps what is queued but captures nothing.
+   * subscriptions granted QoS 1 or 2). An empty list captures nothing. Deliveries handed out and
+   * not acknowledged stay; messages a removed filter captured that were not handed out yet may
+   * stay or go (MQTT requires finishing only deliveries already started [MQTT-3.10.4-3] and lets
+   * a server drop the rest; a JetStream consumer whose filter subjects change no longer sees them).
    */
   setFilters(clientId: string, filters: string[], limits: QueueLimits): Promise<void>;
   /** Adds a session to a share group's queue, creating it; idempotent. */

@@ -54,11 +54,19 @@ function walk(
       description: [meta.description, ...variants.map((v) => v.kind.meta.description)].map(text)
         .join(" "),
     });
+    // A key several kinds share (such as `timeout`) is one row naming each of them.
+    const owners = new Map<string, { child: z.ZodType; kinds: string[] }>();
     variants.forEach((variant, i) => {
       for (const [key, child] of Object.entries(variant.shape)) {
-        if (key !== discriminator) walk(child, [...path, key], `(kind: ${kinds[i]}) `, out);
+        if (key === discriminator) continue;
+        const owner = owners.get(key);
+        if (owner) owner.kinds.push(String(kinds[i]));
+        else owners.set(key, { child, kinds: [String(kinds[i])] });
       }
     });
+    for (const [key, { child, kinds: of }] of owners) {
+      walk(child, [...path, key], `(kind: ${of.join(", ")}) `, out);
+    }
     return;
   }
   const keys = sectionKeys(schema);

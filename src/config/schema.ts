@@ -824,8 +824,73 @@ const memoryBackbone = z.strictObject({
   timeout: backboneTimeout(),
 }, { error: EXPECTED_MAPPING });
 
-/** Backbone kinds; a `nats` variant with its own keys joins the union below. */
-const backboneVariants = [memoryBackbone] as const;
+const NATS_URL_ERROR = "expected a list of NATS URLs such as nats://127.0.0.1:4222";
+
+const natsBackbone = z.strictObject({
+  kind: z.literal("nats").meta(
+    {
+      description:
+        "`nats`: sessions, queues, retained messages and routing in NATS JetStream, shared by every front-end (see docs/clustering.md).",
+      typeLabel: '"nats"',
+    } satisfies FieldMeta,
+  ),
+  servers: z.array(
+    z.string({ error: NATS_URL_ERROR }).regex(/^(nats|tls|wss?):\/\/[^\s]+$/, {
+      error: NATS_URL_ERROR,
+    }),
+    { error: NATS_URL_ERROR },
+  ).min(1, { error: NATS_URL_ERROR }).prefault(["nats://127.0.0.1:4222"]).meta(
+    {
+      description: "NATS servers to connect to (any one will do; the client learns the others).",
+      typeLabel: "list of URLs",
+    } satisfies FieldMeta,
+  ),
+  user: optionalText("User name for NATS (with `password`)."),
+  password: optionalText("Password of `user`.", "string (secret)"),
+  token: optionalText("Authentication token for NATS.", "string (secret)"),
+  nkeySeedFile: pemPath("Path to a file holding an nkey seed (`SU…`) to authenticate with."),
+  credsFile: pemPath("Path to a NATS credentials file (user JWT and nkey seed)."),
+  tls: z.strictObject({
+    ca: pemPath("Path to PEM CA certificates the NATS servers' certificates must chain to."),
+    cert: pemPath("Path to a PEM client certificate for NATS (mutual TLS); needs `key`."),
+    key: pemPath("Path to the PEM private key of `cert`."),
+  }, { error: EXPECTED_MAPPING })
+    .superRefine((tls, ctx) => {
+      if ((tls.cert === undefined) !== (tls.key === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [tls.cert === undefined ? "cert" : "key"],
+          message: "cert and key go together",
+        });
+      }
+    })
+    .prefault({})
+    .meta({ description: "TLS to NATS (a `tls://` URL or any of these keys turns it on)." }),
+  prefix: z.string({ error: 'expected 1 to 32 letters, digits, "-" or "_"' })
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, { error: 'expected 1 to 32 letters, digits, "-" or "_"' })
+    .prefault("perch")
+    .meta(
+      {
+        description:
+          "Prefix of every stream, KV bucket and subject; brokers sharing a prefix are one cluster.",
+        typeLabel: "string",
+      } satisfies FieldMeta,
+    ),
+  replicas: integer(
+    1,
+    "Replicas of the stream and buckets (3 in a 3-node NATS cluster; at most the number of servers).",
+    { min: 1, max: 5 },
+  ),
+  storage: oneOf(
+    ["file", "memory"] as const,
+    "file",
+    "`file`: state survives a restart of NATS; `memory`: faster, lost with the servers.",
+  ),
+  timeout: backboneTimeout(),
+}, { error: EXPECTED_MAPPING });
+
+/** Backbone kinds. */
+const backboneVariants = [memoryBackbone, natsBackbone] as const;
 
 /** The whole configuration schema; parse input with it to get a {@linkcode Config}. */
 export const configSchema = z.strictObject({

@@ -636,7 +636,7 @@ export function runBackboneSuite(
     assert.equal((await b.messages.publish(qos1("a/x", "yes"))).queued, 1);
   });
 
-  test("QueueStore.setFilters() changes what a queue captures and keeps what it holds", async (b) => {
+  test("QueueStore.setFilters() changes what a queue captures; what a removed filter captured may stay", async (b) => {
     await b.queues.setFilters("s1", ["a"], roomy);
     await b.messages.publish(qos1("a", "1"));
     await b.queues.setFilters("s1", ["b"], roomy);
@@ -644,11 +644,24 @@ export function runBackboneSuite(
     assert.equal((await b.messages.publish(qos1("b", "3"))).queued, 1);
     await b.queues.setFilters("s1", [], roomy);
     assert.equal((await b.messages.publish(qos1("b", "4"))).queued, 0);
+    await b.queues.setFilters("s1", ["c"], roomy);
+    await b.messages.publish(qos1("c", "5"));
     const collector = new Collector();
     const handle = await b.queues.open(sessionQueue("s1"), collector.consume);
     handle.request(10);
-    await collector.count(2);
-    assert.deepEqual(collector.payloads(), ["1", "3"]);
+    await collector.count(1, "the message of the current filter");
+    await settle(b);
+    // Messages of removed filters not handed out yet may be kept or dropped (only deliveries
+    // already started must be finished [MQTT-3.10.4-3]);
+    // nothing published after its filter went is ever queued, and the order holds.
+    const got = collector.payloads();
+    assert.equal(got.at(-1), "5");
+    assert.ok(
+      [["5"], ["3", "5"], ["1", "3", "5"], ["1", "5"]].some((kept) =>
+        JSON.stringify(kept) === JSON.stringify(got)
+      ),
+      JSON.stringify(got),
+    );
     await handle.close();
   });
 

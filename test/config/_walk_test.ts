@@ -39,6 +39,16 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
   assert.deepEqual(Object.keys(sectionKeys(schemaAt(configSchema, ["backbone"])!)!), [
     "kind",
     "timeout",
+    "servers",
+    "user",
+    "password",
+    "token",
+    "nkeySeedFile",
+    "credsFile",
+    "tls",
+    "prefix",
+    "replicas",
+    "storage",
   ]);
   assert.equal(sectionKeys(schemaAt(configSchema, ["log", "level"])!), undefined);
 });

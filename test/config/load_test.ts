@@ -284,13 +284,13 @@ Deno.test("loadConfig() never prints a secret value", async () => {
 Deno.test("loadConfig() lists every problem at once", async () => {
   const lines = await problems(
     { env: { PERCH_NOPE: "1" } },
-    "node:\n  id: 'bad id'\nmqtt:\n  maxQoS: 1\n  maxInflight: 0\nbackbone:\n  kind: nats\n",
+    "node:\n  id: 'bad id'\nmqtt:\n  maxQoS: 1\n  maxInflight: 0\nbackbone:\n  kind: kafka\n",
   );
   assert.deepEqual(lines, [
     'env PERCH_NOPE: unknown key NOPE (did you mean "node"?)',
     'node.id: expected 1 to 128 letters, digits, "-" or "_", got "bad id" (FILE:2:3)',
     "mqtt.maxInflight: expected an integer from 1 to 65535, got 0 (FILE:5:3)",
     'mqtt.maxQoS: unknown key (did you mean "maxQos"?) (FILE:4:3)',
-    'backbone.kind: expected "memory", got "nats" (FILE:7:3)',
+    'backbone.kind: expected "memory" or "nats", got "kafka" (FILE:7:3)',
   ]);
 });

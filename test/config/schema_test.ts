@@ -256,13 +256,13 @@ Deno.test("configSchema requires cert and key when listeners.tls.enabled is true
 });
 
 Deno.test("configSchema accepts only known backbone kinds", () => {
-  assert.deepEqual(issuesOf({ backbone: { kind: "nats" } }), [{
+  assert.deepEqual(issuesOf({ backbone: { kind: "kafka" } }), [{
     path: "backbone.kind",
-    message: 'expected "memory"',
+    message: 'expected "memory" or "nats"',
   }]);
   assert.deepEqual(issuesOf({ backbone: {} }), [{
     path: "backbone.kind",
-    message: 'expected "memory"',
+    message: 'expected "memory" or "nats"',
   }]);
   assert.deepEqual(issuesOf({ backbone: "memory" }), [{
     path: "backbone",
@@ -392,5 +392,36 @@ Deno.test("configSchema takes API users with SCRAM verifiers only, never a plain
       },
     }),
     [{ path: "admin.users.1.username", message: "duplicate user name" }],
+  );
+});
+
+Deno.test("configSchema: the nats backbone's defaults, and bad values named by their key", () => {
+  assert.deepEqual(configSchema.parse({ backbone: { kind: "nats" } }).backbone, {
+    kind: "nats",
+    servers: ["nats://127.0.0.1:4222"],
+    tls: {},
+    prefix: "perch",
+    replicas: 1,
+    storage: "file",
+    timeout: 5_000,
+  });
+  assert.deepEqual(
+    issuesOf({
+      backbone: {
+        kind: "nats",
+        servers: ["127.0.0.1:4222"],
+        prefix: "a.b",
+        replicas: 0,
+        storage: "disk",
+        tls: { cert: "c.pem" },
+      },
+    }).map((issue) => issue.path),
+    [
+      "backbone.servers.0",
+      "backbone.tls.key",
+      "backbone.prefix",
+      "backbone.replicas",
+      "backbone.storage",
+    ],
   );
 });

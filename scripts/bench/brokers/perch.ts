@@ -73,6 +73,8 @@ export class PerchLauncher implements BrokerLauncher {
         PERCH_LISTENERS__TCP__HOST: host,
         PERCH_LISTENERS__TCP__PORT: "0",
         PERCH_SYS__ENABLED: "false",
+        // No admin API: its default port is fixed, and the benchmark does not need it.
+        PERCH_ADMIN__ENABLED: "false",
         PERCH_LOG__LEVEL: "info",
       },
     });

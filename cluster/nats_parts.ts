@@ -1,0 +1,735 @@
+/**
+ * The parts of the NATS backbone other than the queues: sessions, retained messages, live
+ * routing, nodes, events and cluster-wide config. Each part's doc says how it maps onto NATS.
+ *
+ * @module
+ */
+
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KvEntry } from "@nats-io/kv";
+import {
+  BackboneError,
+  type BrokerEvent,
+  type Clock,
+  type ConfigStore,
+  type EventStream,
+  isExpired,
+  type LiveListener,
+  type Lock,
+  type Message,
+  type NodeInfo,
+  type NodeRegistry,
+  type NodeStatus,
+  type RequestHandler,
+  RetainedIndex,
+  type RetainedStore,
+  type SessionClaim,
+  type SessionRecord,
+  type SessionStore,
+  type StoredSession,
+} from "../src/mod.ts";
+import { type Bucket, BucketMirror } from "./bucket.ts";
+import { decodeEnvelope, encodeEnvelope, type Sender } from "./envelope.ts";
+import { guarded, keyToken, shortHash } from "./names.ts";
+import type { SubjectMapping } from "./subject.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** What every part shares: the connections, the clock and the names. */
+export interface NatsShared {
+  /** The main connection: KV, JetStream API, requests, events, share-group interest. */
+  nc: NatsConnection;
+  /**
+   * The publishing connection, with echo off: live messages and QoS 1/2 publishes go out on it,
+   * and this node's non-shared interest is subscribed on it, so a node never receives what it
+   * published itself (the engine routed that locally already).
+   */
+  pub: NatsConnection;
+  js: JetStreamClient;
+  /** JetStream publishes on the publishing connection. */
+  pubJs: JetStreamClient;
+  prefix: string;
+  clock: Clock;
+  timeoutMs: number;
+  /** Topic subjects of live QoS 0 messages (`{prefix}.msg.l.…`). */
+  live: SubjectMapping;
+  /** Topic subjects of QoS 1/2 messages, captured by the messages stream (`{prefix}.msg.q.…`). */
+  stored: SubjectMapping;
+  /** This backbone instance: its id and the sequence of what it sent. */
+  sender: Sender;
+  /** Messages that could not be sent (QoS 0 forwards, events). */
+  dropped: { forward: number; events: number };
+}
+
+/** The next sender stamp of this instance. */
+export function nextSender(shared: NatsShared): Sender {
+  return { id: shared.sender.id, seq: ++shared.sender.seq };
+}
+
+// ---- sessions ----------------------------------------------------------------------------------
+
+interface StoredWill {
+  message: string;
+  delayInterval: number;
+  messageExpiryInterval: number;
+}
+
+function encodeRecord(record: SessionRecord): Uint8Array {
+  const will: StoredWill | undefined = record.will && {
+    message: encodeEnvelope(record.will.message, { id: "", seq: 0 }).toBase64(),
+    delayInterval: record.will.delayInterval,
+    messageExpiryInterval: record.will.messageExpiryInterval,
+  };
+  return encoder.encode(JSON.stringify({ ...record, will }));
+}
+
+function decodeRecord(bytes: Uint8Array): SessionRecord {
+  const raw = JSON.parse(decoder.decode(bytes)) as Omit<SessionRecord, "will"> & {
+    will?: StoredWill;
+  };
+  return {
+    ...raw,
+    owner: raw.owner ?? undefined,
+    disconnectedAt: raw.disconnectedAt ?? undefined,
+    will: raw.will && {
+      message: decodeEnvelope(Uint8Array.fromBase64(raw.will.message)).message,
+      delayInterval: raw.will.delayInterval,
+      messageExpiryInterval: raw.will.messageExpiryInterval,
+    },
+  };
+}
+
+/**
+ * Sessions in the KV bucket `{prefix}-sessions`, one key per client id, the KV revision as the
+ * record's revision: `put` is a write expecting that revision (0: absent), `claim` a read and a
+ * compare-and-set retried while another claimer wins the race, `delete` a marker expecting the
+ * revision.
+ */
+export class NatsSessionStore implements SessionStore {
+  readonly #bucket: Bucket;
+
+  constructor(bucket: Bucket) {
+    this.#bucket = bucket;
+  }
+
+  get(clientId: string): Promise<StoredSession | undefined> {
+    return guarded("sessions.get", async () => {
+      const entry = await this.#bucket.get(keyToken(clientId));
+      return entry && { record: decodeRecord(entry.value), revision: entry.revision };
+    });
+  }
+
+  list(): Promise<StoredSession[]> {
+    return guarded("sessions.list", async () => {
+      const entries = await this.#bucket.snapshot();
+      return entries
+        .map((entry) => ({ record: decodeRecord(entry.value), revision: entry.revision }))
+        .sort((a, b) =>
+          a.record.clientId < b.record.clientId ? -1 : a.record.clientId > b.record.clientId ? 1 : 0
+        );
+    });
+  }
+
+  count(): Promise<number> {
+    return guarded("sessions.count", async () => (await this.#bucket.snapshot()).length);
+  }
+
+  put(record: SessionRecord, expectedRevision: number): Promise<number | undefined> {
+    return guarded("sessions.put", () => this.#put(record, expectedRevision));
+  }
+
+  #put(record: SessionRecord, expectedRevision: number): Promise<number | undefined> {
+    const key = keyToken(record.clientId);
+    const value = encodeRecord(record);
+    return expectedRevision === 0
+      ? this.#bucket.create(key, value)
+      : this.#bucket.write(key, value, { expected: expectedRevision });
+  }
+
+  claim(
+    clientId: string,
+    owner: string,
+    build: (previous: StoredSession | undefined) => SessionRecord,
+    options: { force?: boolean } = {},
+  ): Promise<SessionClaim> {
+    return guarded("sessions.claim", async () => {
+      for (;;) {
+        const stored = await this.get(clientId);
+        const holder = stored?.record.owner;
+        if (stored && holder !== undefined && holder !== owner && !options.force) {
+          return { status: "held", owner: holder, revision: stored.revision };
+        }
+        const record = { ...build(stored), clientId, owner };
+        const revision = await this.#put(record, stored?.revision ?? 0);
+        if (revision !== undefined) return { status: "claimed", revision, previous: stored };
+      }
+    });
+  }
+
+  delete(clientId: string, expectedRevision?: number): Promise<boolean> {
+    return guarded("sessions.delete", async () => {
+      const stored = await this.#bucket.get(keyToken(clientId));
+      if (!stored) return false;
+      if (expectedRevision !== undefined && stored.revision !== expectedRevision) return false;
+      return (await this.#bucket.delete(keyToken(clientId), stored.revision)) !== undefined;
+    });
+  }
+}
+
+// ---- retained ----------------------------------------------------------------------------------
+
+interface RetainedEntry {
+  message: Message;
+}
+
+/**
+ * Retained messages in the KV bucket `{prefix}-retained`, one key per topic, a Message Expiry as
+ * the entry's TTL. Every node mirrors the bucket into a topic tree through a watch, so `match`
+ * and `get` read memory and never scan the store; a write resolves once this node's mirror shows
+ * it. The bounds are checked against the mirror.
+ */
+export class NatsRetainedStore implements RetainedStore {
+  readonly #bucket: Bucket;
+  readonly #clock: Clock;
+  readonly #limits: { maxMessages: number; maxBytes: number };
+  readonly #index = new RetainedIndex<RetainedEntry>();
+  readonly #keys = new Map<string, string>();
+  readonly mirror: BucketMirror;
+  #bytes = 0;
+
+  constructor(
+    bucket: Bucket,
+    clock: Clock,
+    limits: { maxMessages: number; maxBytes: number },
+    timeoutMs: number,
+  ) {
+    this.#bucket = bucket;
+    this.#clock = clock;
+    this.#limits = limits;
+    this.mirror = new BucketMirror(bucket, (entry) => this.#apply(entry), timeoutMs);
+  }
+
+  #apply(entry: KvEntry): void {
+    if (entry.operation === "PUT") {
+      let message: Message;
+      try {
+        message = decodeEnvelope(entry.value).message;
+      } catch {
+        return; // Not ours: ignored.
+      }
+      this.#remove(message.topic);
+      this.#index.set(message.topic, { message });
+      this.#keys.set(entry.key, message.topic);
+      this.#bytes += message.payload.length;
+      return;
+    }
+    const topic = this.#keys.get(entry.key);
+    if (topic !== undefined) {
+      this.#keys.delete(entry.key);
+      this.#remove(topic);
+    }
+  }
+
+  #remove(topic: string): boolean {
+    const previous = this.#index.get(topic);
+    if (!previous) return false;
+    this.#index.delete(topic);
+    this.#bytes -= previous.message.payload.length;
+    return true;
+  }
+
+  set(message: Message): Promise<void> {
+    const previous = this.#index.get(message.topic)?.message;
+    const bytes = this.#bytes - (previous ? previous.payload.length : 0) + message.payload.length;
+    const count = this.#index.size + (previous ? 0 : 1);
+    if (count > this.#limits.maxMessages || bytes > this.#limits.maxBytes) {
+      return Promise.reject(
+        new BackboneError(
+          "full",
+          `Cannot retain message on "${message.topic}": retained store is full`,
+        ),
+      );
+    }
+    return guarded("retained.set", async () => {
+      const ttlMs = message.expiresAt === 0 ? undefined : message.expiresAt - this.#clock.now();
+      if (ttlMs !== undefined && ttlMs <= 0) {
+        await this.#delete(message.topic);
+        return;
+      }
+      const revision = await this.#bucket.write(
+        keyToken(message.topic),
+        encodeEnvelope(message, { id: "", seq: 0 }),
+        { ttlMs },
+      );
+      await this.mirror.reached(revision!);
+    });
+  }
+
+  delete(topic: string): Promise<boolean> {
+    return guarded("retained.delete", () => this.#delete(topic));
+  }
+
+  async #delete(topic: string): Promise<boolean> {
+    if (!this.#index.get(topic)) return false;
+    const revision = await this.#bucket.delete(keyToken(topic));
+    await this.mirror.reached(revision!);
+    return true;
+  }
+
+  get(topic: string): Promise<Message | undefined> {
+    const message = this.#index.get(topic)?.message;
+    if (message && isExpired(message, this.#clock.now())) return Promise.resolve(undefined);
+    return Promise.resolve(message);
+  }
+
+  match(filter: string): Promise<Message[]> {
+    const found: RetainedEntry[] = [];
+    this.#index.matchFilter(filter, found);
+    const now = this.#clock.now();
+    return Promise.resolve(
+      found.map((entry) => entry.message).filter((message) => !isExpired(message, now)),
+    );
+  }
+
+  count(): Promise<number> {
+    return Promise.resolve(this.#index.size);
+  }
+}
+
+// ---- live routing ------------------------------------------------------------------------------
+
+/** Senders whose last sequence is remembered for de-duplication. */
+const MAX_SENDERS = 1024;
+
+/** One subject subscription and how many local subscriptions need it. */
+interface Interest {
+  subscriptions: Subscription[];
+  count: number;
+}
+
+/**
+ * Live routing over core NATS. QoS 0 messages go to `{prefix}.msg.l.{topic}`, QoS 1/2 to
+ * `{prefix}.msg.q.{topic}` (the messages stream captures only the latter); a node's non-shared
+ * interest in a filter is one subscription on `{prefix}.msg.*.{filter}` (both roots), so it sees
+ * QoS 1/2 publishes live too. Interest is reference counted per filter (per filter and group for
+ * share groups, which subscribe to the QoS 0 root in a NATS queue group named after the group,
+ * so exactly one node takes each message).
+ *
+ * Two overlapping filters of one node (`a/+` and `a/#`) are two subscriptions that both receive
+ * a matching message. Messages of one sender reach a connection in the order it sent them, and
+ * the client calls the callbacks in arrival order, so each sender's sequence numbers arrive
+ * non-decreasing: a message whose sequence is not above the last one seen from its sender is the
+ * second copy, and is dropped. The window is one number per sender (bounded).
+ */
+export class NatsLiveRouting {
+  readonly #shared: NatsShared;
+  #listener: LiveListener = () => {};
+  readonly #plain = new Map<string, Interest>();
+  readonly #groups = new Map<string, Interest & { group: string; filter: string }>();
+  readonly #lastSeq = new Map<string, number>();
+
+  constructor(shared: NatsShared) {
+    this.#shared = shared;
+  }
+
+  listen(listener: LiveListener): void {
+    this.#listener = listener;
+  }
+
+  addInterest(filter: string, group?: string): Promise<void> {
+    return guarded("messages.addInterest", async () => {
+      const shared = this.#shared;
+      if (group === undefined) {
+        const known = this.#plain.get(filter);
+        if (known) {
+          known.count++;
+          return;
+        }
+        const subjects = shared.live.filterToSubjects(filter).map((s) => anyRoot(shared, s));
+        const interest: Interest = {
+          count: 1,
+          subscriptions: subjects.map((subject) =>
+            shared.pub.subscribe(subject, { callback: (_e, msg) => this.#plain_(msg) })
+          ),
+        };
+        this.#plain.set(filter, interest);
+        await shared.pub.flush();
+        return;
+      }
+      const id = `${group}\n${filter}`;
+      const known = this.#groups.get(id);
+      if (known) {
+        known.count++;
+        return;
+      }
+      const queue = `g${shortHash(id)}`;
+      const interest = {
+        group,
+        filter,
+        count: 1,
+        subscriptions: shared.live.filterToSubjects(filter).map((subject) =>
+          shared.nc.subscribe(subject, {
+            queue,
+            callback: (_e, msg) => this.#grouped(msg, group, filter),
+          })
+        ),
+      };
+      this.#groups.set(id, interest);
+      await shared.nc.flush();
+    });
+  }
+
+  removeInterest(filter: string, group?: string): Promise<void> {
+    const map = group === undefined ? this.#plain : this.#groups;
+    const id = group === undefined ? filter : `${group}\n${filter}`;
+    const interest = map.get(id);
+    if (interest && --interest.count === 0) {
+      map.delete(id);
+      for (const subscription of interest.subscriptions) subscription.unsubscribe();
+    }
+    return Promise.resolve();
+  }
+
+  /** QoS 0 to other nodes and share groups: one core publish (echo off). */
+  forward(message: Message): void {
+    const shared = this.#shared;
+    if (shared.pub.isClosed()) {
+      shared.dropped.forward++;
+      return;
+    }
+    let subject: string;
+    try {
+      subject = shared.live.topicToSubject(message.topic);
+    } catch {
+      shared.dropped.forward++;
+      return;
+    }
+    const bytes = encodeEnvelope(message, nextSender(shared));
+    shared.pub.publish(subject, bytes);
+    // Share-group members of this node subscribe on the main connection, which sees it.
+  }
+
+  #plain_(msg: Msg): void {
+    let envelope;
+    try {
+      envelope = decodeEnvelope(msg.data);
+    } catch {
+      return;
+    }
+    const { sender, message } = envelope;
+    const last = this.#lastSeq.get(sender.id);
+    if (last !== undefined && sender.seq <= last) return;
+    if (last === undefined && this.#lastSeq.size >= MAX_SENDERS) {
+      this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
+    }
+    this.#lastSeq.set(sender.id, sender.seq);
+    this.#listener(message, { group: undefined, filter: undefined });
+  }
+
+  #grouped(msg: Msg, group: string, filter: string): void {
+    let message: Message;
+    try {
+      message = decodeEnvelope(msg.data).message;
+    } catch {
+      return;
+    }
+    this.#listener(message, { group, filter });
+  }
+
+  close(): void {
+    for (const interest of [...this.#plain.values(), ...this.#groups.values()]) {
+      for (const subscription of interest.subscriptions) subscription.unsubscribe();
+    }
+    this.#plain.clear();
+    this.#groups.clear();
+  }
+}
+
+/** A live-root subject with its root token made a wildcard, so it matches both roots. */
+function anyRoot(shared: NatsShared, subject: string): string {
+  const prefix = `${shared.prefix}.msg.l.`;
+  return `${shared.prefix}.msg.*.${subject.slice(prefix.length)}`;
+}
+
+// ---- nodes -------------------------------------------------------------------------------------
+
+interface NodeEntry {
+  info: NodeInfo;
+  lastSeen: number;
+}
+
+interface LockValue {
+  holder: string;
+  expiresAt: number;
+}
+
+/**
+ * Nodes heartbeat into the KV bucket `{prefix}-nodes`, whose values expire after the lease: a
+ * node whose key expires (or is deleted when it leaves) is lost, which every node sees through
+ * its watch. Locks are keys of `{prefix}-locks` created only if absent, with the lock's TTL as
+ * the entry's TTL (and the expiry in the value, so a lapsed lock can be taken over at once).
+ * Requests are core NATS request/reply on `{prefix}.node.{id}.{method}`.
+ */
+export class NatsNodeRegistry implements NodeRegistry {
+  readonly #shared: NatsShared;
+  readonly #nodes: Bucket;
+  readonly #locks: Bucket;
+  readonly #leaseMs: number;
+  readonly #known = new Map<string, NodeEntry>();
+  readonly #lostListeners = new Set<(node: NodeInfo) => void>();
+  readonly mirror: BucketMirror;
+  #self: NodeInfo | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(shared: NatsShared, nodes: Bucket, locks: Bucket, leaseMs: number) {
+    this.#shared = shared;
+    this.#nodes = nodes;
+    this.#locks = locks;
+    this.#leaseMs = leaseMs;
+    this.mirror = new BucketMirror(nodes, (entry) => this.#apply(entry), shared.timeoutMs);
+  }
+
+  #apply(entry: KvEntry): void {
+    if (entry.operation === "PUT") {
+      try {
+        const info = JSON.parse(decoder.decode(entry.value)) as NodeInfo;
+        this.#known.set(entry.key, { info, lastSeen: entry.created.getTime() });
+      } catch {
+        // Not ours.
+      }
+      return;
+    }
+    const lost = this.#known.get(entry.key);
+    this.#known.delete(entry.key);
+    if (lost && lost.info.id !== this.#self?.id) {
+      for (const listener of this.#lostListeners) listener(lost.info);
+    }
+  }
+
+  /** Joins: the first heartbeat, the watch, and a heartbeat every third of the lease. */
+  async join(self: NodeInfo): Promise<void> {
+    this.#self = self;
+    await this.#beat();
+    await this.mirror.start();
+    this.#heartbeat = setInterval(() => {
+      this.#beat().catch(() => {}); // The next beat tries again; the lease covers two misses.
+    }, Math.max(100, Math.floor(this.#leaseMs / 3)));
+  }
+
+  async #beat(): Promise<void> {
+    const self = this.#self!;
+    await this.#nodes.write(keyToken(self.id), encoder.encode(JSON.stringify(self)));
+  }
+
+  /** Stops the heartbeat and deletes this node's key. */
+  async leave(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    this.mirror.stop();
+    if (this.#self) await this.#nodes.delete(keyToken(this.#self.id)).catch(() => {});
+  }
+
+  list(): Promise<NodeStatus[]> {
+    return Promise.resolve(
+      [...this.#known.values()]
+        .map(({ info, lastSeen }) => ({ ...info, lastSeen, alive: true }))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    );
+  }
+
+  isAlive(nodeId: string): Promise<boolean> {
+    return guarded("nodes.isAlive", async () => {
+      return (await this.#nodes.get(keyToken(nodeId))) !== undefined;
+    });
+  }
+
+  onNodeLost(listener: (node: NodeInfo) => void): () => void {
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
+  }
+
+  lock(name: string, ttlMs: number): Promise<Lock | undefined> {
+    return guarded("nodes.lock", async () => {
+      const key = keyToken(name);
+      const holder = `${this.#self?.id}/${this.#shared.sender.id}`;
+      const value = (): Uint8Array =>
+        encoder.encode(JSON.stringify({ holder, expiresAt: this.#shared.clock.now() + ttlMs }));
+      let revision = await this.#locks.create(key, value(), ttlMs);
+      if (revision === undefined) {
+        const entry = await this.#locks.get(key);
+        const held = entry && (JSON.parse(decoder.decode(entry.value)) as LockValue);
+        if (entry && held && held.expiresAt > this.#shared.clock.now()) return undefined;
+        revision = await this.#locks.write(key, value(), {
+          expected: entry?.revision ?? 0,
+          ttlMs,
+        });
+        if (revision === undefined) return undefined;
+      }
+      const taken = revision;
+      return {
+        release: async () => {
+          await this.#locks.delete(key, taken).catch(() => {});
+        },
+      };
+    });
+  }
+
+  request(nodeId: string, method: string, body: unknown): Promise<unknown> {
+    return guarded(`nodes.request.${method}`, async () => {
+      let reply: Msg;
+      try {
+        reply = await this.#shared.nc.request(
+          this.#subject(nodeId, method),
+          encoder.encode(JSON.stringify(body ?? null)),
+          { timeout: this.#shared.timeoutMs },
+        );
+      } catch (error) {
+        if (
+          (error as { name?: string }).name === "NoRespondersError" ||
+          /no responders/i.test(String(error))
+        ) {
+          throw new BackboneError("unavailable", `No node "${nodeId}" serves "${method}"`);
+        }
+        throw error;
+      }
+      const answer = JSON.parse(decoder.decode(reply.data)) as { value?: unknown; error?: string };
+      if (answer.error !== undefined) throw new BackboneError("unavailable", answer.error);
+      return answer.value;
+    });
+  }
+
+  serve(method: string, handler: RequestHandler): () => void {
+    const nodeId = this.#self?.id ?? "";
+    const subscription = this.#shared.nc.subscribe(this.#subject(nodeId, method), {
+      callback: (_error, msg) => {
+        let body: unknown;
+        try {
+          body = JSON.parse(decoder.decode(msg.data));
+        } catch {
+          body = undefined;
+        }
+        handler(body).then(
+          (value) => msg.respond(encoder.encode(JSON.stringify({ value: value ?? null }))),
+          (error) => msg.respond(encoder.encode(JSON.stringify({ error: String(error) }))),
+        );
+      },
+    });
+    return () => subscription.unsubscribe();
+  }
+
+  #subject(nodeId: string, method: string): string {
+    return `${this.#shared.prefix}.node.${keyToken(nodeId)}.${method}`;
+  }
+}
+
+// ---- events ------------------------------------------------------------------------------------
+
+/** Events on core NATS subjects `{prefix}.events.{type}`, JSON. */
+export class NatsEventStream implements EventStream {
+  readonly #shared: NatsShared;
+
+  constructor(shared: NatsShared) {
+    this.#shared = shared;
+  }
+
+  emit(event: BrokerEvent): void {
+    const shared = this.#shared;
+    if (shared.nc.isClosed()) {
+      shared.dropped.events++;
+      return;
+    }
+    shared.nc.publish(
+      `${shared.prefix}.events.${event.type}`,
+      encoder.encode(JSON.stringify(event)),
+    );
+  }
+
+  subscribe(listener: (event: BrokerEvent) => void): () => void {
+    const subscription = this.#shared.nc.subscribe(`${this.#shared.prefix}.events.*`, {
+      callback: (_error, msg) => {
+        try {
+          listener(JSON.parse(decoder.decode(msg.data)) as BrokerEvent);
+        } catch {
+          // Not an event of ours.
+        }
+      },
+    });
+    return () => subscription.unsubscribe();
+  }
+}
+
+// ---- config ------------------------------------------------------------------------------------
+
+/**
+ * Configuration documents in the KV bucket `{prefix}-config`, keyed by the document name; every
+ * node follows the bucket with a watch, and `get` reads that mirror.
+ */
+export class NatsConfigStore implements ConfigStore {
+  readonly #bucket: Bucket;
+  readonly #values = new Map<string, Uint8Array>();
+  readonly #names = new Map<string, string>();
+  readonly #watchers = new Set<(key: string, value: Uint8Array | undefined) => void>();
+  readonly mirror: BucketMirror;
+  #loaded = false;
+
+  constructor(bucket: Bucket, timeoutMs: number) {
+    this.#bucket = bucket;
+    this.mirror = new BucketMirror(bucket, (entry) => this.#apply(entry), timeoutMs);
+  }
+
+  async start(): Promise<void> {
+    await this.mirror.start();
+    this.#loaded = true;
+  }
+
+  #apply(entry: KvEntry): void {
+    if (entry.operation === "PUT") {
+      const bytes = entry.value;
+      const nameLength = new DataView(bytes.buffer, bytes.byteOffset).getUint16(0);
+      const name = decoder.decode(bytes.subarray(2, 2 + nameLength));
+      const value = new Uint8Array(bytes.subarray(2 + nameLength));
+      this.#values.set(name, value);
+      this.#names.set(entry.key, name);
+      if (this.#loaded) {
+        for (const watcher of this.#watchers) watcher(name, new Uint8Array(value));
+      }
+      return;
+    }
+    const name = this.#names.get(entry.key);
+    if (name === undefined) return;
+    this.#names.delete(entry.key);
+    this.#values.delete(name);
+    if (this.#loaded) { for (const watcher of this.#watchers) watcher(name, undefined); }
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    const value = this.#values.get(key);
+    return Promise.resolve(value && new Uint8Array(value));
+  }
+
+  put(key: string, value: Uint8Array): Promise<void> {
+    return guarded("config.put", async () => {
+      const name = encoder.encode(key);
+      const bytes = new Uint8Array(2 + name.length + value.length);
+      new DataView(bytes.buffer).setUint16(0, name.length);
+      bytes.set(name, 2);
+      bytes.set(value, 2 + name.length);
+      const revision = await this.#bucket.write(keyToken(key), bytes);
+      await this.mirror.reached(revision!);
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    return guarded("config.delete", async () => {
+      if (!this.#values.has(key)) return;
+      const revision = await this.#bucket.delete(keyToken(key));
+      await this.mirror.reached(revision!);
+    });
+  }
+
+  watch(listener: (key: string, value: Uint8Array | undefined) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+}

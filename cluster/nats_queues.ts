@@ -1,0 +1,922 @@
+/**
+ * QoS 1/2 queues on JetStream, fan-out on read: every QoS 1/2 message is published once to the
+ * messages stream (`{prefix}-msgs`, interest retention, subjects `{prefix}.msg.q.>`), and each
+ * queue is ONE durable pull consumer on it whose `filter_subjects` are the queue's filters (a
+ * session's QoS 1/2 subscriptions, a share group's filter), never one consumer per subscription.
+ * A message stays in the stream until every consumer that captured it acknowledged it.
+ *
+ * - Every session consumer also captures its own direct subject `{prefix}.msg.q.d.{queue id}`:
+ *   a session without QoS 1/2 filters captures only that (never everything), and a share group's
+ *   QoS 2 delivery pinned to a member moves there.
+ * - The queue registry (KV `{prefix}-queues`: filters, bounds, group members) is mirrored by every
+ *   node; a publish counts the queues it is stored in from that mirror.
+ * - Bounds: each node keeps a ledger of every queue's size: exact for what this node published
+ *   and acknowledged, refreshed from the consumer's counts (pending + unacknowledged) at most once
+ *   a second per queue it publishes into, and on `size()`. A queue found full is named in the
+ *   message's `Perch-Skip` header: its consumer acknowledges and drops it unread, so the message
+ *   is stored in the other queues and the publisher hears "full". Across nodes a queue can run
+ *   over its bound by what other nodes published since the last refresh; bytes are estimated
+ *   from the ledger's mean size when the counts came from the server.
+ * - A handle pulls within its credit (one pull request for what was granted meanwhile), acks with
+ *   a confirmed `+ACK`, naks with `-NAK`, and keeps its unacknowledged deliveries alive with
+ *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
+ *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
+ *   and stream sequence), read back for redelivered messages.
+ * - QoS 2 inbound ids live in KV `{prefix}-inbound` (key: publisher and packet id), created before
+ *   the message is stored, marked stored after; the stream publish carries a message id made of
+ *   the key and its revision, so a retry after a crash between the two is de-duplicated by the
+ *   stream (within its duplicate window, two minutes).
+ *
+ * @module
+ */
+
+import {
+  createInbox,
+  headers,
+  type Msg,
+  type MsgHdrs,
+  nanos,
+  type Subscription,
+} from "@nats-io/nats-core";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import type { KvEntry } from "@nats-io/kv";
+import {
+  type InboundKey,
+  type Message,
+  type PublishOutcome,
+  type QueueConsumer,
+  type QueuedDelivery,
+  type QueueHandle,
+  type QueueKey,
+  type QueueLimits,
+  type QueueSize,
+  type QueueStore,
+  SubscriptionTrie,
+  topicMatchesFilter,
+} from "../src/mod.ts";
+import { type Bucket, BucketMirror } from "./bucket.ts";
+import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+import {
+  consumerSubjects,
+  guarded,
+  isConsumerNotFound,
+  keyToken,
+  shortHash,
+  ttlSeconds,
+} from "./names.ts";
+import { type NatsShared, nextSender } from "./nats_parts.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** How long a pull request waits on the server for messages before it is renewed. */
+const PULL_EXPIRES_MS = 30_000;
+/** How often a queue's ledger may be refreshed from the server while it is published into. */
+const REFRESH_MS = 1_000;
+/** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
+const MAX_ACK_PENDING = 65_536;
+
+/** Headers this backbone puts on stored messages. */
+const SKIP_HEADER = "Perch-Skip";
+const MOVED_HEADER = "Perch-Moved";
+const PACKET_ID_HEADER = "Perch-Packet-Id";
+const RELEASED_HEADER = "Perch-Released";
+
+/** A queue as the registry holds it. */
+interface RegistryValue {
+  key: QueueKey;
+  filters: string[];
+  limits: QueueLimits;
+  members: string[];
+}
+
+/** What this node believes a queue holds. */
+interface Ledger {
+  messages: number;
+  bytes: number;
+  /** Messages stored with this queue named in their skip header and not read yet. */
+  skipped: number;
+  refreshedAt: number;
+  /** Counts local changes, so a refresh that raced one is not applied. */
+  changes: number;
+  refreshing: Promise<void> | undefined;
+}
+
+/** How a queue is named in logs: its client id, or the share group's subscription. */
+function queueName(key: QueueKey): string {
+  return key.kind === "session" ? key.clientId : `$share/${key.group}/${key.filter}`;
+}
+
+/** The id of a queue: its durable consumer's name and its registry key. */
+export function queueId(key: QueueKey): string {
+  return key.kind === "session"
+    ? `s${shortHash(`s\n${key.clientId}`)}`
+    : `g${shortHash(`g\n${key.group}\n${key.filter}`)}`;
+}
+
+/** The messages stream's configuration. */
+export function messagesStream(
+  prefix: string,
+  replicas: number,
+  storage: "file" | "memory",
+): Partial<StreamConfig> & { name: string } {
+  return {
+    name: `${prefix}-msgs`,
+    subjects: [`${prefix}.msg.q.>`],
+    retention: "interest" as StreamConfig["retention"],
+    storage: storage as StreamConfig["storage"],
+    num_replicas: replicas,
+    allow_msg_ttl: true,
+    discard: "new" as StreamConfig["discard"],
+  };
+}
+
+/** The session and group queues of a backbone. */
+export class NatsQueueStore implements QueueStore {
+  readonly #shared: NatsShared;
+  readonly #jsm: JetStreamManager;
+  readonly #registry: Bucket;
+  readonly #inflight: Bucket;
+  readonly #inbound: Bucket;
+  readonly #stream: string;
+  readonly #ackWaitMs: number;
+  readonly mirror: BucketMirror;
+  readonly #view = new Map<string, RegistryValue>();
+  readonly #capture = new SubscriptionTrie<string, string>();
+  readonly #ledgers = new Map<string, Ledger>();
+  /** Filter subjects each consumer was last given by this node. */
+  readonly #consumers = new Map<string, string>();
+  /** Open handles. */
+  readonly #handles = new Set<NatsQueueHandle>();
+  /** Mean payload size of what this node stored, for byte estimates. */
+  #meanSize = 0;
+  #stored = 0;
+
+  constructor(
+    shared: NatsShared,
+    jsm: JetStreamManager,
+    buckets: { registry: Bucket; inflight: Bucket; inbound: Bucket },
+    ackWaitMs: number,
+  ) {
+    this.#shared = shared;
+    this.#jsm = jsm;
+    this.#registry = buckets.registry;
+    this.#inflight = buckets.inflight;
+    this.#inbound = buckets.inbound;
+    this.#stream = `${shared.prefix}-msgs`;
+    this.#ackWaitMs = ackWaitMs;
+    this.mirror = new BucketMirror(
+      buckets.registry,
+      (entry) => this.#apply(entry),
+      shared.timeoutMs,
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.mirror.start();
+  }
+
+  close(): void {
+    this.mirror.stop();
+    for (const handle of [...this.#handles]) handle.stop();
+    this.#handles.clear();
+  }
+
+  // ---- the registry mirror -------------------------------------------------------------------
+
+  #apply(entry: KvEntry): void {
+    const qid = entry.key;
+    const before = this.#view.get(qid);
+    if (before) { for (const filter of before.filters) this.#capture.remove(filter, qid); }
+    if (entry.operation !== "PUT") {
+      this.#view.delete(qid);
+      return;
+    }
+    let value: RegistryValue;
+    try {
+      value = JSON.parse(decoder.decode(entry.value)) as RegistryValue;
+    } catch {
+      this.#view.delete(qid);
+      return;
+    }
+    this.#view.set(qid, value);
+    for (const filter of value.filters) this.#capture.add(filter, qid, qid);
+  }
+
+  async #writeRegistry(qid: string, value: RegistryValue, expected?: number): Promise<boolean> {
+    const revision = await this.#registry.write(qid, encoder.encode(JSON.stringify(value)), {
+      expected,
+    });
+    if (revision === undefined) return false;
+    await this.mirror.reached(revision);
+    return true;
+  }
+
+  // ---- consumers -----------------------------------------------------------------------------
+
+  /** A session's direct subject, which only moved deliveries are published to. */
+  #direct(qid: string): string {
+    return `${this.#shared.prefix}.msg.q.d.${qid}`;
+  }
+
+  #subjectsOf(
+    qid: string,
+    key: QueueKey,
+    filters: string[],
+  ): { subjects: string[]; exact: boolean } {
+    const stored = this.#shared.stored;
+    const cover = consumerSubjects(filters.flatMap((filter) => stored.filterToSubjects(filter)));
+    if (key.kind === "session") cover.subjects.push(this.#direct(qid));
+    return cover;
+  }
+
+  /** Creates the queue's consumer, or updates its filter subjects when they changed. */
+  async #ensureConsumer(qid: string, subjects: string[]): Promise<void> {
+    const wanted = subjects.join(" ");
+    if (this.#consumers.get(qid) === wanted) return;
+    try {
+      await this.#jsm.consumers.update(this.#stream, qid, { filter_subjects: subjects });
+    } catch (error) {
+      if (!isConsumerNotFound(error)) throw error;
+      await this.#jsm.consumers.add(this.#stream, {
+        durable_name: qid,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: nanos(this.#ackWaitMs),
+        deliver_policy: DeliverPolicy.New,
+        max_ack_pending: MAX_ACK_PENDING,
+        max_waiting: 4096,
+        filter_subjects: subjects,
+      });
+    }
+    this.#consumers.set(qid, wanted);
+  }
+
+  async #deleteConsumer(qid: string): Promise<void> {
+    this.#consumers.delete(qid);
+    this.#ledgers.delete(qid);
+    try {
+      await this.#jsm.consumers.delete(this.#stream, qid);
+    } catch (error) {
+      if (!isConsumerNotFound(error)) throw error;
+    }
+  }
+
+  /** Whether a queue's consumer captures exactly its filters (else the reader must check). */
+  isExact(qid: string): boolean {
+    const value = this.#view.get(qid);
+    return value === undefined || this.#subjectsOf(qid, value.key, value.filters).exact;
+  }
+
+  /** Whether a queue's filters match a topic (for a consumer whose subjects were widened). */
+  captures(qid: string, topic: string): boolean {
+    const value = this.#view.get(qid);
+    return value !== undefined && value.filters.some((filter) => topicMatchesFilter(topic, filter));
+  }
+
+  // ---- QueueStore ----------------------------------------------------------------------------
+
+  setFilters(clientId: string, filters: string[], limits: QueueLimits): Promise<void> {
+    return guarded("queues.setFilters", async () => {
+      const key: QueueKey = { kind: "session", clientId };
+      const qid = queueId(key);
+      const unique = [...new Set(filters)];
+      await this.#ensureConsumer(qid, this.#subjectsOf(qid, key, unique).subjects);
+      await this.#writeRegistry(qid, { key, filters: unique, limits, members: [] });
+    });
+  }
+
+  joinGroup(group: string, filter: string, clientId: string, limits: QueueLimits): Promise<void> {
+    return guarded("queues.joinGroup", async () => {
+      const key: QueueKey = { kind: "group", group, filter };
+      const qid = queueId(key);
+      await this.#ensureConsumer(qid, this.#subjectsOf(qid, key, [filter]).subjects);
+      for (;;) {
+        const entry = await this.#registry.get(qid);
+        const value: RegistryValue = entry
+          ? JSON.parse(decoder.decode(entry.value))
+          : { key, filters: [filter], limits, members: [] };
+        if (value.members.includes(clientId)) return;
+        value.members.push(clientId);
+        if (await this.#writeRegistry(qid, value, entry?.revision ?? 0)) return;
+      }
+    });
+  }
+
+  leaveGroup(group: string, filter: string, clientId: string): Promise<void> {
+    return guarded("queues.leaveGroup", async () => {
+      const qid = queueId({ kind: "group", group, filter });
+      for (;;) {
+        const entry = await this.#registry.get(qid);
+        if (!entry) return;
+        const value = JSON.parse(decoder.decode(entry.value)) as RegistryValue;
+        if (!value.members.includes(clientId)) return;
+        value.members = value.members.filter((member) => member !== clientId);
+        if (value.members.length > 0) {
+          if (await this.#writeRegistry(qid, value, entry.revision)) return;
+          continue;
+        }
+        const revision = await this.#registry.delete(qid, entry.revision);
+        if (revision === undefined) continue;
+        await this.mirror.reached(revision);
+        // The queue goes with its last member: without the consumer's interest, the stream
+        // drops what only it held.
+        await this.#deleteConsumer(qid);
+        return;
+      }
+    });
+  }
+
+  open(key: QueueKey, consumer: QueueConsumer): Promise<QueueHandle> {
+    return guarded("queues.open", async () => {
+      const qid = queueId(key);
+      const known = this.#view.get(qid);
+      const filters = known?.filters ?? (key.kind === "group" ? [key.filter] : []);
+      await this.#ensureConsumer(qid, this.#subjectsOf(qid, key, filters).subjects);
+      const handle = new NatsQueueHandle(this, qid, consumer);
+      this.#handles.add(handle);
+      return handle;
+    });
+  }
+
+  drop(clientId: string): Promise<void> {
+    return guarded("queues.drop", async () => {
+      const qid = queueId({ kind: "session", clientId });
+      const revision = await this.#registry.delete(qid);
+      await this.mirror.reached(revision!);
+      await this.#deleteConsumer(qid);
+      const states = await this.#inflight.snapshot(`${qid}.*`);
+      const inbound = await this.#inbound.snapshot(`${keyToken(clientId)}.*`);
+      await Promise.all([
+        ...states.map((entry) => this.#inflight.delete(entry.key)),
+        ...inbound.map((entry) => this.#inbound.delete(entry.key)),
+      ]);
+    });
+  }
+
+  size(key: QueueKey): Promise<QueueSize> {
+    return guarded("queues.size", async () => {
+      const qid = queueId(key);
+      await this.#refresh(qid);
+      const ledger = this.#ledgers.get(qid);
+      return { messages: ledger?.messages ?? 0, bytes: ledger?.bytes ?? 0 };
+    });
+  }
+
+  totals(): Promise<QueueSize> {
+    return guarded("queues.totals", async () => {
+      const counts = new Map<string, number>();
+      for await (const info of await this.#jsm.consumers.list(this.#stream)) {
+        counts.set(info.name, info.num_pending + info.num_ack_pending);
+      }
+      const totals = { messages: 0, bytes: 0 };
+      for (const [qid, count] of counts) {
+        const ledger = this.#ledger(qid);
+        this.#settle(ledger, count);
+        totals.messages += ledger.messages;
+        totals.bytes += ledger.bytes;
+      }
+      return totals;
+    });
+  }
+
+  // ---- the ledger ----------------------------------------------------------------------------
+
+  #ledger(qid: string): Ledger {
+    let ledger = this.#ledgers.get(qid);
+    if (!ledger) {
+      ledger = {
+        messages: 0,
+        bytes: 0,
+        skipped: 0,
+        refreshedAt: 0,
+        changes: 0,
+        refreshing: undefined,
+      };
+      this.#ledgers.set(qid, ledger);
+    }
+    return ledger;
+  }
+
+  /** Sets a ledger from the server's count of what the consumer holds. */
+  #settle(ledger: Ledger, count: number): void {
+    const messages = Math.max(0, count - ledger.skipped);
+    ledger.bytes = ledger.messages > 0
+      ? Math.round((ledger.bytes * messages) / ledger.messages)
+      : Math.round(messages * this.#meanSize);
+    ledger.messages = messages;
+    ledger.refreshedAt = Date.now();
+  }
+
+  #refresh(qid: string): Promise<void> {
+    const ledger = this.#ledger(qid);
+    return ledger.refreshing ??= (async () => {
+      const changes = ledger.changes;
+      let count = 0;
+      try {
+        const info = await this.#jsm.consumers.info(this.#stream, qid);
+        count = info.num_pending + info.num_ack_pending;
+      } catch (error) {
+        if (!isConsumerNotFound(error)) throw error;
+      }
+      // A local publish or ack while the count was on its way: the ledger is newer.
+      if (ledger.changes === changes) this.#settle(ledger, count);
+      else ledger.refreshedAt = Date.now();
+    })().finally(() => ledger.refreshing = undefined);
+  }
+
+  /** A delivery of this node's handle was acknowledged: it left the queue. */
+  acknowledged(qid: string, bytes: number): void {
+    const ledger = this.#ledgers.get(qid);
+    if (!ledger) return;
+    ledger.messages = Math.max(0, ledger.messages - 1);
+    ledger.bytes = Math.max(0, ledger.bytes - bytes);
+    ledger.changes++;
+  }
+
+  /** A message skipped for a queue was read and dropped by its consumer. */
+  skippedRead(qid: string): void {
+    const ledger = this.#ledgers.get(qid);
+    if (ledger && ledger.skipped > 0) {
+      ledger.skipped--;
+      ledger.changes++;
+    }
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------
+
+  /** Stores a QoS 1/2 message in the stream (see the module doc for what it counts). */
+  publish(message: Message, inbound?: InboundKey): Promise<PublishOutcome> {
+    return guarded("messages.publish", async () => {
+      let msgID: string | undefined;
+      let inboundKey: string | undefined;
+      let inboundRevision = 0;
+      if (inbound) {
+        inboundKey = `${keyToken(inbound.clientId)}.${inbound.packetId}`;
+        const created = await this.#inbound.create(inboundKey, encoder.encode("storing"));
+        if (created === undefined) {
+          const entry = await this.#inbound.get(inboundKey);
+          if (!entry || decoder.decode(entry.value) === "stored") return duplicateOutcome();
+          // Opened and not marked stored: a crash, or a publish still under way. Publishing
+          // again with the same message id stores it at most once.
+          inboundRevision = entry.revision;
+        } else inboundRevision = created;
+        msgID = `${inboundKey}.${inboundRevision}`;
+      }
+      const outcome = await this.#store(message, msgID);
+      if (inboundKey !== undefined) {
+        await this.#inbound.write(inboundKey, encoder.encode("stored"), {
+          expected: inboundRevision,
+        });
+      }
+      return outcome;
+    });
+  }
+
+  async #store(message: Message, msgID: string | undefined): Promise<PublishOutcome> {
+    const shared = this.#shared;
+    const ttlMs = message.expiresAt === 0 ? undefined : message.expiresAt - shared.clock.now();
+    if (ttlMs !== undefined && ttlMs <= 0) {
+      return {
+        queued: 0,
+        full: 0,
+        fullQueues: [],
+        congested: false,
+        forwarded: false,
+        duplicate: false,
+      };
+    }
+    const matches: string[] = [];
+    this.#capture.match(message.topic, matches);
+    const qids = matches.length > 1 ? [...new Set(matches)] : matches;
+    const size = message.payload.length;
+    const counted: Ledger[] = [];
+    const skipped: Ledger[] = [];
+    const skip: string[] = [];
+    const now = Date.now();
+    for (const qid of qids) {
+      const limits = this.#view.get(qid)!.limits;
+      const ledger = this.#ledger(qid);
+      if (ledger.refreshedAt + REFRESH_MS < now && ledger.refreshing === undefined) {
+        this.#refresh(qid).catch(() => {}); // Best effort; the next publish tries again.
+      }
+      ledger.changes++;
+      if (ledger.messages + 1 > limits.maxMessages || ledger.bytes + size > limits.maxBytes) {
+        skip.push(qid);
+        ledger.skipped++;
+        skipped.push(ledger);
+      } else {
+        ledger.messages++;
+        ledger.bytes += size;
+        counted.push(ledger);
+      }
+    }
+    let h: MsgHdrs | undefined;
+    if (skip.length > 0) {
+      h = headers();
+      h.set(SKIP_HEADER, skip.join(" "));
+    }
+    try {
+      const ack = await shared.pubJs.publish(
+        shared.stored.topicToSubject(message.topic),
+        encodeEnvelope(message, nextSender(shared)),
+        {
+          headers: h,
+          msgID,
+          timeout: shared.timeoutMs,
+          ...(ttlMs !== undefined ? { ttl: ttlSeconds(ttlMs) } : {}),
+        },
+      );
+      if (ack.duplicate) {
+        this.#undo(counted, skipped, size);
+        return duplicateOutcome();
+      }
+    } catch (error) {
+      this.#undo(counted, skipped, size);
+      throw error;
+    }
+    this.#stored++;
+    this.#meanSize += (size - this.#meanSize) / this.#stored;
+    return {
+      queued: counted.length,
+      full: skipped.length,
+      fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+      // The stream's own limits refuse beyond them; there is no slower mode to ask publishers for.
+      congested: false,
+      forwarded: true,
+      duplicate: false,
+    };
+  }
+
+  #undo(counted: Ledger[], skipped: Ledger[], size: number): void {
+    for (const ledger of counted) {
+      ledger.messages--;
+      ledger.bytes -= size;
+    }
+    for (const ledger of skipped) ledger.skipped--;
+  }
+
+  completeInbound(key: InboundKey): Promise<boolean> {
+    return guarded("messages.completeInbound", async () => {
+      const inboundKey = `${keyToken(key.clientId)}.${key.packetId}`;
+      const entry = await this.#inbound.get(inboundKey);
+      if (!entry) return false;
+      return (await this.#inbound.delete(inboundKey, entry.revision)) !== undefined;
+    });
+  }
+
+  openInbound(clientId: string): Promise<number[]> {
+    return guarded("messages.openInbound", async () => {
+      const entries = await this.#inbound.snapshot(`${keyToken(clientId)}.*`);
+      return entries.map((entry) => Number(entry.key.slice(entry.key.lastIndexOf(".") + 1)));
+    });
+  }
+
+  // ---- for handles ---------------------------------------------------------------------------
+
+  get shared(): NatsShared {
+    return this.#shared;
+  }
+
+  get stream(): string {
+    return this.#stream;
+  }
+
+  get ackWaitMs(): number {
+    return this.#ackWaitMs;
+  }
+
+  forgetHandle(handle: NatsQueueHandle): void {
+    this.#handles.delete(handle);
+  }
+
+  /** The QoS 2 state recorded for a delivery, if any. */
+  async deliveryState(
+    qid: string,
+    seq: number,
+  ): Promise<{ packetId: number; released: boolean } | undefined> {
+    const entry = await this.#inflight.get(`${qid}.${seq}`);
+    return entry && JSON.parse(decoder.decode(entry.value));
+  }
+
+  async recordState(qid: string, seq: number, packetId: number, released: boolean): Promise<void> {
+    await this.#inflight.write(
+      `${qid}.${seq}`,
+      encoder.encode(JSON.stringify({ packetId, released })),
+    );
+  }
+
+  async forgetState(qid: string, seq: number): Promise<void> {
+    await this.#inflight.delete(`${qid}.${seq}`);
+  }
+
+  /**
+   * Moves a group delivery into a member session's queue, keeping its packet id and release
+   * state, before the group's copy is acknowledged.
+   */
+  async moveToSession(clientId: string, data: Uint8Array, packetId: number, released: boolean) {
+    const key: QueueKey = { kind: "session", clientId };
+    const qid = queueId(key);
+    const filters = this.#view.get(qid)?.filters ?? [];
+    await this.#ensureConsumer(qid, this.#subjectsOf(qid, key, filters).subjects);
+    const h = headers();
+    h.set(MOVED_HEADER, "1");
+    h.set(PACKET_ID_HEADER, String(packetId));
+    h.set(RELEASED_HEADER, released ? "1" : "0");
+    await this.#shared.pubJs.publish(this.#direct(qid), data, {
+      headers: h,
+      timeout: this.#shared.timeoutMs,
+    });
+    const ledger = this.#ledger(qid);
+    ledger.messages++;
+    ledger.bytes += decodeEnvelope(data).message.payload.length;
+    ledger.changes++;
+  }
+}
+
+function duplicateOutcome(): PublishOutcome {
+  return {
+    queued: 0,
+    full: 0,
+    fullQueues: [],
+    congested: false,
+    forwarded: false,
+    duplicate: true,
+  };
+}
+
+/** A delivery this handle holds (handed out, not acknowledged). */
+interface Held {
+  reply: string;
+  data: Uint8Array;
+  size: number;
+  packetId: number;
+  released: boolean;
+  stateRecorded: boolean;
+}
+
+/** Where a JetStream delivery's ack subject keeps its delivery count and stream sequence. */
+function ackInfo(reply: string): { deliveries: number; seq: number } {
+  const tokens = reply.split(".");
+  // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… or, with domain and account hash, two more.
+  const offset = tokens.length >= 11 ? 2 : 0;
+  return { deliveries: Number(tokens[4 + offset]), seq: Number(tokens[5 + offset]) };
+}
+
+/** An open queue on this node: pulls within credit, hands deliveries out in order. */
+class NatsQueueHandle implements QueueHandle {
+  readonly #store: NatsQueueStore;
+  readonly #qid: string;
+  /** The inbox pull requests are answered on (deliveries keep their own subjects). */
+  readonly #inbox: string;
+  readonly #subscription: Subscription;
+  readonly #consumer: QueueConsumer;
+  readonly #held = new Map<number, Held>();
+  #arrivals: Msg[] = [];
+  #draining = false;
+  /** Granted and not yet asked of the server. */
+  #unrequested = 0;
+  #flushing = false;
+  #closed = false;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+
+  constructor(store: NatsQueueStore, qid: string, consumer: QueueConsumer) {
+    this.#store = store;
+    this.#qid = qid;
+    this.#consumer = consumer;
+    this.#inbox = createInbox();
+    this.#subscription = store.shared.nc.subscribe(this.#inbox, {
+      callback: (_error, msg) => this.#arrived(msg),
+    });
+    this.#keepAlive = setInterval(() => this.#progress(), Math.max(100, store.ackWaitMs / 3));
+  }
+
+  request(count: number): void {
+    if (this.#closed || count <= 0) return;
+    this.#unrequested += count;
+    this.#schedulePull();
+  }
+
+  #schedulePull(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    queueMicrotask(() => {
+      this.#flushing = false;
+      if (this.#closed || this.#unrequested <= 0) return;
+      const batch = this.#unrequested;
+      this.#unrequested = 0;
+      const store = this.#store;
+      store.shared.nc.publish(
+        `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
+        encoder.encode(JSON.stringify({ batch, expires: nanos(PULL_EXPIRES_MS) })),
+        { reply: this.#inbox },
+      );
+    });
+  }
+
+  /** A message (or a status) on this handle's inbox. */
+  #arrived(msg: Msg): void {
+    const status = msg.headers?.code ?? 0;
+    if (!msg.reply && status !== 0) {
+      // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
+      // again while the handle is open and the consumer exists.
+      const unfilled = Number(msg.headers?.get("Nats-Pending-Messages") || "0");
+      if (!this.#closed && unfilled > 0 && (status === 408 || status === 409)) {
+        const deleted = /deleted/i.test(msg.headers?.description ?? "");
+        if (!deleted) this.request(unfilled);
+      }
+      return;
+    }
+    if (!msg.reply) return;
+    if (this.#closed) {
+      msg.respond(encoder.encode("-NAK"));
+      return;
+    }
+    this.#arrivals.push(msg);
+    if (!this.#draining) this.#drain().catch(() => {});
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#arrivals.length > 0 && !this.#closed) {
+        const batch: QueuedDelivery[] = [];
+        while (this.#arrivals.length > 0 && !this.#closed) {
+          const msg = this.#arrivals.shift()!;
+          const prepared = this.#prepare(msg);
+          if (prepared === undefined) continue;
+          if (prepared.lookup) {
+            if (batch.length > 0) this.#hand(batch.splice(0));
+            const state = await this.#store.deliveryState(this.#qid, prepared.delivery.seq)
+              .catch(() => undefined);
+            const held = this.#held.get(prepared.delivery.seq);
+            if (state && held) {
+              held.packetId = state.packetId;
+              held.released = state.released;
+              held.stateRecorded = true;
+            }
+            this.#hand([{
+              ...prepared.delivery,
+              packetId: state?.packetId ?? prepared.delivery.packetId,
+              released: state?.released ?? prepared.delivery.released,
+            }]);
+            continue;
+          }
+          batch.push(prepared.delivery);
+        }
+        if (batch.length > 0) this.#hand(batch);
+      }
+    } finally {
+      this.#draining = false;
+    }
+    for (const msg of this.#arrivals.splice(0)) msg.respond(encoder.encode("-NAK"));
+  }
+
+  #hand(batch: QueuedDelivery[]): void {
+    try {
+      this.#consumer(batch);
+    } catch {
+      // The engine's consumer does not throw; a failure here must not stop the handle.
+    }
+  }
+
+  /** Turns a delivery into a QueuedDelivery; undefined when it is dropped unread. */
+  #prepare(msg: Msg): { delivery: QueuedDelivery; lookup: boolean } | undefined {
+    const { deliveries, seq } = ackInfo(msg.reply!);
+    const h = msg.headers;
+    const skip = h?.get(SKIP_HEADER);
+    let message: Message | undefined;
+    if (!(skip && skip.split(" ").includes(this.#qid))) {
+      try {
+        message = decodeEnvelope(msg.data).message;
+      } catch {
+        message = undefined;
+      }
+    } else this.#store.skippedRead(this.#qid);
+    if (
+      message !== undefined && !this.#store.isExact(this.#qid) && h?.get(MOVED_HEADER) !== "1" &&
+      !this.#store.captures(this.#qid, message.topic)
+    ) message = undefined;
+    if (message === undefined) {
+      // Not for this queue: acknowledged unread, and the credit it used is given back.
+      msg.respond(encoder.encode("+ACK"));
+      this.#unrequested++;
+      this.#schedulePull();
+      return undefined;
+    }
+    const moved = h?.get(MOVED_HEADER) === "1";
+    const packetId = moved ? Number(h!.get(PACKET_ID_HEADER)) : 0;
+    const released = moved && h!.get(RELEASED_HEADER) === "1";
+    const known = this.#held.get(seq);
+    this.#held.set(seq, {
+      reply: msg.reply!,
+      data: msg.data,
+      size: message.payload.length,
+      packetId: known?.packetId ?? packetId,
+      released: known?.released ?? released,
+      stateRecorded: known?.stateRecorded ?? false,
+    });
+    const redelivered = deliveries > 1 || moved;
+    return {
+      delivery: { seq, message, redelivered, released, packetId },
+      lookup: deliveries > 1,
+    };
+  }
+
+  /** Keeps unacknowledged deliveries from being redelivered while this handle holds them. */
+  #progress(): void {
+    if (this.#closed) return;
+    for (const held of this.#held.values()) {
+      this.#store.shared.nc.publish(held.reply, encoder.encode("+WPI"));
+    }
+  }
+
+  async ack(seq: number): Promise<void> {
+    const held = this.#held.get(seq);
+    if (!held) return;
+    this.#held.delete(seq);
+    await guarded("queues.ack", async () => {
+      await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
+        timeout: this.#store.shared.timeoutMs,
+      });
+      this.#store.acknowledged(this.#qid, held.size);
+      if (held.stateRecorded) await this.#store.forgetState(this.#qid, seq);
+    });
+  }
+
+  recordPacketId(seq: number, packetId: number): Promise<void> {
+    const held = this.#held.get(seq);
+    if (!held) return Promise.resolve();
+    held.packetId = packetId;
+    held.stateRecorded = true;
+    return guarded(
+      "queues.recordPacketId",
+      () => this.#store.recordState(this.#qid, seq, packetId, held.released),
+    );
+  }
+
+  release(seq: number): Promise<void> {
+    const held = this.#held.get(seq);
+    if (!held) return Promise.resolve();
+    held.released = true;
+    held.stateRecorded = true;
+    return guarded(
+      "queues.release",
+      () => this.#store.recordState(this.#qid, seq, held.packetId, true),
+    );
+  }
+
+  async nak(seq: number): Promise<void> {
+    const held = this.#held.get(seq);
+    if (!held) return;
+    this.#held.delete(seq);
+    await guarded("queues.nak", () => this.#nak(held));
+  }
+
+  async #nak(held: Held): Promise<void> {
+    await this.#store.shared.nc.request(held.reply, encoder.encode("-NAK"), {
+      timeout: this.#store.shared.timeoutMs,
+    });
+  }
+
+  close(pin?: { clientId: string; seqs: number[] }): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    return guarded("queues.close", async () => {
+      for (const seq of pin?.seqs ?? []) {
+        const held = this.#held.get(seq);
+        if (!held) continue;
+        this.#held.delete(seq);
+        await this.#store.moveToSession(pin!.clientId, held.data, held.packetId, held.released);
+        await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
+          timeout: this.#store.shared.timeoutMs,
+        });
+        this.#store.acknowledged(this.#qid, held.size);
+        if (held.stateRecorded) await this.#store.forgetState(this.#qid, seq);
+      }
+      const returned = [...this.#held.keys()].sort((a, b) => a - b);
+      for (const seq of returned) {
+        const held = this.#held.get(seq)!;
+        this.#held.delete(seq);
+        await this.#nak(held);
+      }
+      // Pull requests still waiting on the server are dropped once their inbox has no interest:
+      // drain unsubscribes, and what the server sent before that is handed back at once.
+      await this.#subscription.drain();
+      this.stop();
+    });
+  }
+
+  /** Forgets the handle (it closed, or the backbone closes). */
+  stop(): void {
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    if (!this.#subscription.isClosed()) this.#subscription.unsubscribe();
+    this.#store.forgetHandle(this);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The backbone conformance suite against a real nats-server: every test gets a fresh backbone
+ * under its own prefix (streams, buckets and subjects apart) on one server started for the file.
+ * Lock TTLs run on the server's clock, so the suite's `advance` waits for real.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { NatsBackbone, NatsStartError } from "../../cluster/nats_backbone.ts";
+import { ManualClock } from "../../src/util/manual_clock.ts";
+import { type NatsServer, startNatsServer } from "../helpers/nats.ts";
+import { runBackboneSuite } from "../backbone/backbone_suite.ts";
+
+let server: Promise<NatsServer> | undefined;
+let next = 0;
+
+runBackboneSuite("nats", async (clock) => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  return new NatsBackbone({
+    servers: [url],
+    prefix: `suite${++next}`,
+    clock,
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+}, {
+  advance: async (clock, ms) => {
+    clock.advance(ms);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  },
+});
+
+Deno.test("nats: the server of the suite stops", async () => {
+  if (server) await (await server).close();
+});
+
+Deno.test("nats: start() names the servers when NATS cannot be reached", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const backbone = new NatsBackbone({
+    servers: [`nats://127.0.0.1:${port}`],
+    clock: new ManualClock(0),
+    timeoutMs: 2_000,
+  });
+  await assert.rejects(
+    backbone.start({ id: "n", version: "test", startedAt: 0 }),
+    (error: unknown) => {
+      assert.ok(error instanceof NatsStartError);
+      assert.match(error.message, new RegExp(`cannot connect to NATS at nats://127.0.0.1:${port}`));
+      return true;
+    },
+  );
+});
