@@ -142,7 +142,7 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
   pulledLabelledCounter(
     registry,
     "perch_connections_refused_total",
-    "Connections refused, by cause: a connection limit (limit), authentication (auth), a ban (banned).",
+    "Connections refused, by cause: a connection limit (limit), authentication (auth), a ban (banned), a CONNECT that breaks the protocol (protocol).",
     "cause",
     () => {
       const banned = deps.bans?.refused ?? 0;
@@ -151,6 +151,7 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
         // Bans are checked in the authentication hook, so the broker counts them there too.
         ["auth", stats.authFailures - banned],
         ["banned", banned],
+        ["protocol", stats.connectsRefusedProtocol],
       ];
     },
   );

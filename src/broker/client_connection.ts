@@ -519,6 +519,9 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   #closeNow(): void {
     if (this.#is(State.Closed)) return;
     const wasConnected = this.#state === State.Connected;
+    if (!wasConnected && isProtocolRefusal(this.#closeReason)) {
+      this.services.context.stats.connectsRefusedProtocol++;
+    }
     this.#state = State.Closed;
     this.#backlog = undefined;
     this.#clearTimer();
@@ -608,4 +611,25 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   #remote(): string {
     return `${this.transport.remoteAddress}:${this.transport.remotePort}`;
   }
+}
+
+/** Codes a CONNECT is refused with that are not about a limit, authentication or the store. */
+const NOT_PROTOCOL_REFUSALS: ReadonlySet<number> = new Set([
+  ReasonCode.BadUserNameOrPassword,
+  ReasonCode.NotAuthorized,
+  ReasonCode.ServerUnavailable,
+  ReasonCode.ServerBusy,
+  ReasonCode.Banned,
+  ReasonCode.BadAuthenticationMethod,
+  ReasonCode.QuotaExceeded,
+  ReasonCode.ConnectionRateExceeded,
+  ReasonCode.UseAnotherServer,
+  ReasonCode.ServerMoved,
+  ReasonCode.ServerShuttingDown,
+  ReasonCode.MaximumConnectTime,
+]);
+
+/** Whether a connection closed before CONNACK with this code was refused for breaking the protocol. */
+function isProtocolRefusal(code: number): boolean {
+  return code >= 0x80 && !NOT_PROTOCOL_REFUSALS.has(code);
 }

@@ -40,6 +40,12 @@ export class BrokerStats {
   droppedNotAuthorized = 0;
   retainedRejected = 0;
   slowConsumerDisconnects = 0;
+  /**
+   * Connections refused before CONNACK for breaking the protocol (a malformed or invalid CONNECT,
+   * an unsupported protocol level, a bad client id or will); refusals for limits, authentication
+   * and an unavailable store are counted by their own counters.
+   */
+  connectsRefusedProtocol = 0;
   /** Publishes after which the publisher was slowed: queues near their global ceiling. */
   publishersSlowed = 0;
   /** QoS 1/2 messages refused because the backbone could not store them (never acknowledged). */

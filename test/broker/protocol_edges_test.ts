@@ -102,12 +102,13 @@ const BAD_CONNECTS: { what: string; code: number; connect: Uint8Array }[] = [
 
 for (const { what, code, connect } of BAD_CONNECTS) {
   Deno.test(`v5: a CONNECT with ${what} is answered with CONNACK 0x${code.toString(16)} before the close`, async () => {
-    await underAttack(undefined, async ({ open }) => {
+    await underAttack(undefined, async ({ server, open }) => {
       const raw = await open();
       await raw.write(connect);
       const reason = decoderError(connect);
       assert.equal(reason.reasonCode, code);
       await raw.expectAnswerAndClose(refusedConnect(5, code, reason.message));
+      assert.equal(server.broker.stats.connectsRefusedProtocol, 1, "counted as a protocol refusal");
     });
   });
 }

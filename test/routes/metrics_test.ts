@@ -182,6 +182,10 @@ Deno.test("GET /metrics counts clients by listener, disconnects by reason, refus
     assert.equal(kick.status, 204);
     await third.client.closed;
     await t.server.until(() => t.server.broker.listClients().length === 0);
+    // A CONNECT that breaks the protocol: a client id with a control character (0x85).
+    const bad = await TestClient.connect(t.server.port, { clientId: "bell\u0007", version: 5 });
+    assert.equal(bad.connack.reasonCode, 0x85);
+    await bad.client.closed;
 
     const after = await scrape();
     assert.equal(after.value("perch_listener_clients_connected", { listener: "tcp" }), 0);
@@ -197,6 +201,7 @@ Deno.test("GET /metrics counts clients by listener, disconnects by reason, refus
     assert.equal(after.value("perch_connections_refused_total", { cause: "auth" }), 1);
     assert.equal(after.value("perch_connections_refused_total", { cause: "banned" }), 1);
     assert.equal(after.value("perch_connections_refused_total", { cause: "limit" }), 1);
+    assert.equal(after.value("perch_connections_refused_total", { cause: "protocol" }), 1);
   } finally {
     await t.close();
   }
