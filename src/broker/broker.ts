@@ -115,6 +115,8 @@ export class Broker implements BrokerContext, ConnectionServices {
   readonly authMethods: EnhancedAuthMethods;
   readonly context: BrokerContext = this;
   #connections = new Set<ClientConnection>();
+  /** Connected clients by client id (CONNACK sent, not closed). */
+  #connected = new Map<string, ClientConnection>();
   #connackProperties: Properties;
   #sys: SysPublisher | undefined;
   #assignedIds = 0;
@@ -156,8 +158,8 @@ export class Broker implements BrokerContext, ConnectionServices {
   readonly accept: AcceptHandler = (transport: Connection) => {
     this.stats.connectionsAccepted++;
     const connection = new ClientConnection(this, transport, {
-      connected: (c) => this.#connected(c),
-      closed: (c, info) => this.#closed(c, info),
+      connected: (c) => this.#onConnected(c),
+      closed: (c, info) => this.#onClosed(c, info),
     });
     this.#connections.add(connection);
     if (this.#closing) {
@@ -251,9 +253,10 @@ export class Broker implements BrokerContext, ConnectionServices {
     return properties;
   }
 
-  #connected(connection: ClientConnection): void {
+  #onConnected(connection: ClientConnection): void {
     const stats = this.stats;
     const info = connection.info;
+    this.#connected.set(info.clientId, connection);
     stats.clientsConnected++;
     stats.clientsConnectedTotal++;
     stats.clientsConnectedByVersion[info.protocolVersion]++;
@@ -277,8 +280,11 @@ export class Broker implements BrokerContext, ConnectionServices {
     });
   }
 
-  #closed(connection: ClientConnection, info: ClosedInfo): void {
+  #onClosed(connection: ClientConnection, info: ClosedInfo): void {
     this.#connections.delete(connection);
+    if (this.#connected.get(connection.info.clientId) === connection) {
+      this.#connected.delete(connection.info.clientId);
+    }
     const transport = connection.transport;
     if (connection.admitted) this.connectionLimits.release(transport.remoteAddress);
     else if (connection.refusal !== 0) this.#refusedPending--;
@@ -457,9 +463,9 @@ export class Broker implements BrokerContext, ConnectionServices {
       }
       const [isNew] = await this.sessions.subscribe(session, [{ record: granted, share: shared }]);
       const connection = session.connection;
-      if (connection instanceof ClientConnection && connection.connected) {
+      if (connection?.connected) {
         this.hooks.onSubscribe?.(connection.info, [granted.filter]);
-        sendRetained(connection, session, granted, isNew);
+        sendRetained(this, session, granted, isNew);
       }
       return isNew;
     });
@@ -474,9 +480,7 @@ export class Broker implements BrokerContext, ConnectionServices {
       const removed = await this.sessions.unsubscribe(session, [filter]);
       if (removed.length === 0) return false;
       const connection = session.connection;
-      if (connection instanceof ClientConnection && connection.connected) {
-        this.hooks.onUnsubscribe?.(connection.info, [filter]);
-      }
+      if (connection?.connected) this.hooks.onUnsubscribe?.(connection.info, [filter]);
       return true;
     });
   }
@@ -511,8 +515,7 @@ export class Broker implements BrokerContext, ConnectionServices {
   }
 
   #connectedClient(clientId: string): ClientConnection | undefined {
-    const connection = this.sessions.attached(clientId)?.connection;
-    return connection instanceof ClientConnection && connection.connected ? connection : undefined;
+    return this.#connected.get(clientId);
   }
 
   async #sessionInfo(record: SessionRecord): Promise<SessionInfo> {

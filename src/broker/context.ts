@@ -44,6 +44,8 @@ export interface SessionOutbound {
 /** A client connection as the session registry and the router see it. */
 export interface SessionConnection {
   readonly info: ClientInfo;
+  /** True once CONNACK was sent and until the connection closes. */
+  readonly connected: boolean;
   /** True once the connection is gone (it may close while its CONNECT is processed). */
   readonly closed: boolean;
   /** Outbound delivery (created before the session is attached; started after CONNACK). */

@@ -18,7 +18,7 @@ import type { QoS, SubscribePacket, UnsubscribePacket } from "../codec/packets.t
 import type { SubscriptionRecord } from "../domain/types.ts";
 import { parseSharedFilter, validateTopicFilter } from "../topic/mod.ts";
 import type { ConnectionControl } from "./connection_control.ts";
-import type { BrokerSession } from "./context.ts";
+import type { BrokerContext, BrokerSession } from "./context.ts";
 import type { Grant } from "./session_registry.ts";
 
 /** Handles a SUBSCRIBE: checks each filter, stores the grants, answers, sends retained messages. */
@@ -147,7 +147,7 @@ export function handleSubscribe(connection: ConnectionControl, packet: Subscribe
       if (connection.closed) return;
       answer(isNew);
       context.hooks.onSubscribe?.(connection.info, grants.map((g) => g.record.filter));
-      grants.forEach((grant, i) => sendRetained(connection, session, grant.record, isNew[i]));
+      grants.forEach((grant, i) => sendRetained(context, session, grant.record, isNew[i]));
     }, (error) => {
       if (connection.closed) return;
       context.logger.warn("subscription not stored", {
@@ -165,21 +165,21 @@ export function handleSubscribe(connection: ConnectionControl, packet: Subscribe
  * (section 3.3.1.3).
  */
 export function sendRetained(
-  connection: ConnectionControl,
+  context: BrokerContext,
   session: BrokerSession,
   record: SubscriptionRecord,
   isNew: boolean,
 ): void {
   if (record.retainHandling === 2 || (record.retainHandling === 1 && !isNew)) return;
   if (session.shareOf(record.filter)) return;
-  const context = connection.services.context;
+  const connection = session.connection;
+  if (!connection) return;
   context.backbone.retained.match(record.filter).then((messages) => {
-    const outbound = session.connection?.outbound;
-    if (connection.closed || !outbound) return;
-    for (const message of messages) outbound.retained(message, record);
+    if (connection.closed || session.connection !== connection) return;
+    for (const message of messages) connection.outbound.retained(message, record);
   }, (error) => {
     context.logger.warn("retained messages not sent: the retained store is unavailable", {
-      clientId: connection.info.clientId,
+      clientId: session.clientId,
       filter: record.filter,
       error,
     });
