@@ -60,6 +60,9 @@ class ClientAcl {
   readonly allowByDefault: boolean;
   readonly readCache = new Map<string, boolean>();
   readonly publishCache = new Map<string, boolean>();
+  /** The last topic published to and its decision: publishers mostly repeat one topic. */
+  lastPublishTopic = "";
+  lastPublishDecision = false;
 
   constructor(
     generation: number,
@@ -140,17 +143,23 @@ export class Acl {
   /** May this client publish to this topic? */
   canPublish(client: ClientInfo, topic: string): boolean {
     const acl = this.#forClient(client);
+    // No rule applies to this client: the default decides, no cache needed.
+    if (acl.publish.length === 0) return decideTopic(acl.publish, topic, acl.allowByDefault);
+    if (topic === acl.lastPublishTopic) return acl.lastPublishDecision;
     let decision = acl.publishCache.get(topic);
     if (decision === undefined) {
       decision = decideTopic(acl.publish, topic, acl.allowByDefault);
       remember(acl.publishCache, topic, decision);
     }
+    acl.lastPublishTopic = topic;
+    acl.lastPublishDecision = decision;
     return decision;
   }
 
   /** May this client receive a message on this topic? Called on every delivery. */
   canRead(client: ClientInfo, topic: string): boolean {
     const acl = this.#forClient(client);
+    if (acl.subscribe.length === 0) return decideTopic(acl.subscribe, topic, acl.allowByDefault);
     let decision = acl.readCache.get(topic);
     if (decision === undefined) {
       decision = decideTopic(acl.subscribe, topic, acl.allowByDefault);

@@ -159,6 +159,10 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     return this.#state === State.Closed;
   }
 
+  get frame(): Uint8Array | undefined {
+    return this.#decoder.frame;
+  }
+
   /** Outbound delivery; exists from the moment the session is attached. */
   get outbound(): Outbound {
     return this.#outbound!;

@@ -31,6 +31,11 @@ export interface ConnectionControl {
   readonly session: BrokerSession | undefined;
   /** True once the connection is gone. */
   readonly closed: boolean;
+  /**
+   * While a packet that arrived whole in one read is handled, its bytes as received (a view);
+   * undefined otherwise.
+   */
+  readonly frame: Uint8Array | undefined;
   /** Encodes and writes a packet (dropping optional properties that do not fit the client). */
   send(packet: Packet): void;
   /** A Reason String for the client, unless it asked for none or speaks 3.1.1. */

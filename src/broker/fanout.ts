@@ -31,6 +31,9 @@ export class FanoutEncoder {
    * are never modified afterwards, so they may be written as they are.
    */
   encode(message: Message, v5: boolean, qos: QoS, retain: boolean, packetId: number): Uint8Array {
+    const frame = message.frame;
+    // A QoS 0 message forwarded as it came: no encoding at all.
+    if (frame !== undefined && qos === 0 && !retain && frame.v5 === v5) return frame.bytes;
     if (message !== this.#message) {
       this.#message = message;
       this.#shapes.fill(undefined);

@@ -60,6 +60,11 @@ export class InboundFlow {
   #acks: Fifo<PendingAck> | undefined = undefined;
   /** True while input is held because the queues are congested. */
   #slowed = false;
+  /**
+   * The last topic name that passed validation: publishers mostly repeat one topic, and a string
+   * comparison is cheaper than validating it again.
+   */
+  #validTopic = "";
 
   constructor(connection: ConnectionControl, topicAliasMaximum: number) {
     this.#connection = connection;
@@ -121,8 +126,11 @@ export class InboundFlow {
     } else if (topic === "") {
       throw protocolError("PUBLISH has an empty topic and no topic alias [MQTT-3.3.2-1]");
     }
-    const topicInvalid = validateTopicName(topic, context.topicLimits);
-    if (topicInvalid) throw topicInvalid;
+    if (topic !== this.#validTopic) {
+      const topicInvalid = validateTopicName(topic, context.topicLimits);
+      if (topicInvalid) throw topicInvalid;
+      this.#validTopic = topic;
+    }
     if (props?.responseTopic !== undefined && validateTopicName(props.responseTopic)) {
       // At least one character [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14].
       throw protocolError("PUBLISH has a Response Topic that is not a valid topic name");
@@ -164,16 +172,21 @@ export class InboundFlow {
     if (authorize) {
       const allowed = authorize(connection.info, { topic, qos, retain: packet.retain });
       if (allowed instanceof Promise) {
-        connection.runAsync(allowed.then((ok) => this.#accept(packet, topic, ok)));
+        connection.runAsync(allowed.then((ok) => this.#accept(packet, topic, ok, undefined)));
         return;
       }
-      this.#accept(packet, topic, allowed);
+      this.#accept(packet, topic, allowed, connection.frame);
       return;
     }
-    this.#accept(packet, topic, true);
+    this.#accept(packet, topic, true, connection.frame);
   }
 
-  #accept(packet: PublishPacket, topic: string, allowed: boolean): void {
+  #accept(
+    packet: PublishPacket,
+    topic: string,
+    allowed: boolean,
+    frame: Uint8Array | undefined,
+  ): void {
     const connection = this.#connection;
     if (connection.closed) return;
     const context = connection.services.context;
@@ -204,6 +217,12 @@ export class InboundFlow {
       properties: props && forwardedProperties(props),
       expiresAt: expiry === undefined ? 0 : context.clock.now() + expiry * 1000,
       origin: connection.info.clientId,
+      // A live QoS 0 message whose bytes a subscriber at the same level can take unchanged: no
+      // topic alias to resolve, no expiry to count down, nothing to strip.
+      frame: frame !== undefined && !keep && expiry === undefined &&
+          props?.topicAlias === undefined
+        ? { bytes: frame, v5: connection.protocolVersion === 5 }
+        : undefined,
     };
     const pipeline = connection.services.pipeline;
     if (qos === 0) {

@@ -286,7 +286,7 @@ export class Outbound implements SessionOutbound {
   live(message: Message, plan: DeliveryPlan): void {
     if (!this.#started || this.#closed) return;
     const context = this.#context;
-    if (isExpired(message, context.clock.now())) {
+    if (message.expiresAt !== 0 && isExpired(message, context.clock.now())) {
       context.stats.droppedExpired++; // [MQTT-3.3.2-5]
       return;
     }

@@ -102,6 +102,7 @@ export class PacketDecoder {
   /** Views of the body bytes received so far, in order. */
   #pieces: Uint8Array[] = [];
   #piecesLength = 0;
+  #frame: Uint8Array | undefined = undefined;
 
   /**
    * @param handler Receives the decoded packets.
@@ -136,6 +137,14 @@ export class PacketDecoder {
       throw new RangeError(`Invalid maximum packet size: ${size} is not an integer of 2 or more`);
     }
     this.#maximumPacketSize = size;
+  }
+
+  /**
+   * While the handler runs for a packet that arrived whole in one chunk, that packet's bytes (a
+   * view, fixed header included); undefined otherwise. Lets a PUBLISH be forwarded as it came.
+   */
+  get frame(): Uint8Array | undefined {
+    return this.#frame;
   }
 
   /** The bytes held for an incomplete packet. */
@@ -210,8 +219,11 @@ export class PacketDecoder {
         return;
       }
       const packet = this.#decodePacket(header, chunk, bodyStart, packetEnd);
+      this.#frame = chunk.subarray(pos, packetEnd);
       pos = packetEnd;
-      if (this.#handler.onPacket(packet) === false) return;
+      const more = this.#handler.onPacket(packet);
+      this.#frame = undefined;
+      if (more === false) return;
     }
   }
 

@@ -24,6 +24,17 @@ export interface Message {
   expiresAt: number;
   /** Client id of the publisher, for No Local [MQTT-3.8.3-3]; "" for broker-made messages. */
   origin: string;
+  /**
+   * A live QoS 0 message's PUBLISH exactly as it arrived (a view into the read chunk), when a
+   * subscriber at the same protocol level can be sent those very bytes; never stored or queued.
+   */
+  frame?: PublishFrame;
+}
+
+/** The bytes of a PUBLISH as received, and whether they are MQTT 5's encoding. */
+export interface PublishFrame {
+  bytes: Uint8Array;
+  v5: boolean;
 }
 
 /** True when a message's expiry has passed at `now` (epoch ms). */

@@ -226,3 +226,33 @@ Deno.test("FanoutEncoder.encode() handles Remaining Lengths across the 1-4 byte 
     }
   }
 });
+
+Deno.test("FanoutEncoder forwards a live QoS 0 message's received bytes unchanged to subscribers at its protocol level", () => {
+  const fanout = new FanoutEncoder({ allocator: new SlabAllocator() });
+  for (const v5 of [false, true]) {
+    const live: Message = {
+      ...message("a/b", "live", v5 ? PROPERTIES : undefined),
+      qos: 0,
+      retain: false,
+    };
+    const received = encodePacket(
+      {
+        type: PacketType.PUBLISH,
+        dup: false,
+        qos: 0,
+        retain: false,
+        topic: live.topic,
+        packetId: 0,
+        properties: live.properties,
+        payload: live.payload,
+      },
+      v5 ? 5 : 4,
+    );
+    const withFrame: Message = { ...live, frame: { bytes: received, v5 } };
+    // The very bytes that arrived, no encoding.
+    assert.equal(fanout.encode(withFrame, v5, 0, false, 0), received);
+    // Another level, a higher QoS or RETAIN: encoded as usual, and the same as without a frame.
+    assert.deepEqual(fanout.encode(withFrame, !v5, 0, false, 0), expected(live, !v5, 0, false, 0));
+    assert.deepEqual(fanout.encode(withFrame, v5, 0, true, 0), expected(live, v5, 0, true, 0));
+  }
+});
