@@ -25,6 +25,13 @@ import { TokenBucket } from "./limits.ts";
  */
 const CONGESTION_PAUSE_MS = 50;
 
+/**
+ * Most acknowledgements waiting for their turn before the client's input is held: PUBRELs and
+ * resent QoS 2 PUBLISHes are answered in order behind a message still being stored, and a client
+ * sending them in a flood must not grow the list without bound.
+ */
+const MAX_WAITING_ACKS = 4096;
+
 /** An acknowledgement waiting for its turn (and, until then, for its outcome). */
 interface PendingAck {
   /** 0: not an acknowledgement but the connection's end, once the ones before it are sent. */
@@ -60,6 +67,8 @@ export class InboundFlow {
   #acks: Fifo<PendingAck> | undefined = undefined;
   /** True while input is held because the queues are congested. */
   #slowed = false;
+  /** Resolves the hold on input taken when too many acknowledgements were waiting. */
+  #roomForAcks: (() => void) | undefined = undefined;
   /**
    * The last topic name that passed validation: publishers mostly repeat one topic, and a string
    * comparison is cheaper than validating it again.
@@ -298,7 +307,11 @@ export class InboundFlow {
       reason: undefined,
       notStored: false,
     };
-    (this.#acks ??= new Fifo()).push(ack);
+    const acks = this.#acks ??= new Fifo();
+    acks.push(ack);
+    if (acks.length >= MAX_WAITING_ACKS && this.#roomForAcks === undefined) {
+      this.#connection.runAsync(new Promise((resolve) => this.#roomForAcks = resolve));
+    }
     return ack;
   }
 
@@ -307,6 +320,15 @@ export class InboundFlow {
     const acks = this.#acks;
     const connection = this.#connection;
     if (!acks) return;
+    this.#sendReady(acks, connection);
+    if (this.#roomForAcks !== undefined && acks.length < MAX_WAITING_ACKS / 2) {
+      const resume = this.#roomForAcks;
+      this.#roomForAcks = undefined;
+      resume();
+    }
+  }
+
+  #sendReady(acks: Fifo<PendingAck>, connection: ConnectionControl): void {
     while (acks.length > 0 && acks.peek()!.reasonCode !== undefined) {
       if (connection.closed) return;
       const ack = acks.shift()!;

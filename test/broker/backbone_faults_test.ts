@@ -204,3 +204,37 @@ Deno.test("a slow store delays acknowledgements but keeps them in order", async 
     await sub.disconnect();
   });
 });
+
+Deno.test("a flood of PUBRELs behind a message still being stored is answered in order", async () => {
+  await withFaults(async (server, faults) => {
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "pub", version: 5 });
+    faults.fail("messages.publish", { kind: "delay", ms: 100 });
+    await pub.send({
+      type: PacketType.PUBLISH,
+      dup: false,
+      qos: 1,
+      retain: false,
+      topic: "slow",
+      packetId: 1,
+      properties: undefined,
+      payload: new TextEncoder().encode("x"),
+    });
+    // More PUBRELs (for ids never opened) than the broker lets wait: it holds the input instead.
+    const flood = 5000;
+    const pubrel = new Uint8Array([0x62, 0x02, 0x00, 0x00]);
+    const bytes = new Uint8Array(pubrel.length * flood);
+    for (let i = 0; i < flood; i++) {
+      pubrel[3] = 2 + (i % 200);
+      bytes.set(pubrel, i * pubrel.length);
+    }
+    await pub.sendRaw(bytes);
+    assert.equal((await pub.expect(PacketType.PUBACK)).packetId, 1, "the PUBACK first");
+    for (let i = 0; i < flood; i++) {
+      const pubcomp = await pub.expect(PacketType.PUBCOMP);
+      assert.equal(pubcomp.reasonCode, ReasonCode.PacketIdentifierNotFound);
+      assert.equal(pubcomp.packetId, 2 + (i % 200));
+    }
+    faults.heal();
+    await pub.disconnect();
+  });
+});
