@@ -10,7 +10,7 @@
 
 import { createRoute, z } from "@hono/zod-openapi";
 import { Counter, Gauge, Registry } from "prom-client";
-import type { BanList, Broker, ClientEvents, EventLoopLag } from "../src/mod.ts";
+import type { BanList, Broker, ClientEvents, EventLoopLag, Notifier } from "../src/mod.ts";
 import { authErrors, resourceApp } from "./_common.ts";
 
 /** Process memory, as `Deno.memoryUsage()` reports it. */
@@ -29,6 +29,8 @@ export interface MetricsDeps {
   clientEvents?: ClientEvents;
   /** Bans, for the connections they refused. */
   bans?: BanList;
+  /** Event notification sinks. */
+  notifier?: Notifier;
 }
 
 const QOS_LEVELS = ["0", "1", "2"] as const;
@@ -181,6 +183,44 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
       "reason",
       () => [...events.disconnects],
     );
+  }
+
+  // Event notifications, by sink (webhook, grpc, nats); absent without sinks.
+  const sinks = deps.notifier?.sinks ?? [];
+  if (sinks.length > 0) {
+    const bySink = (read: (sink: typeof sinks[number]) => number) => (): [string, number][] =>
+      sinks.map((sink) => [sink.name, read(sink)]);
+    pulledLabelledCounter(
+      registry,
+      "perch_notify_sent_total",
+      "Event notifications the sink's receiver took, by sink (webhook, grpc, nats).",
+      "sink",
+      bySink((sink) => sink.sent),
+    );
+    pulledLabelledCounter(
+      registry,
+      "perch_notify_failed_total",
+      "Event notifications given up after their retries (or refused by the receiver), by sink.",
+      "sink",
+      bySink((sink) => sink.failed),
+    );
+    pulledLabelledCounter(
+      registry,
+      "perch_notify_dropped_total",
+      "Event notifications dropped because the sink's queue was full (or the broker stopping), by sink.",
+      "sink",
+      bySink((sink) => sink.dropped),
+    );
+    new Gauge({
+      name: "perch_notify_queue_depth",
+      help: "Event notifications waiting or in flight, by sink.",
+      labelNames: ["sink"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const sink of sinks) this.set({ sink: sink.name }, sink.depth);
+      },
+    });
   }
 
   // Messages and bytes.

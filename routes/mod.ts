@@ -26,6 +26,7 @@ import type {
   ClientEvents,
   EventLoopLag,
   Logger,
+  Notifier,
   PasswordFile,
 } from "../src/mod.ts";
 import { type AdminEnv, problem, remoteAddress, validationHook } from "./_common.ts";
@@ -84,6 +85,8 @@ export interface AdminDeps {
   publicMetrics?: boolean;
   /** Client connect and disconnect counters, for `/metrics`. */
   clientEvents?: ClientEvents;
+  /** Event notification sinks, for their counters in `/metrics`. */
+  notifier?: Notifier;
   /** Failed logins allowed per address and per user name, and the lock-out after them (ms). */
   login?: { maxFailures: number; lockout: number };
   /** The dashboard's files; `dashboard/` of this repository by default. */
@@ -168,6 +171,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     eventLoopLag: deps.eventLoopLag,
     memoryUsage,
     clientEvents: deps.clientEvents,
+    notifier: deps.notifier,
     bans: deps.security.bans,
   });
   app.route("/metrics", metricsRoutes(registry));

@@ -11,6 +11,7 @@
  * - `transport` imports `util/address_match.ts` (trusted proxy and PROXY protocol source lists);
  *   `util` is the bottom layer and knows nothing about MQTT.
  * - `broker` imports `auth/enhanced.ts` for the enhanced-authentication interface it drives.
+ * - `events` imports `ops/client_events.ts` for the disconnect reason names the logs use too.
  *
  * @module
  */
@@ -35,6 +36,9 @@ const ALLOWED: Record<string, string[]> = {
   broker: ["codec", "topic", "util", "domain", "session", "backbone", "hooks", "transport", "auth"],
   // Operations: start-up checks of the configured files, client lifecycle logs and counters.
   ops: ["codec", "util", "config", "hooks", "transport", "auth"],
+  // Event notifications and agent mode: fed the engine's lifecycle events by main.ts, they reach
+  // the backbone (agent records) only through its seam.
+  events: ["codec", "util", "config", "domain", "backbone", "ops"],
 };
 
 /**
@@ -132,8 +136,11 @@ async function main(): Promise<number> {
           }
           continue;
         }
-        if (from === "broker" && to === "backbone" && !BACKBONE_SEAM.has(targetRel)) {
-          problems.push(`${rel}: imports ${targetRel}; src/broker/ sees only the backbone seam`);
+        if (
+          (from === "broker" || from === "events") && to === "backbone" &&
+          !BACKBONE_SEAM.has(targetRel)
+        ) {
+          problems.push(`${rel}: imports ${targetRel}; src/${from}/ sees only the backbone seam`);
           continue;
         }
         if (from === "routes" || from === "cluster") {

@@ -24,6 +24,7 @@ export function toBrokerOptions(config: Config): BrokerOptions {
     nodeId: config.node.id,
     sysInterval: config.sys.enabled ? config.sys.interval : 0,
     backboneTimeout: config.backbone.timeout,
+    legacyConnectInfo: config.agent.legacyConnectInfo,
   };
 }
 

@@ -29,6 +29,8 @@ import { type Clock, createSystemClock } from "./util/clock.ts";
 import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
 import { ClientEvents } from "./ops/client_events.ts";
+import { createNotifier } from "./events/setup.ts";
+import type { Notifier } from "./events/notifier.ts";
 import { checkConfigFiles } from "./ops/config_files.ts";
 import { routeRuntimeOutput } from "./ops/runtime_output.ts";
 import { formatIssue } from "./config/errors.ts";
@@ -73,6 +75,7 @@ interface AdminParts {
   security: Security;
   bans: BanList;
   clientEvents: ClientEvents;
+  notifier: Notifier;
   listeners: Listener[];
   readiness: { listeners: boolean; backbone: boolean };
   eventLoopLag: EventLoopLagMonitor;
@@ -126,6 +129,7 @@ async function startAdminServer(
       bans: parts.bans,
     },
     clientEvents: parts.clientEvents,
+    notifier: parts.notifier,
     login: { maxFailures: admin.loginMaxFailures, lockout: admin.loginLockout },
     readiness: () => ({ ...parts.readiness }),
     listeners: () =>
@@ -334,6 +338,15 @@ async function main(args: string[]): Promise<number> {
   const bans = new BanList({ clock, maxBans: config.admin.maxBans });
   const secured = withBans(bans, security.hooks, authMethodsFrom(config, security), logger);
   const clientEvents = new ClientEvents(logger);
+  let notifier: Notifier;
+  try {
+    notifier = await createNotifier(config, { clock, logger });
+  } catch (err) {
+    logger.error(`cannot start: ${err instanceof Error ? err.message : err}`, { key: "notify" });
+    await backbone.close();
+    security.close();
+    return 1;
+  }
   const broker = new Broker({
     options: toBrokerOptions(config),
     backbone,
@@ -343,6 +356,7 @@ async function main(args: string[]): Promise<number> {
     authMethods: secured.authMethods,
     version: `perch ${VERSION}`,
   });
+  broker.onEvent((event) => notifier.event(event));
   broker.start();
   let listeners: Listener[];
   try {
@@ -350,6 +364,7 @@ async function main(args: string[]): Promise<number> {
   } catch (err) {
     logger.error(`cannot start: ${err instanceof Error ? err.message : err}`, startupFields(err));
     await broker.close(0);
+    await notifier.close(0);
     security.close();
     return 1;
   }
@@ -361,7 +376,17 @@ async function main(args: string[]): Promise<number> {
     try {
       admin = await startAdminServer(
         config,
-        { broker, security, bans, clientEvents, listeners, readiness, eventLoopLag, clock },
+        {
+          broker,
+          security,
+          bans,
+          clientEvents,
+          notifier,
+          listeners,
+          readiness,
+          eventLoopLag,
+          clock,
+        },
         logger,
       );
     } catch (err) {
@@ -369,6 +394,7 @@ async function main(args: string[]): Promise<number> {
       for (const listener of listeners) listener.close();
       eventLoopLag.stop();
       await broker.close(0);
+      await notifier.close(0);
       security.close();
       return 1;
     }
@@ -397,6 +423,8 @@ async function main(args: string[]): Promise<number> {
     for (const listener of listeners) listener.close();
     admin?.webSocket?.stopAccepting();
     await broker.close(config.shutdown.gracePeriod);
+    // The disconnects of the shutdown go out too, given the same grace.
+    await notifier.close(config.shutdown.gracePeriod);
     await admin?.server.close();
     readiness.backbone = false;
     await backbone.close();

@@ -144,6 +144,8 @@ export {
   withBans,
 } from "./auth/bans.ts";
 export { ClientEvents } from "./ops/client_events.ts";
+export { Notifier } from "./events/notifier.ts";
+export type { SinkQueue } from "./events/queue.ts";
 export { PasswordFile, validateUsername } from "./auth/password_file.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
 export { type Clock, createSystemClock, type TimerId } from "./util/clock.ts";

@@ -24,6 +24,7 @@
  * @module
  */
 
+import type { AgentFacts } from "../domain/agent_facts.ts";
 import type { Message, SessionRecord } from "../domain/types.ts";
 
 export type { Message, SessionRecord, SubscriptionRecord, WillRecord } from "../domain/types.ts";
@@ -336,7 +337,14 @@ export interface NodeRegistry {
 
 // ---- events ------------------------------------------------------------------------------------
 
-/** A client lifecycle event, for notifiers. */
+/** The transport a client connected over, as events name it. */
+export type EventListenerKind = "tcp" | "tls" | "ws" | "wss" | "memory";
+
+/**
+ * A client lifecycle event, for notifiers: what the node holding the connection saw, or (for a
+ * `disconnected` with `lostNode`) what the node that took care of a lost node's sessions
+ * concluded.
+ */
 export type BrokerEvent =
   | {
     type: "connected";
@@ -344,9 +352,17 @@ export type BrokerEvent =
     clientId: string;
     username: string | undefined;
     remoteAddress: string;
+    /** The transport the client connected over. */
+    listener: EventListenerKind;
     protocolVersion: number;
+    /** Granted keep alive, seconds. */
     keepAlive: number;
+    /** The CONNECT's Clean Session (3.1.1) or Clean Start (5) flag. */
     cleanStart: boolean;
+    /** MQTT 5 user properties of the CONNECT. */
+    userProperties?: [string, string][];
+    /** Host facts the client sent (agent mode), see `src/domain/agent_facts.ts`. */
+    facts?: AgentFacts;
     at: number;
   }
   | {
@@ -354,11 +370,36 @@ export type BrokerEvent =
     node: string;
     clientId: string;
     username: string | undefined;
+    /** The DISCONNECT reason code sent or received; 0 for a close without one. */
     reasonCode: number;
+    /** The client sent DISCONNECT itself. */
+    byClient: boolean;
+    /**
+     * The client's connection was on this node, which was lost: `node` is the survivor that
+     * noticed, and nothing but the client id and protocol level is known of the connection.
+     */
+    lostNode?: string;
+    remoteAddress?: string;
+    listener?: EventListenerKind;
+    protocolVersion?: number;
+    keepAlive?: number;
+    cleanStart?: boolean;
+    userProperties?: [string, string][];
+    facts?: AgentFacts;
+    /** Epoch ms the connection completed CONNECT. */
+    connectedAt?: number;
     at: number;
   }
   | { type: "subscribed"; node: string; clientId: string; filter: string; qos: number; at: number }
-  | { type: "unsubscribed"; node: string; clientId: string; filter: string; at: number };
+  | {
+    type: "unsubscribed";
+    node: string;
+    clientId: string;
+    filter: string;
+    /** The QoS the subscription had. */
+    qos: number;
+    at: number;
+  };
 
 /**
  * Client lifecycle events. Each event is emitted once, by the node that saw it.

@@ -10,7 +10,7 @@ import type { EnhancedAuthMethods } from "../auth/enhanced.ts";
 import { type EncodeOptions, MqttError, SlabAllocator } from "../codec/mod.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Properties, QoS } from "../codec/packets.ts";
-import type { Backbone } from "../backbone/backbone.ts";
+import type { Backbone, BrokerEvent } from "../backbone/backbone.ts";
 import type { BackboneError } from "../backbone/errors.ts";
 import type { Message, SessionRecord, SubscriptionRecord } from "../domain/types.ts";
 import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
@@ -124,6 +124,7 @@ export class Broker implements BrokerContext, ConnectionServices {
   /** Connections over a limit, kept open until their CONNECT is answered with the reason. */
   #refusedPending = 0;
   #failureLoggedAt = new Map<string, number>();
+  #eventListeners = new Set<(event: BrokerEvent) => void>();
 
   constructor(deps: BrokerDeps) {
     this.options = deps.options;
@@ -253,6 +254,27 @@ export class Broker implements BrokerContext, ConnectionServices {
     return properties;
   }
 
+  /**
+   * Calls `listener` with every lifecycle event this node emits, synchronously and before the
+   * backbone carries it to other nodes: each event reaches the listeners of exactly one node.
+   * A listener must not block (notifiers queue). Returns an unsubscribe.
+   */
+  onEvent(listener: (event: BrokerEvent) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
+  }
+
+  emit(event: BrokerEvent): void {
+    for (const listener of this.#eventListeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error("event listener failed", { event: event.type, error });
+      }
+    }
+    this.backbone.events.emit(event);
+  }
+
   #onConnected(connection: ClientConnection): void {
     const stats = this.stats;
     const info = connection.info;
@@ -267,15 +289,19 @@ export class Broker implements BrokerContext, ConnectionServices {
       protocol: info.protocolVersion,
     });
     this.hooks.onConnect?.(info);
-    this.backbone.events.emit({
+    const details = connection.connectDetails;
+    this.emit({
       type: "connected",
       node: this.options.nodeId,
       clientId: info.clientId,
       username: info.username,
       remoteAddress: info.remoteAddress,
+      listener: info.transport,
       protocolVersion: info.protocolVersion,
       keepAlive: connection.keepAlive,
-      cleanStart: connection.session?.expiryInterval === 0,
+      cleanStart: details?.cleanStart ?? false,
+      userProperties: details?.userProperties,
+      facts: details?.facts,
       at: this.clock.now(),
     });
   }
@@ -297,12 +323,22 @@ export class Broker implements BrokerContext, ConnectionServices {
       this.stats.clientsConnected--;
       this.stats.clientsConnectedByVersion[client.protocolVersion]--;
       this.hooks.onDisconnect?.(client, { reasonCode: info.reasonCode, byClient: info.byClient });
-      this.backbone.events.emit({
+      const details = connection.connectDetails;
+      this.emit({
         type: "disconnected",
         node: this.options.nodeId,
         clientId: client.clientId,
         username: client.username,
         reasonCode: info.reasonCode,
+        byClient: info.byClient,
+        remoteAddress: client.remoteAddress,
+        listener: client.transport,
+        protocolVersion: client.protocolVersion,
+        keepAlive: connection.keepAlive,
+        cleanStart: details?.cleanStart,
+        userProperties: details?.userProperties,
+        facts: details?.facts,
+        connectedAt: connection.connectedAt,
         at: this.clock.now(),
       });
     }

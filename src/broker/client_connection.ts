@@ -25,6 +25,7 @@ import type { Connection, ConnectionHandler } from "../transport/transport.ts";
 import { Deadline, type DeadlineTarget } from "../util/deadlines.ts";
 import { Fifo } from "../util/fifo.ts";
 import {
+  type ConnectDetails,
   type ConnectedSettings,
   ConnectFlow,
   type ConnectingConnection,
@@ -104,6 +105,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   #expiryAtConnect = 0;
   /** Non-zero: a connection limit was hit; CONNECT is answered with this reason code. */
   #refusal = 0;
+  #details: ConnectDetails | undefined = undefined;
 
   constructor(services: ConnectionServices, transport: Connection, events: ConnectionEvents) {
     this.services = services;
@@ -126,8 +128,18 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.#decoder = new PacketDecoder(this, {
       maximumPacketSize: services.context.options.maxPacketSize,
       role: "server",
+      allowConnectTrailingData: services.context.options.legacyConnectInfo,
     });
     this.#armTimer();
+  }
+
+  /** What the CONNECT said beyond the client id and user name; set at CONNACK. */
+  get connectDetails(): ConnectDetails | undefined {
+    return this.#details;
+  }
+
+  get connectTrailer(): Uint8Array | undefined {
+    return this.#decoder.connectTrailingData;
   }
 
   /** Answers this connection's CONNECT with `reasonCode` (a connection limit was hit). */
@@ -370,6 +382,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.#state = State.Connected;
     this.#keepAliveMs = settings.keepAlive * 1000;
     this.#expiryAtConnect = settings.expiryAtConnect;
+    this.#details = settings.details;
     this.#inbound = new InboundFlow(this, settings.topicAliasMaximum);
     this.connectedAt = this.services.context.clock.now();
     this.#events.connected(this);

@@ -17,9 +17,10 @@ import {
   validateAuth,
   validateConnect,
 } from "../codec/mod.ts";
-import type { AuthPacket, ConnectPacket, Properties } from "../codec/packets.ts";
+import type { AuthPacket, ConnectPacket, Properties, UserProperty } from "../codec/packets.ts";
 import type { AuthStep, EnhancedAuthenticator } from "../auth/enhanced.ts";
 import { isWellFormedUtf8 } from "../codec/utf8.ts";
+import { type AgentFacts, readAgentFacts } from "../domain/agent_facts.ts";
 import { NEVER_EXPIRES, type WillRecord } from "../domain/types.ts";
 import type { AuthResult } from "../hooks/hooks.ts";
 import { hasControlCharacter, OutboundTopicAliases, validateTopicName } from "../topic/mod.ts";
@@ -32,6 +33,16 @@ import { AttachError } from "./session_registry.ts";
 /** The maximum a two-byte Receive Maximum can express. */
 const MAX_RECEIVE_MAXIMUM = 65_535;
 
+/** What a CONNECT said beyond identity, for lifecycle events. */
+export interface ConnectDetails {
+  /** The Clean Session (3.1.1) or Clean Start (5) flag. */
+  cleanStart: boolean;
+  /** MQTT 5 user properties of the CONNECT. */
+  userProperties: UserProperty[] | undefined;
+  /** Host facts from user properties or the legacy trailer (`agent.legacyConnectInfo`). */
+  facts: AgentFacts | undefined;
+}
+
 /** What a connection settles on at CONNACK. */
 export interface ConnectedSettings {
   session: BrokerSession;
@@ -42,12 +53,15 @@ export interface ConnectedSettings {
   expiryAtConnect: number;
   /** Inbound topic aliases accepted (0: none). */
   topicAliasMaximum: number;
+  details: ConnectDetails;
 }
 
 /** The connection as CONNECT handling sees it. */
 export interface ConnectingConnection extends ConnectionControl, SessionConnection {
   /** A connection limit hit at accept time (a reason code), 0 for none. */
   readonly refusal: number;
+  /** Bytes after the CONNECT's payload (only with `legacyConnectInfo`); read during CONNECT. */
+  readonly connectTrailer: Uint8Array | undefined;
   /** AUTH packets may come from now on (the CONNECT named an Authentication Method). */
   acceptAuth(): void;
   /** The client's Maximum Packet Size and Request Problem Information, known before any answer. */
@@ -68,6 +82,7 @@ interface PendingConnect {
   keepAlive: number;
   serverKeepAlive: number | undefined;
   will: WillRecord | undefined;
+  facts: AgentFacts | undefined;
 }
 
 /** CONNECT and AUTH handling of one connection. */
@@ -100,6 +115,8 @@ export class ConnectFlow {
 
     const invalid = validateConnect(packet);
     if (invalid) return refuse(invalid.reasonCode, invalid.message);
+    // Read now: the trailer is a view of the chunk that carried this CONNECT.
+    const facts = this.#readFacts(packet);
     if (v5) {
       connection.setClientLimits(
         props?.maximumPacketSize ?? Infinity,
@@ -200,6 +217,7 @@ export class ConnectFlow {
       keepAlive,
       serverKeepAlive,
       will,
+      facts,
     };
     const method = v5 ? props?.authenticationMethod : undefined;
     if (method === undefined) return this.#complete(pending, undefined);
@@ -218,6 +236,32 @@ export class ConnectFlow {
     this.#authenticator = authenticator;
     const step = await authenticator.start(props!.authenticationData, connection.info);
     await this.#connectAuthStep(step);
+  }
+
+  /**
+   * Host facts from the CONNECT's user properties and legacy trailer. What cannot be used is
+   * ignored, never refused; the first such CONNECT and one in a thousand after it are logged.
+   */
+  #readFacts(packet: ConnectPacket): AgentFacts | undefined {
+    const connection = this.#connection;
+    const userProperties = packet.protocolVersion === 5
+      ? packet.properties?.userProperties
+      : undefined;
+    const trailer = connection.connectTrailer;
+    if (userProperties === undefined && trailer === undefined) return undefined;
+    const { facts, problem } = readAgentFacts(userProperties, trailer);
+    if (problem !== undefined) {
+      const context = connection.services.context;
+      if (context.stats.agentFactsIgnored++ % 1000 === 0) {
+        context.logger.warn("host facts of a CONNECT ignored", {
+          clientId: packet.clientId,
+          remote: connection.info.remoteAddress,
+          problem,
+          ignored: context.stats.agentFactsIgnored,
+        });
+      }
+    }
+    return facts;
   }
 
   /** An AUTH during CONNECT: the client's answer to our AUTH 0x18. */
@@ -318,7 +362,7 @@ export class ConnectFlow {
     const services = connection.services;
     const context = services.context;
     const options = context.options;
-    const { packet, clientId, assignedClientId, keepAlive, serverKeepAlive, will } = pending;
+    const { packet, clientId, assignedClientId, keepAlive, serverKeepAlive, will, facts } = pending;
     const v5 = packet.protocolVersion === 5;
     const props = packet.properties;
     const hooks = context.hooks;
@@ -408,6 +452,11 @@ export class ConnectFlow {
       keepAlive,
       expiryAtConnect: grantedExpiry,
       topicAliasMaximum: v5 ? options.topicAliasMaximum : 0,
+      details: {
+        cleanStart: packet.cleanStart,
+        userProperties: v5 ? props?.userProperties : undefined,
+        facts,
+      },
     });
   }
 }

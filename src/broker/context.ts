@@ -10,7 +10,7 @@
 import type { EnhancedAuthMethods } from "../auth/enhanced.ts";
 import type { EncodeOptions } from "../codec/mod.ts";
 import type { Properties } from "../codec/packets.ts";
-import type { Backbone } from "../backbone/backbone.ts";
+import type { Backbone, BrokerEvent } from "../backbone/backbone.ts";
 import type { Message, SubscriptionRecord } from "../domain/types.ts";
 import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
 import type { Session } from "../session/session.ts";
@@ -76,4 +76,9 @@ export interface BrokerContext {
   readonly topicLimits: TopicLimits;
   /** Enhanced-authentication methods by Authentication Method name. */
   readonly authMethods: EnhancedAuthMethods;
+  /**
+   * Emits a lifecycle event of this node: to the broker's local listeners (notifiers, the agent
+   * registry) at once, and to the backbone's event stream for other nodes. Never throws.
+   */
+  emit(event: BrokerEvent): void;
 }

@@ -72,4 +72,9 @@ export interface BrokerOptions {
   publishRate: number;
   /** Loopback clients skip the per-address limits. */
   exemptLoopback: boolean;
+  /**
+   * Accept smq's legacy CONNECT trailer (a two-byte length and JSON host facts after the
+   * payload); off, such a CONNECT is malformed.
+   */
+  legacyConnectInfo: boolean;
 }

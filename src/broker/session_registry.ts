@@ -374,6 +374,17 @@ export class SessionRegistry {
       await this.#undoSubscribe(session, grants, previous, isNew, filtersChanged);
       throw error;
     }
+    const at = this.#context.clock.now();
+    for (const { record } of grants) {
+      this.#context.emit({
+        type: "subscribed",
+        node: this.#nodeId,
+        clientId: session.clientId,
+        filter: record.filter,
+        qos: record.qos,
+        at,
+      });
+    }
     return isNew;
   }
 
@@ -433,6 +444,7 @@ export class SessionRegistry {
       const record = session.unsubscribe(filter);
       if (!record) continue;
       removed.push(filter);
+      this.#emitUnsubscribed(session.clientId, record);
       if (outbound) {
         this.#router.remove(session, filter, share);
         steps.push(this.#removeInterest(record, share));
@@ -452,6 +464,17 @@ export class SessionRegistry {
     await Promise.all(steps);
     await this.#persist(session);
     return removed;
+  }
+
+  #emitUnsubscribed(clientId: string, record: SubscriptionRecord): void {
+    this.#context.emit({
+      type: "unsubscribed",
+      node: this.#nodeId,
+      clientId,
+      filter: record.filter,
+      qos: record.qos,
+      at: this.#context.clock.now(),
+    });
   }
 
   async #setQueueFilters(
@@ -654,6 +677,8 @@ export class SessionRegistry {
     const backbone = this.#context.backbone;
     const steps: Promise<unknown>[] = [backbone.queues.drop(record.clientId)];
     for (const subscription of record.subscriptions) {
+      // The subscriptions end with the session (a persistent one's stayed while it was offline).
+      this.#emitUnsubscribed(record.clientId, subscription);
       const share = parseSharedFilter(subscription.filter);
       if (share && !(share instanceof Error)) {
         steps.push(backbone.queues.leaveGroup(share.group, share.filter, record.clientId));
@@ -776,13 +801,34 @@ export class SessionRegistry {
   async #takeOrphan(record: SessionRecord, revision: number, now: number): Promise<void> {
     const sessions = this.#context.backbone.sessions;
     if (record.expiryInterval === 0) {
-      if (await sessions.delete(record.clientId, revision)) await this.#endStored(record, true);
+      if (!(await sessions.delete(record.clientId, revision))) return;
+      this.#emitOrphanDisconnected(record, now);
+      await this.#endStored(record, true);
       return;
     }
     const offline: SessionRecord = { ...record, owner: undefined, disconnectedAt: now };
     const written = await sessions.put(offline, revision);
     if (written === undefined) return;
+    this.#emitOrphanDisconnected(record, now);
     this.#scheduleOffline(record.clientId, written, offline);
+  }
+
+  /**
+   * An orphan's node died with its connection and never said so: this node does, once (it won
+   * the record's compare-and-set under the lost node's or the sweep's lock).
+   */
+  #emitOrphanDisconnected(record: SessionRecord, now: number): void {
+    this.#context.emit({
+      type: "disconnected",
+      node: this.#nodeId,
+      clientId: record.clientId,
+      username: undefined,
+      reasonCode: 0,
+      byClient: false,
+      lostNode: record.owner,
+      protocolVersion: record.protocolVersion,
+      at: now,
+    });
   }
 }
 

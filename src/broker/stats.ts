@@ -50,6 +50,8 @@ export class BrokerStats {
   publishersSlowed = 0;
   /** QoS 1/2 messages refused because the backbone could not store them (never acknowledged). */
   publishNotStored = 0;
+  /** CONNECTs whose host facts (user properties, legacy trailer) were ignored in part or whole. */
+  agentFactsIgnored = 0;
   /** Backbone calls that failed or timed out, by operation (e.g. "messages.publish"). */
   readonly backboneFailures: Map<string, number> = new Map();
 

@@ -889,6 +889,134 @@ const natsBackbone = z.strictObject({
   timeout: backboneTimeout(),
 }, { error: EXPECTED_MAPPING });
 
+// ---- event notifications and agent mode ----------------------------------------------------------
+
+/** Queue, retry and timeout settings every notification sink has. */
+function sinkSettings(what: string) {
+  return {
+    timeout: duration("5s", `Longest wait for ${what} to take one event.`, { min: 1 }),
+    retries: integer(
+      3,
+      "Attempts after a failed one before the event counts as failed (0: never resent).",
+      { min: 0, max: 100 },
+    ),
+    retryDelay: duration(
+      "1s",
+      "Wait before the first resend; it doubles with each further one, up to a minute.",
+      { min: 0 },
+    ),
+    queueSize: integer(
+      10_000,
+      "Most events waiting for this sink; beyond it new events are dropped (counted and logged), never slowing MQTT traffic.",
+      { min: 1, max: 10_000_000 },
+    ),
+    concurrency: integer(
+      1,
+      "Events sent at once. Events of one client always go one after the other, in order; more than 1 lets other clients' events pass a slow one.",
+      { min: 1, max: 64 },
+    ),
+  };
+}
+
+const WEBHOOK_URL_ERROR = "expected an http:// or https:// URL";
+const GRPC_SERVER_ERROR = 'expected host:port, such as "127.0.0.1:9999"';
+
+const notify = section(
+  {
+    webhook: section({
+      url: z.string({ error: WEBHOOK_URL_ERROR })
+        .refine((value) => {
+          try {
+            return ["http:", "https:"].includes(new URL(value).protocol);
+          } catch {
+            return false;
+          }
+        }, { error: WEBHOOK_URL_ERROR })
+        .transform((value) => value.replace(/\/+$/, ""))
+        .optional()
+        .meta(
+          {
+            description:
+              "Base URL of the receiver: each event is `POST {url}/{EventName}` with smq's JSON body. Setting it turns the webhook on.",
+            typeLabel: "URL",
+          } satisfies FieldMeta,
+        ),
+      secret: optionalText(
+        "Key of the `X-Perch-Signature: sha256=<hex>` header, an HMAC-SHA256 of the body; none when unset.",
+        "string (secret)",
+      ),
+      ...sinkSettings("the receiver"),
+    }, "Webhook sink: one HTTP POST per event."),
+    grpc: section({
+      server: z.string({ error: GRPC_SERVER_ERROR })
+        .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, { error: GRPC_SERVER_ERROR })
+        .optional()
+        .meta(
+          {
+            description:
+              "The receiver's `host:port`, serving smq's `pb.Notify` service (`proto/notify.proto`). Setting it turns the gRPC sink on.",
+            typeLabel: "host:port",
+          } satisfies FieldMeta,
+        ),
+      tls: section({
+        enabled: boolean(false, "Connect with TLS."),
+        ca: pemPath(
+          "PEM CA certificates the server's certificate must chain to (system roots when unset).",
+        ),
+        cert: pemPath("PEM client certificate (mutual TLS); needs `key`."),
+        key: pemPath("PEM private key of `cert`."),
+      }, "TLS to the gRPC receiver."),
+      ...sinkSettings("the receiver"),
+    }, "gRPC sink: one unary call of `pb.Notify` per event, as smq makes."),
+    nats: section({
+      enabled: boolean(false, "Publish each event to `{prefix}.events.{EventName}` on NATS."),
+      servers: z.array(
+        z.string({ error: NATS_URL_ERROR }).regex(/^(nats|tls|wss?):\/\/[^\s]+$/, {
+          error: NATS_URL_ERROR,
+        }),
+        { error: NATS_URL_ERROR },
+      ).min(1, { error: NATS_URL_ERROR }).optional().meta(
+        {
+          description:
+            "NATS servers to publish to; the backbone's servers (and credentials) when unset, which needs `backbone.kind: nats`.",
+          typeLabel: "list of URLs",
+        } satisfies FieldMeta,
+      ),
+      prefix: z.string({ error: 'expected 1 to 32 letters, digits, "-" or "_"' })
+        .regex(/^[A-Za-z0-9_-]{1,32}$/, { error: 'expected 1 to 32 letters, digits, "-" or "_"' })
+        .optional()
+        .meta(
+          {
+            description:
+              "First token of the subjects: `backbone.prefix` with the NATS backbone, else `perch`.",
+            typeLabel: "string",
+          } satisfies FieldMeta,
+        ),
+      user: optionalText("User name for `servers` (with `password`)."),
+      password: optionalText("Password of `user`.", "string (secret)"),
+      token: optionalText("Authentication token for `servers`.", "string (secret)"),
+      ...sinkSettings("NATS"),
+    }, "NATS sink: core NATS publishes."),
+  },
+  "Event notifications (docs/notifications.md): client connects and disconnects, subscriptions, agents.",
+);
+
+const agent = section({
+  enabled: boolean(
+    false,
+    "Agent mode: a client subscribed to `agents/{its own client id}` is an online agent (OnAgentConnect; OnAgentDisconnected when it unsubscribes or goes), listed by `/api/v1/agents` (docs/agents.md).",
+  ),
+  legacyConnectInfo: boolean(
+    false,
+    "Accept smq's legacy CONNECT trailer (a two-byte length and JSON host facts after the payload, which smq's agent library always sends). Off, such a CONNECT is malformed and refused.",
+  ),
+  maxAgents: integer(
+    100_000,
+    "Most agents remembered over the cluster; a new agent beyond it replaces the longest offline one, or is not listed when all are online.",
+    { min: 1, max: 10_000_000 },
+  ),
+}, "Agent mode (docs/agents.md).");
+
 /** Backbone kinds. */
 const backboneVariants = [memoryBackbone, natsBackbone] as const;
 
@@ -940,6 +1068,8 @@ export const configSchema = z.strictObject({
   })
     .prefault({ kind: "memory" })
     .meta({ description: "Where sessions, subscriptions, queues and retained messages live." }),
+  notify,
+  agent,
   shutdown: section({
     gracePeriod: duration(
       "5s",
@@ -947,7 +1077,17 @@ export const configSchema = z.strictObject({
       { min: 0 },
     ),
   }, "Graceful shutdown."),
-}, { error: EXPECTED_MAPPING });
+}, { error: EXPECTED_MAPPING })
+  .superRefine((config, ctx) => {
+    const nats = config.notify.nats;
+    if (nats.enabled && nats.servers === undefined && config.backbone.kind !== "nats") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["notify", "nats", "servers"],
+        message: "required when notify.nats.enabled is true and backbone.kind is not nats",
+      });
+    }
+  });
 
 /** A validated configuration: every key present, durations in milliseconds, sizes in bytes. */
 export type Config = z.output<typeof configSchema>;

@@ -34,6 +34,8 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
     "retained",
     "sys",
     "backbone",
+    "notify",
+    "agent",
     "shutdown",
   ]);
   assert.deepEqual(Object.keys(sectionKeys(schemaAt(configSchema, ["backbone"])!)!), [

@@ -36,6 +36,17 @@ Deno.test("describeConfig() documents every key with a type and a description", 
     "admin.jwtSecret",
     "admin.tls.cert",
     "admin.tls.key",
+    "notify.webhook.url",
+    "notify.webhook.secret",
+    "notify.grpc.server",
+    "notify.grpc.tls.ca",
+    "notify.grpc.tls.cert",
+    "notify.grpc.tls.key",
+    "notify.nats.servers",
+    "notify.nats.prefix",
+    "notify.nats.user",
+    "notify.nats.password",
+    "notify.nats.token",
   ];
   // Every key of the nats backbone (the default is memory), beyond the common `timeout`.
   const nats = leafPaths({ backbone: configSchema.parse({ backbone: { kind: "nats" } }).backbone })

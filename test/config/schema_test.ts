@@ -103,6 +103,26 @@ const DEFAULTS: Omit<Config, "node"> = {
   retained: { maxMessages: 1_000_000, maxBytes: 536_870_912 },
   sys: { enabled: true, interval: 10_000 },
   backbone: { kind: "memory", timeout: 5_000 },
+  notify: {
+    webhook: { timeout: 5_000, retries: 3, retryDelay: 1_000, queueSize: 10_000, concurrency: 1 },
+    grpc: {
+      tls: { enabled: false },
+      timeout: 5_000,
+      retries: 3,
+      retryDelay: 1_000,
+      queueSize: 10_000,
+      concurrency: 1,
+    },
+    nats: {
+      enabled: false,
+      timeout: 5_000,
+      retries: 3,
+      retryDelay: 1_000,
+      queueSize: 10_000,
+      concurrency: 1,
+    },
+  },
+  agent: { enabled: false, legacyConnectInfo: false, maxAgents: 100_000 },
   shutdown: { gracePeriod: 5_000 },
 };
 
