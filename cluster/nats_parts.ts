@@ -708,6 +708,14 @@ export class NatsConfigStore implements ConfigStore {
     return Promise.resolve(value && new Uint8Array(value));
   }
 
+  list(prefix: string): Promise<{ key: string; value: Uint8Array }[]> {
+    const found: { key: string; value: Uint8Array }[] = [];
+    for (const [key, value] of this.#values) {
+      if (key.startsWith(prefix)) found.push({ key, value: new Uint8Array(value) });
+    }
+    return Promise.resolve(found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+  }
+
   put(key: string, value: Uint8Array): Promise<void> {
     return guarded("config.put", async () => {
       const name = encoder.encode(key);

@@ -21,6 +21,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type {
   Acl,
   AclRuleFile,
+  AgentRegistry,
   BanList,
   Broker,
   ClientEvents,
@@ -33,6 +34,7 @@ import { type AdminEnv, problem, remoteAddress, validationHook } from "./_common
 import { SerialQueue } from "./_serial.ts";
 import { LoginThrottle } from "./_throttle.ts";
 import { aclRoutes } from "./acl.ts";
+import { agentsRoutes } from "./agents.ts";
 import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.ts";
 import { bansRoutes } from "./bans.ts";
 import { clientsRoutes } from "./clients.ts";
@@ -87,6 +89,8 @@ export interface AdminDeps {
   clientEvents?: ClientEvents;
   /** Event notification sinks, for their counters in `/metrics`. */
   notifier?: Notifier;
+  /** The agents of the cluster (agent mode), for `/api/v1/agents`. */
+  agents?: AgentRegistry;
   /** Failed logins allowed per address and per user name, and the lock-out after them (ms). */
   login?: { maxFailures: number; lockout: number };
   /** The dashboard's files; `dashboard/` of this repository by default. */
@@ -207,6 +211,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     }),
   );
   app.route("/api/v1/stats", statsRoutes(broker));
+  app.route("/api/v1/agents", agentsRoutes(deps.agents));
   app.route("/", dashboardRoutes({ dir: deps.dashboardDir, logger }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -31,6 +31,7 @@ import { createLogger, type Logger } from "./util/logger.ts";
 import { ClientEvents } from "./ops/client_events.ts";
 import { createNotifier } from "./events/setup.ts";
 import type { Notifier } from "./events/notifier.ts";
+import { AgentRegistry } from "./events/agents.ts";
 import { checkConfigFiles } from "./ops/config_files.ts";
 import { routeRuntimeOutput } from "./ops/runtime_output.ts";
 import { formatIssue } from "./config/errors.ts";
@@ -76,6 +77,7 @@ interface AdminParts {
   bans: BanList;
   clientEvents: ClientEvents;
   notifier: Notifier;
+  agents: AgentRegistry | undefined;
   listeners: Listener[];
   readiness: { listeners: boolean; backbone: boolean };
   eventLoopLag: EventLoopLagMonitor;
@@ -130,6 +132,7 @@ async function startAdminServer(
     },
     clientEvents: parts.clientEvents,
     notifier: parts.notifier,
+    agents: parts.agents,
     login: { maxFailures: admin.loginMaxFailures, lockout: admin.loginLockout },
     readiness: () => ({ ...parts.readiness }),
     listeners: () =>
@@ -356,7 +359,33 @@ async function main(args: string[]): Promise<number> {
     authMethods: secured.authMethods,
     version: `perch ${VERSION}`,
   });
-  broker.onEvent((event) => notifier.event(event));
+  let agents: AgentRegistry | undefined;
+  if (config.agent.enabled) {
+    agents = new AgentRegistry({
+      store: broker.backbone.config,
+      notifier,
+      nodeId: config.node.id,
+      clock,
+      logger,
+      maxAgents: config.agent.maxAgents,
+      isSubscribed: (clientId, filter) =>
+        broker.sessions.attached(clientId)?.subscriptions.has(filter) ?? false,
+    });
+    try {
+      await agents.start();
+    } catch (err) {
+      logger.error("cannot start: agent records unavailable", { key: "agent", error: err });
+      await broker.close(0);
+      await notifier.close(0);
+      await backbone.close();
+      security.close();
+      return 1;
+    }
+  }
+  broker.onEvent((event) => {
+    notifier.event(event);
+    agents?.event(event);
+  });
   broker.start();
   let listeners: Listener[];
   try {
@@ -382,6 +411,7 @@ async function main(args: string[]): Promise<number> {
           bans,
           clientEvents,
           notifier,
+          agents,
           listeners,
           readiness,
           eventLoopLag,
@@ -423,6 +453,7 @@ async function main(args: string[]): Promise<number> {
     for (const listener of listeners) listener.close();
     admin?.webSocket?.stopAccepting();
     await broker.close(config.shutdown.gracePeriod);
+    await agents?.stop();
     // The disconnects of the shutdown go out too, given the same grace.
     await notifier.close(config.shutdown.gracePeriod);
     await admin?.server.close();

@@ -50,6 +50,7 @@ export type {
   Backbone,
   BrokerEvent,
   ConfigStore,
+  EventListenerKind,
   EventStream,
   InboundKey,
   LiveListener,
@@ -145,6 +146,8 @@ export {
 } from "./auth/bans.ts";
 export { ClientEvents } from "./ops/client_events.ts";
 export { Notifier } from "./events/notifier.ts";
+export { type AgentRecord, AgentRegistry } from "./events/agents.ts";
+export type { AgentFacts } from "./domain/agent_facts.ts";
 export type { SinkQueue } from "./events/queue.ts";
 export { PasswordFile, validateUsername } from "./auth/password_file.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";

@@ -422,6 +422,8 @@ export interface EventStream {
  */
 export interface ConfigStore {
   get(key: string): Promise<Uint8Array | undefined>;
+  /** Every document whose key starts with `prefix` (e.g. `agents/`), in key order. */
+  list(prefix: string): Promise<{ key: string; value: Uint8Array }[]>;
   put(key: string, value: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
   /** Calls `listener` after every change to a key, from any node; returns an unsubscribe. */

@@ -763,6 +763,18 @@ export class MemoryEventStream implements EventStream {
   }
 }
 
+/** Copies of the entries of `values` whose keys start with `prefix`, in key order. */
+function listByPrefix(
+  values: ReadonlyMap<string, Uint8Array>,
+  prefix: string,
+): { key: string; value: Uint8Array }[] {
+  const found: { key: string; value: Uint8Array }[] = [];
+  for (const [key, value] of values) {
+    if (key.startsWith(prefix)) found.push({ key, value: value.slice() });
+  }
+  return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
 /** Configuration documents in a Map, with watchers called after each change. */
 export class MemoryConfigStore implements ConfigStore {
   #values = new Map<string, Uint8Array>();
@@ -770,6 +782,10 @@ export class MemoryConfigStore implements ConfigStore {
 
   get(key: string): Promise<Uint8Array | undefined> {
     return Promise.resolve(this.#values.get(key)?.slice());
+  }
+
+  list(prefix: string): Promise<{ key: string; value: Uint8Array }[]> {
+    return Promise.resolve(listByPrefix(this.#values, prefix));
   }
 
   put(key: string, value: Uint8Array): Promise<void> {

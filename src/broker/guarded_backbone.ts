@@ -201,6 +201,7 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
   };
   const guardedConfig: ConfigStore = {
     get: (key) => g("config.get", () => config.get(key)),
+    list: (prefix) => g("config.list", () => config.list(prefix)),
     put: (key, value) => g("config.put", () => config.put(key, value)),
     delete: (key) => g("config.delete", () => config.delete(key)),
     watch: (listener) => config.watch(listener),

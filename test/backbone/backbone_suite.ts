@@ -1014,6 +1014,23 @@ export function runBackboneSuite(
     await b.config.delete("users/never");
   });
 
+  test("ConfigStore.list() returns the documents under a prefix, in key order", async (b) => {
+    await b.config.put("agents/b", encoder.encode("2"));
+    await b.config.put("agents/a", encoder.encode("1"));
+    await b.config.put("agentsx", encoder.encode("x"));
+    await b.config.put("users/a", encoder.encode("u"));
+    const listed = await b.config.list("agents/");
+    assert.deepEqual(listed.map((e) => [e.key, decoder.decode(e.value)]), [
+      ["agents/a", "1"],
+      ["agents/b", "2"],
+    ]);
+    listed[0].value[0] = 0x7a;
+    assert.equal(decoder.decode(await b.config.get("agents/a")), "1");
+    await b.config.delete("agents/a");
+    assert.deepEqual((await b.config.list("agents/")).map((e) => e.key), ["agents/b"]);
+    assert.deepEqual(await b.config.list("none/"), []);
+  });
+
   test("ConfigStore.put() keeps a copy of the value", async (b) => {
     const value = encoder.encode("abc");
     await b.config.put("k", value);

@@ -28,6 +28,8 @@ interface OpenApi {
 }
 
 const RESOURCE_PATHS = [
+  "/api/v1/agents",
+  "/api/v1/agents/{clientId}",
   "/api/v1/clients",
   "/api/v1/clients/{clientId}",
   "/api/v1/sessions",
