@@ -958,14 +958,25 @@ const notify = section(
             typeLabel: "host:port",
           } satisfies FieldMeta,
         ),
-      tls: section({
+      tls: z.strictObject({
         enabled: boolean(false, "Connect with TLS."),
         ca: pemPath(
           "PEM CA certificates the server's certificate must chain to (system roots when unset).",
         ),
         cert: pemPath("PEM client certificate (mutual TLS); needs `key`."),
         key: pemPath("PEM private key of `cert`."),
-      }, "TLS to the gRPC receiver."),
+      }, { error: EXPECTED_MAPPING })
+        .superRefine((tls, ctx) => {
+          if ((tls.cert === undefined) !== (tls.key === undefined)) {
+            ctx.addIssue({
+              code: "custom",
+              path: [tls.cert === undefined ? "cert" : "key"],
+              message: "cert and key go together",
+            });
+          }
+        })
+        .prefault({})
+        .meta({ description: "TLS to the gRPC receiver." }),
       ...sinkSettings("the receiver"),
     }, "gRPC sink: one unary call of `pb.Notify` per event, as smq makes."),
     nats: section({

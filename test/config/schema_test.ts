@@ -445,3 +445,28 @@ Deno.test("configSchema: the nats backbone's defaults, and bad values named by t
     ],
   );
 });
+
+Deno.test("notify and agent: errors name the field", () => {
+  const issues = (input: unknown) =>
+    configSchema.safeParse(input).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  assert.deepEqual(issues({ notify: { webhook: { url: "ftp://x" } } }), [
+    "notify.webhook.url: expected an http:// or https:// URL",
+  ]);
+  assert.deepEqual(issues({ notify: { grpc: { server: "no-port" } } }), [
+    'notify.grpc.server: expected host:port, such as "127.0.0.1:9999"',
+  ]);
+  assert.deepEqual(issues({ notify: { grpc: { server: "h:1", tls: { cert: "c.pem" } } } }), [
+    "notify.grpc.tls.key: cert and key go together",
+  ]);
+  assert.deepEqual(issues({ notify: { nats: { enabled: true } } }), [
+    "notify.nats.servers: required when notify.nats.enabled is true and backbone.kind is not nats",
+  ]);
+  assert.deepEqual(issues({ agent: { maxAgents: 0 } }), [
+    "agent.maxAgents: expected an integer from 1 to 10000000",
+  ]);
+  const ok = configSchema.parse({
+    backbone: { kind: "nats" },
+    notify: { nats: { enabled: true }, webhook: { url: "https://h/x/" } },
+  });
+  assert.equal(ok.notify.webhook.url, "https://h/x");
+});
