@@ -19,7 +19,11 @@ interface Running {
   /** Parsed JSON log lines so far. */
   logs: Record<string, unknown>[];
   /** Resolves with the first log line whose message matches. */
-  line(message: string): Promise<Record<string, unknown>>;
+  /** The first log line with this message (and, if given, that `where` accepts), waited for. */
+  line(
+    message: string,
+    where?: (entry: Record<string, unknown>) => boolean,
+  ): Promise<Record<string, unknown>>;
   /** Sends SIGTERM and resolves with the exit status. */
   stop(): Promise<Deno.CommandStatus>;
   /** Resolves with the exit status once the process ends by itself. */
@@ -59,7 +63,11 @@ function start(env: Record<string, string>, options: StartOptions = {}): Running
     stderr: "piped",
   }).spawn();
   const logs: Record<string, unknown>[] = [];
-  const waiters: { message: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  const waiters: {
+    message: string;
+    where: (entry: Record<string, unknown>) => boolean;
+    resolve: (line: Record<string, unknown>) => void;
+  }[] = [];
   const read = async (stream: ReadableStream<Uint8Array>) => {
     let pending = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -76,7 +84,7 @@ function start(env: Record<string, string>, options: StartOptions = {}): Running
         }
         logs.push(entry);
         for (const waiter of [...waiters]) {
-          if (entry.msg === waiter.message) {
+          if (entry.msg === waiter.message && waiter.where(entry)) {
             waiters.splice(waiters.indexOf(waiter), 1);
             waiter.resolve(entry);
           }
@@ -87,15 +95,19 @@ function start(env: Record<string, string>, options: StartOptions = {}): Running
   const drained = Promise.all([read(child.stdout), read(child.stderr)]);
   return {
     logs,
-    line(message) {
-      const found = logs.find((entry) => entry.msg === message);
+    line(message, where = () => true) {
+      const found = logs.find((entry) => entry.msg === message && where(entry));
       if (found) return Promise.resolve(found);
       const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>>();
       const timer = setTimeout(
         () => reject(new Error(`No "${message}" log line; got ${JSON.stringify(logs)}`)),
         WAIT_MS,
       );
-      waiters.push({ message, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      waiters.push({
+        message,
+        where,
+        resolve: (line) => (clearTimeout(timer), resolve(line)),
+      });
       return promise;
     },
     async exited() {
@@ -439,6 +451,8 @@ Deno.test("main logs only JSON lines, a connect and a disconnect line per client
     const overWs = TestClient.wrap(socket!, 4);
     assert.equal((await overWs.sendConnect({ clientId: "over-ws" })).reasonCode, 0);
     await overWs.destroy();
+    // Seen by the broker before it is stopped, so the reason is the lost connection.
+    await broker.line("client disconnected", (entry) => entry.clientId === "over-ws");
     const disconnected = await broker.line("client disconnected");
     assert.deepEqual(
       [disconnected.clientId, disconnected.listener, disconnected.reason, disconnected.protocol],
