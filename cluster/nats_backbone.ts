@@ -41,6 +41,7 @@ import {
   NatsSessionStore,
   type NatsShared,
 } from "./nats_parts.ts";
+import { NatsOutboxStore } from "./nats_outbox.ts";
 import { messagesStream, NatsQueueStore } from "./nats_queues.ts";
 import { SubjectMapping } from "./subject.ts";
 
@@ -133,6 +134,7 @@ interface Started {
   nodes: NatsNodeRegistry;
   events: NatsEventStream;
   config: NatsConfigStore;
+  outbox: NatsOutboxStore;
 }
 
 /** The NATS JetStream backbone. */
@@ -172,6 +174,9 @@ export class NatsBackbone implements Backbone {
   }
   get config(): NatsConfigStore {
     return this.#parts().config;
+  }
+  get outbox(): NatsOutboxStore {
+    return this.#parts().outbox;
   }
 
   /** Messages that could not be sent (QoS 0 forwards, events). */
@@ -276,6 +281,7 @@ export class NatsBackbone implements Backbone {
         nodes: new NatsNodeRegistry(shared, nodes, locks, leaseMs),
         events: new NatsEventStream(shared),
         config: new NatsConfigStore(config, timeoutMs),
+        outbox: new NatsOutboxStore(shared, jsm, settings),
       };
       await Promise.all([
         started.retained.mirror.start(),

@@ -1,9 +1,9 @@
 /**
  * The backbone seam: everything the engine keeps beyond one connection (sessions, retained
  * messages, QoS 1/2 queues, routing between front-ends, node membership, events, cluster-wide
- * config) lives behind this interface. The memory backbone keeps it in this process; a NATS
- * JetStream backbone keeps it in a cluster, so any front-end can die without losing what it
- * acknowledged.
+ * config, and optionally outboxes for bridges) lives behind this interface. The memory backbone
+ * keeps it in this process; a NATS JetStream backbone keeps it in a cluster, so any front-end can
+ * die without losing what it acknowledged.
  *
  * Designed for a remote, replicated store:
  * - every operation whose outcome matters returns a Promise, may reject with a
@@ -430,6 +430,62 @@ export interface ConfigStore {
   watch(listener: (key: string, value: Uint8Array | undefined) => void): () => void;
 }
 
+// ---- outboxes ------------------------------------------------------------------------------------
+
+/** One entry of an {@linkcode Outbox}. */
+export interface OutboxEntry {
+  /** Position in the outbox, increasing in append order; names the entry for `remove`. */
+  readonly seq: number;
+  readonly payload: Uint8Array;
+  /** Epoch ms the entry was appended. */
+  readonly appendedAt: number;
+}
+
+/** Bounds of one outbox, over the entries it holds. */
+export interface OutboxLimits {
+  maxMessages: number;
+  /** Payload bytes (a store may count its own overhead per entry too: see the implementation). */
+  maxBytes: number;
+}
+
+/** What an append came to: stored at `seq`, or refused at the bounds with nothing stored. */
+export type OutboxAppend = { status: "stored"; seq: number } | { status: "full" };
+
+/**
+ * An outbox opened by this node: a bounded log of entries waiting to be handed to an outside
+ * system (a Kafka bridge's messages), appended at the end, read in order and removed once
+ * delivered. One opener at a time per name.
+ */
+export interface Outbox {
+  /** Whether a stored entry survives a crash of this process (the memory outbox's do not). */
+  readonly durable: boolean;
+  /**
+   * Appends an entry, which takes `payload` over (the caller must not change it afterwards);
+   * resolves once it is stored (durably when `durable`), or "full".
+   */
+  append(payload: Uint8Array): Promise<OutboxAppend>;
+  /**
+   * Up to `max` entries after the last one read, in append order (on opening, from the first
+   * entry held); an empty list when there are none.
+   */
+  read(max: number): Promise<OutboxEntry[]>;
+  /** Removes every entry up to and including `seq`: they were delivered. */
+  remove(upTo: number): Promise<void>;
+  /** Entries held (read or not) and their bytes, as the store counts them (see `OutboxLimits`). */
+  size(): Promise<QueueSize>;
+}
+
+/**
+ * Named outboxes. Optional in a backbone: one without it leaves its users to a buffer of their own.
+ *
+ * JetStream: one stream per outbox (`{prefix}-outbox-{hash}`) with the bounds as stream limits
+ * and discard-new, read by direct get from a sequence, removed by purging up to a sequence.
+ */
+export interface OutboxStore {
+  /** Opens the outbox `name`, creating it with `limits` or applying them to the existing one. */
+  open(name: string, limits: OutboxLimits): Promise<Outbox>;
+}
+
 // ---- the whole -----------------------------------------------------------------------------------
 
 /** The backbone: where sessions, retained messages, queues and routing live. */
@@ -445,6 +501,8 @@ export interface Backbone {
   readonly nodes: NodeRegistry;
   readonly events: EventStream;
   readonly config: ConfigStore;
+  /** Durable outboxes for bridges, when this backbone has them. */
+  readonly outbox?: OutboxStore;
   /** Connects to the backing service and joins as `self`. */
   start(self: NodeInfo): Promise<void>;
   /** Leaves and releases everything it holds. */

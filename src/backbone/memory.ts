@@ -22,6 +22,11 @@ import type {
   NodeInfo,
   NodeRegistry,
   NodeStatus,
+  Outbox,
+  OutboxAppend,
+  OutboxEntry,
+  OutboxLimits,
+  OutboxStore,
   PublishOutcome,
   QueueConsumer,
   QueuedDelivery,
@@ -808,6 +813,117 @@ export class MemoryConfigStore implements ConfigStore {
   }
 }
 
+// ---- outboxes ------------------------------------------------------------------------------------
+
+/** One outbox's entries: seqs are consecutive, removal only from the head. */
+class MemoryOutboxLog {
+  limits: OutboxLimits;
+  #entries: OutboxEntry[] = [];
+  #head = 0;
+  #bytes = 0;
+  #nextSeq = 1;
+
+  constructor(limits: OutboxLimits) {
+    this.limits = limits;
+  }
+
+  get length(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Seq of the first entry held (the next one to be appended when empty). */
+  get firstSeq(): number {
+    return this.length === 0 ? this.#nextSeq : this.#entries[this.#head].seq;
+  }
+
+  append(payload: Uint8Array, now: number): OutboxAppend {
+    const { maxMessages, maxBytes } = this.limits;
+    if (this.length + 1 > maxMessages || this.#bytes + payload.length > maxBytes) {
+      return { status: "full" };
+    }
+    const seq = this.#nextSeq++;
+    this.#entries.push({ seq, payload, appendedAt: now });
+    this.#bytes += payload.length;
+    return { status: "stored", seq };
+  }
+
+  /** Up to `max` entries from `seq` on. */
+  from(seq: number, max: number): OutboxEntry[] {
+    const start = this.#head + Math.max(0, seq - this.firstSeq);
+    return this.#entries.slice(start, Math.min(this.#entries.length, start + max));
+  }
+
+  remove(upTo: number): void {
+    const entries = this.#entries;
+    while (this.#head < entries.length && entries[this.#head].seq <= upTo) {
+      this.#bytes -= entries[this.#head].payload.length;
+      this.#head++;
+    }
+    // Compacts once the removed head outweighs what is left, so removal stays amortized O(1).
+    if (this.#head > 1024 && this.#head * 2 > entries.length) {
+      this.#entries = entries.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+/** An open outbox: a read position over a shared log. */
+class MemoryOutbox implements Outbox {
+  readonly durable = false;
+  readonly #log: MemoryOutboxLog;
+  readonly #clock: Clock;
+  #next: number;
+
+  constructor(log: MemoryOutboxLog, clock: Clock) {
+    this.#log = log;
+    this.#clock = clock;
+    this.#next = log.firstSeq;
+  }
+
+  append(payload: Uint8Array): Promise<OutboxAppend> {
+    return Promise.resolve(this.#log.append(payload, this.#clock.now()));
+  }
+
+  read(max: number): Promise<OutboxEntry[]> {
+    const entries = this.#log.from(this.#next, max);
+    if (entries.length > 0) this.#next = entries[entries.length - 1].seq + 1;
+    return Promise.resolve(entries);
+  }
+
+  remove(upTo: number): Promise<void> {
+    this.#log.remove(upTo);
+    return Promise.resolve();
+  }
+
+  size(): Promise<QueueSize> {
+    return Promise.resolve({ messages: this.#log.length, bytes: this.#log.bytes });
+  }
+}
+
+/**
+ * Outboxes in this process: bounded by their limits, and **not crash-safe** (what they hold is
+ * lost with the process, like everything else the memory backbone keeps).
+ */
+export class MemoryOutboxStore implements OutboxStore {
+  readonly #clock: Clock;
+  readonly #logs = new Map<string, MemoryOutboxLog>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  open(name: string, limits: OutboxLimits): Promise<Outbox> {
+    let log = this.#logs.get(name);
+    if (log) log.limits = limits;
+    else this.#logs.set(name, log = new MemoryOutboxLog(limits));
+    return Promise.resolve(new MemoryOutbox(log, this.#clock));
+  }
+}
+
 // ---- the whole -----------------------------------------------------------------------------------
 
 /** The embedded default backbone. */
@@ -821,8 +937,10 @@ export class MemoryBackbone implements Backbone {
   readonly nodes: MemoryNodeRegistry;
   readonly events: MemoryEventStream = new MemoryEventStream();
   readonly config: MemoryConfigStore = new MemoryConfigStore();
+  readonly outbox: MemoryOutboxStore;
 
   constructor(options: MemoryBackboneOptions) {
+    this.outbox = new MemoryOutboxStore(options.clock);
     this.queues = new MemoryQueueStore(options.clock, options.maxQueuedBytesTotal);
     this.messages = new MemoryMessageBus(this.queues);
     this.retained = new MemoryRetainedStore(options.clock, options.retainedLimits);

@@ -17,6 +17,9 @@ import type {
   LiveTarget,
   Message,
   NodeInfo,
+  OutboxEntry,
+  OutboxLimits,
+  OutboxStore,
   QueuedDelivery,
   QueueKey,
   QueueLimits,
@@ -1096,5 +1099,113 @@ export function runBackboneSuite(
     } finally {
       stopLive();
     }
+  });
+
+  // ---- outboxes (optional) ---------------------------------------------------------------------
+
+  /** A test of the outbox, which a backbone may lack: then it passes without running. */
+  function outboxTest(
+    title: string,
+    fn: (outbox: OutboxStore, backbone: Backbone, clock: ManualClock) => Promise<void>,
+  ): void {
+    test(`OutboxStore: ${title}`, async (b, clock) => {
+      if (!b.outbox) return;
+      await fn(b.outbox, b, clock);
+    });
+  }
+  const outboxRoom: OutboxLimits = { maxMessages: 1000, maxBytes: 1_000_000 };
+  const payloads = (entries: OutboxEntry[]) => entries.map((e) => decoder.decode(e.payload));
+
+  outboxTest("read() hands out entries in append order, each once, then nothing", async (store) => {
+    const outbox = await store.open("a", outboxRoom);
+    const seqs: number[] = [];
+    for (const text of ["1", "2", "3", "4", "5"]) {
+      const appended = await outbox.append(encoder.encode(text));
+      assert.equal(appended.status, "stored");
+      if (appended.status === "stored") seqs.push(appended.seq);
+    }
+    assert.deepEqual([...seqs].sort((x, y) => x - y), seqs, "seqs increase");
+    const first = await outbox.read(2);
+    assert.deepEqual(payloads(first), ["1", "2"]);
+    assert.deepEqual(first.map((e) => e.seq), seqs.slice(0, 2));
+    assert.deepEqual(payloads(await outbox.read(10)), ["3", "4", "5"]);
+    assert.deepEqual(await outbox.read(10), []);
+    await outbox.append(encoder.encode("6"));
+    assert.deepEqual(payloads(await outbox.read(10)), ["6"]);
+    assert.ok(first.every((e) => e.appendedAt > 0));
+  });
+
+  outboxTest(
+    "remove() drops entries up to a seq; size() counts what is held, read or not",
+    async (store) => {
+      const outbox = await store.open("a", outboxRoom);
+      for (const text of ["aa", "bbb", "c"]) await outbox.append(encoder.encode(text));
+      const full = await outbox.size();
+      assert.equal(full.messages, 3);
+      assert.ok(full.bytes >= 6, "at least the payload bytes");
+      const entries = await outbox.read(10);
+      assert.deepEqual(await outbox.size(), full);
+      await outbox.remove(entries[1].seq);
+      const one = await outbox.size();
+      assert.equal(one.messages, 1);
+      assert.ok(one.bytes >= 1 && one.bytes < full.bytes);
+      await outbox.remove(entries[2].seq);
+      assert.deepEqual(await outbox.size(), { messages: 0, bytes: 0 });
+    },
+  );
+
+  outboxTest(
+    "open() again reads from the first entry held: what was read and not removed comes back",
+    async (store) => {
+      const outbox = await store.open("a", outboxRoom);
+      for (const text of ["1", "2", "3"]) await outbox.append(encoder.encode(text));
+      const read = await outbox.read(3);
+      await outbox.remove(read[0].seq);
+      const reopened = await store.open("a", outboxRoom);
+      assert.deepEqual(payloads(await reopened.read(10)), ["2", "3"]);
+    },
+  );
+
+  outboxTest("outboxes of different names are apart", async (store) => {
+    const a = await store.open("node-a", outboxRoom);
+    const b = await store.open("node-b", outboxRoom);
+    await a.append(encoder.encode("for a"));
+    await b.append(encoder.encode("for b"));
+    assert.deepEqual(payloads(await a.read(10)), ["for a"]);
+    assert.deepEqual(payloads(await b.read(10)), ["for b"]);
+  });
+
+  outboxTest(
+    "append() is 'full' at maxMessages, storing nothing, and has room again after remove()",
+    async (store) => {
+      const outbox = await store.open("bounded", { maxMessages: 3, maxBytes: 1_000_000 });
+      for (const text of ["1", "2", "3"]) {
+        assert.equal((await outbox.append(encoder.encode(text))).status, "stored");
+      }
+      assert.deepEqual(await outbox.append(encoder.encode("4")), { status: "full" });
+      assert.equal((await outbox.size()).messages, 3);
+      const [first] = await outbox.read(1);
+      await outbox.remove(first.seq);
+      assert.equal((await outbox.append(encoder.encode("5"))).status, "stored");
+      assert.deepEqual(payloads(await outbox.read(10)), ["2", "3", "5"]);
+    },
+  );
+
+  outboxTest("append() is 'full' before the payload bytes pass maxBytes", async (store) => {
+    const outbox = await store.open("bytes", { maxMessages: 1000, maxBytes: 1000 });
+    const payload = new Uint8Array(100);
+    let stored = 0;
+    while ((await outbox.append(payload)).status === "stored") stored++;
+    assert.ok(stored >= 1 && stored <= 10, `stored ${stored} entries of 100 bytes in 1000`);
+    assert.ok((await outbox.size()).bytes <= 1000);
+  });
+
+  outboxTest("open() applies new limits to an existing outbox", async (store) => {
+    const small = await store.open("resized", { maxMessages: 1, maxBytes: 1_000_000 });
+    await small.append(encoder.encode("1"));
+    assert.deepEqual(await small.append(encoder.encode("2")), { status: "full" });
+    const larger = await store.open("resized", { maxMessages: 2, maxBytes: 1_000_000 });
+    assert.equal((await larger.append(encoder.encode("2"))).status, "stored");
+    assert.deepEqual(payloads(await larger.read(10)), ["1", "2"]);
   });
 }

@@ -32,6 +32,41 @@ runBackboneSuite("nats", async (clock) => {
   },
 });
 
+Deno.test("nats: an outbox outlives the process that appended: another backbone on the prefix reads what was not removed", async () => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `outbox${++next}`;
+  const make = () =>
+    new NatsBackbone({
+      servers: [url],
+      prefix,
+      clock: new ManualClock(0),
+      storage: "file",
+      timeoutMs: 10_000,
+    });
+  const first = make();
+  const second = make();
+  const encoder = new TextEncoder();
+  await first.start({ id: "a", version: "test", startedAt: 0 });
+  try {
+    const outbox = await first.outbox.open("kafka.a", { maxMessages: 10, maxBytes: 10_000 });
+    assert.equal(outbox.durable, true);
+    for (const text of ["1", "2", "3"]) await outbox.append(encoder.encode(text));
+    const [delivered] = await outbox.read(3);
+    await outbox.remove(delivered.seq);
+  } finally {
+    await first.close();
+  }
+  await second.start({ id: "b", version: "test", startedAt: 0 });
+  try {
+    const outbox = await second.outbox.open("kafka.a", { maxMessages: 10, maxBytes: 10_000 });
+    const entries = await outbox.read(10);
+    assert.deepEqual(entries.map((e) => new TextDecoder().decode(e.payload)), ["2", "3"]);
+  } finally {
+    await second.close();
+  }
+});
+
 Deno.test("nats: the server of the suite stops", async () => {
   if (server) await (await server).close();
 });
