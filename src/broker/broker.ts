@@ -12,6 +12,7 @@ import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Properties, QoS } from "../codec/packets.ts";
 import type { Backbone, BrokerEvent } from "../backbone/backbone.ts";
 import type { BackboneError } from "../backbone/errors.ts";
+import type { MessageSink } from "../domain/sink.ts";
 import type { Message, SessionRecord, SubscriptionRecord } from "../domain/types.ts";
 import type { BrokerHooks, ClientInfo } from "../hooks/hooks.ts";
 import { Session } from "../session/session.ts";
@@ -51,6 +52,11 @@ export interface BrokerDeps {
   authMethods?: EnhancedAuthMethods;
   /** Version string for `$SYS/broker/version`. */
   version?: string;
+  /**
+   * Parts that take copies of accepted messages or take some over (the Kafka bridge), asked in
+   * this order; none by default.
+   */
+  sinks?: MessageSink[];
 }
 
 /** A snapshot of one session for listings. */
@@ -147,7 +153,7 @@ export class Broker implements BrokerContext, ConnectionServices {
     };
     this.connectionLimits = new ConnectionLimits(this.options, this.clock);
     this.#connackProperties = staticConnackProperties(this.options);
-    this.pipeline = new PublishPipeline(this, this.router);
+    this.pipeline = new PublishPipeline(this, this.router, deps.sinks);
     this.sessions = new SessionRegistry(this, this.router, this.pipeline);
     this.backbone.messages.listen((message, target) => {
       if (target.group === undefined) this.router.route(message);

@@ -235,14 +235,14 @@ export class InboundFlow {
     };
     const pipeline = connection.services.pipeline;
     if (qos === 0) {
-      pipeline.publishLive(message);
+      pipeline.publishLive(message, connection.info);
       return;
     }
     const ack = this.#queueAck(qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packet.packetId);
     const inbound = qos === 2
       ? { clientId: connection.info.clientId, packetId: packet.packetId }
       : undefined;
-    pipeline.publishStored(message, inbound).then((result) => {
+    pipeline.publishStored(message, inbound, connection.info).then((result) => {
       // MQTT 5 says why; 3.1.1 has only success, or the connection closing when nothing was stored.
       ack.reasonCode = connection.protocolVersion === 5 ? result.reasonCode : ReasonCode.Success;
       ack.reason = result.reason;

@@ -5,6 +5,11 @@
  * the reason code of the publisher's acknowledgement; nothing is acknowledged as a success that
  * was not stored.
  *
+ * Message sinks (the Kafka bridge) are asked about each message first: one may take a copy, or
+ * take the message over so that it never reaches MQTT; for QoS 1/2 the publisher hears back once
+ * the sinks that took it and the store have both answered, by the same rules (a bound reached is
+ * 0x97, anything else that kept the message from being kept is a failure).
+ *
  * Validation and authorization happen before, in the inbound handler (or the admin API).
  *
  * @module
@@ -13,6 +18,7 @@
 import { ReasonCode } from "../codec/mod.ts";
 import type { InboundKey } from "../backbone/backbone.ts";
 import { BackboneError, failureOf } from "../backbone/errors.ts";
+import type { MessageSink, Publisher, SinkOutcome } from "../domain/sink.ts";
 import type { Message } from "../domain/types.ts";
 import type { BrokerContext } from "./context.ts";
 import type { Router } from "./router.ts";
@@ -39,22 +45,53 @@ const SUCCESS: PublishResult = {
   congested: false,
 };
 
+const SINK_FULL: PublishResult = {
+  reasonCode: ReasonCode.QuotaExceeded,
+  reason: "A bridge's buffer is full",
+  notStored: false,
+  congested: false,
+};
+
+/** A sink could not keep a message (its outcome rejected). */
+class SinkFailure extends Error {}
+
+/** What the sinks took of one QoS 1/2 message. */
+interface Taken {
+  exclusive: boolean;
+  outcomes: Promise<SinkOutcome>[];
+}
+
+/** The sinks' outcomes as one: "full" if any sink refused, a {@linkcode SinkFailure} if any failed. */
+function sinksOutcome(outcomes: Promise<SinkOutcome>[]): Promise<SinkOutcome> {
+  const all = outcomes.length === 1
+    ? outcomes[0]
+    : Promise.all(outcomes).then((each) => each.includes("full") ? "full" : "stored");
+  return all.catch((error) => {
+    throw new SinkFailure(`A sink failed: ${error instanceof Error ? error.message : error}`, {
+      cause: error,
+    });
+  });
+}
+
 /** Stores and routes accepted messages. */
 export class PublishPipeline {
   readonly #context: BrokerContext;
   readonly #router: Router;
+  readonly #sinks: readonly MessageSink[];
 
-  constructor(context: BrokerContext, router: Router) {
+  constructor(context: BrokerContext, router: Router, sinks: readonly MessageSink[] = []) {
     this.#context = context;
     this.#router = router;
+    this.#sinks = sinks;
   }
 
   /**
-   * A QoS 0 message: routed live here and forwarded to other nodes, synchronously; a retained one
-   * updates the retained store in the background (a failure is counted and logged, QoS 0 has no
-   * acknowledgement to carry it).
+   * A QoS 0 message: offered to the sinks, then (unless one took it over) routed live here and
+   * forwarded to other nodes, synchronously; a retained one updates the retained store in the
+   * background (a failure is counted and logged, QoS 0 has no acknowledgement to carry it).
    */
-  publishLive(message: Message): void {
+  publishLive(message: Message, publisher?: Publisher): void {
+    if (this.#sinks.length > 0 && this.#offerLive(message, publisher)) return;
     if (message.retain) {
       this.#storeRetained(message).catch((error) => this.#retainedFailed(message, error));
     }
@@ -62,13 +99,30 @@ export class PublishPipeline {
     this.#context.backbone.messages.forward(message);
   }
 
+  /** Offers a QoS 0 message to every sink; true when one took it over. */
+  #offerLive(message: Message, publisher: Publisher | undefined): boolean {
+    let exclusive = false;
+    for (const sink of this.#sinks) {
+      if (sink.offer(message, publisher)?.exclusive) exclusive = true;
+    }
+    return exclusive;
+  }
+
   /**
-   * A QoS 1/2 message: routed live to QoS 0 subscriptions here, stored in every matching queue
-   * (and the retained store), then answered. With `inbound` (QoS 2 from a client), a packet id
-   * already open for the publisher stores nothing again [MQTT-4.3.3-9].
+   * A QoS 1/2 message: offered to the sinks, routed live to QoS 0 subscriptions here, stored in
+   * every matching queue (and the retained store), then answered; a message a sink took over is
+   * answered once that sink has it. With `inbound` (QoS 2 from a client), a packet id already
+   * open for the publisher stores nothing again [MQTT-4.3.3-9].
    */
-  async publishStored(message: Message, inbound?: InboundKey): Promise<PublishResult> {
-    const result = await this.#store(message, inbound);
+  async publishStored(
+    message: Message,
+    inbound?: InboundKey,
+    publisher?: Publisher,
+  ): Promise<PublishResult> {
+    const taken = this.#sinks.length > 0 ? this.#offerStored(message, publisher) : undefined;
+    const result = taken?.exclusive
+      ? await this.#sinksOnly(taken.outcomes)
+      : await this.#store(message, inbound, taken);
     if (inbound && result.reasonCode >= 0x80) {
       // A PUBREC with a failure code ends the QoS 2 flow [MQTT-4.3.3-4]: the client may reuse the
       // packet id at once, so it must not stay open as if a PUBREL were to come.
@@ -77,14 +131,41 @@ export class PublishPipeline {
     return result;
   }
 
-  async #store(message: Message, inbound: InboundKey | undefined): Promise<PublishResult> {
+  /** Offers a QoS 1/2 message to every sink; undefined when none took it. */
+  #offerStored(message: Message, publisher: Publisher | undefined): Taken | undefined {
+    let taken: Taken | undefined;
+    for (const sink of this.#sinks) {
+      const take = sink.offer(message, publisher);
+      if (!take?.outcome) continue;
+      taken ??= { exclusive: false, outcomes: [] };
+      taken.outcomes.push(take.outcome);
+      if (take.exclusive) taken.exclusive = true;
+    }
+    return taken;
+  }
+
+  /** A message the sinks took over: answered by their outcome alone. */
+  async #sinksOnly(outcomes: Promise<SinkOutcome>[]): Promise<PublishResult> {
+    try {
+      return await sinksOutcome(outcomes) === "full" ? SINK_FULL : SUCCESS;
+    } catch (error) {
+      return this.#notStored(error);
+    }
+  }
+
+  async #store(
+    message: Message,
+    inbound: InboundKey | undefined,
+    taken: Taken | undefined,
+  ): Promise<PublishResult> {
     const matchedHere = this.#router.route(message);
     const backbone = this.#context.backbone;
     const retained = message.retain ? this.#storeRetained(message) : undefined;
     let retainedFull = false;
     try {
-      const [outcome] = await Promise.all([
+      const [outcome, sinks] = await Promise.all([
         backbone.messages.publish(message, inbound),
+        taken && sinksOutcome(taken.outcomes),
         retained?.catch((error) => {
           if (failureOf(error) !== "full") throw error;
           this.#retainedFailed(message, error);
@@ -111,24 +192,27 @@ export class PublishPipeline {
           congested,
         };
       }
-      const reasonCode = outcome.queued === 0 && matchedHere === 0 && !outcome.forwarded
+      if (sinks === "full") return { ...SINK_FULL, congested };
+      const reasonCode = outcome.queued === 0 && matchedHere === 0 && !outcome.forwarded && !taken
         ? ReasonCode.NoMatchingSubscribers
         : ReasonCode.Success;
       return congested || reasonCode !== ReasonCode.Success
         ? { reasonCode, reason: undefined, notStored: false, congested }
         : SUCCESS;
     } catch (error) {
-      this.#context.stats.publishNotStored++;
-      const timeout = error instanceof BackboneError && error.failure === "timeout";
-      return {
-        reasonCode: ReasonCode.UnspecifiedError,
-        reason: timeout
-          ? "The message store did not answer in time; the message was not stored"
-          : "The message store is unavailable; the message was not stored",
-        notStored: true,
-        congested: false,
-      };
+      return this.#notStored(error);
     }
+  }
+
+  #notStored(error: unknown): PublishResult {
+    this.#context.stats.publishNotStored++;
+    let reason = "The message store is unavailable; the message was not stored";
+    if (error instanceof SinkFailure) {
+      reason = "A bridge could not keep the message; it was not stored";
+    } else if (error instanceof BackboneError && error.failure === "timeout") {
+      reason = "The message store did not answer in time; the message was not stored";
+    }
+    return { reasonCode: ReasonCode.UnspecifiedError, reason, notStored: true, congested: false };
   }
 
   /** A message the broker makes (a will, an admin publish, `$SYS`): any QoS. */

@@ -8,6 +8,7 @@
 import type { Backbone } from "../../src/backbone/backbone.ts";
 import { MemoryBackbone } from "../../src/backbone/memory.ts";
 import { Broker } from "../../src/broker/broker.ts";
+import type { MessageSink } from "../../src/domain/sink.ts";
 import type { BrokerHooks } from "../../src/hooks/hooks.ts";
 import { type Config, type ConfigInput, configSchema } from "../../src/config/mod.ts";
 import type { EnhancedAuthMethods } from "../../src/auth/enhanced.ts";
@@ -44,6 +45,8 @@ export interface TestBrokerOptions {
   hooks?: BrokerHooks;
   /** Enhanced-authentication methods (none by default). */
   authMethods?: EnhancedAuthMethods;
+  /** Message sinks the publish pipeline offers messages to (none by default). */
+  sinks?: MessageSink[];
 }
 
 /** Starts a broker on 127.0.0.1 with `$SYS` off unless the config turns it on. */
@@ -96,6 +99,7 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     logger,
     hooks,
     authMethods: options.authMethods,
+    sinks: options.sinks,
     version: "perch test",
   });
   broker.start();
