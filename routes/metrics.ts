@@ -10,7 +10,15 @@
 
 import { createRoute, z } from "@hono/zod-openapi";
 import { Counter, Gauge, Registry } from "prom-client";
-import type { BanList, Broker, ClientEvents, EventLoopLag, Notifier } from "../src/mod.ts";
+import type {
+  BanList,
+  Broker,
+  ClientEvents,
+  EventLoopLag,
+  KafkaBridge,
+  MappingStats,
+  Notifier,
+} from "../src/mod.ts";
 import { authErrors, resourceApp } from "./_common.ts";
 
 /** Process memory, as `Deno.memoryUsage()` reports it. */
@@ -31,6 +39,8 @@ export interface MetricsDeps {
   bans?: BanList;
   /** Event notification sinks. */
   notifier?: Notifier;
+  /** The Kafka bridge, when configured: its state and per-mapping counts. */
+  bridge?: KafkaBridge;
 }
 
 const QOS_LEVELS = ["0", "1", "2"] as const;
@@ -372,6 +382,8 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
     () => stats.publishRateExceeded,
   );
 
+  if (deps.bridge) kafkaBridgeMetrics(registry, deps.bridge);
+
   // Process.
   pulledGauge(
     registry,
@@ -404,6 +416,78 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
     () => deps.memoryUsage().heapTotal,
   );
   return registry;
+}
+
+/** The Kafka bridge: whether it is connected, its outbox, and per mapping its counts. */
+function kafkaBridgeMetrics(registry: Registry, bridge: KafkaBridge): void {
+  pulledGauge(
+    registry,
+    "perch_kafka_bridge_connected",
+    "1 while Kafka takes the bridge's requests, else 0 (disconnected, retrying, starting).",
+    () => bridge.status().state === "connected" ? 1 : 0,
+  );
+  new Gauge({
+    name: "perch_kafka_bridge_outbox",
+    help:
+      "What this node's outbox holds, as the outbox counts it (entries of earlier runs included): messages and bytes.",
+    labelNames: ["unit"],
+    registers: [registry],
+    async collect() {
+      const size = await bridge.outboxSize();
+      this.set({ unit: "messages" }, size.messages);
+      this.set({ unit: "bytes" }, size.bytes);
+    },
+  });
+  const perMapping = (read: (stats: MappingStats) => number) => (): [string, number][] =>
+    bridge.mappings().map((mapping) => [mapping.name, read(bridge.stats(mapping.name))]);
+  const counters: [string, string, (stats: MappingStats) => number][] = [
+    ["produced", "Records Kafka acknowledged, by mapping.", (s) => s.produced],
+    ["failed", "Records Kafka refused for good (dropped and logged), by mapping.", (s) => s.failed],
+    [
+      "dropped",
+      "QoS 0 messages dropped because the buffer was full, by mapping.",
+      (s) => s.dropped,
+    ],
+    [
+      "refused",
+      "QoS 1/2 messages refused because the buffer was full (the publisher got 0x97), by mapping.",
+      (s) => s.refused,
+    ],
+  ];
+  for (const [name, help, read] of counters) {
+    pulledLabelledCounter(
+      registry,
+      `perch_kafka_bridge_${name}_total`,
+      help,
+      "mapping",
+      perMapping(read),
+    );
+  }
+  const gauges: [string, string, (stats: MappingStats) => number][] = [
+    ["buffered_messages", "Records waiting for Kafka, by mapping.", (s) => s.bufferedMessages],
+    [
+      "buffered_bytes",
+      "Key and value bytes waiting for Kafka, by mapping.",
+      (s) => s.bufferedBytes,
+    ],
+    [
+      "oldest_buffered_age_seconds",
+      "Age of the oldest record waiting for Kafka (0 when none), by mapping.",
+      (s) => s.oldestBufferedAge,
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    new Gauge({
+      name: `perch_kafka_bridge_${name}`,
+      help,
+      labelNames: ["mapping"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [mapping, value] of perMapping(read)()) this.set({ mapping }, value);
+      },
+    });
+  }
 }
 
 const metricsRoute = createRoute({

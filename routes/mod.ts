@@ -26,6 +26,7 @@ import type {
   Broker,
   ClientEvents,
   EventLoopLag,
+  KafkaBridge,
   Logger,
   Notifier,
   PasswordFile,
@@ -37,6 +38,7 @@ import { aclRoutes } from "./acl.ts";
 import { agentsRoutes } from "./agents.ts";
 import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.ts";
 import { bansRoutes } from "./bans.ts";
+import { bridgesRoutes, smqBridgeRoutes } from "./bridges.ts";
 import { clientsRoutes } from "./clients.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
@@ -95,6 +97,8 @@ export interface AdminDeps {
   login?: { maxFailures: number; lockout: number };
   /** The dashboard's files; `dashboard/` of this repository by default. */
   dashboardDir?: URL;
+  /** The Kafka bridge, when `bridge.kafka` is configured: `/api/v1/bridges`, metrics, `/readyz`. */
+  bridge?: KafkaBridge;
   logger: Logger;
 }
 
@@ -169,7 +173,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   app.use("/api/v1/*", auth);
   if (!deps.publicMetrics) app.use("/metrics", auth);
 
-  app.route("/", healthRoutes(deps.readiness));
+  app.route("/", healthRoutes(deps.readiness, deps.bridge));
   const registry = createMetricsRegistry({
     broker,
     eventLoopLag: deps.eventLoopLag,
@@ -177,6 +181,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     clientEvents: deps.clientEvents,
     notifier: deps.notifier,
     bans: deps.security.bans,
+    bridge: deps.bridge,
   });
   app.route("/metrics", metricsRoutes(registry));
   app.route("/api/v1/login", loginRoutes({ authenticator, throttle, logger }));
@@ -212,6 +217,8 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   );
   app.route("/api/v1/stats", statsRoutes(broker));
   app.route("/api/v1/agents", agentsRoutes(deps.agents));
+  app.route("/api/v1/bridges", bridgesRoutes(deps.bridge));
+  app.route("/api/v1", smqBridgeRoutes(deps.bridge));
   app.route("/", dashboardRoutes({ dir: deps.dashboardDir, logger }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -34,6 +34,9 @@ const ALLOWED: Record<string, string[]> = {
   hooks: ["codec", "transport"],
   auth: ["codec", "topic", "util", "hooks", "domain"],
   broker: ["codec", "topic", "util", "domain", "session", "backbone", "hooks", "transport", "auth"],
+  // The Kafka bridge: a message sink on the seams (domain/sink.ts, the backbone's outbox and config
+  // store); main.ts wires it, and the broker never imports it.
+  bridge: ["codec", "domain", "util", "backbone", "topic"],
   // Operations: start-up checks of the configured files, client lifecycle logs and counters.
   ops: ["codec", "util", "config", "hooks", "transport", "auth"],
   // Event notifications and agent mode: fed the engine's lifecycle events by main.ts, they reach

@@ -89,6 +89,23 @@ export {
   type WillRecord,
 } from "./domain/types.ts";
 export { MemoryBackbone } from "./backbone/memory.ts";
+export type { MessageSink, Publisher, SinkOutcome, SinkTake } from "./domain/sink.ts";
+export {
+  KafkaBridge,
+  type KafkaBridgeOptions,
+  type KafkaBridgeState,
+  type KafkaBridgeStatus,
+  type MappingChange,
+  type MappingStats,
+} from "./bridge/kafka_bridge.ts";
+export type { KafkaBridgeSettings } from "./bridge/kafka_producer.ts";
+export {
+  type KafkaMapping,
+  type KafkaMappingInput,
+  type MappingIssue,
+  PAYLOAD_ENCODINGS,
+  VALUE_FORMATS,
+} from "./bridge/mapping.ts";
 export type {
   AuthStep,
   EnhancedAuthenticator,

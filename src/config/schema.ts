@@ -1031,6 +1031,135 @@ const agent = section({
 /** Backbone kinds. */
 const backboneVariants = [memoryBackbone, natsBackbone] as const;
 
+const KAFKA_BROKER_ERROR = 'expected a list of Kafka brokers such as "kafka-1:9092"';
+
+/** The Kafka bridge: off while `brokers` is empty. */
+const kafkaBridge = section({
+  brokers: z.preprocess(
+    (value) =>
+      typeof value === "string"
+        ? value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "")
+        : value,
+    z.array(
+      z.string({ error: KAFKA_BROKER_ERROR }).regex(
+        /^[^\s:]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/,
+        {
+          error: (issue) => `not a host:port: ${JSON.stringify(issue.input)}`,
+        },
+      ),
+      { error: KAFKA_BROKER_ERROR },
+    ),
+  ).prefault([]).meta(
+    {
+      description:
+        "Kafka brokers to bootstrap from (`host:port`, any of them will do); empty leaves the bridge off. Mappings from MQTT topics to Kafka topics are managed through the admin API (`/api/v1/bridges`).",
+      typeLabel: "list of host:port",
+    } satisfies FieldMeta,
+  ),
+  clientId: text("perch", "Client id the bridge gives Kafka (in its logs and quotas)."),
+  tls: z.strictObject({
+    enabled: boolean(false, "Connect to Kafka over TLS."),
+    ca: pemPath(
+      "PEM CA certificates the brokers' certificates must chain to (default: the system's).",
+    ),
+    cert: pemPath("PEM client certificate (mutual TLS); needs `key`."),
+    key: pemPath("PEM private key of `cert`."),
+  }, { error: EXPECTED_MAPPING })
+    .superRefine((tls, ctx) => {
+      if ((tls.cert === undefined) !== (tls.key === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [tls.cert === undefined ? "cert" : "key"],
+          message: "cert and key go together",
+        });
+      }
+    })
+    .prefault({})
+    .meta({ description: "TLS to Kafka." }),
+  sasl: z.strictObject({
+    mechanism: oneOf(
+      ["none", "plain", "scram-sha-256", "scram-sha-512"],
+      "none",
+      "SASL mechanism to authenticate with (`plain` only over TLS, unless on a trusted network).",
+    ),
+    username: optionalText("SASL user name."),
+    password: optionalText("SASL password.", "string (secret)"),
+  }, { error: EXPECTED_MAPPING })
+    .superRefine((sasl, ctx) => {
+      if (sasl.mechanism === "none") return;
+      for (const key of ["username", "password"] as const) {
+        if (sasl[key] === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `required when bridge.kafka.sasl.mechanism is "${sasl.mechanism}"`,
+          });
+        }
+      }
+    })
+    .prefault({})
+    .meta({ description: "SASL authentication to Kafka." }),
+  compression: oneOf(["none", "gzip"], "none", "Compression of the record batches sent."),
+  batch: section({
+    maxMessages: integer(500, "Most records in one produce request.", { min: 1, max: 100_000 }),
+    maxBytes: size(
+      "512KiB",
+      "Most key and value bytes in one produce request (Kafka refuses batches over its `message.max.bytes`, 1 MB by default); a larger record goes alone.",
+      { min: 1024 },
+    ),
+    linger: duration(
+      "5ms",
+      "How long the bridge waits for more records before it sends a request that is not full (0: send at once).",
+      { min: 0 },
+    ),
+  }, "Record batches."),
+  idempotent: boolean(
+    true,
+    "Idempotent producer: Kafka stores a batch the bridge sends again (after a lost answer) only once, and keeps the order per partition. Needs `acks: all`.",
+  ),
+  acks: oneOf(
+    ["all", "leader", "none"],
+    "all",
+    "Acknowledgement the bridge waits for: `all` in-sync replicas, the `leader` only, or `none` (a record then counts as produced when sent).",
+  ),
+  buffer: section({
+    maxMessages: integer(
+      100_000,
+      "Most messages waiting for Kafka (in the backbone's outbox, or in memory when it has none); beyond it a QoS 1/2 publisher gets 0x97 and QoS 0 is dropped and counted.",
+      { min: 1 },
+    ),
+    maxBytes: size("256MiB", "Most bytes waiting for Kafka, as the outbox counts them.", {
+      min: 1024,
+    }),
+  }, "The buffer of messages accepted and not yet produced."),
+  retry: section({
+    initialDelay: duration("100ms", "Wait before the first retry of a failed request.", {
+      min: 1,
+    }),
+    maxDelay: duration(
+      "30s",
+      "Longest wait between retries (the wait doubles after each failure up to this). The bridge retries for as long as Kafka is away; only a record Kafka refuses for good (too large, not authorized) is dropped, counted and logged.",
+      { min: 1 },
+    ),
+  }, "How the bridge retries while Kafka is away."),
+  connectTimeout: duration("10s", "Longest wait for a connection to a Kafka broker.", {
+    min: 1,
+  }),
+  requestTimeout: duration("30s", "Longest wait for Kafka's answer to one request.", { min: 1 }),
+}, "The Kafka bridge: MQTT messages to Kafka topics (see docs/kafka-bridge.md).");
+
+const bridge = section({
+  kafka: kafkaBridge.superRefine((kafka, ctx) => {
+    if (kafka.idempotent && kafka.acks !== "all") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["acks"],
+        message: 'expected "all" when bridge.kafka.idempotent is true',
+      });
+    }
+  }),
+}, "Bridges from MQTT to other systems.");
+
 /** The whole configuration schema; parse input with it to get a {@linkcode Config}. */
 export const configSchema = z.strictObject({
   node: section({
@@ -1081,6 +1210,7 @@ export const configSchema = z.strictObject({
     .meta({ description: "Where sessions, subscriptions, queues and retained messages live." }),
   notify,
   agent,
+  bridge,
   shutdown: section({
     gracePeriod: duration(
       "5s",

@@ -75,6 +75,13 @@ export async function checkConfigFiles(config: Config): Promise<ConfigIssue[]> {
     await read("admin.tls.key", admin.tls.key, privateKeyProblem);
     pair("admin.tls.cert", "admin.tls.key");
   }
+  const kafka = config.bridge.kafka;
+  if (kafka.brokers.length > 0 && kafka.tls.enabled) {
+    await read("bridge.kafka.tls.ca", kafka.tls.ca, certificateProblem);
+    await read("bridge.kafka.tls.cert", kafka.tls.cert, certificateProblem);
+    await read("bridge.kafka.tls.key", kafka.tls.key, privateKeyProblem);
+    pair("bridge.kafka.tls.cert", "bridge.kafka.tls.key");
+  }
 
   const auth = config.auth;
   const passwordFile = auth.chain.includes("passwordFile") ? auth.passwordFile.path : undefined;

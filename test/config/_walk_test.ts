@@ -36,6 +36,7 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
     "backbone",
     "notify",
     "agent",
+    "bridge",
     "shutdown",
   ]);
   assert.deepEqual(Object.keys(sectionKeys(schemaAt(configSchema, ["backbone"])!)!), [

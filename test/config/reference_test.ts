@@ -47,6 +47,11 @@ Deno.test("describeConfig() documents every key with a type and a description", 
     "notify.nats.user",
     "notify.nats.password",
     "notify.nats.token",
+    "bridge.kafka.tls.ca",
+    "bridge.kafka.tls.cert",
+    "bridge.kafka.tls.key",
+    "bridge.kafka.sasl.username",
+    "bridge.kafka.sasl.password",
   ];
   // Every key of the nats backbone (the default is memory), beyond the common `timeout`.
   const nats = leafPaths({ backbone: configSchema.parse({ backbone: { kind: "nats" } }).backbone })

@@ -123,6 +123,22 @@ const DEFAULTS: Omit<Config, "node"> = {
     },
   },
   agent: { enabled: false, legacyConnectInfo: false, maxAgents: 100_000 },
+  bridge: {
+    kafka: {
+      brokers: [],
+      clientId: "perch",
+      tls: { enabled: false },
+      sasl: { mechanism: "none" },
+      compression: "none",
+      batch: { maxMessages: 500, maxBytes: 524_288, linger: 5 },
+      idempotent: true,
+      acks: "all",
+      buffer: { maxMessages: 100_000, maxBytes: 268_435_456 },
+      retry: { initialDelay: 100, maxDelay: 30_000 },
+      connectTimeout: 10_000,
+      requestTimeout: 30_000,
+    },
+  },
   shutdown: { gracePeriod: 5_000 },
 };
 
@@ -469,4 +485,30 @@ Deno.test("notify and agent: errors name the field", () => {
     notify: { nats: { enabled: true }, webhook: { url: "https://h/x/" } },
   });
   assert.equal(ok.notify.webhook.url, "https://h/x");
+});
+
+Deno.test("configSchema: bridge.kafka names the field of each mistake", () => {
+  assert.deepEqual(
+    issuesOf({
+      bridge: {
+        kafka: {
+          brokers: ["kafka-1:9092", "no-port"],
+          acks: "leader",
+          sasl: { mechanism: "scram-sha-256", username: "perch" },
+        },
+      },
+    }),
+    [
+      { path: "bridge.kafka.brokers.1", message: 'not a host:port: "no-port"' },
+      {
+        path: "bridge.kafka.sasl.password",
+        message: 'required when bridge.kafka.sasl.mechanism is "scram-sha-256"',
+      },
+      { path: "bridge.kafka.acks", message: 'expected "all" when bridge.kafka.idempotent is true' },
+    ],
+  );
+  const config = configSchema.parse({
+    bridge: { kafka: { brokers: "kafka-1:9092, [::1]:9093", idempotent: false, acks: "leader" } },
+  });
+  assert.deepEqual(config.bridge.kafka.brokers, ["kafka-1:9092", "[::1]:9093"]);
 });

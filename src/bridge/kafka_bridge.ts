@@ -1,0 +1,771 @@
+/**
+ * The Kafka bridge: a message sink that turns MQTT messages into Kafka records by its mappings,
+ * keeps them in a bounded outbox, and drains the outbox to Kafka in order.
+ *
+ * - **Routing** (smq's semantics): a publish to `$queue/{topic}` goes to every mapping whose
+ *   filter matches `{topic}`, and not to MQTT subscribers; a mapping with `copy` also takes
+ *   ordinary publishes matching its filter, which then go to both.
+ * - **Nothing acknowledged is lost to a Kafka outage.** Every message taken is appended to the
+ *   outbox before the publisher hears back: the backbone's outbox (durable with NATS), or, when
+ *   the backbone has none, one in memory (not crash-safe, said at start). With a durable outbox a
+ *   QoS 1/2 publish is answered once appended; with a memory one, once Kafka has the record while
+ *   Kafka is connected, and once appended while it is not. A full outbox answers "full" (the
+ *   publisher gets 0x97); QoS 0 is then dropped and counted.
+ * - **Order.** One loop reads the outbox in append order and sends one request at a time (linger,
+ *   batch bounds), retrying a failed request with a growing delay for as long as Kafka is away, so
+ *   records of one key reach their partition in order. Only records Kafka refuses for good (too
+ *   large, invalid) are dropped, each counted and logged.
+ * - **Mappings** live in one document of the backbone's config store and are watched, so a change
+ *   made through any node applies on every node.
+ *
+ * @module
+ */
+
+import type { Backbone, Outbox, OutboxEntry, QueueSize } from "../backbone/backbone.ts";
+import { MemoryOutboxStore } from "../backbone/memory.ts";
+import type { MessageSink, Publisher, SinkOutcome, SinkTake } from "../domain/sink.ts";
+import type { Message } from "../domain/types.ts";
+import { SubscriptionTrie } from "../topic/mod.ts";
+import type { Clock, TimerId } from "../util/clock.ts";
+import type { Logger } from "../util/logger.ts";
+import {
+  classifyFailure,
+  describeFailure,
+  type KafkaBridgeSettings,
+  KafkaProducer,
+} from "./kafka_producer.ts";
+import {
+  checkMapping,
+  decodeMappings,
+  encodeMappings,
+  type KafkaMapping,
+  type KafkaMappingInput,
+  type MappingIssue,
+  MAPPINGS_KEY,
+  MAX_MAPPINGS,
+} from "./mapping.ts";
+import { type BridgeRecord, decodeEntry, encodeEntry, renderRecord } from "./records.ts";
+
+/** Where the link to Kafka stands. */
+export type KafkaBridgeState =
+  /** Starting: not connected yet, no failure yet. */
+  | "connecting"
+  /** Kafka took the last connect or request. */
+  | "connected"
+  /** Kafka cannot be reached; retrying. */
+  | "disconnected"
+  /** Kafka answered a request with an error that may pass; retrying. */
+  | "retrying"
+  /** The bridge was closed. */
+  | "stopped";
+
+/** The bridge as `/readyz` and the admin API show it. */
+export interface KafkaBridgeStatus {
+  state: KafkaBridgeState;
+  /** Epoch ms of the last state change. */
+  since: number;
+  /** The failure behind `disconnected` or `retrying`. */
+  error: string | undefined;
+  brokers: string[];
+  /** Whether what waits for Kafka survives a crash of this process. */
+  durable: boolean;
+  /** Messages taken and not yet in Kafka (by this process, and read back from the outbox). */
+  buffered: number;
+  mappings: number;
+}
+
+/** One mapping's counts. */
+export interface MappingStats {
+  /** Records Kafka acknowledged. */
+  produced: number;
+  /** Records Kafka refused for good (dropped, logged). */
+  failed: number;
+  /** QoS 0 messages dropped because the buffer was full. */
+  dropped: number;
+  /** QoS 1/2 messages refused because the buffer was full (the publisher got 0x97). */
+  refused: number;
+  /** Records waiting for Kafka. */
+  bufferedMessages: number;
+  /** Key and value bytes of those records. */
+  bufferedBytes: number;
+  /** Age of the oldest of them in seconds; 0 when none waits. */
+  oldestBufferedAge: number;
+}
+
+/** What a mapping change came to, with the HTTP status of a refusal (400: `issues` say why). */
+export type MappingChange<Status extends 400 | 404 | 409 = 400 | 404 | 409> =
+  | { ok: true; mapping: KafkaMapping }
+  | { ok: false; status: Status; message: string; issues?: MappingIssue[] };
+
+/** What the bridge is made of. */
+export interface KafkaBridgeOptions {
+  settings: KafkaBridgeSettings;
+  /** The backbone, unguarded: its outbox (if any) and config store. */
+  backbone: Backbone;
+  /** This node's id: it names the node's outbox. */
+  nodeId: string;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Counts kept per mapping. */
+interface Counts {
+  produced: number;
+  failed: number;
+  dropped: number;
+  refused: number;
+  bufferedMessages: number;
+  bufferedBytes: number;
+}
+
+/** An entry taken and not yet in Kafka: when, and what each record weighs for its mapping. */
+interface Buffered {
+  at: number;
+  parts: { mapping: string; bytes: number }[];
+}
+
+const QUEUE_PREFIX = "$queue/";
+
+/** A refusal or drop is logged the first time and then once per this many. */
+const LOG_EVERY = 1000;
+
+function recordBytes(record: BridgeRecord): number {
+  return (record.key?.length ?? 0) + record.value.length;
+}
+
+/** The Kafka bridge of one node. */
+export class KafkaBridge implements MessageSink {
+  readonly #settings: KafkaBridgeSettings;
+  readonly #backbone: Backbone;
+  readonly #nodeId: string;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+
+  #mappings: KafkaMapping[] = [];
+  /** Every mapping, by filter: for `$queue/` publishes. */
+  #all = new SubscriptionTrie<KafkaMapping, string>();
+  /** Mappings with `copy`: for ordinary publishes. */
+  #copies = new SubscriptionTrie<KafkaMapping, string>();
+  #counts = new Map<string, Counts>();
+  /** Serializes this node's mapping changes (read, change, write). */
+  #changes: Promise<unknown> = Promise.resolve();
+  #unwatch: (() => void) | undefined;
+
+  #outbox: Outbox | undefined;
+  #producer: KafkaProducer | undefined;
+  #state: KafkaBridgeState = "connecting";
+  #since: number;
+  #error: string | undefined;
+  /** Entries taken and not yet produced, by seq (bounded by the outbox's bound). */
+  #buffered = new Map<number, Buffered>();
+  /** Entries in the outbox not yet read by the loop (an estimate: the outbox is the truth). */
+  #unread = 0;
+  /** Every entry up to this seq is in Kafka (or dropped for good). */
+  #producedUpTo = 0;
+  /** Memory outbox, Kafka connected: publishers waiting for their entry to reach Kafka, by seq. */
+  #waiting = new Map<number, (outcome: SinkOutcome) => void>();
+  #refusedTotal = 0;
+  #failedTotal = 0;
+
+  #loop: Promise<void> | undefined;
+  #busy = false;
+  #closing = false;
+  #stop = new AbortController();
+  /** Wakes the loop: new entries, or a change of what it waits for. */
+  #wake: (() => void) | undefined;
+  /** Wakes close(): the loop finished a batch. */
+  #progress: (() => void) | undefined;
+
+  constructor(options: KafkaBridgeOptions) {
+    this.#settings = options.settings;
+    this.#backbone = options.backbone;
+    this.#nodeId = options.nodeId;
+    this.#clock = options.clock;
+    this.#logger = options.logger.child({ bridge: "kafka" });
+    this.#since = this.#clock.now();
+  }
+
+  /**
+   * Loads the mappings and watches them, opens the outbox and starts the loop, which connects to
+   * Kafka in the background: Kafka being away never stops the start.
+   *
+   * @throws When the backbone cannot open the outbox or read the mappings.
+   */
+  async start(): Promise<void> {
+    const config = this.#backbone.config;
+    this.#unwatch = config.watch((key, value) => {
+      if (key === MAPPINGS_KEY) this.#apply(value, true);
+    });
+    this.#apply(await config.get(MAPPINGS_KEY), false);
+    const { buffer } = this.#settings;
+    const store = this.#backbone.outbox;
+    if (!store) {
+      this.#logger.warn(
+        "the backbone has no outbox: messages waiting for Kafka are kept in memory and lost if the process dies",
+        { backbone: this.#backbone.kind },
+      );
+    }
+    this.#outbox = await (store ?? new MemoryOutboxStore(this.#clock)).open(
+      `kafka.${this.#nodeId}`,
+      { maxMessages: buffer.maxMessages, maxBytes: buffer.maxBytes },
+    );
+    this.#unread = (await this.#outbox.size()).messages;
+    this.#producer = await KafkaProducer.create(this.#settings, this.#logger);
+    this.#logger.info("kafka bridge started", {
+      brokers: this.#settings.brokers.join(","),
+      mappings: this.#mappings.length,
+      buffer: this.#outbox.durable ? `${this.#backbone.kind} outbox` : "memory",
+      waiting: this.#unread,
+    });
+    this.#loop = this.#run();
+  }
+
+  // ---- the sink ------------------------------------------------------------------------------
+
+  offer(message: Message, publisher: Publisher | undefined): SinkTake | undefined {
+    const published = message.topic;
+    let topic: string;
+    let mappings: SubscriptionTrie<KafkaMapping, string>;
+    let exclusive: boolean;
+    if (published.startsWith(QUEUE_PREFIX)) {
+      topic = published.slice(QUEUE_PREFIX.length);
+      mappings = this.#all;
+      exclusive = true;
+    } else {
+      topic = published;
+      mappings = this.#copies;
+      exclusive = false;
+    }
+    if (mappings.size === 0 || topic === "" || this.#closing || !this.#outbox) return undefined;
+    const matched: KafkaMapping[] = [];
+    mappings.match(topic, matched);
+    if (matched.length === 0) return undefined;
+    const now = this.#clock.now();
+    const records = matched.map((mapping) => renderRecord(mapping, message, topic, publisher, now));
+    const outcome = this.#take(records, message.qos);
+    if (message.qos > 0) return { exclusive, outcome };
+    outcome.catch((error) => this.#lostLive(records, error));
+    return { exclusive, outcome: undefined };
+  }
+
+  async #take(records: BridgeRecord[], qos: number): Promise<SinkOutcome> {
+    const outbox = this.#outbox!;
+    const appended = await outbox.append(encodeEntry(records));
+    if (appended.status === "full") {
+      this.#refused(records, qos);
+      return "full";
+    }
+    this.#account(appended.seq, records, this.#clock.now());
+    this.#unread++;
+    this.#wake?.();
+    if (qos === 0 || outbox.durable || this.#state !== "connected") return "stored";
+    if (appended.seq <= this.#producedUpTo) return "stored";
+    return await new Promise<SinkOutcome>((resolve) => this.#waiting.set(appended.seq, resolve));
+  }
+
+  /** A full buffer: counted per mapping, logged the first time and once per thousand. */
+  #refused(records: BridgeRecord[], qos: number): void {
+    for (const record of records) {
+      const counts = this.#counts.get(record.mapping);
+      if (counts) qos === 0 ? counts.dropped++ : counts.refused++;
+    }
+    if (this.#refusedTotal++ % LOG_EVERY === 0) {
+      this.#logger.warn("kafka bridge buffer full: message not taken", {
+        mappings: records.map((r) => r.mapping).join(","),
+        qos,
+        refused: this.#refusedTotal,
+        state: this.#state,
+      });
+    }
+  }
+
+  /** A QoS 0 message the outbox could not take (it failed): counted as dropped. */
+  #lostLive(records: BridgeRecord[], error: unknown): void {
+    for (const record of records) {
+      const counts = this.#counts.get(record.mapping);
+      if (counts) counts.dropped++;
+    }
+    if (this.#refusedTotal++ % LOG_EVERY === 0) {
+      this.#logger.error("kafka bridge outbox failed: QoS 0 message dropped", {
+        error: describeFailure(error),
+      });
+    }
+  }
+
+  /** Counts an entry as waiting (once, whoever sees it first: the taker or the loop). */
+  #account(seq: number, records: BridgeRecord[], at: number): void {
+    if (seq <= this.#producedUpTo || this.#buffered.has(seq)) return;
+    const parts = records.map((record) => ({
+      mapping: record.mapping,
+      bytes: recordBytes(record),
+    }));
+    this.#buffered.set(seq, { at, parts });
+    for (const part of parts) {
+      const counts = this.#counts.get(part.mapping);
+      if (!counts) continue;
+      counts.bufferedMessages++;
+      counts.bufferedBytes += part.bytes;
+    }
+  }
+
+  /** Entries up to `seq` are in Kafka (or dropped for good): no longer waiting. */
+  #delivered(entries: OutboxEntry[]): void {
+    for (const entry of entries) {
+      const buffered = this.#buffered.get(entry.seq);
+      if (!buffered) continue;
+      this.#buffered.delete(entry.seq);
+      for (const part of buffered.parts) {
+        const counts = this.#counts.get(part.mapping);
+        if (!counts) continue;
+        counts.bufferedMessages--;
+        counts.bufferedBytes -= part.bytes;
+      }
+    }
+    const last = entries[entries.length - 1].seq;
+    this.#producedUpTo = Math.max(this.#producedUpTo, last);
+    for (const [seq, resolve] of this.#waiting) {
+      if (seq > last) continue;
+      this.#waiting.delete(seq);
+      resolve("stored");
+    }
+  }
+
+  // ---- the loop ------------------------------------------------------------------------------
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    await this.#connect();
+    while (!signal.aborted) {
+      if (this.#unread <= 0) {
+        await this.#wait();
+        continue;
+      }
+      await this.#linger();
+      if (signal.aborted) break;
+      this.#busy = true;
+      try {
+        await this.#drainBatch();
+      } finally {
+        this.#busy = false;
+        this.#progress?.();
+      }
+    }
+  }
+
+  /** Connects, retrying until Kafka answers or the bridge stops. */
+  async #connect(): Promise<void> {
+    let delay = this.#settings.retry.initialDelay;
+    while (!this.#stop.signal.aborted) {
+      try {
+        await this.#producer!.connect();
+        this.#setState("connected");
+        return;
+      } catch (error) {
+        this.#setState("disconnected", error);
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#settings.retry.maxDelay);
+      }
+    }
+  }
+
+  /** Waits for the batch to fill, up to `linger` after the loop found work. */
+  async #linger(): Promise<void> {
+    const { linger, maxMessages } = this.#settings.batch;
+    if (linger <= 0) return;
+    const deadline = this.#clock.now() + linger;
+    while (this.#unread < maxMessages && !this.#stop.signal.aborted) {
+      const left = deadline - this.#clock.now();
+      if (left <= 0) return;
+      await this.#wait(left);
+    }
+  }
+
+  /** Reads one batch of entries, sends its records, removes the entries. */
+  async #drainBatch(): Promise<void> {
+    const outbox = this.#outbox!;
+    const entries = await this.#retrying(
+      "outbox.read",
+      () => outbox.read(this.#settings.batch.maxMessages),
+    );
+    if (entries === undefined) return;
+    this.#unread = entries.length === 0 ? 0 : Math.max(0, this.#unread - entries.length);
+    if (entries.length === 0) return;
+    const records: BridgeRecord[] = [];
+    for (const entry of entries) {
+      let decoded: BridgeRecord[];
+      try {
+        decoded = decodeEntry(entry.payload);
+      } catch (error) {
+        this.#logger.error("kafka bridge: an outbox entry cannot be read: dropped", {
+          seq: entry.seq,
+          error: describeFailure(error),
+        });
+        continue;
+      }
+      this.#account(entry.seq, decoded, entry.appendedAt);
+      records.push(...decoded);
+    }
+    if (!(await this.#produce(records))) return;
+    this.#delivered(entries);
+    await this.#retrying("outbox.remove", () => outbox.remove(entries[entries.length - 1].seq));
+  }
+
+  /**
+   * Sends records in requests within the batch bounds, in order, each until Kafka takes it; false
+   * when the bridge stopped first.
+   */
+  async #produce(records: BridgeRecord[]): Promise<boolean> {
+    const { maxMessages, maxBytes } = this.#settings.batch;
+    let start = 0;
+    while (start < records.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < records.length && end - start < maxMessages) {
+        const size = recordBytes(records[end]);
+        if (end > start && bytes + size > maxBytes) break;
+        bytes += size;
+        end++;
+      }
+      if (!(await this.#send(records.slice(start, end)))) return false;
+      start = end;
+    }
+    return true;
+  }
+
+  /** Sends one request until Kafka takes it or refuses its records for good; false if stopped. */
+  async #send(records: BridgeRecord[]): Promise<boolean> {
+    let delay = this.#settings.retry.initialDelay;
+    while (!this.#stop.signal.aborted) {
+      try {
+        await this.#producer!.send(records);
+        this.#setState("connected");
+        for (const record of records) {
+          const counts = this.#counts.get(record.mapping);
+          if (counts) counts.produced++;
+        }
+        return true;
+      } catch (error) {
+        if (this.#stop.signal.aborted) return false;
+        const failure = classifyFailure(error);
+        if (failure === "record") {
+          // Find the records Kafka refuses by sending them one by one; the others go through.
+          if (records.length > 1) {
+            for (const record of records) if (!(await this.#send([record]))) return false;
+          } else this.#dropped(records[0], error);
+          return true;
+        }
+        if (failure === "producer") {
+          this.#logger.warn(
+            "kafka bridge: the producer's sequence is out of step with Kafka; starting a new producer (records sent again may be stored twice)",
+            { error: describeFailure(error) },
+          );
+          await this.#producer!.renew();
+          await this.#connect();
+          continue;
+        }
+        this.#setState(failure === "unreachable" ? "disconnected" : "retrying", error);
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#settings.retry.maxDelay);
+      }
+    }
+    return false;
+  }
+
+  /** A record Kafka refuses for good: counted and logged (the first, then one per thousand). */
+  #dropped(record: BridgeRecord, error: unknown): void {
+    const counts = this.#counts.get(record.mapping);
+    if (counts) counts.failed++;
+    if (this.#failedTotal++ % LOG_EVERY === 0) {
+      this.#logger.error("kafka refused a record for good: dropped", {
+        mapping: record.mapping,
+        kafkaTopic: record.topic,
+        error: describeFailure(error),
+        failed: this.#failedTotal,
+      });
+    }
+  }
+
+  /** Runs an outbox call until it succeeds (the backbone may be away too); undefined if stopped. */
+  async #retrying<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    let delay = this.#settings.retry.initialDelay;
+    let logged = false;
+    while (!this.#stop.signal.aborted) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!logged) {
+          this.#logger.error("kafka bridge outbox failed; retrying", {
+            operation,
+            error: describeFailure(error),
+          });
+          logged = true;
+        }
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#settings.retry.maxDelay);
+      }
+    }
+    return undefined;
+  }
+
+  #setState(state: KafkaBridgeState, error?: unknown): void {
+    this.#error = error === undefined ? undefined : describeFailure(error);
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#since = this.#clock.now();
+    const fields = {
+      brokers: this.#settings.brokers.join(","),
+      buffered: this.#buffered.size,
+      ...(this.#error === undefined ? {} : { error: this.#error }),
+    };
+    if (state === "connected") this.#logger.info("kafka bridge connected", fields);
+    else if (state === "disconnected") this.#logger.warn("kafka bridge disconnected", fields);
+    else if (state === "retrying") this.#logger.warn("kafka bridge retrying", fields);
+    if (state !== "connected") {
+      // Kafka is away: publishers waiting on the memory buffer are answered, their messages kept.
+      for (const resolve of this.#waiting.values()) resolve("stored");
+      this.#waiting.clear();
+    }
+  }
+
+  /** Waits until woken (new entries) or `ms` passed or the bridge stops. */
+  #wait(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: TimerId | undefined;
+      const done = () => {
+        if (timer !== undefined) this.#clock.clearTimeout(timer);
+        this.#stop.signal.removeEventListener("abort", done);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      this.#wake = done;
+      this.#stop.signal.addEventListener("abort", done);
+      if (ms !== undefined) timer = this.#clock.setTimeout(done, ms);
+    });
+  }
+
+  /** Waits `ms` (a retry's delay) or until the bridge stops; new entries do not cut it short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#clock.clearTimeout(timer);
+        this.#stop.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(done, ms);
+      this.#stop.signal.addEventListener("abort", done);
+    });
+  }
+
+  /**
+   * Stops: takes no more messages, gives the loop up to `graceMs` to hand Kafka what waits (while
+   * Kafka is connected), then closes the producer. What is left stays in a durable outbox for the
+   * next start, or is lost with a memory one; the log line says which and how much.
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#unwatch?.();
+    const deadline = this.#clock.now() + graceMs;
+    while (
+      (this.#unread > 0 || this.#busy) && this.#state === "connected" &&
+      this.#clock.now() < deadline
+    ) {
+      await new Promise<void>((resolve) => {
+        const timer = this.#clock.setTimeout(resolve, Math.max(1, deadline - this.#clock.now()));
+        this.#progress = () => {
+          this.#clock.clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.#progress = undefined;
+    this.#stop.abort();
+    await this.#producer?.disconnect();
+    await this.#loop;
+    for (const resolve of this.#waiting.values()) resolve("stored");
+    this.#waiting.clear();
+    const left = this.#outbox ? (await this.#outbox.size().catch(() => undefined))?.messages : 0;
+    this.#setState("stopped");
+    const durable = this.#outbox?.durable ?? false;
+    const fields = { waiting: left ?? "unknown" };
+    if (left === 0 || durable) {
+      this.#logger.info(
+        durable && left !== 0
+          ? "kafka bridge stopped: what waits for Kafka stays in the outbox for the next start"
+          : "kafka bridge stopped",
+        fields,
+      );
+    } else {
+      this.#logger.warn(
+        "kafka bridge stopped: messages waiting for Kafka in memory are lost",
+        fields,
+      );
+    }
+  }
+
+  // ---- mappings ------------------------------------------------------------------------------
+
+  /** Applies the mappings document (at start, and after every change from any node). */
+  #apply(value: Uint8Array | undefined, changed: boolean): void {
+    const { mappings, problems } = decodeMappings(value);
+    for (const problem of problems) {
+      this.#logger.error("kafka bridge: a mapping in the config store is not valid: ignored", {
+        problem,
+      });
+    }
+    const all = new SubscriptionTrie<KafkaMapping, string>();
+    const copies = new SubscriptionTrie<KafkaMapping, string>();
+    const counts = new Map<string, Counts>();
+    for (const mapping of mappings) {
+      all.add(mapping.filter, mapping.name, mapping);
+      if (mapping.copy) copies.add(mapping.filter, mapping.name, mapping);
+      counts.set(
+        mapping.name,
+        this.#counts.get(mapping.name) ?? {
+          produced: 0,
+          failed: 0,
+          dropped: 0,
+          refused: 0,
+          bufferedMessages: 0,
+          bufferedBytes: 0,
+        },
+      );
+    }
+    this.#mappings = mappings;
+    this.#all = all;
+    this.#copies = copies;
+    this.#counts = counts;
+    if (changed) this.#logger.info("kafka bridge mappings applied", { mappings: mappings.length });
+  }
+
+  /** Every mapping, in the order they were added. */
+  mappings(): KafkaMapping[] {
+    return this.#mappings.map((mapping) => ({ ...mapping }));
+  }
+
+  /** One mapping by name. */
+  mapping(name: string): KafkaMapping | undefined {
+    const found = this.#mappings.find((mapping) => mapping.name === name);
+    return found && { ...found };
+  }
+
+  /** A mapping's counts (zeros for an unknown name). */
+  stats(name: string): MappingStats {
+    const counts = this.#counts.get(name);
+    let oldest = Infinity;
+    if (counts && counts.bufferedMessages > 0) {
+      for (const buffered of this.#buffered.values()) {
+        if (buffered.at < oldest && buffered.parts.some((p) => p.mapping === name)) {
+          oldest = buffered.at;
+        }
+      }
+    }
+    return {
+      produced: counts?.produced ?? 0,
+      failed: counts?.failed ?? 0,
+      dropped: counts?.dropped ?? 0,
+      refused: counts?.refused ?? 0,
+      bufferedMessages: counts?.bufferedMessages ?? 0,
+      bufferedBytes: counts?.bufferedBytes ?? 0,
+      oldestBufferedAge: oldest === Infinity ? 0 : Math.max(0, this.#clock.now() - oldest) / 1000,
+    };
+  }
+
+  /** Where the link to Kafka stands. */
+  status(): KafkaBridgeStatus {
+    return {
+      state: this.#state,
+      since: this.#since,
+      error: this.#state === "connected" ? undefined : this.#error,
+      brokers: [...this.#settings.brokers],
+      durable: this.#outbox?.durable ?? false,
+      buffered: this.#buffered.size,
+      mappings: this.#mappings.length,
+    };
+  }
+
+  /** What the outbox holds, as it counts it (entries of earlier runs included). */
+  outboxSize(): Promise<QueueSize> {
+    return this.#outbox ? this.#outbox.size() : Promise.resolve({ messages: 0, bytes: 0 });
+  }
+
+  /** Adds a mapping (409 when the name is taken). */
+  create(input: KafkaMappingInput): Promise<MappingChange<400 | 409>> {
+    return this.#change<409>(input, (mappings, mapping) => {
+      if (mappings.some((m) => m.name === mapping.name)) {
+        return { status: 409, message: `A mapping named "${mapping.name}" exists` };
+      }
+      if (mappings.length >= MAX_MAPPINGS) {
+        return {
+          status: 409,
+          message: `The bridge holds ${MAX_MAPPINGS} mappings, the most it takes`,
+        };
+      }
+      return [...mappings, mapping];
+    });
+  }
+
+  /** Replaces a mapping (404 when there is none of that name). */
+  update(input: KafkaMappingInput): Promise<MappingChange<400 | 404>> {
+    return this.#change<404>(input, (mappings, mapping) => {
+      const i = mappings.findIndex((m) => m.name === mapping.name);
+      if (i < 0) return { status: 404, message: `No mapping named "${mapping.name}"` };
+      return mappings.with(i, mapping);
+    });
+  }
+
+  /** Removes a mapping; false when there is none of that name. */
+  delete(name: string): Promise<boolean> {
+    return this.#serially(async () => {
+      const current = await this.#read();
+      const next = current.filter((m) => m.name !== name);
+      if (next.length === current.length) return false;
+      await this.#backbone.config.put(MAPPINGS_KEY, encodeMappings(next));
+      this.#logger.info("kafka bridge mapping removed", { mapping: name });
+      return true;
+    });
+  }
+
+  /** Checks `input`, then writes the list `edit` makes of the stored one (or its refusal). */
+  #change<Refusal extends 404 | 409>(
+    input: KafkaMappingInput,
+    edit: (
+      mappings: KafkaMapping[],
+      mapping: KafkaMapping,
+    ) => KafkaMapping[] | { status: Refusal; message: string },
+  ): Promise<MappingChange<400 | Refusal>> {
+    const checked = checkMapping(input);
+    if (checked.issues) {
+      const summary = checked.issues.map((i) => `${i.field}: ${i.message}`).join("; ");
+      return Promise.resolve({
+        ok: false,
+        status: 400,
+        message: `Invalid request: ${summary}`,
+        issues: checked.issues,
+      });
+    }
+    const mapping = checked.mapping;
+    return this.#serially(async () => {
+      const next = edit(await this.#read(), mapping);
+      if (!Array.isArray(next)) return { ok: false as const, ...next };
+      await this.#backbone.config.put(MAPPINGS_KEY, encodeMappings(next));
+      this.#logger.info("kafka bridge mapping written", {
+        mapping: mapping.name,
+        filter: mapping.filter,
+        kafkaTopic: mapping.kafkaTopic,
+      });
+      return { ok: true, mapping: { ...mapping } };
+    });
+  }
+
+  /** The stored mappings, fresh from the config store (another node may have changed them). */
+  async #read(): Promise<KafkaMapping[]> {
+    return decodeMappings(await this.#backbone.config.get(MAPPINGS_KEY)).mappings;
+  }
+
+  #serially<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#changes.then(change);
+    this.#changes = run.catch(() => {});
+    return run;
+  }
+}
