@@ -15,6 +15,7 @@ import type { Backbone } from "./backbone/backbone.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
 import { NatsBackbone } from "../cluster/nats_backbone.ts";
 import { Broker } from "./broker/broker.ts";
+import { KafkaBridge } from "./bridge/kafka_bridge.ts";
 import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
 import { parseScramCredentials } from "./auth/credentials.ts";
 import { proxyProtocolOptions, toBrokerOptions, VERSION, webSocketOptions } from "./compose.ts";
@@ -82,6 +83,7 @@ interface AdminParts {
   readiness: { listeners: boolean; backbone: boolean };
   eventLoopLag: EventLoopLagMonitor;
   clock: Clock;
+  bridge: KafkaBridge | undefined;
 }
 
 /**
@@ -135,6 +137,7 @@ async function startAdminServer(
     agents: parts.agents,
     login: { maxFailures: admin.loginMaxFailures, lockout: admin.loginLockout },
     readiness: () => ({ ...parts.readiness }),
+    bridge: parts.bridge,
     listeners: () =>
       parts.listeners.map((l) => ({ transport: l.kind, address: l.hostname, port: l.port })),
     eventLoopLag: () => parts.eventLoopLag.read(),
@@ -337,6 +340,28 @@ async function main(args: string[]): Promise<number> {
     security.close();
     return 1;
   }
+  // Kafka down at start-up never stops the broker: the bridge connects in the background.
+  let bridge: KafkaBridge | undefined;
+  if (config.bridge.kafka.brokers.length > 0) {
+    bridge = new KafkaBridge({
+      settings: config.bridge.kafka,
+      backbone,
+      nodeId: config.node.id,
+      clock,
+      logger,
+    });
+    try {
+      await bridge.start();
+    } catch (err) {
+      logger.error(`cannot start: bridge.kafka: ${err instanceof Error ? err.message : err}`, {
+        key: "bridge.kafka",
+      });
+      await bridge.close();
+      await backbone.close();
+      security.close();
+      return 1;
+    }
+  }
   const readiness = { listeners: false, backbone: true };
   const bans = new BanList({ clock, maxBans: config.admin.maxBans });
   const secured = withBans(bans, security.hooks, authMethodsFrom(config, security), logger);
@@ -346,6 +371,7 @@ async function main(args: string[]): Promise<number> {
     notifier = await createNotifier(config, { clock, logger });
   } catch (err) {
     logger.error(`cannot start: ${err instanceof Error ? err.message : err}`, { key: "notify" });
+    await bridge?.close();
     await backbone.close();
     security.close();
     return 1;
@@ -358,6 +384,7 @@ async function main(args: string[]): Promise<number> {
     hooks: { ...secured.hooks, ...clientEvents.hooks() },
     authMethods: secured.authMethods,
     version: `perch ${VERSION}`,
+    sinks: bridge ? [bridge] : undefined,
   });
   let agents: AgentRegistry | undefined;
   if (config.agent.enabled) {
@@ -377,6 +404,7 @@ async function main(args: string[]): Promise<number> {
       logger.error("cannot start: agent records unavailable", { key: "agent", error: err });
       await broker.close(0);
       await notifier.close(0);
+      await bridge?.close();
       await backbone.close();
       security.close();
       return 1;
@@ -394,6 +422,7 @@ async function main(args: string[]): Promise<number> {
     logger.error(`cannot start: ${err instanceof Error ? err.message : err}`, startupFields(err));
     await broker.close(0);
     await notifier.close(0);
+    await bridge?.close();
     security.close();
     return 1;
   }
@@ -416,6 +445,7 @@ async function main(args: string[]): Promise<number> {
           readiness,
           eventLoopLag,
           clock,
+          bridge,
         },
         logger,
       );
@@ -425,6 +455,7 @@ async function main(args: string[]): Promise<number> {
       eventLoopLag.stop();
       await broker.close(0);
       await notifier.close(0);
+      await bridge?.close();
       security.close();
       return 1;
     }
@@ -454,8 +485,12 @@ async function main(args: string[]): Promise<number> {
     admin?.webSocket?.stopAccepting();
     await broker.close(config.shutdown.gracePeriod);
     await agents?.stop();
-    // The disconnects of the shutdown go out too, given the same grace.
-    await notifier.close(config.shutdown.gracePeriod);
+    // The disconnects of the shutdown go out too, and what waits for Kafka (no message comes in
+    // any more), given the same grace side by side.
+    await Promise.all([
+      notifier.close(config.shutdown.gracePeriod),
+      bridge?.close(config.shutdown.gracePeriod),
+    ]);
     await admin?.server.close();
     readiness.backbone = false;
     await backbone.close();
