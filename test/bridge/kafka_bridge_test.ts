@@ -438,3 +438,57 @@ Deno.test("bridge: a record Kafka refuses for good is dropped, counted and logge
     await server.close();
   }
 });
+
+for (const mechanism of ["plain", "scram-sha-256", "scram-sha-512"] as const) {
+  Deno.test(`bridge: SASL ${mechanism} and gzip batches`, async () => {
+    await using kafka = await startKafkaTestServer({
+      topics: { secured: 1 },
+      sasl: { users: { perch: "s3cret" } },
+    });
+    const server = await bridged(kafka, {
+      bridge: {
+        kafka: {
+          sasl: { mechanism, username: "perch", password: "s3cret" },
+          compression: "gzip",
+        },
+      },
+    });
+    const client = await mqttClient(server);
+    try {
+      await addMapping(server, { name: "secured", filter: "#", kafkaTopic: "secured" });
+      await client.publishAsync("$queue/s", "over sasl", { qos: 1 });
+      const [record] = await kafka.waitForRecords("secured", 1);
+      assert.deepEqual([text(record.value), record.compression], ["over sasl", 1]);
+      const produce = kafka.requests.find((r) => r.apiKey === ApiKey.Produce);
+      assert.equal(produce?.user, "perch");
+      assert.deepEqual(kafka.problems, []);
+    } finally {
+      await endAll([client]);
+      await server.close();
+    }
+  });
+}
+
+Deno.test("bridge: a SASL password Kafka refuses keeps the bridge disconnected, saying why, and loses nothing", async () => {
+  await using kafka = await startKafkaTestServer({
+    topics: { guarded: 1 },
+    sasl: { users: { perch: "right" } },
+  });
+  const server = await bridged(kafka, {
+    bridge: {
+      kafka: { sasl: { mechanism: "scram-sha-256", username: "perch", password: "wrong" } },
+    },
+  });
+  const client = await mqttClient(server);
+  try {
+    await server.state("disconnected");
+    assert.match(server.bridge.status().error ?? "", /SASL|authenticat/i);
+    await addMapping(server, { name: "guarded", filter: "#", kafkaTopic: "guarded" });
+    await client.publishAsync("$queue/g", "kept", { qos: 1 });
+    assert.equal(server.bridge.stats("guarded").bufferedMessages, 1);
+    assert.deepEqual(kafka.records("guarded"), []);
+  } finally {
+    await endAll([client]);
+    await server.close();
+  }
+});
