@@ -12,7 +12,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import {
   type KafkaBridge,
-  type KafkaMapping,
+  type KafkaMappingView,
   type MappingChange,
   PAYLOAD_ENCODINGS,
   VALUE_FORMATS,
@@ -84,6 +84,9 @@ const MappingSchema = z.object({
   payloadEncoding: z.enum(PAYLOAD_ENCODINGS),
   headers: z.boolean(),
   copy: z.boolean(),
+  source: z.enum(["config", "api"]).openapi({
+    description: "`config`: from bridge.kafka.mappings in the config file (read-only here)",
+  }),
   stats: StatsSchema,
 }).openapi("BridgeMapping");
 
@@ -154,7 +157,7 @@ const replaceMapping = createRoute({
   method: "put",
   path: "/{name}",
   tags: ["bridges"],
-  summary: "Replace a mapping",
+  summary: "Replace a mapping (409 for one of the config file)",
   request: { params: NameParam, body: jsonBody(MappingReplaceSchema) },
   responses: {
     200: { description: "Replaced", content: json(MappingSchema) },
@@ -169,7 +172,8 @@ const deleteMapping = createRoute({
   method: "delete",
   path: "/{name}",
   tags: ["bridges"],
-  summary: "Remove a mapping (records already taken still go to Kafka)",
+  summary:
+    "Remove a mapping (records already taken still go to Kafka; 409 for one of the config file)",
   request: { params: NameParam },
   responses: {
     204: { description: "Removed" },
@@ -206,20 +210,21 @@ const smqRoute = (path: "/bridge/" | "/bridge") =>
 
 const NOT_CONFIGURED = "The Kafka bridge is not configured on this node: set bridge.kafka.brokers";
 
-function view(bridge: KafkaBridge, mapping: KafkaMapping) {
+function view(bridge: KafkaBridge, mapping: KafkaMappingView) {
   const { oldestBufferedAge, ...stats } = bridge.stats(mapping.name);
   return { ...mapping, stats: { ...stats, oldestBufferedAgeSeconds: oldestBufferedAge } };
 }
 
 /** A refused change as its HTTP answer: 400 naming each field, or the status of the conflict. */
-function refusal<S extends 404 | 409>(
-  c: Context,
-  change: Extract<MappingChange<400 | S>, { ok: false }>,
-  other: S,
-) {
-  return change.status === 400
-    ? problem(c, 400, change.message, change.issues)
-    : problem(c, other, change.message);
+function refusal(c: Context, change: Extract<MappingChange, { ok: false }>) {
+  switch (change.status) {
+    case 400:
+      return problem(c, 400, change.message, change.issues);
+    case 404:
+      return problem(c, 404, change.message);
+    case 409:
+      return problem(c, 409, change.message);
+  }
 }
 
 /** The name smq's form gives a mapping: its topic and queue, with what a name cannot hold as `_`. */
@@ -257,19 +262,28 @@ export function bridgesRoutes(bridge: KafkaBridge | undefined) {
   app.openapi(createMapping, async (c) => {
     if (!bridge) return problem(c, 409, NOT_CONFIGURED);
     const change = await bridge.create(c.req.valid("json"));
-    return change.ok ? c.json(view(bridge, change.mapping), 201) : refusal(c, change, 409);
+    if (!change.ok) {
+      return change.status === 400
+        ? problem(c, 400, change.message, change.issues)
+        : problem(c, 409, change.message);
+    }
+    return c.json(view(bridge, bridge.mapping(change.mapping.name)!), 201);
   });
   app.openapi(replaceMapping, async (c) => {
     if (!bridge) return problem(c, 409, NOT_CONFIGURED);
     const { name } = c.req.valid("param");
     const change = await bridge.update({ name, ...c.req.valid("json") });
-    return change.ok ? c.json(view(bridge, change.mapping), 200) : refusal(c, change, 404);
+    if (change.ok) return c.json(view(bridge, bridge.mapping(name)!), 200);
+    return refusal(c, change);
   });
   app.openapi(deleteMapping, async (c) => {
     if (!bridge) return problem(c, 409, NOT_CONFIGURED);
     const { name } = c.req.valid("param");
-    if (!(await bridge.delete(name))) return problem(c, 404, `No mapping named "${name}"`);
-    return c.body(null, 204);
+    const change = await bridge.delete(name);
+    if (change.ok) return c.body(null, 204);
+    return change.status === 404
+      ? problem(c, 404, change.message)
+      : problem(c, 409, change.message);
   });
   return app;
 }
@@ -288,7 +302,7 @@ export function smqBridgeRoutes(bridge: KafkaBridge | undefined) {
         filter: topic,
         kafkaTopic: queue,
       });
-      if (change.ok) return c.json(view(bridge, change.mapping), 201);
+      if (change.ok) return c.json(view(bridge, bridge.mapping(change.mapping.name)!), 201);
       // Problems named by the fields of smq's form.
       const field = (name: string) =>
         name === "filter" ? "topic" : name === "kafkaTopic" ? "queue" : name;

@@ -93,12 +93,14 @@ export type { MessageSink, Publisher, SinkOutcome, SinkTake } from "./domain/sin
 export {
   KafkaBridge,
   type KafkaBridgeOptions,
+  type KafkaBridgeSettings,
   type KafkaBridgeState,
   type KafkaBridgeStatus,
+  type KafkaMappingView,
   type MappingChange,
+  type MappingSource,
   type MappingStats,
 } from "./bridge/kafka_bridge.ts";
-export type { KafkaBridgeSettings } from "./bridge/kafka_producer.ts";
 export {
   type KafkaMapping,
   type KafkaMappingInput,

@@ -31,8 +31,8 @@ import type { Logger } from "../util/logger.ts";
 import {
   classifyFailure,
   describeFailure,
-  type KafkaBridgeSettings,
   KafkaProducer,
+  type KafkaProducerSettings,
 } from "./kafka_producer.ts";
 import {
   checkMapping,
@@ -45,6 +45,22 @@ import {
   MAX_MAPPINGS,
 } from "./mapping.ts";
 import { type BridgeRecord, decodeEntry, encodeEntry, renderRecord } from "./records.ts";
+
+/** The bridge's settings, as `bridge.kafka` in the configuration holds them (times in ms). */
+export interface KafkaBridgeSettings extends KafkaProducerSettings {
+  batch: { maxMessages: number; maxBytes: number; linger: number };
+  buffer: { maxMessages: number; maxBytes: number };
+  /** Mappings of the config file: read-only through the API. */
+  mappings: readonly KafkaMappingInput[];
+}
+
+/** Where a mapping comes from: the config file (read-only here) or the admin API. */
+export type MappingSource = "config" | "api";
+
+/** A mapping and where it comes from. */
+export interface KafkaMappingView extends KafkaMapping {
+  source: MappingSource;
+}
 
 /** Where the link to Kafka stands. */
 export type KafkaBridgeState =
@@ -141,7 +157,10 @@ export class KafkaBridge implements MessageSink {
   readonly #clock: Clock;
   readonly #logger: Logger;
 
-  #mappings: KafkaMapping[] = [];
+  /** The config file's mappings (checked at start). */
+  #configured: KafkaMapping[] = [];
+  /** Every mapping in effect: the config file's, then the config store's. */
+  #mappings: KafkaMappingView[] = [];
   /** Every mapping, by filter: for `$queue/` publishes. */
   #all = new SubscriptionTrie<KafkaMapping, string>();
   /** Mappings with `copy`: for ordinary publishes. */
@@ -192,6 +211,14 @@ export class KafkaBridge implements MessageSink {
    * @throws When the backbone cannot open the outbox or read the mappings.
    */
   async start(): Promise<void> {
+    this.#configured = this.#settings.mappings.map((input, i) => {
+      const checked = checkMapping(input);
+      if (checked.issues) {
+        const { field, message } = checked.issues[0];
+        throw new TypeError(`mappings.${i}.${field}: ${message}`);
+      }
+      return checked.mapping;
+    });
     const config = this.#backbone.config;
     this.#unwatch = config.watch((key, value) => {
       if (key === MAPPINGS_KEY) this.#apply(value, true);
@@ -607,11 +634,21 @@ export class KafkaBridge implements MessageSink {
 
   /** Applies the mappings document (at start, and after every change from any node). */
   #apply(value: Uint8Array | undefined, changed: boolean): void {
-    const { mappings, problems } = decodeMappings(value);
+    const { mappings: stored, problems } = decodeMappings(value);
     for (const problem of problems) {
       this.#logger.error("kafka bridge: a mapping in the config store is not valid: ignored", {
         problem,
       });
+    }
+    const names = new Set(this.#configured.map((m) => m.name));
+    const mappings: KafkaMappingView[] = this.#configured.map((m) => ({ ...m, source: "config" }));
+    for (const mapping of stored) {
+      if (names.has(mapping.name)) {
+        this.#logger.warn(
+          "kafka bridge: a mapping in the config store has the name of one in the config file: ignored",
+          { mapping: mapping.name },
+        );
+      } else mappings.push({ ...mapping, source: "api" });
     }
     const all = new SubscriptionTrie<KafkaMapping, string>();
     const copies = new SubscriptionTrie<KafkaMapping, string>();
@@ -638,13 +675,13 @@ export class KafkaBridge implements MessageSink {
     if (changed) this.#logger.info("kafka bridge mappings applied", { mappings: mappings.length });
   }
 
-  /** Every mapping, in the order they were added. */
-  mappings(): KafkaMapping[] {
+  /** Every mapping: the config file's, then the API's in the order they were added. */
+  mappings(): KafkaMappingView[] {
     return this.#mappings.map((mapping) => ({ ...mapping }));
   }
 
   /** One mapping by name. */
-  mapping(name: string): KafkaMapping | undefined {
+  mapping(name: string): KafkaMappingView | undefined {
     const found = this.#mappings.find((mapping) => mapping.name === name);
     return found && { ...found };
   }
@@ -692,10 +729,10 @@ export class KafkaBridge implements MessageSink {
   /** Adds a mapping (409 when the name is taken). */
   create(input: KafkaMappingInput): Promise<MappingChange<400 | 409>> {
     return this.#change<409>(input, (mappings, mapping) => {
-      if (mappings.some((m) => m.name === mapping.name)) {
+      if (this.#inConfig(mapping.name) || mappings.some((m) => m.name === mapping.name)) {
         return { status: 409, message: `A mapping named "${mapping.name}" exists` };
       }
-      if (mappings.length >= MAX_MAPPINGS) {
+      if (this.#configured.length + mappings.length >= MAX_MAPPINGS) {
         return {
           status: 409,
           message: `The bridge holds ${MAX_MAPPINGS} mappings, the most it takes`,
@@ -705,25 +742,42 @@ export class KafkaBridge implements MessageSink {
     });
   }
 
-  /** Replaces a mapping (404 when there is none of that name). */
-  update(input: KafkaMappingInput): Promise<MappingChange<400 | 404>> {
-    return this.#change<404>(input, (mappings, mapping) => {
+  /** Replaces a mapping of the API (404 when there is none of that name). */
+  update(input: KafkaMappingInput): Promise<MappingChange<400 | 404 | 409>> {
+    return this.#change<404 | 409>(input, (mappings, mapping) => {
+      if (this.#inConfig(mapping.name)) return this.#readOnly(mapping.name);
       const i = mappings.findIndex((m) => m.name === mapping.name);
       if (i < 0) return { status: 404, message: `No mapping named "${mapping.name}"` };
       return mappings.with(i, mapping);
     });
   }
 
-  /** Removes a mapping; false when there is none of that name. */
-  delete(name: string): Promise<boolean> {
-    return this.#serially(async () => {
+  /** Removes a mapping of the API (404 when there is none of that name). */
+  delete(name: string): Promise<MappingChange<404 | 409>> {
+    return this.#serially(async (): Promise<MappingChange<404 | 409>> => {
+      if (this.#inConfig(name)) return { ok: false, ...this.#readOnly(name) };
       const current = await this.#read();
-      const next = current.filter((m) => m.name !== name);
-      if (next.length === current.length) return false;
-      await this.#backbone.config.put(MAPPINGS_KEY, encodeMappings(next));
+      const removed = current.find((m) => m.name === name);
+      if (!removed) return { ok: false, status: 404, message: `No mapping named "${name}"` };
+      await this.#backbone.config.put(
+        MAPPINGS_KEY,
+        encodeMappings(current.filter((m) => m !== removed)),
+      );
       this.#logger.info("kafka bridge mapping removed", { mapping: name });
-      return true;
+      return { ok: true, mapping: removed };
     });
+  }
+
+  #inConfig(name: string): boolean {
+    return this.#configured.some((m) => m.name === name);
+  }
+
+  #readOnly(name: string): { status: 409; message: string } {
+    return {
+      status: 409,
+      message:
+        `The mapping "${name}" is in the config file (bridge.kafka.mappings): change it there`,
+    };
   }
 
   /** Checks `input`, then writes the list `edit` makes of the stored one (or its refusal). */

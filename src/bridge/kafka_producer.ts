@@ -27,8 +27,8 @@ import {
 import type { Logger } from "../util/logger.ts";
 import type { BridgeRecord } from "./records.ts";
 
-/** The bridge's settings, as `bridge.kafka` in the configuration holds them (times in ms). */
-export interface KafkaBridgeSettings {
+/** How the producer reaches Kafka, as `bridge.kafka` in the configuration holds it (ms). */
+export interface KafkaProducerSettings {
   brokers: string[];
   clientId: string;
   tls: { enabled: boolean; ca?: string; cert?: string; key?: string };
@@ -38,10 +38,8 @@ export interface KafkaBridgeSettings {
     password?: string;
   };
   compression: "none" | "gzip";
-  batch: { maxMessages: number; maxBytes: number; linger: number };
   idempotent: boolean;
   acks: "all" | "leader" | "none";
-  buffer: { maxMessages: number; maxBytes: number };
   retry: { initialDelay: number; maxDelay: number };
   connectTimeout: number;
   requestTimeout: number;
@@ -144,7 +142,7 @@ function topicMessages(records: readonly BridgeRecord[]): TopicMessages[] {
 }
 
 /** The kafkajs client configuration of the settings (TLS files read here). */
-async function kafkaConfig(settings: KafkaBridgeSettings, logger: Logger): Promise<KafkaConfig> {
+async function kafkaConfig(settings: KafkaProducerSettings, logger: Logger): Promise<KafkaConfig> {
   const { tls, sasl } = settings;
   let ssl: KafkaConfig["ssl"] = false;
   if (tls.enabled) {
@@ -184,18 +182,18 @@ async function kafkaConfig(settings: KafkaBridgeSettings, logger: Logger): Promi
 
 /** One kafkajs producer; a new one is made after a sequence error. */
 export class KafkaProducer {
-  readonly #settings: KafkaBridgeSettings;
+  readonly #settings: KafkaProducerSettings;
   readonly #config: KafkaConfig;
   #producer: Producer;
 
-  private constructor(settings: KafkaBridgeSettings, config: KafkaConfig) {
+  private constructor(settings: KafkaProducerSettings, config: KafkaConfig) {
     this.#settings = settings;
     this.#config = config;
     this.#producer = this.#make();
   }
 
   /** A producer of the settings (not connected yet). */
-  static async create(settings: KafkaBridgeSettings, logger: Logger): Promise<KafkaProducer> {
+  static async create(settings: KafkaProducerSettings, logger: Logger): Promise<KafkaProducer> {
     return new KafkaProducer(settings, await kafkaConfig(settings, logger));
   }
 

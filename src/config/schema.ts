@@ -1033,6 +1033,39 @@ const backboneVariants = [memoryBackbone, natsBackbone] as const;
 
 const KAFKA_BROKER_ERROR = 'expected a list of Kafka brokers such as "kafka-1:9092"';
 
+const KAFKA_MAPPING_ERROR =
+  "expected a mapping: { name, filter, kafkaTopic, key?, format?, payloadEncoding?, headers?, copy? }";
+
+/** A mapping from an MQTT topic filter to a Kafka topic, as the config file writes it. */
+const kafkaMapping = z.strictObject({
+  name: z.string({ error: 'expected 1 to 64 letters, digits, ".", "_" or "-"' })
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, {
+      error: 'expected 1 to 64 letters, digits, ".", "_" or "-"',
+    }),
+  filter: z.string({ error: "expected a topic filter" }).min(1, {
+    error: "expected a topic filter",
+  })
+    .superRefine((filter, ctx) => {
+      const problem = topicFilterProblem(filter) ??
+        (/^\$(share|queue)\//.test(filter)
+          ? "write it without $share/ or $queue/: it is matched against the topic after $queue/"
+          : undefined);
+      if (problem) ctx.addIssue({ code: "custom", message: `expected a topic filter: ${problem}` });
+    }),
+  kafkaTopic: z.string({ error: "expected a Kafka topic name" })
+    .regex(/^(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}$/, {
+      error: 'expected a Kafka topic name: 1 to 249 letters, digits, ".", "_" or "-"',
+    }),
+  key: z.string({ error: "expected a key template" })
+    .regex(/^(?:[^{}]|\{(?:topic|clientId|username)\})*$/, {
+      error: "expected a key template: text with {topic}, {clientId} or {username}",
+    }).optional(),
+  format: z.enum(["raw", "json"], { error: 'expected "raw" or "json"' }).optional(),
+  payloadEncoding: z.enum(["base64", "utf8"], { error: 'expected "base64" or "utf8"' }).optional(),
+  headers: z.boolean({ error: "expected true or false" }).optional(),
+  copy: z.boolean({ error: "expected true or false" }).optional(),
+}, { error: KAFKA_MAPPING_ERROR });
+
 /** The Kafka bridge: off while `brokers` is empty. */
 const kafkaBridge = section({
   brokers: z.preprocess(
@@ -1052,7 +1085,7 @@ const kafkaBridge = section({
   ).prefault([]).meta(
     {
       description:
-        "Kafka brokers to bootstrap from (`host:port`, any of them will do); empty leaves the bridge off. Mappings from MQTT topics to Kafka topics are managed through the admin API (`/api/v1/bridges`).",
+        "Kafka brokers to bootstrap from (`host:port`, any of them will do); empty leaves the bridge off.",
       typeLabel: "list of host:port",
     } satisfies FieldMeta,
   ),
@@ -1142,6 +1175,24 @@ const kafkaBridge = section({
       { min: 1 },
     ),
   }, "How the bridge retries while Kafka is away."),
+  mappings: z.array(kafkaMapping, { error: "expected a list of mappings" })
+    .superRefine((mappings, ctx) => {
+      const seen = new Set<string>();
+      mappings.forEach((mapping, i) => {
+        if (seen.has(mapping.name)) {
+          ctx.addIssue({ code: "custom", path: [i, "name"], message: "duplicate mapping name" });
+        }
+        seen.add(mapping.name);
+      });
+    })
+    .prefault([])
+    .meta(
+      {
+        description:
+          "Mappings kept in this file (read-only in the admin API, which adds its own to the backbone's config store): `{ name, filter, kafkaTopic, key?, format?, payloadEncoding?, headers?, copy? }`. A publish to `$queue/{topic}` goes to every mapping whose `filter` matches `{topic}`; one with `copy: true` also takes ordinary publishes matching it. See docs/kafka-bridge.md.",
+        typeLabel: "list of mappings",
+      } satisfies FieldMeta,
+    ),
   connectTimeout: duration("10s", "Longest wait for a connection to a Kafka broker.", {
     min: 1,
   }),

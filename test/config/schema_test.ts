@@ -135,6 +135,7 @@ const DEFAULTS: Omit<Config, "node"> = {
       acks: "all",
       buffer: { maxMessages: 100_000, maxBytes: 268_435_456 },
       retry: { initialDelay: 100, maxDelay: 30_000 },
+      mappings: [],
       connectTimeout: 10_000,
       requestTimeout: 30_000,
     },
@@ -511,4 +512,27 @@ Deno.test("configSchema: bridge.kafka names the field of each mistake", () => {
     bridge: { kafka: { brokers: "kafka-1:9092, [::1]:9093", idempotent: false, acks: "leader" } },
   });
   assert.deepEqual(config.bridge.kafka.brokers, ["kafka-1:9092", "[::1]:9093"]);
+  assert.deepEqual(
+    issuesOf({
+      bridge: {
+        kafka: {
+          mappings: [
+            { name: "a", filter: "x/#/y", kafkaTopic: ".." },
+            { name: "a", filter: "$queue/x", kafkaTopic: "ok", key: "{nope}", copy: "yes" },
+          ],
+        },
+      },
+    }).map((issue) => issue.path),
+    [
+      "bridge.kafka.mappings.0.filter",
+      "bridge.kafka.mappings.0.kafkaTopic",
+      "bridge.kafka.mappings.1.filter",
+      "bridge.kafka.mappings.1.key",
+      "bridge.kafka.mappings.1.copy",
+    ],
+  );
+  const twice = { name: "a", filter: "a", kafkaTopic: "a" };
+  assert.deepEqual(issuesOf({ bridge: { kafka: { mappings: [twice, twice] } } }), [
+    { path: "bridge.kafka.mappings.1.name", message: "duplicate mapping name" },
+  ]);
 });

@@ -43,6 +43,7 @@ Deno.test("bridges API: create, list with the bridge's state, get, replace and d
       payloadEncoding: "base64",
       headers: true,
       copy: false,
+      source: "api",
       stats: {
         produced: 0,
         failed: 0,
@@ -222,5 +223,55 @@ Deno.test("bridges API: without bridge.kafka configured the routes answer 409 sa
     assert.ok(openapi.paths["/api/v1/bridge/"]);
   } finally {
     await admin.close();
+  }
+});
+
+Deno.test("bridges API: mappings of the config file work from the start, are listed first and are read-only here", async () => {
+  await using kafka = await startKafkaTestServer();
+  const server = await startBridgedBroker({
+    config: {
+      acl: { rules: [QUEUE_RULE] },
+      bridge: {
+        kafka: {
+          brokers: [kafka.bootstrap],
+          mappings: [{ name: "fromfile", filter: "f/#", kafkaTopic: "file", format: "json" }],
+        },
+      },
+    },
+  });
+  try {
+    const { client } = await TestClient.connect(server.port, { clientId: "c", version: 5 });
+    await client.publish("$queue/f/1", "x", { qos: 1 });
+    const [record] = await kafka.waitForRecords("file", 1);
+    assert.equal(JSON.parse(new TextDecoder().decode(record.value!)).topic, "f/1");
+    await client.disconnect();
+    const added = await server.api("/api/v1/bridges", {
+      method: "POST",
+      ...json({ name: "fromapi", filter: "a", kafkaTopic: "a" }),
+    });
+    await added.body?.cancel();
+    const list = await body<{ data: { name: string; source: string }[] }>(
+      await server.api("/api/v1/bridges"),
+    );
+    assert.deepEqual(list.data.map((m) => [m.name, m.source]), [
+      ["fromfile", "config"],
+      ["fromapi", "api"],
+    ]);
+    for (
+      const [method, path, payload] of [
+        ["PUT", "/api/v1/bridges/fromfile", { filter: "g", kafkaTopic: "g" }],
+        ["DELETE", "/api/v1/bridges/fromfile", undefined],
+        ["POST", "/api/v1/bridges", { name: "fromfile", filter: "g", kafkaTopic: "g" }],
+      ] as const
+    ) {
+      const response = await server.api(path, {
+        method,
+        ...(payload ? json(payload) : {}),
+      });
+      assert.equal(response.status, 409, `${method} ${path}`);
+      await response.body?.cancel();
+    }
+  } finally {
+    await server.close();
   }
 });
