@@ -12,8 +12,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import {
   type KafkaBridge,
+  type KafkaMapping,
   type KafkaMappingView,
   type MappingChange,
+  type MappingStats,
   PAYLOAD_ENCODINGS,
   VALUE_FORMATS,
 } from "../src/mod.ts";
@@ -210,9 +212,30 @@ const smqRoute = (path: "/bridge/" | "/bridge") =>
 
 const NOT_CONFIGURED = "The Kafka bridge is not configured on this node: set bridge.kafka.brokers";
 
-function view(bridge: KafkaBridge, mapping: KafkaMappingView) {
-  const { oldestBufferedAge, ...stats } = bridge.stats(mapping.name);
+function view(mapping: KafkaMappingView, all: Map<string, MappingStats>) {
+  const { oldestBufferedAge, ...stats } = all.get(mapping.name) ?? NO_STATS;
   return { ...mapping, stats: { ...stats, oldestBufferedAgeSeconds: oldestBufferedAge } };
+}
+
+/** A mapping gone between the change and the answer (another node removed it) counts nothing. */
+const NO_STATS: MappingStats = {
+  produced: 0,
+  failed: 0,
+  dropped: 0,
+  refused: 0,
+  bufferedMessages: 0,
+  bufferedBytes: 0,
+  oldestBufferedAge: 0,
+};
+
+/** One mapping as the API shows it. */
+function viewOf(bridge: KafkaBridge, mapping: KafkaMappingView) {
+  return view(mapping, bridge.stats());
+}
+
+/** A mapping the API just wrote, as the bridge applied it. */
+function written(bridge: KafkaBridge, mapping: KafkaMapping) {
+  return viewOf(bridge, bridge.mapping(mapping.name) ?? { ...mapping, source: "api" });
 }
 
 /** A refused change as its HTTP answer: 400 naming each field, or the status of the conflict. */
@@ -239,7 +262,8 @@ export function bridgesRoutes(bridge: KafkaBridge | undefined) {
     if (!bridge) return problem(c, 409, NOT_CONFIGURED);
     const { page, limit } = c.req.valid("query");
     const status = bridge.status();
-    const mappings = bridge.mappings().map((mapping) => view(bridge, mapping));
+    const stats = bridge.stats();
+    const mappings = bridge.mappings().map((mapping) => view(mapping, stats));
     return c.json({
       ...paginate(mappings, page, limit),
       kafka: {
@@ -257,7 +281,7 @@ export function bridgesRoutes(bridge: KafkaBridge | undefined) {
     const { name } = c.req.valid("param");
     const mapping = bridge.mapping(name);
     if (!mapping) return problem(c, 404, `No mapping named "${name}"`);
-    return c.json(view(bridge, mapping), 200);
+    return c.json(viewOf(bridge, mapping), 200);
   });
   app.openapi(createMapping, async (c) => {
     if (!bridge) return problem(c, 409, NOT_CONFIGURED);
@@ -267,13 +291,13 @@ export function bridgesRoutes(bridge: KafkaBridge | undefined) {
         ? problem(c, 400, change.message, change.issues)
         : problem(c, 409, change.message);
     }
-    return c.json(view(bridge, bridge.mapping(change.mapping.name)!), 201);
+    return c.json(written(bridge, change.mapping), 201);
   });
   app.openapi(replaceMapping, async (c) => {
     if (!bridge) return problem(c, 409, NOT_CONFIGURED);
     const { name } = c.req.valid("param");
     const change = await bridge.update({ name, ...c.req.valid("json") });
-    if (change.ok) return c.json(view(bridge, bridge.mapping(name)!), 200);
+    if (change.ok) return c.json(written(bridge, change.mapping), 200);
     return refusal(c, change);
   });
   app.openapi(deleteMapping, async (c) => {
@@ -296,13 +320,13 @@ export function smqBridgeRoutes(bridge: KafkaBridge | undefined) {
       if (!bridge) return problem(c, 409, NOT_CONFIGURED);
       const { topic, queue } = c.req.valid("json");
       const existing = bridge.mappings().find((m) => m.filter === topic && m.kafkaTopic === queue);
-      if (existing) return c.json(view(bridge, existing), 200);
+      if (existing) return c.json(viewOf(bridge, existing), 200);
       const change = await bridge.create({
         name: smqName(topic, queue),
         filter: topic,
         kafkaTopic: queue,
       });
-      if (change.ok) return c.json(view(bridge, bridge.mapping(change.mapping.name)!), 201);
+      if (change.ok) return c.json(written(bridge, change.mapping), 201);
       // Problems named by the fields of smq's form.
       const field = (name: string) =>
         name === "filter" ? "topic" : name === "kafkaTopic" ? "queue" : name;

@@ -439,7 +439,7 @@ function kafkaBridgeMetrics(registry: Registry, bridge: KafkaBridge): void {
     },
   });
   const perMapping = (read: (stats: MappingStats) => number) => (): [string, number][] =>
-    bridge.mappings().map((mapping) => [mapping.name, read(bridge.stats(mapping.name))]);
+    [...bridge.stats()].map(([mapping, stats]) => [mapping, read(stats)]);
   const counters: [string, string, (stats: MappingStats) => number][] = [
     ["produced", "Records Kafka acknowledged, by mapping.", (s) => s.produced],
     ["failed", "Records Kafka refused for good (dropped and logged), by mapping.", (s) => s.failed],

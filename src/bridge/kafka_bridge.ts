@@ -686,26 +686,25 @@ export class KafkaBridge implements MessageSink {
     return found && { ...found };
   }
 
-  /** A mapping's counts (zeros for an unknown name). */
-  stats(name: string): MappingStats {
-    const counts = this.#counts.get(name);
-    let oldest = Infinity;
-    if (counts && counts.bufferedMessages > 0) {
-      for (const buffered of this.#buffered.values()) {
-        if (buffered.at < oldest && buffered.parts.some((p) => p.mapping === name)) {
-          oldest = buffered.at;
-        }
+  /** Every mapping's counts, by name (one pass over what waits, for the oldest ages). */
+  stats(): Map<string, MappingStats> {
+    const oldest = new Map<string, number>();
+    for (const buffered of this.#buffered.values()) {
+      for (const { mapping } of buffered.parts) {
+        const at = oldest.get(mapping);
+        if (at === undefined || buffered.at < at) oldest.set(mapping, buffered.at);
       }
     }
-    return {
-      produced: counts?.produced ?? 0,
-      failed: counts?.failed ?? 0,
-      dropped: counts?.dropped ?? 0,
-      refused: counts?.refused ?? 0,
-      bufferedMessages: counts?.bufferedMessages ?? 0,
-      bufferedBytes: counts?.bufferedBytes ?? 0,
-      oldestBufferedAge: oldest === Infinity ? 0 : Math.max(0, this.#clock.now() - oldest) / 1000,
-    };
+    const now = this.#clock.now();
+    const stats = new Map<string, MappingStats>();
+    for (const [name, counts] of this.#counts) {
+      const at = oldest.get(name);
+      stats.set(name, {
+        ...counts,
+        oldestBufferedAge: at === undefined ? 0 : Math.max(0, now - at) / 1000,
+      });
+    }
+    return stats;
   }
 
   /** Where the link to Kafka stands. */

@@ -295,7 +295,7 @@ Deno.test("bridge: while Kafka is stopped, QoS 1/2 publishes are acknowledged fr
       });
       assert.equal(reasonOf(puback), 0);
     }
-    assert.equal(server.bridge.stats("events").bufferedMessages > 0, true);
+    assert.equal(server.bridge.stats().get("events")!.bufferedMessages > 0, true);
     await kafka.start();
     await server.state("connected");
     // With Kafka connected, a QoS 1 publish on a memory buffer is answered once Kafka has it, so
@@ -311,8 +311,8 @@ Deno.test("bridge: while Kafka is stopped, QoS 1/2 publishes are acknowledged fr
     assert.equal(new Set(records.map((r) => r.producerId)).size, 1, "one idempotent producer");
     const lines = server.logs.filter((l) => l.line.includes("kafka bridge disconnected"));
     assert.equal(lines.length, 1, "one line per state change");
-    assert.equal(server.bridge.stats("events").produced, 41);
-    assert.equal(server.bridge.stats("events").bufferedMessages, 0);
+    assert.equal(server.bridge.stats().get("events")!.produced, 41);
+    assert.equal(server.bridge.stats().get("events")!.bufferedMessages, 0);
   } finally {
     await endAll([client]);
     await server.close();
@@ -375,7 +375,10 @@ Deno.test("bridge: at the buffer bound a QoS 1/2 publish gets 0x97 and QoS 0 is 
     await client.publish("$queue/b", "7", { qos: 0 });
     await client.expectNothingPending();
     assert.deepEqual(
-      [server.bridge.stats("bounded").refused, server.bridge.stats("bounded").dropped],
+      [
+        server.bridge.stats().get("bounded")!.refused,
+        server.bridge.stats().get("bounded")!.dropped,
+      ],
       [2, 1],
     );
     await server.logged("kafka bridge buffer full: message not taken");
@@ -430,7 +433,7 @@ Deno.test("bridge: a record Kafka refuses for good is dropped, counted and logge
     const records = await kafka.waitForRecords("strict", 2);
     assert.deepEqual(records.map((r) => text(r.value)), ["b", "c"]);
     await client.publishAsync("$queue/s", "d", { qos: 1 }); // answered once Kafka has it
-    const stats = server.bridge.stats("strict");
+    const stats = server.bridge.stats().get("strict")!;
     assert.deepEqual([stats.failed, stats.produced, stats.bufferedMessages], [1, 3, 0]);
     await server.logged("kafka refused a record for good: dropped");
   } finally {
@@ -485,7 +488,7 @@ Deno.test("bridge: a SASL password Kafka refuses keeps the bridge disconnected, 
     assert.match(server.bridge.status().error ?? "", /SASL|authenticat/i);
     await addMapping(server, { name: "guarded", filter: "#", kafkaTopic: "guarded" });
     await client.publishAsync("$queue/g", "kept", { qos: 1 });
-    assert.equal(server.bridge.stats("guarded").bufferedMessages, 1);
+    assert.equal(server.bridge.stats().get("guarded")!.bufferedMessages, 1);
     assert.deepEqual(kafka.records("guarded"), []);
   } finally {
     await endAll([client]);
