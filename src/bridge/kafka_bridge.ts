@@ -277,6 +277,8 @@ export class KafkaBridge implements MessageSink {
 
   async #take(records: BridgeRecord[], qos: number): Promise<SinkOutcome> {
     const outbox = this.#outbox!;
+    // Encoded before the first await, within offer()'s turn: a QoS 0 payload may still be a view
+    // of the connection's read buffer.
     const appended = await outbox.append(encodeEntry(records));
     if (appended.status === "full") {
       this.#refused(records, qos);
