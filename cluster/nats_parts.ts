@@ -520,7 +520,11 @@ export class NatsNodeRegistry implements NodeRegistry {
 
   async #beat(): Promise<void> {
     const self = this.#self!;
-    await this.#nodes.write(keyToken(self.id), encoder.encode(JSON.stringify(self)));
+    // A per-message TTL (over the bucket's, set by whichever node created it): each node's
+    // lease is its own configured one.
+    await this.#nodes.write(keyToken(self.id), encoder.encode(JSON.stringify(self)), {
+      ttlMs: this.#leaseMs,
+    });
   }
 
   /** Stops the heartbeat and deletes this node's key. */

@@ -240,7 +240,11 @@ export class NatsQueueStore implements QueueStore {
     const wanted = subjects.join(" ");
     if (this.#consumers.get(qid) === wanted) return;
     try {
-      await this.#jsm.consumers.update(this.#stream, qid, { filter_subjects: subjects });
+      // The ack wait too, so that a consumer made under another `ackWait` follows this one.
+      await this.#jsm.consumers.update(this.#stream, qid, {
+        filter_subjects: subjects,
+        ack_wait: nanos(this.#ackWaitMs),
+      });
     } catch (error) {
       if (!isConsumerNotFound(error)) throw error;
       await this.#jsm.consumers.add(this.#stream, {

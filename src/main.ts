@@ -533,6 +533,8 @@ async function createBackbone(config: Config, clock: Clock): Promise<Backbone> {
     credsFile: settings.credsFile,
     tls: settings.tls,
     retainedLimits: config.retained,
+    leaseMs: settings.leaseTimeout,
+    ackWaitMs: settings.ackWait,
     clock,
   });
 }

@@ -886,6 +886,16 @@ const natsBackbone = z.strictObject({
     "file",
     "`file`: state survives a restart of NATS; `memory`: faster, lost with the servers.",
   ),
+  leaseTimeout: duration(
+    "10s",
+    "How long a front-end counts as alive after its last heartbeat (it beats every third of it): a front-end that stops beating for this long is lost, and another takes over its clients' sessions and wills. Shorter finds a crash sooner; too short for a loaded machine or network loses live front-ends. Whole seconds.",
+    { min: 1000 },
+  ),
+  ackWait: duration(
+    "30s",
+    "How long a QoS 1/2 delivery handed to a front-end may stay unacknowledged before NATS hands it out again: after a crash, the wait before a resumed session gets its unacknowledged messages. A front-end holding a delivery longer (a slow client) renews it every third of this.",
+    { min: 1000 },
+  ),
   timeout: backboneTimeout(),
 }, { error: EXPECTED_MAPPING });
 

@@ -52,6 +52,8 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
     "prefix",
     "replicas",
     "storage",
+    "leaseTimeout",
+    "ackWait",
   ]);
   assert.equal(sectionKeys(schemaAt(configSchema, ["log", "level"])!), undefined);
 });

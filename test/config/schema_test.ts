@@ -440,8 +440,14 @@ Deno.test("configSchema: the nats backbone's defaults, and bad values named by t
     prefix: "perch",
     replicas: 1,
     storage: "file",
+    leaseTimeout: 10_000,
+    ackWait: 30_000,
     timeout: 5_000,
   });
+  assert.deepEqual(
+    configSchema.parse({ backbone: { kind: "nats", leaseTimeout: "3s", ackWait: "1m" } }).backbone,
+    configSchema.parse({ backbone: { kind: "nats", leaseTimeout: 3, ackWait: 60 } }).backbone,
+  );
   assert.deepEqual(
     issuesOf({
       backbone: {
@@ -451,6 +457,8 @@ Deno.test("configSchema: the nats backbone's defaults, and bad values named by t
         replicas: 0,
         storage: "disk",
         tls: { cert: "c.pem" },
+        leaseTimeout: "500ms",
+        ackWait: "0s",
       },
     }).map((issue) => issue.path),
     [
@@ -459,6 +467,8 @@ Deno.test("configSchema: the nats backbone's defaults, and bad values named by t
       "backbone.prefix",
       "backbone.replicas",
       "backbone.storage",
+      "backbone.leaseTimeout",
+      "backbone.ackWait",
     ],
   );
 });
