@@ -12,6 +12,7 @@ import {
   BackboneError,
   type BrokerEvent,
   type Clock,
+  type ConfigEntry,
   type ConfigStore,
   type EventStream,
   isExpired,
@@ -667,7 +668,9 @@ export class NatsEventStream implements EventStream {
 
 /**
  * Configuration documents in the KV bucket `{prefix}-config`, keyed by the document name; every
- * node follows the bucket with a watch, and `get` reads that mirror.
+ * node follows the bucket with a watch, and `get` and `keys` read that mirror, `entry` the bucket.
+ * A value is stored with its name in front (a KV key is a token of the name), so that the watch
+ * can tell which document changed.
  */
 export class NatsConfigStore implements ConfigStore {
   readonly #bucket: Bucket;
@@ -689,10 +692,7 @@ export class NatsConfigStore implements ConfigStore {
 
   #apply(entry: KvEntry): void {
     if (entry.operation === "PUT") {
-      const bytes = entry.value;
-      const nameLength = new DataView(bytes.buffer, bytes.byteOffset).getUint16(0);
-      const name = decoder.decode(bytes.subarray(2, 2 + nameLength));
-      const value = new Uint8Array(bytes.subarray(2 + nameLength));
+      const { name, value } = unpackConfig(entry.value);
       this.#values.set(name, value);
       this.#names.set(entry.key, name);
       if (this.#loaded) {
@@ -720,15 +720,36 @@ export class NatsConfigStore implements ConfigStore {
     return Promise.resolve(found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
   }
 
+  entry(key: string): Promise<ConfigEntry | undefined> {
+    return guarded("config.entry", async () => {
+      const entry = await this.#bucket.get(keyToken(key));
+      if (!entry) return undefined;
+      const { name, value } = unpackConfig(entry.value);
+      return name === key ? { value, revision: entry.revision } : undefined;
+    });
+  }
+
   put(key: string, value: Uint8Array): Promise<void> {
     return guarded("config.put", async () => {
-      const name = encoder.encode(key);
-      const bytes = new Uint8Array(2 + name.length + value.length);
-      new DataView(bytes.buffer).setUint16(0, name.length);
-      bytes.set(name, 2);
-      bytes.set(value, 2 + name.length);
-      const revision = await this.#bucket.write(keyToken(key), bytes);
+      const revision = await this.#bucket.write(keyToken(key), packConfig(key, value));
       await this.mirror.reached(revision!);
+    });
+  }
+
+  compareAndSet(
+    key: string,
+    value: Uint8Array,
+    expectedRevision: number,
+  ): Promise<number | undefined> {
+    return guarded("config.compareAndSet", async () => {
+      const token = keyToken(key);
+      const bytes = packConfig(key, value);
+      // Absent may mean a delete marker, which holds the key's last revision: create() knows.
+      const revision = expectedRevision === 0
+        ? await this.#bucket.create(token, bytes)
+        : await this.#bucket.write(token, bytes, { expected: expectedRevision });
+      if (revision !== undefined) await this.mirror.reached(revision);
+      return revision;
     });
   }
 
@@ -744,4 +765,22 @@ export class NatsConfigStore implements ConfigStore {
     this.#watchers.add(listener);
     return () => this.#watchers.delete(listener);
   }
+}
+
+/** A config value as stored: the length of its name (2 bytes), the name, the value. */
+function packConfig(name: string, value: Uint8Array): Uint8Array {
+  const encoded = encoder.encode(name);
+  const bytes = new Uint8Array(2 + encoded.length + value.length);
+  new DataView(bytes.buffer).setUint16(0, encoded.length);
+  bytes.set(encoded, 2);
+  bytes.set(value, 2 + encoded.length);
+  return bytes;
+}
+
+function unpackConfig(bytes: Uint8Array): { name: string; value: Uint8Array } {
+  const nameLength = new DataView(bytes.buffer, bytes.byteOffset).getUint16(0);
+  return {
+    name: decoder.decode(bytes.subarray(2, 2 + nameLength)),
+    value: new Uint8Array(bytes.subarray(2 + nameLength)),
+  };
 }

@@ -49,6 +49,7 @@ export { toBrokerOptions, VERSION } from "./compose.ts";
 export type {
   Backbone,
   BrokerEvent,
+  ConfigEntry,
   ConfigStore,
   EventListenerKind,
   EventStream,

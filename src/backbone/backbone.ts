@@ -415,16 +415,38 @@ export interface EventStream {
 
 // ---- cluster-wide configuration ----------------------------------------------------------------
 
+/** A configuration value with the revision used for compare-and-set. */
+export interface ConfigEntry {
+  value: Uint8Array;
+  /** Increases with every write of the key; 0 is never a stored revision (it means "absent"). */
+  revision: number;
+}
+
 /**
  * Cluster-wide configuration documents (users, ACL rules, bridges): any node edits, all see.
+ * `get` and `list` may answer from this node's copy, which follows other nodes' writes within
+ * the watch's latency; `entry` asks the store itself, so a read-modify-write starts from it and
+ * ends with {@linkcode ConfigStore.compareAndSet}. Once a write of this node resolved, this node's
+ * watchers have seen it.
  *
- * JetStream: a KV bucket (`{prefix}-config`) and a watch on it.
+ * JetStream: a KV bucket (`{prefix}-config`) and a watch on it; the revision is the KV revision.
  */
 export interface ConfigStore {
   get(key: string): Promise<Uint8Array | undefined>;
+  /** The value and revision the store holds now (not a copy that may lag), or undefined. */
+  entry(key: string): Promise<ConfigEntry | undefined>;
   /** Every document whose key starts with `prefix` (e.g. `agents/`), in key order. */
   list(prefix: string): Promise<{ key: string; value: Uint8Array }[]>;
   put(key: string, value: Uint8Array): Promise<void>;
+  /**
+   * Writes `value` if the key's revision is `expectedRevision` (0: only if absent) and returns the
+   * new revision, or undefined when another writer got there first.
+   */
+  compareAndSet(
+    key: string,
+    value: Uint8Array,
+    expectedRevision: number,
+  ): Promise<number | undefined>;
   delete(key: string): Promise<void>;
   /** Calls `listener` after every change to a key, from any node; returns an unsubscribe. */
   watch(listener: (key: string, value: Uint8Array | undefined) => void): () => void;

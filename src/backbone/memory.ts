@@ -13,6 +13,7 @@ import { Fifo } from "../util/fifo.ts";
 import type {
   Backbone,
   BrokerEvent,
+  ConfigEntry,
   ConfigStore,
   EventStream,
   InboundKey,
@@ -768,13 +769,13 @@ export class MemoryEventStream implements EventStream {
   }
 }
 
-/** Copies of the entries of `values` whose keys start with `prefix`, in key order. */
+/** Copies of the values of `entries` whose keys start with `prefix`, in key order. */
 function listByPrefix(
-  values: ReadonlyMap<string, Uint8Array>,
+  entries: ReadonlyMap<string, ConfigEntry>,
   prefix: string,
 ): { key: string; value: Uint8Array }[] {
   const found: { key: string; value: Uint8Array }[] = [];
-  for (const [key, value] of values) {
+  for (const [key, { value }] of entries) {
     if (key.startsWith(prefix)) found.push({ key, value: value.slice() });
   }
   return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -782,26 +783,49 @@ function listByPrefix(
 
 /** Configuration documents in a Map, with watchers called after each change. */
 export class MemoryConfigStore implements ConfigStore {
-  #values = new Map<string, Uint8Array>();
+  #entries = new Map<string, ConfigEntry>();
+  #revision = 0;
   #watchers = new Set<(key: string, value: Uint8Array | undefined) => void>();
 
   get(key: string): Promise<Uint8Array | undefined> {
-    return Promise.resolve(this.#values.get(key)?.slice());
+    return Promise.resolve(this.#entries.get(key)?.value.slice());
+  }
+
+  entry(key: string): Promise<ConfigEntry | undefined> {
+    const entry = this.#entries.get(key);
+    return Promise.resolve(entry && { value: entry.value.slice(), revision: entry.revision });
   }
 
   list(prefix: string): Promise<{ key: string; value: Uint8Array }[]> {
-    return Promise.resolve(listByPrefix(this.#values, prefix));
+    return Promise.resolve(listByPrefix(this.#entries, prefix));
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
-    const stored = value.slice();
-    this.#values.set(key, stored);
-    for (const watcher of this.#watchers) watcher(key, stored.slice());
+    this.#write(key, value);
     return Promise.resolve();
   }
 
+  compareAndSet(
+    key: string,
+    value: Uint8Array,
+    expectedRevision: number,
+  ): Promise<number | undefined> {
+    if ((this.#entries.get(key)?.revision ?? 0) !== expectedRevision) {
+      return Promise.resolve(undefined);
+    }
+    return Promise.resolve(this.#write(key, value));
+  }
+
+  #write(key: string, value: Uint8Array): number {
+    const stored = value.slice();
+    const revision = ++this.#revision;
+    this.#entries.set(key, { value: stored, revision });
+    for (const watcher of this.#watchers) watcher(key, stored.slice());
+    return revision;
+  }
+
   delete(key: string): Promise<void> {
-    if (this.#values.delete(key)) {
+    if (this.#entries.delete(key)) {
       for (const watcher of this.#watchers) watcher(key, undefined);
     }
     return Promise.resolve();

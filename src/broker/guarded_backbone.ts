@@ -201,8 +201,11 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
   };
   const guardedConfig: ConfigStore = {
     get: (key) => g("config.get", () => config.get(key)),
+    entry: (key) => g("config.entry", () => config.entry(key)),
     list: (prefix) => g("config.list", () => config.list(prefix)),
     put: (key, value) => g("config.put", () => config.put(key, value)),
+    compareAndSet: (key, value, revision) =>
+      g("config.compareAndSet", () => config.compareAndSet(key, value, revision)),
     delete: (key) => g("config.delete", () => config.delete(key)),
     watch: (listener) => config.watch(listener),
   };

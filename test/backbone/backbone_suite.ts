@@ -1034,6 +1034,26 @@ export function runBackboneSuite(
     assert.deepEqual(await b.config.list("none/"), []);
   });
 
+  test("ConfigStore.compareAndSet() writes only at the expected revision, 0 meaning absent", async (b) => {
+    assert.equal(await b.config.entry("doc"), undefined);
+    const first = await b.config.compareAndSet("doc", encoder.encode("v1"), 0);
+    assert.ok(first !== undefined && first > 0);
+    assert.equal(await b.config.compareAndSet("doc", encoder.encode("again"), 0), undefined);
+    const entry = await b.config.entry("doc");
+    assert.deepEqual([decoder.decode(entry?.value), entry?.revision], ["v1", first]);
+    const second = await b.config.compareAndSet("doc", encoder.encode("v2"), first);
+    assert.ok(second !== undefined && second > first);
+    assert.equal(await b.config.compareAndSet("doc", encoder.encode("stale"), first), undefined);
+    assert.equal(decoder.decode(await b.config.get("doc")), "v2");
+    await b.config.put("doc", encoder.encode("v3"));
+    assert.ok((await b.config.entry("doc"))!.revision > second);
+    // A deleted key is absent again: 0 creates it.
+    await b.config.delete("doc");
+    assert.equal(await b.config.entry("doc"), undefined);
+    assert.ok((await b.config.compareAndSet("doc", encoder.encode("v4"), 0)) !== undefined);
+    assert.equal(decoder.decode(await b.config.get("doc")), "v4");
+  });
+
   test("ConfigStore.put() keeps a copy of the value", async (b) => {
     const value = encoder.encode("abc");
     await b.config.put("k", value);
