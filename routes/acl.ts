@@ -1,8 +1,9 @@
 /**
  * `/api/v1/acl`: the ACL rules in the order they are checked (first match wins): the rules of
  * `acl.rules` in the config (read-only here), then those of the rules file `acl.file`, which the
- * API edits. Every change is written to the file at once and applies to the next check of every
- * client, connected ones included, without a restart.
+ * API edits. Those live in the backbone's config store, so a change made through any node applies
+ * to the next check of every client on every node, connected ones included, without a restart;
+ * the node that made it then writes the rules file as an export.
  *
  * @module
  */
@@ -12,8 +13,9 @@ import type { Context } from "hono";
 import {
   type Acl,
   type AclRule,
-  type AclRuleFile,
   type Logger,
+  RuleIndexError,
+  type SharedAclRules,
   validateAclRule,
 } from "../src/mod.ts";
 import {
@@ -132,10 +134,11 @@ const NOT_CONFIGURED = "ACL rules are edited in a rules file: set acl.file";
 
 /** What the ACL resource works on. */
 export interface AclDeps {
-  /** The live rule set (config rules, then file rules). */
+  /** The live rule set (config rules, then the rules file's). */
   acl: Acl;
-  /** The rules file, when `acl.file` is set. */
-  file: AclRuleFile | undefined;
+  /** The rules file's rules of every node, when `acl.file` is set. */
+  rules: SharedAclRules | undefined;
+  /** Serializes this node's changes and their exports. */
   changes: SerialQueue;
   logger: Logger;
 }
@@ -164,7 +167,7 @@ function ruleView(rule: AclRule, source: "config" | "file", index: number) {
 /** The ACL resource. */
 export function aclRoutes(deps: AclDeps) {
   const app = resourceApp();
-  const { acl, file, changes, logger } = deps;
+  const { acl, rules: shared, changes, logger } = deps;
 
   /** A 400 naming the topic when the rule's filter is not valid. */
   const invalidRule = (c: Context, rule: AclRule) => {
@@ -174,76 +177,83 @@ export function aclRoutes(deps: AclDeps) {
     const message = invalid.slice(invalid.indexOf(":") + 1).trim();
     return fieldProblem(c, field, message);
   };
-  /** Writes the file; on failure the rules are read back from it, so file and memory agree. */
-  const save = async (rules: AclRuleFile, c: Context) => {
+  /**
+   * Writes the rules file after a change. The change is in force on every node whatever happens
+   * here, so a file that cannot be written is logged, not answered as a failure.
+   */
+  const exportFile = async (rules: SharedAclRules) => {
     try {
-      await rules.save();
-      return undefined;
+      await rules.export();
     } catch (error) {
-      logger.error("cannot write the ACL file", { file: rules.path, error });
-      await rules.load().catch(() => {});
-      return problem(c, 500, `Cannot write the ACL file ${rules.path}`);
+      logger.error("cannot write the ACL file; the change is in force on every node", {
+        file: rules.path,
+        error,
+      });
     }
   };
-  const outOfRange = (c: Context, index: number, size: number) =>
-    problem(c, 404, `No rule ${index} in the rules file (it has ${size})`);
+  const noSuchRule = (c: Context, error: RuleIndexError) =>
+    problem(c, 404, `No rule ${error.index} in the rules file (it has ${error.size})`);
 
   app.openapi(getAcl, (c) => {
-    const fileRules = file?.list() ?? [];
+    const fileRules = shared?.list() ?? [];
     const configCount = acl.rules.length - fileRules.length;
     const rules = acl.rules.map((rule, i) =>
       i < configCount ? ruleView(rule, "config", i) : ruleView(rule, "file", i - configCount)
     );
-    const defaultSource = file?.defaultPolicy === undefined ? "config" as const : "file" as const;
+    const defaultSource = shared?.defaultPolicy === undefined ? "config" as const : "file" as const;
     return c.json(
-      { default: acl.defaultPolicy, defaultSource, file: file?.path ?? null, rules },
+      { default: acl.defaultPolicy, defaultSource, file: shared?.path ?? null, rules },
       200,
     );
   });
   app.openapi(addRule, (c) => {
-    if (!file) return problem(c, 409, NOT_CONFIGURED);
+    if (!shared) return problem(c, 409, NOT_CONFIGURED);
     const { position, ...input } = c.req.valid("json");
     const rule = toRule(input);
     const invalid = invalidRule(c, rule);
     if (invalid) return invalid;
     return changes.run(async () => {
-      const size = file.list().length;
-      const index = position ?? size;
-      if (index > size) {
-        return fieldProblem(c, "position", `expected 0 to ${size}`);
+      let index: number;
+      try {
+        index = await shared.add(rule, position);
+      } catch (error) {
+        if (!(error instanceof RuleIndexError)) throw error;
+        return fieldProblem(c, "position", `expected 0 to ${error.size}`);
       }
-      file.add(rule, index);
-      const failed = await save(file, c);
-      if (failed) return failed;
+      await exportFile(shared);
       logger.info("ACL rule added through the admin API", { index, topic: rule.topic });
       return c.json(ruleView(rule, "file", index), 201);
     });
   });
   app.openapi(replaceRule, (c) => {
-    if (!file) return problem(c, 409, NOT_CONFIGURED);
+    if (!shared) return problem(c, 409, NOT_CONFIGURED);
     const { index } = c.req.valid("param");
     const rule = toRule(c.req.valid("json"));
     const invalid = invalidRule(c, rule);
     if (invalid) return invalid;
     return changes.run(async () => {
-      const size = file.list().length;
-      if (index >= size) return outOfRange(c, index, size);
-      file.update(index, rule);
-      const failed = await save(file, c);
-      if (failed) return failed;
+      try {
+        await shared.update(index, rule);
+      } catch (error) {
+        if (!(error instanceof RuleIndexError)) throw error;
+        return noSuchRule(c, error);
+      }
+      await exportFile(shared);
       logger.info("ACL rule replaced through the admin API", { index, topic: rule.topic });
       return c.json(ruleView(rule, "file", index), 200);
     });
   });
   app.openapi(deleteRule, (c) => {
-    if (!file) return problem(c, 409, NOT_CONFIGURED);
+    if (!shared) return problem(c, 409, NOT_CONFIGURED);
     const { index } = c.req.valid("param");
     return changes.run(async () => {
-      const size = file.list().length;
-      if (index >= size) return outOfRange(c, index, size);
-      file.remove(index);
-      const failed = await save(file, c);
-      if (failed) return failed;
+      try {
+        await shared.remove(index);
+      } catch (error) {
+        if (!(error instanceof RuleIndexError)) throw error;
+        return noSuchRule(c, error);
+      }
+      await exportFile(shared);
       logger.info("ACL rule removed through the admin API", { index });
       return c.body(null, 204);
     });

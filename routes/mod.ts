@@ -20,7 +20,6 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type {
   Acl,
-  AclRuleFile,
   AgentRegistry,
   BanList,
   Broker,
@@ -29,7 +28,8 @@ import type {
   KafkaBridge,
   Logger,
   Notifier,
-  PasswordFile,
+  SharedAclRules,
+  SharedUsers,
 } from "../src/mod.ts";
 import { type AdminEnv, problem, remoteAddress, validationHook } from "./_common.ts";
 import { SerialQueue } from "./_serial.ts";
@@ -61,12 +61,12 @@ export type { ListenerInfo } from "./nodes.ts";
 
 /** The security parts the users and ACL resources edit. */
 export interface AdminSecurity {
-  /** The live ACL (config rules, then file rules). */
+  /** The live ACL (config rules, then the rules file's). */
   acl: Acl;
-  /** The password file, when the provider chain has one. */
-  users?: PasswordFile;
-  /** The ACL rules file, when `acl.file` is set. */
-  aclFile?: AclRuleFile;
+  /** The users of every node, when the provider chain has a password file. */
+  users?: SharedUsers;
+  /** The rules file's rules of every node, when `acl.file` is set. */
+  aclRules?: SharedAclRules;
   /** Bans enforced at CONNECT; listed, added and removed under `/api/v1/bans`. */
   bans: BanList;
 }
@@ -200,7 +200,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     "/api/v1/acl",
     aclRoutes({
       acl: deps.security.acl,
-      file: deps.security.aclFile,
+      rules: deps.security.aclRules,
       changes,
       logger,
     }),

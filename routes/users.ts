@@ -1,15 +1,15 @@
 /**
- * `/api/v1/users`: the MQTT users of the password file (`auth.passwordFile.path`). Create, change
- * a password, delete: each change is written to the file at once (atomically) and applies to the
- * next CONNECT without a restart. Passwords are never returned; the file holds SCRAM-SHA-256
- * verifiers only.
+ * `/api/v1/users`: the MQTT users of the password-file provider. They live in the backbone's
+ * config store, so a change made through any node applies to the next CONNECT on every node
+ * without a restart; the node that made it then writes the password file
+ * (`auth.passwordFile.path`) as an export, atomically. Passwords are never returned; the store and
+ * the file hold SCRAM-SHA-256 verifiers only.
  *
  * @module
  */
 
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { type Logger, type PasswordFile, validateUsername } from "../src/mod.ts";
+import { type Logger, type SharedUsers, validateUsername } from "../src/mod.ts";
 import {
   authErrors,
   errors,
@@ -121,9 +121,9 @@ const NOT_CONFIGURED =
 
 /** What the users resource works on. */
 export interface UsersDeps {
-  /** The password file, when the provider chain has one. */
-  users: PasswordFile | undefined;
-  /** Serializes edits and saves. */
+  /** The users of every node, when the provider chain has a password file. */
+  users: SharedUsers | undefined;
+  /** Serializes this node's changes and their exports. */
   changes: SerialQueue;
   logger: Logger;
 }
@@ -132,15 +132,18 @@ export interface UsersDeps {
 export function usersRoutes(deps: UsersDeps) {
   const app = resourceApp();
   const { changes, logger } = deps;
-  /** Writes the file; on failure the in-memory users are read back from it, so both agree. */
-  const save = async (users: PasswordFile, c: Context) => {
+  /**
+   * Writes the password file after a change. The change is in force on every node whatever
+   * happens here, so a file that cannot be written is logged, not answered as a failure.
+   */
+  const exportFile = async (users: SharedUsers) => {
     try {
-      await users.save();
-      return undefined;
+      await users.export();
     } catch (error) {
-      logger.error("cannot write the password file", { file: users.path, error });
-      await users.load({ allowMissing: true }).catch(() => {});
-      return problem(c, 500, `Cannot write the password file ${users.path}`);
+      logger.error("cannot write the password file; the change is in force on every node", {
+        file: users.path,
+        error,
+      });
     }
   };
   app.openapi(listUsers, (c) => {
@@ -161,10 +164,10 @@ export function usersRoutes(deps: UsersDeps) {
     const invalid = validateUsername(body.username);
     if (invalid) return fieldProblem(c, "username", invalid);
     return changes.run(async () => {
-      if (users.has(body.username)) return problem(c, 409, `User "${body.username}" exists`);
-      await users.setPassword(body.username, body.password);
-      const failed = await save(users, c);
-      if (failed) return failed;
+      if (await users.add(body.username, body.password) === "exists") {
+        return problem(c, 409, `User "${body.username}" exists`);
+      }
+      await exportFile(users);
       logger.info("user added through the admin API", { username: body.username });
       return c.json({ username: body.username }, 201);
     });
@@ -175,10 +178,10 @@ export function usersRoutes(deps: UsersDeps) {
     const { username } = c.req.valid("param");
     const body = c.req.valid("json");
     return changes.run(async () => {
-      if (!users.has(username)) return problem(c, 404, `No user "${username}"`);
-      await users.setPassword(username, body.password);
-      const failed = await save(users, c);
-      if (failed) return failed;
+      if (await users.changePassword(username, body.password) === "missing") {
+        return problem(c, 404, `No user "${username}"`);
+      }
+      await exportFile(users);
       logger.info("password changed through the admin API", { username });
       return c.json({ username }, 200);
     });
@@ -188,9 +191,8 @@ export function usersRoutes(deps: UsersDeps) {
     if (!users) return problem(c, 409, NOT_CONFIGURED);
     const { username } = c.req.valid("param");
     return changes.run(async () => {
-      if (!users.remove(username)) return problem(c, 404, `No user "${username}"`);
-      const failed = await save(users, c);
-      if (failed) return failed;
+      if (!(await users.remove(username))) return problem(c, 404, `No user "${username}"`);
+      await exportFile(users);
       logger.info("user removed through the admin API", { username });
       return c.body(null, 204);
     });

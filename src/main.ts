@@ -129,7 +129,7 @@ async function startAdminServer(
     security: {
       acl: parts.security.acl,
       users: parts.security.users,
-      aclFile: parts.security.aclFile,
+      aclRules: parts.security.aclRules,
       bans: parts.bans,
     },
     clientEvents: parts.clientEvents,
@@ -317,18 +317,6 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   const clock = createSystemClock();
-  let security: Security;
-  try {
-    security = await createSecurity(config.auth, config.acl, { clock, logger });
-  } catch (err) {
-    logger.error("cannot start: security configuration", { error: err });
-    return 1;
-  }
-  if (config.auth.chain.includes("certificate") && !config.listeners.tls.requestClientCert) {
-    logger.warn(
-      "auth.chain lists certificate but listeners.tls.requestClientCert is false: no client will present one",
-    );
-  }
   let backbone: Backbone;
   try {
     backbone = await createBackbone(config, clock);
@@ -337,8 +325,25 @@ async function main(args: string[]): Promise<number> {
     logger.error(`cannot start: backbone: ${err instanceof Error ? err.message : err}`, {
       key: "backbone",
     });
-    security.close();
     return 1;
+  }
+  // After the backbone: the users and ACL rules live in its config store.
+  let security: Security;
+  try {
+    security = await createSecurity(config.auth, config.acl, {
+      clock,
+      logger,
+      config: backbone.config,
+    });
+  } catch (err) {
+    logger.error("cannot start: security configuration", { error: err });
+    await backbone.close();
+    return 1;
+  }
+  if (config.auth.chain.includes("certificate") && !config.listeners.tls.requestClientCert) {
+    logger.warn(
+      "auth.chain lists certificate but listeners.tls.requestClientCert is false: no client will present one",
+    );
   }
   // Kafka down at start-up never stops the broker: the bridge connects in the background.
   let bridge: KafkaBridge | undefined;

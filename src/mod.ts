@@ -160,7 +160,9 @@ export {
 export { decodeProperties, propertiesLength, writeProperties } from "./codec/properties.ts";
 export { encodePublishHeader } from "./codec/mod.ts";
 export { Acl, type AclDefault, type AclRule, validateAclRule } from "./auth/acl.ts";
-export { AclRuleFile } from "./auth/acl_file.ts";
+export { type AclDocument, AclRuleFile } from "./auth/acl_file.ts";
+export { RuleIndexError, SharedAclRules } from "./auth/shared_acl.ts";
+export { SharedUsers } from "./auth/shared_users.ts";
 export {
   type Ban,
   BAN_KINDS,

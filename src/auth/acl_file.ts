@@ -1,12 +1,13 @@
 /**
  * An ACL rules file: YAML holding a list of rules, or `{ default: allow|deny, rules: [...] }`.
- * {@linkcode AclRuleFile} is the programmatic rule store (list, add, update, remove, save) that the
- * admin API uses; every change is announced so the live rule set follows it.
+ * {@linkcode AclRuleFile} reads and writes one and tells whether it changed since; the rules in
+ * force live in the backbone's config store (`./shared_acl.ts`), which this file seeds.
  *
  * @module
  */
 
 import { parse, stringify } from "yaml";
+import { writeFileAtomically } from "../util/atomic_file.ts";
 import { type AclDefault, type AclRule, validateAclRule } from "./acl.ts";
 
 /** Thrown for a rules file that cannot be used, naming the file and what is wrong. */
@@ -14,103 +15,65 @@ export class AclFileError extends Error {
   override name = "AclFileError";
 }
 
-/** The rules of one file. */
+/** The rules of a rules file (or of the config store) and the default they set, if any. */
+export interface AclDocument {
+  rules: AclRule[];
+  defaultPolicy: AclDefault | undefined;
+}
+
+/** One rules file: read, written, and compared with what this process last read or wrote. */
 export class AclRuleFile {
   readonly path: string;
-  #rules: AclRule[] = [];
-  #default: AclDefault | undefined;
-  #onChange: () => void;
+  /** The text last read or written. */
+  #text: string | undefined;
 
-  /** `onChange` runs after every successful load and every in-memory change. */
-  constructor(path: string, onChange: () => void = () => {}) {
+  constructor(path: string) {
     this.path = path;
-    this.#onChange = onChange;
-  }
-
-  /** The rules, in order (a copy). */
-  list(): AclRule[] {
-    return this.#rules.map((rule) => ({ ...rule }));
-  }
-
-  /** The file's `default`, if it sets one. */
-  get defaultPolicy(): AclDefault | undefined {
-    return this.#default;
   }
 
   /**
-   * Reads the file; on any problem the previous rules stay.
+   * Reads the file.
    *
    * @throws {AclFileError} naming the rule and the problem
    */
-  async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.path);
-    } catch (error) {
-      throw new AclFileError(`Cannot read ACL file ${this.path}`, { cause: error });
-    }
-    const { rules, defaultPolicy } = parseAclFile(text, this.path);
-    this.#rules = rules;
-    this.#default = defaultPolicy;
-    this.#onChange();
+  async read(): Promise<AclDocument> {
+    const text = await this.#readText();
+    const document = parseAclFile(text, this.path);
+    this.#text = text;
+    return document;
   }
 
   /**
-   * Inserts a rule at `index` (default: the end).
+   * Reads the file if its text differs from what this process last read or wrote.
    *
-   * @throws {TypeError} for an invalid rule, {@linkcode RangeError} for an index out of range
+   * @returns the file's rules, or undefined when it did not change
+   * @throws {AclFileError} naming the rule and the problem
    */
-  add(rule: AclRule, index = this.#rules.length): void {
-    checkRule(rule);
-    if (!Number.isInteger(index) || index < 0 || index > this.#rules.length) {
-      throw new RangeError(`Invalid rule index: expected 0 to ${this.#rules.length}, got ${index}`);
-    }
-    this.#rules.splice(index, 0, { ...rule });
-    this.#onChange();
-  }
-
-  /** Replaces the rule at `index`. */
-  update(index: number, rule: AclRule): void {
-    checkRule(rule);
-    this.#checkIndex(index);
-    this.#rules[index] = { ...rule };
-    this.#onChange();
-  }
-
-  /** Removes the rule at `index`. */
-  remove(index: number): void {
-    this.#checkIndex(index);
-    this.#rules.splice(index, 1);
-    this.#onChange();
+  async readIfChanged(): Promise<AclDocument | undefined> {
+    const text = await this.#readText();
+    if (text === this.#text) return undefined;
+    const document = parseAclFile(text, this.path);
+    this.#text = text;
+    return document;
   }
 
   /** Writes the rules (and the default, if set) atomically. */
-  async save(): Promise<void> {
-    const body = this.#default === undefined
-      ? this.#rules
-      : { default: this.#default, rules: this.#rules };
-    const temporary = `${this.path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(temporary, stringify(body));
+  async write(document: AclDocument): Promise<void> {
+    const body = document.defaultPolicy === undefined
+      ? document.rules
+      : { default: document.defaultPolicy, rules: document.rules };
+    const text = stringify(body);
+    await writeFileAtomically(this.path, text);
+    this.#text = text;
+  }
+
+  async #readText(): Promise<string> {
     try {
-      await Deno.rename(temporary, this.path);
+      return await Deno.readTextFile(this.path);
     } catch (error) {
-      await Deno.remove(temporary).catch(() => {});
-      throw error;
+      throw new AclFileError(`Cannot read ACL file ${this.path}`, { cause: error });
     }
   }
-
-  #checkIndex(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.#rules.length) {
-      throw new RangeError(
-        `Invalid rule index: expected 0 to ${this.#rules.length - 1}, got ${index}`,
-      );
-    }
-  }
-}
-
-function checkRule(rule: AclRule): void {
-  const problem = validateAclRule(rule);
-  if (problem) throw new TypeError(`Invalid ACL rule: ${problem}`);
 }
 
 /**
@@ -118,10 +81,7 @@ function checkRule(rule: AclRule): void {
  *
  * @throws {AclFileError} naming the first bad rule
  */
-export function parseAclFile(
-  text: string,
-  source: string,
-): { rules: AclRule[]; defaultPolicy: AclDefault | undefined } {
+export function parseAclFile(text: string, source: string): AclDocument {
   let document: unknown;
   try {
     document = parse(text);

@@ -1,9 +1,10 @@
 /**
  * The password file: one `username:verifier` line per user (verifiers in the SCRAM-SHA-256 text
  * form of `./credentials.ts`, so the same file serves plain passwords and SCRAM), `#` comments and
- * blank lines ignored. {@linkcode PasswordFile} is the programmatic user store (add, update,
- * remove, list, save) that the `passwd` CLI and the admin API use; {@linkcode PasswordFileProvider}
- * authenticates CONNECT passwords against it.
+ * blank lines ignored. {@linkcode PasswordFile} edits a file (add, update, remove, list, save), as
+ * the `passwd` CLI does; {@linkcode PasswordFileProvider} authenticates CONNECT passwords against
+ * the broker's users, which `./shared_users.ts` keeps in the backbone's config store with the file
+ * as their seed and export.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import {
   type ScramCredentialStore,
   verifyScramPassword,
 } from "./credentials.ts";
+import { writeFileAtomically } from "../util/atomic_file.ts";
 import { type AuthDecision, type AuthProvider, PASS } from "./provider.ts";
 
 /** A user name the file can hold: no `:`, no line breaks, not empty, at most 65,535 bytes. */
@@ -100,19 +102,17 @@ export class PasswordFile implements ScramCredentialStore {
 
   /** Writes the file atomically (a temporary file renamed over it), readable by its owner only. */
   async save(): Promise<void> {
-    let text = "# Perch password file: username:SCRAM-SHA-256 verifier (deno task passwd)\n";
-    for (const username of this.list()) {
-      text += `${username}:${formatScramCredentials(this.#users.get(username)!)}\n`;
-    }
-    const temporary = `${this.path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(temporary, text, { mode: 0o600 });
-    try {
-      await Deno.rename(temporary, this.path);
-    } catch (error) {
-      await Deno.remove(temporary).catch(() => {});
-      throw error;
-    }
+    await writeFileAtomically(this.path, formatPasswordFile(this.#users), { mode: 0o600 });
   }
+}
+
+/** The text of a password file holding `users`, by name. */
+export function formatPasswordFile(users: ReadonlyMap<string, ScramCredentials>): string {
+  let text = "# Perch password file: username:SCRAM-SHA-256 verifier (deno task passwd)\n";
+  for (const username of [...users.keys()].sort()) {
+    text += `${username}:${formatScramCredentials(users.get(username)!)}\n`;
+  }
+  return text;
 }
 
 /**
@@ -140,24 +140,24 @@ export function parsePasswordFile(text: string, source: string): Map<string, Scr
   return users;
 }
 
+/** The users a {@linkcode PasswordFileProvider} checks, and how it re-reads them. */
+export interface PasswordUsers extends ScramCredentialStore {
+  scramCredentials(username: string): ScramCredentials | undefined;
+  /** Takes in a changed password file (a reload); a bad file is thrown and the users stay. */
+  importFile(): Promise<unknown>;
+}
+
 /**
- * Authenticates CONNECT user name and password against a password file: a known user with the
- * right password is allowed, with a wrong or missing password denied (0x86); an unknown user, or a
- * CONNECT without a user name, passes to the next provider.
+ * Authenticates CONNECT user name and password against the users of the password file: a known
+ * user with the right password is allowed, with a wrong or missing password denied (0x86); an
+ * unknown user, or a CONNECT without a user name, passes to the next provider.
  */
 export class PasswordFileProvider implements AuthProvider, ScramCredentialStore {
   readonly name = "passwordFile";
-  readonly users: PasswordFile;
+  readonly users: PasswordUsers;
 
-  constructor(users: PasswordFile) {
+  constructor(users: PasswordUsers) {
     this.users = users;
-  }
-
-  /** Opens and reads a password file. */
-  static async open(path: string): Promise<PasswordFileProvider> {
-    const users = new PasswordFile(path);
-    await users.load();
-    return new PasswordFileProvider(users);
   }
 
   async authenticate(request: AuthenticateRequest): Promise<AuthDecision> {
@@ -183,7 +183,7 @@ export class PasswordFileProvider implements AuthProvider, ScramCredentialStore 
   }
 
   /** Re-reads the file; on a bad file the previous users stay in use and the error is thrown. */
-  reload(): Promise<void> {
-    return this.users.load();
+  async reload(): Promise<void> {
+    await this.users.importFile();
   }
 }

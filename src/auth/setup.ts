@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ConfigStore } from "../backbone/backbone.ts";
 import type { BrokerHooks } from "../hooks/hooks.ts";
 import { isLoopbackAddress } from "../util/address.ts";
 import type { Clock } from "../util/clock.ts";
@@ -15,9 +16,11 @@ import { type AnonymousPolicy, AuthChain } from "./chain.ts";
 import { CertificateAuthProvider } from "./certificate.ts";
 import { type FailPolicy, HttpAuthProvider } from "./http.ts";
 import { JwtAuthProvider, type JwtPublicKeyAlgorithm } from "./jwt.ts";
-import { type PasswordFile, PasswordFileProvider } from "./password_file.ts";
+import { PasswordFileProvider } from "./password_file.ts";
 import type { AuthProvider } from "./provider.ts";
 import { createSecurityHooks } from "./security_hooks.ts";
+import { SharedAclRules } from "./shared_acl.ts";
+import { SharedUsers } from "./shared_users.ts";
 
 /** The `auth` config section, as this module needs it (durations in ms). */
 export interface AuthSettings {
@@ -58,6 +61,8 @@ export interface AclSettings {
 export interface SecurityDeps {
   clock: Clock;
   logger: Logger;
+  /** Where the users and the rules file's ACL rules live for every node: the backbone's. */
+  config: ConfigStore;
 }
 
 /** Time to let a burst of file events settle before reloading. */
@@ -67,10 +72,10 @@ const RELOAD_DEBOUNCE_MS = 100;
 export class Security {
   readonly chain: AuthChain;
   readonly acl: Acl;
-  /** The user store, when the chain has a password file. */
-  readonly users: PasswordFile | undefined;
-  /** The rules file, when `acl.file` is set. */
-  readonly aclFile: AclRuleFile | undefined;
+  /** The users of every node, when the chain has a password file. */
+  readonly users: SharedUsers | undefined;
+  /** The rules file's rules of every node, when `acl.file` is set. */
+  readonly aclRules: SharedAclRules | undefined;
   readonly hooks: BrokerHooks;
   /** `acl.default` of the configuration; the rules file's `default`, when it sets one, wins. */
   readonly configDefault: AclDefault;
@@ -82,8 +87,8 @@ export class Security {
   constructor(parts: {
     chain: AuthChain;
     acl: Acl;
-    users: PasswordFile | undefined;
-    aclFile: AclRuleFile | undefined;
+    users: SharedUsers | undefined;
+    aclRules: SharedAclRules | undefined;
     configDefault: AclDefault;
     logger: Logger;
   }) {
@@ -91,12 +96,15 @@ export class Security {
     this.chain = parts.chain;
     this.acl = parts.acl;
     this.users = parts.users;
-    this.aclFile = parts.aclFile;
+    this.aclRules = parts.aclRules;
     this.#logger = parts.logger;
     this.hooks = createSecurityHooks({ chain: this.chain, acl: this.acl });
   }
 
-  /** Re-reads the password file, keys and ACL file; a bad file is logged and the old data kept. */
+  /**
+   * Re-reads the password file, keys and ACL file (a changed password or rules file replaces the
+   * users or rules of every node); a bad file is logged and the old data kept.
+   */
   async reload(): Promise<void> {
     try {
       await this.chain.reload();
@@ -104,7 +112,7 @@ export class Security {
       this.#logger.error("authentication reload failed; previous data kept", { error });
     }
     try {
-      await this.aclFile?.load();
+      await this.aclRules?.importFile();
     } catch (error) {
       this.#logger.error("ACL reload failed; previous rules kept", { error });
     }
@@ -120,11 +128,11 @@ export class Security {
    * one (a warning when that overrides a different `acl.default`), else `acl.default`.
    */
   logAclDefault(): void {
-    const fromFile = this.aclFile?.defaultPolicy;
+    const fromFile = this.aclRules?.defaultPolicy;
     const fields = {
       default: this.acl.defaultPolicy,
       source: fromFile === undefined ? "acl.default" : "acl.file",
-      ...(this.aclFile ? { file: this.aclFile.path } : {}),
+      ...(this.aclRules ? { file: this.aclRules.path } : {}),
     };
     if (fromFile !== undefined && fromFile !== this.configDefault) {
       this.#logger.warn(
@@ -185,11 +193,15 @@ export class Security {
     this.#watchers = [];
     this.#timers.clear();
     this.chain.close();
+    this.users?.close();
+    this.aclRules?.close();
   }
 }
 
 /**
- * Builds the provider chain and the ACL, reading their files.
+ * Builds the provider chain and the ACL, reading their files: a password file and a rules file
+ * seed the config store when it has no users or rules yet, and the users and rules in force are
+ * the store's from then on.
  *
  * @throws when a configured file cannot be read or is invalid (the broker must not start then)
  */
@@ -199,57 +211,68 @@ export async function createSecurity(
   deps: SecurityDeps,
 ): Promise<Security> {
   const providers: AuthProvider[] = [];
-  let users: PasswordFile | undefined;
-  for (const kind of auth.chain) {
-    switch (kind) {
-      case "passwordFile": {
-        const provider = await PasswordFileProvider.open(auth.passwordFile.path!);
-        users = provider.users;
-        providers.push(provider);
-        break;
+  let users: SharedUsers | undefined;
+  let aclRules: SharedAclRules | undefined;
+  try {
+    for (const kind of auth.chain) {
+      switch (kind) {
+        case "passwordFile": {
+          users = await SharedUsers.open(auth.passwordFile.path!, deps.config, deps.logger);
+          providers.push(new PasswordFileProvider(users));
+          break;
+        }
+        case "http":
+          providers.push(
+            new HttpAuthProvider({ ...auth.http, url: auth.http.url!, ...deps }),
+          );
+          break;
+        case "jwt":
+          providers.push(await JwtAuthProvider.create({ ...auth.jwt, clock: deps.clock }));
+          break;
+        case "certificate":
+          providers.push(new CertificateAuthProvider(auth.certificate));
+          break;
       }
-      case "http":
-        providers.push(
-          new HttpAuthProvider({ ...auth.http, url: auth.http.url!, ...deps }),
-        );
-        break;
-      case "jwt":
-        providers.push(await JwtAuthProvider.create({ ...auth.jwt, clock: deps.clock }));
-        break;
-      case "certificate":
-        providers.push(new CertificateAuthProvider(auth.certificate));
-        break;
     }
-  }
-  const chain = new AuthChain({ providers, anonymous: auth.anonymous, logger: deps.logger });
-  const rules = new Acl({ rules: acl.rules, default: acl.default });
-  let aclFile: AclRuleFile | undefined;
-  if (acl.file !== undefined) {
-    const file: AclRuleFile = new AclRuleFile(acl.file, () => {
-      rules.replace([...acl.rules, ...file.list()], file.defaultPolicy ?? acl.default);
+    const rules = new Acl({ rules: acl.rules, default: acl.default });
+    if (acl.file !== undefined) {
+      aclRules = await SharedAclRules.open(
+        new AclRuleFile(acl.file),
+        deps.config,
+        (document) =>
+          rules.replace([...acl.rules, ...document.rules], document.defaultPolicy ?? acl.default),
+        deps.logger,
+      );
+    }
+    const chain = new AuthChain({ providers, anonymous: auth.anonymous, logger: deps.logger });
+    const security = new Security({
+      chain,
+      acl: rules,
+      users,
+      aclRules,
+      configDefault: acl.default,
+      logger: deps.logger,
     });
-    await file.load();
-    aclFile = file;
+    const sharedUsers = users;
+    if (sharedUsers && auth.passwordFile.watch) {
+      security.watch(sharedUsers.path, async () => {
+        await sharedUsers.importFile();
+      });
+    }
+    const sharedRules = aclRules;
+    if (sharedRules && acl.watch) {
+      security.watch(sharedRules.path, async () => {
+        await sharedRules.importFile();
+        security.logAclDefault();
+      });
+    }
+    security.logAclDefault();
+    return security;
+  } catch (error) {
+    users?.close();
+    aclRules?.close();
+    throw error;
   }
-  const security = new Security({
-    chain,
-    acl: rules,
-    users,
-    aclFile,
-    configDefault: acl.default,
-    logger: deps.logger,
-  });
-  if (users && auth.passwordFile.watch) {
-    security.watch(users.path, () => users!.load());
-  }
-  if (aclFile && acl.watch) {
-    security.watch(aclFile.path, async () => {
-      await aclFile!.load();
-      security.logAclDefault();
-    });
-  }
-  security.logAclDefault();
-  return security;
 }
 
 /**

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { Acl, type AclRule, filterCovers } from "../../src/auth/acl.ts";
-import { AclRuleFile } from "../../src/auth/acl_file.ts";
+import { type AclDocument, AclRuleFile } from "../../src/auth/acl_file.ts";
+import { RuleIndexError, SharedAclRules } from "../../src/auth/shared_acl.ts";
+import { MemoryConfigStore } from "../../src/backbone/memory.ts";
+import { nullLogger } from "../../src/util/logger.ts";
 import { PacketType } from "../../src/codec/mod.ts";
 import type { ClientInfo } from "../../src/hooks/hooks.ts";
 import { startSecureBroker } from "../helpers/secure_broker.ts";
@@ -329,12 +332,13 @@ Deno.test("an ACL rules file is loaded after the config rules, edited through it
       assert.equal(await check("open/x"), 0);
       assert.equal(await check("open/closed"), 0x87); // the config rule comes first
       assert.equal(await check("elsewhere"), 0x87); // the file's default: deny
-      // The programmatic API (what the admin API calls): add a rule, save, the watcher reloads.
-      const file = server.security.aclFile!;
-      file.add({ permission: "allow", action: "both", topic: "elsewhere" });
+      // The programmatic API (what the admin API calls): add a rule, export it to the file; the
+      // watcher sees this node's own export and has nothing to take in.
+      const rules = server.security.aclRules!;
+      await rules.add({ permission: "allow", action: "both", topic: "elsewhere" });
       assert.equal(await check("elsewhere"), 0); // in force at once
       const reloaded = server.security.nextFileReload();
-      await file.save();
+      await rules.export();
       await reloaded;
       assert.equal(await check("elsewhere"), 0);
       // Someone edits the file by hand: the watcher picks it up.
@@ -355,27 +359,59 @@ Deno.test("an ACL rules file is loaded after the config rules, edited through it
   }
 });
 
-Deno.test("AclRuleFile API validates rules and indexes", async () => {
+Deno.test("SharedAclRules: seeded from the rules file, changed with checked rules and indexes, exported, and a changed file taken in", async () => {
   const dir = await Deno.makeTempDir({ prefix: "perch-aclapi-" });
   try {
-    let changes = 0;
-    const file = new AclRuleFile(`${dir}/rules.yaml`, () => changes++);
-    file.add(allow("publish", "a/#"));
-    file.add(deny("publish", "a/b"), 0);
-    assert.deepEqual(file.list().map((r) => r.topic), ["a/b", "a/#"]);
-    file.update(1, allow("both", "c/+"));
-    file.remove(0);
-    assert.deepEqual(file.list(), [allow("both", "c/+")]);
-    assert.throws(
-      () => file.add({ ...allow("both", "x"), permission: "maybe" as "allow" }),
+    const path = `${dir}/rules.yaml`;
+    await Deno.writeTextFile(path, "- { permission: allow, action: publish, topic: 'a/#' }\n");
+    const store = new MemoryConfigStore();
+    const seen: AclDocument[] = [];
+    const rules = await SharedAclRules.open(
+      new AclRuleFile(path),
+      store,
+      (document) => seen.push(document),
+      nullLogger,
+    );
+    assert.deepEqual(rules.list(), [allow("publish", "a/#")]);
+    assert.equal(await rules.add(deny("publish", "a/b"), 0), 0);
+    assert.deepEqual(rules.list().map((r) => r.topic), ["a/b", "a/#"]);
+    await rules.update(1, allow("both", "c/+"));
+    await rules.remove(0);
+    assert.deepEqual(rules.list(), [allow("both", "c/+")]);
+    await assert.rejects(
+      rules.add({ ...allow("both", "x"), permission: "maybe" as "allow" }),
       TypeError,
     );
-    assert.throws(() => file.remove(5), RangeError);
-    await file.save();
-    const again = new AclRuleFile(`${dir}/rules.yaml`);
-    await again.load();
-    assert.deepEqual(again.list(), [allow("both", "c/+")]);
-    assert.equal(changes, 4);
+    await assert.rejects(rules.remove(5), (error: unknown) => {
+      assert.ok(error instanceof RuleIndexError);
+      assert.deepEqual([error.index, error.size], [5, 1]);
+      return true;
+    });
+    await assert.rejects(rules.add(allow("both", "x"), 2), RuleIndexError);
+    // The seed and each of the three changes, nothing for the refused ones.
+    assert.equal(seen.length, 4);
+    await rules.export();
+    assert.deepEqual((await new AclRuleFile(path).read()).rules, [allow("both", "c/+")]);
+
+    // Another node on the same store follows the store, whatever its own file says.
+    const otherPath = `${dir}/other.yaml`;
+    await Deno.writeTextFile(otherPath, "[]\n");
+    const other = await SharedAclRules.open(
+      new AclRuleFile(otherPath),
+      store,
+      () => {},
+      nullLogger,
+    );
+    assert.deepEqual(other.list(), [allow("both", "c/+")]);
+    // Its file as it was at its start is not taken in again; a changed one is, for every node.
+    assert.equal(await other.importFile(), false);
+    await Deno.writeTextFile(otherPath, "default: deny\nrules: []\n");
+    assert.equal(await other.importFile(), true);
+    assert.deepEqual([rules.list(), rules.defaultPolicy], [[], "deny"]);
+    // A file this node exported is not taken in again either.
+    assert.equal(await rules.importFile(), false);
+    rules.close();
+    other.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

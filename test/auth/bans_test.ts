@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { BanList, withBans } from "../../src/auth/bans.ts";
 import { deriveScramCredentials, formatScramCredentials } from "../../src/auth/credentials.ts";
 import { createSecurity } from "../../src/auth/setup.ts";
+import { MemoryConfigStore } from "../../src/backbone/memory.ts";
 import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import { configSchema } from "../../src/config/mod.ts";
 import { authMethodsFrom } from "../../src/main.ts";
@@ -35,7 +36,11 @@ Deno.test("a ban refuses a SCRAM client with CONNACK 0x8A (by client id before t
   });
   const clock = createSystemClock();
   const logger = createLogger({ level: "silent" });
-  const security = await createSecurity(config.auth, config.acl, { clock, logger });
+  const security = await createSecurity(config.auth, config.acl, {
+    clock,
+    logger,
+    config: new MemoryConfigStore(),
+  });
   const bans = new BanList({ clock, maxBans: 10 });
   const secured = withBans(bans, security.hooks, authMethodsFrom(config, security), logger);
   const server = startBroker({ hooks: secured.hooks, authMethods: secured.authMethods });

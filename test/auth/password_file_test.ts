@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { verifyScramPassword as verifyPassword } from "../../src/auth/credentials.ts";
 import { PasswordFile, PasswordFileError } from "../../src/auth/password_file.ts";
+import { SharedUsers } from "../../src/auth/shared_users.ts";
+import { MemoryConfigStore } from "../../src/backbone/memory.ts";
+import { nullLogger } from "../../src/util/logger.ts";
 import { PacketType } from "../../src/codec/mod.ts";
 import { startSecureBroker } from "../helpers/secure_broker.ts";
 import { TestClient } from "../helpers/test_client.ts";
@@ -218,5 +221,48 @@ Deno.test("a login through the password file reaches the broker with the user na
     } finally {
       await server.close();
     }
+  });
+});
+
+Deno.test("SharedUsers: seeded once from the password file, changed on any node, exported, and a changed file taken in", async () => {
+  await withUsers({ alice: "a-pass" }, async (path, dir) => {
+    const store = new MemoryConfigStore();
+    const first = await SharedUsers.open(path, store, nullLogger);
+    assert.deepEqual(first.list(), ["alice"]);
+    assert.equal(await first.add("bob", "b-pass"), "added");
+    assert.equal(await first.add("bob", "other"), "exists");
+    // A second node on the same store follows the store, not its own file, and sees the change.
+    const otherPath = `${dir}/other-users`;
+    await Deno.writeTextFile(otherPath, "");
+    const second = await SharedUsers.open(otherPath, store, nullLogger);
+    assert.deepEqual(second.list(), ["alice", "bob"]);
+    assert.ok(await verifyPassword("b-pass", second.scramCredentials("bob")!));
+    assert.equal(await second.changePassword("bob", "new-pass"), "updated");
+    assert.ok(await verifyPassword("new-pass", first.scramCredentials("bob")!));
+    assert.equal(await second.changePassword("nobody", "x"), "missing");
+    assert.equal(await second.remove("alice"), true);
+    assert.equal(await second.remove("alice"), false);
+    assert.deepEqual(first.list(), ["bob"]);
+    // Users removed after the seed stay removed when a node starts with an old file.
+    const third = await SharedUsers.open(path, store, nullLogger);
+    assert.deepEqual(third.list(), ["bob"]);
+    // The export: the node that made a change writes its file.
+    await second.export();
+    const exported = new PasswordFile(otherPath);
+    await exported.load();
+    assert.deepEqual(exported.list(), ["bob"]);
+    assert.equal(await second.importFile(), false, "its own export is not taken in again");
+    // A changed file replaces the users of every node.
+    await exported.setPassword("carol", "c-pass", FAST);
+    exported.remove("bob");
+    await exported.save();
+    assert.equal(await second.importFile(), true);
+    assert.deepEqual(first.list(), ["carol"]);
+    // A bad file changes nothing.
+    await Deno.writeTextFile(otherPath, "garbage\n");
+    await assert.rejects(second.importFile(), PasswordFileError);
+    assert.deepEqual(first.list(), ["carol"]);
+    await assert.rejects(first.add("a:b", "x"), TypeError);
+    for (const users of [first, second, third]) users.close();
   });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { deriveScramCredentials, formatScramCredentials } from "../../src/auth/credentials.ts";
 import { createSecurity } from "../../src/auth/setup.ts";
+import { MemoryConfigStore } from "../../src/backbone/memory.ts";
 import { configSchema } from "../../src/config/mod.ts";
 import { authMethodsFrom } from "../../src/main.ts";
 import { createSystemClock } from "../../src/util/clock.ts";
@@ -34,6 +35,7 @@ async function scramFromPasswordFile() {
   const security = await createSecurity(config.auth, config.acl, {
     clock: createSystemClock(),
     logger: createLogger({ level: "silent" }),
+    config: new MemoryConfigStore(),
   });
   await Deno.remove(dir, { recursive: true });
   return authMethodsFrom(config, security);

@@ -124,7 +124,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     security: {
       acl: server.security.acl,
       users: server.security.users,
-      aclFile: server.security.aclFile,
+      aclRules: server.security.aclRules,
       bans,
     },
     clientEvents: events,

@@ -108,7 +108,11 @@ export async function startBridgedBroker(options: BridgedBrokerOptions): Promise
     logger,
   });
   await bridge.start();
-  const security: Security = await createSecurity(config.auth, config.acl, { clock, logger });
+  const security: Security = await createSecurity(config.auth, config.acl, {
+    clock,
+    logger,
+    config: backbone.config,
+  });
   const broker = new Broker({
     options: toBrokerOptions(config),
     backbone,

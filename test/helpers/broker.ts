@@ -39,6 +39,8 @@ export interface TestBroker {
 
 export interface TestBrokerOptions {
   config?: ConfigInput;
+  /** A memory backbone made and started beforehand (one is made otherwise). */
+  backbone?: MemoryBackbone;
   /** Wraps the memory backbone (e.g. to inject faults); the broker uses what it returns. */
   wrapBackbone?: (backbone: MemoryBackbone) => Backbone;
   clock?: Clock;
@@ -47,6 +49,18 @@ export interface TestBrokerOptions {
   authMethods?: EnhancedAuthMethods;
   /** Message sinks the publish pipeline offers messages to (none by default). */
   sinks?: MessageSink[];
+}
+
+/** A started memory backbone with the limits of `config`. */
+export function memoryBackbone(config: Config, clock: Clock): MemoryBackbone {
+  const backbone = new MemoryBackbone({
+    clock,
+    retainedLimits: config.retained,
+    maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
+  });
+  // The memory backbone starts at once; nothing here waits for it.
+  backbone.start({ id: config.node.id, version: "perch test", startedAt: clock.now() });
+  return backbone;
 }
 
 /** Starts a broker on 127.0.0.1 with `$SYS` off unless the config turns it on. */
@@ -64,13 +78,7 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     format: "text",
     write: (line, level) => logs.push({ level, line }),
   });
-  const backbone = new MemoryBackbone({
-    clock,
-    retainedLimits: config.retained,
-    maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
-  });
-  // The memory backbone starts at once; nothing here waits for it.
-  backbone.start({ id: config.node.id, version: "perch test", startedAt: clock.now() });
+  const backbone = options.backbone ?? memoryBackbone(config, clock);
   const waiters = new Set<() => void>();
   const notify = () => {
     for (const waiter of [...waiters]) waiter();

@@ -237,8 +237,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       if (level === "error") fault("engine", `broker logged an error: ${line.slice(0, 300)}`);
     },
   });
-  const security = await createSecurity(config.auth, config.acl, { clock, logger });
   const backbone = new MemoryBackbone({ clock, retainedLimits: config.retained });
+  const security = await createSecurity(config.auth, config.acl, {
+    clock,
+    logger,
+    config: backbone.config,
+  });
   const broker = new Broker({
     options: toBrokerOptions(config),
     backbone,

@@ -12,7 +12,7 @@ import type { BrokerHooks } from "../../src/hooks/hooks.ts";
 import { NodeTlsListener } from "../../src/transport/node_tls_listener.ts";
 import { type Clock, createSystemClock } from "../../src/util/clock.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
-import { startBroker, type TestBroker } from "./broker.ts";
+import { memoryBackbone, startBroker, type TestBroker } from "./broker.ts";
 
 export interface SecureTestBroker extends TestBroker {
   security: Security;
@@ -41,12 +41,18 @@ export async function startSecureBroker(
     level: "debug",
     write: (line, level) => logs.push({ level, line }),
   });
-  const security = await createSecurity(config.auth, config.acl, { clock, logger });
+  const backbone = memoryBackbone(config, clock);
+  const security = await createSecurity(config.auth, config.acl, {
+    clock,
+    logger,
+    config: backbone.config,
+  });
   const secured = options.bans
     ? withBans(options.bans, security.hooks, new Map(), logger)
     : { hooks: security.hooks, authMethods: undefined };
   const server = startBroker({
     config: options.config,
+    backbone,
     clock,
     hooks: { ...options.hooks, ...secured.hooks },
     authMethods: secured.authMethods,
