@@ -165,7 +165,8 @@ export const errors = {
   409: errorResponse("Conflicts with the current state or configuration"),
   413: errorResponse("The request body is too large"),
   429: errorResponse("Too many failed logins: retry after the `Retry-After` seconds"),
-  500: errorResponse("The change could not be written to its file"),
+  500: errorResponse("The change could not be made (the backbone's config store failed)"),
+  503: errorResponse("Another node, which holds what was asked for, did not answer in time"),
 } as const;
 
 /** A JSON body, required. */

@@ -41,6 +41,7 @@ export function subscriptionView(clientId: string, record: SubscriptionRecord): 
 
 export const ClientSchema = z.object({
   clientId: z.string().openapi({ example: "sensor-1" }),
+  node: z.string().openapi({ description: "The node the client is connected to" }),
   username: z.string().nullable(),
   remoteAddress: z.string().openapi({ example: "203.0.113.7" }),
   remotePort: z.number().int(),
@@ -58,9 +59,10 @@ export const ClientSchema = z.object({
 
 export type ClientView = z.infer<typeof ClientSchema>;
 
-export function clientView(info: ConnectedClientInfo): ClientView {
+export function clientView(info: ConnectedClientInfo, node: string): ClientView {
   return {
     clientId: info.clientId,
+    node,
     username: info.username ?? null,
     remoteAddress: info.remoteAddress,
     remotePort: info.remotePort,

@@ -39,13 +39,14 @@ import { agentsRoutes } from "./agents.ts";
 import { AdminAuthenticator, type AdminAuthOptions, requireToken } from "./auth.ts";
 import { bansRoutes } from "./bans.ts";
 import { bridgesRoutes, smqBridgeRoutes } from "./bridges.ts";
-import { clientsRoutes } from "./clients.ts";
+import { clientRequests, clientsRoutes } from "./clients.ts";
+import { NodeMethod } from "./_cluster.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
 import { loginRoutes } from "./login.ts";
 import { meRoutes } from "./me.ts";
 import { createMetricsRegistry, type MemoryUsage, metricsRoutes } from "./metrics.ts";
-import { type ListenerInfo, nodesRoutes } from "./nodes.ts";
+import { describeNode, type ListenerInfo, type NodesDeps, nodesRoutes } from "./nodes.ts";
 import { publishRoutes } from "./publish.ts";
 import { retainedRoutes } from "./retained.ts";
 import { sessionsRoutes } from "./sessions.ts";
@@ -110,6 +111,30 @@ const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "
 
 /** Methods that change something: each one is written to the audit log. */
 const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** What this node tells other nodes' admin APIs about itself. */
+export type NodeRequestDeps = Omit<NodesDeps, "memoryUsage"> & { memoryUsage?: () => MemoryUsage };
+
+/**
+ * Answers other nodes' admin APIs (this node's description, its clients, kicks) through the
+ * backbone; served whether or not this node's own admin API is on. Returns a stop.
+ */
+export function serveNodeRequests(deps: NodeRequestDeps): () => void {
+  const nodes = deps.broker.backbone.nodes;
+  const memoryUsage = deps.memoryUsage ?? (() => Deno.memoryUsage());
+  const clients = clientRequests(deps.broker);
+  // Bodies come from other nodes of this deployment, through the backbone.
+  const stops = [
+    nodes.serve(NodeMethod.describe, () => describeNode({ ...deps, memoryUsage })),
+    nodes.serve(NodeMethod.clientIds, (body) => Promise.resolve(clients.ids(body as never))),
+    nodes.serve(NodeMethod.clientViews, (body) => Promise.resolve(clients.views(body as never))),
+    nodes.serve(NodeMethod.client, (body) => clients.detail(body as never)),
+    nodes.serve(NodeMethod.kick, (body) => Promise.resolve(clients.kick(body as never))),
+  ];
+  return () => {
+    for (const stop of stops) stop();
+  };
+}
 
 /** Builds the admin app. */
 export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {

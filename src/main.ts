@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type ApiUser, createAdminApp } from "../routes/mod.ts";
+import { type ApiUser, createAdminApp, serveNodeRequests } from "../routes/mod.ts";
 
 import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts";
 import { BanList, withBans } from "./auth/bans.ts";
@@ -138,8 +138,7 @@ async function startAdminServer(
     login: { maxFailures: admin.loginMaxFailures, lockout: admin.loginLockout },
     readiness: () => ({ ...parts.readiness }),
     bridge: parts.bridge,
-    listeners: () =>
-      parts.listeners.map((l) => ({ transport: l.kind, address: l.hostname, port: l.port })),
+    listeners: () => describeListeners(parts.listeners),
     eventLoopLag: () => parts.eventLoopLag.read(),
     maxBodySize: admin.maxBodySize,
     publicMetrics: admin.publicMetrics,
@@ -434,6 +433,12 @@ async function main(args: string[]): Promise<number> {
   readiness.listeners = true;
   const eventLoopLag = new EventLoopLagMonitor(clock);
   eventLoopLag.start();
+  const stopServingNodes = serveNodeRequests({
+    broker,
+    readiness: () => ({ ...readiness }),
+    listeners: () => describeListeners(listeners),
+    eventLoopLag: () => eventLoopLag.read(),
+  });
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
     try {
@@ -457,6 +462,7 @@ async function main(args: string[]): Promise<number> {
     } catch (err) {
       logger.error("cannot start the admin API", { ...startupFields(err), error: err });
       for (const listener of listeners) listener.close();
+      stopServingNodes();
       eventLoopLag.stop();
       await broker.close(0);
       await notifier.close(0);
@@ -487,6 +493,7 @@ async function main(args: string[]): Promise<number> {
     // Not ready from now on, so a load balancer stops sending new clients here.
     readiness.listeners = false;
     for (const listener of listeners) listener.close();
+    stopServingNodes();
     admin?.webSocket?.stopAccepting();
     await broker.close(config.shutdown.gracePeriod);
     await agents?.stop();
@@ -542,6 +549,11 @@ async function createBackbone(config: Config, clock: Clock): Promise<Backbone> {
     ackWaitMs: settings.ackWait,
     clock,
   });
+}
+
+/** Bound listeners as the admin API describes them. */
+function describeListeners(listeners: Listener[]) {
+  return listeners.map((l) => ({ transport: l.kind, address: l.hostname, port: l.port }));
 }
 
 /** The config key and address of a start-up failure, for its log line. */

@@ -49,6 +49,7 @@ export default {
           table(
             [
               { label: "Client id", value: (c) => c.clientId },
+              { label: "Node", value: (c) => c.node },
               { label: "User", value: (c) => c.username ?? "–" },
               { label: "Address", value: (c) => `${c.remoteAddress}:${c.remotePort}` },
               { label: "MQTT", value: (c) => protocolName(c.protocolVersion) },
@@ -66,6 +67,13 @@ export default {
             },
           ),
           pager(reply.meta, search),
+          ...reply.missing.map((node) =>
+            h("p", {
+              class: "notice bad",
+              role: "alert",
+              text: `Not listed: the clients of node ${node}, which did not answer in time.`,
+            })
+          ),
         );
       } catch (error) {
         if (!current()) return;

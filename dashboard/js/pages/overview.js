@@ -1,6 +1,6 @@
 /**
  * Overview: every node of the deployment (`/nodes`, one row each, so a cluster lists all of its
- * nodes), this node's connections, sessions, subscriptions and retained messages, live charts of
+ * nodes; one that did not answer shows its state as unreachable and no figures), this node's connections, sessions, subscriptions and retained messages, live charts of
  * messages in and out per second by QoS and of event-loop lag over the last 15 minutes, and the
  * messages dropped by reason.
  *
@@ -48,6 +48,11 @@ function sampleOf(stats, node) {
   }
   for (const [reason] of DROP_REASONS) values[`dropped.${reason}`] = stats.dropped[reason];
   return values;
+}
+
+/** A figure of a node, or "–" for one that did not answer (its figures are null). */
+function unknownOr(value, format) {
+  return value === null || value === undefined ? "–" : format(value);
 }
 
 function tile(label, stat) {
@@ -167,14 +172,17 @@ export default {
             value: (n) =>
               h("span", { title: formatTime(n.startedAt), text: formatDuration(n.uptimeSeconds) }),
           },
-          { label: "Connections", value: (n) => formatCount(n.connections) },
-          { label: "Sessions", value: (n) => formatCount(n.sessions) },
-          { label: "Subscriptions", value: (n) => formatCount(n.subscriptions) },
-          { label: "Retained", value: (n) => formatCount(n.retained) },
-          { label: "Memory (RSS)", value: (n) => formatBytes(n.memory.rss) },
+          { label: "Connections", value: (n) => unknownOr(n.connections, formatCount) },
+          { label: "Sessions", value: (n) => unknownOr(n.sessions, formatCount) },
+          { label: "Subscriptions", value: (n) => unknownOr(n.subscriptions, formatCount) },
+          { label: "Retained", value: (n) => unknownOr(n.retained, formatCount) },
+          { label: "Memory (RSS)", value: (n) => unknownOr(n.memory?.rss, formatBytes) },
           {
             label: "Event-loop lag",
-            value: (n) => `${formatMs(n.eventLoopLagMs)} (max ${formatMs(n.eventLoopLagMaxMs)})`,
+            value: (n) =>
+              n.eventLoopLagMs === null
+                ? "–"
+                : `${formatMs(n.eventLoopLagMs)} (max ${formatMs(n.eventLoopLagMaxMs)})`,
           },
           {
             label: "Listeners",
