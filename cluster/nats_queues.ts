@@ -681,6 +681,10 @@ class NatsQueueHandle implements QueueHandle {
   readonly #consumer: QueueConsumer;
   readonly #held = new Map<number, Held>();
   #arrivals: Msg[] = [];
+  /** Deliveries that arrived while closing, handed back with the held ones in `close`. */
+  #returned: Msg[] = [];
+  /** `close` handed everything back: a late delivery goes back on its own. */
+  #handedBack = false;
   #draining = false;
   /** Granted and not yet asked of the server. */
   #unrequested = 0;
@@ -737,7 +741,7 @@ class NatsQueueHandle implements QueueHandle {
     }
     if (!msg.reply) return;
     if (this.#closed) {
-      msg.respond(encoder.encode("-NAK"));
+      this.#giveBack([msg]);
       return;
     }
     this.#arrivals.push(msg);
@@ -777,7 +781,13 @@ class NatsQueueHandle implements QueueHandle {
     } finally {
       this.#draining = false;
     }
-    for (const msg of this.#arrivals.splice(0)) msg.respond(encoder.encode("-NAK"));
+    this.#giveBack(this.#arrivals.splice(0));
+  }
+
+  /** Deliveries not handed out because the handle closed: back to the server with the rest. */
+  #giveBack(messages: Msg[]): void {
+    if (!this.#handedBack) this.#returned.push(...messages);
+    else for (const msg of messages) msg.respond(encoder.encode("-NAK"));
   }
 
   #hand(batch: QueuedDelivery[]): void {
@@ -878,11 +888,11 @@ class NatsQueueHandle implements QueueHandle {
     const held = this.#held.get(seq);
     if (!held) return;
     this.#held.delete(seq);
-    await guarded("queues.nak", () => this.#nak(held));
+    await guarded("queues.nak", () => this.#nakReply(held.reply));
   }
 
-  async #nak(held: Held): Promise<void> {
-    await this.#store.shared.nc.request(held.reply, encoder.encode("-NAK"), {
+  async #nakReply(reply: string): Promise<void> {
+    await this.#store.shared.nc.request(reply, encoder.encode("-NAK"), {
       timeout: this.#store.shared.timeoutMs,
     });
   }
@@ -903,16 +913,24 @@ class NatsQueueHandle implements QueueHandle {
         this.#store.acknowledged(this.#qid, held.size);
         if (held.stateRecorded) await this.#store.forgetState(this.#qid, seq);
       }
-      const returned = [...this.#held.keys()].sort((a, b) => a - b);
-      for (const seq of returned) {
-        const held = this.#held.get(seq)!;
-        this.#held.delete(seq);
-        await this.#nak(held);
-      }
-      // Pull requests still waiting on the server are dropped once their inbox has no interest:
-      // drain unsubscribes, and what the server sent before that is handed back at once.
+      // First the inbox: a pull request still waiting on the server is dropped once its inbox
+      // has no interest, so what is handed back below goes to the next reader, not back here
+      // (where it would bounce until the request's batch ran out and then wait for the ack wait).
+      // What the server sent before that arrives while draining, closed, and joins the rest.
       await this.#subscription.drain();
       this.stop();
+      // Then everything back, in stream order: the server redelivers in the order of the NAKs,
+      // and a resumed session must get its messages again in their first order [MQTT-4.6.0-1].
+      const returned = [
+        ...[...this.#held].map(([seq, held]) => ({ seq, reply: held.reply })),
+        ...this.#returned.splice(0).map((msg) => ({
+          seq: ackInfo(msg.reply!).seq,
+          reply: msg.reply!,
+        })),
+      ].sort((a, b) => a.seq - b.seq);
+      this.#held.clear();
+      this.#handedBack = true;
+      for (const { reply } of returned) await this.#nakReply(reply);
     });
   }
 

@@ -9,8 +9,9 @@
 
 import assert from "node:assert/strict";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { type LocalCluster, startLocalCluster } from "../../scripts/cluster.ts";
+import { type FrontEnd, type LocalCluster, startLocalCluster } from "../../scripts/cluster.ts";
 import { collect, connackOf, endAll, WAIT_MS } from "../helpers/mqttjs.ts";
+import { TestClient, text } from "../helpers/test_client.ts";
 
 let started: Promise<LocalCluster> | undefined;
 const cluster = () => started ??= startLocalCluster({ nodes: 3 });
@@ -178,13 +179,18 @@ for (const protocolVersion of [5, 4] as const) {
   });
 }
 
-Deno.test("cluster: a persistent session queued on one front-end resumes on another with every QoS 1/2 message, in order", async () => {
+Deno.test("cluster: a persistent session queued on one front-end resumes on another with every QoS 1/2 message, in order, those sent and not acknowledged again with DUP", async () => {
   const { frontEnds: [a, b, c] } = await cluster();
   const clientId = "resume-elsewhere";
-  const options = { clientId, clean: false, properties: { sessionExpiryInterval: 300 } };
-  const { client: first } = await client(a.port, options);
-  await first.subscribeAsync("queued/#", { qos: 2 });
-  await first.endAsync();
+  const session = {
+    clientId,
+    version: 5 as const,
+    cleanStart: false,
+    properties: { sessionExpiryInterval: 300 },
+  };
+  const first = await TestClient.connect(a.port, session);
+  assert.deepEqual((await first.client.subscribe("queued/#", 2)).reasonCodes, [2]);
+  await first.client.disconnect();
   const { client: publisher } = await client(c.port);
   try {
     for (let i = 0; i < 10; i++) {
@@ -193,27 +199,52 @@ Deno.test("cluster: a persistent session queued on one front-end resumes on anot
   } finally {
     await endAll([publisher]);
   }
-  const resumed = mqtt.connect(`mqtt://127.0.0.1:${b.port}`, {
-    reconnectPeriod: 0,
-    connectTimeout: WAIT_MS,
-    protocolVersion: 5,
-    ...options,
-  });
-  const arriving = collect(resumed, 10);
+  // The session resumes on c, which sends every message: none is acknowledged before the
+  // connection drops.
+  const second = await TestClient.connect(c.port, session);
+  assert.equal(second.connack.sessionPresent, true);
+  const sent = await second.client.publishes(10);
+  assert.deepEqual(sent.map((p) => [text(p.payload), p.qos, p.dup]), expected(false));
+  await second.client.destroy();
+  await until(async () => !(await sessionOf(b, clientId)).connected, "c releases the session");
+  // On b they come again, in order, with DUP [MQTT-3.3.1-1] and (QoS 2) the same packet ids.
+  const third = await TestClient.connect(b.port, session);
   try {
-    const connack = await connackOf(resumed);
-    assert.equal(connack.sessionPresent, true);
-    const got = await arriving;
-    // mqtt.js reports a QoS 2 message at PUBREL, a round trip later than a QoS 1 one: the order
-    // holds within each QoS.
-    const sent = (qos: number) =>
-      got.filter((m) => m.packet.qos === qos).map((m) => m.payload.toString());
-    assert.deepEqual(sent(1), ["0", "2", "4", "6", "8"]);
-    assert.deepEqual(sent(2), ["1", "3", "5", "7", "9"]);
+    assert.equal(third.connack.sessionPresent, true);
+    const resent = await third.client.publishes(10);
+    assert.deepEqual(resent.map((p) => [text(p.payload), p.qos, p.dup]), expected(true));
+    assert.deepEqual(
+      resent.filter((p) => p.qos === 2).map((p) => p.packetId),
+      sent.filter((p) => p.qos === 2).map((p) => p.packetId),
+    );
+    for (const publish of resent) await third.client.ack(publish);
+    await third.client.expectNothingPending();
   } finally {
-    await endAll([resumed]);
+    await third.client.disconnect();
   }
 });
+
+/** The ten queued messages as [payload, QoS, DUP]. */
+function expected(dup: boolean): [string, number, boolean][] {
+  return Array.from({ length: 10 }, (_, i) => [String(i), i % 2 === 0 ? 1 : 2, dup]);
+}
+
+/** A session as a front-end's admin API shows it. */
+async function sessionOf(frontEnd: FrontEnd, clientId: string): Promise<{ connected: boolean }> {
+  const response = await fetch(
+    `http://127.0.0.1:${frontEnd.adminPort}/api/v1/sessions/${encodeURIComponent(clientId)}`,
+  );
+  return await response.json();
+}
+
+/** Resolves once `check` holds, asking again every few milliseconds (bounded by a guard). */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 Deno.test("cluster: clients through haproxy in front of three front-ends are one broker", async () => {
   const { balancer, frontEnds } = await cluster();
