@@ -195,6 +195,8 @@ export class NatsQueueStore implements QueueStore {
     if (before) { for (const filter of before.filters) this.#capture.remove(filter, qid); }
     if (entry.operation !== "PUT") {
       this.#view.delete(qid);
+      // Its consumer goes too (whichever node deleted it): a later join must create it again.
+      this.#consumers.delete(qid);
       return;
     }
     let value: RegistryValue;
@@ -208,10 +210,14 @@ export class NatsQueueStore implements QueueStore {
     for (const filter of value.filters) this.#capture.add(filter, qid, qid);
   }
 
+  /** Writes a registry entry; with `expected`, only at that revision (0: absent). */
   async #writeRegistry(qid: string, value: RegistryValue, expected?: number): Promise<boolean> {
-    const revision = await this.#registry.write(qid, encoder.encode(JSON.stringify(value)), {
-      expected,
-    });
+    const bytes = encoder.encode(JSON.stringify(value));
+    // Absent may be a delete marker (a group whose last member left), which has a revision of
+    // its own: create() writes over it.
+    const revision = expected === 0
+      ? await this.#registry.create(qid, bytes)
+      : await this.#registry.write(qid, bytes, { expected });
     if (revision === undefined) return false;
     await this.mirror.reached(revision);
     return true;

@@ -900,6 +900,22 @@ export function runBackboneSuite(
     assert.equal((await b.messages.publish(qos1("t", "y"))).queued, 0);
   });
 
+  test("Share groups: a group whose last member left is made anew by the next join", async (b) => {
+    await b.queues.joinGroup("g", "t", "m1", roomy);
+    await b.queues.leaveGroup("g", "t", "m1");
+    await b.queues.joinGroup("g", "t", "m2", roomy);
+    assert.equal((await b.messages.publish(qos1("t", "again"))).queued, 1);
+    const collector = new Collector();
+    const handle = await b.queues.open(
+      { kind: "group", group: "g", filter: "t" },
+      collector.consume,
+    );
+    handle.request(10);
+    await collector.count(1, "the message of the new group");
+    assert.deepEqual(collector.payloads(), ["again"]);
+    await handle.close();
+  });
+
   test("MessageBus.forward() reaches this node's share-group interest, one target per group", async (b) => {
     const received: [string, LiveTarget][] = [];
     const waiter = new Waiter();
