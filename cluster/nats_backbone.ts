@@ -86,8 +86,21 @@ export class NatsStartError extends Error {
 function compareVersions(a: string, b: string): number {
   const pa = a.split(/[.-]/).map((n) => parseInt(n, 10) || 0);
   const pb = b.split(/[.-]/).map((n) => parseInt(n, 10) || 0);
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
   return 0;
+}
+
+/**
+ * Refuses a nats-server older than {@linkcode MIN_SERVER_VERSION}, as it reports its version.
+ *
+ * @throws {NatsStartError} naming the version found and the one needed
+ */
+export function checkServerVersion(version: string): void {
+  if (compareVersions(version, MIN_SERVER_VERSION) < 0) {
+    throw new NatsStartError(
+      `nats-server ${version} is too old: the NATS backbone needs ${MIN_SERVER_VERSION} or newer (per-message TTL)`,
+    );
+  }
 }
 
 /** The MessageBus: live routing, and QoS 1/2 into the queues' stream. */
@@ -215,12 +228,7 @@ export class NatsBackbone implements Backbone {
       throw new NatsStartError(`cannot connect to NATS: ${describe(error)}`, { cause: error });
     }
     try {
-      const version = nc.info?.version ?? "0.0.0";
-      if (compareVersions(version, MIN_SERVER_VERSION) < 0) {
-        throw new NatsStartError(
-          `nats-server ${version} is too old: the NATS backbone needs ${MIN_SERVER_VERSION} or newer (per-message TTL)`,
-        );
-      }
+      checkServerVersion(nc.info?.version ?? "0.0.0");
       let jsm: JetStreamManager;
       try {
         jsm = await jetstreamManager(nc, { timeout: timeoutMs });

@@ -7,7 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { NatsBackbone, NatsStartError } from "../../cluster/nats_backbone.ts";
+import {
+  checkServerVersion,
+  MIN_SERVER_VERSION,
+  NatsBackbone,
+  NatsStartError,
+} from "../../cluster/nats_backbone.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { type NatsServer, startNatsServer } from "../helpers/nats.ts";
 import { runBackboneSuite } from "../backbone/backbone_suite.ts";
@@ -88,4 +93,44 @@ Deno.test("nats: start() names the servers when NATS cannot be reached", async (
       return true;
     },
   );
+});
+
+Deno.test("nats: start() refuses a server without JetStream, saying how to turn it on", async () => {
+  await using plain = await startNatsServer({ jetstream: false });
+  const backbone = new NatsBackbone({
+    servers: [plain.url],
+    clock: new ManualClock(0),
+    timeoutMs: 2_000,
+  });
+  await assert.rejects(
+    backbone.start({ id: "n", version: "test", startedAt: 0 }),
+    (error: unknown) => {
+      assert.ok(error instanceof NatsStartError);
+      assert.match(
+        error.message,
+        /JetStream is not enabled on the NATS server \(start nats-server with -js\)/,
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("nats: the server version check refuses servers older than 2.11", () => {
+  assert.equal(MIN_SERVER_VERSION, "2.11.0");
+  for (const old of ["2.10.29", "2.9.25", "1.4.1", "2.10", "0.0.0"]) {
+    assert.throws(
+      () => checkServerVersion(old),
+      (error: unknown) => {
+        assert.ok(error instanceof NatsStartError);
+        assert.equal(
+          error.message,
+          `nats-server ${old} is too old: the NATS backbone needs 2.11.0 or newer (per-message TTL)`,
+        );
+        return true;
+      },
+    );
+  }
+  for (const usable of ["2.11.0", "2.11.0-RC.1", "2.11.4", "2.12.0", "2.15.1", "3.0.0", "2.11"]) {
+    checkServerVersion(usable);
+  }
 });

@@ -26,7 +26,7 @@ export interface Received {
 
 /** Connects an mqtt.js client and returns it with its CONNACK and that CONNACK's Session Present. */
 export async function connect(
-  server: TestBroker,
+  server: Pick<TestBroker, "port">,
   options: IClientOptions,
 ): Promise<{ client: MqttClient; sessionPresent: boolean; connack: IConnackPacket }> {
   const client = mqtt.connect(`mqtt://127.0.0.1:${server.port}`, {

@@ -180,13 +180,21 @@ export class NatsServer implements AsyncDisposable {
   readonly #dir: string;
   readonly #ports: Ports;
   readonly #membership?: Membership;
+  readonly #jetstream: boolean;
   #process?: ServerProcess;
 
-  constructor(binary: string, dir: string, ports: Ports, membership?: Membership) {
+  constructor(
+    binary: string,
+    dir: string,
+    ports: Ports,
+    membership?: Membership,
+    options: { jetstream?: boolean } = {},
+  ) {
     this.#binary = binary;
     this.#dir = dir;
     this.#ports = ports;
     this.#membership = membership;
+    this.#jetstream = options.jetstream ?? true;
     this.url = `nats://${HOST}:${ports.client}`;
     this.monitorUrl = `http://${HOST}:${ports.monitor}`;
     this.storeDir = join(dir, "store");
@@ -257,9 +265,7 @@ export class NatsServer implements AsyncDisposable {
       String(this.#ports.client),
       "--http_port",
       String(this.#ports.monitor),
-      "--jetstream",
-      "--store_dir",
-      this.storeDir,
+      ...(this.#jetstream ? ["--jetstream", "--store_dir", this.storeDir] : []),
     ];
     const membership = this.#membership;
     if (membership !== undefined) {
@@ -323,13 +329,18 @@ export class NatsServer implements AsyncDisposable {
   }
 }
 
-/** Starts a lone JetStream server on free ports with a fresh store directory. */
-export async function startNatsServer(): Promise<NatsServer> {
+/**
+ * Starts a lone JetStream server on free ports with a fresh store directory; with
+ * `jetstream: false`, a server without JetStream (what a backbone must refuse).
+ */
+export async function startNatsServer(
+  options: { jetstream?: boolean } = {},
+): Promise<NatsServer> {
   const binary = await findNatsServer();
   for (let attempt = 1;; attempt++) {
     const [client, monitor] = freePorts(2);
     const dir = await Deno.makeTempDir({ prefix: "perch-nats-" });
-    const server = new NatsServer(binary, dir, { client, monitor });
+    const server = new NatsServer(binary, dir, { client, monitor }, undefined, options);
     try {
       await server.start();
       return server;

@@ -1,10 +1,13 @@
 /**
  * Interoperability with Eclipse Mosquitto's command-line clients (`mosquitto_pub`,
  * `mosquitto_sub`; Debian package mosquitto-clients) over real TCP sockets, against an in-process
- * broker, with MQTT 3.1.1 (`-V mqttv311`) and MQTT 5 (`-V mqttv5`).
+ * broker, with MQTT 3.1.1 (`-V mqttv311`) and MQTT 5 (`-V mqttv5`). The delivery and retained
+ * scenarios run again through haproxy against three front-ends on NATS
+ * (`../helpers/interop_targets.ts`).
  *
  * Synchronisation is event-driven: a subscriber process is started, the test waits for the
- * broker's `onSubscribe` hook to report its client id, then publishes. Every process has a kill
+ * broker's `onSubscribe` hook to report its client id (in a cluster: for its session to show the
+ * subscription), then publishes. Every process has a kill
  * timer as a failure guard. Missing binaries fail the tests with the install command.
  *
  * @module
@@ -13,6 +16,7 @@
 import assert from "node:assert/strict";
 import type { ClientInfo } from "../../src/hooks/hooks.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
+import { inProcess, type InteropBroker, throughHaproxy } from "../helpers/interop_targets.ts";
 
 /** Longest a process may run before it is killed and the test fails (a guard, never a delay). */
 const WAIT_MS = 10_000;
@@ -87,13 +91,13 @@ function start(program: string, args: string[]): Running {
 }
 
 /** The connection options every process gets. */
-function common(server: TestBroker, version: Version, clientId: string): string[] {
+function common(server: { port: number }, version: Version, clientId: string): string[] {
   return ["-h", "127.0.0.1", "-p", String(server.port), "-V", version, "-i", clientId];
 }
 
 /** Runs `mosquitto_pub` to completion and requires success. */
 async function pub(
-  server: TestBroker,
+  server: { port: number },
   version: Version,
   clientId: string,
   args: string[],
@@ -119,42 +123,52 @@ class Watch {
     this.#waiters.delete(client.clientId);
   };
 
-  /** Resolves once `clientId` has subscribed; fails if the process ends first. */
-  subscribed(clientId: string, running: Running): Promise<void> {
+  /** Resolves once `clientId` has subscribed. */
+  subscribed(clientId: string): Promise<void> {
     if (this.#subscribed.has(clientId)) return Promise.resolve();
     const { promise, resolve } = Promise.withResolvers<void>();
     const list = this.#waiters.get(clientId) ?? [];
     list.push(resolve);
     this.#waiters.set(clientId, list);
-    const early = running.finished.then((result) => {
-      throw new Error(
-        `Subscriber ${clientId} exited (code ${result.code}) before subscribing: ${result.stderr}`,
-      );
-    });
-    return Promise.race([promise, early]);
+    return promise;
   }
 }
 
-/** A broker with a {@linkcode Watch} on its hooks. */
-function startWatchedBroker(): { server: TestBroker; watch: Watch } {
+/** A broker with a {@linkcode Watch} on its hooks, and the same as an interop broker. */
+function startWatchedBroker(): {
+  server: TestBroker;
+  watch: Watch;
+  watched: Pick<InteropBroker, "port" | "subscribed">;
+} {
   const watch = new Watch();
   const server = startBroker({
     hooks: { onConnect: watch.onConnect, onSubscribe: watch.onSubscribe },
   });
-  return { server, watch };
+  return {
+    server,
+    watch,
+    watched: { port: server.port, subscribed: (id) => watch.subscribed(id) },
+  };
 }
 
 /** Starts `mosquitto_sub` and waits until the broker has its subscription. */
 async function subscriber(
-  server: TestBroker,
-  watch: Watch,
+  server: Pick<InteropBroker, "port" | "subscribed">,
   version: Version,
   clientId: string,
   args: string[],
 ): Promise<Running> {
   const running = start("mosquitto_sub", [...common(server, version, clientId), ...args]);
+  // One that got all it waited for (a retained message) may be gone before its subscription
+  // shows in a cluster's API: only a failed exit is a failure.
+  const early = running.finished.then((result) => {
+    if (result.code === 0) return;
+    throw new Error(
+      `Subscriber ${clientId} exited (code ${result.code}) before subscribing: ${result.stderr}`,
+    );
+  });
   try {
-    await watch.subscribed(clientId, running);
+    await Promise.race([server.subscribed(clientId), early]);
   } catch (err) {
     running.kill();
     await running.finished;
@@ -170,25 +184,71 @@ async function linesOf(running: Running): Promise<string[]> {
   return result.stdout.split("\n").filter((line) => line !== "");
 }
 
-for (const version of VERSIONS) {
-  for (const qos of [0, 1, 2]) {
+/** The scenarios below run in this process and through a cluster. */
+const TARGETS = [inProcess, throughHaproxy()];
+
+for (const target of TARGETS) {
+  for (const version of VERSIONS) {
+    for (const qos of [0, 1, 2]) {
+      Deno.test(
+        `${target.prefix}mosquitto_pub -> mosquitto_sub -V ${version}: a QoS ${qos} message is delivered at QoS ${qos} ${
+          tags(version, "[MQTT-3.8.4-6]", "[MQTT-3.8.4-8]")
+        }`,
+        async () => {
+          await requireMosquittoClients();
+          const server = await target.start();
+          let sub: Running | undefined;
+          try {
+            sub = await subscriber(server, version, `sub-q${qos}`, [
+              ...["-t", "interop/+/q", "-q", "2", "-C", "1"],
+              ...["-F", "%q|%r|%t|%p"],
+            ]);
+            await pub(server, version, `pub-q${qos}`, [
+              ...["-t", `interop/${qos}/q`, "-q", String(qos), "-m", `hello at ${qos}`],
+            ]);
+            assert.deepEqual(await linesOf(sub), [`${qos}|0|interop/${qos}/q|hello at ${qos}`]);
+          } finally {
+            sub?.kill();
+            await sub?.finished;
+            await server.close();
+          }
+        },
+      );
+    }
+
+    Deno.test(`${target.prefix}mosquitto_sub -V ${version} -C 3 -v prints exactly three messages from a # filter with their topics`, async () => {
+      await requireMosquittoClients();
+      const server = await target.start();
+      let sub: Running | undefined;
+      try {
+        sub = await subscriber(server, version, "sub-many", [
+          ...["-t", "many/#", "-q", "1", "-C", "3", "-v"],
+        ]);
+        for (const [i, topic] of ["many", "many/a", "many/a/b"].entries()) {
+          await pub(server, version, `pub-many-${i}`, ["-t", topic, "-q", "1", "-m", `m${i}`]);
+        }
+        assert.deepEqual(await linesOf(sub), ["many m0", "many/a m1", "many/a/b m2"]);
+      } finally {
+        sub?.kill();
+        await sub?.finished;
+        await server.close();
+      }
+    });
+
     Deno.test(
-      `mosquitto_pub -> mosquitto_sub -V ${version}: a QoS ${qos} message is delivered at QoS ${qos} ${
-        tags(version, "[MQTT-3.8.4-6]", "[MQTT-3.8.4-8]")
+      `${target.prefix}mosquitto_pub -r -V ${version}: a later mosquitto_sub gets the retained message with RETAIN set ${
+        tags(version, "[MQTT-3.3.1-6] [MQTT-3.3.1-8]", "[MQTT-3.3.1-5] [MQTT-3.3.1-9]")
       }`,
       async () => {
         await requireMosquittoClients();
-        const { server, watch } = startWatchedBroker();
+        const server = await target.start();
         let sub: Running | undefined;
         try {
-          sub = await subscriber(server, watch, version, `sub-q${qos}`, [
-            ...["-t", "interop/+/q", "-q", "2", "-C", "1"],
-            ...["-F", "%q|%r|%t|%p"],
+          await pub(server, version, "ret-pub", ["-t", "ret/x", "-q", "1", "-r", "-m", "kept"]);
+          sub = await subscriber(server, version, "ret-sub", [
+            ...["-t", "ret/#", "-q", "1", "-C", "1", "-F", "%r|%t|%p"],
           ]);
-          await pub(server, version, `pub-q${qos}`, [
-            ...["-t", `interop/${qos}/q`, "-q", String(qos), "-m", `hello at ${qos}`],
-          ]);
-          assert.deepEqual(await linesOf(sub), [`${qos}|0|interop/${qos}/q|hello at ${qos}`]);
+          assert.deepEqual(await linesOf(sub), ["1|ret/x|kept"]);
         } finally {
           sub?.kill();
           await sub?.finished;
@@ -198,54 +258,17 @@ for (const version of VERSIONS) {
     );
   }
 
-  Deno.test(`mosquitto_sub -V ${version} -C 3 -v prints exactly three messages from a # filter with their topics`, async () => {
-    await requireMosquittoClients();
-    const { server, watch } = startWatchedBroker();
-    let sub: Running | undefined;
-    try {
-      sub = await subscriber(server, watch, version, "sub-many", [
-        ...["-t", "many/#", "-q", "1", "-C", "3", "-v"],
-      ]);
-      for (const [i, topic] of ["many", "many/a", "many/a/b"].entries()) {
-        await pub(server, version, `pub-many-${i}`, ["-t", topic, "-q", "1", "-m", `m${i}`]);
-      }
-      assert.deepEqual(await linesOf(sub), ["many m0", "many/a m1", "many/a/b m2"]);
-    } finally {
-      sub?.kill();
-      await sub?.finished;
-      await server.close();
-    }
-  });
+  Deno.test(`${target.prefix}mosquitto clients: the brokers stop`, () => target.stop());
+}
 
-  Deno.test(
-    `mosquitto_pub -r -V ${version}: a later mosquitto_sub gets the retained message with RETAIN set ${
-      tags(version, "[MQTT-3.3.1-6] [MQTT-3.3.1-8]", "[MQTT-3.3.1-5] [MQTT-3.3.1-9]")
-    }`,
-    async () => {
-      await requireMosquittoClients();
-      const { server, watch } = startWatchedBroker();
-      let sub: Running | undefined;
-      try {
-        await pub(server, version, "ret-pub", ["-t", "ret/x", "-q", "1", "-r", "-m", "kept"]);
-        sub = await subscriber(server, watch, version, "ret-sub", [
-          ...["-t", "ret/#", "-q", "1", "-C", "1", "-F", "%r|%t|%p"],
-        ]);
-        assert.deepEqual(await linesOf(sub), ["1|ret/x|kept"]);
-      } finally {
-        sub?.kill();
-        await sub?.finished;
-        await server.close();
-      }
-    },
-  );
-
+for (const version of VERSIONS) {
   Deno.test(
     `mosquitto_pub -r -n -V ${version} clears the retained message ${
       tags(version, "[MQTT-3.3.1-10] [MQTT-3.3.1-11]", "[MQTT-3.3.1-6] [MQTT-3.3.1-7]")
     }`,
     async () => {
       await requireMosquittoClients();
-      const { server, watch } = startWatchedBroker();
+      const { server, watched } = startWatchedBroker();
       let sub: Running | undefined;
       try {
         await pub(server, version, "clr-pub1", ["-t", "clr/x", "-q", "1", "-r", "-m", "old"]);
@@ -253,7 +276,7 @@ for (const version of VERSIONS) {
         await pub(server, version, "clr-pub2", ["-t", "clr/x", "-q", "1", "-r", "-n"]);
         assert.equal((await server.backbone.retained.match("clr/#")).length, 0);
         // A new subscriber's first message is the live marker, not the old retained one.
-        sub = await subscriber(server, watch, version, "clr-sub", [
+        sub = await subscriber(watched, version, "clr-sub", [
           ...["-t", "clr/#", "-q", "1", "-C", "1", "-F", "%r|%t|%p"],
         ]);
         await pub(server, version, "clr-pub3", ["-t", "clr/x", "-q", "1", "-m", "marker"]);
@@ -268,10 +291,10 @@ for (const version of VERSIONS) {
 
   Deno.test(`mosquitto -i -V ${version}: the given client ids are the broker's client ids [MQTT-3.1.3-2]`, async () => {
     await requireMosquittoClients();
-    const { server, watch } = startWatchedBroker();
+    const { server, watch, watched } = startWatchedBroker();
     let sub: Running | undefined;
     try {
-      sub = await subscriber(server, watch, version, "given-sub-id", [
+      sub = await subscriber(watched, version, "given-sub-id", [
         ...["-t", "ids/t", "-C", "1", "-F", "%p"],
       ]);
       assert.equal((await server.broker.getSession("given-sub-id"))?.connected, true);
@@ -331,10 +354,10 @@ for (const version of VERSIONS) {
 
 Deno.test("mosquitto_pub -D -> mosquitto_sub -V mqttv5: content type, response topic, correlation data and user properties are forwarded; the subscription identifier is added [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20] [MQTT-3.3.4-3]", async () => {
   await requireMosquittoClients();
-  const { server, watch } = startWatchedBroker();
+  const { server, watched } = startWatchedBroker();
   let sub: Running | undefined;
   try {
-    sub = await subscriber(server, watch, "mqttv5", "props-sub", [
+    sub = await subscriber(watched, "mqttv5", "props-sub", [
       ...["-t", "props/t", "-q", "1", "-C", "1"],
       ...["-D", "subscribe", "subscription-identifier", "9"],
       ...["-F", "%C|%R|%D|%P|%S|%p"],

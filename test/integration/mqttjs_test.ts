@@ -2,6 +2,8 @@
  * Interoperability with mqtt.js (npm `mqtt`, the most used JavaScript client) over real TCP
  * sockets, against an in-process broker. Every scenario runs with MQTT 3.1.1 (protocol level 4)
  * and MQTT 5; the MQTT 5 features (properties, subscription identifiers, No Local) run on 5 only.
+ * The scenarios of both versions run again through haproxy against three front-ends on NATS
+ * (`../helpers/interop_targets.ts`).
  *
  * @module
  */
@@ -10,271 +12,304 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { startBroker } from "../helpers/broker.ts";
+import { inProcess, throughHaproxy } from "../helpers/interop_targets.ts";
 import { collect, connackOf, connect, endAll, type Received, WAIT_MS } from "../helpers/mqttjs.ts";
 
 type Version = 4 | 5;
 const VERSIONS: Version[] = [4, 5];
+/** The scenarios both versions share run in this process and through a cluster. */
+const TARGETS = [inProcess, throughHaproxy()];
 
-for (const version of VERSIONS) {
-  const v = `mqtt.js v${version === 4 ? "3.1.1" : "5"}`;
+for (const target of TARGETS) {
+  for (const version of VERSIONS) {
+    const v = `${target.prefix}mqtt.js v${version === 4 ? "3.1.1" : "5"}`;
 
-  Deno.test(
-    `${v}: QoS 0/1/2 round trips through + and # filters keep topic, payload and QoS ${
-      version === 4 ? "[MQTT-3.8.4-6]" : "[MQTT-3.8.4-8]"
-    }`,
-    async () => {
-      const server = startBroker();
-      let sub: MqttClient | undefined;
+    Deno.test(
+      `${v}: QoS 0/1/2 round trips through + and # filters keep topic, payload and QoS ${
+        version === 4 ? "[MQTT-3.8.4-6]" : "[MQTT-3.8.4-8]"
+      }`,
+      async () => {
+        const server = await target.start();
+        let sub: MqttClient | undefined;
+        let pub: MqttClient | undefined;
+        try {
+          ({ client: sub } = await connect(server, {
+            protocolVersion: version,
+            clientId: "rt-sub",
+          }));
+          const granted = await sub.subscribeAsync({
+            "rt/+/x": { qos: 2 },
+            "rt/deep/#": { qos: 2 },
+          });
+          assert.deepEqual(granted.map((g) => [g.topic, g.qos]), [["rt/+/x", 2], ["rt/deep/#", 2]]);
+          ({ client: pub } = await connect(server, {
+            protocolVersion: version,
+            clientId: "rt-pub",
+          }));
+          const arriving = collect(sub, 6);
+          const binary = Buffer.from([0x00, 0xff, 0x7f, 0x80, 0x0a]);
+          for (const qos of [0, 1, 2] as const) {
+            await pub.publishAsync("rt/a/x", `text qos ${qos}`, { qos });
+            await pub.publishAsync(
+              `rt/deep/${qos}/z`,
+              Buffer.concat([binary, Buffer.from([qos])]),
+              {
+                qos,
+              },
+            );
+          }
+          const got = await arriving;
+          const byTopicAndQos = new Map(got.map((m) => [`${m.topic}@${m.packet.qos}`, m]));
+          for (const qos of [0, 1, 2] as const) {
+            const text = byTopicAndQos.get(`rt/a/x@${qos}`);
+            assert.ok(text, `no QoS ${qos} message on rt/a/x`);
+            assert.equal(text.payload.toString(), `text qos ${qos}`);
+            const bin = byTopicAndQos.get(`rt/deep/${qos}/z@${qos}`);
+            assert.ok(bin, `no QoS ${qos} message on rt/deep/${qos}/z`);
+            assert.deepEqual([...bin.payload], [...binary, qos]);
+            assert.equal(bin.packet.retain, false);
+          }
+        } finally {
+          await endAll([sub, pub]);
+          await server.close();
+        }
+      },
+    );
+
+    Deno.test(
+      `${v}: a retained message reaches later subscribers and an empty payload clears it ${
+        version === 4 ? "[MQTT-3.3.1-5] [MQTT-3.3.1-10]" : "[MQTT-3.3.1-5] [MQTT-3.3.1-6]"
+      }`,
+      async () => {
+        const server = await target.start();
+        let pub: MqttClient | undefined;
+        let late: MqttClient | undefined;
+        let later: MqttClient | undefined;
+        try {
+          ({ client: pub } = await connect(server, {
+            protocolVersion: version,
+            clientId: "ret-pub",
+          }));
+          // QoS 1: the PUBACK comes after the broker stored the message.
+          await pub.publishAsync("ret/a", "kept", { qos: 1, retain: true });
+
+          ({ client: late } = await connect(server, {
+            protocolVersion: version,
+            clientId: "ret-sub1",
+          }));
+          const retained = collect(late, 1);
+          await late.subscribeAsync("ret/#", { qos: 1 });
+          const [first] = await retained;
+          assert.equal(first.topic, "ret/a");
+          assert.equal(first.payload.toString(), "kept");
+          assert.equal(first.packet.retain, true); // [MQTT-3.3.1-8] (3.1.1), [MQTT-3.3.1-9] (5)
+
+          // The empty retained publish is delivered live (RETAIN clear) and removes the message.
+          const cleared = collect(late, 1);
+          await pub.publishAsync("ret/a", "", { qos: 1, retain: true });
+          const [live] = await cleared;
+          assert.equal(live.payload.length, 0);
+          assert.equal(live.packet.retain, false);
+
+          // A new subscriber gets no retained message: the first thing it sees is the live marker.
+          ({ client: later } = await connect(server, {
+            protocolVersion: version,
+            clientId: "ret-sub2",
+          }));
+          const next = collect(later, 1);
+          await later.subscribeAsync("ret/#", { qos: 1 });
+          await pub.publishAsync("ret/a", "marker", { qos: 1 });
+          const [marker] = await next;
+          assert.equal(marker.payload.toString(), "marker");
+          assert.equal(marker.packet.retain, false);
+        } finally {
+          await endAll([pub, late, later]);
+          await server.close();
+        }
+      },
+    );
+
+    Deno.test(
+      `${v}: a persistent session receives QoS 1 and 2 messages published while offline ${
+        version === 4 ? "[MQTT-3.1.2-5] [MQTT-3.2.2-2]" : "[MQTT-3.1.2-5] [MQTT-3.2.2-3]"
+      }`,
+      async () => {
+        const server = await target.start();
+        const clientId = `persist-v${version}`;
+        // 3.1.1: clean=false; MQTT 5: Clean Start 0 plus a Session Expiry Interval.
+        const session: IClientOptions = version === 5
+          ? {
+            protocolVersion: 5,
+            clientId,
+            clean: false,
+            properties: { sessionExpiryInterval: 300 },
+          }
+          : { protocolVersion: 4, clientId, clean: false };
+        let sub: MqttClient | undefined;
+        let pub: MqttClient | undefined;
+        try {
+          const first = await connect(server, session);
+          sub = first.client;
+          assert.equal(first.sessionPresent, false);
+          await sub.subscribeAsync("offline/+", { qos: 2 });
+          await sub.endAsync();
+          sub = undefined;
+
+          ({ client: pub } = await connect(server, {
+            protocolVersion: version,
+            clientId: "off-pub",
+          }));
+          await pub.publishAsync("offline/one", "q1 while away", { qos: 1 });
+          await pub.publishAsync("offline/two", "q2 while away", { qos: 2 });
+          await pub.publishAsync("offline/zero", "q0 is not kept", { qos: 0 });
+          assert.equal((await server.session(clientId))?.queued, 2);
+
+          // Listen before the CONNACK can arrive: queued messages follow it at once.
+          const back = mqtt.connect(`mqtt://127.0.0.1:${server.port}`, {
+            reconnectPeriod: 0,
+            connectTimeout: WAIT_MS,
+            ...session,
+          });
+          sub = back;
+          const arriving = collect(back, 2);
+          assert.equal((await connackOf(back)).sessionPresent, true);
+          const got = await arriving;
+          assert.deepEqual(
+            got.map((m) => [m.topic, m.payload.toString(), m.packet.qos]),
+            [["offline/one", "q1 while away", 1], ["offline/two", "q2 while away", 2]],
+          );
+        } finally {
+          await endAll([sub, pub]);
+          await server.close();
+        }
+      },
+    );
+
+    Deno.test(`${v}: the will is published when the connection drops without DISCONNECT [MQTT-3.1.2-8]`, async () => {
+      const server = await target.start();
+      let watcher: MqttClient | undefined;
+      let dying: MqttClient | undefined;
+      try {
+        ({ client: watcher } = await connect(server, {
+          protocolVersion: version,
+          clientId: "will-watch",
+        }));
+        await watcher.subscribeAsync("will/#", { qos: 1 });
+        ({ client: dying } = await connect(server, {
+          protocolVersion: version,
+          clientId: "will-dying",
+          will: {
+            topic: `will/v${version}`,
+            payload: Buffer.from("went away"),
+            qos: 1,
+            retain: false,
+            ...(version === 5 ? { properties: { contentType: "text/plain" } } : {}),
+          },
+        }));
+        const will = collect(watcher, 1);
+        dying.stream.destroy(); // Abnormal close: no DISCONNECT reaches the broker.
+        const [message] = await will;
+        assert.equal(message.topic, `will/v${version}`);
+        assert.equal(message.payload.toString(), "went away");
+        assert.equal(message.packet.qos, 1);
+        if (version === 5) assert.equal(message.packet.properties?.contentType, "text/plain");
+      } finally {
+        await endAll([watcher, dying]);
+        await server.close();
+      }
+    });
+
+    Deno.test(`${v}: a normal DISCONNECT discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3]`, async () => {
+      const server = await target.start();
+      let watcher: MqttClient | undefined;
+      let leaving: MqttClient | undefined;
+      try {
+        ({ client: watcher } = await connect(server, {
+          protocolVersion: version,
+          clientId: "will-watch",
+        }));
+        await watcher.subscribeAsync("will/#", { qos: 1 });
+        ({ client: leaving } = await connect(server, {
+          protocolVersion: version,
+          clientId: "will-leaving",
+          will: {
+            topic: "will/leaving",
+            payload: Buffer.from("unexpected"),
+            qos: 1,
+            retain: false,
+          },
+        }));
+        const next = collect(watcher, 1);
+        await leaving.endAsync();
+        leaving = undefined;
+        // The first message the watcher sees must be this marker, not the will.
+        await watcher.publishAsync("will/marker", "after disconnect", { qos: 1 });
+        const [message] = await next;
+        assert.equal(message.topic, "will/marker");
+      } finally {
+        await endAll([watcher, leaving]);
+        await server.close();
+      }
+    });
+
+    Deno.test(`${v}: a shared subscription $share/g/t gives each message to exactly one of two clients`, async () => {
+      const server = await target.start();
+      let a: MqttClient | undefined;
+      let b: MqttClient | undefined;
       let pub: MqttClient | undefined;
       try {
-        ({ client: sub } = await connect(server, { protocolVersion: version, clientId: "rt-sub" }));
-        const granted = await sub.subscribeAsync({ "rt/+/x": { qos: 2 }, "rt/deep/#": { qos: 2 } });
-        assert.deepEqual(granted.map((g) => [g.topic, g.qos]), [["rt/+/x", 2], ["rt/deep/#", 2]]);
-        ({ client: pub } = await connect(server, { protocolVersion: version, clientId: "rt-pub" }));
-        const arriving = collect(sub, 6);
-        const binary = Buffer.from([0x00, 0xff, 0x7f, 0x80, 0x0a]);
-        for (const qos of [0, 1, 2] as const) {
-          await pub.publishAsync("rt/a/x", `text qos ${qos}`, { qos });
-          await pub.publishAsync(`rt/deep/${qos}/z`, Buffer.concat([binary, Buffer.from([qos])]), {
-            qos,
+        ({ client: a } = await connect(server, { protocolVersion: version, clientId: "share-a" }));
+        ({ client: b } = await connect(server, { protocolVersion: version, clientId: "share-b" }));
+        const [grantA] = await a.subscribeAsync("$share/g/share/t", { qos: 1 });
+        const [grantB] = await b.subscribeAsync("$share/g/share/t", { qos: 1 });
+        assert.equal(grantA.qos, 1);
+        assert.equal(grantB.qos, 1);
+        ({ client: pub } = await connect(server, {
+          protocolVersion: version,
+          clientId: "share-p",
+        }));
+
+        const total = 10;
+        const seen: { who: string; payload: string }[] = [];
+        const allSeen = Promise.withResolvers<void>();
+        for (const [who, client] of [["a", a], ["b", b]] as const) {
+          client.on("message", (topic, payload) => {
+            if (topic !== "share/t") return;
+            seen.push({ who, payload: payload.toString() });
+            if (seen.length === total) allSeen.resolve();
           });
         }
-        const got = await arriving;
-        const byTopicAndQos = new Map(got.map((m) => [`${m.topic}@${m.packet.qos}`, m]));
-        for (const qos of [0, 1, 2] as const) {
-          const text = byTopicAndQos.get(`rt/a/x@${qos}`);
-          assert.ok(text, `no QoS ${qos} message on rt/a/x`);
-          assert.equal(text.payload.toString(), `text qos ${qos}`);
-          const bin = byTopicAndQos.get(`rt/deep/${qos}/z@${qos}`);
-          assert.ok(bin, `no QoS ${qos} message on rt/deep/${qos}/z`);
-          assert.deepEqual([...bin.payload], [...binary, qos]);
-          assert.equal(bin.packet.retain, false);
-        }
-      } finally {
-        await endAll([sub, pub]);
-        await server.close();
-      }
-    },
-  );
-
-  Deno.test(
-    `${v}: a retained message reaches later subscribers and an empty payload clears it ${
-      version === 4 ? "[MQTT-3.3.1-5] [MQTT-3.3.1-10]" : "[MQTT-3.3.1-5] [MQTT-3.3.1-6]"
-    }`,
-    async () => {
-      const server = startBroker();
-      let pub: MqttClient | undefined;
-      let late: MqttClient | undefined;
-      let later: MqttClient | undefined;
-      try {
-        ({ client: pub } = await connect(server, {
-          protocolVersion: version,
-          clientId: "ret-pub",
-        }));
-        // QoS 1: the PUBACK comes after the broker stored the message.
-        await pub.publishAsync("ret/a", "kept", { qos: 1, retain: true });
-
-        ({ client: late } = await connect(server, {
-          protocolVersion: version,
-          clientId: "ret-sub1",
-        }));
-        const retained = collect(late, 1);
-        await late.subscribeAsync("ret/#", { qos: 1 });
-        const [first] = await retained;
-        assert.equal(first.topic, "ret/a");
-        assert.equal(first.payload.toString(), "kept");
-        assert.equal(first.packet.retain, true); // [MQTT-3.3.1-8] (3.1.1), [MQTT-3.3.1-9] (5)
-
-        // The empty retained publish is delivered live (RETAIN clear) and removes the message.
-        const cleared = collect(late, 1);
-        await pub.publishAsync("ret/a", "", { qos: 1, retain: true });
-        const [live] = await cleared;
-        assert.equal(live.payload.length, 0);
-        assert.equal(live.packet.retain, false);
-
-        // A new subscriber gets no retained message: the first thing it sees is the live marker.
-        ({ client: later } = await connect(server, {
-          protocolVersion: version,
-          clientId: "ret-sub2",
-        }));
-        const next = collect(later, 1);
-        await later.subscribeAsync("ret/#", { qos: 1 });
-        await pub.publishAsync("ret/a", "marker", { qos: 1 });
-        const [marker] = await next;
-        assert.equal(marker.payload.toString(), "marker");
-        assert.equal(marker.packet.retain, false);
-      } finally {
-        await endAll([pub, late, later]);
-        await server.close();
-      }
-    },
-  );
-
-  Deno.test(
-    `${v}: a persistent session receives QoS 1 and 2 messages published while offline ${
-      version === 4 ? "[MQTT-3.1.2-5] [MQTT-3.2.2-2]" : "[MQTT-3.1.2-5] [MQTT-3.2.2-3]"
-    }`,
-    async () => {
-      const server = startBroker();
-      const clientId = `persist-v${version}`;
-      // 3.1.1: clean=false; MQTT 5: Clean Start 0 plus a Session Expiry Interval.
-      const session: IClientOptions = version === 5
-        ? { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 300 } }
-        : { protocolVersion: 4, clientId, clean: false };
-      let sub: MqttClient | undefined;
-      let pub: MqttClient | undefined;
-      try {
-        const first = await connect(server, session);
-        sub = first.client;
-        assert.equal(first.sessionPresent, false);
-        await sub.subscribeAsync("offline/+", { qos: 2 });
-        await sub.endAsync();
-        sub = undefined;
-
-        ({ client: pub } = await connect(server, {
-          protocolVersion: version,
-          clientId: "off-pub",
-        }));
-        await pub.publishAsync("offline/one", "q1 while away", { qos: 1 });
-        await pub.publishAsync("offline/two", "q2 while away", { qos: 2 });
-        await pub.publishAsync("offline/zero", "q0 is not kept", { qos: 0 });
-        assert.equal((await server.broker.getSession(clientId))?.queued, 2);
-
-        // Listen before the CONNACK can arrive: queued messages follow it at once.
-        const back = mqtt.connect(`mqtt://127.0.0.1:${server.port}`, {
-          reconnectPeriod: 0,
-          connectTimeout: WAIT_MS,
-          ...session,
-        });
-        sub = back;
-        const arriving = collect(back, 2);
-        assert.equal((await connackOf(back)).sessionPresent, true);
-        const got = await arriving;
-        assert.deepEqual(
-          got.map((m) => [m.topic, m.payload.toString(), m.packet.qos]),
-          [["offline/one", "q1 while away", 1], ["offline/two", "q2 while away", 2]],
+        const guard = setTimeout(
+          () => allSeen.reject(new Error(`Only ${seen.length} of ${total} shared messages`)),
+          WAIT_MS,
         );
+        try {
+          for (let i = 0; i < total; i++) await pub.publishAsync("share/t", `m${i}`, { qos: 1 });
+          await allSeen.promise;
+        } finally {
+          clearTimeout(guard);
+        }
+        // Each message exactly once across the group, and both members took part.
+        assert.deepEqual(
+          seen.map((s) => s.payload).sort(),
+          Array.from({ length: total }, (_, i) => `m${i}`).sort(),
+        );
+        assert.ok(seen.some((s) => s.who === "a"), "member a got nothing");
+        assert.ok(seen.some((s) => s.who === "b"), "member b got nothing");
+        // Nothing more arrives (a second copy would come before this marker on a plain topic).
+        const marker = collect(a, 1);
+        await a.subscribeAsync("share/marker", { qos: 1 });
+        await pub.publishAsync("share/marker", "end", { qos: 1 });
+        assert.equal((await marker)[0].topic, "share/marker");
+        assert.equal(seen.length, total);
       } finally {
-        await endAll([sub, pub]);
+        await endAll([a, b, pub]);
         await server.close();
       }
-    },
-  );
+    });
+  }
 
-  Deno.test(`${v}: the will is published when the connection drops without DISCONNECT [MQTT-3.1.2-8]`, async () => {
-    const server = startBroker();
-    let watcher: MqttClient | undefined;
-    let dying: MqttClient | undefined;
-    try {
-      ({ client: watcher } = await connect(server, {
-        protocolVersion: version,
-        clientId: "will-watch",
-      }));
-      await watcher.subscribeAsync("will/#", { qos: 1 });
-      ({ client: dying } = await connect(server, {
-        protocolVersion: version,
-        clientId: "will-dying",
-        will: {
-          topic: `will/v${version}`,
-          payload: Buffer.from("went away"),
-          qos: 1,
-          retain: false,
-          ...(version === 5 ? { properties: { contentType: "text/plain" } } : {}),
-        },
-      }));
-      const will = collect(watcher, 1);
-      dying.stream.destroy(); // Abnormal close: no DISCONNECT reaches the broker.
-      const [message] = await will;
-      assert.equal(message.topic, `will/v${version}`);
-      assert.equal(message.payload.toString(), "went away");
-      assert.equal(message.packet.qos, 1);
-      if (version === 5) assert.equal(message.packet.properties?.contentType, "text/plain");
-    } finally {
-      await endAll([watcher, dying]);
-      await server.close();
-    }
-  });
-
-  Deno.test(`${v}: a normal DISCONNECT discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3]`, async () => {
-    const server = startBroker();
-    let watcher: MqttClient | undefined;
-    let leaving: MqttClient | undefined;
-    try {
-      ({ client: watcher } = await connect(server, {
-        protocolVersion: version,
-        clientId: "will-watch",
-      }));
-      await watcher.subscribeAsync("will/#", { qos: 1 });
-      ({ client: leaving } = await connect(server, {
-        protocolVersion: version,
-        clientId: "will-leaving",
-        will: { topic: "will/leaving", payload: Buffer.from("unexpected"), qos: 1, retain: false },
-      }));
-      const next = collect(watcher, 1);
-      await leaving.endAsync();
-      leaving = undefined;
-      // The first message the watcher sees must be this marker, not the will.
-      await watcher.publishAsync("will/marker", "after disconnect", { qos: 1 });
-      const [message] = await next;
-      assert.equal(message.topic, "will/marker");
-    } finally {
-      await endAll([watcher, leaving]);
-      await server.close();
-    }
-  });
-
-  Deno.test(`${v}: a shared subscription $share/g/t gives each message to exactly one of two clients`, async () => {
-    const server = startBroker();
-    let a: MqttClient | undefined;
-    let b: MqttClient | undefined;
-    let pub: MqttClient | undefined;
-    try {
-      ({ client: a } = await connect(server, { protocolVersion: version, clientId: "share-a" }));
-      ({ client: b } = await connect(server, { protocolVersion: version, clientId: "share-b" }));
-      const [grantA] = await a.subscribeAsync("$share/g/share/t", { qos: 1 });
-      const [grantB] = await b.subscribeAsync("$share/g/share/t", { qos: 1 });
-      assert.equal(grantA.qos, 1);
-      assert.equal(grantB.qos, 1);
-      ({ client: pub } = await connect(server, { protocolVersion: version, clientId: "share-p" }));
-
-      const total = 10;
-      const seen: { who: string; payload: string }[] = [];
-      const allSeen = Promise.withResolvers<void>();
-      for (const [who, client] of [["a", a], ["b", b]] as const) {
-        client.on("message", (topic, payload) => {
-          if (topic !== "share/t") return;
-          seen.push({ who, payload: payload.toString() });
-          if (seen.length === total) allSeen.resolve();
-        });
-      }
-      const guard = setTimeout(
-        () => allSeen.reject(new Error(`Only ${seen.length} of ${total} shared messages`)),
-        WAIT_MS,
-      );
-      try {
-        for (let i = 0; i < total; i++) await pub.publishAsync("share/t", `m${i}`, { qos: 1 });
-        await allSeen.promise;
-      } finally {
-        clearTimeout(guard);
-      }
-      // Each message exactly once across the group, and both members took part.
-      assert.deepEqual(
-        seen.map((s) => s.payload).sort(),
-        Array.from({ length: total }, (_, i) => `m${i}`).sort(),
-      );
-      assert.ok(seen.some((s) => s.who === "a"), "member a got nothing");
-      assert.ok(seen.some((s) => s.who === "b"), "member b got nothing");
-      // Nothing more arrives (a second copy would come before this marker on a plain topic).
-      const marker = collect(a, 1);
-      await a.subscribeAsync("share/marker", { qos: 1 });
-      await pub.publishAsync("share/marker", "end", { qos: 1 });
-      assert.equal((await marker)[0].topic, "share/marker");
-      assert.equal(seen.length, total);
-    } finally {
-      await endAll([a, b, pub]);
-      await server.close();
-    }
-  });
+  Deno.test(`${target.prefix}mqtt.js: the brokers stop`, () => target.stop());
 }
 
 Deno.test("mqtt.js v5: user properties, response topic, correlation data and content type are forwarded unaltered [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20]", async () => {
