@@ -76,6 +76,11 @@ const decoder = new TextDecoder();
 
 /** How long a pull request waits on the server for messages before it is renewed. */
 const PULL_EXPIRES_MS = 30_000;
+/**
+ * Credit gathered before a pull while earlier pulls are still being filled: a pull is a JetStream
+ * API request, and one per acknowledged message cost more than the delivery itself.
+ */
+const PULL_MIN_BATCH = 8;
 /** How often a queue's ledger may be refreshed from the server while it is published into. */
 const REFRESH_MS = 1_000;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
@@ -694,6 +699,8 @@ class NatsQueueHandle implements QueueHandle {
   #draining = false;
   /** Granted and not yet asked of the server. */
   #unrequested = 0;
+  /** Asked of the server and not arrived yet. */
+  #outstanding = 0;
   #flushing = false;
   #closed = false;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
@@ -721,8 +728,11 @@ class NatsQueueHandle implements QueueHandle {
     queueMicrotask(() => {
       this.#flushing = false;
       if (this.#closed || this.#unrequested <= 0) return;
+      // Small credit waits for more while messages are still coming; never when none are.
+      if (this.#outstanding > 0 && this.#unrequested < PULL_MIN_BATCH) return;
       const batch = this.#unrequested;
       this.#unrequested = 0;
+      this.#outstanding += batch;
       const store = this.#store;
       store.shared.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
@@ -732,6 +742,12 @@ class NatsQueueHandle implements QueueHandle {
     });
   }
 
+  /** Counts messages asked for that arrived or will not; with none left, pulls what is granted. */
+  #arrivedOrGone(count: number): void {
+    this.#outstanding = Math.max(0, this.#outstanding - count);
+    if (this.#outstanding === 0 && this.#unrequested > 0) this.#schedulePull();
+  }
+
   /** A message (or a status) on this handle's inbox. */
   #arrived(msg: Msg): void {
     const status = msg.headers?.code ?? 0;
@@ -739,6 +755,7 @@ class NatsQueueHandle implements QueueHandle {
       // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
       // again while the handle is open and the consumer exists.
       const unfilled = Number(msg.headers?.get("Nats-Pending-Messages") || "0");
+      this.#arrivedOrGone(unfilled);
       if (!this.#closed && unfilled > 0 && (status === 408 || status === 409)) {
         const deleted = /deleted/i.test(msg.headers?.description ?? "");
         if (!deleted) this.request(unfilled);
@@ -746,6 +763,7 @@ class NatsQueueHandle implements QueueHandle {
       return;
     }
     if (!msg.reply) return;
+    this.#arrivedOrGone(1);
     if (this.#closed) {
       this.#giveBack([msg]);
       return;
@@ -860,11 +878,19 @@ class NatsQueueHandle implements QueueHandle {
     if (!held) return;
     this.#held.delete(seq);
     await guarded("queues.ack", async () => {
-      await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
-        timeout: this.#store.shared.timeoutMs,
-      });
+      if (held.stateRecorded) {
+        // Confirmed before its QoS 2 state goes: were the ack lost, a redelivery without that
+        // state would be sent to the client as a new message.
+        await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
+          timeout: this.#store.shared.timeoutMs,
+        });
+        await this.#store.forgetState(this.#qid, seq);
+      } else {
+        // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP
+        // after the ack wait, which QoS 1 allows; confirming each would cost a round trip.
+        this.#store.shared.nc.publish(held.reply, encoder.encode("+ACK"));
+      }
       this.#store.acknowledged(this.#qid, held.size);
-      if (held.stateRecorded) await this.#store.forgetState(this.#qid, seq);
     });
   }
 
