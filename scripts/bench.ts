@@ -9,7 +9,7 @@
 import { type BenchOptions, parseBenchArgs, USAGE } from "./bench/cli.ts";
 import { ProcessGroup } from "./bench/process_group.ts";
 import { writeResults } from "./bench/report/write_results.ts";
-import { renderIntegrity, renderMedians } from "./bench/report/text_table.ts";
+import { renderTables } from "./bench/report/text_table.ts";
 import { runBench } from "./bench/run_bench.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -34,7 +34,7 @@ async function main(args: string[]): Promise<number> {
   try {
     const results = await runBench(options, { processes, args });
     const dir = await writeResults(results, options.outDir);
-    console.log(`\n${renderMedians(results)}\n\n${renderIntegrity(results)}\n`);
+    console.log(`\n${renderTables(results)}\n`);
     console.log(
       `Results: ${dir}/results.json, chart.svg, table.txt (and ${options.outDir}/latest.json)`,
     );

@@ -70,7 +70,8 @@ async function measureOnce(
       pinning,
     });
     const measurement = await benchCase.run({ broker, processes, timing });
-    if (broker.process.exited) throw new Error(`${launcher.name} exited during the measurement`);
+    const gone = [broker.process, ...broker.companions ?? []].find((process) => process.exited);
+    if (gone) throw new Error(`${launcher.name} (${gone.name}) exited during the measurement`);
     const generatorCpu = measurement.cpu?.generator ?? 0;
     if (generatorCpu > GENERATOR_SATURATED_PERCENT) {
       measurement.notes.push(
@@ -79,10 +80,15 @@ async function measureOnce(
     }
     return measurement;
   } catch (error) {
-    const tail = broker?.process.exited ? `\n${broker.process.tail()}` : "";
+    const exited = broker && [broker.process, ...broker.companions ?? []].filter((p) => p.exited);
+    const tail = (exited ?? []).map((process) => `\n${process.name}:\n${process.tail()}`).join("");
     throw new Error(`${error instanceof Error ? error.message : error}${tail}`, { cause: error });
   } finally {
-    await broker?.process.stop();
+    // In order: a cluster's front-ends before the NATS server they leave through.
+    for (const process of broker ? [broker.process, ...broker.companions ?? []] : []) {
+      await process.stop();
+    }
+    await broker?.cleanup?.();
   }
 }
 
@@ -142,6 +148,7 @@ export async function runBench(
     for (const benchCase of cases) {
       for (const launcher of order) {
         if (launcher.scenarios && !launcher.scenarios.includes(benchCase.scenario)) continue;
+        if (launcher.cases && !launcher.cases.includes(benchCase.id)) continue;
         const label = `round ${round}/${options.rounds}  ${benchCase.id}  ${launcher.name}`;
         const result: RoundResult = { round };
         try {

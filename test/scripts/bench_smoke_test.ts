@@ -86,3 +86,29 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("scripts/bench.ts --quick runs Perch on NATS with three front-ends for its fan-in cases only, next to single-node Perch", async () => {
+  const out = await Deno.makeTempDir({ prefix: "perch-bench-smoke-" });
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", BENCH, "--quick", "--brokers", "perch,perch-nats3"]
+        .concat(["--cases", "fan-in/qos0/16B,latency/qos0", "--out", out]),
+    }).output();
+    const printed = decode(stdout);
+    assert.equal(code, 0, `bench failed:\n${printed}\n${decode(stderr)}`);
+    const results = JSON.parse(await Deno.readTextFile(`${out}/latest.json`));
+    assert.match(results.brokers[1].version, /^3 front-ends on nats-server/);
+    const [fanIn, latency] = results.cases;
+    assert.deepEqual([fanIn.id, latency.id], ["fan-in/qos0/16B", "latency/qos0"]);
+    // The cluster runs the fan-in cases only.
+    assert.deepEqual(Object.keys(latency.results), ["perch"]);
+    const cluster = fanIn.results["perch-nats3"];
+    assert.equal(cluster.rounds[0].error, undefined, cluster.rounds[0].error);
+    assert.ok(cluster.median.delivered > 0);
+    assert.equal(cluster.integrity.duplicated, 0);
+    assert.match(printed, /Perch on NATS, as a share of single-node Perch \(delivered\):/);
+    assert.match(printed, /fan-in\/qos0\/16B\s+\d+%/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

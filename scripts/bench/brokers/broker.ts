@@ -19,6 +19,18 @@ export interface RunningBroker {
   hosts: string[];
   /** The TCP port. */
   port: number;
+  /**
+   * Every port clients may use, when the broker is several front-ends (a cluster): clients
+   * connect to them round robin. Default: {@link port} alone.
+   */
+  ports?: number[];
+  /**
+   * More processes of the same broker (a cluster's other front-ends and its NATS server): their
+   * CPU counts as the broker's, and they are watched and stopped with it.
+   */
+  companions?: ManagedProcess[];
+  /** Removes what the broker left behind, once its processes stopped. */
+  cleanup?: () => Promise<void>;
 }
 
 /** How to start a broker for one measurement. */
@@ -40,6 +52,8 @@ export interface BrokerLauncher {
   readonly name: string;
   /** The scenarios it can run, when not all (a reference server without MQTT routing). */
   readonly scenarios?: readonly ScenarioName[];
+  /** The cases it runs, by id, when not every case of its scenarios. */
+  readonly cases?: readonly string[];
   /** Installs or checks what the broker needs; says why it cannot run otherwise. */
   prepare(): Promise<PrepareResult>;
   /** Starts a fresh broker process and waits until it accepts connections. */

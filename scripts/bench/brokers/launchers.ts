@@ -9,10 +9,20 @@ import type { BrokerLauncher } from "./broker.ts";
 import { FloorLauncher } from "./floor.ts";
 import { MosquittoLauncher } from "./mosquitto.ts";
 import { PerchLauncher } from "./perch.ts";
+import { PerchClusterLauncher } from "./perch_cluster.ts";
 import { SinkLauncher } from "./sink.ts";
 
-/** Brokers compared by default, in order. */
-export const DEFAULT_BROKERS = ["mosquitto", "aedes", "perch"] as const;
+/**
+ * Brokers compared by default, in order. `perch-nats` and `perch-nats3` are Perch clustered on
+ * one nats-server with one and three front-ends; they run the fan-in cases at QoS 0 and 1 only.
+ */
+export const DEFAULT_BROKERS = [
+  "mosquitto",
+  "aedes",
+  "perch",
+  "perch-nats",
+  "perch-nats3",
+] as const;
 
 /**
  * Every name `--brokers` accepts: the brokers plus two references, the generator-ceiling sink and
@@ -44,6 +54,10 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
       return new AedesLauncher();
     case "perch":
       return new PerchLauncher(options.perchFlags);
+    case "perch-nats":
+      return new PerchClusterLauncher(name, 1, options.perchFlags);
+    case "perch-nats3":
+      return new PerchClusterLauncher(name, 3, options.perchFlags);
     case "sink":
       return new SinkLauncher();
     case "floor":

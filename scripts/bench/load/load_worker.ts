@@ -64,9 +64,15 @@ class LoadWorker {
 
   async #init(spec: WorkerSpec): Promise<void> {
     const counters = new LoadCounters(spec.publisherCount, spec.subscriberCount, spec.counters);
-    const address = { hostname: spec.hostname, port: spec.port };
+    const address = (index: number) => ({
+      hostname: spec.hostname,
+      port: spec.ports[index % spec.ports.length],
+    });
     this.#subscribers = await Promise.all(spec.subscribers.map(async (subscriberSpec) => {
-      const client = await connectMqtt({ ...address, clientId: subscriberSpec.clientId });
+      const client = await connectMqtt({
+        ...address(subscriberSpec.index),
+        clientId: subscriberSpec.clientId,
+      });
       await subscribeMqtt(client, subscriberSpec);
       const subscriber = new Subscriber(client, {
         spec: subscriberSpec,
@@ -77,7 +83,10 @@ class LoadWorker {
       return subscriber;
     }));
     this.#publishers = await Promise.all(spec.publishers.map(async (publisherSpec) => {
-      const client = await connectMqtt({ ...address, clientId: publisherSpec.clientId });
+      const client = await connectMqtt({
+        ...address(publisherSpec.index),
+        clientId: publisherSpec.clientId,
+      });
       return new Publisher(client, { spec: publisherSpec, counters, groups: spec.groups });
     }));
   }

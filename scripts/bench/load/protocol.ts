@@ -53,8 +53,8 @@ export interface SubscriberSpec {
 export interface WorkerSpec {
   /** Broker address. */
   hostname: string;
-  /** Broker port. */
-  port: number;
+  /** Broker ports: client `i` (publishers and subscribers counted apart) uses `ports[i % n]`. */
+  ports: number[];
   /** Publisher count of the whole run. */
   publisherCount: number;
   /** Subscriber count of the whole run. */

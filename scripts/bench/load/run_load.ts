@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { RunningBroker } from "../brokers/broker.ts";
 import { readCpuSeconds } from "../proc_stats.ts";
 import { LoadCounters } from "./counters.ts";
 import { computeIntegrity, type Integrity } from "./integrity.ts";
@@ -30,10 +31,19 @@ export interface LoadPlan {
 export interface LoadTarget {
   /** Address. */
   hostname: string;
-  /** Port. */
-  port: number;
-  /** Process id, for its CPU time. */
-  pid: number;
+  /** Ports: one, or a cluster's front-ends, which clients connect to round robin. */
+  ports: number[];
+  /** Its process ids (a cluster: every front-end and the NATS server), for their CPU time. */
+  pids: number[];
+}
+
+/** Where the clients of a case go: the broker's address and every port it serves on. */
+export function loadTarget(broker: RunningBroker): LoadTarget {
+  return {
+    hostname: broker.hosts[0],
+    ports: broker.ports ?? [broker.port],
+    pids: [broker.process, ...broker.companions ?? []].map((process) => process.pid),
+  };
 }
 
 /** Phase lengths. */
@@ -86,12 +96,12 @@ interface Sample {
   generatorCpu: number;
 }
 
-function sample(counters: LoadCounters, brokerPid: number): Sample {
+function sample(counters: LoadCounters, brokerPids: number[]): Sample {
   return {
     at: performance.now(),
     delivered: counters.totalReceived(),
     published: counters.totalPublished(),
-    brokerCpu: readCpuSeconds(brokerPid),
+    brokerCpu: brokerPids.reduce((sum, pid) => sum + readCpuSeconds(pid), 0),
     generatorCpu: readCpuSeconds("self"),
   };
 }
@@ -145,7 +155,7 @@ export async function runLoad(plan: LoadPlan, options: RunLoadOptions): Promise<
           kind: "init",
           spec: {
             hostname: target.hostname,
-            port: target.port,
+            ports: target.ports,
             publisherCount: plan.publishers.length,
             subscriberCount: plan.subscribers.length,
             groups: plan.groups,
@@ -160,9 +170,9 @@ export async function runLoad(plan: LoadPlan, options: RunLoadOptions): Promise<
     for (const link of links) link.send({ kind: "start" });
     await within(links, delay(timing.warmupMs));
     for (const link of links) link.send({ kind: "mark-start" });
-    const first = sample(counters, target.pid);
+    const first = sample(counters, target.pids);
     await within(links, delay(timing.durationMs));
-    const last = sample(counters, target.pid);
+    const last = sample(counters, target.pids);
     for (const link of links) link.send({ kind: "mark-end" });
 
     const stopped = await all((link) =>

@@ -1,6 +1,7 @@
 /**
  * The text tables printed at the end of a run (and saved as `table.txt`): medians per case with the
- * Perch/peer ratios, then integrity (loss, duplicates, order) and CPU use per case and broker.
+ * Perch/peer ratios, Perch clustered on NATS as a share of single-node Perch, then integrity (loss,
+ * duplicates, order) and CPU use per case and broker.
  *
  * @module
  */
@@ -9,6 +10,8 @@ import { formatCount, formatValue } from "./format.ts";
 import type { BenchResults } from "./results.ts";
 
 const BASELINE = "perch";
+/** Perch's own variants (`perch-nats`, ...): compared with Perch, not Perch with them. */
+const isVariant = (name: string) => name.startsWith(`${BASELINE}-`);
 
 function align(rows: string[][], leftColumns: number): string {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
@@ -32,7 +35,9 @@ function ratio(value: number | undefined, peer: number | undefined): string {
  */
 export function renderMedians(results: BenchResults): string {
   const brokers = results.brokers.filter((broker) => broker.status === "ok").map((b) => b.name);
-  const peers = brokers.includes(BASELINE) ? brokers.filter((name) => name !== BASELINE) : [];
+  const peers = brokers.includes(BASELINE)
+    ? brokers.filter((name) => name !== BASELINE && !isVariant(name))
+    : [];
   const rows = [["case", "metric", ...brokers, ...peers.map((peer) => `${BASELINE}/${peer}`)]];
   for (const entry of results.cases) {
     entry.metrics.forEach((metric, i) => {
@@ -47,6 +52,39 @@ export function renderMedians(results: BenchResults): string {
     });
   }
   return align(rows, 2);
+}
+
+/**
+ * Renders Perch's variants (clustered on NATS) as a share of single-node Perch (the memory
+ * backbone) in the same run, for the cases they ran; empty when there are none.
+ *
+ * @param results The results.
+ * @returns The table text.
+ */
+export function renderVariantShares(results: BenchResults): string {
+  const variants = results.brokers
+    .filter((broker) => broker.status === "ok" && isVariant(broker.name))
+    .map((broker) => broker.name);
+  const cases = results.cases.filter((entry) =>
+    entry.results[BASELINE] && variants.some((variant) => entry.results[variant])
+  );
+  if (cases.length === 0) return "";
+  const rows = [["case", ...variants.map((variant) => `${variant}/${BASELINE}`)]];
+  for (const entry of cases) {
+    const key = entry.metrics[0].key;
+    const own = entry.results[BASELINE]?.median[key];
+    rows.push([
+      entry.id,
+      ...variants.map((variant) => {
+        const value = entry.results[variant]?.median[key];
+        if (value === undefined || !own) return "n/a";
+        return `${Math.round((100 * value) / own)}%`;
+      }),
+    ]);
+  }
+  return `Perch on NATS, as a share of single-node Perch (${cases[0].metrics[0].label}):\n${
+    align(rows, 1)
+  }`;
 }
 
 /**
@@ -98,4 +136,15 @@ export function renderIntegrity(results: BenchResults): string {
     )
   );
   return [align(rows, 2), ...errors.map((error) => `failed: ${error.split("\n")[0]}`)].join("\n");
+}
+
+/**
+ * Every table of a run, as printed and saved: medians, Perch's variants, integrity.
+ *
+ * @param results The results.
+ * @returns The text.
+ */
+export function renderTables(results: BenchResults): string {
+  return [renderMedians(results), renderVariantShares(results), renderIntegrity(results)]
+    .filter((table) => table !== "").join("\n\n");
 }

@@ -7,7 +7,7 @@
 
 import type { BenchResults } from "./results.ts";
 import { renderSvgChart } from "./svg_chart.ts";
-import { renderIntegrity, renderMedians } from "./text_table.ts";
+import { renderTables } from "./text_table.ts";
 
 /**
  * Writes the results.
@@ -25,7 +25,7 @@ export async function writeResults(results: BenchResults, outDir: string): Promi
   await Deno.writeTextFile(`${dir}/chart.svg`, renderSvgChart(results));
   await Deno.writeTextFile(
     `${dir}/table.txt`,
-    `${renderMedians(results)}\n\n${renderIntegrity(results)}\n`,
+    `${renderTables(results)}\n`,
   );
   await Deno.writeTextFile(`${outDir}/latest.json`, json);
   return dir;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { runLoad } from "../load/run_load.ts";
+import { loadTarget, runLoad } from "../load/run_load.ts";
 import { percentiles } from "../stats.ts";
 import type { BenchCase, CaseContext, Measurement, MetricSpec } from "./bench_case.ts";
 
@@ -35,7 +35,7 @@ export function latencyCases(rate: number): BenchCase[] {
     metrics: METRICS,
     hostCount: 1,
     async run({ broker, timing }: CaseContext): Promise<Measurement> {
-      const target = { hostname: broker.hosts[0], port: broker.port, pid: broker.process.pid };
+      const target = loadTarget(broker);
       const result = await runLoad({
         publishers: [{
           index: 0,

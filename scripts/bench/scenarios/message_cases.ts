@@ -6,7 +6,7 @@
  */
 
 import type { PublisherSpec, SubscriberSpec } from "../load/protocol.ts";
-import { type LoadPlan, runLoad } from "../load/run_load.ts";
+import { type LoadPlan, loadTarget, runLoad } from "../load/run_load.ts";
 import type {
   BenchCase,
   CaseContext,
@@ -94,7 +94,7 @@ function messageCase(
     metrics: [DELIVERED],
     hostCount: 1,
     async run({ broker, timing }: CaseContext): Promise<Measurement> {
-      const target = { hostname: broker.hosts[0], port: broker.port, pid: broker.process.pid };
+      const target = loadTarget(broker);
       const result = await runLoad(plan, { target, timing });
       return {
         metrics: { delivered: result.deliveredPerSecond, published: result.publishedPerSecond },
