@@ -194,6 +194,13 @@ export type QueueKey =
 export interface QueueLimits {
   maxMessages: number;
   maxBytes: number;
+  /**
+   * What a full queue does with one more message: `"refuse"` it at once (the default), or
+   * `"wait"` for room while its subscriber keeps acknowledging (a publish then takes longer, which
+   * slows its publisher), refusing once the subscriber acknowledged nothing for a second or is
+   * offline. A subscriber that is stuck never slows anyone either way.
+   */
+  whenFull?: "refuse" | "wait";
 }
 
 /** How much one queue holds. */

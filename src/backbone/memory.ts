@@ -249,8 +249,18 @@ class MemoryQueue {
   nextSeq = 1;
   /** Round-robin position among a group's handles. */
   turn = 0;
-  /** Epoch ms of the last acknowledgement, or of the first hand-out since the last one. */
-  lastProgress = 0;
+  /** Epoch ms of the last acknowledgement. */
+  lastAck = 0;
+  /** Epoch ms of the first hand-out since nothing was outstanding. */
+  #waitingSince = 0;
+  /**
+   * Publishes waited for a second and the subscriber acknowledged nothing: none waits again until
+   * it does (so a client that reconnects and takes its window again and again holds nobody up).
+   */
+  #stalled = false;
+  /** Publishes waiting for room (`whenFull: "wait"`), in order; each resolves to stored or not. */
+  readonly waiting = new Fifo<{ message: Message; done: (stored: boolean) => void }>();
+  #waitTimer: TimerId | undefined = undefined;
 
   constructor(key: QueueKey, limits: QueueLimits, total: QueuedBytes) {
     this.key = key;
@@ -261,15 +271,67 @@ class MemoryQueue {
   /**
    * Stores a message unless its bound would be exceeded, or the store's global ceiling while this
    * queue is not draining: one whose subscriber keeps acknowledging still takes it, so it is not
-   * punished for the ones that do not.
+   * punished for the ones that do not. A full queue that waits (`whenFull: "wait"`) and drains
+   * answers with a promise settled when the message is stored, or refused after all.
    */
-  offer(message: Message): boolean {
+  offer(message: Message): boolean | Promise<boolean> {
     const size = message.payload.length;
-    const bytes = this.bytes + size;
-    if (this.messages >= this.limits.maxMessages || bytes > this.limits.maxBytes) return false;
-    if (this.#total.bytes + size > this.#total.limit && !this.#draining()) return false;
+    if (this.#total.bytes + size > this.#total.limit && !this.#keepingUp()) return false;
+    if (this.waiting.length > 0 || !this.#hasRoom(size)) {
+      if (this.limits.whenFull !== "wait" || !this.#mayWait()) return false;
+      return this.#wait(message);
+    }
+    this.#store(message);
+    return true;
+  }
+
+  #hasRoom(size: number): boolean {
+    return this.messages < this.limits.maxMessages && this.bytes + size <= this.limits.maxBytes;
+  }
+
+  #wait(message: Message): Promise<boolean> {
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    this.waiting.push({ message, done: resolve });
+    this.#armWaitCheck();
+    return promise;
+  }
+
+  /** Looks again, a second on, whether the subscriber still acknowledges: else refuse waiters. */
+  #armWaitCheck(): void {
+    if (this.#waitTimer !== undefined) return;
+    const clock = this.#total.clock;
+    const at = Math.max(this.#lastProgress() + DRAINING_MS, clock.now() + 1);
+    this.#waitTimer = clock.setTimeout(() => {
+      this.#waitTimer = undefined;
+      if (this.waiting.length === 0) return;
+      if (this.#keepingUp()) this.#armWaitCheck();
+      else {
+        this.#stalled = true;
+        this.refuseWaiting();
+      }
+    }, at - clock.now());
+  }
+
+  /** Stores waiting publishes while there is room, in order. */
+  #admitWaiting(): void {
+    while (this.waiting.length > 0 && this.#hasRoom(this.waiting.peek()!.message.payload.length)) {
+      const { message, done } = this.waiting.shift()!;
+      this.#store(message);
+      done(true);
+    }
+  }
+
+  /** Refuses every waiting publish (the subscriber stopped, or the queue goes away). */
+  refuseWaiting(): void {
+    if (this.#waitTimer !== undefined) this.#total.clock.clearTimeout(this.#waitTimer);
+    this.#waitTimer = undefined;
+    while (this.waiting.length > 0) this.waiting.shift()!.done(false);
+  }
+
+  #store(message: Message): void {
+    const size = message.payload.length;
     this.messages++;
-    this.bytes = bytes;
+    this.bytes += size;
     this.#total.bytes += size;
     this.pending.push({
       seq: this.nextSeq++,
@@ -279,7 +341,6 @@ class MemoryQueue {
       packetId: 0,
     });
     this.dispatch();
-    return true;
   }
 
   /** Stores a delivery handed over from a group, keeping its state (bounds do not apply). */
@@ -309,7 +370,7 @@ class MemoryQueue {
       while (handle.credit > 0 && this.pending.length > 0) {
         const entry = this.pending.shift()!;
         this.unacked.set(entry.seq, entry);
-        this.handedOut();
+        if (this.unacked.size === 1) this.#waitingSince = this.#total.clock.now();
         handle.holding.add(entry.seq);
         handle.credit--;
         batch.push({ ...entry });
@@ -322,23 +383,34 @@ class MemoryQueue {
   }
 
   /**
-   * Whether the subscriber keeps up: nothing handed out is waiting for an acknowledgement, or one
-   * came within {@linkcode DRAINING_MS}. Offline (no handle open) is not draining.
+   * Whether the subscriber keeps up, for the global ceiling: nothing handed out waits for an
+   * acknowledgement, or the oldest wait (or the last acknowledgement) is within
+   * {@linkcode DRAINING_MS}. Offline (no handle open) does not keep up.
    */
-  #draining(): boolean {
+  #keepingUp(): boolean {
     if (this.handles.length === 0) return false;
     if (this.unacked.size === 0) return true;
-    return this.#total.clock.now() - this.lastProgress < DRAINING_MS;
+    return this.#total.clock.now() - this.#lastProgress() < DRAINING_MS;
   }
 
-  /** Notes a hand-out: the wait for an acknowledgement starts with the first one. */
-  handedOut(): void {
-    if (this.unacked.size === 1) this.lastProgress = this.#total.clock.now();
+  /** Epoch ms of the last acknowledgement, or of the hand-out that started the current wait. */
+  #lastProgress(): number {
+    return Math.max(this.lastAck, this.#waitingSince);
   }
 
-  /** An acknowledgement: progress. */
+  /**
+   * Whether a publish may wait for room: the subscriber is connected, keeps up, and has not been
+   * found stalled since its last acknowledgement.
+   */
+  #mayWait(): boolean {
+    return !this.#stalled && this.#keepingUp();
+  }
+
+  /** An acknowledgement: progress, and room for what waits. */
   acked(): void {
-    this.lastProgress = this.#total.clock.now();
+    this.lastAck = this.#total.clock.now();
+    this.#stalled = false;
+    if (this.waiting.length > 0) this.#admitWaiting();
   }
 
   remove(seq: number): Entry | undefined {
@@ -353,6 +425,7 @@ class MemoryQueue {
 
   /** Forgets everything it holds (the queue is deleted). */
   clear(): void {
+    this.refuseWaiting();
     this.#total.bytes -= this.bytes;
     this.messages = 0;
     this.bytes = 0;
@@ -438,6 +511,8 @@ class MemoryQueueHandle implements QueueHandle {
     const queue = this.#queue;
     const index = queue.handles.indexOf(this);
     if (index !== -1) queue.handles.splice(index, 1);
+    // Nobody drains it now: publishes waiting for room are refused rather than kept waiting.
+    if (queue.handles.length === 0) queue.refuseWaiting();
     for (const seq of pin?.seqs ?? []) {
       if (!this.holding.delete(seq)) continue;
       const entry = queue.remove(seq);
@@ -459,6 +534,22 @@ class MemoryQueueHandle implements QueueHandle {
 
 function queueId(key: QueueKey): string {
   return key.kind === "session" ? `s/${key.clientId}` : `g/${key.group}/${key.filter}`;
+}
+
+/** What capturing a message did. */
+interface Captured {
+  queued: number;
+  full: number;
+  fullQueues: string[];
+}
+
+/** Counts a queue that refused a message, naming the first few. */
+function refused(captured: Captured, queue: MemoryQueue): void {
+  captured.full++;
+  if (captured.fullQueues === NO_NAMES) captured.fullQueues = [];
+  if (captured.fullQueues.length < FULL_QUEUES_NAMED) {
+    captured.fullQueues.push(queueName(queue.key));
+  }
 }
 
 /** How a queue is named in logs: its client id, or the share group's subscription. */
@@ -491,13 +582,15 @@ export class MemoryQueueStore implements QueueStore {
     return this.#total.bytes >= this.#total.limit * 0.9;
   }
 
-  /** Stores a message in every queue whose filters match its topic. */
-  capture(message: Message): { queued: number; full: number; fullQueues: string[] } {
+  /**
+   * Stores a message in every queue whose filters match its topic; a promise when a full queue
+   * waits for room (settled once each of them stored or refused it).
+   */
+  capture(message: Message): Captured | Promise<Captured> {
     const matches = this.#matches.length === 0 ? this.#matches : [];
     this.#capture.match(message.topic, matches);
-    let queued = 0;
-    let full = 0;
-    let fullQueues: string[] | undefined;
+    const captured: Captured = { queued: 0, full: 0, fullQueues: NO_NAMES };
+    let waits: Promise<void>[] | undefined;
     // A queue matched by several filters takes the message once [MQTT-3.3.4-2].
     const seen = matches.length > 1 ? new Set<MemoryQueue>() : undefined;
     for (const queue of matches) {
@@ -505,15 +598,18 @@ export class MemoryQueueStore implements QueueStore {
         if (seen.has(queue)) continue;
         seen.add(queue);
       }
-      if (queue.offer(message)) queued++;
+      const offered = queue.offer(message);
+      if (offered === true) captured.queued++;
+      else if (offered === false) refused(captured, queue);
       else {
-        full++;
-        fullQueues ??= [];
-        if (fullQueues.length < FULL_QUEUES_NAMED) fullQueues.push(queueName(queue.key));
+        (waits ??= []).push(offered.then((stored) => {
+          if (stored) captured.queued++;
+          else refused(captured, queue);
+        }));
       }
     }
     matches.length = 0;
-    return { queued, full, fullQueues: fullQueues ?? NO_NAMES };
+    return waits === undefined ? captured : Promise.all(waits).then(() => captured);
   }
 
   setFilters(clientId: string, filters: string[], limits: QueueLimits): Promise<void> {
@@ -657,8 +753,8 @@ export class MemoryMessageBus implements MessageBus {
       if (!open) publishers.set(inbound.clientId, open = new Set());
       open.add(inbound.packetId);
     }
-    const { queued, full, fullQueues } = this.#queues.capture(message);
-    return Promise.resolve({
+    const captured = this.#queues.capture(message);
+    const outcome = ({ queued, full, fullQueues }: Captured): PublishOutcome => ({
       queued,
       full,
       fullQueues,
@@ -666,6 +762,9 @@ export class MemoryMessageBus implements MessageBus {
       forwarded: false,
       duplicate: false,
     });
+    return captured instanceof Promise
+      ? captured.then(outcome)
+      : Promise.resolve(outcome(captured));
   }
 
   completeInbound(key: InboundKey): Promise<boolean> {

@@ -69,6 +69,8 @@ export class InboundFlow {
   #slowed = false;
   /** Resolves the hold on input taken when too many acknowledgements were waiting. */
   #roomForAcks: (() => void) | undefined = undefined;
+  /** Resolves the hold on a 3.1.1 client's input taken at our Receive Maximum. */
+  #roomForAnswers: (() => void) | undefined = undefined;
   /**
    * The last topic name that passed validation: publishers mostly repeat one topic, and a string
    * comparison is cheaper than validating it again.
@@ -160,9 +162,13 @@ export class InboundFlow {
     if (qos > 0) {
       // [MQTT-3.3.4-7]: QoS 1 and 2 PUBLISHes not yet answered with PUBACK or PUBCOMP count
       // against the Receive Maximum we announced; a client that goes over gets 0x93 (section 4.9).
+      // A 3.1.1 client was never told one: its input is held instead until answers go out.
       const open = this.#qos2Open?.size ?? 0;
       if (this.#awaitingAck + open >= options.receiveMaximum) {
-        throw new MqttError(ReasonCode.ReceiveMaximumExceeded, "Receive Maximum exceeded");
+        if (connection.protocolVersion === 5) {
+          throw new MqttError(ReasonCode.ReceiveMaximumExceeded, "Receive Maximum exceeded");
+        }
+        this.#holdUntilAnswered();
       }
       this.#awaitingAck++;
     }
@@ -252,6 +258,12 @@ export class InboundFlow {
     });
   }
 
+  /** Holds a 3.1.1 client's input until half its unanswered messages are answered. */
+  #holdUntilAnswered(): void {
+    if (this.#roomForAnswers !== undefined) return;
+    this.#connection.runAsync(new Promise((resolve) => this.#roomForAnswers = resolve));
+  }
+
   /** Holds this publisher's input for a moment: the queues are near their global ceiling. */
   #slowDown(): void {
     if (this.#slowed || this.#connection.closed) return;
@@ -324,6 +336,12 @@ export class InboundFlow {
     if (this.#roomForAcks !== undefined && acks.length < MAX_WAITING_ACKS / 2) {
       const resume = this.#roomForAcks;
       this.#roomForAcks = undefined;
+      resume();
+    }
+    const receiveMaximum = connection.services.context.options.receiveMaximum;
+    if (this.#roomForAnswers !== undefined && this.#awaitingAck < receiveMaximum / 2) {
+      const resume = this.#roomForAnswers;
+      this.#roomForAnswers = undefined;
       resume();
     }
   }

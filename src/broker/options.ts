@@ -43,6 +43,8 @@ export interface BrokerOptions {
   writeBufferLimit: number;
   /** Ms a client may keep its window full without acknowledging before it is disconnected. */
   slowConsumerTimeout: number;
+  /** What a full subscriber queue does with a new message (see `QueueLimits.whenFull`). */
+  queueFullPolicy: "wait" | "refuse";
   /** Ms between sweeps for offline sessions nobody watches. */
   sessionSweepInterval: number;
   /** Ms the engine waits for one backbone operation. */

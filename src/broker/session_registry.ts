@@ -121,7 +121,11 @@ export class SessionRegistry {
 
   get #limits(): QueueLimits {
     const options = this.#context.options;
-    return { maxMessages: options.maxQueuedMessages, maxBytes: options.maxQueuedBytes };
+    return {
+      maxMessages: options.maxQueuedMessages,
+      maxBytes: options.maxQueuedBytes,
+      whenFull: options.queueFullPolicy,
+    };
   }
 
   /** Sessions held by this node (attached to a connection). */

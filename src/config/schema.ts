@@ -452,6 +452,11 @@ const mqtt = section({
     "A connected client whose QoS 1/2 window is full and that acknowledges nothing for this long is disconnected (MQTT 5: reason 0x97); its session keeps its queue, within `maxQueuedMessages` and `maxQueuedBytes`.",
     { min: 1 },
   ),
+  queueFullPolicy: oneOf(
+    ["refuse", "wait"],
+    "refuse",
+    "When a subscriber's queue is full: `refuse` drops the message for that subscriber at once (MQTT 5 publishers get 0x97), so no subscriber ever slows a publisher; `wait` makes the publish wait for room while that subscriber keeps acknowledging (its publishers slow down: lossless for trusted pipelines, but a live subscriber that acknowledges slowly then slows every publisher it subscribes to). A subscriber that acknowledged nothing for a second, or is offline, refuses at once either way. Only the in-memory backbone waits so far; on the others a full queue refuses.",
+  ),
   sessionSweepInterval: duration(
     "30s",
     "How often one node looks for offline sessions nobody watches (their node died or restarted) to publish their due wills and end the expired ones.",

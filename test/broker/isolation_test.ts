@@ -313,3 +313,85 @@ Deno.test("many stuck subscribers meet the global ceiling: queued bytes stop gro
     await server.close();
   }
 });
+
+/** `total` QoS 1 PUBLISH packets with ids 1.., payloads "0".., as one burst of bytes. */
+async function burst(client: TestClient, topic: string, total: number): Promise<void> {
+  for (let i = 0; i < total; i++) {
+    await client.send({
+      type: PacketType.PUBLISH,
+      dup: false,
+      qos: 1,
+      retain: false,
+      topic,
+      packetId: 1 + (i % 0xfff0),
+      properties: undefined,
+      payload: new TextEncoder().encode(String(i)),
+    });
+  }
+}
+
+Deno.test("mqtt.queueFullPolicy wait: a subscriber slower than its publisher but acknowledging loses nothing", async () => {
+  const server = startBroker({
+    config: { mqtt: { maxInflight: 2, maxQueuedMessages: 10, queueFullPolicy: "wait" } },
+  });
+  try {
+    const { client: sub } = await TestClient.connect(server.port, { clientId: "slow" });
+    await sub.subscribe("w", 1);
+    const subscriber = healthy(sub);
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "fast", version: 5 });
+    const total = 300;
+    await burst(pub, "w", total);
+    await subscriber.until(total);
+    assert.deepEqual(subscriber.received, numbers(total));
+    const codes: number[] = [];
+    for (let i = 0; i < total; i++) codes.push((await pub.expect(PacketType.PUBACK)).reasonCode);
+    assert.deepEqual(codes, new Array(total).fill(ReasonCode.Success));
+    assert.equal(server.broker.stats.droppedQueueFull, 0);
+    await Promise.all([sub.disconnect(), pub.disconnect()]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("mqtt.queueFullPolicy refuse (the default): past a subscriber's bound messages are refused at once (0x97), even while it acknowledges", async () => {
+  const server = startBroker({ config: { mqtt: { maxInflight: 2, maxQueuedMessages: 10 } } });
+  try {
+    const { client: sub } = await TestClient.connect(server.port, { clientId: "slow" });
+    await sub.subscribe("w", 1);
+    const subscriber = healthy(sub);
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "fast", version: 5 });
+    const total = 300;
+    await burst(pub, "w", total);
+    const codes: number[] = [];
+    for (let i = 0; i < total; i++) codes.push((await pub.expect(PacketType.PUBACK)).reasonCode);
+    const refused = codes.filter((c) => c === ReasonCode.QuotaExceeded).length;
+    assert.ok(refused > 0, "some were refused");
+    await subscriber.until(total - refused);
+    assert.equal(server.broker.stats.droppedQueueFull, refused);
+    await Promise.all([sub.disconnect(), pub.disconnect()]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a 3.1.1 publisher past our Receive Maximum is held, not disconnected: it was never told the limit", async () => {
+  const server = startBroker({
+    config: {
+      mqtt: { receiveMaximum: 5, maxInflight: 2, maxQueuedMessages: 4, queueFullPolicy: "wait" },
+    },
+  });
+  try {
+    const { client: sub } = await TestClient.connect(server.port, { clientId: "slow" });
+    await sub.subscribe("w", 1);
+    const subscriber = healthy(sub);
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "fast" });
+    const total = 50;
+    await burst(pub, "w", total);
+    for (let i = 0; i < total; i++) await pub.expect(PacketType.PUBACK);
+    await subscriber.until(total);
+    assert.deepEqual(subscriber.received, numbers(total));
+    await Promise.all([sub.disconnect(), pub.disconnect()]);
+  } finally {
+    await server.close();
+  }
+});
