@@ -18,7 +18,7 @@
  *   over its bound by what other nodes published since the last refresh; bytes are estimated
  *   from the ledger's mean size when the counts came from the server.
  * - A handle pulls within its credit (one pull request for what was granted meanwhile), acks with
- *   a confirmed `+ACK`, naks with `-NAK`, and keeps its unacknowledged deliveries alive with
+ *   `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and keeps its unacknowledged deliveries alive with
  *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
  *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
  *   and stream sequence), read back for redelivered messages.
@@ -83,6 +83,8 @@ const PULL_EXPIRES_MS = 30_000;
 const PULL_MIN_BATCH = 8;
 /** How often a queue's ledger may be refreshed from the server while it is published into. */
 const REFRESH_MS = 1_000;
+/** How long after an unconfirmed ack the server's count may still include it. */
+const ACK_LAG_MS = 1_000;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
 
@@ -109,6 +111,8 @@ interface Ledger {
   refreshedAt: number;
   /** Counts local changes, so a refresh that raced one is not applied. */
   changes: number;
+  /** When this node last acknowledged without waiting for the server's confirmation. */
+  unconfirmedAckAt: number;
   refreshing: Promise<void> | undefined;
 }
 
@@ -410,6 +414,7 @@ export class NatsQueueStore implements QueueStore {
         skipped: 0,
         refreshedAt: 0,
         changes: 0,
+        unconfirmedAckAt: 0,
         refreshing: undefined,
       };
       this.#ledgers.set(qid, ledger);
@@ -431,6 +436,7 @@ export class NatsQueueStore implements QueueStore {
     const ledger = this.#ledger(qid);
     return ledger.refreshing ??= (async () => {
       const changes = ledger.changes;
+      const askedAt = Date.now();
       let count = 0;
       try {
         const info = await this.#jsm.consumers.info(this.#stream, qid);
@@ -438,16 +444,21 @@ export class NatsQueueStore implements QueueStore {
       } catch (error) {
         if (!isConsumerNotFound(error)) throw error;
       }
-      // A local publish or ack while the count was on its way: the ledger is newer.
-      if (ledger.changes === changes) this.#settle(ledger, count);
+      // A local publish or ack while the count was on its way: the ledger is newer. So is it
+      // when the server counts more than the ledger shortly after an unconfirmed ack: the
+      // server takes acks in on a queue of its own, and may answer before it applied them.
+      const acksMayLag = askedAt - ledger.unconfirmedAckAt < ACK_LAG_MS &&
+        count - ledger.skipped > ledger.messages;
+      if (ledger.changes === changes && !acksMayLag) this.#settle(ledger, count);
       else ledger.refreshedAt = Date.now();
     })().finally(() => ledger.refreshing = undefined);
   }
 
   /** A delivery of this node's handle was acknowledged: it left the queue. */
-  acknowledged(qid: string, bytes: number): void {
+  acknowledged(qid: string, bytes: number, confirmed: boolean): void {
     const ledger = this.#ledgers.get(qid);
     if (!ledger) return;
+    if (!confirmed) ledger.unconfirmedAckAt = Date.now();
     ledger.messages = Math.max(0, ledger.messages - 1);
     ledger.bytes = Math.max(0, ledger.bytes - bytes);
     ledger.changes++;
@@ -890,7 +901,7 @@ class NatsQueueHandle implements QueueHandle {
         // after the ack wait, which QoS 1 allows; confirming each would cost a round trip.
         this.#store.shared.nc.publish(held.reply, encoder.encode("+ACK"));
       }
-      this.#store.acknowledged(this.#qid, held.size);
+      this.#store.acknowledged(this.#qid, held.size, held.stateRecorded);
     });
   }
 
@@ -942,7 +953,7 @@ class NatsQueueHandle implements QueueHandle {
         await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
           timeout: this.#store.shared.timeoutMs,
         });
-        this.#store.acknowledged(this.#qid, held.size);
+        this.#store.acknowledged(this.#qid, held.size, true);
         if (held.stateRecorded) await this.#store.forgetState(this.#qid, seq);
       }
       // First the inbox: a pull request still waiting on the server is dropped once its inbox
