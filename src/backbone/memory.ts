@@ -2,6 +2,10 @@
  * The embedded backbone: everything in this process, nothing else to run, state lost on exit.
  * Every operation resolves at once; the engine does not rely on that.
  *
+ * Its stores also carry the SQLite backbone (`sqlite.ts`), which keeps the same state in memory
+ * and writes every change to a file: each store takes an optional
+ * {@linkcode MemoryStateObserver} told of every change, and can be filled back from the file.
+ *
  * @module
  */
 
@@ -44,6 +48,32 @@ import type {
 } from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 
+/**
+ * Told of every change to the state of the memory stores, once it is made, so that a durable
+ * backbone can write the changed state. Calls are synchronous and must be cheap: they name what
+ * changed, and the observer reads the state when it writes (see the stores' `peek` methods).
+ */
+export interface MemoryStateObserver {
+  /** A session record was written or deleted. */
+  sessionChanged(clientId: string): void;
+  /** A topic's retained message was set, replaced or removed (deleted or expired). */
+  retainedChanged(topic: string): void;
+  /** A queue was created or deleted, or its filters, limits or members changed. */
+  queueChanged(queueId: string): void;
+  /** A message was stored in a queue. */
+  entryAdded(queueId: string, entry: QueueEntry): void;
+  /** A stored message's packet id or release state changed. */
+  entryChanged(entry: QueueEntry): void;
+  /** A stored message left its queue (acknowledged, moved to another queue, or dropped). */
+  entryRemoved(entry: QueueEntry): void;
+  /** A publisher's QoS 2 packet id was opened or closed. */
+  inboundChanged(clientId: string, packetId: number): void;
+  /** Every open QoS 2 packet id of a publisher was dropped with its session. */
+  inboundDropped(clientId: string): void;
+  /** A configuration document was put or deleted. */
+  configChanged(key: string): void;
+}
+
 /** Options of the memory backbone. */
 export interface MemoryBackboneOptions {
   /** Time source for message expiry and lock TTLs. */
@@ -64,6 +94,27 @@ export interface MemoryBackboneOptions {
 export class MemorySessionStore implements SessionStore {
   #records = new Map<string, StoredSession>();
   #revision = 0;
+  #observer: MemoryStateObserver | undefined;
+
+  constructor(observer?: MemoryStateObserver) {
+    this.#observer = observer;
+  }
+
+  /** The last revision given out. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** The stored session itself, not a copy: for an observer writing it out, which must not change it. */
+  peek(clientId: string): StoredSession | undefined {
+    return this.#records.get(clientId);
+  }
+
+  /** Fills an empty store with sessions read back, revisions continuing after `revision`. */
+  restore(sessions: Iterable<StoredSession>, revision: number): void {
+    for (const stored of sessions) this.#records.set(stored.record.clientId, stored);
+    this.#revision = revision;
+  }
 
   get(clientId: string): Promise<StoredSession | undefined> {
     return Promise.resolve(this.#copy(this.#records.get(clientId)));
@@ -102,7 +153,9 @@ export class MemorySessionStore implements SessionStore {
     if (expectedRevision !== undefined && stored.revision !== expectedRevision) {
       return Promise.resolve(false);
     }
-    return Promise.resolve(this.#records.delete(clientId));
+    this.#records.delete(clientId);
+    this.#observer?.sessionChanged(clientId);
+    return Promise.resolve(true);
   }
 
   count(): Promise<number> {
@@ -112,6 +165,7 @@ export class MemorySessionStore implements SessionStore {
   #write(record: SessionRecord): number {
     const revision = ++this.#revision;
     this.#records.set(record.clientId, { record: cloneRecord(record), revision });
+    this.#observer?.sessionChanged(record.clientId);
     return revision;
   }
 
@@ -142,10 +196,32 @@ export class MemoryRetainedStore implements RetainedStore {
   #bytes = 0;
   #clock: Clock;
   #limits: { maxMessages: number; maxBytes: number };
+  #observer: MemoryStateObserver | undefined;
 
-  constructor(clock: Clock, limits = { maxMessages: Infinity, maxBytes: Infinity }) {
+  constructor(
+    clock: Clock,
+    limits = { maxMessages: Infinity, maxBytes: Infinity },
+    observer?: MemoryStateObserver,
+  ) {
     this.#clock = clock;
     this.#limits = limits;
+    this.#observer = observer;
+  }
+
+  /** A topic's retained message, expired or not: for an observer writing it out. */
+  peek(topic: string): Message | undefined {
+    return this.#index.get(topic);
+  }
+
+  /**
+   * Fills an empty store with messages read back. They were within the bounds when they were set,
+   * so the bounds are not applied again (a lowered bound refuses new messages until there is room).
+   */
+  restore(messages: Iterable<Message>): void {
+    for (const message of messages) {
+      this.#index.set(message.topic, message);
+      this.#bytes += message.payload.length;
+    }
   }
 
   set(message: Message): Promise<void> {
@@ -162,6 +238,7 @@ export class MemoryRetainedStore implements RetainedStore {
     }
     this.#index.set(message.topic, message);
     this.#bytes = bytes;
+    this.#observer?.retainedChanged(message.topic);
     return Promise.resolve();
   }
 
@@ -200,6 +277,7 @@ export class MemoryRetainedStore implements RetainedStore {
     if (!previous) return false;
     this.#index.delete(topic);
     this.#bytes -= previous.payload.length;
+    this.#observer?.retainedChanged(topic);
     return true;
   }
 }
@@ -207,18 +285,38 @@ export class MemoryRetainedStore implements RetainedStore {
 // ---- queues --------------------------------------------------------------------------------------
 
 /** A stored message of one queue. */
-interface Entry {
-  seq: number;
-  message: Message;
+export interface QueueEntry {
+  /** Increasing, and unique over every queue of the store (a durable store's key for it). */
+  readonly seq: number;
+  readonly message: Message;
+  /** Handed out before and not acknowledged. */
   redelivered: boolean;
   released: boolean;
   packetId: number;
+}
+
+/** What a queue keeps beyond its messages. */
+export interface QueueState {
+  readonly key: QueueKey;
+  /** Filters it captures (a session's QoS 1/2 subscriptions, a group's one filter). */
+  readonly filters: readonly string[];
+  readonly limits: QueueLimits;
+  /** Group members (client ids); empty for a session queue. */
+  readonly members: ReadonlySet<string>;
 }
 
 /** Bytes queued over every queue of a store, against its global ceiling. */
 class QueuedBytes {
   bytes = 0;
   constructor(readonly limit: number, readonly clock: Clock) {}
+}
+
+/** What the queues of one store share. */
+interface QueueContext {
+  readonly total: QueuedBytes;
+  /** The next entry's sequence. */
+  nextSeq: number;
+  readonly observer: MemoryStateObserver | undefined;
 }
 
 /**
@@ -231,22 +329,21 @@ const DRAINING_MS = 1_000;
 const FULL_QUEUES_NAMED = 4;
 
 /** One session's or share group's queue. */
-class MemoryQueue {
+class MemoryQueue implements QueueState {
   readonly key: QueueKey;
+  readonly id: string;
+  readonly #context: QueueContext;
   readonly #total: QueuedBytes;
   limits: QueueLimits;
-  /** Filters it captures (a session's QoS 1/2 subscriptions, a group's one filter). */
   filters: string[] = [];
-  /** Group members (client ids); empty for a session queue. */
   readonly members = new Set<string>();
   /** Stored and not handed out, oldest first. */
-  pending = new Fifo<Entry>();
+  pending = new Fifo<QueueEntry>();
   /** Handed out and not acknowledged, by sequence. */
-  readonly unacked = new Map<number, Entry>();
+  readonly unacked = new Map<number, QueueEntry>();
   readonly handles: MemoryQueueHandle[] = [];
   messages = 0;
   bytes = 0;
-  nextSeq = 1;
   /** Round-robin position among a group's handles. */
   turn = 0;
   /** Epoch ms of the last acknowledgement. */
@@ -262,10 +359,12 @@ class MemoryQueue {
   readonly waiting = new Fifo<{ message: Message; done: (stored: boolean) => void }>();
   #waitTimer: TimerId | undefined = undefined;
 
-  constructor(key: QueueKey, limits: QueueLimits, total: QueuedBytes) {
+  constructor(key: QueueKey, limits: QueueLimits, context: QueueContext) {
     this.key = key;
+    this.id = queueId(key);
     this.limits = limits;
-    this.#total = total;
+    this.#context = context;
+    this.#total = context.total;
   }
 
   /**
@@ -329,27 +428,38 @@ class MemoryQueue {
   }
 
   #store(message: Message): void {
-    const size = message.payload.length;
-    this.messages++;
-    this.bytes += size;
-    this.#total.bytes += size;
-    this.pending.push({
-      seq: this.nextSeq++,
+    this.#keep({
+      seq: this.#context.nextSeq++,
       message,
       redelivered: false,
       released: false,
       packetId: 0,
     });
+  }
+
+  #keep(entry: QueueEntry): void {
+    this.#count(entry);
+    this.pending.push(entry);
+    this.#context.observer?.entryAdded(this.id, entry);
     this.dispatch();
   }
 
-  /** Stores a delivery handed over from a group, keeping its state (bounds do not apply). */
-  adopt(from: Entry): void {
+  #count(entry: QueueEntry): void {
+    const size = entry.message.payload.length;
     this.messages++;
-    this.bytes += from.message.payload.length;
-    this.#total.bytes += from.message.payload.length;
-    this.pending.push({ ...from, seq: this.nextSeq++, redelivered: true });
-    this.dispatch();
+    this.bytes += size;
+    this.#total.bytes += size;
+  }
+
+  /** Stores a delivery handed over from a group, keeping its state (bounds do not apply). */
+  adopt(from: QueueEntry): void {
+    this.#keep({ ...from, seq: this.#context.nextSeq++, redelivered: true });
+  }
+
+  /** Puts back an entry read from a durable store, behind those put back before. */
+  reload(entry: QueueEntry): void {
+    this.#count(entry);
+    this.pending.push(entry);
   }
 
   /** Hands pending entries to open handles within their credit, round robin. */
@@ -413,19 +523,27 @@ class MemoryQueue {
     if (this.waiting.length > 0) this.#admitWaiting();
   }
 
-  remove(seq: number): Entry | undefined {
+  remove(seq: number): QueueEntry | undefined {
     const entry = this.unacked.get(seq);
     if (!entry) return undefined;
     this.unacked.delete(seq);
     this.messages--;
     this.bytes -= entry.message.payload.length;
     this.#total.bytes -= entry.message.payload.length;
+    this.#context.observer?.entryRemoved(entry);
     return entry;
+  }
+
+  /** A stored entry's packet id or release state changed. */
+  changed(entry: QueueEntry): void {
+    this.#context.observer?.entryChanged(entry);
   }
 
   /** Forgets everything it holds (the queue is deleted). */
   clear(): void {
     this.refuseWaiting();
+    const observer = this.#context.observer;
+    if (observer) { for (const entry of this.entries()) observer.entryRemoved(entry); }
     this.#total.bytes -= this.bytes;
     this.messages = 0;
     this.bytes = 0;
@@ -434,12 +552,18 @@ class MemoryQueue {
   }
 
   /** Puts handed-out entries back at the head, in sequence order. */
-  restore(entries: Entry[]): void {
+  restore(entries: QueueEntry[]): void {
     if (entries.length === 0) return;
     const rest = this.pending;
-    this.pending = new Fifo<Entry>();
+    this.pending = new Fifo<QueueEntry>();
     for (const entry of entries.sort((a, b) => a.seq - b.seq)) this.pending.push(entry);
     for (const entry of rest) this.pending.push(entry);
+  }
+
+  /** Every stored entry, handed out or not. */
+  *entries(): IterableIterator<QueueEntry> {
+    yield* this.unacked.values();
+    yield* this.pending;
   }
 }
 
@@ -485,13 +609,19 @@ class MemoryQueueHandle implements QueueHandle {
 
   recordPacketId(seq: number, packetId: number): Promise<void> {
     const entry = this.#queue.unacked.get(seq);
-    if (entry && this.holding.has(seq)) entry.packetId = packetId;
+    if (entry && this.holding.has(seq)) {
+      entry.packetId = packetId;
+      this.#queue.changed(entry);
+    }
     return Promise.resolve();
   }
 
   release(seq: number): Promise<void> {
     const entry = this.#queue.unacked.get(seq);
-    if (entry && this.holding.has(seq)) entry.released = true;
+    if (entry && this.holding.has(seq)) {
+      entry.released = true;
+      this.#queue.changed(entry);
+    }
     return Promise.resolve();
   }
 
@@ -518,7 +648,7 @@ class MemoryQueueHandle implements QueueHandle {
       const entry = queue.remove(seq);
       if (entry) this.#store.adoptInto(pin!.clientId, entry);
     }
-    const returned: Entry[] = [];
+    const returned: QueueEntry[] = [];
     for (const seq of this.holding) {
       const entry = queue.unacked.get(seq);
       if (!entry) continue;
@@ -562,24 +692,30 @@ const NO_NAMES: string[] = [];
 /** Session and group queues, capturing published messages through a topic trie of their filters. */
 export class MemoryQueueStore implements QueueStore {
   #queues = new Map<string, MemoryQueue>();
-  readonly #total: QueuedBytes;
+  readonly #context: QueueContext;
   /** Filter -> queues capturing it (keyed by queue id). */
   #capture = new SubscriptionTrie<MemoryQueue, string>();
   #matches: MemoryQueue[] = [];
   /** Open QoS 2 packet ids by publisher: session state, dropped with the session's queue. */
-  readonly inbound = new Map<string, Set<number>>();
+  readonly #inbound = new Map<string, Set<number>>();
 
   /**
    * @param clock Time source for telling draining queues from stuck ones.
    * @param maxQueuedBytesTotal The global ceiling on queued payload bytes.
+   * @param observer Told of every change (a durable backbone writing it out).
    */
-  constructor(clock: Clock, maxQueuedBytesTotal = Infinity) {
-    this.#total = new QueuedBytes(maxQueuedBytesTotal, clock);
+  constructor(clock: Clock, maxQueuedBytesTotal = Infinity, observer?: MemoryStateObserver) {
+    this.#context = {
+      total: new QueuedBytes(maxQueuedBytesTotal, clock),
+      nextSeq: 1,
+      observer,
+    };
   }
 
   /** Whether the queued bytes are at 90% of the global ceiling or more. */
   get congested(): boolean {
-    return this.#total.bytes >= this.#total.limit * 0.9;
+    const total = this.#context.total;
+    return total.bytes >= total.limit * 0.9;
   }
 
   /**
@@ -617,20 +753,27 @@ export class MemoryQueueStore implements QueueStore {
     const queue = this.#queue(key, limits);
     queue.limits = limits;
     this.#setCapture(queue, filters);
+    this.#context.observer?.queueChanged(queue.id);
     return Promise.resolve();
   }
 
   joinGroup(group: string, filter: string, clientId: string, limits: QueueLimits): Promise<void> {
     const queue = this.#queue({ kind: "group", group, filter }, limits);
     if (queue.filters.length === 0) this.#setCapture(queue, [filter]);
-    queue.members.add(clientId);
+    if (!queue.members.has(clientId)) {
+      queue.members.add(clientId);
+      this.#context.observer?.queueChanged(queue.id);
+    }
     return Promise.resolve();
   }
 
   leaveGroup(group: string, filter: string, clientId: string): Promise<void> {
     const id = queueId({ kind: "group", group, filter });
     const queue = this.#queues.get(id);
-    if (queue && queue.members.delete(clientId) && queue.members.size === 0) this.#delete(id);
+    if (queue && queue.members.delete(clientId)) {
+      if (queue.members.size === 0) this.#delete(id);
+      else this.#context.observer?.queueChanged(id);
+    }
     return Promise.resolve();
   }
 
@@ -643,7 +786,7 @@ export class MemoryQueueStore implements QueueStore {
 
   drop(clientId: string): Promise<void> {
     this.#delete(queueId({ kind: "session", clientId }));
-    this.inbound.delete(clientId);
+    if (this.#inbound.delete(clientId)) this.#context.observer?.inboundDropped(clientId);
     return Promise.resolve();
   }
 
@@ -663,27 +806,87 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   /** Moves a group delivery into a member session's queue (QoS 2 bound to that member). */
-  adoptInto(clientId: string, entry: Entry): void {
+  adoptInto(clientId: string, entry: QueueEntry): void {
     this.#queue({ kind: "session", clientId }, { maxMessages: 0, maxBytes: 0 }).adopt(entry);
+  }
+
+  /** Opens a publisher's QoS 2 packet id; false when it is open already. */
+  openInboundId(clientId: string, packetId: number): boolean {
+    let open = this.#inbound.get(clientId);
+    if (open?.has(packetId)) return false;
+    if (!open) this.#inbound.set(clientId, open = new Set());
+    open.add(packetId);
+    this.#context.observer?.inboundChanged(clientId, packetId);
+    return true;
+  }
+
+  /** Closes a publisher's QoS 2 packet id; true if it was open. */
+  closeInboundId(clientId: string, packetId: number): boolean {
+    const open = this.#inbound.get(clientId);
+    if (!open?.delete(packetId)) return false;
+    if (open.size === 0) this.#inbound.delete(clientId);
+    this.#context.observer?.inboundChanged(clientId, packetId);
+    return true;
+  }
+
+  /** A publisher's open QoS 2 packet ids. */
+  inboundIds(clientId: string): number[] {
+    return [...(this.#inbound.get(clientId) ?? [])];
+  }
+
+  /** Whether a publisher's QoS 2 packet id is open. */
+  isInboundOpen(clientId: string, packetId: number): boolean {
+    return this.#inbound.get(clientId)?.has(packetId) ?? false;
+  }
+
+  /** A queue's state, for an observer writing it out; undefined once the queue is gone. */
+  peekQueue(id: string): QueueState | undefined {
+    return this.#queues.get(id);
+  }
+
+  /** Every stored entry of every queue. */
+  *entries(): IterableIterator<QueueEntry> {
+    for (const queue of this.#queues.values()) yield* queue.entries();
+  }
+
+  /**
+   * Puts back a queue read from a durable store, with its entries in sequence order (none handed
+   * out); later entries get higher sequences than these.
+   */
+  restoreQueue(state: QueueState, entries: Iterable<QueueEntry>): void {
+    const queue = new MemoryQueue(state.key, state.limits, this.#context);
+    this.#queues.set(queue.id, queue);
+    this.#setCapture(queue, [...state.filters]);
+    for (const member of state.members) queue.members.add(member);
+    for (const entry of entries) {
+      queue.reload(entry);
+      if (entry.seq >= this.#context.nextSeq) this.#context.nextSeq = entry.seq + 1;
+    }
+  }
+
+  /** Puts back a publisher's open QoS 2 packet ids read from a durable store. */
+  restoreInbound(clientId: string, packetIds: Iterable<number>): void {
+    this.#inbound.set(clientId, new Set(packetIds));
   }
 
   #queue(key: QueueKey, limits: QueueLimits): MemoryQueue {
     const id = queueId(key);
     let queue = this.#queues.get(id);
     if (!queue) {
-      queue = new MemoryQueue(key, limits, this.#total);
+      queue = new MemoryQueue(key, limits, this.#context);
       this.#queues.set(id, queue);
+      this.#context.observer?.queueChanged(id);
     } else if (queue.limits.maxMessages === 0 && limits.maxMessages !== 0) {
       queue.limits = limits;
+      this.#context.observer?.queueChanged(id);
     }
     return queue;
   }
 
   #setCapture(queue: MemoryQueue, filters: string[]): void {
-    const id = queueId(queue.key);
-    for (const filter of queue.filters) this.#capture.remove(filter, id);
+    for (const filter of queue.filters) this.#capture.remove(filter, queue.id);
     queue.filters = [...new Set(filters)];
-    for (const filter of queue.filters) this.#capture.add(filter, id, queue);
+    for (const filter of queue.filters) this.#capture.add(filter, queue.id, queue);
   }
 
   #delete(id: string): void {
@@ -693,6 +896,7 @@ export class MemoryQueueStore implements QueueStore {
     this.#queues.delete(id);
     // Handles still open see nothing more; what they hold is gone with the queue.
     queue.clear();
+    this.#context.observer?.queueChanged(id);
   }
 }
 
@@ -737,21 +941,15 @@ export class MemoryMessageBus implements MessageBus {
   }
 
   publish(message: Message, inbound?: InboundKey): Promise<PublishOutcome> {
-    if (inbound) {
-      const publishers = this.#queues.inbound;
-      let open = publishers.get(inbound.clientId);
-      if (open?.has(inbound.packetId)) {
-        return Promise.resolve({
-          queued: 0,
-          full: 0,
-          fullQueues: NO_NAMES,
-          congested: false,
-          forwarded: false,
-          duplicate: true,
-        });
-      }
-      if (!open) publishers.set(inbound.clientId, open = new Set());
-      open.add(inbound.packetId);
+    if (inbound && !this.#queues.openInboundId(inbound.clientId, inbound.packetId)) {
+      return Promise.resolve({
+        queued: 0,
+        full: 0,
+        fullQueues: NO_NAMES,
+        congested: false,
+        forwarded: false,
+        duplicate: true,
+      });
     }
     const captured = this.#queues.capture(message);
     const outcome = ({ queued, full, fullQueues }: Captured): PublishOutcome => ({
@@ -768,15 +966,11 @@ export class MemoryMessageBus implements MessageBus {
   }
 
   completeInbound(key: InboundKey): Promise<boolean> {
-    const publishers = this.#queues.inbound;
-    const open = publishers.get(key.clientId);
-    const known = open?.delete(key.packetId) ?? false;
-    if (open && open.size === 0) publishers.delete(key.clientId);
-    return Promise.resolve(known);
+    return Promise.resolve(this.#queues.closeInboundId(key.clientId, key.packetId));
   }
 
   openInbound(clientId: string): Promise<number[]> {
-    return Promise.resolve([...(this.#queues.inbound.get(clientId) ?? [])]);
+    return Promise.resolve(this.#queues.inboundIds(clientId));
   }
 }
 
@@ -885,6 +1079,30 @@ export class MemoryConfigStore implements ConfigStore {
   #entries = new Map<string, ConfigEntry>();
   #revision = 0;
   #watchers = new Set<(key: string, value: Uint8Array | undefined) => void>();
+  #observer: MemoryStateObserver | undefined;
+
+  constructor(observer?: MemoryStateObserver) {
+    this.#observer = observer;
+  }
+
+  /** The last revision given out. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** A key's stored entry itself, not a copy: for an observer writing it out. */
+  peek(key: string): ConfigEntry | undefined {
+    return this.#entries.get(key);
+  }
+
+  /**
+   * Fills an empty store with documents read back, revisions continuing after `revision`
+   * (watchers are not called).
+   */
+  restore(documents: Iterable<[string, ConfigEntry]>, revision: number): void {
+    for (const [key, entry] of documents) this.#entries.set(key, entry);
+    this.#revision = revision;
+  }
 
   get(key: string): Promise<Uint8Array | undefined> {
     return Promise.resolve(this.#entries.get(key)?.value.slice());
@@ -919,12 +1137,14 @@ export class MemoryConfigStore implements ConfigStore {
     const stored = value.slice();
     const revision = ++this.#revision;
     this.#entries.set(key, { value: stored, revision });
+    this.#observer?.configChanged(key);
     for (const watcher of this.#watchers) watcher(key, stored.slice());
     return revision;
   }
 
   delete(key: string): Promise<void> {
     if (this.#entries.delete(key)) {
+      this.#observer?.configChanged(key);
       for (const watcher of this.#watchers) watcher(key, undefined);
     }
     return Promise.resolve();
