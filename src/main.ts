@@ -14,6 +14,8 @@ import { createScramMethod, SCRAM_SHA_256 } from "./auth/scram.ts";
 import type { Backbone } from "./backbone/backbone.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
 import { NatsBackbone } from "../cluster/nats_backbone.ts";
+import { openNodeSqlite } from "./backbone/node_sqlite.ts";
+import { SqliteBackbone, SqliteOpenError } from "./backbone/sqlite.ts";
 import { Broker } from "./broker/broker.ts";
 import { KafkaBridge } from "./bridge/kafka_bridge.ts";
 import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./config/mod.ts";
@@ -318,12 +320,12 @@ async function main(args: string[]): Promise<number> {
   const clock = createSystemClock();
   let backbone: Backbone;
   try {
-    backbone = await createBackbone(config, clock);
+    backbone = await createBackbone(config, clock, logger);
     await backbone.start({ id: config.node.id, version: VERSION, startedAt: clock.now() });
   } catch (err) {
-    logger.error(`cannot start: backbone: ${err instanceof Error ? err.message : err}`, {
-      key: "backbone",
-    });
+    // An SQLite file that cannot be used names its key; any other failure is the backbone's.
+    const key = err instanceof SqliteOpenError ? "backbone.path" : "backbone";
+    logger.error(`cannot start: ${key}: ${err instanceof Error ? err.message : err}`, { key });
     return 1;
   }
   // After the backbone: the users and ACL rules live in its config store.
@@ -427,6 +429,7 @@ async function main(args: string[]): Promise<number> {
     await broker.close(0);
     await notifier.close(0);
     await bridge?.close();
+    await backbone.close();
     security.close();
     return 1;
   }
@@ -467,6 +470,7 @@ async function main(args: string[]): Promise<number> {
       await broker.close(0);
       await notifier.close(0);
       await bridge?.close();
+      await backbone.close();
       security.close();
       return 1;
     }
@@ -520,35 +524,78 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-/** The backbone the configuration names: in this process, or NATS JetStream. */
-async function createBackbone(config: Config, clock: Clock): Promise<Backbone> {
+/** The backbone the configuration names: in this process, in an SQLite file, or NATS JetStream. */
+async function createBackbone(config: Config, clock: Clock, logger: Logger): Promise<Backbone> {
   const settings = config.backbone;
-  if (settings.kind === "memory") {
-    return new MemoryBackbone({
-      clock,
-      retainedLimits: config.retained,
-      maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
-    });
+  switch (settings.kind) {
+    case "memory":
+      return new MemoryBackbone({
+        clock,
+        retainedLimits: config.retained,
+        maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
+      });
+    case "sqlite":
+      return await openSqliteBackbone(config, settings, clock, logger);
+    case "nats":
+      return new NatsBackbone({
+        servers: settings.servers,
+        prefix: settings.prefix,
+        replicas: settings.replicas,
+        storage: settings.storage,
+        timeoutMs: settings.timeout,
+        user: settings.user,
+        password: settings.password,
+        token: settings.token,
+        nkeySeed: settings.nkeySeedFile === undefined
+          ? undefined
+          : (await Deno.readTextFile(settings.nkeySeedFile)).trim(),
+        credsFile: settings.credsFile,
+        tls: settings.tls,
+        retainedLimits: config.retained,
+        leaseMs: settings.leaseTimeout,
+        ackWaitMs: settings.ackWait,
+        clock,
+      });
   }
-  return new NatsBackbone({
-    servers: settings.servers,
-    prefix: settings.prefix,
-    replicas: settings.replicas,
-    storage: settings.storage,
-    timeoutMs: settings.timeout,
-    user: settings.user,
-    password: settings.password,
-    token: settings.token,
-    nkeySeed: settings.nkeySeedFile === undefined
-      ? undefined
-      : (await Deno.readTextFile(settings.nkeySeedFile)).trim(),
-    credsFile: settings.credsFile,
-    tls: settings.tls,
-    retainedLimits: config.retained,
-    leaseMs: settings.leaseTimeout,
-    ackWaitMs: settings.ackWait,
+}
+
+/**
+ * Opens the SQLite backbone's file and logs what it read back, with a warning when the previous
+ * run did not close it.
+ *
+ * @throws {SqliteOpenError} when the file cannot be created, opened or read
+ */
+async function openSqliteBackbone(
+  config: Config,
+  settings: Extract<Config["backbone"], { kind: "sqlite" }>,
+  clock: Clock,
+  logger: Logger,
+): Promise<Backbone> {
+  const backbone = await SqliteBackbone.open({
+    path: settings.path,
+    open: openNodeSqlite,
+    sync: settings.sync === "full"
+      ? { policy: "full" }
+      : { policy: "batched", windowMs: settings.syncWindow },
     clock,
+    retainedLimits: config.retained,
+    maxQueuedBytesTotal: config.limits.maxQueuedBytesTotal,
+    onWriteError: (error) => logger.error("backbone write failed", { error }),
   });
+  const { cleanShutdown, ...loaded } = backbone.loaded;
+  logger.info("backbone file opened", {
+    path: settings.path,
+    sync: settings.sync,
+    ...(settings.sync === "batched" ? { syncWindow: settings.syncWindow } : {}),
+    ...loaded,
+  });
+  if (!cleanShutdown) {
+    logger.warn(
+      "the previous run did not close the backbone file (a crash or SIGKILL): every queued message is sent again with DUP set",
+      { path: settings.path },
+    );
+  }
+  return backbone;
 }
 
 /** Bound listeners as the admin API describes them. */

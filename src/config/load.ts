@@ -8,7 +8,7 @@
 import { readFile } from "node:fs/promises";
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { schemaAt, sectionKeys, suggestKey } from "./_walk.ts";
+import { schemaAt, sectionKeys, suggestKey, unwrap } from "./_walk.ts";
 import { readEnvOverrides } from "./env.ts";
 import { ConfigError, type ConfigIssue, describeGiven } from "./errors.ts";
 import { type Config, type ConfigInput, configSchema } from "./schema.ts";
@@ -168,6 +168,14 @@ function toConfigIssues(
       // A zod issue path always names a section of the schema.
       const known = Object.keys(sectionKeys(schemaAt(configSchema, path)!)!);
       for (const key of issue.keys) {
+        if (known.includes(key)) {
+          // A key of another variant of a union (`backbone.path` with `kind: memory`).
+          const union = unwrap(schemaAt(configSchema, path)!).inner as z.ZodDiscriminatedUnion;
+          const discriminator = [...path, union.def.discriminator];
+          const variant = JSON.stringify(valueAt(input, discriminator));
+          add([...path, key], `not a key of ${discriminator.join(".")} ${variant}`);
+          continue;
+        }
         const suggestion = suggestKey(key, known);
         add(
           [...path, key],

@@ -108,15 +108,17 @@ function pemPath(description: string) {
 function duration(
   defaultValue: string,
   description: string,
-  { min }: { min: number },
+  { min, max = Number.MAX_SAFE_INTEGER }: { min: number; max?: number },
 ) {
   const format =
     'expected a duration such as "500ms", "10s", "5m", "2h" or "1d", or a number of seconds';
-  const range = `expected a duration of at least ${formatDuration(min)}`;
+  const range = max === Number.MAX_SAFE_INTEGER
+    ? `expected a duration of at least ${formatDuration(min)}`
+    : `expected a duration from ${formatDuration(min)} to ${formatDuration(max)}`;
   return z.union([z.number(), z.string()], { error: format })
     .transform((value, ctx) => {
       const ms = parseDuration(value);
-      if (ms === undefined || ms < min) {
+      if (ms === undefined || ms < min || ms > max) {
         ctx.issues.push({
           code: "custom",
           message: ms === undefined ? format : range,
@@ -130,7 +132,7 @@ function duration(
     .meta(
       {
         description,
-        typeLabel: `duration${rangeText(min, Number.MAX_SAFE_INTEGER, formatDuration)}`,
+        typeLabel: `duration${rangeText(min, max, formatDuration)}`,
       } satisfies FieldMeta,
     );
 }
@@ -904,6 +906,31 @@ const natsBackbone = z.strictObject({
   timeout: backboneTimeout(),
 }, { error: EXPECTED_MAPPING });
 
+const sqliteBackbone = z.strictObject({
+  kind: z.literal("sqlite").meta(
+    {
+      description:
+        "`sqlite`: one process, state kept in an SQLite file that survives restarts and crashes (see docs/persistence.md).",
+      typeLabel: '"sqlite"',
+    } satisfies FieldMeta,
+  ),
+  path: text(
+    "./data/perch.db",
+    "The database file (relative to the working directory); its folder is created if missing. One broker at a time may use it.",
+  ),
+  sync: oneOf(
+    ["full", "batched"],
+    "full",
+    "`full`: a change (a QoS 1/2 message, a session, a retained message) is committed and on disk before it is acknowledged; changes arriving while one commit is synced share the next commit and fsync. `batched`: acknowledged at once and committed every `syncWindow`, so a crash loses up to that window of acknowledged changes.",
+  ),
+  syncWindow: duration(
+    "50ms",
+    "With `sync: batched`, the longest a change waits for its commit: what a crash may lose.",
+    { min: 1, max: 10_000 },
+  ),
+  timeout: backboneTimeout(),
+}, { error: EXPECTED_MAPPING });
+
 // ---- event notifications and agent mode ----------------------------------------------------------
 
 /** Queue, retry and timeout settings every notification sink has. */
@@ -1044,7 +1071,7 @@ const agent = section({
 }, "Agent mode (docs/agents.md).");
 
 /** Backbone kinds. */
-const backboneVariants = [memoryBackbone, natsBackbone] as const;
+const backboneVariants = [memoryBackbone, natsBackbone, sqliteBackbone] as const;
 
 const KAFKA_BROKER_ERROR = 'expected a list of Kafka brokers such as "kafka-1:9092"';
 

@@ -54,6 +54,9 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
     "storage",
     "leaseTimeout",
     "ackWait",
+    "path",
+    "sync",
+    "syncWindow",
   ]);
   assert.equal(sectionKeys(schemaAt(configSchema, ["log", "level"])!), undefined);
 });

@@ -132,6 +132,12 @@ Deno.test("loadConfig() names an unknown key, suggests the right one and gives i
   ]);
 });
 
+Deno.test("loadConfig() names the kind a key does not belong to", async () => {
+  assert.deepEqual(await problems({}, "backbone:\n  kind: memory\n  path: x.db\n"), [
+    'backbone.path: not a key of backbone.kind "memory" (FILE:3:3)',
+  ]);
+});
+
 Deno.test("loadConfig() reports wrong types with what was expected and what was given", async () => {
   assert.deepEqual(
     await problems(
@@ -291,6 +297,6 @@ Deno.test("loadConfig() lists every problem at once", async () => {
     'node.id: expected 1 to 128 letters, digits, "-" or "_", got "bad id" (FILE:2:3)',
     "mqtt.maxInflight: expected an integer from 1 to 65535, got 0 (FILE:5:3)",
     'mqtt.maxQoS: unknown key (did you mean "maxQos"?) (FILE:4:3)',
-    'backbone.kind: expected "memory" or "nats", got "kafka" (FILE:7:3)',
+    'backbone.kind: expected "memory", "nats" or "sqlite", got "kafka" (FILE:7:3)',
   ]);
 });

@@ -53,14 +53,16 @@ Deno.test("describeConfig() documents every key with a type and a description", 
     "bridge.kafka.sasl.username",
     "bridge.kafka.sasl.password",
   ];
-  // Every key of the nats backbone (the default is memory), beyond the common `timeout`.
+  // Every key of the nats and sqlite backbones (the default is memory), beyond the common
+  // `timeout`.
   const nats = leafPaths({ backbone: configSchema.parse({ backbone: { kind: "nats" } }).backbone })
     .filter((path) => path !== "backbone.kind" && path !== "backbone.timeout");
+  const sqlite = ["backbone.path", "backbone.sync", "backbone.syncWindow"];
   const natsOptional = ["user", "password", "token", "nkeySeedFile", "credsFile"]
     .concat(["tls.ca", "tls.cert", "tls.key"]).map((key) => `backbone.${key}`);
   assert.deepEqual(
     [...documented].sort(),
-    [...parsed, ...optional, ...nats, ...natsOptional].sort(),
+    [...parsed, ...optional, ...nats, ...natsOptional, ...sqlite].sort(),
   );
 });
 
@@ -94,11 +96,18 @@ Deno.test("describeConfig() lists keys in schema order with types and YAML defau
   );
   assert.deepEqual(byPath.get("backbone.kind"), {
     path: "backbone.kind",
-    type: '"memory" | "nats"',
+    type: '"memory" | "nats" | "sqlite"',
     default: "memory",
     description:
-      "Where sessions, subscriptions, queues and retained messages live. `memory`: one process, nothing else to run, state lost on exit. `nats`: sessions, queues, retained messages and routing in NATS JetStream, shared by every front-end (see docs/clustering.md).",
+      "Where sessions, subscriptions, queues and retained messages live. `memory`: one process, nothing else to run, state lost on exit. `nats`: sessions, queues, retained messages and routing in NATS JetStream, shared by every front-end (see docs/clustering.md). `sqlite`: one process, state kept in an SQLite file that survives restarts and crashes (see docs/persistence.md).",
   });
+  // A key several kinds share is one row naming them.
+  assert.match(byPath.get("backbone.timeout")!.description, /^\(kind: memory, nats, sqlite\) /);
+  assert.deepEqual(
+    [byPath.get("backbone.syncWindow")?.type, byPath.get("backbone.syncWindow")?.default],
+    ["duration 1ms..10s", "50ms"],
+  );
+  assert.match(byPath.get("backbone.path")!.description, /^\(kind: sqlite\) /);
 });
 
 Deno.test("describeConfig() defaults, written back as YAML, give the schema defaults", () => {

@@ -296,11 +296,11 @@ Deno.test("configSchema requires cert and key when listeners.tls.enabled is true
 Deno.test("configSchema accepts only known backbone kinds", () => {
   assert.deepEqual(issuesOf({ backbone: { kind: "kafka" } }), [{
     path: "backbone.kind",
-    message: 'expected "memory" or "nats"',
+    message: 'expected "memory", "nats" or "sqlite"',
   }]);
   assert.deepEqual(issuesOf({ backbone: {} }), [{
     path: "backbone.kind",
-    message: 'expected "memory" or "nats"',
+    message: 'expected "memory", "nats" or "sqlite"',
   }]);
   assert.deepEqual(issuesOf({ backbone: "memory" }), [{
     path: "backbone",
@@ -310,6 +310,24 @@ Deno.test("configSchema accepts only known backbone kinds", () => {
     kind: "memory",
     timeout: 5000,
   });
+});
+
+Deno.test("configSchema: the sqlite backbone syncs every change by default; a batched window is bounded", () => {
+  assert.deepEqual(configSchema.parse({ backbone: { kind: "sqlite" } }).backbone, {
+    kind: "sqlite",
+    path: "./data/perch.db",
+    sync: "full",
+    syncWindow: 50,
+    timeout: 5000,
+  });
+  assert.deepEqual(
+    issuesOf({ backbone: { kind: "sqlite", sync: "never", syncWindow: "1m", path: "" } }),
+    [
+      { path: "backbone.path", message: "expected a non-empty string" },
+      { path: "backbone.sync", message: 'expected "full" or "batched"' },
+      { path: "backbone.syncWindow", message: "expected a duration from 1ms to 10s" },
+    ],
+  );
 });
 
 Deno.test("configSchema rejects a section that is not a mapping", () => {
