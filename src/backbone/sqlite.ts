@@ -153,7 +153,7 @@ export class SqliteBackbone implements Backbone {
     }
     try {
       const db = await options.open(options.path);
-      file = new SqliteFile(db, sync, onWriteError);
+      file = new SqliteFile(options.path, db, sync, onWriteError);
       file.prepare();
       const stores = {
         sessions: new MemorySessionStore(file),
@@ -162,13 +162,10 @@ export class SqliteBackbone implements Backbone {
         config: new MemoryConfigStore(file),
       };
       const loaded = file.load(stores);
+      await file.openLog();
       return new SqliteBackbone(options, sync, file, stores, loaded);
     } catch (error) {
-      try {
-        file?.close();
-      } catch {
-        // The open error says what is wrong.
-      }
+      await file?.close().catch(() => {}); // The open error says what is wrong.
       throw new SqliteOpenError(options.path, openProblem(error), { cause: error });
     }
   }
@@ -181,8 +178,7 @@ export class SqliteBackbone implements Backbone {
   /** Writes what is left and closes the file, marked as closed cleanly. */
   close(): Promise<void> {
     this.nodes.clear();
-    this.#file.close();
-    return Promise.resolve();
+    return this.#file.close();
   }
 }
 

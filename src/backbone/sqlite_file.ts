@@ -7,13 +7,21 @@
  * reads their state at that moment, so a key changed many times costs one write, and a message
  * queued and acknowledged between two writes costs none.
  *
- * Writes run on this thread: the driver is synchronous, and one commit (with its fsync) takes the
- * event loop for that long, while everything that arrives meanwhile joins the next commit.
+ * Durability without stalling the event loop: the driver is synchronous, so a commit runs on
+ * this thread, but it does not wait for the disk (WAL with `synchronous = NORMAL`); the write-ahead
+ * log is then fsynced by an asynchronous file handle, off this thread, and the operations waiting
+ * for the commit resolve once that fsync returns. That is what `synchronous = FULL` guarantees
+ * (a transaction is on disk before it is acknowledged) without the event loop waiting for the
+ * disk. One fsync runs at a time; what changes meanwhile is committed when it returns, so one
+ * commit and one fsync serve everything that arrived during the previous one.
  *
  * @module
  */
 
-import { setImmediate } from "node:timers";
+import { open } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+import { clearImmediate, setImmediate } from "node:timers";
 import type { ConfigEntry, Message, QueueKey, SessionRecord, StoredSession } from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 import type {
@@ -29,13 +37,13 @@ import type { SqliteDatabase, SqliteRow, SqliteStatement, SqliteValue } from "./
 /** How changes become durable. */
 export type SqliteSync =
   /**
-   * Operations resolve once what they changed is committed and fsynced. Changes made before one
-   * commit starts share it.
+   * Operations resolve once what they changed is committed and on disk. Changes made while one
+   * commit is being synced share the next commit and fsync.
    */
   | { policy: "full" }
   /**
-   * Operations resolve at once; changes are committed `windowMs` after the first one of a window,
-   * so a crash loses the changes of the last window.
+   * Operations resolve at once; changes are committed (and synced) `windowMs` after the first one
+   * of a window, so a crash loses the changes of the last window.
    */
   | { policy: "batched"; windowMs: number };
 
@@ -93,6 +101,32 @@ type EntryWrite =
 const DELETE_ENTRY: EntryWrite = { op: "delete" };
 const RESOLVED = Promise.resolve();
 
+/** Operations waiting until the commits up to `upTo` are on disk. */
+interface SyncWaiter {
+  upTo: number;
+  resolvers: PromiseWithResolvers<void>;
+}
+
+/**
+ * Resolvers whose promise never counts as an unhandled rejection: a commit that fails may have no
+ * waiter left to hear of it (it is reported to `onWriteError` anyway).
+ */
+function quietResolvers(): PromiseWithResolvers<void> {
+  const resolvers = Promise.withResolvers<void>();
+  resolvers.promise.catch(() => {});
+  return resolvers;
+}
+
+function rejected(error: BackboneError): Promise<void> {
+  const promise = Promise.reject(error);
+  promise.catch(() => {});
+  return promise;
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** The prepared statements of one open file. */
 class Statements {
   readonly setMeta: SqliteStatement;
@@ -148,8 +182,9 @@ class Statements {
 
 /** The database file, observing the memory stores and writing what changed. */
 export class SqliteFile implements MemoryStateObserver {
+  readonly #path: string;
   readonly #db: SqliteDatabase;
-  readonly #sync: SqliteSync;
+  readonly #policy: SqliteSync;
   readonly #onWriteError: (error: BackboneError) => void;
   #statements: Statements | undefined;
   #stores: MemoryStores | undefined;
@@ -166,23 +201,40 @@ export class SqliteFile implements MemoryStateObserver {
   /** Entries whose row says they were handed out. */
   readonly #redeliveredWritten = new WeakSet<QueueEntry>();
 
+  /** Changes not committed yet. */
   #changed = false;
-  #scheduled = false;
+  /** Cancels the scheduled commit, if any. */
+  #cancelCommit: (() => void) | undefined;
+  /** Operations waiting for the changes not committed yet. */
   #waiting: PromiseWithResolvers<void> | undefined;
+  /** The write-ahead log, opened for fsync. */
+  #log: FileHandle | undefined;
+  /** Commits made, and how many of them are known to be on disk. */
+  #commits = 0;
+  #synced = 0;
+  /** The fsync running, if any. */
+  #syncing: Promise<void> | undefined;
+  readonly #syncWaiters: SyncWaiter[] = [];
+  /** An fsync failed: what was written may not be on disk, so nothing is acknowledged any more. */
+  #failure: BackboneError | undefined;
   #closed = false;
 
   /**
-   * @param db An open database (this file takes it over and closes it)
+   * @param path The database file
+   * @param db The database opened at `path` (this file takes it over and closes it)
    * @param sync How changes become durable
    * @param onWriteError Told of every failed commit (its changes stay to be written by the next)
+   *   and of a failed fsync
    */
   constructor(
+    path: string,
     db: SqliteDatabase,
     sync: SqliteSync,
     onWriteError: (error: BackboneError) => void,
   ) {
+    this.#path = path;
     this.#db = db;
-    this.#sync = sync;
+    this.#policy = sync;
     this.#onWriteError = onWriteError;
   }
 
@@ -192,11 +244,13 @@ export class SqliteFile implements MemoryStateObserver {
    */
   prepare(): void {
     const db = this.#db;
-    // The lock is taken by the first write below and held until close; the WAL then lives in
-    // this process's memory instead of shared memory.
+    // The lock is taken by the first write below and held until close; the WAL index then lives
+    // in this process's memory instead of a shared-memory file.
     db.exec("PRAGMA locking_mode = EXCLUSIVE");
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = FULL");
+    const mode = db.prepare("PRAGMA journal_mode = WAL").all()[0]?.journal_mode;
+    if (mode !== "wal") throw new Error(`cannot use a write-ahead log (journal mode: ${mode})`);
+    // Commits do not wait for the disk; the log is synced off this thread (see the module doc).
+    db.exec("PRAGMA synchronous = NORMAL");
     db.exec("BEGIN IMMEDIATE");
     try {
       for (const table of TABLES) db.exec(table);
@@ -302,40 +356,58 @@ export class SqliteFile implements MemoryStateObserver {
   }
 
   /**
+   * Opens the write-ahead log for the fsyncs, and syncs the folder so that the files' names are
+   * on disk too. Call after {@linkcode SqliteFile.load}, which creates the log by writing.
+   */
+  async openLog(): Promise<void> {
+    this.#log = await open(`${this.#path}-wal`, "r");
+    const folder = await open(dirname(this.#path), "r");
+    try {
+      await folder.sync();
+    } finally {
+      await folder.close();
+    }
+  }
+
+  /**
    * Resolves once every change made so far is durable, as the sync policy defines it: committed
-   * (full), or at once (batched). Rejects with a {@linkcode BackboneError} when the commit fails.
+   * and on disk (full), or at once (batched). Rejects with a {@linkcode BackboneError} when the
+   * commit or the fsync fails.
    */
   durable(): Promise<void> {
-    if (!this.#changed || this.#sync.policy === "batched") return RESOLVED;
-    if (this.#closed) {
-      const closed = Promise.reject(
-        new BackboneError("unavailable", "The SQLite backbone is closed"),
-      );
-      closed.catch(() => {}); // Like a failed commit: the caller may have failed first.
-      return closed;
+    if (this.#failure) return rejected(this.#failure);
+    if (this.#policy.policy === "batched") return RESOLVED;
+    if (this.#changed) {
+      if (this.#closed) {
+        return rejected(new BackboneError("unavailable", "The SQLite backbone is closed"));
+      }
+      this.#schedule();
+      return (this.#waiting ??= quietResolvers()).promise;
     }
-    this.#schedule();
-    if (!this.#waiting) {
-      this.#waiting = Promise.withResolvers<void>();
-      // A failed commit may have no waiter left to hear of it: it is reported anyway.
-      this.#waiting.promise.catch(() => {});
-    }
-    return this.#waiting.promise;
+    // Nothing new, but what was committed may not be on disk yet.
+    if (this.#synced < this.#commits) return this.#whenSynced(this.#commits);
+    return RESOLVED;
   }
 
   /**
    * Writes what is left (the handed-out state of queued messages included, so that they are sent
-   * with DUP after the restart) and closes the file, marked as closed cleanly.
+   * with DUP after the restart), syncs it and closes the file, marked as closed cleanly.
    */
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#stores) {
+    this.#cancelCommit?.();
+    this.#cancelCommit = undefined;
+    await this.#syncing?.catch(() => {}); // A failure is reported by #syncLog.
+    if (this.#stores && !this.#failure) {
       for (const entry of this.#stores.queues.entries()) {
         if (entry.redelivered && !this.#redeliveredWritten.has(entry)) this.entryChanged(entry);
       }
-      this.#flush(true);
+      if (this.#commit(true)) await this.#syncLog();
     }
+    const log = this.#log;
+    this.#log = undefined;
+    await log?.close();
     this.#db.close();
   }
 
@@ -402,23 +474,33 @@ export class SqliteFile implements MemoryStateObserver {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#closed) return;
-    this.#scheduled = true;
-    const write = () => {
-      this.#scheduled = false;
-      this.#flush(false);
+    if (this.#cancelCommit || this.#closed) return;
+    const full = this.#policy.policy === "full";
+    // With full sync, the fsync running commits what changed meanwhile when it returns.
+    if (full && this.#syncing) return;
+    const commit = () => {
+      this.#cancelCommit = undefined;
+      if (this.#commit(false)) void this.#syncLog();
     };
-    if (this.#sync.policy === "full") setImmediate(write);
-    else setTimeout(write, this.#sync.windowMs);
+    if (full) {
+      const immediate = setImmediate(commit);
+      this.#cancelCommit = () => clearImmediate(immediate);
+    } else {
+      const timer = setTimeout(commit, this.#policy.windowMs);
+      this.#cancelCommit = () => clearTimeout(timer);
+    }
   }
 
-  /** Commits what changed in one transaction; on failure it all stays to be written next time. */
-  #flush(closing: boolean): void {
+  /**
+   * Commits what changed in one transaction; on failure it all stays to be written next time.
+   * The operations waiting for it then wait for the fsync. False when the commit failed.
+   */
+  #commit(closing: boolean): boolean {
     const waiting = this.#waiting;
     this.#waiting = undefined;
     if (!this.#changed && !closing) {
-      waiting?.resolve();
-      return;
+      if (waiting) this.#syncWaiters.push({ upTo: this.#commits, resolvers: waiting });
+      return true;
     }
     const db = this.#db;
     try {
@@ -434,17 +516,79 @@ export class SqliteFile implements MemoryStateObserver {
     } catch (error) {
       const failure = new BackboneError(
         "unavailable",
-        `Cannot write the SQLite backbone's file: ${
-          error instanceof Error ? error.message : error
-        }`,
+        `Cannot write the SQLite backbone's file: ${reason(error)}`,
         { cause: error },
       );
       this.#onWriteError(failure);
       waiting?.reject(failure);
-      return;
+      return false;
     }
     this.#clear();
-    waiting?.resolve();
+    this.#commits++;
+    if (waiting) this.#syncWaiters.push({ upTo: this.#commits, resolvers: waiting });
+    return true;
+  }
+
+  /** Resolves once the commits up to `upTo` are on disk. */
+  #whenSynced(upTo: number): Promise<void> {
+    const resolvers = quietResolvers();
+    this.#syncWaiters.push({ upTo, resolvers });
+    void this.#syncLog();
+    return resolvers.promise;
+  }
+
+  /**
+   * Syncs the log unless an fsync is running already (whose return starts the next one), then
+   * releases the operations waiting for the commits it covers. Never rejects: a failure is
+   * reported and fails the waiters.
+   */
+  async #syncLog(): Promise<void> {
+    if (this.#syncing || !this.#log) return;
+    if (this.#synced >= this.#commits) {
+      this.#release();
+      return;
+    }
+    const upTo = this.#commits;
+    const syncing = this.#log.sync();
+    this.#syncing = syncing;
+    try {
+      await syncing;
+    } catch (error) {
+      this.#syncing = undefined;
+      this.#fail(error);
+      return;
+    }
+    this.#syncing = undefined;
+    this.#synced = upTo;
+    this.#release();
+    if (this.#closed) return;
+    if (this.#changed && this.#policy.policy === "full" && !this.#cancelCommit) {
+      if (!this.#commit(false)) return;
+    }
+    await this.#syncLog();
+  }
+
+  /** Resolves the waiters whose commits are on disk. */
+  #release(): void {
+    const waiters = this.#syncWaiters;
+    while (waiters.length > 0 && waiters[0].upTo <= this.#synced) {
+      waiters.shift()!.resolvers.resolve();
+    }
+  }
+
+  /** An fsync failed: the operations waiting fail, and so does every later one. */
+  #fail(error: unknown): void {
+    const failure = new BackboneError(
+      "unavailable",
+      `Cannot sync the SQLite backbone's file to disk: ${reason(error)}; ` +
+        "nothing is acknowledged until the broker is restarted",
+      { cause: error },
+    );
+    this.#failure = failure;
+    this.#onWriteError(failure);
+    for (const waiter of this.#syncWaiters.splice(0)) waiter.resolvers.reject(failure);
+    this.#waiting?.reject(failure);
+    this.#waiting = undefined;
   }
 
   /** Runs every write of the changed keys, reading their state now. */
