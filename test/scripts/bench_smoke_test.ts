@@ -1,6 +1,7 @@
 /**
- * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto and Perch must write
- * results of the documented shape, and neither may lose anything at QoS 1. The rate is 1,000 msg/s, so that even on
+ * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto, Perch and Perch on
+ * the SQLite backbone must write results of the documented shape, and none may lose anything at
+ * QoS 1. The rate is 1,000 msg/s, so that even on
  * a machine busy with parallel tests Mosquitto's default queue (1,000 messages) covers a second-long
  * stall of the subscriber. No timing is asserted. Needs Mosquitto (the harness installs it with
  * apt-get when run as root).
@@ -14,7 +15,9 @@ function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
 
-Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes results and loses no QoS 1 message", async () => {
+const BROKERS = ["mosquitto", "perch", "perch-sqlite"];
+
+Deno.test("scripts/bench.ts --quick latency on mosquitto, perch and perch-sqlite writes results and loses no QoS 1 message", async () => {
   const out = await Deno.makeTempDir({ prefix: "perch-bench-smoke-" });
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -26,7 +29,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
         "--scenarios",
         "latency",
         "--brokers",
-        "mosquitto,perch",
+        BROKERS.join(","),
       ]
         .concat(["--rate", "1000", "--out", out]),
     }).output();
@@ -34,10 +37,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
 
     const results = JSON.parse(await Deno.readTextFile(`${out}/latest.json`));
     assert.equal(results.schema, 1);
-    assert.deepEqual(
-      results.brokers.map((broker: { name: string }) => broker.name),
-      ["mosquitto", "perch"],
-    );
+    assert.deepEqual(results.brokers.map((broker: { name: string }) => broker.name), BROKERS);
     for (const broker of results.brokers) assert.equal(broker.status, "ok", broker.name);
     // Perch runs with the V8 flags of `deno task start`.
     assert.match(results.brokers[1].version, /--v8-flags=/);
@@ -49,7 +49,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
         entry.metrics.map((metric: { key: string }) => metric.key),
         ["p50", "p90", "p99", "max", "delivered"],
       );
-      for (const name of ["mosquitto", "perch"]) {
+      for (const name of BROKERS) {
         const result = entry.results[name];
         assert.equal(result.rounds.length, 1);
         assert.equal(result.rounds[0].error, undefined, result.rounds[0].error);
@@ -69,7 +69,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
       }
     }
 
-    for (const name of ["mosquitto", "perch"]) {
+    for (const name of BROKERS) {
       const qos1 = results.cases[1].results[name].integrity;
       assert.equal(qos1.lost, 0, `${name}: QoS 1 messages lost`);
       assert.equal(qos1.duplicated, 0, `${name}: QoS 1 messages duplicated`);

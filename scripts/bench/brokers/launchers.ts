@@ -25,10 +25,17 @@ export const DEFAULT_BROKERS = [
 ] as const;
 
 /**
- * Every name `--brokers` accepts: the brokers plus two references, the generator-ceiling sink and
- * the runtime floor (Deno's own cost per idle connection).
+ * Every name `--brokers` accepts: the brokers, Perch on the SQLite backbone (`perch-sqlite`,
+ * `perch-sqlite-batched`), and two references, the generator-ceiling sink and the runtime floor
+ * (Deno's own cost per idle connection).
  */
-export const BROKER_NAMES = [...DEFAULT_BROKERS, "sink", "floor"] as const;
+export const BROKER_NAMES = [
+  ...DEFAULT_BROKERS,
+  "perch-sqlite",
+  "perch-sqlite-batched",
+  "sink",
+  "floor",
+] as const;
 
 /** One known broker name. */
 export type BrokerName = typeof BROKER_NAMES[number];
@@ -53,7 +60,9 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
     case "aedes":
       return new AedesLauncher();
     case "perch":
-      return new PerchLauncher(options.perchFlags);
+    case "perch-sqlite":
+    case "perch-sqlite-batched":
+      return new PerchLauncher(options.perchFlags, name);
     case "perch-nats":
       return new PerchClusterLauncher(name, 1, options.perchFlags);
     case "perch-nats3":

@@ -1,6 +1,8 @@
 /**
  * Perch itself: `deno run -A src/main.ts`, configured through `PERCH_*` environment variables, on an
- * OS-chosen port read back from its "listener started" log line.
+ * OS-chosen port read back from its "listener started" log line. `perch` runs the memory backbone;
+ * `perch-sqlite` and `perch-sqlite-batched` the SQLite backbone with `sync: full` and
+ * `sync: batched` (50 ms window), on a fresh database file in a temporary folder per measurement.
  *
  * @module
  */
@@ -21,15 +23,29 @@ export async function perchV8Flags(): Promise<string[]> {
   return flag === undefined ? [] : [flag];
 }
 
+/** The backbone settings of each Perch variant, as `PERCH_BACKBONE__*` variables. */
+const BACKBONES = {
+  "perch": {},
+  "perch-sqlite": { KIND: "sqlite", SYNC: "full" },
+  "perch-sqlite-batched": { KIND: "sqlite", SYNC: "batched", SYNC_WINDOW: "50ms" },
+} as const;
+
+/** A Perch variant: its name as given to `--brokers`. */
+export type PerchVariant = keyof typeof BACKBONES;
+
 /** Launches Perch from this repository. */
 export class PerchLauncher implements BrokerLauncher {
   /** Name as given to `--brokers`. */
-  readonly name = "perch";
+  readonly name: PerchVariant;
   #denoFlags: string[];
 
-  /** @param denoFlags Extra `deno run` flags (profiling, V8 options). */
-  constructor(denoFlags: string[] = []) {
+  /**
+   * @param denoFlags Extra `deno run` flags (profiling, V8 options).
+   * @param variant Which backbone it runs.
+   */
+  constructor(denoFlags: string[] = [], variant: PerchVariant = "perch") {
     this.#denoFlags = denoFlags;
+    this.name = variant;
   }
 
   /** Skips Perch (with the reason) while `src/main.ts` does not exist. */
@@ -64,8 +80,13 @@ export class PerchLauncher implements BrokerLauncher {
       ...this.#denoFlags,
       ENTRY,
     ]);
+    const backbone: Record<string, string> = { ...BACKBONES[this.name] };
+    const dir = backbone.KIND === "sqlite"
+      ? await Deno.makeTempDir({ prefix: "perch-bench-sqlite-" })
+      : undefined;
+    if (dir !== undefined) backbone.PATH = `${dir}/perch.db`;
     const process = options.processes.spawn({
-      name: "perch",
+      name: this.name,
       command,
       args,
       cwd: REPO_ROOT,
@@ -76,8 +97,14 @@ export class PerchLauncher implements BrokerLauncher {
         // No admin API: its default port is fixed, and the benchmark does not need it.
         PERCH_ADMIN__ENABLED: "false",
         PERCH_LOG__LEVEL: "info",
+        ...Object.fromEntries(
+          Object.entries(backbone).map(([key, value]) => [`PERCH_BACKBONE__${key}`, value]),
+        ),
       },
     });
+    if (dir !== undefined) {
+      process.status.finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+    }
     try {
       const match = await process.waitForLine(LISTENER_LINE, 30_000);
       return { name: this.name, process, hosts: options.hosts, port: Number(match[1]) };
