@@ -356,11 +356,13 @@ export class SqliteFile implements MemoryStateObserver {
   }
 
   /**
-   * Opens the write-ahead log for the fsyncs, and syncs the folder so that the files' names are
-   * on disk too. Call after {@linkcode SqliteFile.load}, which creates the log by writing.
+   * Opens the write-ahead log for the fsyncs and syncs it, so that the in-use mark
+   * {@linkcode SqliteFile.load} wrote (which also created the log) is on disk before anything is
+   * served; syncs the folder too, so that the files' names are.
    */
   async openLog(): Promise<void> {
     this.#log = await open(`${this.#path}-wal`, "r");
+    await this.#log.sync();
     const folder = await open(dirname(this.#path), "r");
     try {
       await folder.sync();
