@@ -305,6 +305,46 @@ Deno.test("sync: batched is in force as configured, and a clean stop loses nothi
   }
 });
 
+/** Resolves with the agent's record once the admin API shows it in `state` (a guard, not a delay). */
+async function agentIn(admin: string, clientId: string, state: string): Promise<{ state: string }> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const { data } = await (await fetch(`${admin}/api/v1/agents`)).json();
+    const agent = data.find((record: { clientId: string }) => record.clientId === clientId);
+    if (agent?.state === state) return agent;
+    if (Date.now() > deadline) throw new Error(`${clientId} not ${state}: ${JSON.stringify(data)}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("agent records survive SIGKILL: an agent online at the crash is listed offline after the restart", async () => {
+  await using folder = await tempFolder();
+  const env = sqliteEnv(folder.db, { PERCH_AGENT__ENABLED: "true" });
+  const first = start(env);
+  let second: Running | undefined;
+  try {
+    const { port, admin } = await addresses(first);
+    const { client } = await TestClient.connect(port, persistent("agent-1"));
+    await client.subscribe("agents/agent-1", 1);
+    await agentIn(admin, "agent-1", "online");
+    // Acknowledged (0x10: nobody subscribed) once everything changed before it is on disk, the
+    // agent's record included.
+    assert.equal(
+      (await client.publish("status/agent-1", "up", { qos: 1 }))?.type,
+      PacketType.PUBACK,
+    );
+    assert.equal((await first.kill()).signal, "SIGKILL");
+    await client.closed;
+
+    second = start(env);
+    const again = await addresses(second);
+    assert.equal((await agentIn(again.admin, "agent-1", "offline")).state, "offline");
+  } finally {
+    await first.kill();
+    if (second) assert.equal((await second.stop()).code, 0);
+  }
+});
+
 Deno.test("a broker whose backbone.path is in use by another broker, or cannot be written, does not start and names the key", async () => {
   await using folder = await tempFolder();
   const running = start(sqliteEnv(folder.db));
