@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { PacketType } from "../src/codec/mod.ts";
 import type { Packet, PublishPacket } from "../src/codec/packets.ts";
 import { portOf, type Running, start, startTaskFlags } from "./helpers/broker_process.ts";
+import { kcatConsume } from "./helpers/kafka/kcat.ts";
+import { startKafkaTestServer } from "./helpers/kafka/mod.ts";
 import { type ConnectOptions, TestClient, text } from "./helpers/test_client.ts";
 
 /** Longest wait for a session to go offline (a guard, never a delay). */
@@ -339,6 +341,47 @@ Deno.test("agent records survive SIGKILL: an agent online at the crash is listed
     second = start(env);
     const again = await addresses(second);
     assert.equal((await agentIn(again.admin, "agent-1", "offline")).state, "offline");
+  } finally {
+    await first.kill();
+    if (second) assert.equal((await second.stop()).code, 0);
+  }
+});
+
+Deno.test("the Kafka bridge's outbox is in the sqlite file: a message acknowledged while Kafka is down survives SIGKILL and reaches Kafka after the restart", async () => {
+  await using kafka = await startKafkaTestServer();
+  await kafka.stop();
+  await using folder = await tempFolder();
+  const config = join(folder.dir, "perch.yaml");
+  await Deno.writeTextFile(
+    config,
+    [
+      "acl: { rules: [{ permission: allow, action: publish, topic: $queue/# }] }",
+      "bridge:",
+      "  kafka:",
+      `    brokers: ["${kafka.bootstrap}"]`,
+      "    retry: { initialDelay: 20ms, maxDelay: 200ms }",
+      "    connectTimeout: 1s",
+      "    mappings: [{ name: events, filter: event, kafkaTopic: event }]",
+    ].join("\n"),
+  );
+  // The outbox is named by node.id, whose default changes with the process id.
+  const env = sqliteEnv(folder.db, { PERCH_NODE__ID: "single" });
+  const first = start(env, { args: ["-c", config] });
+  let second: Running | undefined;
+  try {
+    const { port } = await addresses(first);
+    const started = await first.line("kafka bridge started");
+    assert.equal(started.buffer, "sqlite outbox");
+    const { client } = await TestClient.connect(port, { clientId: "smq-client", version: 5 });
+    assertAcknowledged(await client.publish("$queue/event", "clicked", { qos: 1 }));
+    assert.equal((await first.kill()).signal, "SIGKILL");
+    await client.closed;
+
+    await kafka.start();
+    second = start(env, { args: ["-c", config] });
+    await addresses(second);
+    await kafka.waitForRecords("event", 1);
+    assert.deepEqual(await kcatConsume(kafka, "event", 0, "%s\\n"), ["clicked"]);
   } finally {
     await first.kill();
     if (second) assert.equal((await second.stop()).code, 0);

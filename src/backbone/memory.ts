@@ -72,6 +72,10 @@ export interface MemoryStateObserver {
   inboundDropped(clientId: string): void;
   /** A configuration document was put or deleted. */
   configChanged(key: string): void;
+  /** An entry was appended to an outbox. */
+  outboxAppended(name: string, entry: OutboxEntry): void;
+  /** An outbox's entries up to and including `lastRemoved` were removed. */
+  outboxRemoved(name: string, lastRemoved: number): void;
 }
 
 /** Options of the memory backbone. */
@@ -1160,14 +1164,23 @@ export class MemoryConfigStore implements ConfigStore {
 
 /** One outbox's entries: seqs are consecutive, removal only from the head. */
 class MemoryOutboxLog {
+  readonly name: string;
   limits: OutboxLimits;
   #entries: OutboxEntry[] = [];
   #head = 0;
   #bytes = 0;
   #nextSeq = 1;
+  readonly #observer: MemoryStateObserver | undefined;
 
-  constructor(limits: OutboxLimits) {
+  constructor(name: string, limits: OutboxLimits, observer: MemoryStateObserver | undefined) {
+    this.name = name;
     this.limits = limits;
+    this.#observer = observer;
+  }
+
+  /** The seq the next entry gets. */
+  get nextSeq(): number {
+    return this.#nextSeq;
   }
 
   get length(): number {
@@ -1188,10 +1201,20 @@ class MemoryOutboxLog {
     if (this.length + 1 > maxMessages || this.#bytes + payload.length > maxBytes) {
       return { status: "full" };
     }
-    const seq = this.#nextSeq++;
-    this.#entries.push({ seq, payload, appendedAt: now });
+    const entry = { seq: this.#nextSeq++, payload, appendedAt: now };
+    this.#entries.push(entry);
     this.#bytes += payload.length;
-    return { status: "stored", seq };
+    this.#observer?.outboxAppended(this.name, entry);
+    return { status: "stored", seq: entry.seq };
+  }
+
+  /** Puts back entries read from a durable store (in seq order), then `nextSeq`. */
+  reload(entries: Iterable<OutboxEntry>, nextSeq: number): void {
+    for (const entry of entries) {
+      this.#entries.push(entry);
+      this.#bytes += entry.payload.length;
+    }
+    this.#nextSeq = nextSeq;
   }
 
   /** Up to `max` entries from `seq` on. */
@@ -1202,9 +1225,13 @@ class MemoryOutboxLog {
 
   remove(upTo: number): void {
     const entries = this.#entries;
+    const before = this.#head;
     while (this.#head < entries.length && entries[this.#head].seq <= upTo) {
       this.#bytes -= entries[this.#head].payload.length;
       this.#head++;
+    }
+    if (this.#head !== before) {
+      this.#observer?.outboxRemoved(this.name, entries[this.#head - 1].seq);
     }
     // Compacts once the removed head outweighs what is left, so removal stays amortized O(1).
     if (this.#head > 1024 && this.#head * 2 > entries.length) {
@@ -1254,16 +1281,41 @@ class MemoryOutbox implements Outbox {
 export class MemoryOutboxStore implements OutboxStore {
   readonly #clock: Clock;
   readonly #logs = new Map<string, MemoryOutboxLog>();
+  readonly #observer: MemoryStateObserver | undefined;
 
-  constructor(clock: Clock) {
+  /**
+   * @param clock Time source for the entries' `appendedAt`.
+   * @param observer Told of every change (a durable backbone writing it out).
+   */
+  constructor(clock: Clock, observer?: MemoryStateObserver) {
     this.#clock = clock;
+    this.#observer = observer;
   }
 
   open(name: string, limits: OutboxLimits): Promise<Outbox> {
     let log = this.#logs.get(name);
     if (log) log.limits = limits;
-    else this.#logs.set(name, log = new MemoryOutboxLog(limits));
+    else this.#logs.set(name, log = new MemoryOutboxLog(name, limits, this.#observer));
     return Promise.resolve(new MemoryOutbox(log, this.#clock));
+  }
+
+  /** The seq an outbox's next entry gets; undefined for an outbox never opened. */
+  nextSeq(name: string): number | undefined {
+    return this.#logs.get(name)?.nextSeq;
+  }
+
+  /**
+   * Puts back an outbox read from a durable store: its entries in seq order, and the seq its next
+   * entry gets. Its limits are set when it is opened.
+   */
+  restore(name: string, entries: Iterable<OutboxEntry>, nextSeq: number): void {
+    const log = new MemoryOutboxLog(
+      name,
+      { maxMessages: Infinity, maxBytes: Infinity },
+      this.#observer,
+    );
+    log.reload(entries, nextSeq);
+    this.#logs.set(name, log);
   }
 }
 

@@ -2,9 +2,9 @@
  * The durable backbone of one node: the memory backbone's stores, with every change written to an
  * SQLite file (`sqlite_file.ts`) and read back at the next start. Sessions with their revisions,
  * retained messages, queued and in-flight QoS 1/2 messages (with their packet ids and QoS 2
- * release state), share-group queues, open QoS 2 packet ids and configuration documents survive a
- * restart and a crash. Node membership, locks and events are this process's, as in the memory
- * backbone.
+ * release state), share-group queues, open QoS 2 packet ids, configuration documents and
+ * outboxes survive a restart and a crash. Node membership, locks and events are this process's, as
+ * in the memory backbone.
  *
  * Reads are answered from memory. An operation that changes state resolves once the change is as
  * durable as the sync policy says: committed and fsynced (`full`, the default), or at once, with
@@ -25,6 +25,8 @@ import type {
   ConfigStore,
   MessageBus,
   NodeInfo,
+  Outbox,
+  OutboxStore,
   QueueHandle,
   QueueStore,
   RetainedStore,
@@ -36,6 +38,7 @@ import {
   MemoryEventStream,
   MemoryMessageBus,
   MemoryNodeRegistry,
+  MemoryOutboxStore,
   MemoryQueueStore,
   MemoryRetainedStore,
   MemorySessionStore,
@@ -105,6 +108,7 @@ export class SqliteBackbone implements Backbone {
   readonly nodes: MemoryNodeRegistry;
   readonly events: MemoryEventStream = new MemoryEventStream();
   readonly config: ConfigStore;
+  readonly outbox: OutboxStore;
   readonly #file: SqliteFile;
 
   private constructor(
@@ -133,6 +137,7 @@ export class SqliteBackbone implements Backbone {
     this.messages = durableMessages(new MemoryMessageBus(stores.queues), durably);
     this.queues = durableQueues(stores.queues, durably);
     this.config = durableConfig(stores.config, durably);
+    this.outbox = durableOutbox(stores.outbox, durably);
   }
 
   /**
@@ -160,6 +165,7 @@ export class SqliteBackbone implements Backbone {
         retained: new MemoryRetainedStore(options.clock, options.retainedLimits, file),
         queues: new MemoryQueueStore(options.clock, options.maxQueuedBytesTotal, file),
         config: new MemoryConfigStore(file),
+        outbox: new MemoryOutboxStore(options.clock, file),
       };
       const loaded = file.load(stores);
       await file.openLog();
@@ -251,4 +257,15 @@ function durableConfig(inner: MemoryConfigStore, durably: Durably): ConfigStore 
     delete: (key) => durably(inner.delete(key)),
     watch: (listener) => inner.watch(listener),
   };
+}
+
+function durableOutbox(inner: MemoryOutboxStore, durably: Durably): OutboxStore {
+  const durableBox = (outbox: Outbox): Outbox => ({
+    durable: true,
+    append: (payload) => durably(outbox.append(payload)),
+    read: (max) => outbox.read(max),
+    remove: (upTo) => durably(outbox.remove(upTo)),
+    size: () => outbox.size(),
+  });
+  return { open: (name, limits) => inner.open(name, limits).then(durableBox) };
 }

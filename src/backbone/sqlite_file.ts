@@ -22,10 +22,18 @@ import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { clearImmediate, setImmediate } from "node:timers";
-import type { ConfigEntry, Message, QueueKey, SessionRecord, StoredSession } from "./backbone.ts";
+import type {
+  ConfigEntry,
+  Message,
+  OutboxEntry,
+  QueueKey,
+  SessionRecord,
+  StoredSession,
+} from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 import type {
   MemoryConfigStore,
+  MemoryOutboxStore,
   MemoryQueueStore,
   MemoryRetainedStore,
   MemorySessionStore,
@@ -69,6 +77,10 @@ const TABLES = [
   "PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID",
   "CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value BLOB NOT NULL, " +
   "revision INTEGER NOT NULL) WITHOUT ROWID",
+  "CREATE TABLE IF NOT EXISTS outboxes (name TEXT PRIMARY KEY, next_seq INTEGER NOT NULL) " +
+  "WITHOUT ROWID",
+  "CREATE TABLE IF NOT EXISTS outbox (name TEXT NOT NULL, seq INTEGER NOT NULL, " +
+  "payload BLOB NOT NULL, appended_at INTEGER NOT NULL, PRIMARY KEY (name, seq))",
 ];
 
 /** Columns of a message, in the order {@linkcode messageValues} binds them. */
@@ -80,6 +92,7 @@ export interface MemoryStores {
   retained: MemoryRetainedStore;
   queues: MemoryQueueStore;
   config: MemoryConfigStore;
+  outbox: MemoryOutboxStore;
 }
 
 /** What was read back at start-up. */
@@ -144,6 +157,9 @@ class Statements {
   readonly dropInbound: SqliteStatement;
   readonly putConfig: SqliteStatement;
   readonly deleteConfig: SqliteStatement;
+  readonly putOutbox: SqliteStatement;
+  readonly appendOutbox: SqliteStatement;
+  readonly removeOutbox: SqliteStatement;
 
   constructor(db: SqliteDatabase) {
     this.setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
@@ -177,6 +193,11 @@ class Statements {
       "INSERT OR REPLACE INTO config (key, value, revision) VALUES (?, ?, ?)",
     );
     this.deleteConfig = db.prepare("DELETE FROM config WHERE key = ?");
+    this.putOutbox = db.prepare("INSERT OR REPLACE INTO outboxes (name, next_seq) VALUES (?, ?)");
+    this.appendOutbox = db.prepare(
+      "INSERT OR REPLACE INTO outbox (name, seq, payload, appended_at) VALUES (?, ?, ?, ?)",
+    );
+    this.removeOutbox = db.prepare("DELETE FROM outbox WHERE name = ? AND seq <= ?");
   }
 }
 
@@ -198,6 +219,9 @@ export class SqliteFile implements MemoryStateObserver {
   readonly #inboundDropped = new Set<string>();
   readonly #inbound = new Map<string, Set<number>>();
   readonly #config = new Set<string>();
+  readonly #outboxAppended: { name: string; entry: OutboxEntry }[] = [];
+  /** Per outbox, the last entry removed. */
+  readonly #outboxRemoved = new Map<string, number>();
   /** Entries whose row says they were handed out. */
   readonly #redeliveredWritten = new WeakSet<QueueEntry>();
 
@@ -351,6 +375,23 @@ export class SqliteFile implements MemoryStateObserver {
       documents.push([String(row.key), entry]);
     }
     stores.config.restore(documents, configRevision);
+
+    const outboxes = new Map<string, OutboxEntry[]>();
+    for (const row of db.prepare("SELECT * FROM outbox ORDER BY name, seq").all()) {
+      const name = String(row.name);
+      const entry = {
+        seq: Number(row.seq),
+        payload: row.payload as Uint8Array,
+        appendedAt: Number(row.appended_at),
+      };
+      const list = outboxes.get(name);
+      if (list) list.push(entry);
+      else outboxes.set(name, [entry]);
+    }
+    for (const row of db.prepare("SELECT name, next_seq FROM outboxes").all()) {
+      const name = String(row.name);
+      stores.outbox.restore(name, outboxes.get(name) ?? [], Number(row.next_seq));
+    }
     this.#stores = stores;
     return { sessions: sessions.length, retained: retained.length, queued, cleanShutdown };
   }
@@ -465,6 +506,16 @@ export class SqliteFile implements MemoryStateObserver {
 
   configChanged(key: string): void {
     this.#config.add(key);
+    this.#touch();
+  }
+
+  outboxAppended(name: string, entry: OutboxEntry): void {
+    this.#outboxAppended.push({ name, entry });
+    this.#touch();
+  }
+
+  outboxRemoved(name: string, lastRemoved: number): void {
+    this.#outboxRemoved.set(name, lastRemoved);
     this.#touch();
   }
 
@@ -658,6 +709,18 @@ export class SqliteFile implements MemoryStateObserver {
       }
       s.setMeta.run("configRevision", stores.config.revision);
     }
+    // An entry appended and removed since the last commit is never written.
+    for (const { name, entry } of this.#outboxAppended) {
+      if (entry.seq > (this.#outboxRemoved.get(name) ?? 0)) {
+        s.appendOutbox.run(name, entry.seq, entry.payload, entry.appendedAt);
+      }
+    }
+    for (const [name, lastRemoved] of this.#outboxRemoved) s.removeOutbox.run(name, lastRemoved);
+    const names = new Set([
+      ...this.#outboxAppended.map((a) => a.name),
+      ...this.#outboxRemoved.keys(),
+    ]);
+    for (const name of names) s.putOutbox.run(name, stores.outbox.nextSeq(name)!);
   }
 
   /** Forgets what was written, once it is committed. */
@@ -674,6 +737,8 @@ export class SqliteFile implements MemoryStateObserver {
     this.#inboundDropped.clear();
     this.#inbound.clear();
     this.#config.clear();
+    this.#outboxAppended.length = 0;
+    this.#outboxRemoved.clear();
     this.#changed = false;
   }
 }

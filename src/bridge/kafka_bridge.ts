@@ -6,11 +6,11 @@
  *   filter matches `{topic}`, and not to MQTT subscribers; a mapping with `copy` also takes
  *   ordinary publishes matching its filter, which then go to both.
  * - **Nothing acknowledged is lost to a Kafka outage.** Every message taken is appended to the
- *   outbox before the publisher hears back: the backbone's outbox (durable with NATS), or, when
- *   the backbone has none, one in memory (not crash-safe, said at start). With a durable outbox a
- *   QoS 1/2 publish is answered once appended; with a memory one, once Kafka has the record while
- *   Kafka is connected, and once appended while it is not. A full outbox answers "full" (the
- *   publisher gets 0x97); QoS 0 is then dropped and counted.
+ *   outbox before the publisher hears back: the backbone's outbox (durable with NATS or sqlite),
+ *   or, when the backbone has none, one in memory (not crash-safe, said at start). With a durable
+ *   outbox a QoS 1/2 publish is answered once appended; with a memory one, once Kafka has the
+ *   record while Kafka is connected, and once appended while it is not. A full outbox answers
+ *   "full" (the publisher gets 0x97); QoS 0 is then dropped and counted.
  * - **Order.** One loop reads the outbox in append order and sends one request at a time (linger,
  *   batch bounds), retrying a failed request with a growing delay for as long as Kafka is away, so
  *   records of one key reach their partition in order. Only records Kafka refuses for good (too

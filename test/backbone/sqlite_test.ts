@@ -280,6 +280,40 @@ Deno.test("SqliteBackbone batched sync: operations resolve before their commit; 
   await closed.close();
 });
 
+Deno.test("SqliteBackbone outboxes are durable: what full sync appended survives a crash, in order, and seqs go on", async () => {
+  await using db = await tempDatabase();
+  const limits = { maxMessages: 10, maxBytes: 1000 };
+  const running = await open(db.path);
+  const outbox = await running.outbox.open("kafka", limits);
+  assert.equal(outbox.durable, true);
+  const seqs: number[] = [];
+  for (const text of ["1", "2", "3", "4"]) {
+    const appended = await outbox.append(encoder.encode(text));
+    assert.equal(appended.status, "stored");
+    if (appended.status === "stored") seqs.push(appended.seq);
+  }
+  await outbox.read(2);
+  await outbox.remove(seqs[1]);
+  const image = await crashImage(db.path);
+  await outbox.remove(seqs[3]);
+  await running.close();
+
+  const crashed = await open(image);
+  const kept = await crashed.outbox.open("kafka", limits);
+  const entries = await kept.read(10);
+  assert.deepEqual(entries.map((e) => decoder.decode(e.payload)), ["3", "4"]);
+  assert.deepEqual(entries.map((e) => e.seq), seqs.slice(2));
+  assert.deepEqual(await kept.size(), { messages: 2, bytes: 2 });
+  await crashed.close();
+
+  const closed = await open(db.path);
+  const emptied = await closed.outbox.open("kafka", limits);
+  assert.deepEqual(await emptied.read(10), []);
+  const next = await emptied.append(encoder.encode("5"));
+  assert.deepEqual(next, { status: "stored", seq: seqs[3] + 1 }, "a seq is never given twice");
+  await closed.close();
+});
+
 Deno.test("SqliteBackbone drops a session's queue and open QoS 2 ids from the file", async () => {
   await using db = await tempDatabase();
   const first = await open(db.path);
