@@ -44,7 +44,7 @@ import {
   MemorySessionStore,
 } from "./memory.ts";
 import type { OpenSqlite } from "./sqlite_driver.ts";
-import { type LoadedState, SqliteFile, type SqliteSync } from "./sqlite_file.ts";
+import { type LoadedState, type MemoryStores, SqliteFile, type SqliteSync } from "./sqlite_file.ts";
 
 export type { LoadedState, SqliteSync } from "./sqlite_file.ts";
 
@@ -115,12 +115,7 @@ export class SqliteBackbone implements Backbone {
     options: SqliteBackboneOptions,
     sync: SqliteSync,
     file: SqliteFile,
-    stores: {
-      sessions: MemorySessionStore;
-      retained: MemoryRetainedStore;
-      queues: MemoryQueueStore;
-      config: MemoryConfigStore;
-    },
+    stores: MemoryStores,
     loaded: LoadedState,
   ) {
     this.path = options.path;
