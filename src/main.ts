@@ -5,6 +5,8 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
+import process from "node:process";
 import { type ApiUser, createAdminApp, serveNodeRequests } from "../routes/mod.ts";
 
 import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts";
@@ -148,8 +150,8 @@ async function startAdminServer(
     ? new WebSocketUpgrader("ws", webSocketOptions(config.listeners.ws), parts.broker.accept)
     : undefined;
   const tls = admin.tls.cert === undefined ? undefined : {
-    cert: await Deno.readTextFile(admin.tls.cert),
-    key: await Deno.readTextFile(admin.tls.key!),
+    cert: await readFile(admin.tls.cert, "utf8"),
+    key: await readFile(admin.tls.key!, "utf8"),
   };
   const server = binding("admin", hostname, admin.port, () =>
     DenoHttpServer.serve(
@@ -226,12 +228,12 @@ async function bindListeners(
   }
   if (tls.enabled) {
     const [cert, key] = await Promise.all([
-      Deno.readTextFile(tls.cert!),
-      Deno.readTextFile(tls.key!),
+      readFile(tls.cert!, "utf8"),
+      readFile(tls.key!, "utf8"),
     ]);
     if (tls.requestClientCert) {
       // Mutual TLS: Deno.listenTls cannot request client certificates; node:tls can.
-      const ca = await Deno.readTextFile(tls.ca!);
+      const ca = await readFile(tls.ca!, "utf8");
       const onHandshakeError = (error: Error) =>
         logger.debug("TLS handshake failed", { error: error.message });
       try {
@@ -261,8 +263,8 @@ async function bindListeners(
   }
   if (wss.enabled) {
     const [cert, key] = await Promise.all([
-      Deno.readTextFile(wss.cert!),
-      Deno.readTextFile(wss.key!),
+      readFile(wss.cert!, "utf8"),
+      readFile(wss.key!, "utf8"),
     ]);
     listeners.push(binding("listeners.wss", wss.host, wss.port, () =>
       DenoWebSocketListener.listen(
@@ -288,7 +290,7 @@ async function main(args: string[]): Promise<number> {
   }
   let config: Config;
   try {
-    config = await loadConfig({ file: cli.config, env: Deno.env.toObject() });
+    config = await loadConfig({ file: cli.config, env: process.env });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -511,10 +513,10 @@ async function main(args: string[]): Promise<number> {
     stopped.resolve();
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => shutdown(signal));
+    process.on(signal, () => shutdown(signal));
   }
   // SIGHUP re-reads the password file, keys and ACL file without a restart.
-  Deno.addSignalListener("SIGHUP", () => security.reload());
+  process.on("SIGHUP", () => security.reload());
   await stopped.promise;
   logger.info("broker stopped");
   return 0;
@@ -541,7 +543,7 @@ async function createBackbone(config: Config, clock: Clock): Promise<Backbone> {
     token: settings.token,
     nkeySeed: settings.nkeySeedFile === undefined
       ? undefined
-      : (await Deno.readTextFile(settings.nkeySeedFile)).trim(),
+      : (await readFile(settings.nkeySeedFile, "utf8")).trim(),
     credsFile: settings.credsFile,
     tls: settings.tls,
     retainedLimits: config.retained,
@@ -561,4 +563,4 @@ function startupFields(error: unknown): Record<string, unknown> {
   return error instanceof StartupError ? { key: error.key, address: error.address } : {};
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));
