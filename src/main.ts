@@ -22,11 +22,10 @@ import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./con
 import { parseScramCredentials } from "./auth/credentials.ts";
 import { proxyProtocolOptions, toBrokerOptions, VERSION, webSocketOptions } from "./compose.ts";
 
-import { DenoHttpServer } from "./transport/deno_http.ts";
-import { DenoListener } from "./transport/deno_listener.ts";
-import { DenoWebSocketListener, WebSocketUpgrader } from "./transport/deno_websocket.ts";
-import { NodeTlsListener } from "./transport/node_tls_listener.ts";
+import { denoSockets } from "./transport/deno_sockets.ts";
+import type { HttpServer, Sockets } from "./transport/sockets.ts";
 import type { Listener } from "./transport/transport.ts";
+import { WebSocketListener } from "./transport/websocket.ts";
 import { isLoopbackAddress } from "./util/address.ts";
 import { type Clock, createSystemClock } from "./util/clock.ts";
 import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
@@ -42,12 +41,6 @@ import { formatIssue } from "./config/errors.ts";
 // The config mapping moved to compose.ts (src/mod.ts exports it from there); kept here for the
 // scripts and tests that import it from the composition root.
 export { toBrokerOptions } from "./compose.ts";
-
-/** The admin API's HTTP server and the WebSocket upgrader it may share its port with. */
-interface AdminServer {
-  server: DenoHttpServer;
-  webSocket: WebSocketUpgrader | undefined;
-}
 
 /** A part that cannot start, named by its config key (e.g. `listeners.tls`) and address. */
 class StartupError extends Error {
@@ -65,9 +58,14 @@ class StartupError extends Error {
 }
 
 /** Runs `start`, naming the config key and address in the error when it fails. */
-function binding<T>(key: string, host: string, port: number, start: () => T): T {
+async function binding<T>(
+  key: string,
+  host: string,
+  port: number,
+  start: () => T | Promise<T>,
+): Promise<T> {
   try {
-    return start();
+    return await start();
   } catch (error) {
     throw new StartupError(key, host, port, error);
   }
@@ -75,6 +73,7 @@ function binding<T>(key: string, host: string, port: number, start: () => T): T 
 
 /** What the admin API needs from the running broker. */
 interface AdminParts {
+  sockets: Sockets;
   broker: Broker;
   security: Security;
   bans: BanList;
@@ -97,7 +96,7 @@ async function startAdminServer(
   config: Config,
   parts: AdminParts,
   logger: Logger,
-): Promise<AdminServer> {
+): Promise<HttpServer> {
   const admin = config.admin;
   const users: ApiUser[] = admin.users.map((user) => {
     const credentials = parseScramCredentials(user.password);
@@ -147,29 +146,29 @@ async function startAdminServer(
     logger,
   });
   const webSocket = admin.webSocket
-    ? new WebSocketUpgrader("ws", webSocketOptions(config.listeners.ws), parts.broker.accept)
+    ? { options: webSocketOptions(config.listeners.ws), accept: parts.broker.accept }
     : undefined;
   const tls = admin.tls.cert === undefined ? undefined : {
     cert: await readFile(admin.tls.cert, "utf8"),
     key: await readFile(admin.tls.key!, "utf8"),
   };
-  const server = binding("admin", hostname, admin.port, () =>
-    DenoHttpServer.serve(
+  const server = await binding("admin", hostname, admin.port, () =>
+    parts.sockets.serveHttp(
       {
         hostname,
         port: admin.port,
         ...tls,
+        webSocket,
         onError: (error) => logger.error("admin request failed", { error }),
       },
-      (request, peer) =>
-        webSocket?.handle(request, peer) ?? app.fetch(request, { remoteAddress: peer.address }),
+      (request, peer) => app.fetch(request, { remoteAddress: peer.address }),
     ));
   logger.info("admin API started", {
     address: `${server.hostname}:${server.port}`,
     scheme: server.secure ? "https" : "http",
     ...(webSocket ? { webSocket: config.listeners.ws.path } : {}),
   });
-  return { server, webSocket };
+  return server;
 }
 
 /**
@@ -188,10 +187,15 @@ export function authMethodsFrom(config: Config, security: Security): EnhancedAut
  * Binds every enabled listener; a listener that cannot bind stops the start-up with a
  * {@linkcode StartupError} naming it (and the listeners bound so far are closed).
  */
-async function startListeners(config: Config, broker: Broker, logger: Logger): Promise<Listener[]> {
+async function startListeners(
+  sockets: Sockets,
+  config: Config,
+  broker: Broker,
+  logger: Logger,
+): Promise<Listener[]> {
   const listeners: Listener[] = [];
   try {
-    await bindListeners(config, broker, logger, listeners);
+    await bindListeners(sockets, config, broker, logger, listeners);
   } catch (error) {
     for (const listener of listeners) listener.close();
     throw error;
@@ -206,6 +210,7 @@ async function startListeners(config: Config, broker: Broker, logger: Logger): P
 }
 
 async function bindListeners(
+  sockets: Sockets,
   config: Config,
   broker: Broker,
   logger: Logger,
@@ -217,60 +222,57 @@ async function bindListeners(
   const onError = (error: unknown) => logger.error("WebSocket request failed", { error });
   const { tcp, tls, ws, wss } = config.listeners;
   if (tcp.enabled) {
-    listeners.push(binding("listeners.tcp", tcp.host, tcp.port, () =>
-      DenoListener.tcp({
-        hostname: tcp.host,
-        port: tcp.port,
-        onAcceptError,
-        proxyProtocol: proxyProtocolOptions(config),
-        onProxyHeaderError,
-      }, broker.accept)));
+    listeners.push(
+      await binding("listeners.tcp", tcp.host, tcp.port, () =>
+        sockets.listenTcp({
+          hostname: tcp.host,
+          port: tcp.port,
+          onAcceptError,
+          proxyProtocol: proxyProtocolOptions(config),
+          onProxyHeaderError,
+        }, broker.accept)),
+    );
   }
   if (tls.enabled) {
-    const [cert, key] = await Promise.all([
+    const [cert, key, ca] = await Promise.all([
       readFile(tls.cert!, "utf8"),
       readFile(tls.key!, "utf8"),
+      // Mutual TLS: clients must present a certificate chaining to this CA.
+      tls.requestClientCert ? readFile(tls.ca!, "utf8") : undefined,
     ]);
-    if (tls.requestClientCert) {
-      // Mutual TLS: Deno.listenTls cannot request client certificates; node:tls can.
-      const ca = await readFile(tls.ca!, "utf8");
-      const onHandshakeError = (error: Error) =>
-        logger.debug("TLS handshake failed", { error: error.message });
-      try {
-        listeners.push(
-          await NodeTlsListener.listen(
-            { hostname: tls.host, port: tls.port, cert, key, ca, onHandshakeError },
-            broker.accept,
-          ),
-        );
-      } catch (error) {
-        throw new StartupError("listeners.tls", tls.host, tls.port, error);
-      }
-    } else {
-      listeners.push(binding("listeners.tls", tls.host, tls.port, () =>
-        DenoListener.tls(
-          { hostname: tls.host, port: tls.port, cert, key, onAcceptError },
+    const onHandshakeError = (error: Error) =>
+      logger.debug("TLS handshake failed", { error: error.message });
+    listeners.push(
+      await binding("listeners.tls", tls.host, tls.port, () =>
+        sockets.listenTls(
+          { hostname: tls.host, port: tls.port, cert, key, ca, onAcceptError, onHandshakeError },
           broker.accept,
-        )));
-    }
+        )),
+    );
   }
   if (ws.enabled) {
-    listeners.push(binding("listeners.ws", ws.host, ws.port, () =>
-      DenoWebSocketListener.listen(
-        { hostname: ws.host, port: ws.port, onError, ...webSocketOptions(ws) },
-        broker.accept,
-      )));
+    listeners.push(
+      await binding("listeners.ws", ws.host, ws.port, () =>
+        WebSocketListener.listen(
+          sockets,
+          { hostname: ws.host, port: ws.port, onError, ...webSocketOptions(ws) },
+          broker.accept,
+        )),
+    );
   }
   if (wss.enabled) {
     const [cert, key] = await Promise.all([
       readFile(wss.cert!, "utf8"),
       readFile(wss.key!, "utf8"),
     ]);
-    listeners.push(binding("listeners.wss", wss.host, wss.port, () =>
-      DenoWebSocketListener.listen(
-        { hostname: wss.host, port: wss.port, cert, key, onError, ...webSocketOptions(wss) },
-        broker.accept,
-      )));
+    listeners.push(
+      await binding("listeners.wss", wss.host, wss.port, () =>
+        WebSocketListener.listen(
+          sockets,
+          { hostname: wss.host, port: wss.port, cert, key, onError, ...webSocketOptions(wss) },
+          broker.accept,
+        )),
+    );
   }
 }
 
@@ -421,9 +423,10 @@ async function main(args: string[]): Promise<number> {
     agents?.event(event);
   });
   broker.start();
+  const sockets = denoSockets;
   let listeners: Listener[];
   try {
-    listeners = await startListeners(config, broker, logger);
+    listeners = await startListeners(sockets, config, broker, logger);
   } catch (err) {
     logger.error(`cannot start: ${err instanceof Error ? err.message : err}`, startupFields(err));
     await broker.close(0);
@@ -441,12 +444,13 @@ async function main(args: string[]): Promise<number> {
     listeners: () => describeListeners(listeners),
     eventLoopLag: () => eventLoopLag.read(),
   });
-  let admin: AdminServer | undefined;
+  let admin: HttpServer | undefined;
   if (config.admin.enabled) {
     try {
       admin = await startAdminServer(
         config,
         {
+          sockets,
           broker,
           security,
           bans,
@@ -496,7 +500,7 @@ async function main(args: string[]): Promise<number> {
     readiness.listeners = false;
     for (const listener of listeners) listener.close();
     stopServingNodes();
-    admin?.webSocket?.stopAccepting();
+    admin?.stopWebSockets();
     await broker.close(config.shutdown.gracePeriod);
     await agents?.stop();
     // The disconnects of the shutdown go out too, and what waits for Kafka (no message comes in
@@ -505,7 +509,7 @@ async function main(args: string[]): Promise<number> {
       notifier.close(config.shutdown.gracePeriod),
       bridge?.close(config.shutdown.gracePeriod),
     ]);
-    await admin?.server.close();
+    await admin?.close();
     readiness.backbone = false;
     await backbone.close();
     eventLoopLag.stop();

@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { encodePacket, PacketType } from "../../src/codec/mod.ts";
-import { DenoListener, type ProxyProtocolOptions } from "../../src/transport/deno_listener.ts";
+import { DenoListener } from "../../src/transport/deno_listener.ts";
+import type { ProxyProtocolOptions } from "../../src/transport/sockets.ts";
 import { addressMatcher } from "../../src/util/address_match.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { TestClient } from "../helpers/test_client.ts";

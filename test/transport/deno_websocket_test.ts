@@ -9,8 +9,10 @@ import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import { encodePacket, PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import type { Packet } from "../../src/codec/packets.ts";
+import type { AcceptHandler } from "../../src/transport/transport.ts";
 import { DenoHttpServer } from "../../src/transport/deno_http.ts";
-import { DenoWebSocketListener, WebSocketUpgrader } from "../../src/transport/deno_websocket.ts";
+import { denoSockets } from "../../src/transport/deno_sockets.ts";
+import { WebSocketListener } from "../../src/transport/websocket.ts";
 import { addressMatcher } from "../../src/util/address_match.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { Opcode, RawWebSocket } from "../helpers/raw_websocket.ts";
@@ -23,16 +25,17 @@ const WAIT_MS = 10_000;
 
 interface Setup {
   server: TestBroker;
-  listener: DenoWebSocketListener;
+  listener: WebSocketListener;
   close(): Promise<void>;
 }
 
 function setup(
-  options: Partial<Parameters<typeof DenoWebSocketListener.listen>[0]> = {},
+  options: Partial<Parameters<typeof WebSocketListener.listen>[1]> = {},
   config: Parameters<typeof startBroker>[0] = {},
 ): Setup {
   const server = startBroker(config);
-  const listener = DenoWebSocketListener.listen(
+  const listener = WebSocketListener.listen(
+    denoSockets,
     { hostname: "127.0.0.1", port: 0, path: "/mqtt", ...options },
     server.broker.accept,
   );
@@ -418,7 +421,8 @@ Deno.test("DenoWebSocketListener applies the broker's authentication and limits 
   const server = await startSecureBroker({
     config: { auth: { anonymous: "never" }, mqtt: { maxPacketSize: "1KiB" } },
   });
-  const listener = DenoWebSocketListener.listen(
+  const listener = WebSocketListener.listen(
+    denoSockets,
     { hostname: "127.0.0.1", port: 0, path: "/mqtt" },
     server.broker.accept,
   );
@@ -434,7 +438,8 @@ Deno.test("DenoWebSocketListener applies the broker's authentication and limits 
     await anonymous.closed;
 
     const open = await startSecureBroker({ config: { mqtt: { maxPacketSize: "1KiB" } } });
-    const openListener = DenoWebSocketListener.listen(
+    const openListener = WebSocketListener.listen(
+      denoSockets,
       { hostname: "127.0.0.1", port: 0, path: "/mqtt" },
       open.broker.accept,
     );
@@ -479,17 +484,21 @@ Deno.test("DenoWebSocketListener delivers many small packets in order, batched i
   }
 });
 
-Deno.test("WebSocketUpgrader closes a connection that sends too much while it is paused", async () => {
+Deno.test("Deno's WebSocket closes a connection that sends too much while it is paused", async () => {
   let paused: { closed: PromiseWithResolvers<void> } | undefined;
-  const upgrader = new WebSocketUpgrader("ws", { path: "/mqtt", maxPausedBytes: 1024 }, (conn) => {
+  const accept: AcceptHandler = (conn) => {
     const closed = Promise.withResolvers<void>();
     paused = { closed };
     conn.pause(); // as the broker does while a publisher is held back
     return { onData() {}, onClose: () => closed.resolve() };
-  });
+  };
   const server = DenoHttpServer.serve(
-    { hostname: "127.0.0.1", port: 0 },
-    (request, peer) => upgrader.handle(request, peer) ?? new Response(null, { status: 404 }),
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      webSocket: { options: { path: "/mqtt", maxPausedBytes: 1024 }, accept },
+    },
+    () => new Response(null, { status: 404 }),
   );
   try {
     const socket = await openRaw(server.port);
@@ -500,7 +509,7 @@ Deno.test("WebSocketUpgrader closes a connection that sends too much while it is
     await paused!.closed.promise;
     socket.close();
   } finally {
-    await upgrader.stopAccepting();
+    await server.stopWebSockets();
     await server.close();
   }
 });
