@@ -22,7 +22,7 @@ import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./con
 import { parseScramCredentials } from "./auth/credentials.ts";
 import { proxyProtocolOptions, toBrokerOptions, VERSION, webSocketOptions } from "./compose.ts";
 
-import { denoSockets } from "./transport/deno_sockets.ts";
+import { runtimeSockets } from "./transport/runtime.ts";
 import type { HttpServer, Sockets } from "./transport/sockets.ts";
 import type { Listener } from "./transport/transport.ts";
 import { WebSocketListener } from "./transport/websocket.ts";
@@ -423,7 +423,7 @@ async function main(args: string[]): Promise<number> {
     agents?.event(event);
   });
   broker.start();
-  const sockets = denoSockets;
+  const sockets = runtimeSockets();
   let listeners: Listener[];
   try {
     listeners = await startListeners(sockets, config, broker, logger);
@@ -479,16 +479,6 @@ async function main(args: string[]): Promise<number> {
   }
   const notice = anonymousNotice(config.auth.anonymous, listeners.map((l) => l.hostname));
   if (notice) logger[notice.level](notice.message, { anonymous: config.auth.anonymous });
-  logger.info("broker started", {
-    version: VERSION,
-    node: config.node.id,
-    backbone: backbone.kind,
-    durable: backbone.durable,
-    state: backbone.durable
-      ? "sessions and retained messages survive a restart"
-      : "sessions and retained messages are lost on exit",
-  });
-
   const stopped = Promise.withResolvers<void>();
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -521,6 +511,18 @@ async function main(args: string[]): Promise<number> {
   }
   // SIGHUP re-reads the password file, keys and ACL file without a restart.
   process.on("SIGHUP", () => security.reload());
+  // Logged once the signal handlers are in place: a supervisor that stops the broker as soon as
+  // it reads this line is heard.
+  logger.info("broker started", {
+    version: VERSION,
+    runtime: `${sockets.runtime} ${process.versions[sockets.runtime]}`,
+    node: config.node.id,
+    backbone: backbone.kind,
+    durable: backbone.durable,
+    state: backbone.durable
+      ? "sessions and retained messages survive a restart"
+      : "sessions and retained messages are lost on exit",
+  });
   await stopped.promise;
   logger.info("broker stopped");
   return 0;
