@@ -61,6 +61,63 @@ runtimeTest(
 );
 
 runtimeTest(
+  "the admin API publishes, lists, counts and exposes metrics, and takes MQTT over WebSocket on its port",
+  async (runtime) => {
+    const broker = await startBrokerProcess(runtime, {
+      env: {
+        PERCH_ADMIN__TOKENS: JSON.stringify([{ token: TOKEN, role: "admin" }]),
+        PERCH_ADMIN__WEB_SOCKET: "true",
+      },
+    });
+    try {
+      const { admin } = await broker.started();
+      const api = (path: string, init: RequestInit = {}) =>
+        fetch(`http://127.0.0.1:${admin}${path}`, {
+          ...init,
+          headers: { "x-token": TOKEN, "content-type": "application/json" },
+        });
+      const published = await api("/api/v1/publish", {
+        method: "POST",
+        body: JSON.stringify({ topic: "api/kept", payload: "from the API", qos: 1, retain: true }),
+      });
+      assert.equal(published.status, 200);
+      assert.equal((await published.json()).reasonCode, ReasonCode.NoMatchingSubscribers);
+      const retained = await (await api("/api/v1/retained")).json();
+      assert.deepEqual(retained.data.map((m: { topic: string }) => m.topic), ["api/kept"]);
+
+      const { socket, response } = await RawWebSocket.connect(admin!, { protocols: ["mqtt"] });
+      assert.equal(response.status, 101);
+      const overWs = TestClient.wrap(socket!, 5);
+      assert.equal((await overWs.sendConnect({ clientId: "on-admin-port" })).reasonCode, 0);
+      await overWs.subscribe("api/#", 1);
+      const message = await overWs.expect(PacketType.PUBLISH);
+      assert.deepEqual([message.topic, message.retain], ["api/kept", true]);
+      await overWs.ack(message);
+
+      const client = await (await api("/api/v1/clients/on-admin-port")).json();
+      assert.deepEqual([client.transport, client.subscriptions], ["ws", 1]);
+      const sessions = await (await api("/api/v1/sessions")).json();
+      assert.deepEqual(sessions.data.map((s: { clientId: string }) => s.clientId), [
+        "on-admin-port",
+      ]);
+      const stats = await (await api("/api/v1/stats")).json();
+      assert.deepEqual([stats.connections.connected, stats.retained], [1, 1]);
+      const nodes = await (await api("/api/v1/nodes")).json();
+      assert.ok(nodes[0].listeners.some((l: { transport: string }) => l.transport === "tcp"));
+      const metrics = await (await api("/metrics")).text();
+      assert.match(metrics, /^perch_clients_connected\{protocol_version="5",[^}]*\} 1$/m);
+      const rss = /^process_resident_memory_bytes\{[^}]*\} (\S+)$/m.exec(metrics);
+      assert.ok(rss && Number(rss[1]) > 0, "no resident memory in /metrics");
+      const openapi = await api("/api/v1/openapi.json");
+      assert.equal((await openapi.json()).openapi, "3.1.0");
+      await overWs.disconnect();
+    } finally {
+      assert.equal((await broker.stop()).code, 0);
+    }
+  },
+);
+
+runtimeTest(
   "main binds an admin API without credentials to loopback only, and says so",
   async (runtime) => {
     const broker = await startBrokerProcess(runtime, { env: { PERCH_ADMIN__HOST: "0.0.0.0" } });
