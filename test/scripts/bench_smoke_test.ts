@@ -1,6 +1,6 @@
 /**
- * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto and Perch must write
- * results of the documented shape, and neither may lose anything at QoS 1. The rate is 1,000 msg/s, so that even on
+ * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto and Perch on Deno and
+ * on Bun must write results of the documented shape, and none may lose anything at QoS 1. The rate is 1,000 msg/s, so that even on
  * a machine busy with parallel tests Mosquitto's default queue (1,000 messages) covers a second-long
  * stall of the subscriber. No timing is asserted. Needs Mosquitto (the harness installs it with
  * apt-get when run as root).
@@ -14,7 +14,7 @@ function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
 
-Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes results and loses no QoS 1 message", async () => {
+Deno.test("scripts/bench.ts --quick latency on mosquitto, perch and perch-bun writes results and loses no QoS 1 message", async () => {
   const out = await Deno.makeTempDir({ prefix: "perch-bench-smoke-" });
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -26,7 +26,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
         "--scenarios",
         "latency",
         "--brokers",
-        "mosquitto,perch",
+        "mosquitto,perch,perch-bun",
       ]
         .concat(["--rate", "1000", "--out", out]),
     }).output();
@@ -36,11 +36,12 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
     assert.equal(results.schema, 1);
     assert.deepEqual(
       results.brokers.map((broker: { name: string }) => broker.name),
-      ["mosquitto", "perch"],
+      ["mosquitto", "perch", "perch-bun"],
     );
     for (const broker of results.brokers) assert.equal(broker.status, "ok", broker.name);
     // Perch runs with the V8 flags of `deno task start`.
     assert.match(results.brokers[1].version, /--v8-flags=/);
+    assert.match(results.brokers[2].version, /\(bun \d+\.\d+/);
     const ids = results.cases.map((entry: { id: string }) => entry.id);
     assert.deepEqual(ids, ["latency/qos0", "latency/qos1"]);
 
@@ -49,7 +50,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
         entry.metrics.map((metric: { key: string }) => metric.key),
         ["p50", "p90", "p99", "max", "delivered"],
       );
-      for (const name of ["mosquitto", "perch"]) {
+      for (const name of ["mosquitto", "perch", "perch-bun"]) {
         const result = entry.results[name];
         assert.equal(result.rounds.length, 1);
         assert.equal(result.rounds[0].error, undefined, result.rounds[0].error);
@@ -69,7 +70,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto and perch writes result
       }
     }
 
-    for (const name of ["mosquitto", "perch"]) {
+    for (const name of ["mosquitto", "perch", "perch-bun"]) {
       const qos1 = results.cases[1].results[name].integrity;
       assert.equal(qos1.lost, 0, `${name}: QoS 1 messages lost`);
       assert.equal(qos1.duplicated, 0, `${name}: QoS 1 messages duplicated`);

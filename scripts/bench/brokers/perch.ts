@@ -1,6 +1,7 @@
 /**
- * Perch itself: `deno run -A src/main.ts`, configured through `PERCH_*` environment variables, on an
- * OS-chosen port read back from its "listener started" log line.
+ * Perch itself, on Deno (`deno run -A src/main.ts`, broker name `perch`) or on Bun
+ * (`bun src/main.ts`, broker name `perch-bun`), configured through `PERCH_*` environment
+ * variables, on an OS-chosen port read back from its "listener started" log line.
  *
  * @module
  */
@@ -21,18 +22,41 @@ export async function perchV8Flags(): Promise<string[]> {
   return flag === undefined ? [] : [flag];
 }
 
+/** The runtimes Perch runs on. */
+export type PerchRuntime = "deno" | "bun";
+
+/** Runs a command to completion; its trimmed output, or undefined when it cannot run or fails. */
+async function output(command: string, args: string[]): Promise<string | undefined> {
+  try {
+    const { success, stdout } = await new Deno.Command(command, {
+      args,
+      cwd: REPO_ROOT,
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Launches Perch from this repository. */
 export class PerchLauncher implements BrokerLauncher {
   /** Name as given to `--brokers`. */
-  readonly name = "perch";
+  readonly name: "perch" | "perch-bun";
+  #runtime: PerchRuntime;
   #denoFlags: string[];
 
-  /** @param denoFlags Extra `deno run` flags (profiling, V8 options). */
-  constructor(denoFlags: string[] = []) {
+  /**
+   * @param runtime The runtime to run it on.
+   * @param denoFlags Extra `deno run` flags (profiling, V8 options); Deno only.
+   */
+  constructor(runtime: PerchRuntime, denoFlags: string[] = []) {
+    this.#runtime = runtime;
+    this.name = runtime === "deno" ? "perch" : "perch-bun";
     this.#denoFlags = denoFlags;
   }
 
-  /** Skips Perch (with the reason) while `src/main.ts` does not exist. */
+  /** Skips Perch (with the reason) while `src/main.ts` does not exist, or Bun when it is missing. */
   async prepare(): Promise<PrepareResult> {
     try {
       await Deno.stat(`${REPO_ROOT}/${ENTRY}`);
@@ -40,6 +64,17 @@ export class PerchLauncher implements BrokerLauncher {
       return { ok: false, reason: `${ENTRY} not found: the broker is not runnable yet` };
     }
     const manifest = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+    if (this.#runtime === "bun") {
+      const version = await output("bun", ["--version"]);
+      if (version === undefined) {
+        return { ok: false, reason: "bun not found: install it with npm install -g bun" };
+      }
+      // What bun run start does first: the packages of bun.lock in node_modules/.
+      if (await output("bun", ["install", "--frozen-lockfile", "--silent"]) === undefined) {
+        return { ok: false, reason: "bun install --frozen-lockfile failed" };
+      }
+      return { ok: true, version: `${manifest.version ?? "dev"} (bun ${version})` };
+    }
     // --perch-flags with its own --v8-flags replaces the start task's.
     const ownV8Flags = this.#denoFlags.some((flag) => flag.startsWith("--v8-flags="));
     if (!ownV8Flags) this.#denoFlags = [...await perchV8Flags(), ...this.#denoFlags];
@@ -57,15 +92,14 @@ export class PerchLauncher implements BrokerLauncher {
     if (host !== options.hosts[0]) {
       console.log(`perch: listening on ${host} to accept ${options.hosts.join(", ")}`);
     }
-    const { command, args } = pinnedBrokerCommand(options.pinning, [
-      Deno.execPath(),
-      "run",
-      "-A",
-      ...this.#denoFlags,
-      ENTRY,
-    ]);
+    const { command, args } = pinnedBrokerCommand(
+      options.pinning,
+      this.#runtime === "bun"
+        ? ["bun", ENTRY]
+        : [Deno.execPath(), "run", "-A", ...this.#denoFlags, ENTRY],
+    );
     const process = options.processes.spawn({
-      name: "perch",
+      name: this.name,
       command,
       args,
       cwd: REPO_ROOT,
