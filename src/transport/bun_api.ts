@@ -87,6 +87,8 @@ export interface BunWebSocketHandler<Data> {
   message(ws: BunServerWebSocket<Data>, message: string | Uint8Array): void;
   drain?(ws: BunServerWebSocket<Data>): void;
   close?(ws: BunServerWebSocket<Data>, code: number, reason: string): void;
+  /** Largest message taken, in bytes; a larger one closes the connection (1009). */
+  maxPayloadLength?: number;
   /** Seconds without traffic before Bun closes the connection; 0: never. */
   idleTimeout?: number;
   /** Whether Bun pings idle clients by itself. */

@@ -14,6 +14,9 @@ import { type BunWebSocketData, bunWebSocketData } from "./bun_websocket.ts";
 import type { HttpHandler, HttpServeOptions, HttpServer } from "./sockets.ts";
 import { WebSocketGate } from "./websocket.ts";
 
+/** The largest WebSocket message taken: what Deno takes. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 /** A bound HTTP server. */
 export class BunHttpServer implements HttpServer {
   readonly hostname: string;
@@ -86,6 +89,8 @@ export class BunHttpServer implements HttpServer {
         // nor closes connections that are quiet.
         idleTimeout: 0,
         sendPings: false,
+        // Deno's limit (fixed there), rather than Bun's default of 16 MiB.
+        maxPayloadLength: MAX_MESSAGE_BYTES,
       },
     });
     return new BunHttpServer(server, secure, gate, sockets);

@@ -322,6 +322,16 @@ targetTest(
   },
 );
 
+targetTest("MQTT over WebSocket takes a message of 17 MiB, as every runtime does", {
+  config: wsConfig({}, { mqtt: { maxPacketSize: "32MiB" } }),
+}, async (server) => {
+  const client = TestClient.wrap(await openRaw(server.ports.ws!), 5);
+  await client.sendConnect({ clientId: "large", version: 5 });
+  const ack = await client.publish("large", new Uint8Array(17 * 1024 * 1024), { qos: 1 });
+  assert.equal(ack?.type, PacketType.PUBACK);
+  await client.disconnect();
+});
+
 /** Waits for one message on an mqtt.js client. */
 function nextMessage(client: MqttClient): Promise<{ topic: string; payload: string; qos: number }> {
   return new Promise((resolve) =>
