@@ -11,6 +11,7 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
 import {
   type Authenticator,
   type ConnectionOptions,
@@ -314,7 +315,7 @@ export class NatsBackbone implements Backbone {
       authenticators.push(nkeyAuthenticator(new TextEncoder().encode(options.nkeySeed)));
     }
     if (options.credsFile) {
-      authenticators.push(credsAuthenticator(await Deno.readFile(options.credsFile)));
+      authenticators.push(credsAuthenticator(new Uint8Array(await readFile(options.credsFile))));
     }
     const tls = options.tls && (options.tls.ca || options.tls.cert)
       ? {

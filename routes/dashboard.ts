@@ -11,6 +11,7 @@
  * @module
  */
 
+import { readdir, readFile } from "node:fs/promises";
 import { type Context, Hono } from "hono";
 import type { Logger } from "../src/mod.ts";
 import { type AdminEnv, problem } from "./_common.ts";
@@ -49,14 +50,14 @@ interface StaticFile {
 async function readFiles(root: URL): Promise<Map<string, StaticFile>> {
   const files = new Map<string, StaticFile>();
   const walk = async (dir: URL, prefix: string) => {
-    for await (const entry of Deno.readDir(dir)) {
-      if (entry.isDirectory && !entry.name.startsWith(".")) {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (entry.isDirectory() && !entry.name.startsWith(".")) {
         await walk(new URL(`${entry.name}/`, dir), `${prefix}${entry.name}/`);
         continue;
       }
       const contentType = CONTENT_TYPES[extensionOf(entry.name)];
-      if (!entry.isFile || contentType === undefined || entry.name.startsWith(".")) continue;
-      const body = await Deno.readFile(new URL(entry.name, dir));
+      if (!entry.isFile() || contentType === undefined || entry.name.startsWith(".")) continue;
+      const body = new Uint8Array(await readFile(new URL(entry.name, dir)));
       const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
       const etag = `"${digest.subarray(0, 12).toBase64({ alphabet: "base64url" })}"`;
       files.set(`${prefix}${entry.name}`, { body, contentType, etag });

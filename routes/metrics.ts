@@ -3,7 +3,7 @@
  * own counters when Prometheus scrapes (prom-client's `collect`), so the message path pays nothing
  * for metrics beyond the plain counter increments it already makes. prom-client's default process
  * metrics are not used: under Deno its event-loop histogram stays empty, so lag comes from the
- * broker's own monitor.
+ * broker's own monitor on every runtime.
  *
  * @module
  */
@@ -21,7 +21,7 @@ import type {
 } from "../src/mod.ts";
 import { authErrors, resourceApp } from "./_common.ts";
 
-/** Process memory, as `Deno.memoryUsage()` reports it. */
+/** Process memory, as `process.memoryUsage()` reports it. */
 export interface MemoryUsage {
   rss: number;
   heapUsed: number;

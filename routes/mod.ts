@@ -14,6 +14,7 @@
  * @module
  */
 
+import process from "node:process";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -82,7 +83,7 @@ export interface AdminDeps {
   /** Bound listeners, for `/api/v1/nodes`. */
   listeners: () => ListenerInfo[];
   eventLoopLag: () => EventLoopLag;
-  /** Process memory; `Deno.memoryUsage` by default. */
+  /** Process memory; `process.memoryUsage()` by default. */
   memoryUsage?: () => MemoryUsage;
   /** Largest request body, in bytes. */
   maxBodySize: number;
@@ -121,7 +122,7 @@ export type NodeRequestDeps = Omit<NodesDeps, "memoryUsage"> & { memoryUsage?: (
  */
 export function serveNodeRequests(deps: NodeRequestDeps): () => void {
   const nodes = deps.broker.backbone.nodes;
-  const memoryUsage = deps.memoryUsage ?? (() => Deno.memoryUsage());
+  const memoryUsage = deps.memoryUsage ?? (() => process.memoryUsage());
   const clients = clientRequests(deps.broker);
   // Bodies come from other nodes of this deployment, through the backbone.
   const stops = [
@@ -139,7 +140,7 @@ export function serveNodeRequests(deps: NodeRequestDeps): () => void {
 /** Builds the admin app. */
 export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   const { broker, logger } = deps;
-  const memoryUsage = deps.memoryUsage ?? (() => Deno.memoryUsage());
+  const memoryUsage = deps.memoryUsage ?? (() => process.memoryUsage());
   const authenticator = new AdminAuthenticator(deps.auth);
   const throttle = new LoginThrottle({
     maxFailures: deps.login?.maxFailures ?? 5,

@@ -1,7 +1,8 @@
 /**
  * Keeps the layering of DESIGN section 2 true: which folders of `src/` may import which, that
- * `routes/` and `cluster/` use only `src/mod.ts`, that runtime socket APIs stay in `src/transport/`,
- * and that there are no import cycles. Exits 1 listing every violation.
+ * `routes/` and `cluster/` use only `src/mod.ts`, that the runtimes' own APIs (`Deno.*`, `Bun.*`)
+ * stay in `src/transport/` so the broker runs on Deno and on Bun (everything else uses `node:`
+ * built-ins both implement), and that there are no import cycles. Exits 1 listing every violation.
  *
  * Deliberate departures from the DESIGN picture, kept visible here:
  * - `topic` imports `codec/errors.ts` and `codec/reason_codes.ts`: its validators return the
@@ -54,9 +55,11 @@ const BACKBONE_SEAM = new Set(["src/backbone/backbone.ts", "src/backbone/errors.
 /** Engine internals scripts/ must reach through src/mod.ts. */
 const ENGINE_INTERNALS = ["src/broker/", "src/session/", "src/backbone/", "src/domain/"];
 
-/** Files that may use `Deno.listen*`/`Deno.connect*` or `Bun.*` sockets. */
-const SOCKET_API =
-  /\b(Deno\.(listen|listenTls|connect|connectTls|startTls|serve)|Bun\.(listen|connect|serve))\b/;
+/**
+ * A runtime's own API. Outside `src/transport/` only `globalThis.Deno?.` may appear, for what
+ * only Deno has (its permissions), skipped on other runtimes.
+ */
+const RUNTIME_API = /\b(Deno|Bun)\./;
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+["']([^"']+)["']/g;
 const SIDE_EFFECT_IMPORT = /(?:^|\n)\s*import\s+["']([^"']+)["']/g;
@@ -75,6 +78,11 @@ async function* walk(dir: string): AsyncGenerator<string> {
     if (entry.isDirectory) yield* walk(path);
     else if (entry.name.endsWith(".ts")) yield path;
   }
+}
+
+/** The source without its comments (documentation may name runtime APIs). */
+function codeOf(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
 }
 
 function localImports(file: string, source: string): string[] {
@@ -124,10 +132,15 @@ async function main(): Promise<number> {
       graph.set(file, imports);
       const from = layerOf(file);
       const rel = relative(ROOT, file);
-      if (
-        from !== "transport" && from !== "main" && from !== "scripts" && SOCKET_API.test(source)
-      ) {
-        problems.push(`${rel}: uses a runtime socket API outside src/transport/`);
+      const runtimeApi = from === "transport" || from === "scripts"
+        ? null
+        : RUNTIME_API.exec(codeOf(source));
+      if (runtimeApi) {
+        problems.push(
+          `${rel}: uses ${
+            runtimeApi[0]
+          }* outside src/transport/ (use a node: built-in that Deno and Bun implement)`,
+        );
       }
       for (const target of imports) {
         const to = layerOf(target);

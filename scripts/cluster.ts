@@ -49,6 +49,8 @@ export interface FrontEndOptions {
   prefix: string;
   /** More config keys (YAML mapping as an object). */
   extra?: Record<string, unknown>;
+  /** The runtime it runs on (default Deno). */
+  runtime?: "deno" | "bun";
 }
 
 /** Starts a front-end and resolves once its log says the broker started. */
@@ -67,8 +69,12 @@ export async function startFrontEnd(options: FrontEndOptions): Promise<FrontEnd>
   const file = join(dir, "perch.json");
   // JSON is YAML: the config loader reads it.
   await Deno.writeTextFile(file, JSON.stringify(config));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(ROOT, "src/main.ts"), "-c", file],
+  const main = [join(ROOT, "src/main.ts"), "-c", file];
+  const [command, args] = options.runtime === "bun"
+    ? ["bun", main]
+    : [Deno.execPath(), ["run", "-A", ...main]];
+  const child = new Deno.Command(command, {
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -208,9 +214,18 @@ export interface LocalCluster {
   close(): Promise<void>;
 }
 
-/** Starts NATS, `nodes` front-ends and (unless `balancer` is false) haproxy. */
+/**
+ * Starts NATS, `nodes` front-ends and (unless `balancer` is false) haproxy. Front-end `i` runs on
+ * `runtimes[i % runtimes.length]` (default: all on Deno).
+ */
 export async function startLocalCluster(
-  options: { nodes?: number; balancer?: boolean; port?: number; prefix?: string } = {},
+  options: {
+    nodes?: number;
+    balancer?: boolean;
+    port?: number;
+    prefix?: string;
+    runtimes?: readonly ("deno" | "bun")[];
+  } = {},
 ): Promise<LocalCluster> {
   const nats = await startNatsServer();
   const frontEnds: FrontEnd[] = [];
@@ -223,8 +238,12 @@ export async function startLocalCluster(
   try {
     const prefix = options.prefix ?? "perch";
     const count = options.nodes ?? 3;
+    const runtimes = options.runtimes ?? ["deno"];
     for (let i = 1; i <= count; i++) {
-      frontEnds.push(await startFrontEnd({ nodeId: `node${i}`, natsUrl: nats.url, prefix }));
+      const runtime = runtimes[(i - 1) % runtimes.length];
+      frontEnds.push(
+        await startFrontEnd({ nodeId: `node${i}`, natsUrl: nats.url, prefix, runtime }),
+      );
     }
     if (options.balancer !== false) {
       balancer = await startLoadBalancer(frontEnds.map((f) => f.port), options.port);

@@ -1,8 +1,9 @@
 /**
  * `deno task test`: makes sure the tools the tests talk to are installed (installing them with
  * apt-get when running as root, otherwise naming the command; nats-server >= 2.11 comes from Debian
- * forky by way of `scripts/nats_server.ts`), runs `deno test`, and ends with a plain
- * `N passed, M failed` line.
+ * forky by way of `scripts/nats_server.ts`; Bun from the npm registry, with the broker's packages
+ * installed for it from `bun.lock`), runs `deno test`, and ends with a plain `N passed, M failed`
+ * line.
  *
  * Usage: deno task test [deno test arguments, e.g. a path or --filter]
  *
@@ -43,23 +44,24 @@ const TOOLS: Tool[] = [
   },
 ];
 
-async function present(tool: Tool): Promise<boolean> {
+async function present(check: string[], mustSucceed = false): Promise<boolean> {
   try {
-    const { success } = await new Deno.Command(tool.check[0], {
-      args: tool.check.slice(1),
+    const { success } = await new Deno.Command(check[0], {
+      args: check.slice(1),
       stdout: "null",
       stderr: "null",
     }).output();
-    return success || !tool.mustSucceed;
+    return success || !mustSucceed;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
   }
 }
 
-async function run(cmd: string, args: string[]): Promise<boolean> {
+async function run(cmd: string, args: string[], cwd?: string): Promise<boolean> {
   const status = await new Deno.Command(cmd, {
     args,
+    cwd,
     stdout: "inherit",
     stderr: "inherit",
     env: { DEBIAN_FRONTEND: "noninteractive" },
@@ -70,7 +72,7 @@ async function run(cmd: string, args: string[]): Promise<boolean> {
 /** Installs missing Debian packages when root; otherwise explains how. Returns false on failure. */
 async function ensureTools(): Promise<boolean> {
   const missing: Tool[] = [];
-  for (const tool of TOOLS) if (!(await present(tool))) missing.push(tool);
+  for (const tool of TOOLS) if (!(await present(tool.check, tool.mustSucceed))) missing.push(tool);
   if (missing.length === 0) return true;
   const packages = [...new Set(missing.map((t) => t.debianPackage))];
   const command = `apt-get install -y ${packages.join(" ")}`;
@@ -100,10 +102,33 @@ async function ensureNatsServer(): Promise<boolean> {
   }
 }
 
+/**
+ * Bun, which the tests start the broker on (installed from the npm registry when missing and
+ * running as root), and the broker's packages for it (`bun install` from `bun.lock`, which is
+ * quick when `node_modules/` is up to date). Returns false on failure.
+ */
+async function ensureBun(): Promise<boolean> {
+  if (!(await present(["bun", "--version"]))) {
+    const isRoot = Deno.uid?.() === 0;
+    if (!isRoot || !(await run("npm", ["install", "-g", "bun"]))) {
+      console.error(
+        `Missing test prerequisite: bun. Install it with: ${
+          isRoot ? "" : "sudo "
+        }npm install -g bun`,
+      );
+      return false;
+    }
+  }
+  const root = new URL("../", import.meta.url).pathname;
+  if (await run("bun", ["install", "--frozen-lockfile", "--silent"], root)) return true;
+  console.error("bun install --frozen-lockfile failed: bun.lock and package.json disagree?");
+  return false;
+}
+
 const SUMMARY = /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/;
 
 async function main(): Promise<number> {
-  if (!(await ensureTools()) || !(await ensureNatsServer())) {
+  if (!(await ensureTools()) || !(await ensureNatsServer()) || !(await ensureBun())) {
     console.log("0 passed, 1 failed");
     return 1;
   }

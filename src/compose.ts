@@ -9,8 +9,7 @@
 import denoConfig from "../deno.json" with { type: "json" };
 import type { BrokerOptions } from "./broker/options.ts";
 import type { Config } from "./config/mod.ts";
-import type { ProxyProtocolOptions } from "./transport/deno_listener.ts";
-import type { WebSocketOptions } from "./transport/deno_websocket.ts";
+import type { ProxyProtocolOptions, WebSocketOptions } from "./transport/sockets.ts";
 import { addressMatcher } from "./util/address_match.ts";
 
 /** The broker's version, from deno.json. */

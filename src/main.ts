@@ -5,6 +5,8 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
+import process from "node:process";
 import { type ApiUser, createAdminApp, serveNodeRequests } from "../routes/mod.ts";
 
 import { anonymousNotice, createSecurity, type Security } from "./auth/setup.ts";
@@ -14,6 +16,7 @@ import { createScramMethod, SCRAM_SHA_256 } from "./auth/scram.ts";
 import type { Backbone } from "./backbone/backbone.ts";
 import { MemoryBackbone } from "./backbone/memory.ts";
 import { NatsBackbone } from "../cluster/nats_backbone.ts";
+import { openBunSqlite } from "./backbone/bun_sqlite.ts";
 import { openNodeSqlite } from "./backbone/node_sqlite.ts";
 import { SqliteBackbone, SqliteOpenError } from "./backbone/sqlite.ts";
 import { Broker } from "./broker/broker.ts";
@@ -22,11 +25,10 @@ import { type Config, ConfigError, helpText, loadConfig, parseArgs } from "./con
 import { parseScramCredentials } from "./auth/credentials.ts";
 import { proxyProtocolOptions, toBrokerOptions, VERSION, webSocketOptions } from "./compose.ts";
 
-import { DenoHttpServer } from "./transport/deno_http.ts";
-import { DenoListener } from "./transport/deno_listener.ts";
-import { DenoWebSocketListener, WebSocketUpgrader } from "./transport/deno_websocket.ts";
-import { NodeTlsListener } from "./transport/node_tls_listener.ts";
+import { runtimeSockets } from "./transport/runtime.ts";
+import type { HttpServer, Sockets } from "./transport/sockets.ts";
 import type { Listener } from "./transport/transport.ts";
+import { WebSocketListener } from "./transport/websocket.ts";
 import { isLoopbackAddress } from "./util/address.ts";
 import { type Clock, createSystemClock } from "./util/clock.ts";
 import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
@@ -42,12 +44,6 @@ import { formatIssue } from "./config/errors.ts";
 // The config mapping moved to compose.ts (src/mod.ts exports it from there); kept here for the
 // scripts and tests that import it from the composition root.
 export { toBrokerOptions } from "./compose.ts";
-
-/** The admin API's HTTP server and the WebSocket upgrader it may share its port with. */
-interface AdminServer {
-  server: DenoHttpServer;
-  webSocket: WebSocketUpgrader | undefined;
-}
 
 /** A part that cannot start, named by its config key (e.g. `listeners.tls`) and address. */
 class StartupError extends Error {
@@ -65,9 +61,14 @@ class StartupError extends Error {
 }
 
 /** Runs `start`, naming the config key and address in the error when it fails. */
-function binding<T>(key: string, host: string, port: number, start: () => T): T {
+async function binding<T>(
+  key: string,
+  host: string,
+  port: number,
+  start: () => T | Promise<T>,
+): Promise<T> {
   try {
-    return start();
+    return await start();
   } catch (error) {
     throw new StartupError(key, host, port, error);
   }
@@ -75,6 +76,7 @@ function binding<T>(key: string, host: string, port: number, start: () => T): T 
 
 /** What the admin API needs from the running broker. */
 interface AdminParts {
+  sockets: Sockets;
   broker: Broker;
   security: Security;
   bans: BanList;
@@ -97,7 +99,7 @@ async function startAdminServer(
   config: Config,
   parts: AdminParts,
   logger: Logger,
-): Promise<AdminServer> {
+): Promise<HttpServer> {
   const admin = config.admin;
   const users: ApiUser[] = admin.users.map((user) => {
     const credentials = parseScramCredentials(user.password);
@@ -147,29 +149,29 @@ async function startAdminServer(
     logger,
   });
   const webSocket = admin.webSocket
-    ? new WebSocketUpgrader("ws", webSocketOptions(config.listeners.ws), parts.broker.accept)
+    ? { options: webSocketOptions(config.listeners.ws), accept: parts.broker.accept }
     : undefined;
   const tls = admin.tls.cert === undefined ? undefined : {
-    cert: await Deno.readTextFile(admin.tls.cert),
-    key: await Deno.readTextFile(admin.tls.key!),
+    cert: await readFile(admin.tls.cert, "utf8"),
+    key: await readFile(admin.tls.key!, "utf8"),
   };
-  const server = binding("admin", hostname, admin.port, () =>
-    DenoHttpServer.serve(
+  const server = await binding("admin", hostname, admin.port, () =>
+    parts.sockets.serveHttp(
       {
         hostname,
         port: admin.port,
         ...tls,
+        webSocket,
         onError: (error) => logger.error("admin request failed", { error }),
       },
-      (request, peer) =>
-        webSocket?.handle(request, peer) ?? app.fetch(request, { remoteAddress: peer.address }),
+      (request, peer) => app.fetch(request, { remoteAddress: peer.address }),
     ));
   logger.info("admin API started", {
     address: `${server.hostname}:${server.port}`,
     scheme: server.secure ? "https" : "http",
     ...(webSocket ? { webSocket: config.listeners.ws.path } : {}),
   });
-  return { server, webSocket };
+  return server;
 }
 
 /**
@@ -188,10 +190,15 @@ export function authMethodsFrom(config: Config, security: Security): EnhancedAut
  * Binds every enabled listener; a listener that cannot bind stops the start-up with a
  * {@linkcode StartupError} naming it (and the listeners bound so far are closed).
  */
-async function startListeners(config: Config, broker: Broker, logger: Logger): Promise<Listener[]> {
+async function startListeners(
+  sockets: Sockets,
+  config: Config,
+  broker: Broker,
+  logger: Logger,
+): Promise<Listener[]> {
   const listeners: Listener[] = [];
   try {
-    await bindListeners(config, broker, logger, listeners);
+    await bindListeners(sockets, config, broker, logger, listeners);
   } catch (error) {
     for (const listener of listeners) listener.close();
     throw error;
@@ -206,6 +213,7 @@ async function startListeners(config: Config, broker: Broker, logger: Logger): P
 }
 
 async function bindListeners(
+  sockets: Sockets,
   config: Config,
   broker: Broker,
   logger: Logger,
@@ -217,60 +225,57 @@ async function bindListeners(
   const onError = (error: unknown) => logger.error("WebSocket request failed", { error });
   const { tcp, tls, ws, wss } = config.listeners;
   if (tcp.enabled) {
-    listeners.push(binding("listeners.tcp", tcp.host, tcp.port, () =>
-      DenoListener.tcp({
-        hostname: tcp.host,
-        port: tcp.port,
-        onAcceptError,
-        proxyProtocol: proxyProtocolOptions(config),
-        onProxyHeaderError,
-      }, broker.accept)));
+    listeners.push(
+      await binding("listeners.tcp", tcp.host, tcp.port, () =>
+        sockets.listenTcp({
+          hostname: tcp.host,
+          port: tcp.port,
+          onAcceptError,
+          proxyProtocol: proxyProtocolOptions(config),
+          onProxyHeaderError,
+        }, broker.accept)),
+    );
   }
   if (tls.enabled) {
-    const [cert, key] = await Promise.all([
-      Deno.readTextFile(tls.cert!),
-      Deno.readTextFile(tls.key!),
+    const [cert, key, ca] = await Promise.all([
+      readFile(tls.cert!, "utf8"),
+      readFile(tls.key!, "utf8"),
+      // Mutual TLS: clients must present a certificate chaining to this CA.
+      tls.requestClientCert ? readFile(tls.ca!, "utf8") : undefined,
     ]);
-    if (tls.requestClientCert) {
-      // Mutual TLS: Deno.listenTls cannot request client certificates; node:tls can.
-      const ca = await Deno.readTextFile(tls.ca!);
-      const onHandshakeError = (error: Error) =>
-        logger.debug("TLS handshake failed", { error: error.message });
-      try {
-        listeners.push(
-          await NodeTlsListener.listen(
-            { hostname: tls.host, port: tls.port, cert, key, ca, onHandshakeError },
-            broker.accept,
-          ),
-        );
-      } catch (error) {
-        throw new StartupError("listeners.tls", tls.host, tls.port, error);
-      }
-    } else {
-      listeners.push(binding("listeners.tls", tls.host, tls.port, () =>
-        DenoListener.tls(
-          { hostname: tls.host, port: tls.port, cert, key, onAcceptError },
+    const onHandshakeError = (error: Error) =>
+      logger.debug("TLS handshake failed", { error: error.message });
+    listeners.push(
+      await binding("listeners.tls", tls.host, tls.port, () =>
+        sockets.listenTls(
+          { hostname: tls.host, port: tls.port, cert, key, ca, onAcceptError, onHandshakeError },
           broker.accept,
-        )));
-    }
+        )),
+    );
   }
   if (ws.enabled) {
-    listeners.push(binding("listeners.ws", ws.host, ws.port, () =>
-      DenoWebSocketListener.listen(
-        { hostname: ws.host, port: ws.port, onError, ...webSocketOptions(ws) },
-        broker.accept,
-      )));
+    listeners.push(
+      await binding("listeners.ws", ws.host, ws.port, () =>
+        WebSocketListener.listen(
+          sockets,
+          { hostname: ws.host, port: ws.port, onError, ...webSocketOptions(ws) },
+          broker.accept,
+        )),
+    );
   }
   if (wss.enabled) {
     const [cert, key] = await Promise.all([
-      Deno.readTextFile(wss.cert!),
-      Deno.readTextFile(wss.key!),
+      readFile(wss.cert!, "utf8"),
+      readFile(wss.key!, "utf8"),
     ]);
-    listeners.push(binding("listeners.wss", wss.host, wss.port, () =>
-      DenoWebSocketListener.listen(
-        { hostname: wss.host, port: wss.port, cert, key, onError, ...webSocketOptions(wss) },
-        broker.accept,
-      )));
+    listeners.push(
+      await binding("listeners.wss", wss.host, wss.port, () =>
+        WebSocketListener.listen(
+          sockets,
+          { hostname: wss.host, port: wss.port, cert, key, onError, ...webSocketOptions(wss) },
+          broker.accept,
+        )),
+    );
   }
 }
 
@@ -290,7 +295,7 @@ async function main(args: string[]): Promise<number> {
   }
   let config: Config;
   try {
-    config = await loadConfig({ file: cli.config, env: Deno.env.toObject() });
+    config = await loadConfig({ file: cli.config, env: process.env });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -421,9 +426,10 @@ async function main(args: string[]): Promise<number> {
     agents?.event(event);
   });
   broker.start();
+  const sockets = runtimeSockets();
   let listeners: Listener[];
   try {
-    listeners = await startListeners(config, broker, logger);
+    listeners = await startListeners(sockets, config, broker, logger);
   } catch (err) {
     logger.error(`cannot start: ${err instanceof Error ? err.message : err}`, startupFields(err));
     await broker.close(0);
@@ -442,12 +448,13 @@ async function main(args: string[]): Promise<number> {
     listeners: () => describeListeners(listeners),
     eventLoopLag: () => eventLoopLag.read(),
   });
-  let admin: AdminServer | undefined;
+  let admin: HttpServer | undefined;
   if (config.admin.enabled) {
     try {
       admin = await startAdminServer(
         config,
         {
+          sockets,
           broker,
           security,
           bans,
@@ -477,16 +484,6 @@ async function main(args: string[]): Promise<number> {
   }
   const notice = anonymousNotice(config.auth.anonymous, listeners.map((l) => l.hostname));
   if (notice) logger[notice.level](notice.message, { anonymous: config.auth.anonymous });
-  logger.info("broker started", {
-    version: VERSION,
-    node: config.node.id,
-    backbone: backbone.kind,
-    durable: backbone.durable,
-    state: backbone.durable
-      ? "sessions and retained messages survive a restart"
-      : "sessions and retained messages are lost on exit",
-  });
-
   const stopped = Promise.withResolvers<void>();
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -498,7 +495,7 @@ async function main(args: string[]): Promise<number> {
     readiness.listeners = false;
     for (const listener of listeners) listener.close();
     stopServingNodes();
-    admin?.webSocket?.stopAccepting();
+    admin?.stopWebSockets();
     await broker.close(config.shutdown.gracePeriod);
     await agents?.stop();
     // The disconnects of the shutdown go out too, and what waits for Kafka (no message comes in
@@ -507,7 +504,7 @@ async function main(args: string[]): Promise<number> {
       notifier.close(config.shutdown.gracePeriod),
       bridge?.close(config.shutdown.gracePeriod),
     ]);
-    await admin?.server.close();
+    await admin?.close();
     readiness.backbone = false;
     await backbone.close();
     eventLoopLag.stop();
@@ -515,10 +512,22 @@ async function main(args: string[]): Promise<number> {
     stopped.resolve();
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => shutdown(signal));
+    process.on(signal, () => shutdown(signal));
   }
   // SIGHUP re-reads the password file, keys and ACL file without a restart.
-  Deno.addSignalListener("SIGHUP", () => security.reload());
+  process.on("SIGHUP", () => security.reload());
+  // Logged once the signal handlers are in place: a supervisor that stops the broker as soon as
+  // it reads this line is heard.
+  logger.info("broker started", {
+    version: VERSION,
+    runtime: `${sockets.runtime} ${process.versions[sockets.runtime]}`,
+    node: config.node.id,
+    backbone: backbone.kind,
+    durable: backbone.durable,
+    state: backbone.durable
+      ? "sessions and retained messages survive a restart"
+      : "sessions and retained messages are lost on exit",
+  });
   await stopped.promise;
   logger.info("broker stopped");
   return 0;
@@ -548,7 +557,7 @@ async function createBackbone(config: Config, clock: Clock, logger: Logger): Pro
         token: settings.token,
         nkeySeed: settings.nkeySeedFile === undefined
           ? undefined
-          : (await Deno.readTextFile(settings.nkeySeedFile)).trim(),
+          : (await readFile(settings.nkeySeedFile, "utf8")).trim(),
         credsFile: settings.credsFile,
         tls: settings.tls,
         retainedLimits: config.retained,
@@ -573,7 +582,8 @@ async function openSqliteBackbone(
 ): Promise<Backbone> {
   const backbone = await SqliteBackbone.open({
     path: settings.path,
-    open: openNodeSqlite,
+    // Each runtime's own SQLite: bun:sqlite on Bun, node:sqlite on Deno.
+    open: "Bun" in globalThis ? openBunSqlite : openNodeSqlite,
     sync: settings.sync === "full"
       ? { policy: "full" }
       : { policy: "batched", windowMs: settings.syncWindow },
@@ -608,4 +618,4 @@ function startupFields(error: unknown): Record<string, unknown> {
   return error instanceof StartupError ? { key: error.key, address: error.address } : {};
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -1,18 +1,18 @@
 /**
- * Perch: an MQTT 3.1.1 and 5.0 broker for Deno.
+ * Perch: an MQTT 3.1.1 and 5.0 broker for Deno and Bun.
  *
  * This is the public surface that `routes/` (the admin API) and `cluster/` (the NATS backbone)
  * build on, and what an embedding application imports.
  *
- * @example Embed a broker on a free port
+ * @example Embed a broker on a free port, on whichever runtime runs it
  * ```ts
  * import {
  *   Broker,
  *   configSchema,
  *   createSystemClock,
- *   DenoListener,
  *   MemoryBackbone,
  *   nullLogger,
+ *   runtimeSockets,
  *   toBrokerOptions,
  * } from "./mod.ts";
  *
@@ -27,7 +27,7 @@
  *   logger: nullLogger,
  * });
  * broker.start();
- * const listener = DenoListener.tcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
+ * const listener = runtimeSockets().listenTcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
  * console.log(`MQTT on port ${listener.port}`);
  * listener.close();
  * await broker.close();
@@ -158,6 +158,8 @@ export {
   validateTopicName,
 } from "./topic/mod.ts";
 export { decodeProperties, propertiesLength, writeProperties } from "./codec/properties.ts";
+export { runtimeSockets } from "./transport/runtime.ts";
+export type { Sockets } from "./transport/sockets.ts";
 export { encodePublishHeader } from "./codec/mod.ts";
 export { Acl, type AclDefault, type AclRule, validateAclRule } from "./auth/acl.ts";
 export { type AclDocument, AclRuleFile } from "./auth/acl_file.ts";

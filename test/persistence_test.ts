@@ -10,7 +10,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PacketType } from "../src/codec/mod.ts";
 import type { Packet, PublishPacket } from "../src/codec/packets.ts";
-import { portOf, type Running, start, startTaskFlags } from "./helpers/broker_process.ts";
+import {
+  type BrokerProcess,
+  portOf,
+  startBrokerProcess,
+  startTaskFlags,
+} from "./helpers/broker_process.ts";
 import { kcatConsume } from "./helpers/kafka/kcat.ts";
 import { startKafkaTestServer } from "./helpers/kafka/mod.ts";
 import { type ConnectOptions, TestClient, text } from "./helpers/test_client.ts";
@@ -39,7 +44,7 @@ function sqliteEnv(db: string, extra: Record<string, string> = {}): Record<strin
 }
 
 /** A started broker's MQTT port and admin API URL. */
-async function addresses(broker: Running): Promise<{ port: number; admin: string }> {
+async function addresses(broker: BrokerProcess): Promise<{ port: number; admin: string }> {
   const port = portOf(await broker.line("listener started"));
   const admin = `http://127.0.0.1:${portOf(await broker.line("admin API started"))}`;
   await broker.line("broker started");
@@ -85,8 +90,8 @@ Deno.test("a SIGKILLed broker on sqlite comes back with its sessions, their ackn
   await using folder = await tempFolder();
   const env = sqliteEnv(folder.db, { PERCH_LOG__LEVEL: "debug" });
   const flags = await startTaskFlags();
-  const first = start(env, { flags });
-  let second: Running | undefined;
+  const first = await startBrokerProcess("deno", { env, denoFlags: flags });
+  let second: BrokerProcess | undefined;
   try {
     const { port, admin } = await addresses(first);
     const started = await first.line("broker started");
@@ -113,7 +118,7 @@ Deno.test("a SIGKILLed broker on sqlite comes back with its sessions, their ackn
     await new Promise((resolve) =>
       setTimeout(resolve, Math.max(0, shortGoneAt + 1000 - Date.now()))
     );
-    second = start(env, { flags });
+    second = await startBrokerProcess("deno", { env, denoFlags: flags });
     const again = await addresses(second);
     const opened = await second.line("backbone file opened");
     // sub and short offline, pub connected when killed; each queue of sub and short holds three.
@@ -167,8 +172,8 @@ Deno.test("in-flight QoS 1/2 state survives SIGKILL: a delivered unacknowledged 
   await using folder = await tempFolder();
   const env = sqliteEnv(folder.db);
   const flags = await startTaskFlags();
-  const first = start(env, { flags });
-  let second: Running | undefined;
+  const first = await startBrokerProcess("deno", { env, denoFlags: flags });
+  let second: BrokerProcess | undefined;
   try {
     const { port } = await addresses(first);
     const { client: receiver } = await TestClient.connect(port, persistent("receiver"));
@@ -210,7 +215,7 @@ Deno.test("in-flight QoS 1/2 state survives SIGKILL: a delivered unacknowledged 
     assert.equal((await first.kill()).signal, "SIGKILL");
     await Promise.all([receiver.closed, publisher.closed]);
 
-    second = start(env, { flags });
+    second = await startBrokerProcess("deno", { env, denoFlags: flags });
     const again = await addresses(second);
     const { client: receiver2, connack } = await TestClient.connect(
       again.port,
@@ -266,8 +271,8 @@ Deno.test("sync: batched is in force as configured, and a clean stop loses nothi
     PERCH_BACKBONE__SYNC: "batched",
     PERCH_BACKBONE__SYNC_WINDOW: "10s",
   });
-  const first = start(env);
-  let second: Running | undefined;
+  const first = await startBrokerProcess("deno", { env: env });
+  let second: BrokerProcess | undefined;
   try {
     const { port, admin } = await addresses(first);
     const opened = await first.line("backbone file opened");
@@ -282,7 +287,7 @@ Deno.test("sync: batched is in force as configured, and a clean stop loses nothi
     await publisher.disconnect();
     assert.equal((await first.stop()).code, 0);
 
-    second = start(env);
+    second = await startBrokerProcess("deno", { env: env });
     const again = await addresses(second);
     const reopened = await second.line("backbone file opened");
     assert.deepEqual([reopened.sessions, reopened.retained, reopened.queued], [1, 1, 2]);
@@ -322,8 +327,8 @@ async function agentIn(admin: string, clientId: string, state: string): Promise<
 Deno.test("agent records survive SIGKILL: an agent online at the crash is listed offline after the restart", async () => {
   await using folder = await tempFolder();
   const env = sqliteEnv(folder.db, { PERCH_AGENT__ENABLED: "true" });
-  const first = start(env);
-  let second: Running | undefined;
+  const first = await startBrokerProcess("deno", { env: env });
+  let second: BrokerProcess | undefined;
   try {
     const { port, admin } = await addresses(first);
     const { client } = await TestClient.connect(port, persistent("agent-1"));
@@ -338,7 +343,7 @@ Deno.test("agent records survive SIGKILL: an agent online at the crash is listed
     assert.equal((await first.kill()).signal, "SIGKILL");
     await client.closed;
 
-    second = start(env);
+    second = await startBrokerProcess("deno", { env: env });
     const again = await addresses(second);
     assert.equal((await agentIn(again.admin, "agent-1", "offline")).state, "offline");
   } finally {
@@ -366,8 +371,8 @@ Deno.test("the Kafka bridge's outbox is in the sqlite file: a message acknowledg
   );
   // The outbox is named by node.id, whose default changes with the process id.
   const env = sqliteEnv(folder.db, { PERCH_NODE__ID: "single" });
-  const first = start(env, { args: ["-c", config] });
-  let second: Running | undefined;
+  const first = await startBrokerProcess("deno", { env, args: ["-c", config] });
+  let second: BrokerProcess | undefined;
   try {
     const { port } = await addresses(first);
     const started = await first.line("kafka bridge started");
@@ -378,7 +383,7 @@ Deno.test("the Kafka bridge's outbox is in the sqlite file: a message acknowledg
     await client.closed;
 
     await kafka.start();
-    second = start(env, { args: ["-c", config] });
+    second = await startBrokerProcess("deno", { env, args: ["-c", config] });
     await addresses(second);
     await kafka.waitForRecords("event", 1);
     assert.deepEqual(await kcatConsume(kafka, "event", 0, "%s\\n"), ["clicked"]);
@@ -390,10 +395,10 @@ Deno.test("the Kafka bridge's outbox is in the sqlite file: a message acknowledg
 
 Deno.test("a broker whose backbone.path is in use by another broker, or cannot be written, does not start and names the key", async () => {
   await using folder = await tempFolder();
-  const running = start(sqliteEnv(folder.db));
+  const running = await startBrokerProcess("deno", { env: sqliteEnv(folder.db) });
   try {
     await running.line("broker started");
-    const second = start(sqliteEnv(folder.db));
+    const second = await startBrokerProcess("deno", { env: sqliteEnv(folder.db) });
     assert.equal((await second.exited()).code, 1);
     const inUse = second.logs.find((line) => String(line.msg).startsWith("cannot start:"))!;
     assert.equal(inUse.key, "backbone.path");
@@ -406,7 +411,9 @@ Deno.test("a broker whose backbone.path is in use by another broker, or cannot b
   }
 
   await Deno.writeTextFile(join(folder.dir, "file"), "");
-  const underFile = start(sqliteEnv(join(folder.dir, "file", "perch.db")));
+  const underFile = await startBrokerProcess("deno", {
+    env: sqliteEnv(join(folder.dir, "file", "perch.db")),
+  });
   assert.equal((await underFile.exited()).code, 1);
   const notFolder = underFile.logs.find((line) => String(line.msg).startsWith("cannot start:"))!;
   assert.equal(notFolder.key, "backbone.path");
@@ -417,7 +424,10 @@ Deno.test("a broker whose backbone.path is in use by another broker, or cannot b
     const flags = (await startTaskFlags()).map((flag) =>
       flag === "--allow-write" ? `--allow-write=${other}` : flag
     );
-    const denied = start(sqliteEnv(folder.db), { flags });
+    const denied = await startBrokerProcess("deno", {
+      env: sqliteEnv(folder.db),
+      denoFlags: flags,
+    });
     assert.equal((await denied.exited()).code, 1);
     const failed = denied.logs.find((line) => String(line.msg).startsWith("cannot start:"))!;
     assert.equal(failed.key, "backbone.path");

@@ -71,7 +71,7 @@ Options:
   --connections LIST  idle connection counts, e.g. 10000,100000 (default: 10000 and the largest
                       the open-file limit allows; --quick: 1000)
   --out DIR           results folder (default bench-results/)
-  --perch-flags=F     extra "deno run" flags for Perch, space-separated, e.g. "--cpu-prof
+  --perch-flags=F     extra "deno run" flags for Perch on Deno, space-separated, e.g. "--cpu-prof
                       --cpu-prof-dir=/tmp/prof" (profiles are written when Perch stops)
   --no-pin            do not pin broker and generator to separate CPUs with taskset
   --quick             smoke run: 1 round, short windows, 1000 connections

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
 import { parse, stringify } from "yaml";
 import { writeFileAtomically } from "../util/atomic_file.ts";
 import { type AclDefault, type AclRule, validateAclRule } from "./acl.ts";
@@ -69,7 +70,7 @@ export class AclRuleFile {
 
   async #readText(): Promise<string> {
     try {
-      return await Deno.readTextFile(this.path);
+      return await readFile(this.path, "utf8");
     } catch (error) {
       throw new AclFileError(`Cannot read ACL file ${this.path}`, { cause: error });
     }

@@ -18,6 +18,7 @@ import {
   jwtVerify,
   type JWTVerifyGetKey,
 } from "jose";
+import { readFile } from "node:fs/promises";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { AuthenticateRequest } from "../hooks/hooks.ts";
 import type { Clock } from "../util/clock.ts";
@@ -136,7 +137,7 @@ async function loadKey(
   }
   if (options.publicKeyFile !== undefined) {
     const algorithm = options.publicKeyAlgorithm ?? "RS256";
-    const pem = await Deno.readTextFile(options.publicKeyFile);
+    const pem = await readFile(options.publicKeyFile, "utf8");
     try {
       return { key: await importSPKI(pem, algorithm), algorithms: [algorithm] };
     } catch (error) {
@@ -146,7 +147,7 @@ async function loadKey(
       );
     }
   }
-  const text = await Deno.readTextFile(options.jwksFile!);
+  const text = await readFile(options.jwksFile!, "utf8");
   let jwks: JSONWebKeySet;
   try {
     jwks = JSON.parse(text);

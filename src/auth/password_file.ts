@@ -9,6 +9,7 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { AuthenticateRequest } from "../hooks/hooks.ts";
 import {
@@ -52,9 +53,9 @@ export class PasswordFile implements ScramCredentialStore {
   async load(options: { allowMissing?: boolean } = {}): Promise<void> {
     let text: string;
     try {
-      text = await Deno.readTextFile(this.path);
+      text = await readFile(this.path, "utf8");
     } catch (error) {
-      if (options.allowMissing && error instanceof Deno.errors.NotFound) {
+      if (options.allowMissing && (error as { code?: string }).code === "ENOENT") {
         this.#users = new Map();
         return;
       }

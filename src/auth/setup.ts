@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Buffer } from "node:buffer";
+import { type FSWatcher, watch } from "node:fs";
 import type { ConfigStore } from "../backbone/backbone.ts";
 import type { BrokerHooks } from "../hooks/hooks.ts";
 import { isLoopbackAddress } from "../util/address.ts";
@@ -80,7 +82,7 @@ export class Security {
   /** `acl.default` of the configuration; the rules file's `default`, when it sets one, wins. */
   readonly configDefault: AclDefault;
   #logger: Logger;
-  #watchers: Deno.FsWatcher[] = [];
+  #watchers: FSWatcher[] = [];
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #reloadWaiters: (() => void)[] = [];
 
@@ -153,38 +155,34 @@ export class Security {
   watch(path: string, reload: () => Promise<void>): void {
     const folder = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
     const name = path.slice(path.lastIndexOf("/") + 1);
-    const watcher = Deno.watchFs(folder, { recursive: false });
-    this.#watchers.push(watcher);
     let pending: ReturnType<typeof setTimeout> | undefined;
-    (async () => {
-      try {
-        for await (const event of watcher) {
-          if (!event.paths.some((p) => p.endsWith(`/${name}`) || p === name)) continue;
-          if (pending !== undefined) {
-            clearTimeout(pending);
-            this.#timers.delete(pending);
-          }
-          const timer = setTimeout(() => {
-            this.#timers.delete(timer);
-            pending = undefined;
-            reload().then(
-              () => this.#logger.info("reloaded after a file change", { file: path }),
-              (error) =>
-                this.#logger.error("reload after a file change failed; previous data kept", {
-                  file: path,
-                  error,
-                }),
-            ).finally(() => {
-              for (const resolve of this.#reloadWaiters.splice(0)) resolve();
-            });
-          }, RELOAD_DEBOUNCE_MS);
-          pending = timer;
-          this.#timers.add(timer);
-        }
-      } catch (error) {
-        this.#logger.warn("file watch stopped", { file: path, error });
+    const changed = (_event: string, file: string | Buffer | null) => {
+      // Some platforms do not name the file: then any change in the folder counts.
+      if (file !== null && String(file) !== name && !String(file).endsWith(`/${name}`)) return;
+      if (pending !== undefined) {
+        clearTimeout(pending);
+        this.#timers.delete(pending);
       }
-    })();
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        pending = undefined;
+        reload().then(
+          () => this.#logger.info("reloaded after a file change", { file: path }),
+          (error) =>
+            this.#logger.error("reload after a file change failed; previous data kept", {
+              file: path,
+              error,
+            }),
+        ).finally(() => {
+          for (const resolve of this.#reloadWaiters.splice(0)) resolve();
+        });
+      }, RELOAD_DEBOUNCE_MS);
+      pending = timer;
+      this.#timers.add(timer);
+    };
+    const watcher = watch(folder, { recursive: false }, changed);
+    watcher.on("error", (error) => this.#logger.warn("file watch stopped", { file: path, error }));
+    this.#watchers.push(watcher);
   }
 
   close(): void {

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
 import type { ConfigStore } from "../backbone/backbone.ts";
 import { writeFileAtomically } from "../util/atomic_file.ts";
 import type { Logger } from "../util/logger.ts";
@@ -118,7 +119,7 @@ export class SharedUsers implements ScramCredentialStore, PasswordUsers {
 
   async #readFile(): Promise<string> {
     try {
-      return await Deno.readTextFile(this.path);
+      return await readFile(this.path, "utf8");
     } catch (error) {
       throw new PasswordFileError(`Cannot read password file ${this.path}`, { cause: error });
     }

@@ -38,7 +38,7 @@ const CONFIG_FLAGS = ["-c", "--config"];
  * Parses the broker's command line: `-c/--config <file>` (also `--config=<file>`), `-v/--version`,
  * `-h/--help` and `--check-config`.
  *
- * @example Parsing `Deno.args`
+ * @example Parsing `process.argv.slice(2)`
  * ```ts
  * import { parseArgs } from "./cli.ts";
  *

@@ -102,7 +102,7 @@ function resolve(variable: string): { path: string[]; leaf: z.ZodType } | Config
 /**
  * Finds the configuration settings in an environment (see the module documentation for the scheme).
  *
- * @param env Environment variables, e.g. `Deno.env.toObject()`
+ * @param env Environment variables, e.g. `process.env`
  * @returns The settings to apply, and one issue per variable that names no key
  */
 export function readEnvOverrides(env: Readonly<Record<string, string | undefined>>): EnvOverrides {

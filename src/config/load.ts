@@ -20,7 +20,7 @@ export interface LoadConfigOptions {
   /**
    * Environment variables; the `PERCH_` ones override the file (the scheme is documented in
    * `./env.ts`). Without this option the environment is not read: `main.ts` passes
-   * `Deno.env.toObject()`.
+   * `process.env`.
    */
   env?: Readonly<Record<string, string | undefined>>;
   /** Settings applied last, over the file and the environment (for tests and embedding). */
@@ -201,7 +201,7 @@ function toConfigIssues(
  * ```ts ignore
  * import { loadConfig } from "./load.ts";
  *
- * const config = await loadConfig({ file: "perch.yaml", env: Deno.env.toObject() });
+ * const config = await loadConfig({ file: "perch.yaml", env: process.env });
  * console.log(config.listeners.tcp.port); // 1883 unless configured
  * ```
  *

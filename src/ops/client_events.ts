@@ -1,9 +1,10 @@
 /**
  * Client lifecycle for operators: an info line per connect and disconnect (client id, user,
- * address, listener, protocol level, and why it ended), and counters kept from the same events for
- * `/metrics`: connected clients and connects by listener, disconnects by reason.
+ * address, listener, protocol level, and why it ended), a debug line per subscribe and unsubscribe,
+ * and counters kept from the same events for `/metrics`: connected clients and connects by
+ * listener, disconnects by reason.
  *
- * Built on the broker's `onConnect`/`onDisconnect` hooks, so it costs the message path nothing.
+ * Built on the broker's lifecycle hooks, so it costs the message path nothing.
  * The listener is the connection's transport (`tcp`, `tls`, `ws`, `wss`): the hooks do not say
  * which listener of a transport accepted it (MQTT over WebSocket on the admin port counts as `ws`).
  *
@@ -32,8 +33,10 @@ export class ClientEvents {
     this.#logger = logger;
   }
 
-  /** The `onConnect` and `onDisconnect` hooks that log and count. */
-  hooks(): Required<Pick<BrokerHooks, "onConnect" | "onDisconnect">> {
+  /** The lifecycle hooks that log and count. */
+  hooks(): Required<
+    Pick<BrokerHooks, "onConnect" | "onDisconnect" | "onSubscribe" | "onUnsubscribe">
+  > {
     return {
       onConnect: (client) => {
         add(this.connected, client.transport, 1);
@@ -50,6 +53,12 @@ export class ClientEvents {
           reasonCode: `0x${info.reasonCode.toString(16).padStart(2, "0")}`,
           byClient: info.byClient,
         });
+      },
+      onSubscribe: (client, filters) => {
+        this.#logger.debug("client subscribed", { clientId: client.clientId, filters });
+      },
+      onUnsubscribe: (client, filters) => {
+        this.#logger.debug("client unsubscribed", { clientId: client.clientId, filters });
       },
     };
   }

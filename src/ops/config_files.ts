@@ -8,6 +8,7 @@
  */
 
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseAclFile } from "../auth/acl_file.ts";
 import { parsePasswordFile } from "../auth/password_file.ts";
@@ -32,7 +33,7 @@ export async function checkConfigFiles(config: Config): Promise<ConfigIssue[]> {
     if (path === undefined) return;
     let text: string;
     try {
-      text = await Deno.readTextFile(path);
+      text = await readFile(path, "utf8");
     } catch (error) {
       issues.push({ path: key, message: `${path}: cannot read the file: ${reason(error)}` });
       return;
@@ -162,16 +163,17 @@ function jwksProblem(text: string, path: string): string | undefined {
  */
 async function writeProblem(path: string): Promise<string | undefined> {
   const folder = dirname(path);
-  const permission = await Deno.permissions.query({ name: "write", path: folder });
-  if (permission.state !== "granted") {
+  // Deno runs with permissions (deno task start grants writes); other runtimes have none to ask.
+  const permission = await globalThis.Deno?.permissions.query({ name: "write", path: folder });
+  if (permission !== undefined && permission.state !== "granted") {
     return `not writable: Deno has no write permission for ${folder} (run with --allow-write, as deno task start does)`;
   }
   const probe = join(folder, `.perch-write-check-${crypto.randomUUID()}`);
   try {
-    await Deno.writeTextFile(probe, "", { createNew: true });
+    await writeFile(probe, "", { flag: "wx" });
   } catch (error) {
     return `not writable: cannot create a file in ${folder}: ${reason(error)}`;
   }
-  await Deno.remove(probe);
+  await rm(probe);
   return undefined;
 }

@@ -52,21 +52,22 @@ export function routeRuntimeOutput(logger: Logger): () => void {
     };
   }
 
-  const uncaught = (event: ErrorEvent | PromiseRejectionEvent) => {
-    event.preventDefault();
-    const error = event instanceof ErrorEvent ? event.error : event.reason;
-    logger.error(event instanceof ErrorEvent ? "uncaught error" : "unhandled rejection", {
-      error,
-    });
-    Deno.exit(1);
+  // Node's process events: Deno and Bun both emit them (Bun has no global error events).
+  const uncaught = (error: unknown) => {
+    logger.error("uncaught error", { error });
+    process.exit(1);
   };
-  globalThis.addEventListener("error", uncaught);
-  globalThis.addEventListener("unhandledrejection", uncaught);
+  const unhandled = (error: unknown) => {
+    logger.error("unhandled rejection", { error });
+    process.exit(1);
+  };
+  process.on("uncaughtException", uncaught);
+  process.on("unhandledRejection", unhandled);
 
   return () => {
     process.emitWarning = emitWarning;
     for (const [method, original] of saved) console[method] = original;
-    globalThis.removeEventListener("error", uncaught);
-    globalThis.removeEventListener("unhandledrejection", uncaught);
+    process.off("uncaughtException", uncaught);
+    process.off("unhandledRejection", unhandled);
   };
 }

@@ -1,43 +1,11 @@
-import type { AddressMatcher } from "../util/address_match.ts";
 import { DenoConnection, type DenoConnectionOrigin } from "./deno_connection.ts";
 import {
   DEFAULT_MAX_V2_BLOCK_BYTES,
   MAX_V1_HEADER_BYTES,
   parseProxyHeader,
 } from "./proxy_protocol.ts";
+import type { ProxyProtocolOptions, TcpListenOptions, TlsListenOptions } from "./sockets.ts";
 import type { AcceptHandler, Listener, TransportKind } from "./transport.ts";
-
-/** PROXY protocol (v1 or v2) expected before the client's first byte. */
-export interface ProxyProtocolOptions {
-  /**
-   * Sources that must send a header (the balancers); connections from other addresses are read
-   * as plain MQTT, so a header they send is a malformed packet. Undefined: every source.
-   */
-  trustedSources?: AddressMatcher;
-  /** Ms allowed to receive the whole header before the connection is closed. */
-  timeout: number;
-  /** Largest version 2 address-and-TLV block accepted, in bytes. */
-  maxV2BlockBytes?: number;
-}
-
-/** Options shared by the Deno TCP and TLS listeners. */
-export interface DenoListenOptions {
-  hostname: string;
-  /** 0 picks a free port; read it back from `Listener.port`. */
-  port: number;
-  /** Called when accepting fails (e.g. out of file descriptors); the listener keeps going. */
-  onAcceptError?: (error: Error) => void;
-  /** Read a PROXY protocol header first (TCP only: on TLS it would precede the handshake). */
-  proxyProtocol?: ProxyProtocolOptions;
-  /** Called when a connection is closed for a missing, malformed or late PROXY header. */
-  onProxyHeaderError?: (reason: string, remoteAddress: string) => void;
-}
-
-/** TLS material as PEM text. */
-export interface DenoTlsOptions extends DenoListenOptions {
-  cert: string;
-  key: string;
-}
 
 /** Pause after a failed accept, so running out of descriptors does not spin the CPU. */
 const ACCEPT_RETRY_MS = 100;
@@ -50,7 +18,7 @@ export class DenoListener implements Listener {
   #listener: Deno.Listener;
   #accept: AcceptHandler;
   #onAcceptError: (error: Error) => void;
-  #proxy: DenoListenOptions["proxyProtocol"];
+  #proxy: ProxyProtocolOptions | undefined;
   #onProxyHeaderError: (reason: string, remoteAddress: string) => void;
   #closed = false;
 
@@ -58,7 +26,7 @@ export class DenoListener implements Listener {
     listener: Deno.Listener,
     kind: TransportKind,
     accept: AcceptHandler,
-    options: DenoListenOptions,
+    options: TcpListenOptions,
   ) {
     this.#listener = listener;
     this.kind = kind;
@@ -73,20 +41,24 @@ export class DenoListener implements Listener {
   }
 
   /** Listens for plain TCP connections. */
-  static tcp(options: DenoListenOptions, accept: AcceptHandler): DenoListener {
+  static tcp(options: TcpListenOptions, accept: AcceptHandler): DenoListener {
     const listener = Deno.listen({ hostname: options.hostname, port: options.port });
     return new DenoListener(listener, "tcp", accept, options);
   }
 
   /** Listens for TLS connections. */
-  static tls(options: DenoTlsOptions, accept: AcceptHandler): DenoListener {
+  static tls(options: TlsListenOptions, accept: AcceptHandler): DenoListener {
     const listener = Deno.listenTls({
       hostname: options.hostname,
       port: options.port,
       cert: options.cert,
       key: options.key,
     });
-    return new DenoListener(listener, "tls", accept, { ...options, proxyProtocol: undefined });
+    return new DenoListener(listener, "tls", accept, {
+      hostname: options.hostname,
+      port: options.port,
+      onAcceptError: options.onAcceptError,
+    });
   }
 
   close(): void {

@@ -9,6 +9,8 @@
  */
 
 import tls from "node:tls";
+import { peerCertificateOf, unmapIpv4 } from "./peer_certificate.ts";
+import type { TlsListenOptions } from "./sockets.ts";
 import type {
   AcceptHandler,
   Connection,
@@ -18,18 +20,8 @@ import type {
   TransportKind,
 } from "./transport.ts";
 
-/** Options of {@linkcode NodeTlsListener}: PEM text for the server and the client CA. */
-export interface MutualTlsOptions {
-  hostname: string;
-  /** 0 picks a free port; read it back from `Listener.port`. */
-  port: number;
-  cert: string;
-  key: string;
-  /** CA certificates client certificates must chain to. */
-  ca: string;
-  /** Called when a client fails the TLS handshake (no certificate, untrusted, not TLS at all). */
-  onHandshakeError?: (error: Error) => void;
-}
+/** Options of {@linkcode NodeTlsListener}: a TLS listener with the client CA. */
+export type MutualTlsOptions = TlsListenOptions & { ca: string };
 
 /** A mutual-TLS listener; connections carry the verified client certificate. */
 export class NodeTlsListener implements Listener {
@@ -87,7 +79,9 @@ export class NodeTlsConnection implements Connection {
     this.#socket = socket;
     this.remoteAddress = unmapIpv4(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
-    this.peerCertificate = socket.authorized ? peerCertificateOf(socket) : undefined;
+    this.peerCertificate = socket.authorized
+      ? peerCertificateOf(socket.getPeerCertificate())
+      : undefined;
     socket.setNoDelay(true);
   }
 
@@ -136,23 +130,6 @@ export class NodeTlsConnection implements Connection {
     this.#closing = true;
     this.#socket.destroy();
   }
-}
-
-/** The subject of a verified peer certificate. */
-function peerCertificateOf(socket: tls.TLSSocket): PeerCertificate | undefined {
-  const certificate = socket.getPeerCertificate();
-  const subject = certificate?.subject as unknown as Record<string, string | string[]> | undefined;
-  if (!subject) return undefined;
-  const first = (value: string | string[] | undefined) => Array.isArray(value) ? value[0] : value;
-  const text = Object.entries(subject)
-    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join("+") : value}`)
-    .join(", ");
-  return { commonName: first(subject.CN), subject: text };
-}
-
-/** `::ffff:127.0.0.1` (a dual-stack socket's view of IPv4) as `127.0.0.1`. */
-function unmapIpv4(address: string): string {
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
 function isPeerGone(error: Error | undefined): boolean {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { rename, rm, writeFile } from "node:fs/promises";
+
 /** Writes `text` to `path` atomically; `mode` sets the permissions of a new file. */
 export async function writeFileAtomically(
   path: string,
@@ -12,11 +14,11 @@ export async function writeFileAtomically(
   options: { mode?: number } = {},
 ): Promise<void> {
   const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(temporary, text, options);
+  await writeFile(temporary, text, options);
   try {
-    await Deno.rename(temporary, path);
+    await rename(temporary, path);
   } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
+    await rm(temporary).catch(() => {});
     throw error;
   }
 }

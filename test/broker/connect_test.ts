@@ -3,36 +3,31 @@ import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient } from "../helpers/test_client.ts";
+import { targetTest } from "../helpers/targets.ts";
 
-Deno.test("CONNACK accepts a 3.1.1 client with Session Present 0 on a clean session [MQTT-3.2.2-1]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "CONNACK accepts a 3.1.1 client with Session Present 0 on a clean session [MQTT-3.2.2-1]",
+  {},
+  async (server) => {
     const { client, connack } = await TestClient.connect(server.port, { clientId: "c1" });
     assert.equal(connack.reasonCode, 0);
     assert.equal(connack.sessionPresent, false);
     assert.equal(connack.properties, undefined);
     await client.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
-Deno.test("CONNACK accepts an MQTT 3.1 (MQIsdp) client", async () => {
-  const server = startBroker();
-  try {
-    const { client, connack } = await TestClient.connect(server.port, {
-      clientId: "legacy",
-      version: 3,
-    });
-    assert.equal(connack.reasonCode, 0);
-    await client.subscribe("x", 1);
-    await client.publish("x", "hi");
-    const message = await client.expect(PacketType.PUBLISH);
-    assert.equal(message.topic, "x");
-    await client.disconnect();
-  } finally {
-    await server.close();
-  }
+targetTest("CONNACK accepts an MQTT 3.1 (MQIsdp) client", {}, async (server) => {
+  const { client, connack } = await TestClient.connect(server.port, {
+    clientId: "legacy",
+    version: 3,
+  });
+  assert.equal(connack.reasonCode, 0);
+  await client.subscribe("x", 1);
+  await client.publish("x", "hi");
+  const message = await client.expect(PacketType.PUBLISH);
+  assert.equal(message.topic, "x");
+  await client.disconnect();
 });
 
 Deno.test("CONNACK announces the broker's limits to MQTT 5 clients [MQTT-3.2.2-9]", async () => {
@@ -106,9 +101,10 @@ Deno.test("a too long client id is refused with 0x85 in MQTT 5", async () => {
   }
 });
 
-Deno.test("a second connection with the same client id takes the session over [MQTT-3.1.4-3]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "a second connection with the same client id takes the session over [MQTT-3.1.4-3]",
+  {},
+  async (server) => {
     const { client: first } = await TestClient.connect(server.port, {
       clientId: "same",
       version: 5,
@@ -125,10 +121,8 @@ Deno.test("a second connection with the same client id takes the session over [M
     await second.publish("t", "still here");
     assert.equal((await second.expect(PacketType.PUBLISH)).topic, "t");
     await second.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("a 3.1.1 takeover closes the first connection without a packet [MQTT-3.1.4-2]", async () => {
   const server = startBroker();
@@ -142,9 +136,10 @@ Deno.test("a 3.1.1 takeover closes the first connection without a packet [MQTT-3
   }
 });
 
-Deno.test("Session Present is 1 when a persistent session resumes [MQTT-3.2.2-2]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "Session Present is 1 when a persistent session resumes [MQTT-3.2.2-2]",
+  {},
+  async (server) => {
     const { client } = await TestClient.connect(server.port, {
       clientId: "p",
       cleanStart: false,
@@ -157,10 +152,8 @@ Deno.test("Session Present is 1 when a persistent session resumes [MQTT-3.2.2-2]
     const clean = await TestClient.connect(server.port, { clientId: "p", cleanStart: true });
     assert.equal(clean.connack.sessionPresent, false); // [MQTT-3.2.2-1]
     await clean.client.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("a clean session discards the previous session's subscriptions [MQTT-3.1.2-4]", async () => {
   const server = startBroker();
@@ -243,59 +236,54 @@ Deno.test("PINGREQ is answered with PINGRESP [MQTT-3.12.4-1]", async () => {
   }
 });
 
-Deno.test("packets pipelined right after CONNECT are processed in order", async () => {
-  const server = startBroker();
-  try {
-    const client = await TestClient.open(server.port);
-    const { encodePacket } = await import("../../src/codec/mod.ts");
-    const bytes = [
-      encodePacket({
-        type: PacketType.CONNECT,
-        protocolName: "MQTT",
-        protocolVersion: 4,
-        cleanStart: true,
-        keepAlive: 0,
-        clientId: "pipe",
-        username: undefined,
-        password: undefined,
-        will: undefined,
-        properties: undefined,
-      }, 4),
-      encodePacket({
-        type: PacketType.SUBSCRIBE,
-        packetId: 1,
-        subscriptions: [{
-          filter: "p",
-          qos: 0,
-          noLocal: false,
-          retainAsPublished: false,
-          retainHandling: 0,
-        }],
-        properties: undefined,
-      }, 4),
-      encodePacket({
-        type: PacketType.PUBLISH,
-        dup: false,
+targetTest("packets pipelined right after CONNECT are processed in order", {}, async (server) => {
+  const client = await TestClient.open(server.port);
+  const { encodePacket } = await import("../../src/codec/mod.ts");
+  const bytes = [
+    encodePacket({
+      type: PacketType.CONNECT,
+      protocolName: "MQTT",
+      protocolVersion: 4,
+      cleanStart: true,
+      keepAlive: 0,
+      clientId: "pipe",
+      username: undefined,
+      password: undefined,
+      will: undefined,
+      properties: undefined,
+    }, 4),
+    encodePacket({
+      type: PacketType.SUBSCRIBE,
+      packetId: 1,
+      subscriptions: [{
+        filter: "p",
         qos: 0,
-        retain: false,
-        topic: "p",
-        packetId: 0,
-        properties: undefined,
-        payload: new Uint8Array([1]),
-      }, 4),
-    ];
-    const all = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
-    let offset = 0;
-    for (const b of bytes) {
-      all.set(b, offset);
-      offset += b.length;
-    }
-    await client.sendRaw(all);
-    await client.expect(PacketType.CONNACK);
-    await client.expect(PacketType.SUBACK);
-    assert.equal((await client.expect(PacketType.PUBLISH)).topic, "p");
-    await client.disconnect();
-  } finally {
-    await server.close();
+        noLocal: false,
+        retainAsPublished: false,
+        retainHandling: 0,
+      }],
+      properties: undefined,
+    }, 4),
+    encodePacket({
+      type: PacketType.PUBLISH,
+      dup: false,
+      qos: 0,
+      retain: false,
+      topic: "p",
+      packetId: 0,
+      properties: undefined,
+      payload: new Uint8Array([1]),
+    }, 4),
+  ];
+  const all = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+  let offset = 0;
+  for (const b of bytes) {
+    all.set(b, offset);
+    offset += b.length;
   }
+  await client.sendRaw(all);
+  await client.expect(PacketType.CONNACK);
+  await client.expect(PacketType.SUBACK);
+  assert.equal((await client.expect(PacketType.PUBLISH)).topic, "p");
+  await client.disconnect();
 });

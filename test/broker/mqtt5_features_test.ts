@@ -4,6 +4,7 @@ import type { Properties, PublishPacket } from "../../src/codec/packets.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
+import { targetTest } from "../helpers/targets.ts";
 
 const INVALID_UTF8 = new Uint8Array([0x68, 0x69, 0xc3, 0x28]); // "hi" then a broken 2-byte sequence
 
@@ -163,9 +164,10 @@ Deno.test("with subscription identifiers off a SUBSCRIBE carrying one gets DISCO
 
 // ---- subscription identifiers -------------------------------------------------------------
 
-Deno.test("a PUBLISH matching several subscriptions carries all their identifiers, once [MQTT-3.3.4-3] [MQTT-3.3.4-4]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "a PUBLISH matching several subscriptions carries all their identifiers, once [MQTT-3.3.4-3] [MQTT-3.3.4-4]",
+  {},
+  async (server) => {
     const { client } = await TestClient.connect(server.port, { clientId: "ids", version: 5 });
     await client.subscribe("ids/+", 1, { subscriptionIdentifiers: [7] });
     await client.subscribe("ids/#", 1, { subscriptionIdentifiers: [300_000] });
@@ -185,10 +187,8 @@ Deno.test("a PUBLISH matching several subscriptions carries all their identifier
     await client.expectNothingPending();
     await pub.disconnect();
     await client.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("a SUBSCRIBE with Subscription Identifier 0 is a protocol error: DISCONNECT 0x82 (section 3.8.2.1.2)", async () => {
   const server = startBroker();
@@ -251,9 +251,10 @@ Deno.test("Request Response Information 1 gets Response Information in CONNACK, 
   }
 });
 
-Deno.test("a request/response round trip: Response Topic and Correlation Data reach the responder unchanged [MQTT-3.3.2-15] [MQTT-3.3.2-16]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "a request/response round trip: Response Topic and Correlation Data reach the responder unchanged [MQTT-3.3.2-15] [MQTT-3.3.2-16]",
+  {},
+  async (server) => {
     const { client: responder } = await TestClient.connect(server.port, {
       clientId: "svc",
       version: 5,
@@ -287,10 +288,8 @@ Deno.test("a request/response round trip: Response Topic and Correlation Data re
     await requester.ack(reply);
     await requester.disconnect();
     await responder.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("Request Problem Information 0: no Reason String on PUBACK or SUBACK, one by default [MQTT-3.1.2-29]", async () => {
   const server = startBroker({
@@ -421,9 +420,10 @@ Deno.test("without payload format validation the payload and its indicator pass 
 
 // ---- wills --------------------------------------------------------------------------------
 
-Deno.test("will properties are forwarded: user properties in order, content type, response topic, correlation data, payload format [MQTT-3.1.3-10]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "will properties are forwarded: user properties in order, content type, response topic, correlation data, payload format [MQTT-3.1.3-10]",
+  {},
+  async (server) => {
     const { client: sub } = await TestClient.connect(server.port, { clientId: "s", version: 5 });
     await sub.subscribe("will/#", 1);
     const userProperties: [string, string][] = [["b", "2"], ["a", "1"], ["b", "3"]];
@@ -456,10 +456,8 @@ Deno.test("will properties are forwarded: user properties in order, content type
     assert.equal(will.properties?.willDelayInterval, undefined);
     await sub.ack(will);
     await sub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 // ---- server-initiated DISCONNECT ----------------------------------------------------------
 

@@ -3,6 +3,7 @@ import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import type { PublishPacket } from "../../src/codec/packets.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
+import { targetTest } from "../helpers/targets.ts";
 
 function publish(topic: string, payload: string, topicAlias?: number): PublishPacket {
   return {
@@ -17,9 +18,10 @@ function publish(topic: string, payload: string, topicAlias?: number): PublishPa
   };
 }
 
-Deno.test("inbound topic aliases up to the announced Topic Alias Maximum set and resolve topics [MQTT-3.3.2-12]", async () => {
-  const server = startBroker({ config: { mqtt: { topicAliasMaximum: 2 } } });
-  try {
+targetTest(
+  "inbound topic aliases up to the announced Topic Alias Maximum set and resolve topics [MQTT-3.3.2-12]",
+  { config: { mqtt: { topicAliasMaximum: 2 } } },
+  async (server) => {
     const { client: sub } = await TestClient.connect(server.port, { clientId: "s", version: 5 });
     await sub.subscribe("alias/#", 0);
     const { client: pub, connack } = await TestClient.connect(server.port, {
@@ -46,10 +48,8 @@ Deno.test("inbound topic aliases up to the announced Topic Alias Maximum set and
     assert.ok(got.every((p) => p.properties?.topicAlias === undefined));
     await pub.disconnect();
     await sub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("an inbound topic alias above the Topic Alias Maximum gets DISCONNECT 0x94 [MQTT-3.3.2-9] [MQTT-3.2.2-17]", async () => {
   const server = startBroker({ config: { mqtt: { topicAliasMaximum: 2 } } });
@@ -80,9 +80,10 @@ Deno.test("with topicAliasMaximum 0 no Topic Alias Maximum is announced and any 
   }
 });
 
-Deno.test("outbound topic aliases stay within the client's Topic Alias Maximum and replace the topic after first use [MQTT-3.3.2-11]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "outbound topic aliases stay within the client's Topic Alias Maximum and replace the topic after first use [MQTT-3.3.2-11]",
+  {},
+  async (server) => {
     const { client: sub } = await TestClient.connect(server.port, {
       clientId: "s",
       version: 5,
@@ -104,10 +105,8 @@ Deno.test("outbound topic aliases stay within the client's Topic Alias Maximum a
     assert.deepEqual(got.map((p) => p.topic), ["o/a", "", "o/b", "", "o/c", "", "o/a"]);
     await pub.disconnect();
     await sub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("no outbound topic aliases for a client without Topic Alias Maximum, nor when the policy is off [MQTT-3.1.2-27]", async () => {
   for (const policy of ["lru", "off"] as const) {

@@ -3,25 +3,21 @@ import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import type { QoS } from "../../src/codec/packets.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
+import { targetTest } from "../helpers/targets.ts";
 
-Deno.test("QoS 0 publish reaches a QoS 0 subscriber", async () => {
-  const server = startBroker();
-  try {
-    const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
-    const suback = await sub.subscribe("a/+/c", 0);
-    assert.deepEqual(suback.reasonCodes, [0]);
-    const { client: pub } = await TestClient.connect(server.port, { clientId: "p" });
-    await pub.publish("a/b/c", "hello");
-    const msg = await sub.expect(PacketType.PUBLISH);
-    assert.equal(msg.topic, "a/b/c");
-    assert.equal(text(msg.payload), "hello");
-    assert.equal(msg.qos, 0);
-    assert.equal(msg.retain, false);
-    await pub.disconnect();
-    await sub.disconnect();
-  } finally {
-    await server.close();
-  }
+targetTest("QoS 0 publish reaches a QoS 0 subscriber", {}, async (server) => {
+  const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
+  const suback = await sub.subscribe("a/+/c", 0);
+  assert.deepEqual(suback.reasonCodes, [0]);
+  const { client: pub } = await TestClient.connect(server.port, { clientId: "p" });
+  await pub.publish("a/b/c", "hello");
+  const msg = await sub.expect(PacketType.PUBLISH);
+  assert.equal(msg.topic, "a/b/c");
+  assert.equal(text(msg.payload), "hello");
+  assert.equal(msg.qos, 0);
+  assert.equal(msg.retain, false);
+  await pub.disconnect();
+  await sub.disconnect();
 });
 
 for (
@@ -30,9 +26,10 @@ for (
     QoS,
   ][]
 ) {
-  Deno.test(`delivery QoS is min(publish ${published}, granted ${granted}) [MQTT-3.8.4-8]`, async () => {
-    const server = startBroker();
-    try {
+  targetTest(
+    `delivery QoS is min(publish ${published}, granted ${granted}) [MQTT-3.8.4-8]`,
+    {},
+    async (server) => {
       const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
       await sub.subscribe("t", granted);
       const { client: pub } = await TestClient.connect(server.port, { clientId: "p" });
@@ -44,10 +41,8 @@ for (
       await sub.expectNothingPending();
       await pub.disconnect();
       await sub.disconnect();
-    } finally {
-      await server.close();
-    }
-  });
+    },
+  );
 }
 
 Deno.test("QoS 1 publish is acknowledged with PUBACK carrying its packet id [MQTT-4.3.2-2]", async () => {
@@ -75,9 +70,10 @@ Deno.test("MQTT 5 PUBACK says 0x10 when nobody is subscribed", async () => {
   }
 });
 
-Deno.test("QoS 2 resent with the same packet id before PUBREL is delivered once [MQTT-4.3.3-9]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "QoS 2 resent with the same packet id before PUBREL is delivered once [MQTT-4.3.3-9]",
+  {},
+  async (server) => {
     const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
     await sub.subscribe("q2", 2);
     const { client: pub } = await TestClient.connect(server.port, { clientId: "p" });
@@ -108,14 +104,13 @@ Deno.test("QoS 2 resent with the same packet id before PUBREL is delivered once 
     assert.equal(text(second.payload), "twice");
     await pub.disconnect();
     await sub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
-Deno.test("outbound QoS 2 flow: PUBREC is answered with PUBREL, PUBCOMP frees the id [MQTT-4.3.3-4]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "outbound QoS 2 flow: PUBREC is answered with PUBREL, PUBCOMP frees the id [MQTT-4.3.3-4]",
+  {},
+  async (server) => {
     const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
     await sub.subscribe("q2", 2);
     const { client: pub } = await TestClient.connect(server.port, { clientId: "p" });
@@ -137,17 +132,16 @@ Deno.test("outbound QoS 2 flow: PUBREC is answered with PUBREL, PUBCOMP frees th
       properties: undefined,
     });
     await sub.expectNothingPending();
-    assert.equal((await server.broker.getSession("s"))?.inflight, 0);
+    assert.equal((await server.session("s"))?.inflight, 0);
     await pub.disconnect();
     await sub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
-Deno.test("the inflight window holds back QoS 1 messages until acks arrive, in order [MQTT-4.6.0-6]", async () => {
-  const server = startBroker({ config: { mqtt: { maxInflight: 2 } } });
-  try {
+targetTest(
+  "the inflight window holds back QoS 1 messages until acks arrive, in order [MQTT-4.6.0-6]",
+  { config: { mqtt: { maxInflight: 2 } } },
+  async (server) => {
     const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
     await sub.subscribe("w", 1);
     const { client: pub } = await TestClient.connect(server.port, { clientId: "p" });
@@ -155,7 +149,7 @@ Deno.test("the inflight window holds back QoS 1 messages until acks arrive, in o
     const first = await sub.publishes(2);
     assert.deepEqual(first.map((m) => text(m.payload)), ["m0", "m1"]);
     await sub.expectNothingPending(); // window full: nothing more until an ack
-    assert.equal((await server.broker.getSession("s"))?.queued, 3);
+    assert.equal((await server.session("s"))?.queued, 3);
     for (const m of first) await sub.ack(m);
     const next = await sub.publishes(2);
     assert.deepEqual(next.map((m) => text(m.payload)), ["m2", "m3"]);
@@ -166,10 +160,8 @@ Deno.test("the inflight window holds back QoS 1 messages until acks arrive, in o
     await sub.ack(last);
     await pub.disconnect();
     await sub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("3.1.1 live delivery clears RETAIN [MQTT-3.3.1-9]", async () => {
   const server = startBroker();

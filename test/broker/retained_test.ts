@@ -3,10 +3,12 @@ import { PacketType } from "../../src/codec/mod.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
+import { targetTest } from "../helpers/targets.ts";
 
-Deno.test("a retained message is sent to later subscribers with RETAIN set [MQTT-3.3.1-5] [MQTT-3.3.1-8]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "a retained message is sent to later subscribers with RETAIN set [MQTT-3.3.1-5] [MQTT-3.3.1-8]",
+  {},
+  async (server) => {
     const { client: pub } = await TestClient.connect(server.port, { clientId: "p" });
     await pub.publish("home/temp", "21", { retain: true, qos: 1 });
     const { client: sub } = await TestClient.connect(server.port, { clientId: "s" });
@@ -21,10 +23,8 @@ Deno.test("a retained message is sent to later subscribers with RETAIN set [MQTT
     await sub.ack(msg);
     await pub.disconnect();
     await sub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("a newer retained message replaces the older one [MQTT-3.3.1-5]", async () => {
   const server = startBroker();

@@ -3,10 +3,12 @@ import { PacketType } from "../../src/codec/mod.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
+import { targetTest } from "../helpers/targets.ts";
 
-Deno.test("a persistent session receives QoS 1 and 2 messages published while offline [MQTT-3.1.2-5]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "a persistent session receives QoS 1 and 2 messages published while offline [MQTT-3.1.2-5]",
+  {},
+  async (server) => {
     const first = await TestClient.connect(server.port, { clientId: "p", cleanStart: false });
     await first.client.subscribe([{ filter: "q/1", qos: 1 }, { filter: "q/2", qos: 2 }, {
       filter: "q/0",
@@ -19,7 +21,7 @@ Deno.test("a persistent session receives QoS 1 and 2 messages published while of
     await pub.publish("q/2", "two", { qos: 2 });
     await pub.publish("q/0", "zero"); // QoS 0 is not kept for offline sessions
     await pub.disconnect();
-    assert.equal((await server.broker.getSession("p"))?.queued, 2);
+    assert.equal((await server.session("p"))?.queued, 2);
 
     const { client, connack } = await TestClient.connect(server.port, {
       clientId: "p",
@@ -33,14 +35,13 @@ Deno.test("a persistent session receives QoS 1 and 2 messages published while of
     await client.ack(two);
     await client.expectNothingPending();
     await client.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
-Deno.test("unacknowledged messages are resent with DUP after reconnecting [MQTT-4.4.0-1] [MQTT-3.3.1-1]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "unacknowledged messages are resent with DUP after reconnecting [MQTT-4.4.0-1] [MQTT-3.3.1-1]",
+  {},
+  async (server) => {
     const { client: sub } = await TestClient.connect(server.port, {
       clientId: "s",
       cleanStart: false,
@@ -76,13 +77,11 @@ Deno.test("unacknowledged messages are resent with DUP after reconnecting [MQTT-
       properties: undefined,
     });
     await client.expectNothingPending();
-    assert.equal((await server.broker.getSession("s"))?.inflight, 0);
+    assert.equal((await server.session("s"))?.inflight, 0);
     await client.disconnect();
     await pub.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 Deno.test("a clean 3.1.1 session ends with its connection [MQTT-3.1.2-6]", async () => {
   const server = startBroker();

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { PacketType } from "../../src/codec/mod.ts";
 import { startBroker } from "../helpers/broker.ts";
+import { targetTest } from "../helpers/targets.ts";
 import { TestClient } from "../helpers/test_client.ts";
 import { frame, str, u16 } from "../vectors/mod.ts";
 
@@ -167,8 +168,9 @@ Deno.test("a subscriber that stops reading has its QoS 0 messages dropped and co
   }
 });
 
-Deno.test("a slow consumer's QoS 0 drops do not delay a QoS 1 subscriber on the same topic", async () => {
-  const server = startBroker({ config: { mqtt: { writeBufferLimit: "256KiB" } } });
+targetTest("a slow consumer's QoS 0 drops do not delay a QoS 1 subscriber on the same topic", {
+  config: { mqtt: { writeBufferLimit: "256KiB" } },
+}, async (server) => {
   let slow: Deno.Conn | undefined;
   let qos1: TestClient | undefined;
   let publisher: TestClient | undefined;
@@ -197,12 +199,11 @@ Deno.test("a slow consumer's QoS 0 drops do not delay a QoS 1 subscriber on the 
     const pub = (await TestClient.connect(server.port, { clientId: "pub", version: 5 })).client;
     publisher = pub;
     const payload = new Uint8Array(KIB).fill(0x62);
-    const stats = server.broker.stats;
 
     // Fill the slow consumer with QoS 1 publishes (it receives them at QoS 0), acking each copy
     // the QoS 1 subscriber gets; every copy arrives and every publish is acknowledged.
     let sent = 0;
-    while (stats.droppedSlowConsumer < BATCH) {
+    while ((await server.counters()).droppedSlowConsumer < BATCH) {
       assert.ok(sent < MAX_MESSAGES, `no drops after ${sent} messages`);
       for (let i = 0; i < BATCH; i++) {
         await pub.send({
@@ -237,6 +238,70 @@ Deno.test("a slow consumer's QoS 0 drops do not delay a QoS 1 subscriber on the 
     }
     await publisher?.destroy();
     await qos1?.destroy();
-    await server.close();
   }
 });
+
+targetTest(
+  "a client that sends without reading is read no further once its replies pass the write bound, and is served again once it reads",
+  {
+    config: { mqtt: { writeBufferLimit: "64KiB" } },
+  },
+  async (server) => {
+    // The client subscribes to what it publishes and does not read: the copies fill the
+    // kernel's buffers, then the broker's queue (QoS 0 copies beyond the bound are dropped), and
+    // the PUBACKs, never dropped, pass the bound: the broker stops reading it.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    let writing: Promise<void> | undefined;
+    try {
+      await conn.write(frame(0x10, str("MQTT"), 0x04, 0x02, u16(0), str("deaf"))); // CONNECT
+      assert.deepEqual([...await readExactly(conn, 4)], [0x20, 0x02, 0x00, 0x00]); // CONNACK
+      await conn.write(frame(0x82, u16(1), str("echo"), 0x00)); // SUBSCRIBE echo, QoS 0
+      assert.deepEqual([...await readExactly(conn, 5)], [0x90, 0x03, 0x00, 0x01, 0x00]); // SUBACK
+      const payload = new Uint8Array(16 * KIB).fill(0x63);
+      // Publishes written without reading until the broker holds more than its bound for the
+      // client; the writes stall once the broker stops reading.
+      let publishes = 0;
+      let stop = false;
+      writing = (async () => {
+        while (!stop && publishes < 0xffff) {
+          const bytes = frame(0x32, str("echo"), u16(++publishes), payload); // PUBLISH QoS 1
+          for (let n = 0; n < bytes.length;) n += await conn.write(bytes.subarray(n));
+        }
+      })();
+      await until(async () => ((await server.client("deaf"))?.bufferedBytes ?? 0) > 64 * KIB);
+      const held = (await server.client("deaf"))!.bufferedBytes;
+      // One packet past the bound at most: the broker stopped reading at once.
+      assert.ok(held <= 64 * KIB + 16 * KIB + 64, `${held} bytes held for the client`);
+      // No publish after the one being written. Reading again lets the broker write, then read
+      // on: every publish is acknowledged, in order.
+      stop = true;
+      const client = TestClient.wrap(conn, 4);
+      let acked = 0;
+      while (acked < publishes) {
+        const packet = await client.next(RECEIVE_TIMEOUT_MS);
+        assert.ok(packet, `closed after ${acked} PUBACKs`);
+        if (packet.type !== PacketType.PUBACK) continue;
+        assert.equal(packet.packetId, acked + 1);
+        acked++;
+      }
+      await writing;
+      await client.disconnect();
+    } finally {
+      await writing?.catch(() => {});
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  },
+);
+
+/** Resolves once `condition` holds, asking again every few milliseconds (a guard, not a delay). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + RECEIVE_TIMEOUT_MS;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Condition not met within ${RECEIVE_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

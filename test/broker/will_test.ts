@@ -3,12 +3,14 @@ import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { startBroker } from "../helpers/broker.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
+import { targetTest } from "../helpers/targets.ts";
 
 const encoder = new TextEncoder();
 
-Deno.test("the will is published when the socket dies without DISCONNECT [MQTT-3.1.2-8]", async () => {
-  const server = startBroker();
-  try {
+targetTest(
+  "the will is published when the socket dies without DISCONNECT [MQTT-3.1.2-8]",
+  {},
+  async (server) => {
     const { client: watcher } = await TestClient.connect(server.port, { clientId: "w" });
     await watcher.subscribe("wills/#", 1);
     const { client } = await TestClient.connect(server.port, {
@@ -22,26 +24,19 @@ Deno.test("the will is published when the socket dies without DISCONNECT [MQTT-3
     assert.equal(will.qos, 1);
     await watcher.ack(will);
     await watcher.disconnect();
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
-Deno.test("no will after a normal DISCONNECT [MQTT-3.1.2-10]", async () => {
-  const server = startBroker();
-  try {
-    const { client: watcher } = await TestClient.connect(server.port, { clientId: "w" });
-    await watcher.subscribe("wills/#", 0);
-    const { client } = await TestClient.connect(server.port, {
-      clientId: "polite",
-      will: { topic: "wills/polite", payload: encoder.encode("x") },
-    });
-    await client.disconnect();
-    await watcher.expectNothingPending();
-    await watcher.disconnect();
-  } finally {
-    await server.close();
-  }
+targetTest("no will after a normal DISCONNECT [MQTT-3.1.2-10]", {}, async (server) => {
+  const { client: watcher } = await TestClient.connect(server.port, { clientId: "w" });
+  await watcher.subscribe("wills/#", 0);
+  const { client } = await TestClient.connect(server.port, {
+    clientId: "polite",
+    will: { topic: "wills/polite", payload: encoder.encode("x") },
+  });
+  await client.disconnect();
+  await watcher.expectNothingPending();
+  await watcher.disconnect();
 });
 
 Deno.test("MQTT 5 DISCONNECT 0x04 asks for the will [MQTT-3.14.4-3]", async () => {

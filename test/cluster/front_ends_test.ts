@@ -1,6 +1,7 @@
 /**
- * Three broker front-ends (separate `deno run src/main.ts` processes with the `nats` backbone) on
- * one real nats-server, with haproxy in front: clients on different front-ends see one broker.
+ * Three broker front-ends (separate `src/main.ts` processes with the `nats` backbone, the second on
+ * Bun, the others on Deno) on one real nats-server, with haproxy in front: clients on different
+ * front-ends, and runtimes, see one broker.
  * mqtt.js (MQTT 5 and 3.1.1) and Mosquitto's clients; every wait is for a message, a CONNACK or
  * a close.
  *
@@ -14,7 +15,8 @@ import { collect, connackOf, endAll, WAIT_MS } from "../helpers/mqttjs.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
 
 let started: Promise<LocalCluster> | undefined;
-const cluster = () => started ??= startLocalCluster({ nodes: 3 });
+const cluster = () =>
+  started ??= startLocalCluster({ nodes: 3, runtimes: ["deno", "bun", "deno"] });
 
 async function client(
   port: number,

@@ -9,7 +9,6 @@
 import type { ConfigInput } from "../../src/config/mod.ts";
 import { deriveScramCredentials } from "../../src/auth/credentials.ts";
 import { DenoHttpServer } from "../../src/transport/deno_http.ts";
-import { WebSocketUpgrader } from "../../src/transport/deno_websocket.ts";
 import { EventLoopLagMonitor } from "../../src/util/event_loop_lag.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
 import { BanList } from "../../src/auth/bans.ts";
@@ -142,14 +141,14 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     }),
   });
   let http: DenoHttpServer | undefined;
-  let upgrader: WebSocketUpgrader | undefined;
   if (options.http) {
-    upgrader = new WebSocketUpgrader("ws", { path: "/mqtt" }, server.broker.accept);
-    const ws = upgrader;
     http = DenoHttpServer.serve(
-      { hostname: "127.0.0.1", port: 0 },
-      (request, peer) =>
-        ws.handle(request, peer) ?? app.fetch(request, { remoteAddress: peer.address }),
+      {
+        hostname: "127.0.0.1",
+        port: 0,
+        webSocket: { options: { path: "/mqtt" }, accept: server.broker.accept },
+      },
+      (request, peer) => app.fetch(request, { remoteAddress: peer.address }),
     );
   }
   const url = http && `http://127.0.0.1:${http.port}`;
@@ -169,7 +168,7 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     async close() {
       lag.stop();
       await server.close();
-      await upgrader?.stopAccepting();
+      await http?.stopWebSockets();
       await http?.close();
       await Deno.remove(dir, { recursive: true });
     },

@@ -1,7 +1,8 @@
 /**
  * Where the interoperability tests run their scenarios: a broker in this process (the memory
- * backbone), or a cluster of three front-end processes on one nats-server behind haproxy, reached
- * through haproxy alone, so consecutive connections of a scenario land on different front-ends.
+ * backbone), the broker as a process of its own on Deno or on Bun (`targets.ts`), or a cluster of
+ * three front-end processes on one nats-server behind haproxy, reached through haproxy alone, so
+ * consecutive connections of a scenario land on different front-ends.
  *
  * The cluster is started once, by the first scenario that needs it, and stopped by
  * {@linkcode InteropTarget.stop} (each test file's last test), since a cluster per scenario would
@@ -14,6 +15,8 @@
 import { type LocalCluster, startLocalCluster } from "../../scripts/cluster.ts";
 import type { ClientInfo } from "../../src/hooks/hooks.ts";
 import { startBroker } from "./broker.ts";
+import { type Runtime, RUNTIMES } from "./broker_process.ts";
+import { startTarget } from "./targets.ts";
 
 /** Longest wait for a subscription to show in the cluster's API (a failure guard). */
 const SUBSCRIBED_GUARD_MS = 10_000;
@@ -72,6 +75,18 @@ export const inProcess: InteropTarget = {
   },
   stop: () => Promise.resolve(),
 };
+
+/** A fresh broker process on `runtime` for each scenario. */
+export function onRuntime(runtime: Runtime): InteropTarget {
+  return {
+    prefix: `${runtime} process: `,
+    start: () => startTarget(runtime),
+    stop: () => Promise.resolve(),
+  };
+}
+
+/** The broker as a process on each runtime. */
+export const ON_RUNTIMES: readonly InteropTarget[] = RUNTIMES.map(onRuntime);
 
 /** Three front-ends on NATS behind haproxy, shared by every scenario of a test file. */
 export function throughHaproxy(): InteropTarget {

@@ -2,8 +2,8 @@
  * Interoperability with Eclipse Mosquitto's command-line clients (`mosquitto_pub`,
  * `mosquitto_sub`; Debian package mosquitto-clients) over real TCP sockets, against an in-process
  * broker, with MQTT 3.1.1 (`-V mqttv311`) and MQTT 5 (`-V mqttv5`). The delivery and retained
- * scenarios run again through haproxy against three front-ends on NATS
- * (`../helpers/interop_targets.ts`).
+ * scenarios run again against the broker as a process on Deno and on Bun, and through haproxy
+ * against three front-ends on NATS (`../helpers/interop_targets.ts`).
  *
  * Synchronisation is event-driven: a subscriber process is started, the test waits for the
  * broker's `onSubscribe` hook to report its client id (in a cluster: for its session to show the
@@ -16,7 +16,12 @@
 import assert from "node:assert/strict";
 import type { ClientInfo } from "../../src/hooks/hooks.ts";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
-import { inProcess, type InteropBroker, throughHaproxy } from "../helpers/interop_targets.ts";
+import {
+  inProcess,
+  type InteropBroker,
+  ON_RUNTIMES,
+  throughHaproxy,
+} from "../helpers/interop_targets.ts";
 
 /** Longest a process may run before it is killed and the test fails (a guard, never a delay). */
 const WAIT_MS = 10_000;
@@ -184,8 +189,8 @@ async function linesOf(running: Running): Promise<string[]> {
   return result.stdout.split("\n").filter((line) => line !== "");
 }
 
-/** The scenarios below run in this process and through a cluster. */
-const TARGETS = [inProcess, throughHaproxy()];
+/** The scenarios below run in this process, as a process on Deno and on Bun, and through a cluster. */
+const TARGETS = [inProcess, ...ON_RUNTIMES, throughHaproxy()];
 
 for (const target of TARGETS) {
   for (const version of VERSIONS) {

@@ -2,8 +2,8 @@
  * Interoperability with mqtt.js (npm `mqtt`, the most used JavaScript client) over real TCP
  * sockets, against an in-process broker. Every scenario runs with MQTT 3.1.1 (protocol level 4)
  * and MQTT 5; the MQTT 5 features (properties, subscription identifiers, No Local) run on 5 only.
- * The scenarios of both versions run again through haproxy against three front-ends on NATS
- * (`../helpers/interop_targets.ts`).
+ * The scenarios of both versions run again against the broker as a process on Deno and on Bun, and
+ * through haproxy against three front-ends on NATS (`../helpers/interop_targets.ts`).
  *
  * @module
  */
@@ -11,14 +11,17 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { startBroker } from "../helpers/broker.ts";
-import { inProcess, throughHaproxy } from "../helpers/interop_targets.ts";
+import { inProcess, ON_RUNTIMES, throughHaproxy } from "../helpers/interop_targets.ts";
 import { collect, connackOf, connect, endAll, type Received, WAIT_MS } from "../helpers/mqttjs.ts";
+import { targetTest } from "../helpers/targets.ts";
 
 type Version = 4 | 5;
 const VERSIONS: Version[] = [4, 5];
-/** The scenarios both versions share run in this process and through a cluster. */
-const TARGETS = [inProcess, throughHaproxy()];
+/**
+ * The scenarios both versions share run in this process, as a process on Deno and on Bun, and
+ * through a cluster.
+ */
+const TARGETS = [inProcess, ...ON_RUNTIMES, throughHaproxy()];
 
 for (const target of TARGETS) {
   for (const version of VERSIONS) {
@@ -312,94 +315,106 @@ for (const target of TARGETS) {
   Deno.test(`${target.prefix}mqtt.js: the brokers stop`, () => target.stop());
 }
 
-Deno.test("mqtt.js v5: user properties, response topic, correlation data and content type are forwarded unaltered [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20]", async () => {
-  const server = startBroker();
-  let sub: MqttClient | undefined;
-  let pub: MqttClient | undefined;
-  try {
-    ({ client: sub } = await connect(server, { protocolVersion: 5, clientId: "props-sub" }));
-    await sub.subscribeAsync("req/+", { qos: 1 });
-    ({ client: pub } = await connect(server, { protocolVersion: 5, clientId: "props-pub" }));
-    const arriving = collect(sub, 1);
-    const correlation = Buffer.from([0xde, 0xad, 0x00, 0xbe, 0xef]);
-    await pub.publishAsync("req/1", '{"q":1}', {
-      qos: 1,
-      properties: {
-        payloadFormatIndicator: true,
-        messageExpiryInterval: 3600,
-        contentType: "application/json",
-        responseTopic: "resp/props-pub",
-        correlationData: correlation,
-        userProperties: { first: "1", repeated: ["x", "y"], "ünï": "cödé" },
-      },
-    });
-    const [message] = await arriving;
-    const props = message.packet.properties;
-    assert.ok(props, "no properties on the forwarded message");
-    assert.equal(message.payload.toString(), '{"q":1}');
-    assert.equal(props.payloadFormatIndicator, true); // [MQTT-3.3.2-4]
-    assert.equal(props.contentType, "application/json");
-    assert.equal(props.responseTopic, "resp/props-pub");
-    assert.deepEqual([...(props.correlationData ?? [])], [...correlation]);
-    assert.deepEqual({ ...props.userProperties }, {
-      first: "1",
-      repeated: ["x", "y"],
-      "ünï": "cödé",
-    });
-    assert.deepEqual(Object.keys(props.userProperties ?? {}), ["first", "repeated", "ünï"]);
-    // The receiver sees the time left, never more than was sent [MQTT-3.3.2-6].
-    const left = props.messageExpiryInterval ?? -1;
-    assert.ok(left > 3590 && left <= 3600, `message expiry interval ${left}`);
-  } finally {
-    await endAll([sub, pub]);
-    await server.close();
-  }
-});
+targetTest(
+  "mqtt.js v5: user properties, response topic, correlation data and content type are forwarded unaltered [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20]",
+  {},
+  async (server) => {
+    let sub: MqttClient | undefined;
+    let pub: MqttClient | undefined;
+    try {
+      ({ client: sub } = await connect(server, { protocolVersion: 5, clientId: "props-sub" }));
+      await sub.subscribeAsync("req/+", { qos: 1 });
+      ({ client: pub } = await connect(server, { protocolVersion: 5, clientId: "props-pub" }));
+      const arriving = collect(sub, 1);
+      const correlation = Buffer.from([0xde, 0xad, 0x00, 0xbe, 0xef]);
+      await pub.publishAsync("req/1", '{"q":1}', {
+        qos: 1,
+        properties: {
+          payloadFormatIndicator: true,
+          messageExpiryInterval: 3600,
+          contentType: "application/json",
+          responseTopic: "resp/props-pub",
+          correlationData: correlation,
+          userProperties: { first: "1", repeated: ["x", "y"], "ünï": "cödé" },
+        },
+      });
+      const [message] = await arriving;
+      const props = message.packet.properties;
+      assert.ok(props, "no properties on the forwarded message");
+      assert.equal(message.payload.toString(), '{"q":1}');
+      assert.equal(props.payloadFormatIndicator, true); // [MQTT-3.3.2-4]
+      assert.equal(props.contentType, "application/json");
+      assert.equal(props.responseTopic, "resp/props-pub");
+      assert.deepEqual([...(props.correlationData ?? [])], [...correlation]);
+      assert.deepEqual({ ...props.userProperties }, {
+        first: "1",
+        repeated: ["x", "y"],
+        "ünï": "cödé",
+      });
+      assert.deepEqual(Object.keys(props.userProperties ?? {}), ["first", "repeated", "ünï"]);
+      // The receiver sees the time left, never more than was sent [MQTT-3.3.2-6].
+      const left = props.messageExpiryInterval ?? -1;
+      assert.ok(left > 3590 && left <= 3600, `message expiry interval ${left}`);
+    } finally {
+      await endAll([sub, pub]);
+    }
+  },
+);
 
-Deno.test("mqtt.js v5: the subscription identifier comes back on matching messages [MQTT-3.3.4-3]", async () => {
-  const server = startBroker();
-  let client: MqttClient | undefined;
-  try {
-    ({ client } = await connect(server, { protocolVersion: 5, clientId: "sid" }));
-    await client.subscribeAsync("sid/+/a", { qos: 1, properties: { subscriptionIdentifier: 42 } });
-    await client.subscribeAsync("sid/other", { qos: 1, properties: { subscriptionIdentifier: 7 } });
-    await client.subscribeAsync("sid/plain", { qos: 1 });
-    const arriving = collect(client, 3);
-    await client.publishAsync("sid/x/a", "one", { qos: 1 });
-    await client.publishAsync("sid/other", "two", { qos: 1 });
-    await client.publishAsync("sid/plain", "three", { qos: 1 });
-    const got = await arriving;
-    const ids = (m: Received) => {
-      const id = m.packet.properties?.subscriptionIdentifier;
-      return id === undefined ? [] : [id].flat();
-    };
-    assert.deepEqual(
-      got.map((m) => [m.topic, ids(m)]),
-      [["sid/x/a", [42]], ["sid/other", [7]], ["sid/plain", []]],
-    );
-  } finally {
-    await endAll([client]);
-    await server.close();
-  }
-});
+targetTest(
+  "mqtt.js v5: the subscription identifier comes back on matching messages [MQTT-3.3.4-3]",
+  {},
+  async (server) => {
+    let client: MqttClient | undefined;
+    try {
+      ({ client } = await connect(server, { protocolVersion: 5, clientId: "sid" }));
+      await client.subscribeAsync("sid/+/a", {
+        qos: 1,
+        properties: { subscriptionIdentifier: 42 },
+      });
+      await client.subscribeAsync("sid/other", {
+        qos: 1,
+        properties: { subscriptionIdentifier: 7 },
+      });
+      await client.subscribeAsync("sid/plain", { qos: 1 });
+      const arriving = collect(client, 3);
+      await client.publishAsync("sid/x/a", "one", { qos: 1 });
+      await client.publishAsync("sid/other", "two", { qos: 1 });
+      await client.publishAsync("sid/plain", "three", { qos: 1 });
+      const got = await arriving;
+      const ids = (m: Received) => {
+        const id = m.packet.properties?.subscriptionIdentifier;
+        return id === undefined ? [] : [id].flat();
+      };
+      assert.deepEqual(
+        got.map((m) => [m.topic, ids(m)]),
+        [["sid/x/a", [42]], ["sid/other", [7]], ["sid/plain", []]],
+      );
+    } finally {
+      await endAll([client]);
+    }
+  },
+);
 
-Deno.test("mqtt.js v5: No Local keeps a client's own messages from coming back [MQTT-3.8.3-3]", async () => {
-  const server = startBroker();
-  let self: MqttClient | undefined;
-  let other: MqttClient | undefined;
-  try {
-    ({ client: self } = await connect(server, { protocolVersion: 5, clientId: "nl-self" }));
-    const [grant] = await self.subscribeAsync("nl/t", { qos: 1, nl: true });
-    assert.equal(grant.qos, 1);
-    ({ client: other } = await connect(server, { protocolVersion: 5, clientId: "nl-other" }));
-    const next = collect(self, 1);
-    await self.publishAsync("nl/t", "from myself", { qos: 1 });
-    await other.publishAsync("nl/t", "from the other client", { qos: 1 });
-    // Delivery is ordered, so had the own message come back it would be first.
-    const [message] = await next;
-    assert.equal(message.payload.toString(), "from the other client");
-  } finally {
-    await endAll([self, other]);
-    await server.close();
-  }
-});
+targetTest(
+  "mqtt.js v5: No Local keeps a client's own messages from coming back [MQTT-3.8.3-3]",
+  {},
+  async (server) => {
+    let self: MqttClient | undefined;
+    let other: MqttClient | undefined;
+    try {
+      ({ client: self } = await connect(server, { protocolVersion: 5, clientId: "nl-self" }));
+      const [grant] = await self.subscribeAsync("nl/t", { qos: 1, nl: true });
+      assert.equal(grant.qos, 1);
+      ({ client: other } = await connect(server, { protocolVersion: 5, clientId: "nl-other" }));
+      const next = collect(self, 1);
+      await self.publishAsync("nl/t", "from myself", { qos: 1 });
+      await other.publishAsync("nl/t", "from the other client", { qos: 1 });
+      // Delivery is ordered, so had the own message come back it would be first.
+      const [message] = await next;
+      assert.equal(message.payload.toString(), "from the other client");
+    } finally {
+      await endAll([self, other]);
+    }
+  },
+);

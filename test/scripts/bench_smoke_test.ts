@@ -1,9 +1,8 @@
 /**
- * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto, Perch and Perch on
- * the SQLite backbone must write results of the documented shape, and none may lose anything at
- * QoS 1. The rate is 1,000 msg/s, so that even on
- * a machine busy with parallel tests Mosquitto's default queue (1,000 messages) covers a second-long
- * stall of the subscriber. No timing is asserted. Needs Mosquitto (the harness installs it with
+ * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto, Perch on Deno and on
+ * Bun, and Perch on the SQLite backbone must write results of the documented shape, and none may
+ * lose anything at QoS 1. The rate is 1,000 msg/s, so that even on a machine busy with parallel
+ * tests Mosquitto's default queue (1,000 messages) covers a second-long stall of the subscriber. No timing is asserted. Needs Mosquitto (the harness installs it with
  * apt-get when run as root).
  */
 
@@ -15,9 +14,9 @@ function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
 
-const BROKERS = ["mosquitto", "perch", "perch-sqlite"];
+const BROKERS = ["mosquitto", "perch", "perch-bun", "perch-sqlite"];
 
-Deno.test("scripts/bench.ts --quick latency on mosquitto, perch and perch-sqlite writes results and loses no QoS 1 message", async () => {
+Deno.test("scripts/bench.ts --quick latency on mosquitto, perch, perch-bun and perch-sqlite writes results and loses no QoS 1 message", async () => {
   const out = await Deno.makeTempDir({ prefix: "perch-bench-smoke-" });
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -41,6 +40,7 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto, perch and perch-sqlite
     for (const broker of results.brokers) assert.equal(broker.status, "ok", broker.name);
     // Perch runs with the V8 flags of `deno task start`.
     assert.match(results.brokers[1].version, /--v8-flags=/);
+    assert.match(results.brokers[2].version, /\(bun \d+\.\d+/);
     const ids = results.cases.map((entry: { id: string }) => entry.id);
     assert.deepEqual(ids, ["latency/qos0", "latency/qos1"]);
 

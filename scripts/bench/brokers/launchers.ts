@@ -13,13 +13,15 @@ import { PerchClusterLauncher } from "./perch_cluster.ts";
 import { SinkLauncher } from "./sink.ts";
 
 /**
- * Brokers compared by default, in order. `perch-nats` and `perch-nats3` are Perch clustered on
- * one nats-server with one and three front-ends; they run the fan-in cases at QoS 0 and 1 only.
+ * Brokers compared by default, in order. `perch-bun` is Perch on Bun; `perch-nats` and
+ * `perch-nats3` are Perch clustered on one nats-server with one and three front-ends, and run the
+ * fan-in cases at QoS 0 and 1 only.
  */
 export const DEFAULT_BROKERS = [
   "mosquitto",
   "aedes",
   "perch",
+  "perch-bun",
   "perch-nats",
   "perch-nats3",
 ] as const;
@@ -60,9 +62,10 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
     case "aedes":
       return new AedesLauncher();
     case "perch":
+    case "perch-bun":
     case "perch-sqlite":
     case "perch-sqlite-batched":
-      return new PerchLauncher(options.perchFlags, name);
+      return new PerchLauncher(name, options.perchFlags);
     case "perch-nats":
       return new PerchClusterLauncher(name, 1, options.perchFlags);
     case "perch-nats3":

@@ -1,8 +1,10 @@
 /**
- * Perch itself: `deno run -A src/main.ts`, configured through `PERCH_*` environment variables, on an
- * OS-chosen port read back from its "listener started" log line. `perch` runs the memory backbone;
- * `perch-sqlite` and `perch-sqlite-batched` the SQLite backbone with `sync: full` and
- * `sync: batched` (50 ms window), on a fresh database file in a temporary folder per measurement.
+ * Perch itself, on Deno (`deno run -A src/main.ts`, broker name `perch`) or on Bun
+ * (`bun src/main.ts`, broker name `perch-bun`), configured through `PERCH_*` environment
+ * variables, on an OS-chosen port read back from its "listener started" log line. These run the
+ * memory backbone; `perch-sqlite` and `perch-sqlite-batched` run Perch on Deno on the SQLite
+ * backbone with `sync: full` and `sync: batched` (50 ms window), on a fresh database file in a
+ * temporary folder per measurement.
  *
  * @module
  */
@@ -23,32 +25,55 @@ export async function perchV8Flags(): Promise<string[]> {
   return flag === undefined ? [] : [flag];
 }
 
-/** The backbone settings of each Perch variant, as `PERCH_BACKBONE__*` variables. */
-const BACKBONES = {
-  "perch": {},
-  "perch-sqlite": { KIND: "sqlite", SYNC: "full" },
-  "perch-sqlite-batched": { KIND: "sqlite", SYNC: "batched", SYNC_WINDOW: "50ms" },
+/** The runtime and backbone settings (`PERCH_BACKBONE__*` variables) of each Perch variant. */
+const VARIANTS = {
+  "perch": { runtime: "deno", backbone: {} },
+  "perch-bun": { runtime: "bun", backbone: {} },
+  "perch-sqlite": { runtime: "deno", backbone: { KIND: "sqlite", SYNC: "full" } },
+  "perch-sqlite-batched": {
+    runtime: "deno",
+    backbone: { KIND: "sqlite", SYNC: "batched", SYNC_WINDOW: "50ms" },
+  },
 } as const;
 
 /** A Perch variant: its name as given to `--brokers`. */
-export type PerchVariant = keyof typeof BACKBONES;
+export type PerchVariant = keyof typeof VARIANTS;
+
+/** The runtimes Perch runs on. */
+export type PerchRuntime = typeof VARIANTS[PerchVariant]["runtime"];
+
+/** Runs a command to completion; its trimmed output, or undefined when it cannot run or fails. */
+async function output(command: string, args: string[]): Promise<string | undefined> {
+  try {
+    const { success, stdout } = await new Deno.Command(command, {
+      args,
+      cwd: REPO_ROOT,
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Launches Perch from this repository. */
 export class PerchLauncher implements BrokerLauncher {
   /** Name as given to `--brokers`. */
   readonly name: PerchVariant;
+  #runtime: PerchRuntime;
   #denoFlags: string[];
 
   /**
-   * @param denoFlags Extra `deno run` flags (profiling, V8 options).
-   * @param variant Which backbone it runs.
+   * @param variant Which runtime and backbone it runs.
+   * @param denoFlags Extra `deno run` flags (profiling, V8 options); Deno only.
    */
-  constructor(denoFlags: string[] = [], variant: PerchVariant = "perch") {
-    this.#denoFlags = denoFlags;
+  constructor(variant: PerchVariant, denoFlags: string[] = []) {
     this.name = variant;
+    this.#runtime = VARIANTS[variant].runtime;
+    this.#denoFlags = denoFlags;
   }
 
-  /** Skips Perch (with the reason) while `src/main.ts` does not exist. */
+  /** Skips Perch (with the reason) while `src/main.ts` does not exist, or Bun when it is missing. */
   async prepare(): Promise<PrepareResult> {
     try {
       await Deno.stat(`${REPO_ROOT}/${ENTRY}`);
@@ -56,6 +81,17 @@ export class PerchLauncher implements BrokerLauncher {
       return { ok: false, reason: `${ENTRY} not found: the broker is not runnable yet` };
     }
     const manifest = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+    if (this.#runtime === "bun") {
+      const version = await output("bun", ["--version"]);
+      if (version === undefined) {
+        return { ok: false, reason: "bun not found: install it with npm install -g bun" };
+      }
+      // What bun run start does first: the packages of bun.lock in node_modules/.
+      if (await output("bun", ["install", "--frozen-lockfile", "--silent"]) === undefined) {
+        return { ok: false, reason: "bun install --frozen-lockfile failed" };
+      }
+      return { ok: true, version: `${manifest.version ?? "dev"} (bun ${version})` };
+    }
     // --perch-flags with its own --v8-flags replaces the start task's.
     const ownV8Flags = this.#denoFlags.some((flag) => flag.startsWith("--v8-flags="));
     if (!ownV8Flags) this.#denoFlags = [...await perchV8Flags(), ...this.#denoFlags];
@@ -73,14 +109,13 @@ export class PerchLauncher implements BrokerLauncher {
     if (host !== options.hosts[0]) {
       console.log(`perch: listening on ${host} to accept ${options.hosts.join(", ")}`);
     }
-    const { command, args } = pinnedBrokerCommand(options.pinning, [
-      Deno.execPath(),
-      "run",
-      "-A",
-      ...this.#denoFlags,
-      ENTRY,
-    ]);
-    const backbone: Record<string, string> = { ...BACKBONES[this.name] };
+    const { command, args } = pinnedBrokerCommand(
+      options.pinning,
+      this.#runtime === "bun"
+        ? ["bun", ENTRY]
+        : [Deno.execPath(), "run", "-A", ...this.#denoFlags, ENTRY],
+    );
+    const backbone: Record<string, string> = { ...VARIANTS[this.name].backbone };
     const dir = backbone.KIND === "sqlite"
       ? await Deno.makeTempDir({ prefix: "perch-bench-sqlite-" })
       : undefined;

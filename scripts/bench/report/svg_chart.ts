@@ -10,10 +10,11 @@ import type { BenchResults, BrokerCaseResult } from "./results.ts";
 
 const COLORS: Record<string, string> = {
   perch: "#e4572e",
+  "perch-bun": "#f2a541",
   mosquitto: "#4c78a8",
   aedes: "#54a24b",
 };
-const FALLBACK_COLORS = ["#b279a2", "#f2a541", "#72b7b2"];
+const FALLBACK_COLORS = ["#b279a2", "#72b7b2", "#9d755d"];
 const WIDTH = 980;
 const LABEL_WIDTH = 330;
 const BAR_AREA = 520;
