@@ -33,7 +33,7 @@ const DROP_REASONS = [
   ["tooLargeForClient", "Too large for the client"],
   ["notAuthorizedToRead", "Subscriber not authorized"],
   ["publishDenied", "Publish denied by the ACL"],
-  ["sharedGroupEnded", "Share group left"],
+  ["notStored", "Not stored (never acknowledged)"],
 ];
 
 /** The numbers of one refresh the history keeps. */
