@@ -8,6 +8,7 @@
 import { api, ApiError, forgetToken, storedToken, storeToken, whenUnauthorized } from "./api.js";
 import { field, formMessage, h, say, showErrors } from "./dom.js";
 import acl from "./pages/acl.js";
+import agents from "./pages/agents.js";
 import clients from "./pages/clients.js";
 import overview from "./pages/overview.js";
 import publish from "./pages/publish.js";
@@ -20,6 +21,7 @@ import users from "./pages/users.js";
 const PAGES = [
   { name: "overview", title: "Overview", page: overview },
   { name: "clients", title: "Clients", page: clients },
+  { name: "agents", title: "Agents", page: agents },
   { name: "sessions", title: "Sessions", page: sessions },
   { name: "subscriptions", title: "Subscriptions", page: subscriptions },
   { name: "retained", title: "Retained", page: retained },

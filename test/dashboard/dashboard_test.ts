@@ -217,6 +217,7 @@ Deno.test("dashboard", async (t) => {
           assert.deepEqual(links, [
             "Overview",
             "Clients",
+            "Agents",
             "Sessions",
             "Subscriptions",
             "Retained",
