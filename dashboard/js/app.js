@@ -9,6 +9,7 @@ import { api, ApiError, forgetToken, storedToken, storeToken, whenUnauthorized }
 import { field, formMessage, h, say, showErrors } from "./dom.js";
 import acl from "./pages/acl.js";
 import agents from "./pages/agents.js";
+import bridges from "./pages/bridges.js";
 import clients from "./pages/clients.js";
 import overview from "./pages/overview.js";
 import publish from "./pages/publish.js";
@@ -26,6 +27,7 @@ const PAGES = [
   { name: "subscriptions", title: "Subscriptions", page: subscriptions },
   { name: "retained", title: "Retained", page: retained },
   { name: "publish", title: "Publish", page: publish, writes: true },
+  { name: "bridges", title: "Kafka bridge", page: bridges },
   { name: "users", title: "Users", page: users },
   { name: "acl", title: "ACL", page: acl },
 ];

@@ -1,7 +1,8 @@
 /**
- * The dashboard's agents page, in headless Chromium against a real broker and admin API with agent
- * mode, and real MQTT clients. One browser for the file; each step has its own broker and a fresh
- * browser context.
+ * The dashboard's Kafka bridge and agents pages, in headless Chromium against a real broker and
+ * admin API with the bridge (Kafka is the wire-level test server of `test/helpers/kafka/`) and
+ * agent mode, and real MQTT clients. One browser for the file; each step has its own broker and a
+ * fresh browser context.
  *
  * @module
  */
@@ -10,11 +11,15 @@ import assert from "node:assert/strict";
 import type { Browser, Page } from "puppeteer-core";
 import type { ConfigInput } from "../../src/config/mod.ts";
 import { PacketType } from "../../src/codec/mod.ts";
-import { startAdmin, type TestAdmin } from "../helpers/admin.ts";
+import { body, startAdmin, type TestAdmin } from "../helpers/admin.ts";
 import { launchBrowser, openPage } from "../helpers/browser.ts";
-import { logInWithPassword, visit, waitUntil } from "../helpers/dashboard.ts";
+import { logInWithPassword, visit, waitForText, waitUntil } from "../helpers/dashboard.ts";
+import { startKafkaTestServer } from "../helpers/kafka/mod.ts";
 import { legacyConnect, trailerOf } from "../helpers/legacy_connect.ts";
 import { TestClient } from "../helpers/test_client.ts";
+
+/** Lets clients publish to `$queue/...`, which only a rule grants. */
+const QUEUE_RULE = { permission: "allow", action: "publish", topic: "$queue/#" } as const;
 
 /** Runs `scenario` with a fresh admin API and browser page; fails on any script or CSP error. */
 async function withDashboard(
@@ -48,15 +53,121 @@ function waitForCell(page: Page, key: string, column: number, text: string): Pro
   );
 }
 
-Deno.test("dashboard: agents", async (t) => {
+/** Columns of the mappings table. */
+const KAFKA_TOPIC = 2;
+const PRODUCED = 6;
+const BUFFERED = 9;
+
+Deno.test("dashboard: Kafka bridge and agents", async (t) => {
   const chromium = await launchBrowser();
   const { browser } = chromium;
   try {
     await t.step(
-      "without agent mode the agents page says so and offers nothing",
+      "an admin adds a mapping after the API's objection while Kafka is down; it fills once Kafka is up",
+      async () => {
+        const kafka = await startKafkaTestServer();
+        await kafka.stop();
+        try {
+          const config: ConfigInput = {
+            acl: { rules: [QUEUE_RULE] },
+            bridge: {
+              kafka: {
+                brokers: [kafka.bootstrap],
+                retry: { initialDelay: "50ms", maxDelay: "500ms" },
+                mappings: [{ name: "events", filter: "event", kafkaTopic: "events" }],
+              },
+            },
+          };
+          await withDashboard(browser, config, async (admin, page) => {
+            await logInWithPassword(page, admin.url!, "ops");
+            await visit(page, "bridges");
+            await page.select("#refresh", "1");
+            await page.waitForSelector('[data-bridge-state="disconnected"]');
+            const events = await rowText(page, "events");
+            assert.match(events[0], /config file/);
+            assert.equal(events.at(-1), "read-only");
+            assert.equal(await page.$('tr[data-key="events"] [data-action]'), null);
+
+            await page.type('#mapping-form [name="name"]', "orders");
+            await page.type('#mapping-form [name="filter"]', "orders/#");
+            await page.type('#mapping-form [name="kafkaTopic"]', "orders v2");
+            await page.locator('#mapping-form button[type="submit"]').click();
+            await page.waitForSelector('[data-error-for="kafkaTopic"]:not(:empty)');
+            const objection = await page.$eval(
+              '[data-error-for="kafkaTopic"]',
+              (e) => e.textContent,
+            );
+            assert.match(objection!, /expected a Kafka topic name/);
+
+            await page.locator('#mapping-form [name="kafkaTopic"]').fill("orders");
+            await page.select('#mapping-form [name="format"]', "json");
+            await page.locator('#mapping-form button[type="submit"]').click();
+            await page.waitForSelector('tr[data-key="orders"]');
+            const orders = await rowText(page, "orders");
+            assert.deepEqual(orders.slice(0, 6), [
+              "orders",
+              "orders/#",
+              "orders",
+              "{topic}",
+              "json (base64)",
+              "no",
+            ]);
+            const listed = await body<{ data: { name: string; source: string }[] }>(
+              await admin.fetch("/api/v1/bridges"),
+            );
+            assert.deepEqual(listed.data.map((m) => [m.name, m.source]), [
+              ["events", "config"],
+              ["orders", "api"],
+            ]);
+
+            // What a client publishes waits in the outbox while Kafka is down, and goes once
+            // Kafka is back.
+            const { client } = await TestClient.connect(admin.server.port, {
+              clientId: "till-3",
+              version: 5,
+            });
+            try {
+              const ack = await client.publish("$queue/orders/17", '{"total": 12.5}', { qos: 1 });
+              assert.equal(ack?.type === PacketType.PUBACK && ack.reasonCode, 0);
+            } finally {
+              await client.disconnect();
+            }
+            await waitForText(page, '[data-stat="buffered"]', "1");
+            await waitUntil(
+              page,
+              `document.querySelectorAll('tr[data-key="orders"] td')[${BUFFERED}]?.textContent.startsWith("1 (")`,
+            );
+            await kafka.start();
+            await page.waitForSelector('[data-bridge-state="connected"]');
+            await waitForCell(page, "orders", PRODUCED, "1");
+            await waitForCell(page, "orders", BUFFERED, "0");
+            const [record] = await kafka.waitForRecords("orders", 1);
+            assert.equal(new TextDecoder().decode(record.key!), "orders/17");
+
+            await page.locator('tr[data-key="orders"] [data-action="edit-mapping"]').click();
+            await page.waitForSelector('#mapping-form [name="name"]:disabled');
+            await page.locator('#mapping-form [name="kafkaTopic"]').fill("orders-v2");
+            await page.locator('#mapping-form button[type="submit"]').click();
+            await waitForCell(page, "orders", KAFKA_TOPIC, "orders-v2");
+
+            await page.locator('tr[data-key="orders"] [data-action="delete-mapping"]').click();
+            await page.waitForSelector('tr[data-key="orders"]', { hidden: true });
+            assert.equal((await admin.fetch("/api/v1/bridges/orders")).status, 404);
+          });
+        } finally {
+          await kafka.close();
+        }
+      },
+    );
+
+    await t.step(
+      "without the bridge and agent mode their pages say so and offer nothing",
       async () => {
         await withDashboard(browser, {}, async (admin, page) => {
           await logInWithPassword(page, admin.url!, "ops");
+          await visit(page, "bridges");
+          await page.waitForSelector('[data-off="bridge"]');
+          assert.equal(await page.$("#mapping-form"), null);
           await visit(page, "agents");
           await page.waitForSelector('[data-off="agents"]');
           assert.equal(await page.$("table.list"), null);

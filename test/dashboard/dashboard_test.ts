@@ -221,6 +221,7 @@ Deno.test("dashboard", async (t) => {
             "Sessions",
             "Subscriptions",
             "Retained",
+            "Kafka bridge",
             "Users",
             "ACL",
           ]);
