@@ -1,8 +1,8 @@
 /**
- * The dashboard's Kafka bridge and agents pages, in headless Chromium against a real broker and
- * admin API with the bridge (Kafka is the wire-level test server of `test/helpers/kafka/`) and
- * agent mode, and real MQTT clients. One browser for the file; each step has its own broker and a
- * fresh browser context.
+ * The dashboard's Kafka bridge and agents pages and the bans on its clients page, in headless
+ * Chromium against a real broker and admin API with the bridge (Kafka is the wire-level test server
+ * of `test/helpers/kafka/`) and agent mode, and real MQTT clients. One browser for the file; each
+ * step has its own broker and a fresh browser context.
  *
  * @module
  */
@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import type { Browser, Page } from "puppeteer-core";
 import type { ConfigInput } from "../../src/config/mod.ts";
-import { PacketType } from "../../src/codec/mod.ts";
+import { PacketType, ReasonCode } from "../../src/codec/mod.ts";
 import { body, startAdmin, type TestAdmin } from "../helpers/admin.ts";
 import { launchBrowser, openPage } from "../helpers/browser.ts";
 import { logInWithPassword, visit, waitForText, waitUntil } from "../helpers/dashboard.ts";
@@ -58,7 +58,7 @@ const KAFKA_TOPIC = 2;
 const PRODUCED = 6;
 const BUFFERED = 9;
 
-Deno.test("dashboard: Kafka bridge and agents", async (t) => {
+Deno.test("dashboard: Kafka bridge, agents and bans", async (t) => {
   const chromium = await launchBrowser();
   const { browser } = chromium;
   try {
@@ -254,11 +254,129 @@ Deno.test("dashboard: Kafka bridge and agents", async (t) => {
             await page.waitForSelector(".details .notice.good");
             assert.equal((await admin.fetch("/api/v1/agents/runner-1")).status, 404);
 
+            // A connected agent's details on the clients page carry its host facts.
+            await visit(page, "clients");
+            await page.locator('tr[data-key="gw-7"]').click();
+            await page.waitForSelector('[data-agent-facts="gw-7"]');
+            const hostFacts = await page.$eval('[data-agent-facts="gw-7"]', (e) => e.textContent!);
+            for (const fact of ["gw-7.plant", "debian", "arm64"]) {
+              assert.ok(hostFacts.includes(fact), `${fact} in ${hostFacts}`);
+            }
             await client.disconnect();
           } finally {
             await legacy.destroy();
           }
         });
+      },
+    );
+
+    await t.step(
+      "a ban made from the clients page refuses the client's next CONNECT until lifted",
+      async () => {
+        await withDashboard(browser, {}, async (admin, page) => {
+          const port = admin.server.port;
+          const { client } = await TestClient.connect(port, { clientId: "pest-9", version: 5 });
+          try {
+            await logInWithPassword(page, admin.url!, "ops");
+            await visit(page, "clients");
+            await page.waitForSelector(".bans .empty");
+            await page.locator('tr[data-key="pest-9"]').click();
+            await page.waitForSelector('[data-client="pest-9"]');
+            await page.select('.actions [name="ban"]', "3600");
+            await waitForText(page, '[data-action="kick"]', "Kick and ban");
+            await page.locator('[data-action="kick"]').click();
+            const disconnect = await client.expect(PacketType.DISCONNECT);
+            assert.equal(disconnect.reasonCode, ReasonCode.AdministrativeAction);
+            await client.closed;
+            await page.waitForSelector('.bans tr[data-key="clientId pest-9"]');
+            const ban = await rowText(page, "clientId pest-9");
+            assert.deepEqual([ban[0], ban[1], ban[3], ban[5]], [
+              "client id",
+              "pest-9",
+              "kicked",
+              "ops",
+            ]);
+          } finally {
+            await client.destroy();
+          }
+
+          const refused = await TestClient.connect(port, { clientId: "pest-9", version: 5 });
+          assert.equal(refused.connack.reasonCode, ReasonCode.Banned);
+          await refused.client.closed;
+
+          // A range that is not one is refused next to its field.
+          await page.select('#add-ban [name="kind"]', "address");
+          await page.type('#add-ban [name="value"]', "10.0.0.0/99");
+          await page.locator('#add-ban button[type="submit"]').click();
+          await page.waitForSelector('#add-ban [data-error-for="value"]:not(:empty)');
+          await page.locator('#add-ban [name="value"]').fill("10.0.0.0/8");
+          await page.locator('#add-ban button[type="submit"]').click();
+          await page.waitForSelector('.bans tr[data-key="address 10.0.0.0/8"]');
+
+          await page.locator('.bans tr[data-key="clientId pest-9"] [data-action="lift-ban"]')
+            .click();
+          await page.waitForSelector('.bans tr[data-key="clientId pest-9"]', { hidden: true });
+          const back = await TestClient.connect(port, { clientId: "pest-9", version: 5 });
+          assert.equal(back.connack.reasonCode, 0);
+          await back.client.disconnect();
+        });
+      },
+    );
+
+    await t.step(
+      "a viewer sees the agents, the bridge and the bans but no write controls",
+      async () => {
+        const kafka = await startKafkaTestServer();
+        await kafka.stop();
+        try {
+          const config: ConfigInput = {
+            agent: { enabled: true },
+            bridge: { kafka: { brokers: [kafka.bootstrap] } },
+          };
+          await withDashboard(browser, config, async (admin, page) => {
+            const created = await admin.fetch("/api/v1/bridges", {
+              method: "POST",
+              body: JSON.stringify({ name: "orders", filter: "orders/#", kafkaTopic: "orders" }),
+            });
+            assert.equal(created.status, 201);
+            await admin.fetch("/api/v1/bans", {
+              method: "POST",
+              body: JSON.stringify({ kind: "username", value: "mallory" }),
+            });
+            const { client } = await TestClient.connect(admin.server.port, {
+              clientId: "gw-1",
+              version: 5,
+              properties: { userProperties: [["platform", "debian"]] },
+            });
+            await client.subscribe("agents/gw-1", 1);
+            await client.disconnect();
+
+            await logInWithPassword(page, admin.url!, "watcher");
+            const writeControls = () =>
+              page.$$eval(
+                "[data-action], #mapping-form, #add-ban",
+                (found) => found.map((e) => e.outerHTML.slice(0, 80)),
+              );
+            await visit(page, "agents");
+            await waitUntil(
+              page,
+              `document.querySelector('tr[data-key="gw-1"] td:nth-child(2)')?.textContent.startsWith("offline")`,
+            );
+            await page.locator('tr[data-key="gw-1"]').click();
+            await page.waitForSelector('[data-agent="gw-1"]');
+            assert.deepEqual(await writeControls(), [], "write controls on agents");
+
+            await visit(page, "bridges");
+            await page.waitForSelector('tr[data-key="orders"]');
+            assert.deepEqual(await writeControls(), [], "write controls on the bridge");
+
+            await visit(page, "clients");
+            await page.waitForSelector('.bans tr[data-key="username mallory"]');
+            assert.deepEqual(await writeControls(), [], "write controls on clients");
+          });
+        } finally {
+          await kafka.close();
+        }
       },
     );
   } finally {
