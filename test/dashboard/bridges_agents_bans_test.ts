@@ -258,6 +258,8 @@ Deno.test("dashboard: Kafka bridge, agents and bans", async (t) => {
             await visit(page, "clients");
             await page.locator('tr[data-key="gw-7"]').click();
             await page.waitForSelector('[data-agent-facts="gw-7"]');
+            const client7 = await page.$eval('[data-client="gw-7"]', (e) => e.textContent!);
+            assert.ok(client7.includes(`Node${admin.server.config.node.id}`), client7);
             const hostFacts = await page.$eval('[data-agent-facts="gw-7"]', (e) => e.textContent!);
             for (const fact of ["gw-7.plant", "debian", "arm64"]) {
               assert.ok(hostFacts.includes(fact), `${fact} in ${hostFacts}`);

@@ -220,6 +220,7 @@ export default {
           { class: "card", data: { client: clientId } },
           h("h2", { text: client.clientId }),
           facts([
+            ["Node", client.node],
             ["User", client.username ?? "–"],
             ["Address", `${client.remoteAddress}:${client.remotePort} (${client.transport})`],
             ["Protocol", `MQTT ${protocolName(client.protocolVersion)}`],
