@@ -92,7 +92,7 @@ export default {
       h("p", {
         class: "muted",
         text:
-          "A banned client id, user name or address is refused at CONNECT (0x8A Banned; MQTT 3.1.1: return code 5) until the ban ends or is lifted. Bans are kept in memory: a restart forgets them.",
+          "A banned client id, user name or address is refused at CONNECT (0x8A Banned; MQTT 3.1.1: return code 5) until the ban ends or is lifted. Bans are this node's own and kept in memory: other nodes of a cluster do not refuse them, and a restart forgets them.",
       }),
     );
     if (canWrite) {
