@@ -8,6 +8,8 @@
 import { api, ApiError, forgetToken, storedToken, storeToken, whenUnauthorized } from "./api.js";
 import { field, formMessage, h, say, showErrors } from "./dom.js";
 import acl from "./pages/acl.js";
+import agents from "./pages/agents.js";
+import bridges from "./pages/bridges.js";
 import clients from "./pages/clients.js";
 import overview from "./pages/overview.js";
 import publish from "./pages/publish.js";
@@ -20,10 +22,12 @@ import users from "./pages/users.js";
 const PAGES = [
   { name: "overview", title: "Overview", page: overview },
   { name: "clients", title: "Clients", page: clients },
+  { name: "agents", title: "Agents", page: agents },
   { name: "sessions", title: "Sessions", page: sessions },
   { name: "subscriptions", title: "Subscriptions", page: subscriptions },
   { name: "retained", title: "Retained", page: retained },
   { name: "publish", title: "Publish", page: publish, writes: true },
+  { name: "bridges", title: "Kafka bridge", page: bridges },
   { name: "users", title: "Users", page: users },
   { name: "acl", title: "ACL", page: acl },
 ];

@@ -113,6 +113,21 @@ export function field(label, name, control, hint) {
   );
 }
 
+/**
+ * A select named `name`. Each option is a value, or `[value, label]`; `selected` is the value
+ * chosen at first (and after the form's reset).
+ */
+export function choice(name, options, selected) {
+  return h(
+    "select",
+    { name },
+    options.map((option) => {
+      const [value, label] = Array.isArray(option) ? option : [option, option];
+      return h("option", { value, text: label, selected: String(value) === String(selected) });
+    }),
+  );
+}
+
 /** The line of a form where errors that belong to no field, and results, are shown. */
 export function formMessage() {
   return h("p", { class: "form-message", role: "status" });

@@ -217,9 +217,11 @@ Deno.test("dashboard", async (t) => {
           assert.deepEqual(links, [
             "Overview",
             "Clients",
+            "Agents",
             "Sessions",
             "Subscriptions",
             "Retained",
+            "Kafka bridge",
             "Users",
             "ACL",
           ]);

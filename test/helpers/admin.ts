@@ -1,7 +1,8 @@
 /**
  * The admin API over a real in-process broker with its security parts (a password file and an
  * ACL rules file in a temp dir), reachable through `app.request()` and, on request, over real HTTP
- * on a free port.
+ * on a free port. With `bridge.kafka.brokers` in the config it has the Kafka bridge, and with
+ * `agent.enabled` the agent registry, on the broker's backbone as `main.ts` wires them.
  *
  * @module
  */
@@ -13,6 +14,10 @@ import { EventLoopLagMonitor } from "../../src/util/event_loop_lag.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
 import { BanList } from "../../src/auth/bans.ts";
 import { ClientEvents } from "../../src/ops/client_events.ts";
+import { KafkaBridge } from "../../src/bridge/kafka_bridge.ts";
+import type { MessageSink } from "../../src/domain/sink.ts";
+import { AgentRegistry } from "../../src/events/agents.ts";
+import { createNotifier } from "../../src/events/setup.ts";
 import type { Clock } from "../../src/util/clock.ts";
 import { type ApiUser, createAdminApp } from "../../routes/mod.ts";
 import type { ApiToken } from "../../routes/auth.ts";
@@ -55,6 +60,10 @@ export interface TestAdmin {
   /** Port of the HTTP server (`http` option). */
   httpPort: number | undefined;
   bans: BanList;
+  /** The Kafka bridge, when the config sets `bridge.kafka.brokers`. */
+  bridge: KafkaBridge | undefined;
+  /** The agent registry, when the config sets `agent.enabled`. */
+  agents: AgentRegistry | undefined;
   /** Lines the admin API logged (audit lines, logins). */
   apiLogs: { level: LogEntryLevel; line: string }[];
   /** `app.request()` with the admin token unless `token` says otherwise (null: none). */
@@ -84,10 +93,17 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     maxBans: options.maxBans ?? 100,
   });
   const events = new ClientEvents(createLogger({ level: "silent" }));
+  // main.ts makes the bridge before the broker, on the same backbone; here the broker makes its
+  // backbone, so the broker gets a sink that hands messages to the bridge made right after it.
+  let bridge: KafkaBridge | undefined;
+  const toBridge: MessageSink = {
+    offer: (message, publisher) => bridge?.offer(message, publisher),
+  };
   const server = await startSecureBroker({
     clock: options.clock,
     bans,
     hooks: events.hooks(),
+    sinks: [toBridge],
     config: {
       ...options.config,
       auth: {
@@ -104,6 +120,36 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     const credentials = await deriveScramCredentials(API_PASSWORD, { iterations: 4096 });
     users.push({ username: "ops", role: "admin", credentials });
     users.push({ username: "watcher", role: "viewer", credentials });
+  }
+  const config = server.config;
+  const quiet = createLogger({ level: "silent" });
+  if (config.bridge.kafka.brokers.length > 0) {
+    bridge = new KafkaBridge({
+      settings: config.bridge.kafka,
+      backbone: server.backbone,
+      nodeId: config.node.id,
+      clock: server.broker.clock,
+      logger: quiet,
+    });
+    await bridge.start();
+  }
+  const notifier = await createNotifier(config, { clock: server.broker.clock, logger: quiet });
+  let agents: AgentRegistry | undefined;
+  if (config.agent.enabled) {
+    const broker = server.broker;
+    agents = new AgentRegistry({
+      store: broker.backbone.config,
+      notifier,
+      nodeId: config.node.id,
+      clock: broker.clock,
+      logger: quiet,
+      maxAgents: config.agent.maxAgents,
+      isSubscribed: (clientId, filter) =>
+        broker.sessions.attached(clientId)?.subscriptions.has(filter) ?? false,
+    });
+    await agents.start();
+    const registry = agents;
+    broker.onEvent((event) => registry.event(event));
   }
   const lag = new EventLoopLagMonitor(server.broker.clock);
   const apiLogs: { level: LogEntryLevel; line: string }[] = [];
@@ -134,6 +180,9 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     maxBodySize: options.maxBodySize ?? 64 * 1024,
     publicMetrics: options.publicMetrics,
     dashboardDir: options.dashboardDir,
+    bridge,
+    agents,
+    notifier,
     logger: createLogger({
       level: "debug",
       format: "json",
@@ -159,6 +208,8 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     url,
     httpPort: http?.port,
     bans,
+    bridge,
+    agents,
     apiLogs,
     request: (path, init) => Promise.resolve(app.request(path, withToken(init))),
     fetch: (path, init) => {
@@ -168,6 +219,9 @@ export async function startAdmin(options: TestAdminOptions = {}): Promise<TestAd
     async close() {
       lag.stop();
       await server.close();
+      await bridge?.close();
+      await agents?.stop();
+      await notifier.close(0);
       await http?.stopWebSockets();
       await http?.close();
       await Deno.remove(dir, { recursive: true });

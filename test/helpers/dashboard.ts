@@ -1,7 +1,8 @@
 /**
  * Driving the dashboard in a browser: logging in, moving between pages, and the screenshot tour
  * (`deno task screenshots`, and a test step writing to a temp dir) over a broker with some life in
- * it: users, ACL rules, MQTT clients, sessions, retained messages and a steady trickle of messages.
+ * it: users, ACL rules, MQTT clients, sessions, retained messages, agents, bans, the Kafka bridge
+ * (to the Kafka test server) and a steady trickle of messages.
  *
  * @module
  */
@@ -10,16 +11,19 @@ import type { Browser, Page } from "puppeteer-core";
 import type { MqttClient } from "mqtt";
 import { API_PASSWORD, startAdmin, type TestAdmin } from "./admin.ts";
 import { openPage } from "./browser.ts";
+import { type KafkaTestServer, startKafkaTestServer } from "./kafka/mod.ts";
 import { connect, endAll } from "./mqttjs.ts";
 
 /** The pages in the dashboard's navigation order. */
 export const DASHBOARD_PAGES = [
   "overview",
   "clients",
+  "agents",
   "sessions",
   "subscriptions",
   "retained",
   "publish",
+  "bridges",
   "users",
   "acl",
 ] as const;
@@ -75,8 +79,48 @@ interface DemoBroker {
   close(): Promise<void>;
 }
 
+/** Host facts of the demo agents, as MQTT 5 user properties of their CONNECT. */
+const DEMO_AGENTS = [
+  ["build-runner-1", "runner-1", "10.0.4.11", "ubuntu", "amd64", "1.4.2"],
+  ["build-runner-2", "runner-2", "10.0.4.12", "ubuntu", "amd64", "1.4.2"],
+  ["edge-gw-7", "gw-7.plant", "192.168.7.1", "debian", "arm64", "1.3.9"],
+  ["win-builder", "WIN-BUILD01", "10.0.4.30", "windows", "amd64", "1.4.0"],
+].map(([clientId, host, ip, platform, arch, version]) => ({
+  clientId,
+  userProperties: {
+    host_name: host,
+    intranet_ip: ip,
+    public_ip: "203.0.113.40",
+    platform,
+    arch,
+    os: platform === "windows" ? "windows" : "linux",
+    agent_version: version,
+  },
+}));
+
 async function startDemoBroker(): Promise<DemoBroker> {
-  const admin = await startAdmin({ http: true, users: true, config: { node: { id: "perch-1" } } });
+  const kafka: KafkaTestServer = await startKafkaTestServer();
+  let admin: TestAdmin;
+  try {
+    admin = await startAdmin({
+      http: true,
+      users: true,
+      config: {
+        node: { id: "perch-1" },
+        agent: { enabled: true },
+        acl: { rules: [{ permission: "allow", action: "publish", topic: "$queue/#" }] },
+        bridge: {
+          kafka: {
+            brokers: [kafka.bootstrap],
+            mappings: [{ name: "events", filter: "event/#", kafkaTopic: "events" }],
+          },
+        },
+      },
+    });
+  } catch (error) {
+    await kafka.close();
+    throw error;
+  }
   const clients: MqttClient[] = [];
   let trafficTimer: ReturnType<typeof setInterval> | undefined;
   try {
@@ -136,6 +180,41 @@ async function startDemoBroker(): Promise<DemoBroker> {
     await backend.subscribeAsync("$share/billing/sensors/+/energy", { qos: 1 });
     await backend.endAsync();
 
+    for (const { clientId, userProperties } of DEMO_AGENTS) {
+      const agent = (await connect(server, {
+        clientId,
+        protocolVersion: 5,
+        properties: { userProperties },
+      })).client;
+      await agent.subscribeAsync(`agents/${clientId}`, { qos: 1 });
+      if (clientId === "win-builder") await agent.endAsync();
+      else clients.push(agent);
+    }
+    await post("/api/v1/bans", {
+      kind: "address",
+      value: "198.51.100.0/24",
+      reason: "credential stuffing",
+    });
+    await post("/api/v1/bans", { kind: "clientId", value: "old-firmware-3", duration: 86_400 });
+
+    await post("/api/v1/bridges", {
+      name: "telemetry",
+      filter: "sensors/+/temperature",
+      kafkaTopic: "telemetry",
+      format: "json",
+      payloadEncoding: "utf8",
+      copy: true,
+    });
+    await post("/api/v1/bridges", {
+      name: "energy",
+      filter: "sensors/+/energy",
+      kafkaTopic: "energy",
+      key: "{clientId}",
+      copy: true,
+    });
+    await post("/api/v1/bridges", { name: "results", filter: "results", kafkaTopic: "results" });
+    await console.publishAsync("$queue/event/door-opened", '{"door": 3}', { qos: 1 });
+
     const [sensor1, sensor2] = clients;
     await sensor1.publishAsync(
       "sensors/sensor-1/config",
@@ -168,6 +247,7 @@ async function startDemoBroker(): Promise<DemoBroker> {
     clearInterval(trafficTimer);
     await endAll(clients);
     await admin.close();
+    await kafka.close();
     throw error;
   }
   return {
@@ -176,6 +256,7 @@ async function startDemoBroker(): Promise<DemoBroker> {
       clearInterval(trafficTimer);
       await endAll(clients);
       await admin.close();
+      await kafka.close();
     },
   };
 }
@@ -213,7 +294,13 @@ export async function takeScreenshots(
     await visit(page, "clients");
     await page.locator('tr[data-key="ops-console"]').click();
     await page.waitForSelector('[data-client="ops-console"]');
+    await page.waitForSelector('.bans tr[data-key="address 198.51.100.0/24"]');
     await shoot(page, dir, "clients");
+
+    await visit(page, "agents");
+    await page.locator('tr[data-key="win-builder"]').click();
+    await page.waitForSelector('[data-action="forget-agent"]');
+    await shoot(page, dir, "agents");
 
     await visit(page, "sessions");
     await page.locator('tr[data-key="billing-backend"]').click();
@@ -241,6 +328,18 @@ export async function takeScreenshots(
     await page.waitForSelector(".publish .form-message.good");
     await shoot(page, dir, "publish");
 
+    await visit(page, "bridges");
+    await page.waitForSelector('[data-bridge-state="connected"]');
+    await waitUntil(
+      page,
+      `[...document.querySelectorAll('tr[data-key="telemetry"] td')][6]?.textContent !== "0"`,
+    );
+    await page.locator('tr[data-key="energy"] [data-action="edit-mapping"]').click();
+    await page.locator('#mapping-form [name="kafkaTopic"]').fill("energy readings");
+    await page.locator('#mapping-form button[type="submit"]').click();
+    await page.waitForSelector('[data-error-for="kafkaTopic"]:not(:empty)');
+    await shoot(page, dir, "bridges");
+
     await visit(page, "users");
     await page.waitForSelector('tr[data-key="alice"]');
     await shoot(page, dir, "users");
@@ -255,8 +354,8 @@ export async function takeScreenshots(
     await page.locator("#logout").click();
     await logInWithPassword(page, url, "watcher");
     await visit(page, "clients");
-    await page.locator('tr[data-key="sensor-1"]').click();
-    await page.waitForSelector('[data-client="sensor-1"]');
+    await page.locator('tr[data-key="edge-gw-7"]').click();
+    await page.waitForSelector('[data-agent-facts="edge-gw-7"]');
     await shoot(page, dir, "viewer-clients");
     if (problems.length > 0) throw new Error(`The dashboard reported: ${problems.join("\n")}`);
     return [...DASHBOARD_PAGES, "viewer-clients"].map((name) => `${name}.png`);

@@ -9,6 +9,7 @@ import { createSecurity, type Security } from "../../src/auth/setup.ts";
 import { type BanList, withBans } from "../../src/auth/bans.ts";
 import { type ConfigInput, configSchema } from "../../src/config/mod.ts";
 import type { BrokerHooks } from "../../src/hooks/hooks.ts";
+import type { MessageSink } from "../../src/domain/sink.ts";
 import { NodeTlsListener } from "../../src/transport/node_tls_listener.ts";
 import { type Clock, createSystemClock } from "../../src/util/clock.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
@@ -28,6 +29,8 @@ export interface SecureTestBrokerOptions {
   tls?: { cert: string; key: string; ca: string };
   /** Bans checked at CONNECT, as `main.ts` puts them in front of authentication. */
   bans?: BanList;
+  /** Message sinks the publish pipeline offers messages to (none by default). */
+  sinks?: MessageSink[];
 }
 
 export async function startSecureBroker(
@@ -56,6 +59,7 @@ export async function startSecureBroker(
     clock,
     hooks: { ...options.hooks, ...secured.hooks },
     authMethods: secured.authMethods,
+    sinks: options.sinks,
   });
   server.logs.push(...logs);
   logs = server.logs;

@@ -8,6 +8,7 @@
 
 import { api } from "../api.js";
 import {
+  choice,
   clearErrors,
   facts,
   failure,
@@ -19,14 +20,6 @@ import {
   table,
 } from "../dom.js";
 import { nameList } from "../format.js";
-
-function choice(name, options) {
-  return h(
-    "select",
-    { name },
-    options.map((option) => h("option", { value: option, text: option })),
-  );
-}
 
 /** The rule a form describes, as the API takes it. */
 function ruleOf(form) {

@@ -1,21 +1,71 @@
 /**
  * Clients: the connected clients, searched by part of the client id, user name or address; one
- * client's details (protocol, keep-alive, inflight, queued, subscriptions); kick it (admins).
+ * client's details (protocol, keep-alive, inflight, queued, subscriptions, and an agent's host
+ * facts); kick it, and ban it for a while (admins). Below them the bans in force, which admins add
+ * to and lift.
  *
  * @module
  */
 
-import { api, newestOnly, segment } from "../api.js";
-import { facts, failure, field, formMessage, h, pager, say, table } from "../dom.js";
+import { api, ApiError, newestOnly, segment } from "../api.js";
+import {
+  choice,
+  clearErrors,
+  facts,
+  failure,
+  field,
+  formMessage,
+  h,
+  pager,
+  say,
+  showErrors,
+  table,
+} from "../dom.js";
 import { formatBytes, formatCount, formatTime, protocolName } from "../format.js";
+import { agentFacts } from "./agents.js";
 import { subscriptionColumns } from "./subscriptions.js";
 
 const PAGE_SIZE = 50;
+
+/** How long a ban may last, in seconds, as the forms offer it. */
+const BAN_DURATIONS = [
+  [600, "10 minutes"],
+  [3_600, "1 hour"],
+  [86_400, "1 day"],
+  [604_800, "1 week"],
+  [2_592_000, "30 days"],
+];
+
+/** What a ban matches, as the API names it and as the page does. */
+const BAN_KINDS = [
+  ["clientId", "client id"],
+  ["username", "user name"],
+  ["address", "address or range"],
+];
+
+const kindLabel = (kind) => BAN_KINDS.find(([name]) => name === kind)?.[1] ?? kind;
+
+/**
+ * The client's agent record when it is an agent (subscribed to `agents/{its client id}`, and agent
+ * mode on); undefined otherwise.
+ */
+async function agentOf(client) {
+  const topic = `agents/${client.clientId}`;
+  if (!client.session.subscriptionList.some((s) => s.filter === topic)) return undefined;
+  try {
+    return await api(`/agents/${segment(client.clientId)}`);
+  } catch (error) {
+    // 404: agent mode is off, or the registry has not recorded it yet.
+    if (error instanceof ApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
 
 export default {
   render(container, { canWrite }) {
     const results = h("div", { class: "results" });
     const details = h("div", { class: "details" });
+    const bans = h("div", { class: "bans" });
     const form = h(
       "form",
       { class: "filters", on: { submit: (event) => (event.preventDefault(), search(1)) } },
@@ -29,7 +79,46 @@ export default {
       h("button", { type: "submit", text: "Search" }),
       formMessage(),
     );
-    container.append(h("h1", { text: "Clients" }), form, results, details);
+    const banMessage = h("form", {
+      class: "actions",
+      on: { submit: (event) => event.preventDefault() },
+    }, formMessage());
+    container.append(
+      h("h1", { text: "Clients" }),
+      form,
+      results,
+      details,
+      h("h2", { text: "Bans" }),
+      h("p", {
+        class: "muted",
+        text:
+          "A banned client id, user name or address is refused at CONNECT (0x8A Banned; MQTT 3.1.1: return code 5) until the ban ends or is lifted. Bans are this node's own and kept in memory: other nodes of a cluster do not refuse them, and a restart forgets them.",
+      }),
+    );
+    if (canWrite) {
+      container.append(
+        h(
+          "form",
+          { id: "add-ban", class: "card inline", on: { submit: addBan } },
+          h("h3", { text: "Add a ban" }),
+          field("Ban by", "kind", choice("kind", BAN_KINDS)),
+          field(
+            "Value",
+            "value",
+            h("input", { name: "value", autocomplete: "off", placeholder: "e.g. 203.0.113.0/24" }),
+          ),
+          field(
+            "For",
+            "duration",
+            choice("duration", [["", "until lifted"], ...BAN_DURATIONS], 3_600),
+          ),
+          field("Reason", "reason", h("input", { name: "reason", autocomplete: "off" })),
+          h("button", { type: "submit", text: "Ban" }),
+          formMessage(),
+        ),
+      );
+    }
+    container.append(banMessage, bans);
 
     const searchRequests = newestOnly();
     async function search(page) {
@@ -85,8 +174,10 @@ export default {
     async function show(clientId) {
       const current = showRequests();
       let client;
+      let agent;
       try {
         client = await api(`/clients/${segment(clientId)}`);
+        agent = await agentOf(client);
         if (!current()) return;
       } catch (error) {
         if (!current()) return;
@@ -98,16 +189,27 @@ export default {
         on: { submit: (event) => event.preventDefault() },
       });
       if (canWrite) {
+        const kickButton = h("button", {
+          type: "button",
+          class: "danger",
+          data: { action: "kick" },
+          on: { click: () => kick(clientId, actions) },
+        }, "Kick");
+        const banFor = choice("ban", [["", "no ban"], ...BAN_DURATIONS]);
+        banFor.addEventListener("change", () => {
+          kickButton.textContent = banFor.value === "" ? "Kick" : "Kick and ban";
+        });
         actions.append(
-          h("button", {
-            type: "button",
-            class: "danger",
-            data: { action: "kick" },
-            on: { click: () => kick(clientId, actions) },
-          }, "Kick"),
+          h(
+            "div",
+            { class: "row-actions" },
+            field("Ban for", "ban", banFor),
+            field("Ban by", "banBy", choice("banBy", BAN_KINDS)),
+            kickButton,
+          ),
           h("small", {
             class: "muted",
-            text: " MQTT 5 clients get DISCONNECT 0x98; the session stays for its expiry interval.",
+            text: "MQTT 5 clients get DISCONNECT 0x98; the session stays for its expiry interval.",
           }),
         );
       }
@@ -118,6 +220,7 @@ export default {
           { class: "card", data: { client: clientId } },
           h("h2", { text: client.clientId }),
           facts([
+            ["Node", client.node],
             ["User", client.username ?? "–"],
             ["Address", `${client.remoteAddress}:${client.remotePort} (${client.transport})`],
             ["Protocol", `MQTT ${protocolName(client.protocolVersion)}`],
@@ -129,6 +232,12 @@ export default {
             ["Unsent bytes", formatBytes(client.bufferedBytes)],
             ["Certificate", client.certificateCommonName],
           ]),
+          agent
+            ? [
+              h("h3", { text: `Agent (${agent.state})` }),
+              h("div", { data: { agentFacts: agent.clientId } }, facts(agentFacts(agent))),
+            ]
+            : null,
           h("h3", { text: `Subscriptions (${client.session.subscriptionList.length})` }),
           table(subscriptionColumns(), client.session.subscriptionList, {
             empty: "No subscriptions.",
@@ -139,16 +248,103 @@ export default {
     }
 
     async function kick(clientId, actions) {
-      if (!confirm(`Disconnect ${clientId}?`)) return;
+      const ban = actions.elements.namedItem("ban").value;
+      const banBy = actions.elements.namedItem("banBy").value;
+      const banned = ban === "" ? "" : ` and ban its ${kindLabel(banBy)}`;
+      if (!confirm(`Disconnect ${clientId}${banned}?`)) return;
+      clearErrors(actions);
       try {
-        await api(`/clients/${segment(clientId)}`, { method: "DELETE" });
-        say(actions, `Disconnected ${clientId}.`, "good");
+        const added = await api(`/clients/${segment(clientId)}`, {
+          method: "DELETE",
+          query: ban === "" ? undefined : { ban, banBy },
+        });
+        say(
+          actions,
+          added
+            ? `Disconnected ${clientId}; its ${kindLabel(added.kind)} is banned until ${
+              formatTime(added.until)
+            }.`
+            : `Disconnected ${clientId}.`,
+          "good",
+        );
         await search(1);
+        if (added) await listBans(1);
       } catch (error) {
-        say(actions, error.message, "bad");
+        showErrors(actions, error);
+      }
+    }
+
+    async function listBans(page) {
+      try {
+        const reply = await api("/bans", { query: { page, limit: PAGE_SIZE } });
+        const columns = [
+          { label: "Ban by", value: (b) => kindLabel(b.kind) },
+          { label: "Value", value: (b) => b.value },
+          { label: "Ends", value: (b) => b.until === null ? "when lifted" : formatTime(b.until) },
+          { label: "Reason", value: (b) => b.reason ?? "–" },
+          { label: "Added", value: (b) => formatTime(b.createdAt) },
+          { label: "By", value: (b) => b.createdBy },
+        ];
+        if (canWrite) {
+          columns.push({
+            label: "",
+            value: (b) =>
+              h("button", {
+                type: "button",
+                class: "quiet danger",
+                data: { action: "lift-ban" },
+                on: { click: () => lift(b) },
+              }, "Lift"),
+          });
+        }
+        bans.replaceChildren(
+          table(columns, reply.data, {
+            key: (b) => `${b.kind} ${b.value}`,
+            empty: "No bans.",
+          }),
+          pager(reply.meta, listBans),
+        );
+      } catch (error) {
+        bans.replaceChildren(failure(error));
+      }
+    }
+
+    async function addBan(event) {
+      event.preventDefault();
+      const banForm = event.currentTarget;
+      clearErrors(banForm);
+      const value = (name) => banForm.elements.namedItem(name).value;
+      const body = { kind: value("kind"), value: value("value").trim() };
+      if (value("duration") !== "") body.duration = Number(value("duration"));
+      if (value("reason").trim() !== "") body.reason = value("reason").trim();
+      try {
+        const added = await api("/bans", { method: "POST", body });
+        banForm.reset();
+        say(
+          banForm,
+          `Banned the ${kindLabel(added.kind)} ${added.value}` +
+            (added.disconnected > 0 ? `; disconnected ${added.disconnected}.` : "."),
+          "good",
+        );
+        await listBans(1);
+        if (added.disconnected > 0) await search(1);
+      } catch (error) {
+        showErrors(banForm, error);
+      }
+    }
+
+    async function lift(ban) {
+      if (!confirm(`Lift the ban on the ${kindLabel(ban.kind)} ${ban.value}?`)) return;
+      try {
+        await api(`/bans/${segment(ban.kind)}/${segment(ban.value)}`, { method: "DELETE" });
+        say(banMessage, `Lifted the ban on the ${kindLabel(ban.kind)} ${ban.value}.`, "good");
+        await listBans(1);
+      } catch (error) {
+        say(banMessage, error.message, "bad");
       }
     }
 
     search(1);
+    listBans(1);
   },
 };

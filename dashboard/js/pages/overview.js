@@ -19,10 +19,9 @@ import {
   formatTime,
 } from "../format.js";
 import { History } from "../history.js";
+import { REFRESH_SECONDS, refresher } from "../refresh.js";
 
 const WINDOW_MS = 15 * 60_000;
-/** Seconds between refreshes the user may pick; the second is the default. */
-const REFRESH_SECONDS = [1, 2, 5, 10];
 const QOS = [0, 1, 2];
 
 /** Drop counters of `/stats` and how the page names them. */
@@ -33,7 +32,7 @@ const DROP_REASONS = [
   ["tooLargeForClient", "Too large for the client"],
   ["notAuthorizedToRead", "Subscriber not authorized"],
   ["publishDenied", "Publish denied by the ACL"],
-  ["sharedGroupEnded", "Share group left"],
+  ["notStored", "Not stored (never acknowledged)"],
 ];
 
 /** The numbers of one refresh the history keeps. */
@@ -65,28 +64,7 @@ function tile(label, stat) {
 
 export default {
   render(container) {
-    let interval = REFRESH_SECONDS[1] * 1000;
-    let timer;
-    let refreshing = false;
-    let stopped = false;
     const history = new History(WINDOW_MS, (WINDOW_MS / 1000) / REFRESH_SECONDS[0] + 1);
-
-    const refreshChoice = h(
-      "select",
-      { id: "refresh", "aria-label": "Refresh every" },
-      REFRESH_SECONDS.map((seconds) =>
-        h("option", { value: seconds, selected: seconds * 1000 === interval }, `every ${seconds} s`)
-      ),
-    );
-    refreshChoice.addEventListener("change", () => {
-      interval = Number(refreshChoice.value) * 1000;
-      // A refresh under way schedules the next one at the new interval itself.
-      if (refreshing) return;
-      clearTimeout(timer);
-      refresh();
-    });
-    const updated = h("span", { class: "muted", role: "status" });
-    const problem = h("p", { class: "notice bad", role: "alert", hidden: true });
 
     const tiles = {
       connected: tile("Connected clients", "connected"),
@@ -122,9 +100,13 @@ export default {
     const nodes = h("div", { class: "nodes" });
     const drops = h("div", { class: "drops" });
 
+    const refresh = refresher(async () => {
+      const [stats, nodeList] = await Promise.all([api("/stats"), api("/nodes")]);
+      show(stats, nodeList);
+    });
     container.append(
-      h("div", { class: "page-head" }, h("h1", { text: "Overview" }), refreshChoice, updated),
-      problem,
+      h("div", { class: "page-head" }, h("h1", { text: "Overview" }), refresh.controls),
+      refresh.problem,
       h("h2", { text: "Nodes" }),
       nodes,
       h("h2", { class: "this-node", text: "This node" }),
@@ -205,29 +187,8 @@ export default {
           value: ([reason]) => formatRate(history.latestRate(`dropped.${reason}`)),
         },
       ], DROP_REASONS));
-      updated.textContent = `Updated ${new Date(now).toLocaleTimeString()}`;
     };
 
-    const refresh = async () => {
-      refreshing = true;
-      try {
-        const [stats, nodeList] = await Promise.all([api("/stats"), api("/nodes")]);
-        if (stopped) return;
-        show(stats, nodeList);
-        problem.hidden = true;
-      } catch (error) {
-        if (stopped) return;
-        problem.textContent = `Cannot refresh: ${error.message}`;
-        problem.hidden = false;
-      } finally {
-        refreshing = false;
-      }
-      if (!stopped) timer = setTimeout(refresh, interval);
-    };
-    refresh();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
+    return refresh.stop;
   },
 };
