@@ -455,9 +455,9 @@ const mqtt = section({
     { min: 1 },
   ),
   queueFullPolicy: oneOf(
-    ["refuse", "wait"],
-    "refuse",
-    "When a subscriber's queue is full: `refuse` drops the message for that subscriber at once (MQTT 5 publishers get 0x97), so no subscriber ever slows a publisher; `wait` makes the publish wait for room while that subscriber keeps acknowledging (its publishers slow down: lossless for trusted pipelines, but a live subscriber that acknowledges slowly then slows every publisher it subscribes to). A subscriber that acknowledged nothing for a second, or is offline, refuses at once either way. Only the in-memory backbone waits so far; on the others a full queue refuses.",
+    ["wait", "refuse"],
+    "wait",
+    "When a subscriber's queue is full: `wait` makes the publish wait for room while that subscriber keeps acknowledging (its publishers go at its pace, and nothing acknowledged is dropped for it); `refuse` drops the message for that subscriber at once (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement), so no live subscriber ever slows a publisher. A subscriber that acknowledged nothing for a second, or is offline, refuses at once either way. Only the in-memory backbone waits so far; on the others a full queue refuses.",
   ),
   sessionSweepInterval: duration(
     "30s",

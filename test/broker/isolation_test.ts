@@ -330,9 +330,9 @@ async function burst(client: TestClient, topic: string, total: number): Promise<
   }
 }
 
-Deno.test("mqtt.queueFullPolicy wait: a subscriber slower than its publisher but acknowledging loses nothing", async () => {
+Deno.test("mqtt.queueFullPolicy wait (the default): a subscriber slower than its publisher but acknowledging loses nothing", async () => {
   const server = startBroker({
-    config: { mqtt: { maxInflight: 2, maxQueuedMessages: 10, queueFullPolicy: "wait" } },
+    config: { mqtt: { maxInflight: 2, maxQueuedMessages: 10 } },
   });
   try {
     const { client: sub } = await TestClient.connect(server.port, { clientId: "slow" });
@@ -353,8 +353,10 @@ Deno.test("mqtt.queueFullPolicy wait: a subscriber slower than its publisher but
   }
 });
 
-Deno.test("mqtt.queueFullPolicy refuse (the default): past a subscriber's bound messages are refused at once (0x97), even while it acknowledges", async () => {
-  const server = startBroker({ config: { mqtt: { maxInflight: 2, maxQueuedMessages: 10 } } });
+Deno.test("mqtt.queueFullPolicy refuse: past a subscriber's bound messages are refused at once (0x97), even while it acknowledges", async () => {
+  const server = startBroker({
+    config: { mqtt: { maxInflight: 2, maxQueuedMessages: 10, queueFullPolicy: "refuse" } },
+  });
   try {
     const { client: sub } = await TestClient.connect(server.port, { clientId: "slow" });
     await sub.subscribe("w", 1);

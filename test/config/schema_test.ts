@@ -59,7 +59,7 @@ const DEFAULTS: Omit<Config, "node"> = {
     serverReference: "",
     serverMoved: false,
     slowConsumerTimeout: 10_000,
-    queueFullPolicy: "refuse",
+    queueFullPolicy: "wait",
     sessionSweepInterval: 30_000,
   },
   limits: {

@@ -8,6 +8,7 @@ import type { BenchOptions } from "../cli.ts";
 import type { BenchCase } from "./bench_case.ts";
 import { connectionCases, planConnectionCounts } from "./connection_cases.ts";
 import { latencyCases } from "./latency_cases.ts";
+import { isolationCases } from "./isolation_cases.ts";
 import { fanInCases, fanOutCases, sharedCases } from "./message_cases.ts";
 
 /**
@@ -33,6 +34,8 @@ export function buildCases(options: BenchOptions): { cases: BenchCase[]; notes: 
         notes.push(...plan.notes);
         return connectionCases(plan.counts);
       }
+      case "isolation":
+        return isolationCases(options.publishers);
     }
   });
   const prefixes = options.cases;
