@@ -106,7 +106,10 @@ Deno.test("scripts/bench.ts --quick runs Perch on NATS with three front-ends for
     assert.equal(cluster.rounds[0].error, undefined, cluster.rounds[0].error);
     assert.ok(cluster.median.delivered > 0);
     assert.equal(cluster.integrity.duplicated, 0);
-    assert.match(printed, /Perch on NATS, as a share of single-node Perch \(delivered\):/);
+    assert.match(
+      printed,
+      /Perch.s variants, as a share of Perch on Deno with the memory backbone \(delivered\):/,
+    );
     assert.match(printed, /fan-in\/qos0\/16B\s+\d+%/);
   } finally {
     await Deno.remove(out, { recursive: true });

@@ -1,7 +1,7 @@
 /**
  * The text tables printed at the end of a run (and saved as `table.txt`): medians per case with the
- * Perch/peer ratios, Perch clustered on NATS as a share of single-node Perch, then integrity (loss,
- * duplicates, order) and CPU use per case and broker.
+ * Perch/peer ratios, Perch's variants (Bun, SQLite, NATS) as a share of Perch on Deno, then
+ * integrity (loss, duplicates, order) and CPU use per case and broker.
  *
  * @module
  */
@@ -55,8 +55,8 @@ export function renderMedians(results: BenchResults): string {
 }
 
 /**
- * Renders Perch's variants (clustered on NATS) as a share of single-node Perch (the memory
- * backbone) in the same run, for the cases they ran; empty when there are none.
+ * Renders Perch's variants (on Bun, on SQLite, clustered on NATS) as a share of Perch on Deno
+ * with the memory backbone in the same run, for the cases they ran; empty when there are none.
  *
  * @param results The results.
  * @returns The table text.
@@ -82,9 +82,9 @@ export function renderVariantShares(results: BenchResults): string {
       }),
     ]);
   }
-  return `Perch on NATS, as a share of single-node Perch (${cases[0].metrics[0].label}):\n${
-    align(rows, 1)
-  }`;
+  return `Perch's variants, as a share of Perch on Deno with the memory backbone (${
+    cases[0].metrics[0].label
+  }):\n${align(rows, 1)}`;
 }
 
 /**
