@@ -21,6 +21,7 @@ import {
   startKafkaTestServer,
 } from "../helpers/kafka/mod.ts";
 import { kcatConsume } from "../helpers/kafka/kcat.ts";
+import { makeCerts } from "../helpers/certs.ts";
 import { connackOf, endAll, WAIT_MS } from "../helpers/mqttjs.ts";
 import { TestClient } from "../helpers/test_client.ts";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -476,6 +477,59 @@ for (const mechanism of ["plain", "scram-sha-256", "scram-sha-512"] as const) {
     }
   });
 }
+
+Deno.test("bridge: TLS to Kafka with the CA of bridge.kafka.tls.ca: produced over an encrypted link", async () => {
+  const certs = await makeCerts();
+  try {
+    await using kafka = await startKafkaTestServer({
+      topics: { sealed: 1 },
+      tls: { cert: certs.serverCert, key: certs.serverKey },
+    });
+    const server = await bridged(kafka, {
+      bridge: { kafka: { tls: { enabled: true, ca: `${certs.dir}/ca.crt` } } },
+    });
+    const client = await mqttClient(server);
+    try {
+      await server.state("connected");
+      await addMapping(server, { name: "sealed", filter: "#", kafkaTopic: "sealed" });
+      await client.publishAsync("$queue/s", "over tls", { qos: 1 });
+      const [record] = await kafka.waitForRecords("sealed", 1);
+      assert.equal(text(record.value), "over tls");
+      assert.deepEqual(kafka.problems, []);
+    } finally {
+      await endAll([client]);
+      await server.close();
+    }
+  } finally {
+    await certs.remove();
+  }
+});
+
+Deno.test("bridge: a Kafka certificate the bridge does not trust keeps it disconnected, saying why, and loses nothing", async () => {
+  const certs = await makeCerts();
+  try {
+    await using kafka = await startKafkaTestServer({
+      topics: { sealed: 1 },
+      tls: { cert: certs.serverCert, key: certs.serverKey },
+    });
+    // No CA: the system's roots do not know the test CA.
+    const server = await bridged(kafka, { bridge: { kafka: { tls: { enabled: true } } } });
+    const client = await mqttClient(server);
+    try {
+      await server.state("disconnected");
+      assert.match(server.bridge.status().error ?? "", /certificate|issuer|self.signed|verify/i);
+      await addMapping(server, { name: "sealed", filter: "#", kafkaTopic: "sealed" });
+      await client.publishAsync("$queue/s", "kept", { qos: 1 });
+      assert.equal(server.bridge.stats().get("sealed")!.bufferedMessages, 1);
+      assert.deepEqual(kafka.records("sealed"), []);
+    } finally {
+      await endAll([client]);
+      await server.close();
+    }
+  } finally {
+    await certs.remove();
+  }
+});
 
 Deno.test("bridge: a SASL password Kafka refuses keeps the bridge disconnected, saying why, and loses nothing", async () => {
   await using kafka = await startKafkaTestServer({

@@ -43,6 +43,8 @@ export interface KafkaTestServerOptions {
   maxRequestBytes?: number;
   /** Largest record batch a Produce may carry, else MESSAGE_TOO_LARGE (default 1048588, Kafka's). */
   maxBatchBytes?: number;
+  /** Speak TLS with this certificate and key (PEM text), as a Kafka SSL listener does. */
+  tls?: { cert: string; key: string };
 }
 
 /** One request as the server received it. */
@@ -110,7 +112,8 @@ export class KafkaTestServer implements AsyncDisposable {
   #groups = new GroupCoordinator();
   #state: ServerState;
 
-  #listener: Deno.TcpListener | undefined;
+  #listener: Deno.Listener | undefined;
+  readonly #tls: { cert: string; key: string } | undefined;
   #accepting: Promise<void> = Promise.resolve();
   #connections = new Set<Deno.Conn>();
   #serving = new Set<Promise<void>>();
@@ -136,6 +139,7 @@ export class KafkaTestServer implements AsyncDisposable {
     this.#maxRequestBytes = options.maxRequestBytes ?? 8 * 1024 * 1024;
     this.#maxBatchBytes = options.maxBatchBytes ?? 1_048_588;
     this.#sasl = sasl;
+    this.#tls = options.tls;
     for (const [name, partitions] of Object.entries(options.topics ?? {})) {
       this.#store.create(name, partitions);
     }
@@ -186,8 +190,11 @@ export class KafkaTestServer implements AsyncDisposable {
   start(): Promise<void> {
     if (this.#listener) return Promise.reject(new Error("the Kafka test server is running"));
     this.#stopped = new AbortController();
-    const listener = Deno.listen({ hostname: this.hostname, port: this.#port });
-    this.#port = listener.addr.port;
+    const address = { hostname: this.hostname, port: this.#port };
+    const listener = this.#tls
+      ? Deno.listenTls({ ...address, ...this.#tls })
+      : Deno.listen(address);
+    this.#port = (listener.addr as Deno.NetAddr).port;
     this.#listener = listener;
     this.#accepting = this.#accept(listener);
     return Promise.resolve();
@@ -329,9 +336,9 @@ export class KafkaTestServer implements AsyncDisposable {
     return { errorCode: failure.errorCode, afterAppend: failure.afterAppend };
   }
 
-  async #accept(listener: Deno.TcpListener): Promise<void> {
+  async #accept(listener: Deno.Listener): Promise<void> {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch {
