@@ -31,6 +31,10 @@ function isFull(error: unknown): boolean {
   return e?.code === LIMIT_EXCEEDED && /maximum (messages|bytes) exceeded/.test(e.message ?? "");
 }
 
+function isStreamNotFound(error: unknown): boolean {
+  return /stream not found|10059/i.test(String(error));
+}
+
 /** Whether a direct get found nothing at or after the sequence asked for. */
 function isNotFound(error: unknown): boolean {
   return /message not found|404/.test(error instanceof Error ? error.message : String(error));
@@ -54,12 +58,30 @@ export class NatsOutboxStore implements OutboxStore {
     this.#storage = settings.storage;
   }
 
+  /** The stream and subject of the outbox `name`. */
+  #names(name: string): { stream: string; subject: string } {
+    const prefix = this.#shared.prefix;
+    const hash = shortHash(`outbox\n${name}`);
+    return { stream: `${prefix}-outbox-${hash}`, subject: `${prefix}.outbox.${hash}` };
+  }
+
+  find(name: string): Promise<Outbox | undefined> {
+    return guarded("outbox.find", async () => {
+      const { stream, subject } = this.#names(name);
+      try {
+        const info = await this.#jsm.streams.info(stream);
+        const first = Math.max(1, info.state.first_seq);
+        return new NatsOutbox(this.#shared, this.#jsm, stream, subject, first);
+      } catch (error) {
+        if (isStreamNotFound(error)) return undefined;
+        throw error;
+      }
+    });
+  }
+
   open(name: string, limits: OutboxLimits): Promise<Outbox> {
     return guarded("outbox.open", async () => {
-      const prefix = this.#shared.prefix;
-      const hash = shortHash(`outbox\n${name}`);
-      const stream = `${prefix}-outbox-${hash}`;
-      const subject = `${prefix}.outbox.${hash}`;
+      const { stream, subject } = this.#names(name);
       const bounds = { max_msgs: limits.maxMessages, max_bytes: limits.maxBytes };
       let first: number;
       try {
@@ -71,7 +93,7 @@ export class NatsOutboxStore implements OutboxStore {
         }
         first = info.state.first_seq;
       } catch (error) {
-        if (!/stream not found|10059/i.test(String(error))) throw error;
+        if (!isStreamNotFound(error)) throw error;
         await this.#jsm.streams.add({
           name: stream,
           subjects: [subject],

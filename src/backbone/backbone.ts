@@ -513,6 +513,11 @@ export interface Outbox {
 export interface OutboxStore {
   /** Opens the outbox `name`, creating it with `limits` or applying them to the existing one. */
   open(name: string, limits: OutboxLimits): Promise<Outbox>;
+  /**
+   * Opens the outbox `name` only if it exists, with its limits unchanged (to drain what a lost
+   * node left); undefined when there is none.
+   */
+  find(name: string): Promise<Outbox | undefined>;
 }
 
 // ---- the whole -----------------------------------------------------------------------------------

@@ -1299,6 +1299,11 @@ export class MemoryOutboxStore implements OutboxStore {
     return Promise.resolve(new MemoryOutbox(log, this.#clock));
   }
 
+  find(name: string): Promise<Outbox | undefined> {
+    const log = this.#logs.get(name);
+    return Promise.resolve(log && new MemoryOutbox(log, this.#clock));
+  }
+
   /** The seq an outbox's next entry gets; undefined for an outbox never opened. */
   nextSeq(name: string): number | undefined {
     return this.#logs.get(name)?.nextSeq;

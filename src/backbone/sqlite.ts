@@ -262,5 +262,8 @@ function durableOutbox(inner: MemoryOutboxStore, durably: Durably): OutboxStore 
     remove: (upTo) => durably(outbox.remove(upTo)),
     size: () => outbox.size(),
   });
-  return { open: (name, limits) => inner.open(name, limits).then(durableBox) };
+  return {
+    open: (name, limits) => inner.open(name, limits).then(durableBox),
+    find: (name) => inner.find(name).then((outbox) => outbox && durableBox(outbox)),
+  };
 }

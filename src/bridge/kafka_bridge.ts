@@ -17,11 +17,21 @@
  *   large, invalid) are dropped, each counted and logged.
  * - **Mappings** live in one document of the backbone's config store and are watched, so a change
  *   made through any node applies on every node.
+ * - **A lost node's outbox** (clustered backbones: its lease ran out, or it left while Kafka was
+ *   away) is taken over by one survivor, under a lock, and drained between this node's own
+ *   batches until it is empty or its node is back.
  *
  * @module
  */
 
-import type { Backbone, Outbox, OutboxEntry, QueueSize } from "../backbone/backbone.ts";
+import type {
+  Backbone,
+  Lock,
+  Outbox,
+  OutboxEntry,
+  OutboxStore,
+  QueueSize,
+} from "../backbone/backbone.ts";
 import { MemoryOutboxStore } from "../backbone/memory.ts";
 import type { MessageSink, Publisher, SinkOutcome, SinkTake } from "../domain/sink.ts";
 import type { Message } from "../domain/types.ts";
@@ -124,6 +134,18 @@ export interface KafkaBridgeOptions {
   logger: Logger;
 }
 
+/** How long a survivor holds the right to drain a lost node's outbox (it releases it when done). */
+const ADOPTION_LOCK_MS = 10 * 60_000;
+
+/** A lost node's outbox this node drains. */
+interface AdoptedOutbox {
+  nodeId: string;
+  outbox: Outbox;
+  lock: Lock;
+  /** Entries handed to Kafka so far. */
+  sent: number;
+}
+
 /** Counts kept per mapping. */
 interface Counts {
   produced: number;
@@ -186,6 +208,10 @@ export class KafkaBridge implements MessageSink {
   #refusedTotal = 0;
   #failedTotal = 0;
 
+  /** Lost nodes' outboxes taken over, drained in turn between this node's batches. */
+  #adopted: AdoptedOutbox[] = [];
+  #unwatchNodes: (() => void) | undefined;
+
   #loop: Promise<void> | undefined;
   #busy = false;
   #closing = false;
@@ -237,6 +263,16 @@ export class KafkaBridge implements MessageSink {
       { maxMessages: buffer.maxMessages, maxBytes: buffer.maxBytes },
     );
     this.#unread = (await this.#outbox.size()).messages;
+    if (store && this.#outbox.durable) {
+      this.#unwatchNodes = this.#backbone.nodes.onNodeLost((node) => {
+        this.#adopt(store, node.id).catch((error) =>
+          this.#logger.warn("kafka bridge: cannot take over a lost node's outbox", {
+            node: node.id,
+            error: describeFailure(error),
+          })
+        );
+      });
+    }
     this.#producer = await KafkaProducer.create(this.#settings, this.#logger);
     this.#logger.info("kafka bridge started", {
       brokers: this.#settings.brokers.join(","),
@@ -365,15 +401,16 @@ export class KafkaBridge implements MessageSink {
     const signal = this.#stop.signal;
     await this.#connect();
     while (!signal.aborted) {
-      if (this.#unread <= 0) {
+      if (this.#unread <= 0 && this.#adopted.length === 0) {
         await this.#wait();
         continue;
       }
-      await this.#linger();
+      if (this.#unread > 0) await this.#linger();
       if (signal.aborted) break;
       this.#busy = true;
       try {
-        await this.#drainBatch();
+        if (this.#unread > 0) await this.#drainBatch();
+        if (this.#adopted.length > 0 && !signal.aborted) await this.#drainAdopted();
       } finally {
         this.#busy = false;
         this.#progress?.();
@@ -419,6 +456,19 @@ export class KafkaBridge implements MessageSink {
     if (entries === undefined) return;
     this.#unread = entries.length === 0 ? 0 : Math.max(0, this.#unread - entries.length);
     if (entries.length === 0) return;
+    const records = this.#decode(entries, (entry, decoded) => {
+      this.#account(entry.seq, decoded, entry.appendedAt);
+    });
+    if (!(await this.#produce(records))) return;
+    this.#delivered(entries);
+    await this.#retrying("outbox.remove", () => outbox.remove(entries[entries.length - 1].seq));
+  }
+
+  /** The records of outbox entries; an entry that cannot be read is logged and dropped. */
+  #decode(
+    entries: OutboxEntry[],
+    onEntry?: (entry: OutboxEntry, records: BridgeRecord[]) => void,
+  ): BridgeRecord[] {
     const records: BridgeRecord[] = [];
     for (const entry of entries) {
       let decoded: BridgeRecord[];
@@ -431,12 +481,60 @@ export class KafkaBridge implements MessageSink {
         });
         continue;
       }
-      this.#account(entry.seq, decoded, entry.appendedAt);
+      onEntry?.(entry, decoded);
       records.push(...decoded);
     }
-    if (!(await this.#produce(records))) return;
-    this.#delivered(entries);
-    await this.#retrying("outbox.remove", () => outbox.remove(entries[entries.length - 1].seq));
+    return records;
+  }
+
+  /**
+   * Takes over the outbox a lost node left, if it holds anything and no other survivor took it:
+   * the loop drains it between this node's own batches.
+   */
+  async #adopt(store: OutboxStore, nodeId: string): Promise<void> {
+    if (this.#closing || nodeId === this.#nodeId) return;
+    if (this.#adopted.some((adopted) => adopted.nodeId === nodeId)) return;
+    const outbox = await store.find(`kafka.${nodeId}`);
+    const waiting = outbox ? (await outbox.size()).messages : 0;
+    if (!outbox || waiting === 0) return;
+    const lock = await this.#backbone.nodes.lock(`kafka-outbox.${nodeId}`, ADOPTION_LOCK_MS);
+    if (!lock) return; // Another survivor drains it.
+    if (this.#closing) {
+      await lock.release();
+      return;
+    }
+    this.#logger.info("kafka bridge: taking over a lost node's outbox", { node: nodeId, waiting });
+    this.#adopted.push({ nodeId, outbox, lock, sent: 0 });
+    this.#wake?.();
+  }
+
+  /**
+   * Hands one batch of the first adopted outbox to Kafka; lets it go once it is empty, or once
+   * its node is back (which then drains it itself).
+   */
+  async #drainAdopted(): Promise<void> {
+    const adopted = this.#adopted[0];
+    const back = await this.#backbone.nodes.isAlive(adopted.nodeId).catch(() => false);
+    const entries = back ? [] : await this.#retrying(
+      "outbox.read",
+      () => adopted.outbox.read(this.#settings.batch.maxMessages),
+    );
+    if (entries === undefined) return;
+    if (entries.length === 0) {
+      this.#adopted.shift();
+      await adopted.lock.release().catch(() => {}); // Its TTL ends it otherwise.
+      this.#logger.info(
+        back
+          ? "kafka bridge: a lost node is back and drains its own outbox again"
+          : "kafka bridge: a lost node's outbox is drained",
+        { node: adopted.nodeId, sent: adopted.sent },
+      );
+      return;
+    }
+    if (!(await this.#produce(this.#decode(entries)))) return;
+    adopted.sent += entries.length;
+    const last = entries[entries.length - 1].seq;
+    await this.#retrying("outbox.remove", () => adopted.outbox.remove(last));
   }
 
   /**
@@ -594,6 +692,7 @@ export class KafkaBridge implements MessageSink {
     if (this.#closing) return;
     this.#closing = true;
     this.#unwatch?.();
+    this.#unwatchNodes?.();
     const deadline = this.#clock.now() + graceMs;
     while (
       (this.#unread > 0 || this.#busy) && this.#state === "connected" &&
@@ -611,6 +710,7 @@ export class KafkaBridge implements MessageSink {
     this.#stop.abort();
     await this.#producer?.disconnect();
     await this.#loop;
+    for (const adopted of this.#adopted.splice(0)) await adopted.lock.release().catch(() => {});
     for (const resolve of this.#waiting.values()) resolve("stored");
     this.#waiting.clear();
     const left = this.#outbox ? (await this.#outbox.size().catch(() => undefined))?.messages : 0;

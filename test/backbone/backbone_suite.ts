@@ -1202,6 +1202,21 @@ export function runBackboneSuite(
     },
   );
 
+  outboxTest(
+    "find() opens an existing outbox at its first entry held, without creating one never opened",
+    async (store) => {
+      assert.equal(await store.find("never-opened"), undefined);
+      const outbox = await store.open("left", outboxRoom);
+      for (const text of ["1", "2", "3"]) await outbox.append(encoder.encode(text));
+      await outbox.remove((await outbox.read(1))[0].seq);
+      const found = await store.find("left");
+      assert.ok(found, "an outbox that was opened is found");
+      assert.deepEqual(payloads(await found.read(10)), ["2", "3"]);
+      assert.equal((await found.size()).messages, 2);
+      assert.equal(await store.find("never-opened"), undefined, "find() created nothing");
+    },
+  );
+
   outboxTest("outboxes of different names are apart", async (store) => {
     const a = await store.open("node-a", outboxRoom);
     const b = await store.open("node-b", outboxRoom);

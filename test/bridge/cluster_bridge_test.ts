@@ -127,6 +127,43 @@ Deno.test("cluster bridge: what a node acknowledged while Kafka was away is in J
   }
 });
 
+Deno.test("cluster bridge: a node that went away while Kafka was away leaves its outbox to a survivor, which hands it to Kafka in order", async () => {
+  const kafka = await startKafkaTestServer({ topics: { adopted: 1 } });
+  const prefix = `bridge${++prefixes}`;
+  const gone = await node("node-gone", prefix, kafka);
+  const survivor = await node("node-survivor", prefix, kafka);
+  try {
+    const created = await gone.api("/api/v1/bridges", {
+      method: "POST",
+      body: JSON.stringify({ name: "adopted", filter: "#", kafkaTopic: "adopted" }),
+    });
+    await created.body?.cancel();
+    await gone.state("connected");
+    await kafka.stop();
+    const { client } = await TestClient.connect(gone.port, { clientId: "p", version: 5 });
+    for (let i = 0; i < 10; i++) {
+      const ack = await client.publish("$queue/a", String(i), { qos: 1 });
+      assert.equal(ack?.type === PacketType.PUBACK && ack.reasonCode, ReasonCode.Success);
+    }
+    await client.disconnect();
+    assert.equal((await gone.bridge.outboxSize()).messages, 10);
+    // It leaves the cluster with its outbox full and never comes back.
+    await gone.close();
+    await survivor.logged("kafka bridge: taking over a lost node's outbox");
+    await kafka.start();
+    const records = await kafka.waitForRecords("adopted", 10);
+    assert.deepEqual(
+      records.map((r) => text(r.value)),
+      Array.from({ length: 10 }, (_, i) => `${i}`),
+    );
+    await survivor.logged("kafka bridge: a lost node's outbox is drained");
+    assert.equal(kafka.records("adopted").length, 10, "each once");
+  } finally {
+    await survivor.close();
+    await kafka.close();
+  }
+});
+
 Deno.test("cluster bridge: the nats-server stops", async () => {
   if (nats) await (await nats).close();
 });
