@@ -312,9 +312,9 @@ interface Interest {
 
 /**
  * Live routing over core NATS. QoS 0 messages go to `{prefix}.msg.l.{topic}`, QoS 1/2 to
- * `{prefix}.msg.q.{topic}` (the messages stream captures only the latter); a node's non-shared
- * interest in a filter is one subscription on `{prefix}.msg.*.{filter}` (both roots), so it sees
- * QoS 1/2 publishes live too. Interest is reference counted per filter (per filter and group for
+ * `{prefix}.msg.q.{topic}` (the messages stream captures only the latter), and QoS 1/2 messages no
+ * queue took (all full) to `{prefix}.msg.u.{topic}`; a node's non-shared interest in a filter is one
+ * subscription on `{prefix}.msg.*.{filter}` (every root), so it sees QoS 1/2 publishes live too. Interest is reference counted per filter (per filter and group for
  * share groups, which subscribe to the QoS 0 root in a NATS queue group named after the group,
  * so exactly one node takes each message).
  *

@@ -10,15 +10,22 @@
  *   QoS 2 delivery pinned to a member moves there.
  * - The queue registry (KV `{prefix}-queues`: filters, bounds, group members) is mirrored by every
  *   node; a publish counts the queues it is stored in from that mirror.
- * - Bounds: each node keeps a ledger of every queue's size: exact for what this node published
- *   and acknowledged, refreshed from the consumer's counts (pending + unacknowledged) at most once
- *   a second per queue it publishes into, and on `size()`. A queue found full is named in the
- *   message's `Perch-Skip` header: its consumer acknowledges and drops it unread, so the message
- *   is stored in the other queues and the publisher hears "full". Across nodes a queue can run
- *   over its bound by what other nodes published since the last refresh; bytes are estimated
- *   from the ledger's mean size when the counts came from the server.
- * - A handle pulls within its credit (one pull request for what was granted meanwhile), acks with
- *   `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and keeps its unacknowledged deliveries alive with
+ * - Bounds: each node keeps a ledger of every queue's size: what this node published and
+ *   acknowledged, refreshed from the consumer's counts (pending + unacknowledged, plus what this
+ *   node changed while they were on their way) at most once a second per queue it publishes into
+ *   (every 25 ms while the queue looks full, so that room freed by another node's reader is seen
+ *   soon), and on `size()`. A queue found full is named in the message's `Perch-Skip` header: its
+ *   consumer acknowledges and drops it unread, so the message is stored in the other queues and
+ *   the publisher hears "full". A message whose every queue is full is not stored at all (it
+ *   would only be read to be dropped, slowing the full queue's own reader): it goes to other
+ *   nodes' live subscribers on `{prefix}.msg.u.{topic}`, which the stream does not capture.
+ *   Across nodes a queue can run over its bound by what other nodes published since the last
+ *   refresh; bytes are estimated from the ledger's mean size when the counts came from the server.
+ * - A handle pulls within its credit (one pull request for what was granted meanwhile) and, for a
+ *   session queue (one reader), 128 deliveries ahead of it (its window when larger, at most
+ *   1,024), so that returned credit is used at once rather than after a round trip to the server;
+ *   it acks with `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and
+ *   keeps its unacknowledged deliveries (and those pulled ahead) alive with
  *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
  *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
  *   and stream sequence), read back for redelivered messages.
@@ -81,8 +88,21 @@ const PULL_EXPIRES_MS = 30_000;
  * API request, and one per acknowledged message cost more than the delivery itself.
  */
 const PULL_MIN_BATCH = 8;
+/**
+ * Deliveries a session queue's handle pulls ahead of its credit, at least (its largest grant,
+ * the client's window, when more) and at most: they wait in the handle, unacknowledged in the
+ * stream, so that credit coming back is used at once instead of after a round trip to the
+ * server. A share group's handle pulls nothing ahead: what one member holds, no other can take.
+ */
+const PREFETCH_MIN = 128;
+const PREFETCH_MAX = 1024;
 /** How often a queue's ledger may be refreshed from the server while it is published into. */
 const REFRESH_MS = 1_000;
+/**
+ * How often while it looks full: acknowledgements on other nodes free room this node learns of
+ * only from the server, and a queue that looked full for a whole second would starve its reader.
+ */
+const REFRESH_FULL_MS = 25;
 /** How long after an unconfirmed ack the server's count may still include it. */
 const ACK_LAG_MS = 1_000;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
@@ -109,8 +129,12 @@ interface Ledger {
   /** Messages stored with this queue named in their skip header and not read yet. */
   skipped: number;
   refreshedAt: number;
-  /** Counts local changes, so a refresh that raced one is not applied. */
-  changes: number;
+  /** Messages this node added to the queue (publishes counted, moves), ever. */
+  added: number;
+  /** Messages this node removed from it (acknowledgements, failed publishes), ever. */
+  removed: number;
+  /** Publishes counted and not yet confirmed by the stream. */
+  pending: number;
   /** When this node last acknowledged without waiting for the server's confirmation. */
   unconfirmedAckAt: number;
   refreshing: Promise<void> | undefined;
@@ -413,7 +437,9 @@ export class NatsQueueStore implements QueueStore {
         bytes: 0,
         skipped: 0,
         refreshedAt: 0,
-        changes: 0,
+        added: 0,
+        removed: 0,
+        pending: 0,
         unconfirmedAckAt: 0,
         refreshing: undefined,
       };
@@ -435,7 +461,7 @@ export class NatsQueueStore implements QueueStore {
   #refresh(qid: string): Promise<void> {
     const ledger = this.#ledger(qid);
     return ledger.refreshing ??= (async () => {
-      const changes = ledger.changes;
+      const { added, removed, pending } = ledger;
       const askedAt = Date.now();
       let count = 0;
       try {
@@ -444,12 +470,15 @@ export class NatsQueueStore implements QueueStore {
       } catch (error) {
         if (!isConsumerNotFound(error)) throw error;
       }
-      // A local publish or ack while the count was on its way: the ledger is newer. So is it
-      // when the server counts more than the ledger shortly after an unconfirmed ack: the
-      // server takes acks in on a queue of its own, and may answer before it applied them.
+      // What this node added or removed while the count was on its way goes on top of it, and
+      // so do the publishes that were still on their way to the stream when it was asked for
+      // (the server may not have counted them: counted twice at worst, never missed).
+      const adjusted = count + pending + (ledger.added - added) - (ledger.removed - removed);
+      // Shortly after an unconfirmed ack the server may count more than the ledger: it takes
+      // acks in on a queue of its own, and may answer before it applied them.
       const acksMayLag = askedAt - ledger.unconfirmedAckAt < ACK_LAG_MS &&
-        count - ledger.skipped > ledger.messages;
-      if (ledger.changes === changes && !acksMayLag) this.#settle(ledger, count);
+        adjusted - ledger.skipped > ledger.messages;
+      if (!acksMayLag) this.#settle(ledger, adjusted);
       else ledger.refreshedAt = Date.now();
     })().finally(() => ledger.refreshing = undefined);
   }
@@ -461,7 +490,7 @@ export class NatsQueueStore implements QueueStore {
     if (!confirmed) ledger.unconfirmedAckAt = Date.now();
     ledger.messages = Math.max(0, ledger.messages - 1);
     ledger.bytes = Math.max(0, ledger.bytes - bytes);
-    ledger.changes++;
+    ledger.removed++;
   }
 
   /** A message skipped for a queue was read and dropped by its consumer. */
@@ -469,7 +498,6 @@ export class NatsQueueStore implements QueueStore {
     const ledger = this.#ledgers.get(qid);
     if (ledger && ledger.skipped > 0) {
       ledger.skipped--;
-      ledger.changes++;
     }
   }
 
@@ -527,19 +555,40 @@ export class NatsQueueStore implements QueueStore {
     for (const qid of qids) {
       const limits = this.#view.get(qid)!.limits;
       const ledger = this.#ledger(qid);
-      if (ledger.refreshedAt + REFRESH_MS < now && ledger.refreshing === undefined) {
+      const full = ledger.messages + 1 > limits.maxMessages ||
+        ledger.bytes + size > limits.maxBytes;
+      if (
+        ledger.refreshedAt + (full ? REFRESH_FULL_MS : REFRESH_MS) < now &&
+        ledger.refreshing === undefined
+      ) {
         this.#refresh(qid).catch(() => {}); // Best effort; the next publish tries again.
       }
-      ledger.changes++;
-      if (ledger.messages + 1 > limits.maxMessages || ledger.bytes + size > limits.maxBytes) {
+      if (full) {
         skip.push(qid);
         ledger.skipped++;
         skipped.push(ledger);
       } else {
         ledger.messages++;
         ledger.bytes += size;
+        ledger.added++;
+        ledger.pending++;
         counted.push(ledger);
       }
+    }
+    if (counted.length === 0 && skipped.length > 0) {
+      // Every queue it matches is full: nothing would read it, so it is not stored (a consumer
+      // would otherwise read and drop it, and a full queue's overflow would slow its own
+      // delivery). Other nodes' live subscribers still get it, on a root the stream ignores.
+      for (const ledger of skipped) ledger.skipped--;
+      this.#forwardUnstored(message);
+      return {
+        queued: 0,
+        full: skipped.length,
+        fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+        congested: false,
+        forwarded: true,
+        duplicate: false,
+      };
     }
     let h: MsgHdrs | undefined;
     if (skip.length > 0) {
@@ -564,6 +613,8 @@ export class NatsQueueStore implements QueueStore {
     } catch (error) {
       this.#undo(counted, skipped, size);
       throw error;
+    } finally {
+      for (const ledger of counted) ledger.pending--;
     }
     this.#stored++;
     this.#meanSize += (size - this.#meanSize) / this.#stored;
@@ -578,10 +629,30 @@ export class NatsQueueStore implements QueueStore {
     };
   }
 
+  /**
+   * A QoS 1/2 message no queue takes, to other nodes' live (non-shared) interest: a core
+   * publish on `{prefix}.msg.u.{topic}`, which their `{prefix}.msg.*.{filter}` subscriptions
+   * match and the messages stream does not capture.
+   */
+  #forwardUnstored(message: Message): void {
+    const shared = this.#shared;
+    if (shared.pub.isClosed()) {
+      shared.dropped.forward++;
+      return;
+    }
+    const subject = shared.stored.topicToSubject(message.topic);
+    const root = `${shared.prefix}.msg.q.`;
+    shared.pub.publish(
+      `${shared.prefix}.msg.u.${subject.slice(root.length)}`,
+      encodeEnvelope(message, nextSender(shared)),
+    );
+  }
+
   #undo(counted: Ledger[], skipped: Ledger[], size: number): void {
     for (const ledger of counted) {
       ledger.messages--;
       ledger.bytes -= size;
+      ledger.removed++;
     }
     for (const ledger of skipped) ledger.skipped--;
   }
@@ -660,7 +731,7 @@ export class NatsQueueStore implements QueueStore {
     const ledger = this.#ledger(qid);
     ledger.messages++;
     ledger.bytes += decodeEnvelope(data).message.payload.length;
-    ledger.changes++;
+    ledger.added++;
   }
 }
 
@@ -702,14 +773,17 @@ class NatsQueueHandle implements QueueHandle {
   readonly #subscription: Subscription;
   readonly #consumer: QueueConsumer;
   readonly #held = new Map<number, Held>();
+  /** Arrived and not handed out yet (beyond the credit: pulled ahead). */
   #arrivals: Msg[] = [];
   /** Deliveries that arrived while closing, handed back with the held ones in `close`. */
   #returned: Msg[] = [];
   /** `close` handed everything back: a late delivery goes back on its own. */
   #handedBack = false;
   #draining = false;
-  /** Granted and not yet asked of the server. */
-  #unrequested = 0;
+  /** Granted by the engine and not handed out yet. */
+  #credit = 0;
+  /** How far beyond the credit to pull (see PREFETCH_MIN). */
+  #prefetch: number;
   /** Asked of the server and not arrived yet. */
   #outstanding = 0;
   #flushing = false;
@@ -720,6 +794,7 @@ class NatsQueueHandle implements QueueHandle {
     this.#store = store;
     this.#qid = qid;
     this.#consumer = consumer;
+    this.#prefetch = qid.startsWith("s") ? PREFETCH_MIN : 0;
     this.#inbox = createInbox();
     this.#subscription = store.shared.nc.subscribe(this.#inbox, {
       callback: (_error, msg) => this.#arrived(msg),
@@ -729,7 +804,11 @@ class NatsQueueHandle implements QueueHandle {
 
   request(count: number): void {
     if (this.#closed || count <= 0) return;
-    this.#unrequested += count;
+    this.#credit += count;
+    if (this.#prefetch > 0 && count > this.#prefetch) {
+      this.#prefetch = Math.min(count, PREFETCH_MAX);
+    }
+    if (this.#arrivals.length > 0 && !this.#draining) this.#drain().catch(() => {});
     this.#schedulePull();
   }
 
@@ -738,11 +817,11 @@ class NatsQueueHandle implements QueueHandle {
     this.#flushing = true;
     queueMicrotask(() => {
       this.#flushing = false;
-      if (this.#closed || this.#unrequested <= 0) return;
-      // Small credit waits for more while messages are still coming; never when none are.
-      if (this.#outstanding > 0 && this.#unrequested < PULL_MIN_BATCH) return;
-      const batch = this.#unrequested;
-      this.#unrequested = 0;
+      if (this.#closed) return;
+      const batch = this.#credit + this.#prefetch - this.#outstanding - this.#arrivals.length;
+      if (batch <= 0) return;
+      // A small batch waits for more while messages are still coming; never when none are.
+      if (this.#outstanding > 0 && batch < PULL_MIN_BATCH) return;
       this.#outstanding += batch;
       const store = this.#store;
       store.shared.nc.publish(
@@ -753,12 +832,6 @@ class NatsQueueHandle implements QueueHandle {
     });
   }
 
-  /** Counts messages asked for that arrived or will not; with none left, pulls what is granted. */
-  #arrivedOrGone(count: number): void {
-    this.#outstanding = Math.max(0, this.#outstanding - count);
-    if (this.#outstanding === 0 && this.#unrequested > 0) this.#schedulePull();
-  }
-
   /** A message (or a status) on this handle's inbox. */
   #arrived(msg: Msg): void {
     const status = msg.headers?.code ?? 0;
@@ -766,32 +839,34 @@ class NatsQueueHandle implements QueueHandle {
       // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
       // again while the handle is open and the consumer exists.
       const unfilled = Number(msg.headers?.get("Nats-Pending-Messages") || "0");
-      this.#arrivedOrGone(unfilled);
+      this.#outstanding = Math.max(0, this.#outstanding - unfilled);
       if (!this.#closed && unfilled > 0 && (status === 408 || status === 409)) {
         const deleted = /deleted/i.test(msg.headers?.description ?? "");
-        if (!deleted) this.request(unfilled);
+        if (!deleted) this.#schedulePull();
       }
       return;
     }
     if (!msg.reply) return;
-    this.#arrivedOrGone(1);
+    this.#outstanding = Math.max(0, this.#outstanding - 1);
     if (this.#closed) {
       this.#giveBack([msg]);
       return;
     }
     this.#arrivals.push(msg);
-    if (!this.#draining) this.#drain().catch(() => {});
+    if (this.#credit > 0 && !this.#draining) this.#drain().catch(() => {});
+    else if (this.#outstanding === 0) this.#schedulePull();
   }
 
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
-      while (this.#arrivals.length > 0 && !this.#closed) {
+      while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
         const batch: QueuedDelivery[] = [];
-        while (this.#arrivals.length > 0 && !this.#closed) {
+        while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
           const msg = this.#arrivals.shift()!;
           const prepared = this.#prepare(msg);
           if (prepared === undefined) continue;
+          this.#credit--;
           if (prepared.lookup) {
             if (batch.length > 0) this.#hand(batch.splice(0));
             const state = await this.#store.deliveryState(this.#qid, prepared.delivery.seq)
@@ -816,7 +891,8 @@ class NatsQueueHandle implements QueueHandle {
     } finally {
       this.#draining = false;
     }
-    this.#giveBack(this.#arrivals.splice(0));
+    if (this.#closed) this.#giveBack(this.#arrivals.splice(0));
+    else this.#schedulePull();
   }
 
   /** Deliveries not handed out because the handle closed: back to the server with the rest. */
@@ -853,7 +929,6 @@ class NatsQueueHandle implements QueueHandle {
     if (message === undefined) {
       // Not for this queue: acknowledged unread, and the credit it used is given back.
       msg.respond(encoder.encode("+ACK"));
-      this.#unrequested++;
       this.#schedulePull();
       return undefined;
     }
@@ -881,6 +956,9 @@ class NatsQueueHandle implements QueueHandle {
     if (this.#closed) return;
     for (const held of this.#held.values()) {
       this.#store.shared.nc.publish(held.reply, encoder.encode("+WPI"));
+    }
+    for (const msg of this.#arrivals) {
+      this.#store.shared.nc.publish(msg.reply!, encoder.encode("+WPI"));
     }
   }
 
@@ -962,6 +1040,7 @@ class NatsQueueHandle implements QueueHandle {
       // What the server sent before that arrives while draining, closed, and joins the rest.
       await this.#subscription.drain();
       this.stop();
+      this.#returned.push(...this.#arrivals.splice(0));
       // Then everything back, in stream order: the server redelivers in the order of the NAKs,
       // and a resumed session must get its messages again in their first order [MQTT-4.6.0-1].
       const returned = [
