@@ -41,6 +41,7 @@ import {
   NatsSessionStore,
   type NatsShared,
 } from "./nats_parts.ts";
+import { JsPublisher } from "./js_publisher.ts";
 import { NatsOutboxStore } from "./nats_outbox.ts";
 import { messagesStream, NatsQueueStore } from "./nats_queues.ts";
 import { SubjectMapping } from "./subject.ts";
@@ -246,7 +247,7 @@ export class NatsBackbone implements Backbone {
         nc,
         pub,
         js,
-        pubJs: jetstream(pub, { timeout: timeoutMs }),
+        pubJs: new JsPublisher(pub, timeoutMs),
         prefix,
         clock: options.clock,
         timeoutMs,
@@ -369,6 +370,8 @@ export class NatsBackbone implements Backbone {
     started.retained.mirror.stop();
     started.config.mirror.stop();
     await Promise.allSettled([started.shared.pub.drain(), started.shared.nc.drain()]);
+    // After the drain, which takes in the answers already on their way: what still waits fails.
+    started.shared.pubJs.close();
   }
 }
 

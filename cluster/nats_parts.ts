@@ -31,6 +31,7 @@ import {
   type StoredSession,
 } from "../src/mod.ts";
 import { type Bucket, BucketMirror } from "./bucket.ts";
+import type { JsPublisher } from "./js_publisher.ts";
 import { decodeEnvelope, encodeEnvelope, type Sender } from "./envelope.ts";
 import { guarded, keyToken, shortHash } from "./names.ts";
 import type { SubjectMapping } from "./subject.ts";
@@ -49,8 +50,8 @@ export interface NatsShared {
    */
   pub: NatsConnection;
   js: JetStreamClient;
-  /** JetStream publishes on the publishing connection. */
-  pubJs: JetStreamClient;
+  /** JetStream publishes on the publishing connection, many in flight. */
+  pubJs: JsPublisher;
   prefix: string;
   clock: Clock;
   timeoutMs: number;

@@ -470,15 +470,18 @@ export class NatsQueueStore implements QueueStore {
       } catch (error) {
         if (!isConsumerNotFound(error)) throw error;
       }
-      // What this node added or removed while the count was on its way goes on top of it, and
-      // so do the publishes that were still on their way to the stream when it was asked for
-      // (the server may not have counted them: counted twice at worst, never missed).
-      const adjusted = count + pending + (ledger.added - added) - (ledger.removed - removed);
+      // What this node added or removed while the count was on its way goes on top of it. The
+      // publishes still on their way to the stream when it was asked for may or may not be in
+      // it: a ledger within that range is kept (on one node it is exact), one outside it is
+      // brought to its nearest end.
+      const low = count + (ledger.added - added) - (ledger.removed - removed);
+      const high = low + pending;
+      const held = ledger.messages + ledger.skipped;
       // Shortly after an unconfirmed ack the server may count more than the ledger: it takes
       // acks in on a queue of its own, and may answer before it applied them.
-      const acksMayLag = askedAt - ledger.unconfirmedAckAt < ACK_LAG_MS &&
-        adjusted - ledger.skipped > ledger.messages;
-      if (!acksMayLag) this.#settle(ledger, adjusted);
+      const acksMayLag = askedAt - ledger.unconfirmedAckAt < ACK_LAG_MS;
+      if (held > high) this.#settle(ledger, high);
+      else if (held < low && !acksMayLag) this.#settle(ledger, low);
       else ledger.refreshedAt = Date.now();
     })().finally(() => ledger.refreshing = undefined);
   }
@@ -602,7 +605,6 @@ export class NatsQueueStore implements QueueStore {
         {
           headers: h,
           msgID,
-          timeout: shared.timeoutMs,
           ...(ttlMs !== undefined ? { ttl: ttlSeconds(ttlMs) } : {}),
         },
       );
@@ -724,10 +726,7 @@ export class NatsQueueStore implements QueueStore {
     h.set(MOVED_HEADER, "1");
     h.set(PACKET_ID_HEADER, String(packetId));
     h.set(RELEASED_HEADER, released ? "1" : "0");
-    await this.#shared.pubJs.publish(this.#direct(qid), data, {
-      headers: h,
-      timeout: this.#shared.timeoutMs,
-    });
+    await this.#shared.pubJs.publish(this.#direct(qid), data, { headers: h });
     const ledger = this.#ledger(qid);
     ledger.messages++;
     ledger.bytes += decodeEnvelope(data).message.payload.length;
