@@ -470,12 +470,12 @@ export class NatsQueueStore implements QueueStore {
       } catch (error) {
         if (!isConsumerNotFound(error)) throw error;
       }
-      // What this node added or removed while the count was on its way goes on top of it. The
-      // publishes still on their way to the stream when it was asked for may or may not be in
-      // it: a ledger within that range is kept (on one node it is exact), one outside it is
-      // brought to its nearest end.
-      const low = count + (ledger.added - added) - (ledger.removed - removed);
-      const high = low + pending;
+      // The count raced what this node did meanwhile: publishes on their way to the stream when
+      // it was asked for, or made since, may be in it or not, and so may acks made since. A
+      // ledger within that range is kept (on one node it is exact), one outside it is brought
+      // to its nearest end.
+      const low = count - (ledger.removed - removed);
+      const high = count + pending + (ledger.added - added);
       const held = ledger.messages + ledger.skipped;
       // Shortly after an unconfirmed ack the server may count more than the ledger: it takes
       // acks in on a queue of its own, and may answer before it applied them.
