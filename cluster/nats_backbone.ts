@@ -257,23 +257,26 @@ export class NatsBackbone implements Backbone {
         dropped: { forward: 0, events: 0 },
       };
       const leaseMs = options.leaseMs ?? 10_000;
-      const [sessions, retained, nodes, locks, registry, inflight, inbound, config] = await Promise
-        .all([
-          Bucket.open(js, `${prefix}-sessions`, settings),
-          Bucket.open(js, `${prefix}-retained`, settings),
-          Bucket.open(js, `${prefix}-nodes`, settings, leaseMs),
-          Bucket.open(js, `${prefix}-locks`, settings),
-          Bucket.open(js, `${prefix}-queues`, settings),
-          Bucket.open(js, `${prefix}-inflight`, settings),
-          Bucket.open(js, `${prefix}-inbound`, settings),
-          Bucket.open(js, `${prefix}-config`, settings),
-        ]);
+      const [sessions, retained, nodesBucket, locks, registry, inflight, inbound, config] =
+        await Promise
+          .all([
+            Bucket.open(js, `${prefix}-sessions`, settings),
+            Bucket.open(js, `${prefix}-retained`, settings),
+            Bucket.open(js, `${prefix}-nodes`, settings, leaseMs),
+            Bucket.open(js, `${prefix}-locks`, settings),
+            Bucket.open(js, `${prefix}-queues`, settings),
+            Bucket.open(js, `${prefix}-inflight`, settings),
+            Bucket.open(js, `${prefix}-inbound`, settings),
+            Bucket.open(js, `${prefix}-config`, settings),
+          ]);
       const live = new NatsLiveRouting(shared);
+      const nodes = new NatsNodeRegistry(shared, nodesBucket, locks, leaseMs);
       const queues = new NatsQueueStore(
         shared,
         jsm,
         { registry, inflight, inbound },
         options.ackWaitMs ?? 30_000,
+        () => nodes.hasPeers,
       );
       const started: Started = {
         shared,
@@ -287,7 +290,7 @@ export class NatsBackbone implements Backbone {
         live,
         queues,
         messages: new NatsMessageBus(live, queues),
-        nodes: new NatsNodeRegistry(shared, nodes, locks, leaseMs),
+        nodes,
         events: new NatsEventStream(shared),
         config: new NatsConfigStore(config, timeoutMs),
         outbox: new NatsOutboxStore(shared, jsm, settings),

@@ -536,6 +536,13 @@ export class NatsNodeRegistry implements NodeRegistry {
     if (this.#self) await this.#nodes.delete(keyToken(this.#self.id)).catch(() => {});
   }
 
+  /** Whether this node's mirror knows of another live node (a joining one shows within ms). */
+  get hasPeers(): boolean {
+    const self = this.#self === undefined ? undefined : keyToken(this.#self.id);
+    for (const key of this.#known.keys()) if (key !== self) return true;
+    return false;
+  }
+
   list(): Promise<NodeStatus[]> {
     return Promise.resolve(
       [...this.#known.values()]

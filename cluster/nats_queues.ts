@@ -178,6 +178,8 @@ export class NatsQueueStore implements QueueStore {
   readonly #inbound: Bucket;
   readonly #stream: string;
   readonly #ackWaitMs: number;
+  /** Whether other nodes are known (only they can have live subscribers for an unstored one). */
+  readonly #hasPeers: () => boolean;
   readonly mirror: BucketMirror;
   readonly #view = new Map<string, RegistryValue>();
   readonly #capture = new SubscriptionTrie<string, string>();
@@ -195,7 +197,9 @@ export class NatsQueueStore implements QueueStore {
     jsm: JetStreamManager,
     buckets: { registry: Bucket; inflight: Bucket; inbound: Bucket },
     ackWaitMs: number,
+    hasPeers: () => boolean = () => true,
   ) {
+    this.#hasPeers = hasPeers;
     this.#shared = shared;
     this.#jsm = jsm;
     this.#registry = buckets.registry;
@@ -634,10 +638,13 @@ export class NatsQueueStore implements QueueStore {
   /**
    * A QoS 1/2 message no queue takes, to other nodes' live (non-shared) interest: a core
    * publish on `{prefix}.msg.u.{topic}`, which their `{prefix}.msg.*.{filter}` subscriptions
-   * match and the messages stream does not capture.
+   * match and the messages stream does not capture. Not sent while no other node is known.
    */
   #forwardUnstored(message: Message): void {
     const shared = this.#shared;
+    // This node's own live subscribers were routed to by the engine, and its share groups
+    // never take from this root: with no other node, nobody is left to send it to.
+    if (!this.#hasPeers()) return;
     if (shared.pub.isClosed()) {
       shared.dropped.forward++;
       return;
