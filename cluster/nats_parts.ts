@@ -483,6 +483,8 @@ export class NatsNodeRegistry implements NodeRegistry {
   readonly #lostListeners = new Set<(node: NodeInfo) => void>();
   readonly mirror: BucketMirror;
   #self: NodeInfo | undefined;
+  /** This node's key in the bucket. */
+  #selfKey: string | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(shared: NatsShared, nodes: Bucket, locks: Bucket, leaseMs: number) {
@@ -513,6 +515,7 @@ export class NatsNodeRegistry implements NodeRegistry {
   /** Joins: the first heartbeat, the watch, and a heartbeat every third of the lease. */
   async join(self: NodeInfo): Promise<void> {
     this.#self = self;
+    this.#selfKey = keyToken(self.id);
     await this.#beat();
     await this.mirror.start();
     this.#heartbeat = setInterval(() => {
@@ -538,7 +541,7 @@ export class NatsNodeRegistry implements NodeRegistry {
 
   /** Whether this node's mirror knows of another live node (a joining one shows within ms). */
   get hasPeers(): boolean {
-    const self = this.#self === undefined ? undefined : keyToken(this.#self.id);
+    const self = this.#selfKey;
     for (const key of this.#known.keys()) if (key !== self) return true;
     return false;
   }

@@ -69,6 +69,7 @@ import {
 import { type Bucket, BucketMirror } from "./bucket.ts";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
 import {
+  asBackboneError,
   consumerSubjects,
   guarded,
   isConsumerNotFound,
@@ -79,6 +80,9 @@ import {
 import { type NatsShared, nextSender } from "./nats_parts.ts";
 
 const encoder = new TextEncoder();
+const ACK = encoder.encode("+ACK");
+const NAK = encoder.encode("-NAK");
+const WPI = encoder.encode("+WPI");
 const decoder = new TextDecoder();
 
 /** How long a pull request waits on the server for messages before it is renewed. */
@@ -184,6 +188,8 @@ export class NatsQueueStore implements QueueStore {
   readonly #view = new Map<string, RegistryValue>();
   readonly #capture = new SubscriptionTrie<string, string>();
   readonly #ledgers = new Map<string, Ledger>();
+  /** `isExact` of each queue, until its registry entry changes. */
+  readonly #exact = new Map<string, boolean>();
   /** Filter subjects each consumer was last given by this node. */
   readonly #consumers = new Map<string, string>();
   /** Open handles. */
@@ -228,6 +234,7 @@ export class NatsQueueStore implements QueueStore {
 
   #apply(entry: KvEntry): void {
     const qid = entry.key;
+    this.#exact.delete(qid);
     const before = this.#view.get(qid);
     if (before) { for (const filter of before.filters) this.#capture.remove(filter, qid); }
     if (entry.operation !== "PUT") {
@@ -315,8 +322,13 @@ export class NatsQueueStore implements QueueStore {
 
   /** Whether a queue's consumer captures exactly its filters (else the reader must check). */
   isExact(qid: string): boolean {
-    const value = this.#view.get(qid);
-    return value === undefined || this.#subjectsOf(qid, value.key, value.filters).exact;
+    let exact = this.#exact.get(qid);
+    if (exact === undefined) {
+      const value = this.#view.get(qid);
+      exact = value === undefined || this.#subjectsOf(qid, value.key, value.filters).exact;
+      this.#exact.set(qid, exact);
+    }
+    return exact;
   }
 
   /** Whether a queue's filters match a topic (for a consumer whose subjects were widened). */
@@ -764,10 +776,20 @@ interface Held {
 
 /** Where a JetStream delivery's ack subject keeps its delivery count and stream sequence. */
 function ackInfo(reply: string): { deliveries: number; seq: number } {
-  const tokens = reply.split(".");
-  // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… or, with domain and account hash, two more.
-  const offset = tokens.length >= 11 ? 2 : 0;
-  return { deliveries: Number(tokens[4 + offset]), seq: Number(tokens[5 + offset]) };
+  // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… or, with domain and account hash, two more
+  // tokens after ACK (11 tokens or more).
+  let dots = 0;
+  for (let i = reply.indexOf("."); i !== -1; i = reply.indexOf(".", i + 1)) dots++;
+  let start = 0;
+  for (let token = dots + 1 >= 11 ? 6 : 4; token > 0; token--) {
+    start = reply.indexOf(".", start) + 1;
+  }
+  const middle = reply.indexOf(".", start);
+  const end = reply.indexOf(".", middle + 1);
+  return {
+    deliveries: Number(reply.slice(start, middle)),
+    seq: Number(reply.slice(middle + 1, end === -1 ? undefined : end)),
+  };
 }
 
 /** An open queue on this node: pulls within credit, hands deliveries out in order. */
@@ -904,7 +926,7 @@ class NatsQueueHandle implements QueueHandle {
   /** Deliveries not handed out because the handle closed: back to the server with the rest. */
   #giveBack(messages: Msg[]): void {
     if (!this.#handedBack) this.#returned.push(...messages);
-    else for (const msg of messages) msg.respond(encoder.encode("-NAK"));
+    else for (const msg of messages) msg.respond(NAK);
   }
 
   #hand(batch: QueuedDelivery[]): void {
@@ -934,7 +956,7 @@ class NatsQueueHandle implements QueueHandle {
     ) message = undefined;
     if (message === undefined) {
       // Not for this queue: acknowledged unread, and the credit it used is given back.
-      msg.respond(encoder.encode("+ACK"));
+      msg.respond(ACK);
       this.#schedulePull();
       return undefined;
     }
@@ -961,32 +983,37 @@ class NatsQueueHandle implements QueueHandle {
   #progress(): void {
     if (this.#closed) return;
     for (const held of this.#held.values()) {
-      this.#store.shared.nc.publish(held.reply, encoder.encode("+WPI"));
+      this.#store.shared.nc.publish(held.reply, WPI);
     }
     for (const msg of this.#arrivals) {
-      this.#store.shared.nc.publish(msg.reply!, encoder.encode("+WPI"));
+      this.#store.shared.nc.publish(msg.reply!, WPI);
     }
   }
 
-  async ack(seq: number): Promise<void> {
+  ack(seq: number): Promise<void> {
     const held = this.#held.get(seq);
-    if (!held) return;
+    if (!held) return Promise.resolve();
     this.#held.delete(seq);
-    await guarded("queues.ack", async () => {
-      if (held.stateRecorded) {
+    if (held.stateRecorded) {
+      return guarded("queues.ack", async () => {
         // Confirmed before its QoS 2 state goes: were the ack lost, a redelivery without that
         // state would be sent to the client as a new message.
-        await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
+        await this.#store.shared.nc.request(held.reply, ACK, {
           timeout: this.#store.shared.timeoutMs,
         });
         await this.#store.forgetState(this.#qid, seq);
-      } else {
-        // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP
-        // after the ack wait, which QoS 1 allows; confirming each would cost a round trip.
-        this.#store.shared.nc.publish(held.reply, encoder.encode("+ACK"));
-      }
-      this.#store.acknowledged(this.#qid, held.size, held.stateRecorded);
-    });
+        this.#store.acknowledged(this.#qid, held.size, true);
+      });
+    }
+    // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP after
+    // the ack wait, which QoS 1 allows; confirming each would cost a round trip.
+    try {
+      this.#store.shared.nc.publish(held.reply, ACK);
+    } catch (error) {
+      return Promise.reject(asBackboneError("queues.ack", error));
+    }
+    this.#store.acknowledged(this.#qid, held.size, false);
+    return Promise.resolve();
   }
 
   recordPacketId(seq: number, packetId: number): Promise<void> {
@@ -1019,7 +1046,7 @@ class NatsQueueHandle implements QueueHandle {
   }
 
   async #nakReply(reply: string): Promise<void> {
-    await this.#store.shared.nc.request(reply, encoder.encode("-NAK"), {
+    await this.#store.shared.nc.request(reply, NAK, {
       timeout: this.#store.shared.timeoutMs,
     });
   }
@@ -1034,7 +1061,7 @@ class NatsQueueHandle implements QueueHandle {
         if (!held) continue;
         this.#held.delete(seq);
         await this.#store.moveToSession(pin!.clientId, held.data, held.packetId, held.released);
-        await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
+        await this.#store.shared.nc.request(held.reply, ACK, {
           timeout: this.#store.shared.timeoutMs,
         });
         this.#store.acknowledged(this.#qid, held.size, true);
