@@ -108,7 +108,7 @@ const REFRESH_MS = 1_000;
  */
 const REFRESH_FULL_MS = 25;
 /** How long after an unconfirmed ack the server's count may still include it. */
-const ACK_LAG_MS = 1_000;
+const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
 
@@ -139,8 +139,13 @@ interface Ledger {
   removed: number;
   /** Publishes counted and not yet confirmed by the stream. */
   pending: number;
-  /** When this node last acknowledged without waiting for the server's confirmation. */
-  unconfirmedAckAt: number;
+  /** Acks this node sent without waiting for the server's confirmation, ever. */
+  unconfirmed: number;
+  /**
+   * `unconfirmed` when counts were asked for, oldest first: the newest one older than
+   * ACK_LAG_MS and all later ones.
+   */
+  marks: [at: number, unconfirmed: number][];
   refreshing: Promise<void> | undefined;
 }
 
@@ -456,7 +461,8 @@ export class NatsQueueStore implements QueueStore {
         added: 0,
         removed: 0,
         pending: 0,
-        unconfirmedAckAt: 0,
+        unconfirmed: 0,
+        marks: [],
         refreshing: undefined,
       };
       this.#ledgers.set(qid, ledger);
@@ -479,6 +485,12 @@ export class NatsQueueStore implements QueueStore {
     return ledger.refreshing ??= (async () => {
       const { added, removed, pending } = ledger;
       const askedAt = Date.now();
+      // Unconfirmed acks of the last ACK_LAG_MS (all, without an older mark) may not be applied
+      // yet: the server takes acks in on a queue of its own, and may answer before it did.
+      const marks = ledger.marks;
+      marks.push([askedAt, ledger.unconfirmed]);
+      while (marks.length > 1 && marks[1][0] <= askedAt - ACK_LAG_MS) marks.shift();
+      const lagging = ledger.unconfirmed - (marks[0][0] <= askedAt - ACK_LAG_MS ? marks[0][1] : 0);
       let count = 0;
       try {
         const info = await this.#jsm.consumers.info(this.#stream, qid);
@@ -487,17 +499,14 @@ export class NatsQueueStore implements QueueStore {
         if (!isConsumerNotFound(error)) throw error;
       }
       // The count raced what this node did meanwhile: publishes on their way to the stream when
-      // it was asked for, or made since, may be in it or not, and so may acks made since. A
-      // ledger within that range is kept (on one node it is exact), one outside it is brought
-      // to its nearest end.
-      const low = count - (ledger.removed - removed);
+      // it was asked for, or made since, may be in it or not, and so may acks made since or
+      // lagging. A ledger within that range is kept (on one node it is exact), one outside it
+      // is brought to its nearest end: so a node also learns of what other nodes stored.
+      const low = count - (ledger.removed - removed) - lagging;
       const high = count + pending + (ledger.added - added);
       const held = ledger.messages + ledger.skipped;
-      // Shortly after an unconfirmed ack the server may count more than the ledger: it takes
-      // acks in on a queue of its own, and may answer before it applied them.
-      const acksMayLag = askedAt - ledger.unconfirmedAckAt < ACK_LAG_MS;
       if (held > high) this.#settle(ledger, high);
-      else if (held < low && !acksMayLag) this.#settle(ledger, low);
+      else if (held < low) this.#settle(ledger, low);
       else ledger.refreshedAt = Date.now();
     })().finally(() => ledger.refreshing = undefined);
   }
@@ -506,7 +515,7 @@ export class NatsQueueStore implements QueueStore {
   acknowledged(qid: string, bytes: number, confirmed: boolean): void {
     const ledger = this.#ledgers.get(qid);
     if (!ledger) return;
-    if (!confirmed) ledger.unconfirmedAckAt = Date.now();
+    if (!confirmed) ledger.unconfirmed++;
     ledger.messages = Math.max(0, ledger.messages - 1);
     ledger.bytes = Math.max(0, ledger.bytes - bytes);
     ledger.removed++;
