@@ -117,11 +117,11 @@ class NatsMessageBus implements MessageBus {
   listen(listener: LiveListener): void {
     this.#live.listen(listener);
   }
-  addInterest(filter: string, group?: string): Promise<void> {
-    return this.#live.addInterest(filter, group);
+  addInterest(filter: string, group?: string, stored?: boolean): Promise<void> {
+    return this.#live.addInterest(filter, group, stored);
   }
-  removeInterest(filter: string, group?: string): Promise<void> {
-    return this.#live.removeInterest(filter, group);
+  removeInterest(filter: string, group?: string, stored?: boolean): Promise<void> {
+    return this.#live.removeInterest(filter, group, stored);
   }
   forward(message: Message): void {
     this.#live.forward(message);

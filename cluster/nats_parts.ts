@@ -312,10 +312,21 @@ interface Interest {
 }
 
 /**
+ * A node's non-shared interest in a filter: its QoS 0 root subscriptions while any local
+ * subscription needs it, its QoS 1/2 roots' while one granted QoS 0 does.
+ */
+interface PlainInterest extends Interest {
+  stored: Subscription[];
+  storedCount: number;
+}
+
+/**
  * Live routing over core NATS. QoS 0 messages go to `{prefix}.msg.l.{topic}`, QoS 1/2 to
  * `{prefix}.msg.q.{topic}` (the messages stream captures only the latter), and QoS 1/2 messages no
- * queue took (all full) to `{prefix}.msg.u.{topic}`; a node's non-shared interest in a filter is one
- * subscription on `{prefix}.msg.*.{filter}` (every root), so it sees QoS 1/2 publishes live too. Interest is reference counted per filter (per filter and group for
+ * queue took (all full) to `{prefix}.msg.u.{topic}`; a node's non-shared interest in a filter is a
+ * subscription on `{prefix}.msg.l.{filter}`, and while a local subscription granted QoS 0 has the
+ * filter, also on the `q` and `u` roots, so it sees QoS 1/2 publishes live too (a subscription
+ * granted QoS 1/2 gets those from its queue: receiving them live too would only cost). Interest is reference counted per filter (per filter and group for
  * share groups, which subscribe to the QoS 0 root in a NATS queue group named after the group,
  * so exactly one node takes each message).
  *
@@ -328,7 +339,7 @@ interface Interest {
 export class NatsLiveRouting {
   readonly #shared: NatsShared;
   #listener: LiveListener = () => {};
-  readonly #plain = new Map<string, Interest>();
+  readonly #plain = new Map<string, PlainInterest>();
   readonly #groups = new Map<string, Interest & { group: string; filter: string }>();
   readonly #lastSeq = new Map<string, number>();
 
@@ -340,24 +351,28 @@ export class NatsLiveRouting {
     this.#listener = listener;
   }
 
-  addInterest(filter: string, group?: string): Promise<void> {
+  addInterest(filter: string, group?: string, stored = true): Promise<void> {
     return guarded("messages.addInterest", async () => {
       const shared = this.#shared;
       if (group === undefined) {
-        const known = this.#plain.get(filter);
-        if (known) {
-          known.count++;
-          return;
+        let interest = this.#plain.get(filter);
+        let subscribed = false;
+        if (!interest) {
+          interest = {
+            count: 0,
+            subscriptions: this.#subscribePlain(filter, ["l"]),
+            stored: [],
+            storedCount: 0,
+          };
+          this.#plain.set(filter, interest);
+          subscribed = true;
         }
-        const subjects = shared.live.filterToSubjects(filter).map((s) => anyRoot(shared, s));
-        const interest: Interest = {
-          count: 1,
-          subscriptions: subjects.map((subject) =>
-            shared.pub.subscribe(subject, { callback: (_e, msg) => this.#plain_(msg) })
-          ),
-        };
-        this.#plain.set(filter, interest);
-        await shared.pub.flush();
+        interest.count++;
+        if (stored && interest.storedCount++ === 0) {
+          interest.stored = this.#subscribePlain(filter, ["q", "u"]);
+          subscribed = true;
+        }
+        if (subscribed) await shared.pub.flush();
         return;
       }
       const id = `${group}\n${filter}`;
@@ -383,15 +398,42 @@ export class NatsLiveRouting {
     });
   }
 
-  removeInterest(filter: string, group?: string): Promise<void> {
-    const map = group === undefined ? this.#plain : this.#groups;
-    const id = group === undefined ? filter : `${group}\n${filter}`;
-    const interest = map.get(id);
+  removeInterest(filter: string, group?: string, stored = true): Promise<void> {
+    if (group === undefined) {
+      const interest = this.#plain.get(filter);
+      if (!interest) return Promise.resolve();
+      if (stored && interest.storedCount > 0 && --interest.storedCount === 0) {
+        for (const subscription of interest.stored) subscription.unsubscribe();
+        interest.stored = [];
+      }
+      if (--interest.count === 0) {
+        this.#plain.delete(filter);
+        for (const subscription of [...interest.subscriptions, ...interest.stored]) {
+          subscription.unsubscribe();
+        }
+      }
+      return Promise.resolve();
+    }
+    const id = `${group}\n${filter}`;
+    const interest = this.#groups.get(id);
     if (interest && --interest.count === 0) {
-      map.delete(id);
+      this.#groups.delete(id);
       for (const subscription of interest.subscriptions) subscription.unsubscribe();
     }
     return Promise.resolve();
+  }
+
+  /** Subscribes the publishing connection to a filter's subjects under the given roots. */
+  #subscribePlain(filter: string, roots: string[]): Subscription[] {
+    const shared = this.#shared;
+    const livePrefix = `${shared.prefix}.msg.l.`;
+    return shared.live.filterToSubjects(filter).flatMap((subject) =>
+      roots.map((root) =>
+        shared.pub.subscribe(`${shared.prefix}.msg.${root}.${subject.slice(livePrefix.length)}`, {
+          callback: (_e, msg) => this.#plain_(msg),
+        })
+      )
+    );
   }
 
   /** QoS 0 to other nodes and share groups: one core publish (echo off). */
@@ -441,18 +483,17 @@ export class NatsLiveRouting {
   }
 
   close(): void {
-    for (const interest of [...this.#plain.values(), ...this.#groups.values()]) {
+    for (const interest of this.#plain.values()) {
+      for (const subscription of [...interest.subscriptions, ...interest.stored]) {
+        subscription.unsubscribe();
+      }
+    }
+    for (const interest of this.#groups.values()) {
       for (const subscription of interest.subscriptions) subscription.unsubscribe();
     }
     this.#plain.clear();
     this.#groups.clear();
   }
-}
-
-/** A live-root subject with its root token made a wildcard, so it matches both roots. */
-function anyRoot(shared: NatsShared, subject: string): string {
-  const prefix = `${shared.prefix}.msg.l.`;
-  return `${shared.prefix}.msg.*.${subject.slice(prefix.length)}`;
 }
 
 // ---- nodes -------------------------------------------------------------------------------------

@@ -137,6 +137,40 @@ Deno.test("nats: a QoS 1 message whose every queue is full is not stored, and st
   }
 });
 
+Deno.test("nats: interest taken without QoS 1/2 gets only QoS 0 live; with it, QoS 1/2 too, until the last such interest goes", async () => {
+  const { a, b } = await twoNodes();
+  try {
+    const live: string[] = [];
+    b.messages.listen((message) => live.push(new TextDecoder().decode(message.payload)));
+    while ((await a.nodes.list()).length < 2) await new Promise((r) => setTimeout(r, 10));
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+    const send = async (payload: string) => {
+      a.messages.forward({ ...qos1("t", `${payload}0`), qos: 0 });
+      await a.messages.publish(qos1("t", `${payload}1`));
+      await settle();
+    };
+    await b.messages.addInterest("t", undefined, false);
+    await send("a");
+    assert.deepEqual(live.splice(0), ["a0"], "QoS 0 only");
+    await b.messages.addInterest("t", undefined, true);
+    await b.messages.addInterest("t", undefined, true);
+    await send("b");
+    assert.deepEqual(live.splice(0), ["b0", "b1"]);
+    await b.messages.removeInterest("t", undefined, true);
+    await send("c");
+    assert.deepEqual(live.splice(0), ["c0", "c1"], "one interest with QoS 1/2 is left");
+    await b.messages.removeInterest("t", undefined, true);
+    await send("d");
+    assert.deepEqual(live.splice(0), ["d0"]);
+    await b.messages.removeInterest("t", undefined, false);
+    await send("e");
+    assert.deepEqual(live.splice(0), []);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("nats: room freed by another node's reader is seen by a publishing node well within a second", async () => {
   const { a, b } = await twoNodes();
   try {
