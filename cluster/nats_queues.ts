@@ -13,14 +13,15 @@
  * - Bounds: each node keeps a ledger of every queue's size: what this node published and
  *   acknowledged, refreshed from the consumer's counts (pending + unacknowledged, plus what this
  *   node changed while they were on their way) at most once a second per queue it publishes into
- *   (every 25 ms while the queue looks full, so that room freed by another node's reader is seen
- *   soon), and on `size()`. A queue found full is named in the message's `Perch-Skip` header: its
- *   consumer acknowledges and drops it unread, so the message is stored in the other queues and
- *   the publisher hears "full". A message whose every queue is full is not stored at all (it
- *   would only be read to be dropped, slowing the full queue's own reader): it goes to other
- *   nodes' live subscribers on `{prefix}.msg.u.{topic}`, which the stream does not capture.
- *   Across nodes a queue can run over its bound by what other nodes published since the last
- *   refresh; bytes are estimated from the ledger's mean size when the counts came from the server.
+ *   (every 25 ms while the queue looks full and other nodes are known, so that room freed by
+ *   another node's reader is seen soon), and on `size()`. A queue found full is named in the
+ *   message's `Perch-Skip` header: its consumer acknowledges and drops it unread, so the message
+ *   is stored in the other queues and the publisher hears "full". A message whose every queue is
+ *   full is not stored at all (it would only be read to be dropped, slowing the full queue's own
+ *   reader): it goes to other nodes' live subscribers on `{prefix}.msg.u.{topic}`, which the
+ *   stream does not capture. Across nodes a queue can run over its bound by what other nodes
+ *   published since the last refresh; bytes are estimated from the ledger's mean size when the
+ *   counts came from the server.
  * - A handle pulls within its credit (one pull request for what was granted meanwhile) and, for a
  *   session queue (one reader), 128 deliveries ahead of it (its window when larger, at most
  *   1,024), so that returned credit is used at once rather than after a round trip to the server;
@@ -586,7 +587,8 @@ export class NatsQueueStore implements QueueStore {
       const full = ledger.messages + 1 > limits.maxMessages ||
         ledger.bytes + size > limits.maxBytes;
       if (
-        ledger.refreshedAt + (full ? REFRESH_FULL_MS : REFRESH_MS) < now &&
+        // Alone, this node's ledger is exact but for expiries: no need to ask often.
+        ledger.refreshedAt + (full && this.#hasPeers() ? REFRESH_FULL_MS : REFRESH_MS) < now &&
         ledger.refreshing === undefined
       ) {
         this.#refresh(qid).catch(() => {}); // Best effort; the next publish tries again.
