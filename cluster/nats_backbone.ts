@@ -271,6 +271,7 @@ export class NatsBackbone implements Backbone {
           ]);
       const live = new NatsLiveRouting(shared);
       const nodes = new NatsNodeRegistry(shared, nodesBucket, locks, leaseMs);
+      live.hasPeers = () => nodes.hasPeers;
       const queues = new NatsQueueStore(
         shared,
         jsm,

@@ -342,9 +342,16 @@ export class NatsLiveRouting {
   readonly #plain = new Map<string, PlainInterest>();
   readonly #groups = new Map<string, Interest & { group: string; filter: string }>();
   readonly #lastSeq = new Map<string, number>();
+  /** Whether other nodes are known (see {@linkcode NatsNodeRegistry.hasPeers}). */
+  #hasPeers: () => boolean = () => true;
 
   constructor(shared: NatsShared) {
     this.#shared = shared;
+  }
+
+  /** Tells live routing how to know whether other nodes exist (set once at start). */
+  set hasPeers(hasPeers: () => boolean) {
+    this.#hasPeers = hasPeers;
   }
 
   listen(listener: LiveListener): void {
@@ -436,9 +443,13 @@ export class NatsLiveRouting {
     );
   }
 
-  /** QoS 0 to other nodes and share groups: one core publish (echo off). */
+  /**
+   * QoS 0 to other nodes and share groups: one core publish (echo off). Not sent when no other
+   * node is known and this node has no share group: nobody could take it.
+   */
   forward(message: Message): void {
     const shared = this.#shared;
+    if (this.#groups.size === 0 && !this.#hasPeers()) return;
     if (shared.pub.isClosed()) {
       shared.dropped.forward++;
       return;

@@ -171,6 +171,43 @@ Deno.test("nats: interest taken without QoS 1/2 gets only QoS 0 live; with it, Q
   }
 });
 
+Deno.test("nats: a lone node sends QoS 0 and unstored QoS 1 messages nowhere, unless it has a share group", async () => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `lone${++next}`;
+  const alone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await alone.start({ id: "a", version: "test", startedAt: 0 });
+  const nc = await connect({ servers: url });
+  try {
+    const seen: string[] = [];
+    nc.subscribe(`${prefix}.msg.>`, {
+      callback: (_e, msg) => {
+        seen.push(msg.subject.split(".")[2]);
+      },
+    });
+    await nc.flush();
+    await alone.queues.setFilters("s1", ["t"], { maxMessages: 1, maxBytes: 1 << 20 });
+    alone.messages.forward({ ...qos1("t", "0"), qos: 0 });
+    await alone.messages.publish(qos1("t", "stored"));
+    assert.equal((await alone.messages.publish(qos1("t", "unstored"))).full, 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(seen.splice(0), ["q"], "only the stored one");
+    await alone.messages.addInterest("t", "g");
+    alone.messages.forward({ ...qos1("t", "0"), qos: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(seen.splice(0), ["l"], "for the share group");
+  } finally {
+    await nc.close();
+    await alone.close();
+  }
+});
+
 Deno.test("nats: room freed by another node's reader is seen by a publishing node well within a second", async () => {
   const { a, b } = await twoNodes();
   try {
