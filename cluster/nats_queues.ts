@@ -98,6 +98,9 @@ const PULL_MIN_BATCH = 8;
  * the client's window, when more) and at most: they wait in the handle, unacknowledged in the
  * stream, so that credit coming back is used at once instead of after a round trip to the
  * server. A share group's handle pulls nothing ahead: what one member holds, no other can take.
+ * What was pulled ahead goes back with the rest when the handle closes (a takeover, a
+ * disconnect), in stream order; the server then counts it delivered once already, so its first
+ * send to the client carries DUP, which MQTT allows ("might be a re-delivery").
  */
 const PREFETCH_MIN = 128;
 const PREFETCH_MAX = 1024;
