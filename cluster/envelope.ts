@@ -47,9 +47,17 @@ export interface Envelope {
   sender: Sender;
 }
 
+/** The last sender id encoded (one per backbone instance, so nearly always the same). */
+let lastSenderId = "";
+let lastSenderBytes = new Uint8Array(0);
+
 /** Encodes a message with its sender. */
 export function encodeEnvelope(message: Message, sender: Sender): Uint8Array {
-  const senderId = encoder.encode(sender.id);
+  if (sender.id !== lastSenderId) {
+    lastSenderId = sender.id;
+    lastSenderBytes = encoder.encode(sender.id);
+  }
+  const senderId = lastSenderBytes;
   const origin = encoder.encode(message.origin);
   const topic = encoder.encode(message.topic);
   const propsLength = propertiesLength(message.properties, PacketType.PUBLISH);

@@ -42,6 +42,7 @@ import {
   NatsSessionStore,
   type NatsShared,
 } from "./nats_parts.ts";
+import { JsPublisher } from "./js_publisher.ts";
 import { NatsOutboxStore } from "./nats_outbox.ts";
 import { messagesStream, NatsQueueStore } from "./nats_queues.ts";
 import { SubjectMapping } from "./subject.ts";
@@ -117,11 +118,11 @@ class NatsMessageBus implements MessageBus {
   listen(listener: LiveListener): void {
     this.#live.listen(listener);
   }
-  addInterest(filter: string, group?: string): Promise<void> {
-    return this.#live.addInterest(filter, group);
+  addInterest(filter: string, group?: string, stored?: boolean): Promise<void> {
+    return this.#live.addInterest(filter, group, stored);
   }
-  removeInterest(filter: string, group?: string): Promise<void> {
-    return this.#live.removeInterest(filter, group);
+  removeInterest(filter: string, group?: string, stored?: boolean): Promise<void> {
+    return this.#live.removeInterest(filter, group, stored);
   }
   forward(message: Message): void {
     this.#live.forward(message);
@@ -247,7 +248,7 @@ export class NatsBackbone implements Backbone {
         nc,
         pub,
         js,
-        pubJs: jetstream(pub, { timeout: timeoutMs }),
+        pubJs: new JsPublisher(pub, timeoutMs),
         prefix,
         clock: options.clock,
         timeoutMs,
@@ -257,23 +258,27 @@ export class NatsBackbone implements Backbone {
         dropped: { forward: 0, events: 0 },
       };
       const leaseMs = options.leaseMs ?? 10_000;
-      const [sessions, retained, nodes, locks, registry, inflight, inbound, config] = await Promise
-        .all([
-          Bucket.open(js, `${prefix}-sessions`, settings),
-          Bucket.open(js, `${prefix}-retained`, settings),
-          Bucket.open(js, `${prefix}-nodes`, settings, leaseMs),
-          Bucket.open(js, `${prefix}-locks`, settings),
-          Bucket.open(js, `${prefix}-queues`, settings),
-          Bucket.open(js, `${prefix}-inflight`, settings),
-          Bucket.open(js, `${prefix}-inbound`, settings),
-          Bucket.open(js, `${prefix}-config`, settings),
-        ]);
+      const [sessions, retained, nodesBucket, locks, registry, inflight, inbound, config] =
+        await Promise
+          .all([
+            Bucket.open(js, `${prefix}-sessions`, settings),
+            Bucket.open(js, `${prefix}-retained`, settings),
+            Bucket.open(js, `${prefix}-nodes`, settings, leaseMs),
+            Bucket.open(js, `${prefix}-locks`, settings),
+            Bucket.open(js, `${prefix}-queues`, settings),
+            Bucket.open(js, `${prefix}-inflight`, settings),
+            Bucket.open(js, `${prefix}-inbound`, settings),
+            Bucket.open(js, `${prefix}-config`, settings),
+          ]);
       const live = new NatsLiveRouting(shared);
+      const nodes = new NatsNodeRegistry(shared, nodesBucket, locks, leaseMs);
+      live.hasPeers = () => nodes.hasPeers;
       const queues = new NatsQueueStore(
         shared,
         jsm,
         { registry, inflight, inbound },
         options.ackWaitMs ?? 30_000,
+        () => nodes.hasPeers,
       );
       const started: Started = {
         shared,
@@ -287,7 +292,7 @@ export class NatsBackbone implements Backbone {
         live,
         queues,
         messages: new NatsMessageBus(live, queues),
-        nodes: new NatsNodeRegistry(shared, nodes, locks, leaseMs),
+        nodes,
         events: new NatsEventStream(shared),
         config: new NatsConfigStore(config, timeoutMs),
         outbox: new NatsOutboxStore(shared, jsm, settings),
@@ -370,6 +375,8 @@ export class NatsBackbone implements Backbone {
     started.retained.mirror.stop();
     started.config.mirror.stop();
     await Promise.allSettled([started.shared.pub.drain(), started.shared.nc.drain()]);
+    // After the drain, which takes in the answers already on their way: what still waits fails.
+    started.shared.pubJs.close();
   }
 }
 

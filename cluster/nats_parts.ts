@@ -31,6 +31,7 @@ import {
   type StoredSession,
 } from "../src/mod.ts";
 import { type Bucket, BucketMirror } from "./bucket.ts";
+import type { JsPublisher } from "./js_publisher.ts";
 import { decodeEnvelope, encodeEnvelope, type Sender } from "./envelope.ts";
 import { guarded, keyToken, shortHash } from "./names.ts";
 import type { SubjectMapping } from "./subject.ts";
@@ -49,8 +50,8 @@ export interface NatsShared {
    */
   pub: NatsConnection;
   js: JetStreamClient;
-  /** JetStream publishes on the publishing connection. */
-  pubJs: JetStreamClient;
+  /** JetStream publishes on the publishing connection, many in flight. */
+  pubJs: JsPublisher;
   prefix: string;
   clock: Clock;
   timeoutMs: number;
@@ -311,10 +312,21 @@ interface Interest {
 }
 
 /**
+ * A node's non-shared interest in a filter: its QoS 0 root subscriptions while any local
+ * subscription needs it, its QoS 1/2 roots' while one granted QoS 0 does.
+ */
+interface PlainInterest extends Interest {
+  stored: Subscription[];
+  storedCount: number;
+}
+
+/**
  * Live routing over core NATS. QoS 0 messages go to `{prefix}.msg.l.{topic}`, QoS 1/2 to
- * `{prefix}.msg.q.{topic}` (the messages stream captures only the latter); a node's non-shared
- * interest in a filter is one subscription on `{prefix}.msg.*.{filter}` (both roots), so it sees
- * QoS 1/2 publishes live too. Interest is reference counted per filter (per filter and group for
+ * `{prefix}.msg.q.{topic}` (the messages stream captures only the latter), and QoS 1/2 messages no
+ * queue took (all full) to `{prefix}.msg.u.{topic}`; a node's non-shared interest in a filter is a
+ * subscription on `{prefix}.msg.l.{filter}`, and while a local subscription granted QoS 0 has the
+ * filter, also on the `q` and `u` roots, so it sees QoS 1/2 publishes live too (a subscription
+ * granted QoS 1/2 gets those from its queue: receiving them live too would only cost). Interest is reference counted per filter (per filter and group for
  * share groups, which subscribe to the QoS 0 root in a NATS queue group named after the group,
  * so exactly one node takes each message).
  *
@@ -327,36 +339,47 @@ interface Interest {
 export class NatsLiveRouting {
   readonly #shared: NatsShared;
   #listener: LiveListener = () => {};
-  readonly #plain = new Map<string, Interest>();
+  readonly #plain = new Map<string, PlainInterest>();
   readonly #groups = new Map<string, Interest & { group: string; filter: string }>();
   readonly #lastSeq = new Map<string, number>();
+  /** Whether other nodes are known (see {@linkcode NatsNodeRegistry.hasPeers}). */
+  #hasPeers: () => boolean = () => true;
 
   constructor(shared: NatsShared) {
     this.#shared = shared;
+  }
+
+  /** Tells live routing how to know whether other nodes exist (set once at start). */
+  set hasPeers(hasPeers: () => boolean) {
+    this.#hasPeers = hasPeers;
   }
 
   listen(listener: LiveListener): void {
     this.#listener = listener;
   }
 
-  addInterest(filter: string, group?: string): Promise<void> {
+  addInterest(filter: string, group?: string, stored = true): Promise<void> {
     return guarded("messages.addInterest", async () => {
       const shared = this.#shared;
       if (group === undefined) {
-        const known = this.#plain.get(filter);
-        if (known) {
-          known.count++;
-          return;
+        let interest = this.#plain.get(filter);
+        let subscribed = false;
+        if (!interest) {
+          interest = {
+            count: 0,
+            subscriptions: this.#subscribePlain(filter, ["l"]),
+            stored: [],
+            storedCount: 0,
+          };
+          this.#plain.set(filter, interest);
+          subscribed = true;
         }
-        const subjects = shared.live.filterToSubjects(filter).map((s) => anyRoot(shared, s));
-        const interest: Interest = {
-          count: 1,
-          subscriptions: subjects.map((subject) =>
-            shared.pub.subscribe(subject, { callback: (_e, msg) => this.#plain_(msg) })
-          ),
-        };
-        this.#plain.set(filter, interest);
-        await shared.pub.flush();
+        interest.count++;
+        if (stored && interest.storedCount++ === 0) {
+          interest.stored = this.#subscribePlain(filter, ["q", "u"]);
+          subscribed = true;
+        }
+        if (subscribed) await shared.pub.flush();
         return;
       }
       const id = `${group}\n${filter}`;
@@ -382,20 +405,51 @@ export class NatsLiveRouting {
     });
   }
 
-  removeInterest(filter: string, group?: string): Promise<void> {
-    const map = group === undefined ? this.#plain : this.#groups;
-    const id = group === undefined ? filter : `${group}\n${filter}`;
-    const interest = map.get(id);
+  removeInterest(filter: string, group?: string, stored = true): Promise<void> {
+    if (group === undefined) {
+      const interest = this.#plain.get(filter);
+      if (!interest) return Promise.resolve();
+      if (stored && interest.storedCount > 0 && --interest.storedCount === 0) {
+        for (const subscription of interest.stored) subscription.unsubscribe();
+        interest.stored = [];
+      }
+      if (--interest.count === 0) {
+        this.#plain.delete(filter);
+        for (const subscription of [...interest.subscriptions, ...interest.stored]) {
+          subscription.unsubscribe();
+        }
+      }
+      return Promise.resolve();
+    }
+    const id = `${group}\n${filter}`;
+    const interest = this.#groups.get(id);
     if (interest && --interest.count === 0) {
-      map.delete(id);
+      this.#groups.delete(id);
       for (const subscription of interest.subscriptions) subscription.unsubscribe();
     }
     return Promise.resolve();
   }
 
-  /** QoS 0 to other nodes and share groups: one core publish (echo off). */
+  /** Subscribes the publishing connection to a filter's subjects under the given roots. */
+  #subscribePlain(filter: string, roots: string[]): Subscription[] {
+    const shared = this.#shared;
+    const livePrefix = `${shared.prefix}.msg.l.`;
+    return shared.live.filterToSubjects(filter).flatMap((subject) =>
+      roots.map((root) =>
+        shared.pub.subscribe(`${shared.prefix}.msg.${root}.${subject.slice(livePrefix.length)}`, {
+          callback: (_e, msg) => this.#plain_(msg),
+        })
+      )
+    );
+  }
+
+  /**
+   * QoS 0 to other nodes and share groups: one core publish (echo off). Not sent when no other
+   * node is known and this node has no share group: nobody could take it.
+   */
   forward(message: Message): void {
     const shared = this.#shared;
+    if (this.#groups.size === 0 && !this.#hasPeers()) return;
     if (shared.pub.isClosed()) {
       shared.dropped.forward++;
       return;
@@ -440,18 +494,17 @@ export class NatsLiveRouting {
   }
 
   close(): void {
-    for (const interest of [...this.#plain.values(), ...this.#groups.values()]) {
+    for (const interest of this.#plain.values()) {
+      for (const subscription of [...interest.subscriptions, ...interest.stored]) {
+        subscription.unsubscribe();
+      }
+    }
+    for (const interest of this.#groups.values()) {
       for (const subscription of interest.subscriptions) subscription.unsubscribe();
     }
     this.#plain.clear();
     this.#groups.clear();
   }
-}
-
-/** A live-root subject with its root token made a wildcard, so it matches both roots. */
-function anyRoot(shared: NatsShared, subject: string): string {
-  const prefix = `${shared.prefix}.msg.l.`;
-  return `${shared.prefix}.msg.*.${subject.slice(prefix.length)}`;
 }
 
 // ---- nodes -------------------------------------------------------------------------------------
@@ -482,6 +535,8 @@ export class NatsNodeRegistry implements NodeRegistry {
   readonly #lostListeners = new Set<(node: NodeInfo) => void>();
   readonly mirror: BucketMirror;
   #self: NodeInfo | undefined;
+  /** This node's key in the bucket. */
+  #selfKey: string | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(shared: NatsShared, nodes: Bucket, locks: Bucket, leaseMs: number) {
@@ -512,6 +567,7 @@ export class NatsNodeRegistry implements NodeRegistry {
   /** Joins: the first heartbeat, the watch, and a heartbeat every third of the lease. */
   async join(self: NodeInfo): Promise<void> {
     this.#self = self;
+    this.#selfKey = keyToken(self.id);
     await this.#beat();
     await this.mirror.start();
     this.#heartbeat = setInterval(() => {
@@ -533,6 +589,13 @@ export class NatsNodeRegistry implements NodeRegistry {
     clearInterval(this.#heartbeat);
     this.mirror.stop();
     if (this.#self) await this.#nodes.delete(keyToken(this.#self.id)).catch(() => {});
+  }
+
+  /** Whether this node's mirror knows of another live node (a joining one shows within ms). */
+  get hasPeers(): boolean {
+    const self = this.#selfKey;
+    for (const key of this.#known.keys()) if (key !== self) return true;
+    return false;
   }
 
   list(): Promise<NodeStatus[]> {

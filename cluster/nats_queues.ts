@@ -10,15 +10,23 @@
  *   QoS 2 delivery pinned to a member moves there.
  * - The queue registry (KV `{prefix}-queues`: filters, bounds, group members) is mirrored by every
  *   node; a publish counts the queues it is stored in from that mirror.
- * - Bounds: each node keeps a ledger of every queue's size: exact for what this node published
- *   and acknowledged, refreshed from the consumer's counts (pending + unacknowledged) at most once
- *   a second per queue it publishes into, and on `size()`. A queue found full is named in the
+ * - Bounds: each node keeps a ledger of every queue's size: what this node published and
+ *   acknowledged, refreshed from the consumer's counts (pending + unacknowledged, plus what this
+ *   node changed while they were on their way) at most once a second per queue it publishes into
+ *   (every 25 ms while the queue looks full and other nodes are known, so that room freed by
+ *   another node's reader is seen soon), and on `size()`. A queue found full is named in the
  *   message's `Perch-Skip` header: its consumer acknowledges and drops it unread, so the message
- *   is stored in the other queues and the publisher hears "full". Across nodes a queue can run
- *   over its bound by what other nodes published since the last refresh; bytes are estimated
- *   from the ledger's mean size when the counts came from the server.
- * - A handle pulls within its credit (one pull request for what was granted meanwhile), acks with
- *   `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and keeps its unacknowledged deliveries alive with
+ *   is stored in the other queues and the publisher hears "full". A message whose every queue is
+ *   full is not stored at all (it would only be read to be dropped, slowing the full queue's own
+ *   reader): it goes to other nodes' live subscribers on `{prefix}.msg.u.{topic}`, which the
+ *   stream does not capture. Across nodes a queue can run over its bound by what other nodes
+ *   published since the last refresh; bytes are estimated from the ledger's mean size when the
+ *   counts came from the server.
+ * - A handle pulls within its credit (one pull request for what was granted meanwhile) and, for a
+ *   session queue (one reader), 128 deliveries ahead of it (its window when larger, at most
+ *   1,024), so that returned credit is used at once rather than after a round trip to the server;
+ *   it acks with `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and
+ *   keeps its unacknowledged deliveries (and those pulled ahead) alive with
  *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
  *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
  *   and stream sequence), read back for redelivered messages.
@@ -62,6 +70,7 @@ import {
 import { type Bucket, BucketMirror } from "./bucket.ts";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
 import {
+  asBackboneError,
   consumerSubjects,
   guarded,
   isConsumerNotFound,
@@ -72,6 +81,9 @@ import {
 import { type NatsShared, nextSender } from "./nats_parts.ts";
 
 const encoder = new TextEncoder();
+const ACK = encoder.encode("+ACK");
+const NAK = encoder.encode("-NAK");
+const WPI = encoder.encode("+WPI");
 const decoder = new TextDecoder();
 
 /** How long a pull request waits on the server for messages before it is renewed. */
@@ -81,10 +93,26 @@ const PULL_EXPIRES_MS = 30_000;
  * API request, and one per acknowledged message cost more than the delivery itself.
  */
 const PULL_MIN_BATCH = 8;
+/**
+ * Deliveries a session queue's handle pulls ahead of its credit, at least (its largest grant,
+ * the client's window, when more) and at most: they wait in the handle, unacknowledged in the
+ * stream, so that credit coming back is used at once instead of after a round trip to the
+ * server. A share group's handle pulls nothing ahead: what one member holds, no other can take.
+ * What was pulled ahead goes back with the rest when the handle closes (a takeover, a
+ * disconnect), in stream order; the server then counts it delivered once already, so its first
+ * send to the client carries DUP, which MQTT allows ("might be a re-delivery").
+ */
+const PREFETCH_MIN = 128;
+const PREFETCH_MAX = 1024;
 /** How often a queue's ledger may be refreshed from the server while it is published into. */
 const REFRESH_MS = 1_000;
+/**
+ * How often while it looks full: acknowledgements on other nodes free room this node learns of
+ * only from the server, and a queue that looked full for a whole second would starve its reader.
+ */
+const REFRESH_FULL_MS = 25;
 /** How long after an unconfirmed ack the server's count may still include it. */
-const ACK_LAG_MS = 1_000;
+const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
 
@@ -109,10 +137,19 @@ interface Ledger {
   /** Messages stored with this queue named in their skip header and not read yet. */
   skipped: number;
   refreshedAt: number;
-  /** Counts local changes, so a refresh that raced one is not applied. */
-  changes: number;
-  /** When this node last acknowledged without waiting for the server's confirmation. */
-  unconfirmedAckAt: number;
+  /** Messages this node added to the queue (publishes counted, moves), ever. */
+  added: number;
+  /** Messages this node removed from it (acknowledgements, failed publishes), ever. */
+  removed: number;
+  /** Publishes counted and not yet confirmed by the stream. */
+  pending: number;
+  /** Acks this node sent without waiting for the server's confirmation, ever. */
+  unconfirmed: number;
+  /**
+   * `unconfirmed` when counts were asked for, oldest first: the newest one older than
+   * ACK_LAG_MS and all later ones.
+   */
+  marks: [at: number, unconfirmed: number][];
   refreshing: Promise<void> | undefined;
 }
 
@@ -154,10 +191,14 @@ export class NatsQueueStore implements QueueStore {
   readonly #inbound: Bucket;
   readonly #stream: string;
   readonly #ackWaitMs: number;
+  /** Whether other nodes are known (only they can have live subscribers for an unstored one). */
+  readonly #hasPeers: () => boolean;
   readonly mirror: BucketMirror;
   readonly #view = new Map<string, RegistryValue>();
   readonly #capture = new SubscriptionTrie<string, string>();
   readonly #ledgers = new Map<string, Ledger>();
+  /** `isExact` of each queue, until its registry entry changes. */
+  readonly #exact = new Map<string, boolean>();
   /** Filter subjects each consumer was last given by this node. */
   readonly #consumers = new Map<string, string>();
   /** Open handles. */
@@ -171,7 +212,9 @@ export class NatsQueueStore implements QueueStore {
     jsm: JetStreamManager,
     buckets: { registry: Bucket; inflight: Bucket; inbound: Bucket },
     ackWaitMs: number,
+    hasPeers: () => boolean = () => true,
   ) {
+    this.#hasPeers = hasPeers;
     this.#shared = shared;
     this.#jsm = jsm;
     this.#registry = buckets.registry;
@@ -200,6 +243,7 @@ export class NatsQueueStore implements QueueStore {
 
   #apply(entry: KvEntry): void {
     const qid = entry.key;
+    this.#exact.delete(qid);
     const before = this.#view.get(qid);
     if (before) { for (const filter of before.filters) this.#capture.remove(filter, qid); }
     if (entry.operation !== "PUT") {
@@ -287,8 +331,13 @@ export class NatsQueueStore implements QueueStore {
 
   /** Whether a queue's consumer captures exactly its filters (else the reader must check). */
   isExact(qid: string): boolean {
-    const value = this.#view.get(qid);
-    return value === undefined || this.#subjectsOf(qid, value.key, value.filters).exact;
+    let exact = this.#exact.get(qid);
+    if (exact === undefined) {
+      const value = this.#view.get(qid);
+      exact = value === undefined || this.#subjectsOf(qid, value.key, value.filters).exact;
+      this.#exact.set(qid, exact);
+    }
+    return exact;
   }
 
   /** Whether a queue's filters match a topic (for a consumer whose subjects were widened). */
@@ -413,8 +462,11 @@ export class NatsQueueStore implements QueueStore {
         bytes: 0,
         skipped: 0,
         refreshedAt: 0,
-        changes: 0,
-        unconfirmedAckAt: 0,
+        added: 0,
+        removed: 0,
+        pending: 0,
+        unconfirmed: 0,
+        marks: [],
         refreshing: undefined,
       };
       this.#ledgers.set(qid, ledger);
@@ -435,8 +487,14 @@ export class NatsQueueStore implements QueueStore {
   #refresh(qid: string): Promise<void> {
     const ledger = this.#ledger(qid);
     return ledger.refreshing ??= (async () => {
-      const changes = ledger.changes;
+      const { added, removed, pending } = ledger;
       const askedAt = Date.now();
+      // Unconfirmed acks of the last ACK_LAG_MS (all, without an older mark) may not be applied
+      // yet: the server takes acks in on a queue of its own, and may answer before it did.
+      const marks = ledger.marks;
+      marks.push([askedAt, ledger.unconfirmed]);
+      while (marks.length > 1 && marks[1][0] <= askedAt - ACK_LAG_MS) marks.shift();
+      const lagging = ledger.unconfirmed - (marks[0][0] <= askedAt - ACK_LAG_MS ? marks[0][1] : 0);
       let count = 0;
       try {
         const info = await this.#jsm.consumers.info(this.#stream, qid);
@@ -444,12 +502,15 @@ export class NatsQueueStore implements QueueStore {
       } catch (error) {
         if (!isConsumerNotFound(error)) throw error;
       }
-      // A local publish or ack while the count was on its way: the ledger is newer. So is it
-      // when the server counts more than the ledger shortly after an unconfirmed ack: the
-      // server takes acks in on a queue of its own, and may answer before it applied them.
-      const acksMayLag = askedAt - ledger.unconfirmedAckAt < ACK_LAG_MS &&
-        count - ledger.skipped > ledger.messages;
-      if (ledger.changes === changes && !acksMayLag) this.#settle(ledger, count);
+      // The count raced what this node did meanwhile: publishes on their way to the stream when
+      // it was asked for, or made since, may be in it or not, and so may acks made since or
+      // lagging. A ledger within that range is kept (on one node it is exact), one outside it
+      // is brought to its nearest end: so a node also learns of what other nodes stored.
+      const low = count - (ledger.removed - removed) - lagging;
+      const high = count + pending + (ledger.added - added);
+      const held = ledger.messages + ledger.skipped;
+      if (held > high) this.#settle(ledger, high);
+      else if (held < low) this.#settle(ledger, low);
       else ledger.refreshedAt = Date.now();
     })().finally(() => ledger.refreshing = undefined);
   }
@@ -458,10 +519,10 @@ export class NatsQueueStore implements QueueStore {
   acknowledged(qid: string, bytes: number, confirmed: boolean): void {
     const ledger = this.#ledgers.get(qid);
     if (!ledger) return;
-    if (!confirmed) ledger.unconfirmedAckAt = Date.now();
+    if (!confirmed) ledger.unconfirmed++;
     ledger.messages = Math.max(0, ledger.messages - 1);
     ledger.bytes = Math.max(0, ledger.bytes - bytes);
-    ledger.changes++;
+    ledger.removed++;
   }
 
   /** A message skipped for a queue was read and dropped by its consumer. */
@@ -469,7 +530,6 @@ export class NatsQueueStore implements QueueStore {
     const ledger = this.#ledgers.get(qid);
     if (ledger && ledger.skipped > 0) {
       ledger.skipped--;
-      ledger.changes++;
     }
   }
 
@@ -527,19 +587,41 @@ export class NatsQueueStore implements QueueStore {
     for (const qid of qids) {
       const limits = this.#view.get(qid)!.limits;
       const ledger = this.#ledger(qid);
-      if (ledger.refreshedAt + REFRESH_MS < now && ledger.refreshing === undefined) {
+      const full = ledger.messages + 1 > limits.maxMessages ||
+        ledger.bytes + size > limits.maxBytes;
+      if (
+        // Alone, this node's ledger is exact but for expiries: no need to ask often.
+        ledger.refreshedAt + (full && this.#hasPeers() ? REFRESH_FULL_MS : REFRESH_MS) < now &&
+        ledger.refreshing === undefined
+      ) {
         this.#refresh(qid).catch(() => {}); // Best effort; the next publish tries again.
       }
-      ledger.changes++;
-      if (ledger.messages + 1 > limits.maxMessages || ledger.bytes + size > limits.maxBytes) {
+      if (full) {
         skip.push(qid);
         ledger.skipped++;
         skipped.push(ledger);
       } else {
         ledger.messages++;
         ledger.bytes += size;
+        ledger.added++;
+        ledger.pending++;
         counted.push(ledger);
       }
+    }
+    if (counted.length === 0 && skipped.length > 0) {
+      // Every queue it matches is full: nothing would read it, so it is not stored (a consumer
+      // would otherwise read and drop it, and a full queue's overflow would slow its own
+      // delivery). Other nodes' live subscribers still get it, on a root the stream ignores.
+      for (const ledger of skipped) ledger.skipped--;
+      this.#forwardUnstored(message);
+      return {
+        queued: 0,
+        full: skipped.length,
+        fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+        congested: false,
+        forwarded: true,
+        duplicate: false,
+      };
     }
     let h: MsgHdrs | undefined;
     if (skip.length > 0) {
@@ -553,7 +635,6 @@ export class NatsQueueStore implements QueueStore {
         {
           headers: h,
           msgID,
-          timeout: shared.timeoutMs,
           ...(ttlMs !== undefined ? { ttl: ttlSeconds(ttlMs) } : {}),
         },
       );
@@ -564,6 +645,8 @@ export class NatsQueueStore implements QueueStore {
     } catch (error) {
       this.#undo(counted, skipped, size);
       throw error;
+    } finally {
+      for (const ledger of counted) ledger.pending--;
     }
     this.#stored++;
     this.#meanSize += (size - this.#meanSize) / this.#stored;
@@ -578,10 +661,33 @@ export class NatsQueueStore implements QueueStore {
     };
   }
 
+  /**
+   * A QoS 1/2 message no queue takes, to other nodes' live (non-shared) interest: a core
+   * publish on `{prefix}.msg.u.{topic}`, which their `{prefix}.msg.*.{filter}` subscriptions
+   * match and the messages stream does not capture. Not sent while no other node is known.
+   */
+  #forwardUnstored(message: Message): void {
+    const shared = this.#shared;
+    // This node's own live subscribers were routed to by the engine, and its share groups
+    // never take from this root: with no other node, nobody is left to send it to.
+    if (!this.#hasPeers()) return;
+    if (shared.pub.isClosed()) {
+      shared.dropped.forward++;
+      return;
+    }
+    const subject = shared.stored.topicToSubject(message.topic);
+    const root = `${shared.prefix}.msg.q.`;
+    shared.pub.publish(
+      `${shared.prefix}.msg.u.${subject.slice(root.length)}`,
+      encodeEnvelope(message, nextSender(shared)),
+    );
+  }
+
   #undo(counted: Ledger[], skipped: Ledger[], size: number): void {
     for (const ledger of counted) {
       ledger.messages--;
       ledger.bytes -= size;
+      ledger.removed++;
     }
     for (const ledger of skipped) ledger.skipped--;
   }
@@ -653,14 +759,11 @@ export class NatsQueueStore implements QueueStore {
     h.set(MOVED_HEADER, "1");
     h.set(PACKET_ID_HEADER, String(packetId));
     h.set(RELEASED_HEADER, released ? "1" : "0");
-    await this.#shared.pubJs.publish(this.#direct(qid), data, {
-      headers: h,
-      timeout: this.#shared.timeoutMs,
-    });
+    await this.#shared.pubJs.publish(this.#direct(qid), data, { headers: h });
     const ledger = this.#ledger(qid);
     ledger.messages++;
     ledger.bytes += decodeEnvelope(data).message.payload.length;
-    ledger.changes++;
+    ledger.added++;
   }
 }
 
@@ -687,10 +790,20 @@ interface Held {
 
 /** Where a JetStream delivery's ack subject keeps its delivery count and stream sequence. */
 function ackInfo(reply: string): { deliveries: number; seq: number } {
-  const tokens = reply.split(".");
-  // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… or, with domain and account hash, two more.
-  const offset = tokens.length >= 11 ? 2 : 0;
-  return { deliveries: Number(tokens[4 + offset]), seq: Number(tokens[5 + offset]) };
+  // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… or, with domain and account hash, two more
+  // tokens after ACK (11 tokens or more).
+  let dots = 0;
+  for (let i = reply.indexOf("."); i !== -1; i = reply.indexOf(".", i + 1)) dots++;
+  let start = 0;
+  for (let token = dots + 1 >= 11 ? 6 : 4; token > 0; token--) {
+    start = reply.indexOf(".", start) + 1;
+  }
+  const middle = reply.indexOf(".", start);
+  const end = reply.indexOf(".", middle + 1);
+  return {
+    deliveries: Number(reply.slice(start, middle)),
+    seq: Number(reply.slice(middle + 1, end === -1 ? undefined : end)),
+  };
 }
 
 /** An open queue on this node: pulls within credit, hands deliveries out in order. */
@@ -702,14 +815,17 @@ class NatsQueueHandle implements QueueHandle {
   readonly #subscription: Subscription;
   readonly #consumer: QueueConsumer;
   readonly #held = new Map<number, Held>();
+  /** Arrived and not handed out yet (beyond the credit: pulled ahead). */
   #arrivals: Msg[] = [];
   /** Deliveries that arrived while closing, handed back with the held ones in `close`. */
   #returned: Msg[] = [];
   /** `close` handed everything back: a late delivery goes back on its own. */
   #handedBack = false;
   #draining = false;
-  /** Granted and not yet asked of the server. */
-  #unrequested = 0;
+  /** Granted by the engine and not handed out yet. */
+  #credit = 0;
+  /** How far beyond the credit to pull (see PREFETCH_MIN). */
+  #prefetch: number;
   /** Asked of the server and not arrived yet. */
   #outstanding = 0;
   #flushing = false;
@@ -720,6 +836,7 @@ class NatsQueueHandle implements QueueHandle {
     this.#store = store;
     this.#qid = qid;
     this.#consumer = consumer;
+    this.#prefetch = qid.startsWith("s") ? PREFETCH_MIN : 0;
     this.#inbox = createInbox();
     this.#subscription = store.shared.nc.subscribe(this.#inbox, {
       callback: (_error, msg) => this.#arrived(msg),
@@ -729,7 +846,11 @@ class NatsQueueHandle implements QueueHandle {
 
   request(count: number): void {
     if (this.#closed || count <= 0) return;
-    this.#unrequested += count;
+    this.#credit += count;
+    if (this.#prefetch > 0 && count > this.#prefetch) {
+      this.#prefetch = Math.min(count, PREFETCH_MAX);
+    }
+    if (this.#arrivals.length > 0 && !this.#draining) this.#drain().catch(() => {});
     this.#schedulePull();
   }
 
@@ -738,11 +859,11 @@ class NatsQueueHandle implements QueueHandle {
     this.#flushing = true;
     queueMicrotask(() => {
       this.#flushing = false;
-      if (this.#closed || this.#unrequested <= 0) return;
-      // Small credit waits for more while messages are still coming; never when none are.
-      if (this.#outstanding > 0 && this.#unrequested < PULL_MIN_BATCH) return;
-      const batch = this.#unrequested;
-      this.#unrequested = 0;
+      if (this.#closed) return;
+      const batch = this.#credit + this.#prefetch - this.#outstanding - this.#arrivals.length;
+      if (batch <= 0) return;
+      // A small batch waits for more while messages are still coming; never when none are.
+      if (this.#outstanding > 0 && batch < PULL_MIN_BATCH) return;
       this.#outstanding += batch;
       const store = this.#store;
       store.shared.nc.publish(
@@ -753,12 +874,6 @@ class NatsQueueHandle implements QueueHandle {
     });
   }
 
-  /** Counts messages asked for that arrived or will not; with none left, pulls what is granted. */
-  #arrivedOrGone(count: number): void {
-    this.#outstanding = Math.max(0, this.#outstanding - count);
-    if (this.#outstanding === 0 && this.#unrequested > 0) this.#schedulePull();
-  }
-
   /** A message (or a status) on this handle's inbox. */
   #arrived(msg: Msg): void {
     const status = msg.headers?.code ?? 0;
@@ -766,32 +881,34 @@ class NatsQueueHandle implements QueueHandle {
       // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
       // again while the handle is open and the consumer exists.
       const unfilled = Number(msg.headers?.get("Nats-Pending-Messages") || "0");
-      this.#arrivedOrGone(unfilled);
+      this.#outstanding = Math.max(0, this.#outstanding - unfilled);
       if (!this.#closed && unfilled > 0 && (status === 408 || status === 409)) {
         const deleted = /deleted/i.test(msg.headers?.description ?? "");
-        if (!deleted) this.request(unfilled);
+        if (!deleted) this.#schedulePull();
       }
       return;
     }
     if (!msg.reply) return;
-    this.#arrivedOrGone(1);
+    this.#outstanding = Math.max(0, this.#outstanding - 1);
     if (this.#closed) {
       this.#giveBack([msg]);
       return;
     }
     this.#arrivals.push(msg);
-    if (!this.#draining) this.#drain().catch(() => {});
+    if (this.#credit > 0 && !this.#draining) this.#drain().catch(() => {});
+    else if (this.#outstanding === 0) this.#schedulePull();
   }
 
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
-      while (this.#arrivals.length > 0 && !this.#closed) {
+      while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
         const batch: QueuedDelivery[] = [];
-        while (this.#arrivals.length > 0 && !this.#closed) {
+        while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
           const msg = this.#arrivals.shift()!;
           const prepared = this.#prepare(msg);
           if (prepared === undefined) continue;
+          this.#credit--;
           if (prepared.lookup) {
             if (batch.length > 0) this.#hand(batch.splice(0));
             const state = await this.#store.deliveryState(this.#qid, prepared.delivery.seq)
@@ -816,13 +933,14 @@ class NatsQueueHandle implements QueueHandle {
     } finally {
       this.#draining = false;
     }
-    this.#giveBack(this.#arrivals.splice(0));
+    if (this.#closed) this.#giveBack(this.#arrivals.splice(0));
+    else this.#schedulePull();
   }
 
   /** Deliveries not handed out because the handle closed: back to the server with the rest. */
   #giveBack(messages: Msg[]): void {
     if (!this.#handedBack) this.#returned.push(...messages);
-    else for (const msg of messages) msg.respond(encoder.encode("-NAK"));
+    else for (const msg of messages) msg.respond(NAK);
   }
 
   #hand(batch: QueuedDelivery[]): void {
@@ -852,8 +970,7 @@ class NatsQueueHandle implements QueueHandle {
     ) message = undefined;
     if (message === undefined) {
       // Not for this queue: acknowledged unread, and the credit it used is given back.
-      msg.respond(encoder.encode("+ACK"));
-      this.#unrequested++;
+      msg.respond(ACK);
       this.#schedulePull();
       return undefined;
     }
@@ -880,29 +997,37 @@ class NatsQueueHandle implements QueueHandle {
   #progress(): void {
     if (this.#closed) return;
     for (const held of this.#held.values()) {
-      this.#store.shared.nc.publish(held.reply, encoder.encode("+WPI"));
+      this.#store.shared.nc.publish(held.reply, WPI);
+    }
+    for (const msg of this.#arrivals) {
+      this.#store.shared.nc.publish(msg.reply!, WPI);
     }
   }
 
-  async ack(seq: number): Promise<void> {
+  ack(seq: number): Promise<void> {
     const held = this.#held.get(seq);
-    if (!held) return;
+    if (!held) return Promise.resolve();
     this.#held.delete(seq);
-    await guarded("queues.ack", async () => {
-      if (held.stateRecorded) {
+    if (held.stateRecorded) {
+      return guarded("queues.ack", async () => {
         // Confirmed before its QoS 2 state goes: were the ack lost, a redelivery without that
         // state would be sent to the client as a new message.
-        await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
+        await this.#store.shared.nc.request(held.reply, ACK, {
           timeout: this.#store.shared.timeoutMs,
         });
         await this.#store.forgetState(this.#qid, seq);
-      } else {
-        // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP
-        // after the ack wait, which QoS 1 allows; confirming each would cost a round trip.
-        this.#store.shared.nc.publish(held.reply, encoder.encode("+ACK"));
-      }
-      this.#store.acknowledged(this.#qid, held.size, held.stateRecorded);
-    });
+        this.#store.acknowledged(this.#qid, held.size, true);
+      });
+    }
+    // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP after
+    // the ack wait, which QoS 1 allows; confirming each would cost a round trip.
+    try {
+      this.#store.shared.nc.publish(held.reply, ACK);
+    } catch (error) {
+      return Promise.reject(asBackboneError("queues.ack", error));
+    }
+    this.#store.acknowledged(this.#qid, held.size, false);
+    return Promise.resolve();
   }
 
   recordPacketId(seq: number, packetId: number): Promise<void> {
@@ -935,7 +1060,7 @@ class NatsQueueHandle implements QueueHandle {
   }
 
   async #nakReply(reply: string): Promise<void> {
-    await this.#store.shared.nc.request(reply, encoder.encode("-NAK"), {
+    await this.#store.shared.nc.request(reply, NAK, {
       timeout: this.#store.shared.timeoutMs,
     });
   }
@@ -950,7 +1075,7 @@ class NatsQueueHandle implements QueueHandle {
         if (!held) continue;
         this.#held.delete(seq);
         await this.#store.moveToSession(pin!.clientId, held.data, held.packetId, held.released);
-        await this.#store.shared.nc.request(held.reply, encoder.encode("+ACK"), {
+        await this.#store.shared.nc.request(held.reply, ACK, {
           timeout: this.#store.shared.timeoutMs,
         });
         this.#store.acknowledged(this.#qid, held.size, true);
@@ -962,6 +1087,7 @@ class NatsQueueHandle implements QueueHandle {
       // What the server sent before that arrives while draining, closed, and joins the rest.
       await this.#subscription.drain();
       this.stop();
+      this.#returned.push(...this.#arrivals.splice(0));
       // Then everything back, in stream order: the server redelivers in the order of the NAKs,
       // and a resumed session must get its messages again in their first order [MQTT-4.6.0-1].
       const returned = [

@@ -159,11 +159,13 @@ export interface MessageBus {
   listen(listener: LiveListener): void;
   /**
    * Counts one more local subscription on a filter (reference counted), optionally as a member
-   * of share group `group`.
+   * of share group `group`. `stored` (default true) says whether it takes QoS 1/2 messages live
+   * too: a non-shared subscription granted QoS 0 does; one granted QoS 1/2 gets them from its
+   * queue, so a backbone may send it only QoS 0 messages live.
    */
-  addInterest(filter: string, group?: string): Promise<void>;
-  /** Counts one fewer. */
-  removeInterest(filter: string, group?: string): Promise<void>;
+  addInterest(filter: string, group?: string, stored?: boolean): Promise<void>;
+  /** Counts one fewer (with the `stored` it was counted with). */
+  removeInterest(filter: string, group?: string, stored?: boolean): Promise<void>;
   /**
    * QoS 0: best effort to live subscribers elsewhere (other nodes, share groups). Never throws;
    * what could not be sent is counted by the backbone.

@@ -160,10 +160,10 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
   };
   const guardedMessages: MessageBus = {
     listen: (listener) => messages.listen(listener),
-    addInterest: (filter, group) =>
-      g("messages.addInterest", () => messages.addInterest(filter, group)),
-    removeInterest: (filter, group) =>
-      g("messages.removeInterest", () => messages.removeInterest(filter, group)),
+    addInterest: (filter, group, stored) =>
+      g("messages.addInterest", () => messages.addInterest(filter, group, stored)),
+    removeInterest: (filter, group, stored) =>
+      g("messages.removeInterest", () => messages.removeInterest(filter, group, stored)),
     forward: (message) => messages.forward(message),
     publish: (message, inbound) => g("messages.publish", () => messages.publish(message, inbound)),
     completeInbound: (key) => g("messages.completeInbound", () => messages.completeInbound(key)),

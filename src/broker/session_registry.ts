@@ -360,6 +360,10 @@ export class SessionRegistry {
       const steps: Promise<unknown>[] = [];
       grants.forEach(({ record, share }, i) => {
         if (isNew[i] && online) steps.push(this.#addInterest(record, share));
+        else if (online && takesStoredLive(previous[i]!) !== takesStoredLive(record)) {
+          // A new QoS changes which messages it takes live: the interest follows it.
+          steps.push(this.#addInterest(record, share), this.#removeInterest(previous[i]!, share));
+        }
         if (share) {
           steps.push(
             this.#context.backbone.queues.joinGroup(
@@ -411,6 +415,9 @@ export class SessionRegistry {
       if (before) {
         session.subscribe(before);
         if (online) this.#router.add(session, before, share);
+        if (online && takesStoredLive(before) !== takesStoredLive(record)) {
+          undoing.push(this.#addInterest(before, share), this.#removeInterest(record, share));
+        }
       } else {
         session.unsubscribe(record.filter);
         if (share) {
@@ -497,14 +504,14 @@ export class SessionRegistry {
     const messages = this.#context.backbone.messages;
     return share
       ? messages.addInterest(share.filter, share.group)
-      : messages.addInterest(record.filter);
+      : messages.addInterest(record.filter, undefined, takesStoredLive(record));
   }
 
   #removeInterest(record: SubscriptionRecord, share: SharedFilter | undefined): Promise<void> {
     const messages = this.#context.backbone.messages;
     const removing = share
       ? messages.removeInterest(share.filter, share.group)
-      : messages.removeInterest(record.filter);
+      : messages.removeInterest(record.filter, undefined, takesStoredLive(record));
     return removing.catch(() => {}); // Logged by the guard; a stale interest only costs traffic.
   }
 
@@ -848,4 +855,12 @@ function willDue(record: SessionRecord, now: number): boolean {
   if (!record.will || record.disconnectedAt === undefined) return false;
   const delay = Math.min(record.will.delayInterval, record.expiryInterval);
   return record.disconnectedAt + delay * 1000 <= now;
+}
+
+/**
+ * Whether a subscription takes QoS 1/2 messages live: granted QoS 0 it does, granted QoS 1/2 it
+ * gets them from its session's queue (the router sends live only what plans to QoS 0).
+ */
+function takesStoredLive(record: SubscriptionRecord): boolean {
+  return record.qos === 0;
 }

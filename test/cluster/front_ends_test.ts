@@ -73,6 +73,38 @@ for (const protocolVersion of [5, 4] as const) {
   });
 }
 
+Deno.test("cluster: a subscription changed between QoS 1 and QoS 0 takes QoS 1 messages from another front-end at its current QoS", async () => {
+  const { frontEnds: [a, b] } = await cluster();
+  const { client: subscriber } = await client(b.port);
+  const { client: publisher } = await client(a.port);
+  try {
+    const received: [string, number][] = [];
+    subscriber.on("message", (_topic, payload, packet) => {
+      received.push([payload.toString(), packet.qos]);
+    });
+    const expect = async (payload: string, qos: number) => {
+      await publisher.publishAsync("flip/t", payload, { qos: 1 });
+      const deadline = Date.now() + WAIT_MS;
+      while (!received.some(([p]) => p === payload) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.deepEqual(received.filter(([p]) => p === payload), [[payload, qos]]);
+    };
+    // Granted QoS 1, it comes from the queue; granted QoS 0, live: the node's interest follows.
+    await subscriber.subscribeAsync("flip/#", { qos: 1 });
+    await expect("first", 1);
+    await subscriber.subscribeAsync("flip/#", { qos: 0 });
+    await expect("second", 0);
+    await subscriber.subscribeAsync("flip/#", { qos: 1 });
+    await expect("third", 1);
+    // Nothing came twice (a live copy besides the queued one).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(received.length, 3, JSON.stringify(received));
+  } finally {
+    await endAll([subscriber, publisher]);
+  }
+});
+
 Deno.test("cluster: mosquitto_pub on one front-end, mosquitto_sub on another, QoS 1 and 2", async () => {
   const { frontEnds: [a, b, c] } = await cluster();
   const sub = (port: number, ...more: string[]) =>

@@ -13,6 +13,10 @@ import {
   NatsBackbone,
   NatsStartError,
 } from "../../cluster/nats_backbone.ts";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { JsPublisher } from "../../cluster/js_publisher.ts";
+import type { Message } from "../../src/mod.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { type NatsServer, startNatsServer } from "../helpers/nats.ts";
 import { runBackboneSuite } from "../backbone/backbone_suite.ts";
@@ -70,6 +74,203 @@ Deno.test("nats: an outbox outlives the process that appended: another backbone 
   } finally {
     await second.close();
   }
+});
+
+/** A QoS 1 message. */
+function qos1(topic: string, payload: string): Message {
+  return {
+    topic,
+    payload: new TextEncoder().encode(payload),
+    qos: 1,
+    retain: false,
+    properties: undefined,
+    expiresAt: 0,
+    origin: "",
+  };
+}
+
+/** Two started backbones on one fresh prefix, closed by the returned function. */
+async function twoNodes(): Promise<{ a: NatsBackbone; b: NatsBackbone; prefix: string }> {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `nodes${++next}`;
+  const make = () =>
+    new NatsBackbone({
+      servers: [url],
+      prefix,
+      clock: new ManualClock(0),
+      storage: "memory",
+      timeoutMs: 10_000,
+    });
+  const a = make();
+  const b = make();
+  await a.start({ id: "a", version: "test", startedAt: 0 });
+  await b.start({ id: "b", version: "test", startedAt: 0 });
+  return { a, b, prefix };
+}
+
+Deno.test("nats: a QoS 1 message whose every queue is full is not stored, and still reaches live subscribers of other nodes", async () => {
+  const { a, b, prefix } = await twoNodes();
+  const nc = await connect({ servers: (await server!).url });
+  try {
+    await a.queues.setFilters("s1", ["t"], { maxMessages: 1, maxBytes: 1 << 20 });
+    const live: string[] = [];
+    b.messages.listen((message) => live.push(new TextDecoder().decode(message.payload)));
+    await b.messages.addInterest("t");
+    // Unstored messages go out only while another node is known.
+    while ((await a.nodes.list()).length < 2) await new Promise((r) => setTimeout(r, 10));
+    const first = await a.messages.publish(qos1("t", "1"));
+    assert.deepEqual([first.queued, first.full], [1, 0]);
+    const second = await a.messages.publish(qos1("t", "2"));
+    assert.deepEqual([second.queued, second.full, second.fullQueues], [0, 1, ["s1"]]);
+    const stream = await (await jetstreamManager(nc)).streams.info(`${prefix}-msgs`);
+    assert.equal(stream.state.messages, 1, "the second message is not in the stream");
+    const deadline = Date.now() + 5_000;
+    while (live.length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.deepEqual(live, ["1", "2"]);
+  } finally {
+    await nc.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("nats: interest taken without QoS 1/2 gets only QoS 0 live; with it, QoS 1/2 too, until the last such interest goes", async () => {
+  const { a, b } = await twoNodes();
+  try {
+    const live: string[] = [];
+    b.messages.listen((message) => live.push(new TextDecoder().decode(message.payload)));
+    while ((await a.nodes.list()).length < 2) await new Promise((r) => setTimeout(r, 10));
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+    const send = async (payload: string) => {
+      a.messages.forward({ ...qos1("t", `${payload}0`), qos: 0 });
+      await a.messages.publish(qos1("t", `${payload}1`));
+      await settle();
+    };
+    await b.messages.addInterest("t", undefined, false);
+    await send("a");
+    assert.deepEqual(live.splice(0), ["a0"], "QoS 0 only");
+    await b.messages.addInterest("t", undefined, true);
+    await b.messages.addInterest("t", undefined, true);
+    await send("b");
+    assert.deepEqual(live.splice(0), ["b0", "b1"]);
+    await b.messages.removeInterest("t", undefined, true);
+    await send("c");
+    assert.deepEqual(live.splice(0), ["c0", "c1"], "one interest with QoS 1/2 is left");
+    await b.messages.removeInterest("t", undefined, true);
+    await send("d");
+    assert.deepEqual(live.splice(0), ["d0"]);
+    await b.messages.removeInterest("t", undefined, false);
+    await send("e");
+    assert.deepEqual(live.splice(0), []);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("nats: a lone node sends QoS 0 and unstored QoS 1 messages nowhere, unless it has a share group", async () => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `lone${++next}`;
+  const alone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await alone.start({ id: "a", version: "test", startedAt: 0 });
+  const nc = await connect({ servers: url });
+  try {
+    const seen: string[] = [];
+    nc.subscribe(`${prefix}.msg.>`, {
+      callback: (_e, msg) => {
+        seen.push(msg.subject.split(".")[2]);
+      },
+    });
+    await nc.flush();
+    await alone.queues.setFilters("s1", ["t"], { maxMessages: 1, maxBytes: 1 << 20 });
+    alone.messages.forward({ ...qos1("t", "0"), qos: 0 });
+    await alone.messages.publish(qos1("t", "stored"));
+    assert.equal((await alone.messages.publish(qos1("t", "unstored"))).full, 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(seen.splice(0), ["q"], "only the stored one");
+    await alone.messages.addInterest("t", "g");
+    alone.messages.forward({ ...qos1("t", "0"), qos: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(seen.splice(0), ["l"], "for the share group");
+  } finally {
+    await nc.close();
+    await alone.close();
+  }
+});
+
+Deno.test("nats: room freed by another node's reader is seen by a publishing node well within a second", async () => {
+  const { a, b } = await twoNodes();
+  try {
+    await b.queues.setFilters("s1", ["t"], { maxMessages: 2, maxBytes: 1 << 20 });
+    // Node a learns of the queue through its registry watch.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const payload of ["1", "2"]) {
+      assert.equal((await a.messages.publish(qos1("t", payload))).queued, 1);
+    }
+    assert.equal((await a.messages.publish(qos1("t", "3"))).full, 1);
+    const handed: number[] = [];
+    const handle = await b.queues.open(
+      { kind: "session", clientId: "s1" },
+      (deliveries) => handed.push(...deliveries.map((delivery) => delivery.seq)),
+    );
+    handle.request(10);
+    while (handed.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const seq of handed) await handle.ack(seq);
+    const freedAt = Date.now();
+    let outcome = await a.messages.publish(qos1("t", "4"));
+    while (outcome.queued === 0 && Date.now() - freedAt < 2_000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      outcome = await a.messages.publish(qos1("t", "5"));
+    }
+    assert.equal(outcome.queued, 1);
+    assert.ok(Date.now() - freedAt < 500, `seen after ${Date.now() - freedAt} ms`);
+    await handle.close();
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("nats: JsPublisher resolves on the stream's ack, says duplicate for a repeated message id, and fails without a stream", async () => {
+  server ??= startNatsServer();
+  const nc = await connect({ servers: (await server).url });
+  const publisher = new JsPublisher(nc, 2_000);
+  try {
+    const jsm = await jetstreamManager(nc);
+    const name = `jspub${++next}`;
+    await jsm.streams.add({ name, subjects: [`${name}.>`], storage: StorageType.Memory });
+    const bytes = new TextEncoder().encode("x");
+    const acks = await Promise.all(
+      Array.from(
+        { length: 50 },
+        (_, i) => publisher.publish(`${name}.a`, bytes, { msgID: `m${i}` }),
+      ),
+    );
+    assert.deepEqual(acks.map((ack) => ack.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.equal(acks.some((ack) => ack.duplicate), false);
+    const again = await publisher.publish(`${name}.a`, bytes, { msgID: "m7" });
+    assert.equal(again.duplicate, true);
+    await assert.rejects(
+      () => publisher.publish(`nostream${next}.a`, bytes),
+      (error: Error) => error.name === "NoRespondersError",
+    );
+    assert.equal(publisher.inFlight, 0);
+    await jsm.streams.delete(name);
+  } finally {
+    publisher.close();
+    await nc.close();
+  }
+  await assert.rejects(() => publisher.publish("x", new Uint8Array(1)), /closed/);
 });
 
 Deno.test("nats: the server of the suite stops", async () => {
