@@ -199,8 +199,8 @@ export interface QueueLimits {
   /**
    * What a full queue does with one more message: `"refuse"` it at once (the default), or
    * `"wait"` for room while its subscriber keeps acknowledging (a publish then takes longer, which
-   * slows its publisher), refusing once the subscriber acknowledged nothing for a second or is
-   * offline. A subscriber that is stuck never slows anyone either way.
+   * slows its publisher), refusing once the subscriber acknowledged nothing for a second (of time
+   * this process ran) or is offline. A subscriber that is stuck never slows anyone either way.
    */
   whenFull?: "refuse" | "wait";
 }

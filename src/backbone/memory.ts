@@ -329,6 +329,16 @@ interface QueueContext {
  */
 const DRAINING_MS = 1_000;
 
+/** How often a queue whose publishes wait for room looks whether its subscriber still acknowledges. */
+const LOOK_MS = 100;
+
+/**
+ * The most silence one look counts. A look that comes later than this means that this process did
+ * not run in between (the machine was busy, a long collection or task): the subscriber's
+ * acknowledgements may be waiting unread in its socket, so that time is not its silence.
+ */
+const MAX_LOOK_STEP_MS = 250;
+
 /** Most queues named in a publish outcome. */
 const FULL_QUEUES_NAMED = 4;
 
@@ -362,6 +372,11 @@ class MemoryQueue implements QueueState {
   /** Publishes waiting for room (`whenFull: "wait"`), in order; each resolves to stored or not. */
   readonly waiting = new Fifo<{ message: Message; done: (stored: boolean) => void }>();
   #waitTimer: TimerId | undefined = undefined;
+  /** Ms the subscriber was seen acknowledging nothing while publishes waited (see `#look`). */
+  #silentMs = 0;
+  /** Epoch ms of the last look. */
+  #lookedAt = 0;
+  #lookNow = () => this.#look();
 
   constructor(key: QueueKey, limits: QueueLimits, context: QueueContext) {
     this.key = key;
@@ -399,20 +414,47 @@ class MemoryQueue implements QueueState {
     return promise;
   }
 
-  /** Looks again, a second on, whether the subscriber still acknowledges: else refuse waiters. */
+  /** Starts looking at the subscriber while publishes wait (see `#look`). */
   #armWaitCheck(): void {
     if (this.#waitTimer !== undefined) return;
-    const clock = this.#total.clock;
-    const at = Math.max(this.#lastProgress() + DRAINING_MS, clock.now() + 1);
-    this.#waitTimer = clock.setTimeout(() => {
-      this.#waitTimer = undefined;
-      if (this.waiting.length === 0) return;
-      if (this.#keepingUp()) this.#armWaitCheck();
-      else {
-        this.#stalled = true;
-        this.refuseWaiting();
-      }
-    }, at - clock.now());
+    const now = this.#total.clock.now();
+    // Silence from before the wait counts, but at most one step of it: whether this process was
+    // running all that time is not known.
+    this.#silentMs = this.unacked.size === 0
+      ? 0
+      : Math.min(Math.max(0, now - this.#lastProgress()), MAX_LOOK_STEP_MS);
+    this.#lookedAt = now;
+    this.#waitTimer = this.#total.clock.setTimeout(this.#lookNow, LOOK_MS);
+  }
+
+  /**
+   * Refuses the waiting publishes once the subscriber has acknowledged nothing for
+   * {@linkcode DRAINING_MS} of looks, or is offline. Silence is counted look by look, each adding
+   * at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall clock: when this process
+   * itself did not run for a second (a busy machine), the wall clock says the subscriber was
+   * silent although its acknowledgements were waiting in its socket, and refusing then would drop
+   * messages that 3.1.1 publishers were told were delivered.
+   */
+  #look(): void {
+    this.#waitTimer = undefined;
+    if (this.waiting.length === 0) return;
+    const now = this.#total.clock.now();
+    if (this.handles.length === 0) {
+      this.#stalled = true;
+      this.refuseWaiting();
+      return;
+    }
+    if (this.unacked.size === 0) this.#silentMs = 0;
+    else {
+      const progress = this.#lastProgress();
+      if (progress > this.#lookedAt) this.#silentMs = 0;
+      this.#silentMs += Math.min(now - Math.max(progress, this.#lookedAt), MAX_LOOK_STEP_MS);
+    }
+    this.#lookedAt = now;
+    if (this.#silentMs >= DRAINING_MS) {
+      this.#stalled = true;
+      this.refuseWaiting();
+    } else this.#waitTimer = this.#total.clock.setTimeout(this.#lookNow, LOOK_MS);
   }
 
   /** Stores waiting publishes while there is room, in order. */
@@ -513,11 +555,13 @@ class MemoryQueue implements QueueState {
   }
 
   /**
-   * Whether a publish may wait for room: the subscriber is connected, keeps up, and has not been
-   * found stalled since its last acknowledgement.
+   * Whether a publish may wait for room: the subscriber is connected and has not been found
+   * stalled since its last acknowledgement. Whether it still acknowledges is for `#look` to say,
+   * not the wall clock: a publish read right after this process was held up for a second must not
+   * be refused before the acknowledgements read in the same turn.
    */
   #mayWait(): boolean {
-    return !this.#stalled && this.#keepingUp();
+    return !this.#stalled && this.handles.length > 0;
   }
 
   /** An acknowledgement: progress, and room for what waits. */
