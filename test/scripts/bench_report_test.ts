@@ -20,6 +20,7 @@ import {
   renderIntegrity,
   renderMedians,
   renderTables,
+  renderVariantShares,
 } from "../../scripts/bench/report/text_table.ts";
 import type { MetricSpec } from "../../scripts/bench/scenarios/bench_case.ts";
 
@@ -102,6 +103,12 @@ Deno.test("the medians table shows the latency p99 with its min-max and a perch/
   assert.match(p99, /4\.00 \(2\.00-9\.00\)\s+3\.00 \(1\.00-5\.00\)\s+8\.00 \(6\.00-30\.0\)/);
   // Ratios of the medians: 8 / 4 and 8 / 3.
   assert.match(p99, /2\.00x\s+2\.67x$/);
+});
+
+Deno.test("the variants table names each case's headline figure (a latency p99, not a rate)", () => {
+  const table = renderVariantShares(results());
+  // perch-bun's p99 median is 3 against Perch's 8.
+  assert.match(table, /^latency\/qos1\s+p99 ms \(lower is better\)\s+38%$/m);
 });
 
 Deno.test("a case a broker cannot run is n/a, with its reason under the integrity table", () => {

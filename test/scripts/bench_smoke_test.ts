@@ -108,9 +108,9 @@ Deno.test("scripts/bench.ts --quick runs Perch on NATS with three front-ends for
     assert.equal(cluster.integrity.duplicated, 0);
     assert.match(
       printed,
-      /Perch.s variants, as a share of Perch on Deno with the memory backbone \(delivered\):/,
+      /Perch.s variants, as a share of Perch on Deno with the memory backbone \(each case.s headline figure\):/,
     );
-    assert.match(printed, /fan-in\/qos0\/16B\s+\d+%/);
+    assert.match(printed, /fan-in\/qos0\/16B\s+delivered msg\/s\s+\d+%/);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -28,6 +28,8 @@ export const COLORS: Readonly<Record<string, string>> = {
 };
 const FALLBACK_COLORS = ["#b279a2", "#72b7b2", "#ff9da6"];
 const LEGEND_ITEM_WIDTH = 150;
+/** How far past the longest bar a whisker may reach before it is clipped. */
+const WHISKER_OVERFLOW = 30;
 const WIDTH = 980;
 const LABEL_WIDTH = 330;
 const BAR_AREA = 520;
@@ -83,7 +85,8 @@ export function renderSvgChart(results: BenchResults): string {
       const spreads = brokers.map((broker) =>
         metric.spread ? entry.results[broker]?.spread?.[metric.key] : undefined
       );
-      const finite = [...values, ...spreads.map((spread) => spread?.max)]
+      // Scaled to the medians: one wild round must not shrink every bar; its whisker is clipped.
+      const finite = values
         .filter((value): value is number => Number.isFinite(value));
       const largest = finite.length === 0 ? 0 : Math.max(...finite);
       const groupHeight = brokers.length * BAR_HEIGHT;
@@ -96,7 +99,9 @@ export function renderSvgChart(results: BenchResults): string {
         const barY = y + i * BAR_HEIGHT;
         const width = Number.isFinite(value) && largest > 0 ? (BAR_AREA * value!) / largest : 0;
         const spread = spreads[i];
-        const scale = (v: number) => LABEL_WIDTH + (largest > 0 ? (BAR_AREA * v) / largest : 0);
+        const scale = (v: number) =>
+          LABEL_WIDTH +
+          Math.min(BAR_AREA + WHISKER_OVERFLOW, largest > 0 ? (BAR_AREA * v) / largest : 0);
         const hasSpread = spread !== undefined && Number.isFinite(spread.max);
         const valueX =
           (hasSpread ? Math.max(scale(spread.max), LABEL_WIDTH + width) : LABEL_WIDTH + width) + 4;

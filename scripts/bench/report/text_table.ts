@@ -86,22 +86,22 @@ export function renderVariantShares(results: BenchResults): string {
     entry.results[BASELINE] && variants.some((variant) => entry.results[variant])
   );
   if (cases.length === 0) return "";
-  const rows = [["case", ...variants.map((variant) => `${variant}/${BASELINE}`)]];
+  const rows = [["case", "metric", ...variants.map((variant) => `${variant}/${BASELINE}`)]];
   for (const entry of cases) {
-    const key = entry.metrics[0].key;
-    const own = entry.results[BASELINE]?.median[key];
+    const metric = entry.metrics[0];
+    const own = entry.results[BASELINE]?.median[metric.key];
     rows.push([
       entry.id,
+      `${metric.label} ${metric.unit}${metric.higherIsBetter ? "" : " (lower is better)"}`,
       ...variants.map((variant) => {
-        const value = entry.results[variant]?.median[key];
+        const value = entry.results[variant]?.median[metric.key];
         if (value === undefined || !own) return "n/a";
         return `${Math.round((100 * value) / own)}%`;
       }),
     ]);
   }
-  return `Perch's variants, as a share of Perch on Deno with the memory backbone (${
-    cases[0].metrics[0].label
-  }):\n${align(rows, 1)}`;
+  return `Perch's variants, as a share of Perch on Deno with the memory backbone (each case's ` +
+    `headline figure):\n${align(rows, 2)}`;
 }
 
 /**
