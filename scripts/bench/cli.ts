@@ -9,10 +9,18 @@ import { BROKER_NAMES, type BrokerName, DEFAULT_BROKERS } from "./brokers/launch
 import { RESULTS_DIR } from "./paths.ts";
 import { SCENARIO_NAMES, type ScenarioName } from "./scenarios/bench_case.ts";
 
+/** Default least number of latency rounds: single runs of a p99 vary 25-300% on a shared machine. */
+export const MIN_LATENCY_ROUNDS = 5;
+
 /** Parsed options. */
 export interface BenchOptions {
   /** Rounds; every case runs once per broker per round, brokers interleaved. */
   rounds: number;
+  /**
+   * Rounds of the latency cases: tail latency varies a lot between single runs, so they run at
+   * least 5 rounds (interleaved with the other cases' rounds while those last) unless told.
+   */
+  latencyRounds: number;
   /** Measuring window per measurement, in seconds. */
   durationSeconds: number;
   /** Warm-up before each window, in seconds. */
@@ -52,6 +60,8 @@ Runs every scenario against every broker (interleaved, several rounds) and repor
 
 Options:
   --rounds N          rounds (default 3; --quick: 1)
+  --latency-rounds N  rounds of the latency cases (default: --rounds, at least 5; --quick: 1);
+                      their p99 is reported as the median with the min-max over the rounds
   --duration S        measuring window per measurement in seconds (default 5; --quick: 1)
   --warmup S          warm-up before each window in seconds (default 1; --quick: 0.5)
   --latency-warmup S  warm-up before each latency window (default 5; --quick: 0.5): a fresh
@@ -123,6 +133,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
     args,
     options: {
       rounds: { type: "string" },
+      "latency-rounds": { type: "string" },
       duration: { type: "string" },
       warmup: { type: "string" },
       "latency-warmup": { type: "string" },
@@ -142,8 +153,14 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
   });
   if (values.help) return undefined;
   const quick = values.quick ?? false;
+  const rounds = integer(values.rounds, quick ? 1 : 3, "--rounds");
   return {
-    rounds: integer(values.rounds, quick ? 1 : 3, "--rounds"),
+    rounds,
+    latencyRounds: integer(
+      values["latency-rounds"],
+      quick ? rounds : Math.max(MIN_LATENCY_ROUNDS, rounds),
+      "--latency-rounds",
+    ),
     durationSeconds: positive(values.duration, quick ? 1 : 5, "--duration"),
     warmupSeconds: positive(values.warmup, quick ? 0.5 : 1, "--warmup"),
     latencyWarmupSeconds: positive(values["latency-warmup"], quick ? 0.5 : 5, "--latency-warmup"),

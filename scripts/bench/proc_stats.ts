@@ -46,3 +46,17 @@ export function readOpenFileLimit(): number {
   if (!match) throw new Error("Cannot read open-file limit: not in /proc/self/limits");
   return match[1] === "unlimited" ? Infinity : Number(match[1]);
 }
+
+/**
+ * Reads the CPU model (`model name` in `/proc/cpuinfo`).
+ *
+ * @returns The model, or "unknown CPU" where `/proc/cpuinfo` does not name it.
+ */
+export function readCpuModel(): string {
+  try {
+    const match = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m);
+    return match?.[1].trim() || "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+}

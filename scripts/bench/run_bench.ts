@@ -19,7 +19,7 @@ import {
   type RoundResult,
 } from "./report/results.ts";
 import type { ProcessGroup } from "./process_group.ts";
-import { readOpenFileLimit } from "./proc_stats.ts";
+import { readCpuModel, readOpenFileLimit } from "./proc_stats.ts";
 import { buildCases } from "./scenarios/all_cases.ts";
 import type { BenchCase, CaseTiming, Measurement } from "./scenarios/bench_case.ts";
 
@@ -92,6 +92,18 @@ async function measureOnce(
   }
 }
 
+/**
+ * The command line as typed, for the results and the chart.
+ *
+ * @param args The arguments after `deno task bench`.
+ * @returns The command.
+ */
+export function benchCommand(args: string[]): string {
+  const quote = (arg: string) =>
+    /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
+  return ["deno task bench", ...args.map(quote)].join(" ");
+}
+
 /** What a run needs besides its options. */
 export interface RunBenchContext {
   /** Owner of every child process. */
@@ -142,22 +154,32 @@ export async function runBench(
     durationMs: options.durationSeconds * 1000,
   };
   const rounds = new Map(cases.map((benchCase) => [benchCase, new Map<string, RoundResult[]>()]));
-  for (let round = 1; round <= options.rounds; round++) {
+  const roundsOf = (benchCase: BenchCase) =>
+    benchCase.scenario === "latency" ? options.latencyRounds : options.rounds;
+  const totalRounds = Math.max(...cases.map(roundsOf));
+  for (let round = 1; round <= totalRounds; round++) {
     const shift = (round - 1) % launchers.length;
     const order = [...launchers.slice(shift), ...launchers.slice(0, shift)];
     for (const benchCase of cases) {
+      if (round > roundsOf(benchCase)) continue;
       for (const launcher of order) {
         if (launcher.scenarios && !launcher.scenarios.includes(benchCase.scenario)) continue;
         if (launcher.cases && !launcher.cases.includes(benchCase.id)) continue;
-        const label = `round ${round}/${options.rounds}  ${benchCase.id}  ${launcher.name}`;
+        const label = `round ${round}/${roundsOf(benchCase)}  ${benchCase.id}  ${launcher.name}`;
         const result: RoundResult = { round };
-        try {
-          const context = { processes, pinning, timing };
-          result.measurement = await measureOnce(benchCase, launcher, context);
-          console.log(`${label}: ${describe(result.measurement, benchCase)}`);
-        } catch (error) {
-          result.error = error instanceof Error ? error.message : String(error);
-          console.log(`${label}: FAILED: ${result.error}`);
+        const unsupported = launcher.unsupported?.[benchCase.id];
+        if (unsupported !== undefined) {
+          result.unsupported = unsupported;
+          console.log(`${label}: n/a: ${unsupported}`);
+        } else {
+          try {
+            const context = { processes, pinning, timing };
+            result.measurement = await measureOnce(benchCase, launcher, context);
+            console.log(`${label}: ${describe(result.measurement, benchCase)}`);
+          } catch (error) {
+            result.error = error instanceof Error ? error.message : String(error);
+            console.log(`${label}: FAILED: ${result.error}`);
+          }
         }
         const byBroker = rounds.get(benchCase)!;
         byBroker.set(launcher.name, [...(byBroker.get(launcher.name) ?? []), result]);
@@ -171,7 +193,9 @@ export async function runBench(
     finishedAt: new Date().toISOString(),
     args,
     settings: { ...options },
+    command: benchCommand(args),
     machine: {
+      cpuModel: readCpuModel(),
       cpus: navigator.hardwareConcurrency,
       openFileLimit: readOpenFileLimit(),
       deno: Deno.version.deno,

@@ -108,9 +108,50 @@ Deno.test("scripts/bench.ts --quick runs Perch on NATS with three front-ends for
     assert.equal(cluster.integrity.duplicated, 0);
     assert.match(
       printed,
-      /Perch.s variants, as a share of Perch on Deno with the memory backbone \(delivered\):/,
+      /Perch.s variants, as a share of Perch on Deno with the memory backbone \(each case.s headline figure\):/,
     );
-    assert.match(printed, /fan-in\/qos0\/16B\s+\d+%/);
+    assert.match(printed, /fan-in\/qos0\/16B\s+delivered msg\/s\s+\d+%/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("scripts/bench.ts --quick runs NATS server's MQTT gateway as a peer: shared cases n/a, latency p99 with its spread", async () => {
+  const out = await Deno.makeTempDir({ prefix: "perch-bench-smoke-" });
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", BENCH, "--quick", "--brokers", "perch,nats-mqtt"]
+        .concat(["--cases", "shared/qos0/16B,latency/qos1", "--latency-rounds", "2"])
+        .concat(["--rate", "1000", "--out", out]),
+    }).output();
+    const printed = decode(stdout);
+    assert.equal(code, 0, `bench failed:\n${printed}\n${decode(stderr)}`);
+    const results = JSON.parse(await Deno.readTextFile(`${out}/latest.json`));
+    assert.equal(results.brokers[1].name, "nats-mqtt");
+    assert.match(results.brokers[1].version, /^v2\.\d+\.\d+ \(MQTT listener, JetStream/);
+    assert.match(results.command, /^deno task bench --quick --brokers perch,nats-mqtt /);
+    assert.equal(typeof results.machine.cpuModel, "string");
+    const [shared, latency] = results.cases;
+    assert.deepEqual([shared.id, latency.id], ["shared/qos0/16B", "latency/qos1"]);
+    // No $share in NATS's MQTT gateway: not measured, n/a with the reason.
+    assert.match(shared.results["nats-mqtt"].unsupported, /\$share/);
+    assert.equal(shared.results["nats-mqtt"].rounds[0].measurement, undefined);
+    assert.match(printed, /^shared\/qos0\/16B\s+delivered msg\/s\s+\S+\s+n\/a\s+n\/a$/m);
+    // Latency: --latency-rounds 2 against 1 round for the rest, p99 with its min-max.
+    for (const broker of ["perch", "nats-mqtt"]) {
+      const result = latency.results[broker];
+      assert.equal(result.rounds.length, 2, broker);
+      for (const round of result.rounds) assert.equal(round.error, undefined, round.error);
+      assert.equal(result.spread.p99.rounds, 2);
+      assert.ok(result.spread.p99.min <= result.median.p99, broker);
+      assert.ok(result.median.p99 <= result.spread.p99.max, broker);
+      assert.equal(result.integrity.lost, 0, `${broker}: QoS 1 messages lost`);
+    }
+    assert.match(
+      printed,
+      /p99 ms \(lower is better\), median \(min-max of rounds\)\s+\S+ \(\S+-\S+\)/,
+    );
+    assert.match(printed, /perch\/nats-mqtt/);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

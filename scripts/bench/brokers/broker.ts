@@ -54,6 +54,11 @@ export interface BrokerLauncher {
   readonly scenarios?: readonly ScenarioName[];
   /** The cases it runs, by id, when not every case of its scenarios. */
   readonly cases?: readonly string[];
+  /**
+   * Cases it cannot run (a feature it lacks), by id, with the reason: reported as n/a with the
+   * reason instead of being measured.
+   */
+  readonly unsupported?: Readonly<Record<string, string>>;
   /** Installs or checks what the broker needs; says why it cannot run otherwise. */
   prepare(): Promise<PrepareResult>;
   /** Starts a fresh broker process and waits until it accepts connections. */

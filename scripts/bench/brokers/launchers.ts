@@ -8,18 +8,21 @@ import { AedesLauncher } from "./aedes.ts";
 import type { BrokerLauncher } from "./broker.ts";
 import { FloorLauncher } from "./floor.ts";
 import { MosquittoLauncher } from "./mosquitto.ts";
+import { NatsMqttLauncher } from "./nats_mqtt.ts";
 import { PerchLauncher } from "./perch.ts";
 import { PerchClusterLauncher } from "./perch_cluster.ts";
 import { SinkLauncher } from "./sink.ts";
 
 /**
- * Brokers compared by default, in order. `perch-bun` is Perch on Bun; `perch-nats` and
+ * Brokers compared by default, in order. `nats-mqtt` is NATS server's MQTT gateway (a peer, like
+ * Mosquitto and Aedes); `perch-bun` is Perch on Bun; `perch-nats` and
  * `perch-nats3` are Perch clustered on one nats-server with one and three front-ends, and run the
  * fan-in cases at QoS 0 and 1 only.
  */
 export const DEFAULT_BROKERS = [
   "mosquitto",
   "aedes",
+  "nats-mqtt",
   "perch",
   "perch-bun",
   "perch-nats",
@@ -61,6 +64,8 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
       return new MosquittoLauncher();
     case "aedes":
       return new AedesLauncher();
+    case "nats-mqtt":
+      return new NatsMqttLauncher();
     case "perch":
     case "perch-bun":
     case "perch-sqlite":

@@ -21,12 +21,28 @@ export interface RoundResult {
   measurement?: Measurement;
   /** Why it failed, otherwise. */
   error?: string;
+  /** Why the broker cannot run the case (a feature it lacks): not measured, reported as n/a. */
+  unsupported?: string;
+}
+
+/** The least and largest per-round value of a metric. */
+export interface Spread {
+  /** Smallest per-round value. */
+  min: number;
+  /** Largest per-round value. */
+  max: number;
+  /** How many rounds it is over. */
+  rounds: number;
 }
 
 /** One case on one broker over all rounds. */
 export interface BrokerCaseResult {
   /** Median per metric key over the successful rounds. */
   median: Record<string, number>;
+  /** Min and max per metric key over the successful rounds (the spread around the median). */
+  spread?: Record<string, Spread>;
+  /** Why the broker cannot run the case, when it cannot (then there are no figures). */
+  unsupported?: string;
   /** Integrity summed over the successful rounds (message scenarios). */
   integrity?: Integrity;
   /** Median CPU use (message scenarios). */
@@ -71,6 +87,8 @@ export interface BenchResults {
   finishedAt: string;
   /** Command-line arguments. */
   args: string[];
+  /** The command as typed (`deno task bench ...`); absent in results of older runs. */
+  command?: string;
   /** Effective settings. */
   settings: Record<string, unknown>;
   /** Machine facts. */
@@ -96,18 +114,24 @@ function sumIntegrity(values: Integrity[]): Integrity | undefined {
  * Summarises one case on one broker.
  *
  * @param rounds The rounds.
- * @returns Medians, summed integrity, median CPU, and the rounds.
+ * @returns Medians with their spread, summed integrity, median CPU, and the rounds.
  */
 export function summarizeRounds(rounds: RoundResult[]): BrokerCaseResult {
   const measurements = rounds.flatMap((round) => round.measurement ? [round.measurement] : []);
   const keys = new Set(measurements.flatMap((measurement) => Object.keys(measurement.metrics)));
   const medians: Record<string, number> = {};
+  const spread: Record<string, Spread> = {};
   for (const key of keys) {
-    medians[key] = median(measurements.flatMap((m) => key in m.metrics ? [m.metrics[key]] : []));
+    const values = measurements.flatMap((m) => key in m.metrics ? [m.metrics[key]] : []);
+    medians[key] = median(values);
+    spread[key] = { min: Math.min(...values), max: Math.max(...values), rounds: values.length };
   }
   const cpus = measurements.flatMap((measurement) => measurement.cpu ? [measurement.cpu] : []);
+  const unsupported = rounds.find((round) => round.unsupported !== undefined)?.unsupported;
   return {
     median: medians,
+    spread,
+    ...(unsupported === undefined ? {} : { unsupported }),
     integrity: sumIntegrity(measurements.flatMap((m) => m.integrity ? [m.integrity] : [])),
     cpu: cpus.length === 0 ? undefined : {
       broker: median(cpus.map((cpu) => cpu.broker)),

@@ -7,7 +7,8 @@
  */
 
 import { formatCount, formatValue } from "./format.ts";
-import type { BenchResults } from "./results.ts";
+import type { BenchResults, BrokerCaseResult } from "./results.ts";
+import type { MetricSpec } from "../scenarios/bench_case.ts";
 
 const BASELINE = "perch";
 /** Perch's own variants (`perch-nats`, ...): compared with Perch, not Perch with them. */
@@ -28,6 +29,21 @@ function ratio(value: number | undefined, peer: number | undefined): string {
 }
 
 /**
+ * One broker's figure for a metric: the median, and for a metric with a spread the min-max over
+ * the rounds after it, e.g. "11.8 (8.59-15.2)"; "n/a" when not measured.
+ *
+ * @param result The broker's result for the case, if any.
+ * @param metric The metric.
+ * @returns The cell text.
+ */
+export function formatCell(result: BrokerCaseResult | undefined, metric: MetricSpec): string {
+  const value = formatValue(result?.median[metric.key]);
+  const spread = result?.spread?.[metric.key];
+  if (!metric.spread || spread === undefined || !Number.isFinite(spread.min)) return value;
+  return `${value} (${formatValue(spread.min)}-${formatValue(spread.max)})`;
+}
+
+/**
  * Renders the medians table.
  *
  * @param results The results.
@@ -41,12 +57,13 @@ export function renderMedians(results: BenchResults): string {
   const rows = [["case", "metric", ...brokers, ...peers.map((peer) => `${BASELINE}/${peer}`)]];
   for (const entry of results.cases) {
     entry.metrics.forEach((metric, i) => {
-      const values = brokers.map((broker) => entry.results[broker]?.median[metric.key]);
       const own = entry.results[BASELINE]?.median[metric.key];
       rows.push([
         i === 0 ? entry.id : "",
-        `${metric.label} ${metric.unit}${metric.higherIsBetter ? "" : " (lower is better)"}`,
-        ...values.map(formatValue),
+        `${metric.label} ${metric.unit}${metric.higherIsBetter ? "" : " (lower is better)"}${
+          metric.spread ? ", median (min-max of rounds)" : ""
+        }`,
+        ...brokers.map((broker) => formatCell(entry.results[broker], metric)),
         ...peers.map((peer) => ratio(own, entry.results[peer]?.median[metric.key])),
       ]);
     });
@@ -69,22 +86,22 @@ export function renderVariantShares(results: BenchResults): string {
     entry.results[BASELINE] && variants.some((variant) => entry.results[variant])
   );
   if (cases.length === 0) return "";
-  const rows = [["case", ...variants.map((variant) => `${variant}/${BASELINE}`)]];
+  const rows = [["case", "metric", ...variants.map((variant) => `${variant}/${BASELINE}`)]];
   for (const entry of cases) {
-    const key = entry.metrics[0].key;
-    const own = entry.results[BASELINE]?.median[key];
+    const metric = entry.metrics[0];
+    const own = entry.results[BASELINE]?.median[metric.key];
     rows.push([
       entry.id,
+      `${metric.label} ${metric.unit}${metric.higherIsBetter ? "" : " (lower is better)"}`,
       ...variants.map((variant) => {
-        const value = entry.results[variant]?.median[key];
+        const value = entry.results[variant]?.median[metric.key];
         if (value === undefined || !own) return "n/a";
         return `${Math.round((100 * value) / own)}%`;
       }),
     ]);
   }
-  return `Perch's variants, as a share of Perch on Deno with the memory backbone (${
-    cases[0].metrics[0].label
-  }):\n${align(rows, 1)}`;
+  return `Perch's variants, as a share of Perch on Deno with the memory backbone (each case's ` +
+    `headline figure):\n${align(rows, 2)}`;
 }
 
 /**
@@ -135,16 +152,54 @@ export function renderIntegrity(results: BenchResults): string {
       )
     )
   );
-  return [align(rows, 2), ...errors.map((error) => `failed: ${error.split("\n")[0]}`)].join("\n");
+  const unsupported = results.cases.flatMap((entry) =>
+    Object.entries(entry.results).flatMap(([broker, result]) =>
+      result.unsupported ? [`${entry.id} ${broker}: ${result.unsupported}`] : []
+    )
+  );
+  return [
+    align(rows, 2),
+    ...errors.map((error) => `failed: ${error.split("\n")[0]}`),
+    ...unsupported.map((line) => `n/a: ${line}`),
+  ].join("\n");
 }
 
 /**
- * Every table of a run, as printed and saved: medians, Perch's variants, integrity.
+ * What the run was: when, on what machine, with which command (the chart's header too).
+ *
+ * @param results The results.
+ * @returns One line per fact.
+ */
+export function runHeader(results: BenchResults): string {
+  const machine = results.machine;
+  const cpu = machine.cpuModel === undefined
+    ? `${machine.cpus} CPUs`
+    : `${machine.cpus} x ${machine.cpuModel}`;
+  const os = String(machine.os ?? "").replace(/^linux /, "Linux ");
+  const pinning = machine.pinning === undefined ? "" : `; ${machine.pinning}`;
+  const rounds = results.settings.latencyRounds !== undefined &&
+      results.settings.latencyRounds !== results.settings.rounds
+    ? `${results.settings.rounds} rounds (latency cases ${results.settings.latencyRounds})`
+    : `${results.settings.rounds} round${results.settings.rounds === 1 ? "" : "s"}`;
+  return [
+    `${results.startedAt.slice(0, 16).replace("T", " ")} UTC, ${rounds}, medians`,
+    `${cpu}, ${os}, deno ${machine.deno}${pinning}`,
+    results.command ?? `deno task bench ${results.args.join(" ")}`.trimEnd(),
+  ].join("\n");
+}
+
+/**
+ * Every table of a run, as printed and saved: what the run was, medians, Perch's variants,
+ * integrity.
  *
  * @param results The results.
  * @returns The text.
  */
 export function renderTables(results: BenchResults): string {
-  return [renderMedians(results), renderVariantShares(results), renderIntegrity(results)]
-    .filter((table) => table !== "").join("\n\n");
+  return [
+    runHeader(results),
+    renderMedians(results),
+    renderVariantShares(results),
+    renderIntegrity(results),
+  ].filter((table) => table !== "").join("\n\n");
 }

@@ -23,6 +23,8 @@ export interface MetricSpec {
   unit: string;
   /** Whether a bigger value is better. */
   higherIsBetter: boolean;
+  /** Whether tables and the chart show the min-max over the rounds next to the median. */
+  spread?: boolean;
 }
 
 /** The result of measuring one case on one broker once. */
