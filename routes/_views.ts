@@ -54,6 +54,10 @@ export const ClientSchema = z.object({
   inflight: z.number().int(),
   queued: z.number().int(),
   bufferedBytes: z.number().int(),
+  readingPaused: z.boolean().openapi({
+    description:
+      "Whether the broker stopped reading this client: its replies passed mqtt.writeBufferLimit unread; it reads again once they are sent",
+  }),
   certificateCommonName: z.string().nullable(),
 }).openapi("Client");
 
@@ -75,6 +79,7 @@ export function clientView(info: ConnectedClientInfo, node: string): ClientView 
     inflight: info.inflight,
     queued: info.queued,
     bufferedBytes: info.bufferedBytes,
+    readingPaused: info.readingPaused,
     certificateCommonName: info.peerCertificate?.commonName ?? null,
   };
 }

@@ -86,6 +86,8 @@ export interface ConnectedClientInfo extends ClientInfo {
   queued: number;
   /** Bytes written to the connection and not yet sent. */
   bufferedBytes: number;
+  /** The broker stopped reading the client: its replies passed the write bound unread. */
+  readingPaused: boolean;
 }
 
 /** Outbound QoS 1/2 messages awaiting acknowledgement and messages queued, over all sessions. */
@@ -590,6 +592,7 @@ function clientInfo(connection: ClientConnection): ConnectedClientInfo {
     inflight: connection.outbound.inflightCount,
     queued: connection.outbound.waitingCount,
     bufferedBytes: connection.transport.bufferedBytes,
+    readingPaused: connection.readingPausedForOutput,
   };
 }
 

@@ -216,6 +216,11 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.#closeNow();
   }
 
+  /** Whether reading stopped because replies passed the write bound (until they are sent). */
+  get readingPausedForOutput(): boolean {
+    return this.#pausedForOutput;
+  }
+
   onDrain(): void {
     this.#outbound?.pump();
     if (!this.#pausedForOutput) return;

@@ -48,6 +48,8 @@ export interface ClientView {
   username: string | null;
   /** Bytes written to its connection and not yet sent. */
   bufferedBytes: number;
+  /** The broker stopped reading it: its replies passed the write bound unread. */
+  readingPaused: boolean;
   certificateCommonName: string | null;
 }
 
