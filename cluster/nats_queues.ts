@@ -77,12 +77,22 @@ const decoder = new TextDecoder();
 /** How long a pull request waits on the server for messages before it is renewed. */
 const PULL_EXPIRES_MS = 30_000;
 /**
+ * Past a pull's expiry, how long a handle still waiting on pulled messages may hear nothing from
+ * the server (neither messages nor the expiry status) before it counts those pulls as lost.
+ */
+const PULL_SILENCE_MS = 5_000;
+/**
  * Credit gathered before a pull while earlier pulls are still being filled: a pull is a JetStream
  * API request, and one per acknowledged message cost more than the delivery itself.
  */
 const PULL_MIN_BATCH = 8;
 /** How often a queue's ledger may be refreshed from the server while it is published into. */
 const REFRESH_MS = 1_000;
+/**
+ * A queue this node counts as full is asked of the server before a publish is refused, unless
+ * its count is younger than this: acknowledgements on other nodes lower only their own ledgers.
+ */
+const FULL_RECHECK_MS = 100;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
 
@@ -107,8 +117,10 @@ interface Ledger {
   /** Messages stored with this queue named in their skip header and not read yet. */
   skipped: number;
   refreshedAt: number;
-  /** Counts local changes, so a refresh that raced one is not applied. */
+  /** Counts local changes, so a refresh that raced one only lowers the count. */
   changes: number;
+  /** This node's publishes counted in and not yet stored (or failed). */
+  storing: number;
   refreshing: Promise<void> | undefined;
 }
 
@@ -184,6 +196,20 @@ export class NatsQueueStore implements QueueStore {
 
   async start(): Promise<void> {
     await this.mirror.start();
+    this.#watchReconnects().catch(() => {});
+  }
+
+  /**
+   * After a reconnection to NATS the pulls this node's handles were waiting on are gone (a
+   * restarted server forgot them, and one that lost this client dropped them): each open handle
+   * asks again for what it was waiting for, or its session would never be delivered to again.
+   */
+  async #watchReconnects(): Promise<void> {
+    for await (const status of this.#shared.nc.status()) {
+      if (status.type === "reconnect") {
+        for (const handle of [...this.#handles]) handle.pullAgain();
+      }
+    }
   }
 
   close(): void {
@@ -410,6 +436,7 @@ export class NatsQueueStore implements QueueStore {
         skipped: 0,
         refreshedAt: 0,
         changes: 0,
+        storing: 0,
         refreshing: undefined,
       };
       this.#ledgers.set(qid, ledger);
@@ -417,9 +444,14 @@ export class NatsQueueStore implements QueueStore {
     return ledger;
   }
 
-  /** Sets a ledger from the server's count of what the consumer holds. */
-  #settle(ledger: Ledger, count: number): void {
-    const messages = Math.max(0, count - ledger.skipped);
+  /**
+   * Sets a ledger from the server's count of what the consumer holds; `raced` (local publishes or
+   * acks while the count was on its way) only lets it lower the count, to the server's plus what
+   * this node is still storing.
+   */
+  #settle(ledger: Ledger, count: number, raced = false): void {
+    let messages = Math.max(0, count - ledger.skipped);
+    if (raced) messages = Math.min(ledger.messages, messages + ledger.storing);
     ledger.bytes = ledger.messages > 0
       ? Math.round((ledger.bytes * messages) / ledger.messages)
       : Math.round(messages * this.#meanSize);
@@ -438,9 +470,11 @@ export class NatsQueueStore implements QueueStore {
       } catch (error) {
         if (!isConsumerNotFound(error)) throw error;
       }
-      // A local publish or ack while the count was on its way: the ledger is newer.
-      if (ledger.changes === changes) this.#settle(ledger, count);
-      else ledger.refreshedAt = Date.now();
+      // A local publish or ack while the count was on its way: the ledger may be newer, but it
+      // may also hold acknowledgements made on other nodes that only the server knows of. A node
+      // publishing without pause that never applied a count would count the queue up to its
+      // bound and refuse every later message for a queue that is empty.
+      this.#settle(ledger, count, ledger.changes !== changes);
     })().finally(() => ledger.refreshing = undefined);
   }
 
@@ -516,16 +550,22 @@ export class NatsQueueStore implements QueueStore {
     for (const qid of qids) {
       const limits = this.#view.get(qid)!.limits;
       const ledger = this.#ledger(qid);
-      if (ledger.refreshedAt + REFRESH_MS < now && ledger.refreshing === undefined) {
+      const full = () =>
+        ledger.messages + 1 > limits.maxMessages || ledger.bytes + size > limits.maxBytes;
+      if (full() && ledger.refreshedAt + FULL_RECHECK_MS < now) {
+        // Full by this node's count, which may be old: the server says whether it still is.
+        await this.#refresh(qid).catch(() => {});
+      } else if (ledger.refreshedAt + REFRESH_MS < now && ledger.refreshing === undefined) {
         this.#refresh(qid).catch(() => {}); // Best effort; the next publish tries again.
       }
       ledger.changes++;
-      if (ledger.messages + 1 > limits.maxMessages || ledger.bytes + size > limits.maxBytes) {
+      if (full()) {
         skip.push(qid);
         ledger.skipped++;
         skipped.push(ledger);
       } else {
         ledger.messages++;
+        ledger.storing++;
         ledger.bytes += size;
         counted.push(ledger);
       }
@@ -553,6 +593,8 @@ export class NatsQueueStore implements QueueStore {
     } catch (error) {
       this.#undo(counted, skipped, size);
       throw error;
+    } finally {
+      for (const ledger of counted) ledger.storing--;
     }
     this.#stored++;
     this.#meanSize += (size - this.#meanSize) / this.#stored;
@@ -703,6 +745,8 @@ class NatsQueueHandle implements QueueHandle {
   #outstanding = 0;
   #flushing = false;
   #closed = false;
+  /** When a pull was last sent or the server last answered on the inbox. */
+  #heardAt = Date.now();
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   constructor(store: NatsQueueStore, qid: string, consumer: QueueConsumer) {
@@ -733,6 +777,7 @@ class NatsQueueHandle implements QueueHandle {
       const batch = this.#unrequested;
       this.#unrequested = 0;
       this.#outstanding += batch;
+      this.#heardAt = Date.now();
       const store = this.#store;
       store.shared.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
@@ -750,6 +795,7 @@ class NatsQueueHandle implements QueueHandle {
 
   /** A message (or a status) on this handle's inbox. */
   #arrived(msg: Msg): void {
+    this.#heardAt = Date.now();
     const status = msg.headers?.code ?? 0;
     if (!msg.reply && status !== 0) {
       // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
@@ -865,9 +911,27 @@ class NatsQueueHandle implements QueueHandle {
     };
   }
 
-  /** Keeps unacknowledged deliveries from being redelivered while this handle holds them. */
+  /**
+   * Counts every pull still waiting as lost and asks for that credit again (after a reconnection,
+   * or when the server stayed silent past a pull's expiry). Were a pull not lost after all, its
+   * messages would only come beyond the credit; a 408 answering it lowers nothing below zero.
+   */
+  pullAgain(): void {
+    if (this.#closed || this.#outstanding === 0) return;
+    this.#unrequested += this.#outstanding;
+    this.#outstanding = 0;
+    this.#schedulePull();
+  }
+
+  /**
+   * Keeps unacknowledged deliveries from being redelivered while this handle holds them, and
+   * pulls again when the server has not answered a pull by its expiry.
+   */
   #progress(): void {
     if (this.#closed) return;
+    if (this.#outstanding > 0 && Date.now() - this.#heardAt > PULL_EXPIRES_MS + PULL_SILENCE_MS) {
+      this.pullAgain();
+    }
     for (const held of this.#held.values()) {
       this.#store.shared.nc.publish(held.reply, encoder.encode("+WPI"));
     }

@@ -13,6 +13,7 @@ import {
   NatsBackbone,
   NatsStartError,
 } from "../../cluster/nats_backbone.ts";
+import type { QueuedDelivery } from "../../src/backbone/backbone.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { type NatsServer, startNatsServer } from "../helpers/nats.ts";
 import { runBackboneSuite } from "../backbone/backbone_suite.ts";
@@ -69,6 +70,65 @@ Deno.test("nats: an outbox outlives the process that appended: another backbone 
     assert.deepEqual(entries.map((e) => new TextDecoder().decode(e.payload)), ["2", "3"]);
   } finally {
     await second.close();
+  }
+});
+
+Deno.test("nats: a queue drained on one node takes new messages published on another that counted it full", async () => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `ledger${++next}`;
+  const make = () =>
+    new NatsBackbone({
+      servers: [url],
+      prefix,
+      clock: new ManualClock(0),
+      storage: "memory",
+      timeoutMs: 10_000,
+    });
+  const publisher = make();
+  const subscriber = make();
+  await publisher.start({ id: "a", version: "test", startedAt: 0 });
+  await subscriber.start({ id: "b", version: "test", startedAt: 0 });
+  const encoder = new TextEncoder();
+  const qos1 = (payload: string) => ({
+    topic: "t",
+    payload: encoder.encode(payload),
+    qos: 1 as const,
+    retain: false,
+    properties: undefined,
+    expiresAt: 0,
+    origin: "",
+  });
+  try {
+    // Registered by the publisher's node: its mirror knows the queue at once.
+    await publisher.queues.setFilters("s1", ["t"], { maxMessages: 3, maxBytes: 1 << 20 });
+    for (const payload of ["0", "1", "2"]) {
+      assert.equal((await publisher.messages.publish(qos1(payload))).queued, 1);
+    }
+    assert.equal((await publisher.messages.publish(qos1("x"))).full, 1, "3 queued: full");
+    const got: QueuedDelivery[] = [];
+    const arrived = Promise.withResolvers<void>();
+    const handle = await subscriber.queues.open({ kind: "session", clientId: "s1" }, (batch) => {
+      got.push(...batch);
+      if (got.length >= 3) arrived.resolve();
+    });
+    handle.request(10);
+    await arrived.promise;
+    for (const delivery of got) await handle.ack(delivery.seq);
+    const acked = Date.now() + 10_000;
+    while ((await subscriber.queues.size({ kind: "session", clientId: "s1" })).messages > 0) {
+      assert.ok(Date.now() < acked, "the acknowledgements never reached the server");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The publisher's node still counts 3 (it saw none of the acks): it asks the server before
+    // refusing, so the emptied queue takes the message.
+    await new Promise((resolve) => setTimeout(resolve, 150)); // Older than the recheck age.
+    const outcome = await publisher.messages.publish(qos1("3"));
+    assert.deepEqual([outcome.queued, outcome.full], [1, 0]);
+    await handle.close();
+  } finally {
+    await publisher.close();
+    await subscriber.close();
   }
 });
 
