@@ -13,6 +13,7 @@
 import type { Log, ScenarioResult } from "./chaos/harness.ts";
 import { describeRefusals } from "./chaos/harness.ts";
 import { frontEndKill } from "./chaos/front_end_kill.ts";
+import { natsRestart } from "./chaos/nats_restart.ts";
 
 /** A scenario by name, run with a message count per stream. */
 export const SCENARIOS: Record<
@@ -20,6 +21,7 @@ export const SCENARIOS: Record<
   (options: { messages: number; log?: Log }) => Promise<ScenarioResult>
 > = {
   "front-end-kill": frontEndKill,
+  "nats-restart": natsRestart,
 };
 
 /** Whether a scenario's result holds: nothing acknowledged lost, no QoS 2 twice, checks ok. */
@@ -52,7 +54,7 @@ export function summary(result: ScenarioResult): string {
     if (stream.lost > 0 || (stream.qos === 2 && stream.duplicated > 0)) {
       lines.push(
         `    FAIL stream ${stream.name}: acknowledged ${stream.acknowledged}, ` +
-          `lost ${stream.lost}, duplicated ${stream.duplicated}`,
+          `lost ${stream.lost}, duplicated ${stream.duplicated} (${stream.duplicates.join(" ")})`,
       );
     }
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import mqtt, { type MqttClient } from "mqtt";
 import {
   type FrontEnd,
   type FrontEndOptions,
@@ -14,7 +15,7 @@ import {
   startFrontEnd,
   startLoadBalancer,
 } from "../cluster.ts";
-import type { StreamReport, Totals } from "./streams.ts";
+import type { SequenceStream, StreamReport, StreamSpec, Totals } from "./streams.ts";
 
 /** One property a scenario checks beyond the books (a will sent once, a CONNECT refused, ...). */
 export interface Check {
@@ -82,7 +83,7 @@ export async function nodeOf(frontEnds: FrontEnd[], clientId: string): Promise<s
 }
 
 /**
- * Whether a session is connected and its queue holds nothing (neither waiting nor unacknowledged
+ * Whether a session's queue holds nothing (neither waiting nor unacknowledged
  * deliveries): nothing can come to it again.
  */
 export async function sessionDrained(frontEnds: FrontEnd[], clientId: string): Promise<boolean> {
@@ -91,8 +92,9 @@ export async function sessionDrained(frontEnds: FrontEnd[], clientId: string): P
     asked,
     `/sessions/${encodeURIComponent(clientId)}`,
   );
-  return session !== undefined && session.connected && session.queued === 0 &&
-    session.inflight === 0;
+  // Not `connected`: after NATS came back from an outage longer than the lease, the session
+  // record of a client still connected can say otherwise (see docs/clustering.md).
+  return session !== undefined && session.queued === 0 && session.inflight === 0;
 }
 
 /** Front-ends and a load balancer, stopped together. */
@@ -150,4 +152,198 @@ export function describeRefusals(refused: Record<string, number>): string {
     `${/^\d+$/.test(code) ? "0x" + Number(code).toString(16) : code} x${count}`
   );
   return parts.length === 0 ? "none" : parts.join(", ");
+}
+
+/** What a probe client saw: a CONNACK code, a PUBACK reason code, or the connection closing. */
+export type ProbeOutcome =
+  | { kind: "connack"; code: number }
+  | { kind: "puback"; code: number }
+  | { kind: "closed" }
+  | { kind: "timeout" };
+
+/** The CONNACK code (MQTT 5 reason code or 3.1.1 return code) a fresh client gets from `port`. */
+export async function connackCode(
+  port: number,
+  protocolVersion: 4 | 5,
+  clientId: string,
+  timeoutMs = 15_000,
+): Promise<ProbeOutcome> {
+  const client = mqtt.connect({
+    host: "127.0.0.1",
+    port,
+    clientId,
+    protocolVersion,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: timeoutMs,
+  });
+  client.on("error", () => {});
+  try {
+    return await new Promise<ProbeOutcome>((resolve) => {
+      const timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs);
+      client.on("packetreceive", (packet) => {
+        if (packet.cmd !== "connack") return;
+        clearTimeout(timer);
+        const code = protocolVersion === 5
+          ? (packet as { reasonCode?: number }).reasonCode ?? 0
+          : (packet as { returnCode?: number }).returnCode ?? 0;
+        resolve({ kind: "connack", code });
+      });
+      client.on("close", () => {
+        clearTimeout(timer);
+        resolve({ kind: "closed" });
+      });
+    });
+  } finally {
+    await client.endAsync(true);
+  }
+}
+
+/** A connected probe client that publishes one QoS 1 message when asked. */
+export class PublishProbe {
+  readonly client: MqttClient;
+  #closed = false;
+  #acks: ((code: number) => void)[] = [];
+  #closes: (() => void)[] = [];
+
+  private constructor(client: MqttClient) {
+    this.client = client;
+    client.on("packetreceive", (packet) => {
+      if (packet.cmd === "puback") {
+        const code = (packet as { reasonCode?: number }).reasonCode ?? 0;
+        for (const ack of this.#acks.splice(0)) ack(code);
+      }
+    });
+    client.on("close", () => {
+      this.#closed = true;
+      for (const close of this.#closes.splice(0)) close();
+    });
+  }
+
+  /** Connects straight to a front-end's port (no reconnection). */
+  static async open(port: number, protocolVersion: 4 | 5, clientId: string): Promise<PublishProbe> {
+    const client = mqtt.connect({
+      host: "127.0.0.1",
+      port,
+      clientId,
+      protocolVersion,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 15_000,
+    });
+    client.on("error", () => {});
+    await new Promise<void>((resolve, reject) => {
+      client.once("connect", () => resolve());
+      client.once("close", () => reject(new Error(`${clientId}: did not connect`)));
+    });
+    return new PublishProbe(client);
+  }
+
+  /** Publishes one QoS 1 message; resolves with the PUBACK's code or the connection's end. */
+  publish(topic: string, timeoutMs = 15_000): Promise<ProbeOutcome> {
+    if (this.#closed) return Promise.resolve({ kind: "closed" });
+    return new Promise<ProbeOutcome>((resolve) => {
+      const timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs);
+      this.#acks.push((code) => {
+        clearTimeout(timer);
+        resolve({ kind: "puback", code });
+      });
+      this.#closes.push(() => {
+        clearTimeout(timer);
+        resolve({ kind: "closed" });
+      });
+      this.client.publish(topic, "probe", { qos: 1 }, () => {});
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+/** `connack 0x88`, `puback 0x80`, `closed`. */
+export function describeOutcome(outcome: ProbeOutcome): string {
+  switch (outcome.kind) {
+    case "connack":
+    case "puback":
+      return `${outcome.kind} 0x${outcome.code.toString(16).padStart(2, "0")}`;
+    default:
+      return outcome.kind;
+  }
+}
+
+/** Longest wait for the books to balance after the publishers finished (a failure guard). */
+export const SETTLE_MS = 120_000;
+/** Longest wait for the subscribers' queues to empty once every message arrived (a guard). */
+const DRAIN_MS = 20_000;
+
+/**
+ * Waits until every stream's subscriber received every acknowledged message and its session
+ * queue is empty (nothing can come again), or the guard time passes (the books then show it).
+ */
+export async function settle(
+  streams: SequenceStream[],
+  frontEnds: FrontEnd[],
+  log: Log,
+  timeoutMs = SETTLE_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await Promise.all(streams.map((stream) => stream.receivedAll(deadline)));
+  const running = () => frontEnds.filter((frontEnd) => !frontEnd.exited);
+  let waiting: string[] = [];
+  await until(
+    async () => {
+      waiting = [];
+      for (const stream of streams) {
+        if (!(await sessionDrained(running(), stream.subscriberId))) {
+          waiting.push(stream.subscriberId);
+        }
+      }
+      return waiting.length === 0;
+    },
+    "subscriber queues empty",
+    Math.min(DRAIN_MS, Math.max(1000, deadline - Date.now())),
+  ).catch(async (error) => {
+    const states = [];
+    for (const id of waiting) {
+      const asked = running()[0];
+      states.push(`${id} ${JSON.stringify(await admin(asked, `/sessions/${id}`).catch(String))}`);
+    }
+    log(`${error}: ${states.join("; ")}`);
+  });
+}
+
+/** The streams of a scenario: QoS 1 and 2, MQTT 5 and 3.1.1, `parts` of each. */
+export function streamSpecs(
+  prefix: string,
+  count: number,
+  window: number,
+  parts = 1,
+): StreamSpec[] {
+  const specs: StreamSpec[] = [];
+  for (const protocolVersion of [5, 4] as const) {
+    for (const qos of [1, 2] as const) {
+      for (let part = 0; part < parts; part++) {
+        specs.push({
+          name: `${prefix}-q${qos}-v${protocolVersion}${parts > 1 ? `-${part}` : ""}`,
+          qos,
+          protocolVersion,
+          count,
+          window,
+        });
+      }
+    }
+  }
+  return specs;
+}
+
+/** Resident memory of a process in MiB (Linux `/proc`), or NaN. */
+export function rssMiB(pid: number): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    return Math.round(kib / 1024 * 10) / 10;
+  } catch {
+    return NaN;
+  }
 }

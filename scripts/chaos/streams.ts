@@ -50,6 +50,8 @@ export interface StreamReport {
   lost: number;
   /** Received more than once (counted once per extra copy). */
   duplicated: number;
+  /** The first sequence numbers received more than once. */
+  duplicates: number[];
   /** Received without ever being acknowledged (stored although its publisher heard otherwise). */
   unacknowledgedReceived: number;
   /** Times the publisher and the subscriber connected (1 each without reconnections). */
@@ -232,8 +234,10 @@ export class SequenceStream {
   report(): StreamReport {
     let duplicated = 0;
     let unacknowledgedReceived = 0;
+    const duplicates: number[] = [];
     for (const [seq, times] of this.received) {
       duplicated += times - 1;
+      if (times > 1 && duplicates.length < 10) duplicates.push(seq);
       if (!this.acknowledged.has(seq)) unacknowledgedReceived++;
     }
     return {
@@ -245,6 +249,7 @@ export class SequenceStream {
       received: this.received.size,
       lost: this.missing().length,
       duplicated,
+      duplicates: duplicates.sort((a, b) => a - b),
       unacknowledgedReceived,
       connects: { ...this.connects },
     };
