@@ -14,6 +14,7 @@ import type { Log, ScenarioResult } from "./chaos/harness.ts";
 import { describeRefusals } from "./chaos/harness.ts";
 import { frontEndKill } from "./chaos/front_end_kill.ts";
 import { natsRestart } from "./chaos/nats_restart.ts";
+import { natsNodeKill } from "./chaos/nats_node_kill.ts";
 
 /** A scenario by name, run with a message count per stream. */
 export const SCENARIOS: Record<
@@ -22,6 +23,7 @@ export const SCENARIOS: Record<
 > = {
   "front-end-kill": frontEndKill,
   "nats-restart": natsRestart,
+  "nats-node-kill": natsNodeKill,
 };
 
 /** Whether a scenario's result holds: nothing acknowledged lost, no QoS 2 twice, checks ok. */

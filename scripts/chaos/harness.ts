@@ -102,16 +102,20 @@ export class FrontEnds {
   readonly list: FrontEnd[] = [];
   balancer: LoadBalancer | undefined;
 
-  /** Starts `count` front-ends (in parallel) named `{name}1`... with `options`. */
+  /** Starts `count` front-ends named `{name}1`... with `options`. */
   async start(
     count: number,
     options: Omit<FrontEndOptions, "nodeId">,
     name = "node",
   ): Promise<FrontEnd[]> {
+    // The first alone creates the streams and buckets (at 3 replicas that takes a while, and
+    // front-ends creating them at once time out); the others then start together.
+    const first = await startFrontEnd({ ...options, nodeId: `${name}1` });
+    this.list.push(first);
     const started = await Promise.allSettled(
       Array.from(
-        { length: count },
-        (_, i) => startFrontEnd({ ...options, nodeId: `${name}${i + 1}` }),
+        { length: count - 1 },
+        (_, i) => startFrontEnd({ ...options, nodeId: `${name}${i + 2}` }),
       ),
     );
     for (const result of started) if (result.status === "fulfilled") this.list.push(result.value);

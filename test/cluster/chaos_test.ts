@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { ScenarioResult } from "../../scripts/chaos/harness.ts";
 import { frontEndKill } from "../../scripts/chaos/front_end_kill.ts";
 import { natsRestart } from "../../scripts/chaos/nats_restart.ts";
+import { natsNodeKill } from "../../scripts/chaos/nats_node_kill.ts";
 import { summary } from "../../scripts/chaos.ts";
 
 function assertHeld(result: ScenarioResult): void {
@@ -40,4 +41,8 @@ Deno.test({
   fn: async () => {
     assertHeld(await natsRestart({ messages: 90 }));
   },
+});
+
+Deno.test("chaos: the leader NATS node of a 3-node cluster (replicas 3) SIGKILLed under load: no acknowledged message lost", async () => {
+  assertHeld(await natsNodeKill({ messages: 60 }));
 });
