@@ -15,6 +15,7 @@ import { describeRefusals } from "./chaos/harness.ts";
 import { frontEndKill } from "./chaos/front_end_kill.ts";
 import { natsRestart } from "./chaos/nats_restart.ts";
 import { natsNodeKill } from "./chaos/nats_node_kill.ts";
+import { natsCut } from "./chaos/nats_cut.ts";
 
 /** A scenario by name, run with a message count per stream. */
 export const SCENARIOS: Record<
@@ -24,6 +25,7 @@ export const SCENARIOS: Record<
   "front-end-kill": frontEndKill,
   "nats-restart": natsRestart,
   "nats-node-kill": natsNodeKill,
+  "nats-cut": natsCut,
 };
 
 /** Whether a scenario's result holds: nothing acknowledged lost, no QoS 2 twice, checks ok. */

@@ -13,6 +13,7 @@ import type { ScenarioResult } from "../../scripts/chaos/harness.ts";
 import { frontEndKill } from "../../scripts/chaos/front_end_kill.ts";
 import { natsRestart } from "../../scripts/chaos/nats_restart.ts";
 import { natsNodeKill } from "../../scripts/chaos/nats_node_kill.ts";
+import { natsCut } from "../../scripts/chaos/nats_cut.ts";
 import { summary } from "../../scripts/chaos.ts";
 
 function assertHeld(result: ScenarioResult): void {
@@ -45,4 +46,8 @@ Deno.test({
 
 Deno.test("chaos: the leader NATS node of a 3-node cluster (replicas 3) SIGKILLed under load: no acknowledged message lost", async () => {
   assertHeld(await natsNodeKill({ messages: 60 }));
+});
+
+Deno.test("chaos: a front-end cut off from NATS acknowledges nothing, its sessions are taken over elsewhere after its lease, and nothing is lost or doubled when it comes back", async () => {
+  assertHeld(await natsCut({ messages: 60 }));
 });
