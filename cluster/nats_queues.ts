@@ -121,6 +121,8 @@ interface Ledger {
   changes: number;
   /** This node's publishes counted in and not yet stored (or failed). */
   storing: number;
+  /** This node's publishes counted in (less those undone), ever. */
+  added: number;
   refreshing: Promise<void> | undefined;
 }
 
@@ -437,6 +439,7 @@ export class NatsQueueStore implements QueueStore {
         refreshedAt: 0,
         changes: 0,
         storing: 0,
+        added: 0,
         refreshing: undefined,
       };
       this.#ledgers.set(qid, ledger);
@@ -445,13 +448,13 @@ export class NatsQueueStore implements QueueStore {
   }
 
   /**
-   * Sets a ledger from the server's count of what the consumer holds; `raced` (local publishes or
-   * acks while the count was on its way) only lets it lower the count, to the server's plus what
-   * this node is still storing.
+   * Sets a ledger from the server's count of what the consumer holds. With `unsure` publishes
+   * of this node the count may or may not include (stored while it was on its way), the count
+   * only lowers the ledger, to no less than the server's count plus those.
    */
-  #settle(ledger: Ledger, count: number, raced = false): void {
+  #settle(ledger: Ledger, count: number, unsure?: number): void {
     let messages = Math.max(0, count - ledger.skipped);
-    if (raced) messages = Math.min(ledger.messages, messages + ledger.storing);
+    if (unsure !== undefined) messages = Math.min(ledger.messages, messages + unsure);
     ledger.bytes = ledger.messages > 0
       ? Math.round((ledger.bytes * messages) / ledger.messages)
       : Math.round(messages * this.#meanSize);
@@ -463,6 +466,8 @@ export class NatsQueueStore implements QueueStore {
     const ledger = this.#ledger(qid);
     return ledger.refreshing ??= (async () => {
       const changes = ledger.changes;
+      const added = ledger.added;
+      const storing = ledger.storing;
       let count = 0;
       try {
         const info = await this.#jsm.consumers.info(this.#stream, qid);
@@ -474,7 +479,8 @@ export class NatsQueueStore implements QueueStore {
       // may also hold acknowledgements made on other nodes that only the server knows of. A node
       // publishing without pause that never applied a count would count the queue up to its
       // bound and refuse every later message for a queue that is empty.
-      this.#settle(ledger, count, ledger.changes !== changes);
+      const raced = ledger.changes !== changes || storing > 0;
+      this.#settle(ledger, count, raced ? storing + ledger.added - added : undefined);
     })().finally(() => ledger.refreshing = undefined);
   }
 
@@ -566,9 +572,24 @@ export class NatsQueueStore implements QueueStore {
       } else {
         ledger.messages++;
         ledger.storing++;
+        ledger.added++;
         ledger.bytes += size;
         counted.push(ledger);
       }
+    }
+    if (qids.length > 0 && counted.length === 0) {
+      // Every queue it is for is full: stored, it would sit in the stream (read and dropped
+      // only when each of them is read again), so an absent session's consumer would hold
+      // everything published for it, far beyond its bounds.
+      for (const ledger of skipped) ledger.skipped--;
+      return {
+        queued: 0,
+        full: skipped.length,
+        fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+        congested: false,
+        forwarded: false,
+        duplicate: false,
+      };
     }
     let h: MsgHdrs | undefined;
     if (skip.length > 0) {
@@ -612,6 +633,7 @@ export class NatsQueueStore implements QueueStore {
   #undo(counted: Ledger[], skipped: Ledger[], size: number): void {
     for (const ledger of counted) {
       ledger.messages--;
+      ledger.added--;
       ledger.bytes -= size;
     }
     for (const ledger of skipped) ledger.skipped--;
@@ -629,7 +651,12 @@ export class NatsQueueStore implements QueueStore {
   openInbound(clientId: string): Promise<number[]> {
     return guarded("messages.openInbound", async () => {
       const entries = await this.#inbound.snapshot(`${keyToken(clientId)}.*`);
-      return entries.map((entry) => Number(entry.key.slice(entry.key.lastIndexOf(".") + 1)));
+      // Only ids whose message was stored: one opened by a node that died before it stored the
+      // message (and so before any PUBREC) is not open for the client, whose resent PUBLISH must
+      // reach publish(), which stores it at most once; taken for open, the resend would be
+      // answered PUBREC as a duplicate and the message lost.
+      return entries.filter((entry) => decoder.decode(entry.value) === "stored")
+        .map((entry) => Number(entry.key.slice(entry.key.lastIndexOf(".") + 1)));
     });
   }
 
@@ -690,6 +717,7 @@ export class NatsQueueStore implements QueueStore {
     });
     const ledger = this.#ledger(qid);
     ledger.messages++;
+    ledger.added++;
     ledger.bytes += decodeEnvelope(data).message.payload.length;
     ledger.changes++;
   }

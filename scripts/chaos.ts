@@ -16,6 +16,7 @@ import { frontEndKill } from "./chaos/front_end_kill.ts";
 import { natsRestart } from "./chaos/nats_restart.ts";
 import { natsNodeKill } from "./chaos/nats_node_kill.ts";
 import { natsCut } from "./chaos/nats_cut.ts";
+import { slowConsumers } from "./chaos/slow_consumers.ts";
 
 /** A scenario by name, run with a message count per stream. */
 export const SCENARIOS: Record<
@@ -26,6 +27,7 @@ export const SCENARIOS: Record<
   "nats-restart": natsRestart,
   "nats-node-kill": natsNodeKill,
   "nats-cut": natsCut,
+  "slow-consumers": slowConsumers,
 };
 
 /** Whether a scenario's result holds: nothing acknowledged lost, no QoS 2 twice, checks ok. */
@@ -58,7 +60,10 @@ export function summary(result: ScenarioResult): string {
     if (stream.lost > 0 || (stream.qos === 2 && stream.duplicated > 0)) {
       lines.push(
         `    FAIL stream ${stream.name}: acknowledged ${stream.acknowledged}, ` +
-          `lost ${stream.lost}, duplicated ${stream.duplicated} (${stream.duplicates.join(" ")})`,
+          `lost ${stream.lost} (${stream.missing.join(" ")}), duplicated ${stream.duplicated} (${
+            stream.duplicates.join(" ")
+          }), connects ${JSON.stringify(stream.connects)}, ` +
+          `session not present ${stream.sessionsNotPresent}`,
       );
     }
   }

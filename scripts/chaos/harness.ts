@@ -277,7 +277,7 @@ export function describeOutcome(outcome: ProbeOutcome): string {
 }
 
 /** Longest wait for the books to balance after the publishers finished (a failure guard). */
-export const SETTLE_MS = 120_000;
+export const SETTLE_MS = 30_000;
 /** Longest wait for the subscribers' queues to empty once every message arrived (a guard). */
 const DRAIN_MS = 20_000;
 

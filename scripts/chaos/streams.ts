@@ -50,12 +50,16 @@ export interface StreamReport {
   lost: number;
   /** Received more than once (counted once per extra copy). */
   duplicated: number;
+  /** The first sequence numbers lost. */
+  missing: number[];
   /** The first sequence numbers received more than once. */
   duplicates: number[];
   /** Received without ever being acknowledged (stored although its publisher heard otherwise). */
   unacknowledgedReceived: number;
   /** Times the publisher and the subscriber connected (1 each without reconnections). */
   connects: { publisher: number; subscriber: number };
+  /** Reconnections whose CONNACK said Session Present 0. */
+  sessionsNotPresent: number;
 }
 
 /** Longest a client may take to connect at first (a failure guard). */
@@ -124,6 +128,8 @@ export class SequenceStream {
   readonly connects = { publisher: 0, subscriber: 0 };
   /** Sequence numbers sent so far. */
   sent = 0;
+  /** Reconnections whose CONNACK said the session was not there (it should always be). */
+  sessionsNotPresent = 0;
   #stopped = false;
   #waiters: (() => void)[] = [];
 
@@ -141,8 +147,14 @@ export class SequenceStream {
     this.subscriberId = subscriber.options.clientId!;
     this.connects.publisher = 1;
     this.connects.subscriber = 1;
-    publisher.on("connect", () => this.connects.publisher++);
-    subscriber.on("connect", () => this.connects.subscriber++);
+    publisher.on("connect", (connack) => {
+      this.connects.publisher++;
+      if (!connack.sessionPresent) this.sessionsNotPresent++;
+    });
+    subscriber.on("connect", (connack) => {
+      this.connects.subscriber++;
+      if (!connack.sessionPresent) this.sessionsNotPresent++;
+    });
     subscriber.on("message", (_topic, payload) => {
       const text = payload.toString();
       const space = text.indexOf(" ");
@@ -250,8 +262,10 @@ export class SequenceStream {
       lost: this.missing().length,
       duplicated,
       duplicates: duplicates.sort((a, b) => a - b),
+      missing: this.missing().slice(0, 10),
       unacknowledgedReceived,
       connects: { ...this.connects },
+      sessionsNotPresent: this.sessionsNotPresent,
     };
   }
 

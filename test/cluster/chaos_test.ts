@@ -14,6 +14,7 @@ import { frontEndKill } from "../../scripts/chaos/front_end_kill.ts";
 import { natsRestart } from "../../scripts/chaos/nats_restart.ts";
 import { natsNodeKill } from "../../scripts/chaos/nats_node_kill.ts";
 import { natsCut } from "../../scripts/chaos/nats_cut.ts";
+import { slowConsumers } from "../../scripts/chaos/slow_consumers.ts";
 import { summary } from "../../scripts/chaos.ts";
 
 function assertHeld(result: ScenarioResult): void {
@@ -50,4 +51,8 @@ Deno.test("chaos: the leader NATS node of a 3-node cluster (replicas 3) SIGKILLe
 
 Deno.test("chaos: a front-end cut off from NATS acknowledges nothing, its sessions are taken over elsewhere after its lease, and nothing is lost or doubled when it comes back", async () => {
   assertHeld(await natsCut({ messages: 60 }));
+});
+
+Deno.test("chaos: slow and absent consumers: queues bounded in JetStream, MQTT 5 publishers get 0x97, nothing acknowledged dropped, front-end memory bounded", async () => {
+  assertHeld(await slowConsumers({ messages: 150 }));
 });

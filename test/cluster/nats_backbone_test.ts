@@ -14,6 +14,9 @@ import {
   NatsStartError,
 } from "../../cluster/nats_backbone.ts";
 import type { QueuedDelivery } from "../../src/backbone/backbone.ts";
+import { keyToken } from "../../cluster/names.ts";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { ManualClock } from "../../src/util/manual_clock.ts";
 import { type NatsServer, startNatsServer } from "../helpers/nats.ts";
 import { runBackboneSuite } from "../backbone/backbone_suite.ts";
@@ -129,6 +132,87 @@ Deno.test("nats: a queue drained on one node takes new messages published on ano
   } finally {
     await publisher.close();
     await subscriber.close();
+  }
+});
+
+Deno.test("nats: a message only full queues match is not stored: an absent session's consumer holds no more than its bound", async () => {
+  server ??= startNatsServer();
+  const { url, monitorUrl } = await server;
+  const prefix = `fullonly${++next}`;
+  const backbone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await backbone.start({ id: "a", version: "test", startedAt: 0 });
+  const encoder = new TextEncoder();
+  try {
+    await backbone.queues.setFilters("s1", ["t"], { maxMessages: 2, maxBytes: 1 << 20 });
+    const outcomes = [];
+    for (const payload of ["1", "2", "3", "4", "5"]) {
+      outcomes.push(
+        await backbone.messages.publish({
+          topic: "t",
+          payload: encoder.encode(payload),
+          qos: 1,
+          retain: false,
+          properties: undefined,
+          expiresAt: 0,
+          origin: "",
+        }),
+      );
+    }
+    assert.deepEqual(outcomes.map((o) => [o.queued, o.full]), [[1, 0], [1, 0], [0, 1], [0, 1], [
+      0,
+      1,
+    ]]);
+    const jsz = await (await fetch(`${monitorUrl}/jsz?streams=true`)).json() as {
+      account_details: { stream_detail?: { name: string; state: { messages: number } }[] }[];
+    };
+    const stream = jsz.account_details.flatMap((a) => a.stream_detail ?? [])
+      .find((s) => s.name === `${prefix}-msgs`);
+    assert.equal(stream?.state.messages, 2);
+  } finally {
+    await backbone.close();
+  }
+});
+
+Deno.test("nats: a QoS 2 packet id opened by a node that died before storing its message is not open: the resent PUBLISH is stored", async () => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `inbound${++next}`;
+  const backbone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await backbone.start({ id: "b", version: "test", startedAt: 0 });
+  const nc = await connect({ servers: url });
+  try {
+    await backbone.queues.setFilters("sub", ["t"], { maxMessages: 10, maxBytes: 1 << 20 });
+    // What the node that died left: the id opened ("storing"), the message never stored; and
+    // another id whose message it stored (PUBREC sent, PUBREL not seen yet).
+    const kv = await new Kvm(nc).open(`${prefix}-inbound`);
+    await kv.put(`${keyToken("pub")}.7`, "storing");
+    await kv.put(`${keyToken("pub")}.8`, "stored");
+    assert.deepEqual(await backbone.messages.openInbound("pub"), [8]);
+    const outcome = await backbone.messages.publish({
+      topic: "t",
+      payload: new TextEncoder().encode("resent"),
+      qos: 2,
+      retain: false,
+      properties: undefined,
+      expiresAt: 0,
+      origin: "",
+    }, { clientId: "pub", packetId: 7 });
+    assert.deepEqual([outcome.queued, outcome.duplicate], [1, false]);
+  } finally {
+    await nc.close();
+    await backbone.close();
   }
 });
 
