@@ -96,6 +96,13 @@ const FULL_RECHECK_MS = 100;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
 
+/**
+ * Most consumers (queues: sessions and share groups) of the messages stream. Left unset, the
+ * stream gets nats-server's default limit (1,000 in nats-server 2.12 and later), and the 1,001st
+ * session's subscriptions fail.
+ */
+export const MAX_QUEUES = 1_000_000;
+
 /** Headers this backbone puts on stored messages. */
 const SKIP_HEADER = "Perch-Skip";
 const MOVED_HEADER = "Perch-Moved";
@@ -152,6 +159,7 @@ export function messagesStream(
     num_replicas: replicas,
     allow_msg_ttl: true,
     discard: "new" as StreamConfig["discard"],
+    max_consumers: MAX_QUEUES,
   };
 }
 

@@ -59,6 +59,27 @@ async function natsFigures(monitorUrl: string) {
   };
 }
 
+/** Closes a connection the other side may have closed already. */
+function closeQuietly(client: TestClient | undefined): void {
+  try {
+    client?.conn.close();
+  } catch { /* already closed */ }
+}
+
+/** Waits until JetStream's consumer count holds still for 3 s (at most `timeoutMs`). */
+async function consumersSettled(monitorUrl: string, timeoutMs = 180_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let still = 0;
+  for (;;) {
+    const { consumers } = await natsFigures(monitorUrl);
+    still = consumers === last ? still + 1 : 0;
+    last = consumers;
+    if (still >= 3 || Date.now() > deadline) return consumers;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -76,6 +97,7 @@ async function sessionsPart(sessions: number, subs: number, concurrency: number)
   const connectAll = async (expectPresent: boolean) => {
     let present = 0;
     let refused = 0;
+    let subackFailures = 0;
     const started = Date.now();
     await pool(sessions, concurrency, async (i) => {
       for (let attempt = 0;; attempt++) {
@@ -89,10 +111,15 @@ async function sessionsPart(sessions: number, subs: number, concurrency: number)
           });
           if (connack.reasonCode !== 0) {
             refused++;
-            client.conn.close();
-            if (attempt > 20) {
-              throw new Error(`scale-${i}: CONNACK 0x${connack.reasonCode.toString(16)}`);
+            closeQuietly(client);
+            if (attempt > 100) {
+              const problems = frontEnd.log.filter((line) => /"level":"(error|warn)"/.test(line));
+              throw new Error(
+                `scale-${i}: CONNACK 0x${connack.reasonCode.toString(16)}; ${problems.length} ` +
+                  `warnings and errors, last:\n${problems.slice(-3).join("\n")}`,
+              );
             }
+            await new Promise((resolve) => setTimeout(resolve, 100));
             continue;
           }
           clients[i] = client;
@@ -104,14 +131,16 @@ async function sessionsPart(sessions: number, subs: number, concurrency: number)
             }));
             const suback = await client.subscribe(filters);
             if (suback.type !== PacketType.SUBACK) throw new Error("no SUBACK");
+            if (suback.reasonCodes.some((code) => code >= 0x80)) subackFailures++;
           }
           return;
         } catch (error) {
-          if (attempt > 20) throw error;
+          if (attempt > 100) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
         }
       }
     });
-    return { ms: Date.now() - started, present, refused };
+    return { ms: Date.now() - started, present, refused, subackFailures };
   };
   try {
     const rssIdle = rssMiB(frontEnd.pid);
@@ -120,8 +149,15 @@ async function sessionsPart(sessions: number, subs: number, concurrency: number)
     console.log(
       `  connected and subscribed ${sessions} in ${seconds(first.ms)} ` +
         `(${Math.round(sessions / (first.ms / 1000))}/s, concurrency ${concurrency}, ` +
-        `${first.refused} CONNACK refusals retried)`,
+        `${first.refused} CONNACK refusals retried, ${first.subackFailures} SUBACKs with a failure)`,
     );
+    const problems = frontEnd.log.filter((line) => /"level":"(error|warn)"/.test(line));
+    if (problems.length > 0) {
+      console.log(`  front-end warnings and errors: ${problems.length}, first: ${problems[0]}`);
+    }
+    const settledAt = Date.now();
+    await consumersSettled(nats.monitorUrl);
+    console.log(`  JetStream consumer count still after ${seconds(Date.now() - settledAt)} more`);
     const natsFull = await natsFigures(nats.monitorUrl);
     const rssFull = rssMiB(frontEnd.pid);
     console.log(
@@ -134,18 +170,15 @@ async function sessionsPart(sessions: number, subs: number, concurrency: number)
         `(${((rssFull - rssIdle) * 1024 / sessions).toFixed(1)} KiB per session)`,
     );
     await frontEnd.stop();
-    for (const client of clients) {
-      try {
-        client?.conn.close();
-      } catch { /* closed by the front-end's exit */ }
-    }
+    for (const client of clients) closeQuietly(client);
     const restartAt = Date.now();
     frontEnd = await startFrontEnd(frontEnd.options);
     const startMs = Date.now() - restartAt;
     const again = await connectAll(true);
     console.log(
       `  front-end restarted in ${seconds(startMs)}; ${sessions} clients resumed in ` +
-        `${seconds(again.ms)} (${again.present} with their session present)`,
+        `${seconds(again.ms)} (${again.present} with their session present, ` +
+        `${again.refused} CONNACK refusals retried)`,
     );
     console.log(
       `  RSS after resuming: front-end ${rssMiB(frontEnd.pid)} MiB, nats-server ${
@@ -153,11 +186,7 @@ async function sessionsPart(sessions: number, subs: number, concurrency: number)
       } MiB`,
     );
   } finally {
-    for (const client of clients) {
-      try {
-        client?.conn.close();
-      } catch { /* already closed */ }
-    }
+    for (const client of clients) closeQuietly(client);
     await frontEnd.stop();
   }
 }
@@ -215,11 +244,7 @@ async function spreadPart(connections: number, concurrency: number): Promise<voi
     }
     console.log(`  nats-server RSS ${(await natsFigures(nats.monitorUrl)).rssMiB} MiB`);
   } finally {
-    for (const client of clients) {
-      try {
-        client.conn.close();
-      } catch { /* already closed */ }
-    }
+    for (const client of clients) closeQuietly(client);
     await stopBalancer();
     await Promise.all(frontEnds.map((f) => f.stop()));
   }

@@ -15,6 +15,7 @@ import {
 } from "../../cluster/nats_backbone.ts";
 import type { QueuedDelivery } from "../../src/backbone/backbone.ts";
 import { keyToken } from "../../cluster/names.ts";
+import { MAX_QUEUES } from "../../cluster/nats_queues.ts";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { ManualClock } from "../../src/util/manual_clock.ts";
@@ -212,6 +213,40 @@ Deno.test("nats: a QoS 2 packet id opened by a node that died before storing its
     assert.deepEqual([outcome.queued, outcome.duplicate], [1, false]);
   } finally {
     await nc.close();
+    await backbone.close();
+  }
+});
+
+Deno.test("nats: the messages stream takes more consumers than nats-server's default limit, and listing open QoS 2 ids makes none", async () => {
+  server ??= startNatsServer();
+  const { url, monitorUrl } = await server;
+  const prefix = `limits${++next}`;
+  const backbone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await backbone.start({ id: "a", version: "test", startedAt: 0 });
+  try {
+    for (let i = 0; i < 20; i++) await backbone.messages.openInbound(`client${i}`);
+    const jsz = await (await fetch(`${monitorUrl}/jsz?streams=true&config=true`)).json() as {
+      account_details: {
+        stream_detail?: {
+          name: string;
+          config: { max_consumers: number };
+          state: { consumer_count: number };
+        }[];
+      }[];
+    };
+    const streams = jsz.account_details.flatMap((a) => a.stream_detail ?? []);
+    const messages = streams.find((s) => s.name === `${prefix}-msgs`);
+    assert.equal(messages?.config.max_consumers, MAX_QUEUES);
+    assert.ok(MAX_QUEUES > 1000);
+    const inbound = streams.find((s) => s.name === `KV_${prefix}-inbound`);
+    assert.equal(inbound?.state.consumer_count, 0);
+  } finally {
     await backbone.close();
   }
 });
