@@ -76,7 +76,7 @@ async function main(args: string[]): Promise<number> {
     return i === -1 ? undefined : args[i + 1];
   };
   const only = value("--only")?.split(",") ?? Object.keys(SCENARIOS);
-  const messages = Number(value("--messages") ?? 2000);
+  const messages = Number(value("--messages") ?? 1000);
   const quiet = args.includes("--quiet");
   const unknown = only.filter((name) => !(name in SCENARIOS));
   if (unknown.length > 0 || !Number.isInteger(messages) || messages < 10) {
