@@ -412,6 +412,9 @@ export class NatsQueueStore implements QueueStore {
   size(key: QueueKey): Promise<QueueSize> {
     return guarded("queues.size", async () => {
       const qid = queueId(key);
+      // This node's acks go out unconfirmed: the round trip puts them on the server before the
+      // count is asked for.
+      await this.#shared.nc.flush();
       await this.#refresh(qid);
       const ledger = this.#ledgers.get(qid);
       return { messages: ledger?.messages ?? 0, bytes: ledger?.bytes ?? 0 };
