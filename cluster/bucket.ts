@@ -123,12 +123,22 @@ export class Bucket {
 
   /**
    * Every live entry whose key matches `filter` (a KV key with wildcards): for the whole bucket
-   * one watch of last values, for a part of it its keys and then their values.
+   * one watch of last values, for a part of it its keys (from the stream's subjects) and then
+   * their values.
    */
   async snapshot(filter = ">"): Promise<KvEntry[]> {
     if (filter !== ">") {
-      const keys: string[] = [];
-      for await (const key of await this.kv.keys(filter)) keys.push(key);
+      // Not `kv.keys()`: it makes an ephemeral consumer per call, which the server keeps until
+      // it has been idle a while; a burst of session resumes (each lists its open QoS 2 ids)
+      // met the server's consumer limit of the stream (1,000) and was refused.
+      const jsm = await this.#js.jetstreamManager();
+      const prefix = `$KV.${this.name}.`;
+      const info = await jsm.streams.info(`KV_${this.name}`, {
+        subjects_filter: `${prefix}${filter}`,
+      });
+      const keys = Object.keys(info.state.subjects ?? {}).map((subject) =>
+        subject.slice(prefix.length)
+      );
       const entries = await Promise.all(keys.map((key) => this.get(key)));
       return entries.filter((entry) => entry !== undefined);
     }

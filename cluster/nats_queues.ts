@@ -89,6 +89,11 @@ const decoder = new TextDecoder();
 /** How long a pull request waits on the server for messages before it is renewed. */
 const PULL_EXPIRES_MS = 30_000;
 /**
+ * Past a pull's expiry, how long a handle still waiting on pulled messages may hear nothing from
+ * the server (neither messages nor the expiry status) before it counts those pulls as lost.
+ */
+const PULL_SILENCE_MS = 5_000;
+/**
  * Credit gathered before a pull while earlier pulls are still being filled: a pull is a JetStream
  * API request, and one per acknowledged message cost more than the delivery itself.
  */
@@ -111,10 +116,22 @@ const REFRESH_MS = 1_000;
  * only from the server, and a queue that looked full for a whole second would starve its reader.
  */
 const REFRESH_FULL_MS = 25;
+/**
+ * With other nodes known, a queue this node counts as full is asked of the server before a
+ * publish is refused, unless its count is younger than this.
+ */
+const FULL_RECHECK_MS = 100;
 /** How long after an unconfirmed ack the server's count may still include it. */
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
+
+/**
+ * Most consumers (queues: sessions and share groups) of the messages stream. Left unset, the
+ * stream gets nats-server's default limit (1,000 in nats-server 2.12 and later), and the 1,001st
+ * session's subscriptions fail.
+ */
+export const MAX_QUEUES = 1_000_000;
 
 /** Headers this backbone puts on stored messages. */
 const SKIP_HEADER = "Perch-Skip";
@@ -179,6 +196,7 @@ export function messagesStream(
     num_replicas: replicas,
     allow_msg_ttl: true,
     discard: "new" as StreamConfig["discard"],
+    max_consumers: MAX_QUEUES,
   };
 }
 
@@ -231,6 +249,20 @@ export class NatsQueueStore implements QueueStore {
 
   async start(): Promise<void> {
     await this.mirror.start();
+    this.#watchReconnects().catch(() => {});
+  }
+
+  /**
+   * After a reconnection to NATS the pulls this node's handles were waiting on are gone (a
+   * restarted server forgot them, and one that lost this client dropped them): each open handle
+   * asks again for what it was waiting for, or its session would never be delivered to again.
+   */
+  async #watchReconnects(): Promise<void> {
+    for await (const status of this.#shared.nc.status()) {
+      if (status.type === "reconnect") {
+        for (const handle of [...this.#handles]) handle.pullAgain();
+      }
+    }
   }
 
   close(): void {
@@ -429,6 +461,9 @@ export class NatsQueueStore implements QueueStore {
   size(key: QueueKey): Promise<QueueSize> {
     return guarded("queues.size", async () => {
       const qid = queueId(key);
+      // This node's acks go out unconfirmed: the round trip puts them on the server before the
+      // count is asked for.
+      await this.#shared.nc.flush();
       await this.#refresh(qid);
       const ledger = this.#ledgers.get(qid);
       return { messages: ledger?.messages ?? 0, bytes: ledger?.bytes ?? 0 };
@@ -563,6 +598,13 @@ export class NatsQueueStore implements QueueStore {
     });
   }
 
+  /** Whether this node counts the queue too full for one more message of `size` bytes. */
+  #looksFull(qid: string, size: number): boolean {
+    const limits = this.#view.get(qid)!.limits;
+    const ledger = this.#ledger(qid);
+    return ledger.messages + 1 > limits.maxMessages || ledger.bytes + size > limits.maxBytes;
+  }
+
   async #store(message: Message, msgID: string | undefined): Promise<PublishOutcome> {
     const shared = this.#shared;
     const ttlMs = message.expiresAt === 0 ? undefined : message.expiresAt - shared.clock.now();
@@ -583,12 +625,20 @@ export class NatsQueueStore implements QueueStore {
     const counted: Ledger[] = [];
     const skipped: Ledger[] = [];
     const skip: string[] = [];
+    if (this.#hasPeers()) {
+      // Full by this node's count, which may be old: room freed by a reader on another node is
+      // only known to the server, so it is asked before the publish is refused.
+      const stale = qids.filter((qid) =>
+        this.#looksFull(qid, size) && this.#ledger(qid).refreshedAt + FULL_RECHECK_MS < Date.now()
+      );
+      if (stale.length > 0) {
+        await Promise.all(stale.map((qid) => this.#refresh(qid).catch(() => {})));
+      }
+    }
     const now = Date.now();
     for (const qid of qids) {
-      const limits = this.#view.get(qid)!.limits;
       const ledger = this.#ledger(qid);
-      const full = ledger.messages + 1 > limits.maxMessages ||
-        ledger.bytes + size > limits.maxBytes;
+      const full = this.#looksFull(qid, size);
       if (
         // Alone, this node's ledger is exact but for expiries: no need to ask often.
         ledger.refreshedAt + (full && this.#hasPeers() ? REFRESH_FULL_MS : REFRESH_MS) < now &&
@@ -704,7 +754,12 @@ export class NatsQueueStore implements QueueStore {
   openInbound(clientId: string): Promise<number[]> {
     return guarded("messages.openInbound", async () => {
       const entries = await this.#inbound.snapshot(`${keyToken(clientId)}.*`);
-      return entries.map((entry) => Number(entry.key.slice(entry.key.lastIndexOf(".") + 1)));
+      // Only ids whose message was stored: one opened by a node that died before it stored the
+      // message (and so before any PUBREC) is not open for the client, whose resent PUBLISH must
+      // reach publish(), which stores it at most once; taken for open, the resend would be
+      // answered PUBREC as a duplicate and the message lost.
+      return entries.filter((entry) => decoder.decode(entry.value) === "stored")
+        .map((entry) => Number(entry.key.slice(entry.key.lastIndexOf(".") + 1)));
     });
   }
 
@@ -830,6 +885,8 @@ class NatsQueueHandle implements QueueHandle {
   #outstanding = 0;
   #flushing = false;
   #closed = false;
+  /** When a pull was last sent or the server last answered on the inbox. */
+  #heardAt = Date.now();
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   constructor(store: NatsQueueStore, qid: string, consumer: QueueConsumer) {
@@ -865,6 +922,7 @@ class NatsQueueHandle implements QueueHandle {
       // A small batch waits for more while messages are still coming; never when none are.
       if (this.#outstanding > 0 && batch < PULL_MIN_BATCH) return;
       this.#outstanding += batch;
+      this.#heardAt = Date.now();
       const store = this.#store;
       store.shared.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
@@ -876,6 +934,7 @@ class NatsQueueHandle implements QueueHandle {
 
   /** A message (or a status) on this handle's inbox. */
   #arrived(msg: Msg): void {
+    this.#heardAt = Date.now();
     const status = msg.headers?.code ?? 0;
     if (!msg.reply && status !== 0) {
       // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
@@ -993,9 +1052,26 @@ class NatsQueueHandle implements QueueHandle {
     };
   }
 
-  /** Keeps unacknowledged deliveries from being redelivered while this handle holds them. */
+  /**
+   * Counts every pull still waiting as lost and asks for that credit again (after a reconnection,
+   * or when the server stayed silent past a pull's expiry). Were a pull not lost after all, its
+   * messages would only come beyond the credit; a 408 answering it lowers nothing below zero.
+   */
+  pullAgain(): void {
+    if (this.#closed || this.#outstanding === 0) return;
+    this.#outstanding = 0; // What the next pull asks for is computed from the credit again.
+    this.#schedulePull();
+  }
+
+  /**
+   * Keeps unacknowledged deliveries from being redelivered while this handle holds them, and
+   * pulls again when the server has not answered a pull by its expiry.
+   */
   #progress(): void {
     if (this.#closed) return;
+    if (this.#outstanding > 0 && Date.now() - this.#heardAt > PULL_EXPIRES_MS + PULL_SILENCE_MS) {
+      this.pullAgain();
+    }
     for (const held of this.#held.values()) {
       this.#store.shared.nc.publish(held.reply, WPI);
     }

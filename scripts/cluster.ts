@@ -25,8 +25,14 @@ export interface FrontEnd {
   port: number;
   /** The admin API port. */
   adminPort: number;
+  /** The OS process id (for its memory, or to signal it). */
+  pid: number;
+  /** What it was started with, its ports included: start it again with these to restart it. */
+  options: FrontEndOptions;
   /** Log lines (JSON) so far. */
   readonly log: string[];
+  /** Whether the process has exited. */
+  readonly exited: boolean;
   /** SIGTERM, and waits for the exit. */
   stop(): Promise<void>;
   /** SIGKILL: a crash. */
@@ -45,24 +51,39 @@ export function freePorts(count: number): number[] {
 export interface FrontEndOptions {
   nodeId: string;
   natsUrl: string;
+  /** Every NATS server URL (a NATS cluster); `natsUrl` alone when absent. */
+  natsUrls?: string[];
   /** Stream, bucket and subject prefix shared by the front-ends of one cluster. */
   prefix: string;
+  /** More `backbone` keys (`leaseTimeout`, `ackWait`, `replicas`, ...). */
+  backbone?: Record<string, unknown>;
   /** More config keys (YAML mapping as an object). */
   extra?: Record<string, unknown>;
   /** The runtime it runs on (default Deno). */
   runtime?: "deno" | "bun";
+  /** The MQTT port (a free one when absent). */
+  port?: number;
+  /** The admin API port (a free one when absent). */
+  adminPort?: number;
 }
 
 /** Starts a front-end and resolves once its log says the broker started. */
 export async function startFrontEnd(options: FrontEndOptions): Promise<FrontEnd> {
-  const [port, adminPort] = freePorts(2);
+  const [freePort, freeAdminPort] = freePorts(2);
+  const port = options.port ?? freePort;
+  const adminPort = options.adminPort ?? freeAdminPort;
   const config = {
     node: { id: options.nodeId },
     log: { format: "json", level: "info" },
     listeners: { tcp: { host: HOST, port } },
     admin: { host: HOST, port: adminPort },
     sys: { enabled: false },
-    backbone: { kind: "nats", servers: [options.natsUrl], prefix: options.prefix },
+    backbone: {
+      kind: "nats",
+      servers: options.natsUrls ?? [options.natsUrl],
+      prefix: options.prefix,
+      ...options.backbone,
+    },
     ...options.extra,
   };
   const dir = await Deno.makeTempDir({ prefix: "perch-front-end-" });
@@ -94,7 +115,8 @@ export async function startFrontEnd(options: FrontEndOptions): Promise<FrontEnd>
     }
   };
   const drained = Promise.all([read(child.stdout), read(child.stderr)]);
-  const status = child.status;
+  let exited = false;
+  const status = child.status.finally(() => exited = true);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
@@ -133,7 +155,12 @@ export async function startFrontEnd(options: FrontEndOptions): Promise<FrontEnd>
     nodeId: options.nodeId,
     port,
     adminPort,
+    pid: child.pid,
+    options: { ...options, port, adminPort },
     log,
+    get exited() {
+      return exited;
+    },
     stop: () => end("SIGTERM"),
     kill: () => end("SIGKILL"),
   };
@@ -145,8 +172,16 @@ export interface LoadBalancer {
   stop(): Promise<void>;
 }
 
-/** Starts haproxy on `port` (a free one when 0), round robin over `backends`. */
-export async function startLoadBalancer(backends: number[], port = 0): Promise<LoadBalancer> {
+/**
+ * Starts haproxy on `port` (a free one when 0), round robin over `backends`. A connection to a
+ * backend that refuses it is tried again on another (`option redispatch`), so clients of a
+ * front-end that died find a survivor before haproxy's health check marks it down.
+ */
+export async function startLoadBalancer(
+  backends: number[],
+  port = 0,
+  options: { maxconn?: number } = {},
+): Promise<LoadBalancer> {
   const listen = port === 0 ? freePorts(1)[0] : port;
   const dir = await Deno.makeTempDir({ prefix: "perch-haproxy-" });
   const file = join(dir, "haproxy.cfg");
@@ -154,9 +189,12 @@ export async function startLoadBalancer(backends: number[], port = 0): Promise<L
     file,
     [
       "global",
-      "  maxconn 4096",
+      `  maxconn ${options.maxconn ?? 4096}`,
       "defaults",
       "  mode tcp",
+      `  maxconn ${options.maxconn ?? 4096}`,
+      "  option redispatch",
+      "  retries 3",
       "  timeout connect 5s",
       "  timeout client 1h",
       "  timeout server 1h",
@@ -214,19 +252,25 @@ export interface LocalCluster {
   close(): Promise<void>;
 }
 
-/**
- * Starts NATS, `nodes` front-ends and (unless `balancer` is false) haproxy. Front-end `i` runs on
- * `runtimes[i % runtimes.length]` (default: all on Deno).
- */
-export async function startLocalCluster(
-  options: {
-    nodes?: number;
-    balancer?: boolean;
-    port?: number;
-    prefix?: string;
-    runtimes?: readonly ("deno" | "bun")[];
-  } = {},
-): Promise<LocalCluster> {
+/** What {@linkcode startLocalCluster} starts. */
+export interface LocalClusterOptions {
+  /** Front-ends (3). */
+  nodes?: number;
+  /** haproxy in front of them (true). */
+  balancer?: boolean;
+  /** haproxy's port (a free one when 0 or absent). */
+  port?: number;
+  prefix?: string;
+  /** Front-end `i` runs on `runtimes[i % runtimes.length]` (default: all on Deno). */
+  runtimes?: readonly ("deno" | "bun")[];
+  /** More `backbone` keys of every front-end. */
+  backbone?: Record<string, unknown>;
+  /** More config keys of every front-end. */
+  extra?: Record<string, unknown>;
+}
+
+/** Starts NATS, `nodes` front-ends and (unless `balancer` is false) haproxy. */
+export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const nats = await startNatsServer();
   const frontEnds: FrontEnd[] = [];
   let balancer: LoadBalancer | undefined;
@@ -240,9 +284,15 @@ export async function startLocalCluster(
     const count = options.nodes ?? 3;
     const runtimes = options.runtimes ?? ["deno"];
     for (let i = 1; i <= count; i++) {
-      const runtime = runtimes[(i - 1) % runtimes.length];
       frontEnds.push(
-        await startFrontEnd({ nodeId: `node${i}`, natsUrl: nats.url, prefix, runtime }),
+        await startFrontEnd({
+          nodeId: `node${i}`,
+          natsUrl: nats.url,
+          prefix,
+          runtime: runtimes[(i - 1) % runtimes.length],
+          backbone: options.backbone,
+          extra: options.extra,
+        }),
       );
     }
     if (options.balancer !== false) {

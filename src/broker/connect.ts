@@ -410,7 +410,11 @@ export class ConnectFlow {
       });
     } catch (error) {
       if (!(error instanceof AttachError)) throw error;
-      context.logger.warn("session not attached", { clientId, reason: error.message });
+      context.logger.warn("session not attached", {
+        clientId,
+        reason: error.message,
+        ...(error.cause instanceof Error ? { cause: error.cause.message } : {}),
+      });
       return connection.refuse(error.reasonCode, error.message);
     }
     if (!attached) return;

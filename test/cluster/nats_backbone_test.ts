@@ -13,7 +13,11 @@ import {
   NatsBackbone,
   NatsStartError,
 } from "../../cluster/nats_backbone.ts";
+import type { QueuedDelivery } from "../../src/backbone/backbone.ts";
+import { keyToken } from "../../cluster/names.ts";
+import { MAX_QUEUES } from "../../cluster/nats_queues.ts";
 import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { JsPublisher } from "../../cluster/js_publisher.ts";
 import type { Message } from "../../src/mod.ts";
@@ -271,6 +275,180 @@ Deno.test("nats: JsPublisher resolves on the stream's ack, says duplicate for a 
     await nc.close();
   }
   await assert.rejects(() => publisher.publish("x", new Uint8Array(1)), /closed/);
+});
+
+Deno.test("nats: a queue drained on one node takes new messages published on another that counted it full", async () => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `ledger${++next}`;
+  const make = () =>
+    new NatsBackbone({
+      servers: [url],
+      prefix,
+      clock: new ManualClock(0),
+      storage: "memory",
+      timeoutMs: 10_000,
+    });
+  const publisher = make();
+  const subscriber = make();
+  await publisher.start({ id: "a", version: "test", startedAt: 0 });
+  await subscriber.start({ id: "b", version: "test", startedAt: 0 });
+  const encoder = new TextEncoder();
+  const qos1 = (payload: string) => ({
+    topic: "t",
+    payload: encoder.encode(payload),
+    qos: 1 as const,
+    retain: false,
+    properties: undefined,
+    expiresAt: 0,
+    origin: "",
+  });
+  try {
+    // Registered by the publisher's node: its mirror knows the queue at once.
+    await publisher.queues.setFilters("s1", ["t"], { maxMessages: 3, maxBytes: 1 << 20 });
+    for (const payload of ["0", "1", "2"]) {
+      assert.equal((await publisher.messages.publish(qos1(payload))).queued, 1);
+    }
+    assert.equal((await publisher.messages.publish(qos1("x"))).full, 1, "3 queued: full");
+    const got: QueuedDelivery[] = [];
+    const arrived = Promise.withResolvers<void>();
+    const handle = await subscriber.queues.open({ kind: "session", clientId: "s1" }, (batch) => {
+      got.push(...batch);
+      if (got.length >= 3) arrived.resolve();
+    });
+    handle.request(10);
+    await arrived.promise;
+    for (const delivery of got) await handle.ack(delivery.seq);
+    const acked = Date.now() + 10_000;
+    while ((await subscriber.queues.size({ kind: "session", clientId: "s1" })).messages > 0) {
+      assert.ok(Date.now() < acked, "the acknowledgements never reached the server");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The publisher's node still counts 3 (it saw none of the acks): it asks the server before
+    // refusing, so the emptied queue takes the message.
+    await new Promise((resolve) => setTimeout(resolve, 150)); // Older than the recheck age.
+    const outcome = await publisher.messages.publish(qos1("3"));
+    assert.deepEqual([outcome.queued, outcome.full], [1, 0]);
+    await handle.close();
+  } finally {
+    await publisher.close();
+    await subscriber.close();
+  }
+});
+
+Deno.test("nats: a message only full queues match is not stored: an absent session's consumer holds no more than its bound", async () => {
+  server ??= startNatsServer();
+  const { url, monitorUrl } = await server;
+  const prefix = `fullonly${++next}`;
+  const backbone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await backbone.start({ id: "a", version: "test", startedAt: 0 });
+  const encoder = new TextEncoder();
+  try {
+    await backbone.queues.setFilters("s1", ["t"], { maxMessages: 2, maxBytes: 1 << 20 });
+    const outcomes = [];
+    for (const payload of ["1", "2", "3", "4", "5"]) {
+      outcomes.push(
+        await backbone.messages.publish({
+          topic: "t",
+          payload: encoder.encode(payload),
+          qos: 1,
+          retain: false,
+          properties: undefined,
+          expiresAt: 0,
+          origin: "",
+        }),
+      );
+    }
+    assert.deepEqual(outcomes.map((o) => [o.queued, o.full]), [[1, 0], [1, 0], [0, 1], [0, 1], [
+      0,
+      1,
+    ]]);
+    const jsz = await (await fetch(`${monitorUrl}/jsz?streams=true`)).json() as {
+      account_details: { stream_detail?: { name: string; state: { messages: number } }[] }[];
+    };
+    const stream = jsz.account_details.flatMap((a) => a.stream_detail ?? [])
+      .find((s) => s.name === `${prefix}-msgs`);
+    assert.equal(stream?.state.messages, 2);
+  } finally {
+    await backbone.close();
+  }
+});
+
+Deno.test("nats: a QoS 2 packet id opened by a node that died before storing its message is not open: the resent PUBLISH is stored", async () => {
+  server ??= startNatsServer();
+  const { url } = await server;
+  const prefix = `inbound${++next}`;
+  const backbone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await backbone.start({ id: "b", version: "test", startedAt: 0 });
+  const nc = await connect({ servers: url });
+  try {
+    await backbone.queues.setFilters("sub", ["t"], { maxMessages: 10, maxBytes: 1 << 20 });
+    // What the node that died left: the id opened ("storing"), the message never stored; and
+    // another id whose message it stored (PUBREC sent, PUBREL not seen yet).
+    const kv = await new Kvm(nc).open(`${prefix}-inbound`);
+    await kv.put(`${keyToken("pub")}.7`, "storing");
+    await kv.put(`${keyToken("pub")}.8`, "stored");
+    assert.deepEqual(await backbone.messages.openInbound("pub"), [8]);
+    const outcome = await backbone.messages.publish({
+      topic: "t",
+      payload: new TextEncoder().encode("resent"),
+      qos: 2,
+      retain: false,
+      properties: undefined,
+      expiresAt: 0,
+      origin: "",
+    }, { clientId: "pub", packetId: 7 });
+    assert.deepEqual([outcome.queued, outcome.duplicate], [1, false]);
+  } finally {
+    await nc.close();
+    await backbone.close();
+  }
+});
+
+Deno.test("nats: the messages stream takes more consumers than nats-server's default limit, and listing open QoS 2 ids makes none", async () => {
+  server ??= startNatsServer();
+  const { url, monitorUrl } = await server;
+  const prefix = `limits${++next}`;
+  const backbone = new NatsBackbone({
+    servers: [url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await backbone.start({ id: "a", version: "test", startedAt: 0 });
+  try {
+    for (let i = 0; i < 20; i++) await backbone.messages.openInbound(`client${i}`);
+    const jsz = await (await fetch(`${monitorUrl}/jsz?streams=true&config=true`)).json() as {
+      account_details: {
+        stream_detail?: {
+          name: string;
+          config: { max_consumers: number };
+          state: { consumer_count: number };
+        }[];
+      }[];
+    };
+    const streams = jsz.account_details.flatMap((a) => a.stream_detail ?? []);
+    const messages = streams.find((s) => s.name === `${prefix}-msgs`);
+    assert.equal(messages?.config.max_consumers, MAX_QUEUES);
+    assert.ok(MAX_QUEUES > 1000);
+    const inbound = streams.find((s) => s.name === `KV_${prefix}-inbound`);
+    assert.equal(inbound?.state.consumer_count, 0);
+  } finally {
+    await backbone.close();
+  }
 });
 
 Deno.test("nats: the server of the suite stops", async () => {
