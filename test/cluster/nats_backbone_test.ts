@@ -93,24 +93,24 @@ function qos1(topic: string, payload: string): Message {
   };
 }
 
-/** Two started backbones on one fresh prefix, closed by the returned function. */
-async function twoNodes(): Promise<{ a: NatsBackbone; b: NatsBackbone; prefix: string }> {
+/** A backbone on the suite's server under `prefix`, started as node `id`. */
+async function startNode(id: string, prefix: string): Promise<NatsBackbone> {
   server ??= startNatsServer();
-  const { url } = await server;
+  const backbone = new NatsBackbone({
+    servers: [(await server).url],
+    prefix,
+    clock: new ManualClock(0),
+    storage: "memory",
+    timeoutMs: 10_000,
+  });
+  await backbone.start({ id, version: "test", startedAt: 0 });
+  return backbone;
+}
+
+/** Two started backbones on one fresh prefix. */
+async function twoNodes(): Promise<{ a: NatsBackbone; b: NatsBackbone; prefix: string }> {
   const prefix = `nodes${++next}`;
-  const make = () =>
-    new NatsBackbone({
-      servers: [url],
-      prefix,
-      clock: new ManualClock(0),
-      storage: "memory",
-      timeoutMs: 10_000,
-    });
-  const a = make();
-  const b = make();
-  await a.start({ id: "a", version: "test", startedAt: 0 });
-  await b.start({ id: "b", version: "test", startedAt: 0 });
-  return { a, b, prefix };
+  return { a: await startNode("a", prefix), b: await startNode("b", prefix), prefix };
 }
 
 Deno.test("nats: a QoS 1 message whose every queue is full is not stored, and still reaches live subscribers of other nodes", async () => {
@@ -176,18 +176,9 @@ Deno.test("nats: interest taken without QoS 1/2 gets only QoS 0 live; with it, Q
 });
 
 Deno.test("nats: a lone node sends QoS 0 and unstored QoS 1 messages nowhere, unless it has a share group", async () => {
-  server ??= startNatsServer();
-  const { url } = await server;
   const prefix = `lone${++next}`;
-  const alone = new NatsBackbone({
-    servers: [url],
-    prefix,
-    clock: new ManualClock(0),
-    storage: "memory",
-    timeoutMs: 10_000,
-  });
-  await alone.start({ id: "a", version: "test", startedAt: 0 });
-  const nc = await connect({ servers: url });
+  const alone = await startNode("a", prefix);
+  const nc = await connect({ servers: (await server!).url });
   try {
     const seen: string[] = [];
     nc.subscribe(`${prefix}.msg.>`, {
@@ -278,38 +269,14 @@ Deno.test("nats: JsPublisher resolves on the stream's ack, says duplicate for a 
 });
 
 Deno.test("nats: a queue drained on one node takes new messages published on another that counted it full", async () => {
-  server ??= startNatsServer();
-  const { url } = await server;
-  const prefix = `ledger${++next}`;
-  const make = () =>
-    new NatsBackbone({
-      servers: [url],
-      prefix,
-      clock: new ManualClock(0),
-      storage: "memory",
-      timeoutMs: 10_000,
-    });
-  const publisher = make();
-  const subscriber = make();
-  await publisher.start({ id: "a", version: "test", startedAt: 0 });
-  await subscriber.start({ id: "b", version: "test", startedAt: 0 });
-  const encoder = new TextEncoder();
-  const qos1 = (payload: string) => ({
-    topic: "t",
-    payload: encoder.encode(payload),
-    qos: 1 as const,
-    retain: false,
-    properties: undefined,
-    expiresAt: 0,
-    origin: "",
-  });
+  const { a: publisher, b: subscriber } = await twoNodes();
   try {
     // Registered by the publisher's node: its mirror knows the queue at once.
     await publisher.queues.setFilters("s1", ["t"], { maxMessages: 3, maxBytes: 1 << 20 });
     for (const payload of ["0", "1", "2"]) {
-      assert.equal((await publisher.messages.publish(qos1(payload))).queued, 1);
+      assert.equal((await publisher.messages.publish(qos1("t", payload))).queued, 1);
     }
-    assert.equal((await publisher.messages.publish(qos1("x"))).full, 1, "3 queued: full");
+    assert.equal((await publisher.messages.publish(qos1("t", "x"))).full, 1, "3 queued: full");
     const got: QueuedDelivery[] = [];
     const arrived = Promise.withResolvers<void>();
     const handle = await subscriber.queues.open({ kind: "session", clientId: "s1" }, (batch) => {
@@ -327,7 +294,7 @@ Deno.test("nats: a queue drained on one node takes new messages published on ano
     // The publisher's node still counts 3 (it saw none of the acks): it asks the server before
     // refusing, so the emptied queue takes the message.
     await new Promise((resolve) => setTimeout(resolve, 150)); // Older than the recheck age.
-    const outcome = await publisher.messages.publish(qos1("3"));
+    const outcome = await publisher.messages.publish(qos1("t", "3"));
     assert.deepEqual([outcome.queued, outcome.full], [1, 0]);
     await handle.close();
   } finally {
@@ -337,33 +304,14 @@ Deno.test("nats: a queue drained on one node takes new messages published on ano
 });
 
 Deno.test("nats: a message only full queues match is not stored: an absent session's consumer holds no more than its bound", async () => {
-  server ??= startNatsServer();
-  const { url, monitorUrl } = await server;
   const prefix = `fullonly${++next}`;
-  const backbone = new NatsBackbone({
-    servers: [url],
-    prefix,
-    clock: new ManualClock(0),
-    storage: "memory",
-    timeoutMs: 10_000,
-  });
-  await backbone.start({ id: "a", version: "test", startedAt: 0 });
-  const encoder = new TextEncoder();
+  const backbone = await startNode("a", prefix);
+  const { monitorUrl } = await server!;
   try {
     await backbone.queues.setFilters("s1", ["t"], { maxMessages: 2, maxBytes: 1 << 20 });
     const outcomes = [];
     for (const payload of ["1", "2", "3", "4", "5"]) {
-      outcomes.push(
-        await backbone.messages.publish({
-          topic: "t",
-          payload: encoder.encode(payload),
-          qos: 1,
-          retain: false,
-          properties: undefined,
-          expiresAt: 0,
-          origin: "",
-        }),
-      );
+      outcomes.push(await backbone.messages.publish(qos1("t", payload)));
     }
     assert.deepEqual(outcomes.map((o) => [o.queued, o.full]), [[1, 0], [1, 0], [0, 1], [0, 1], [
       0,
@@ -381,17 +329,9 @@ Deno.test("nats: a message only full queues match is not stored: an absent sessi
 });
 
 Deno.test("nats: a QoS 2 packet id opened by a node that died before storing its message is not open: the resent PUBLISH is stored", async () => {
-  server ??= startNatsServer();
-  const { url } = await server;
   const prefix = `inbound${++next}`;
-  const backbone = new NatsBackbone({
-    servers: [url],
-    prefix,
-    clock: new ManualClock(0),
-    storage: "memory",
-    timeoutMs: 10_000,
-  });
-  await backbone.start({ id: "b", version: "test", startedAt: 0 });
+  const backbone = await startNode("b", prefix);
+  const { url } = await server!;
   const nc = await connect({ servers: url });
   try {
     await backbone.queues.setFilters("sub", ["t"], { maxMessages: 10, maxBytes: 1 << 20 });
@@ -418,17 +358,9 @@ Deno.test("nats: a QoS 2 packet id opened by a node that died before storing its
 });
 
 Deno.test("nats: the messages stream takes more consumers than nats-server's default limit, and listing open QoS 2 ids makes none", async () => {
-  server ??= startNatsServer();
-  const { url, monitorUrl } = await server;
   const prefix = `limits${++next}`;
-  const backbone = new NatsBackbone({
-    servers: [url],
-    prefix,
-    clock: new ManualClock(0),
-    storage: "memory",
-    timeoutMs: 10_000,
-  });
-  await backbone.start({ id: "a", version: "test", startedAt: 0 });
+  const backbone = await startNode("a", prefix);
+  const { monitorUrl } = await server!;
   try {
     for (let i = 0; i < 20; i++) await backbone.messages.openInbound(`client${i}`);
     const jsz = await (await fetch(`${monitorUrl}/jsz?streams=true&config=true`)).json() as {

@@ -9,24 +9,16 @@
  */
 
 import { connectMqtt, type MqttConnection, subscribeMqtt } from "../mqtt_client.ts";
-import type { PublisherSpec, SubscriberSpec } from "../load/protocol.ts";
+import type { SubscriberSpec } from "../load/protocol.ts";
 import { type LoadPlan, loadTarget, runLoad } from "../load/run_load.ts";
 import type { BenchCase, CaseContext, Measurement } from "./bench_case.ts";
-import { WINDOW_BY_QOS } from "./message_cases.ts";
+import { publishers, twoWorkers } from "./message_cases.ts";
 
 const TOPIC = "bench/isolation";
 const QOS = 1;
 const PAYLOAD_BYTES = 16;
 
 function plan(publisherCount: number): LoadPlan {
-  const publishers: PublisherSpec[] = Array.from({ length: publisherCount }, (_, index) => ({
-    index,
-    clientId: `pub-${index}`,
-    topic: TOPIC,
-    qos: QOS,
-    payloadSize: PAYLOAD_BYTES,
-    window: WINDOW_BY_QOS[QOS],
-  }));
   const healthy: SubscriberSpec = {
     index: 0,
     clientId: "sub-healthy",
@@ -35,15 +27,11 @@ function plan(publisherCount: number): LoadPlan {
     recordLatency: false,
     coalesce: false,
   };
-  return {
-    publishers,
+  return twoWorkers({
+    publishers: publishers(publisherCount, TOPIC, QOS, PAYLOAD_BYTES),
     subscribers: [healthy],
     groups: [[0]],
-    workers: [
-      { publishers: publishers.map((p) => p.index), subscribers: [] },
-      { publishers: [], subscribers: [0] },
-    ],
-  };
+  });
 }
 
 /**

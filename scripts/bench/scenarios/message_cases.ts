@@ -37,7 +37,8 @@ const DELIVERED: MetricSpec = {
 
 const range = (count: number) => Array.from({ length: count }, (_, i) => i);
 
-function publishers(
+/** QoS `qos` publishers to `topic`, each with its QoS's window. */
+export function publishers(
   count: number,
   topic: string,
   qos: number,
@@ -65,7 +66,7 @@ function subscribers(count: number, filter: string, qos: number): SubscriberSpec
 }
 
 /** Publishers in one worker, subscribers in another: readers never wait behind writers' turns. */
-function twoWorkers(plan: Omit<LoadPlan, "workers">): LoadPlan {
+export function twoWorkers(plan: Omit<LoadPlan, "workers">): LoadPlan {
   return {
     ...plan,
     workers: [
