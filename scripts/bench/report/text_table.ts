@@ -7,7 +7,7 @@
  */
 
 import { formatCount, formatValue } from "./format.ts";
-import type { BenchResults, BrokerCaseResult } from "./results.ts";
+import type { BenchResults, BrokerCaseResult, CaseResult } from "./results.ts";
 import type { MetricSpec } from "../scenarios/bench_case.ts";
 
 const BASELINE = "perch";
@@ -44,7 +44,36 @@ export function formatCell(result: BrokerCaseResult | undefined, metric: MetricS
 }
 
 /**
- * Renders the medians table.
+ * The load generator's CPU use for a case: the largest over the brokers of each broker's median
+ * over the rounds, in percent of one core.
+ *
+ * @param entry The case.
+ * @returns The percentage, or undefined when no broker's was recorded.
+ */
+export function caseGeneratorCpu(entry: CaseResult): number | undefined {
+  const values = Object.values(entry.results).flatMap((result) =>
+    result.cpu ? [result.cpu.generator] : []
+  );
+  return values.length === 0 ? undefined : Math.max(...values);
+}
+
+/**
+ * The load generator's largest CPU use over a whole run ({@link caseGeneratorCpu} of every case).
+ *
+ * @param results The results.
+ * @returns The percentage, or undefined when none was recorded.
+ */
+export function generatorCpuPeak(results: BenchResults): number | undefined {
+  const values = results.cases.flatMap((entry) => {
+    const cpu = caseGeneratorCpu(entry);
+    return cpu === undefined ? [] : [cpu];
+  });
+  return values.length === 0 ? undefined : Math.max(...values);
+}
+
+/**
+ * Renders the medians table. Its last column is the load generator's CPU use for the case (the
+ * largest of the brokers' medians): far below 100% shows the generator did not limit the figures.
  *
  * @param results The results.
  * @returns The table text.
@@ -54,8 +83,15 @@ export function renderMedians(results: BenchResults): string {
   const peers = brokers.includes(BASELINE)
     ? brokers.filter((name) => name !== BASELINE && !isVariant(name))
     : [];
-  const rows = [["case", "metric", ...brokers, ...peers.map((peer) => `${BASELINE}/${peer}`)]];
+  const rows = [[
+    "case",
+    "metric",
+    ...brokers,
+    ...peers.map((peer) => `${BASELINE}/${peer}`),
+    "generator cpu",
+  ]];
   for (const entry of results.cases) {
+    const generator = caseGeneratorCpu(entry);
     entry.metrics.forEach((metric, i) => {
       const own = entry.results[BASELINE]?.median[metric.key];
       rows.push([
@@ -65,6 +101,7 @@ export function renderMedians(results: BenchResults): string {
         }`,
         ...brokers.map((broker) => formatCell(entry.results[broker], metric)),
         ...peers.map((peer) => ratio(own, entry.results[peer]?.median[metric.key])),
+        i === 0 && generator !== undefined ? `${generator.toFixed(0)}%` : "",
       ]);
     });
   }
