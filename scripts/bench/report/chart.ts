@@ -4,7 +4,7 @@
  * p99, memory per connection, connect rate), in each one group of bars per case with every broker
  * of the run side by side in its own colour; the p99 has its min-max over the rounds as a whisker.
  * Each bar is labelled with its value, and in red with the share of messages lost or duplicated
- * when there were any. The title names the date, the machine (CPU model, kernel), the command and
+ * when there were any, and the load generator's CPU use when it may have limited the figure. The title names the date, the machine (CPU model, kernel), the command and
  * the load generator's largest CPU use.
  *
  * @module
@@ -13,7 +13,12 @@
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { formatValue } from "./format.ts";
-import type { BenchResults, BrokerCaseResult, CaseResult } from "./results.ts";
+import {
+  type BenchResults,
+  type BrokerCaseResult,
+  type CaseResult,
+  GENERATOR_SATURATED_PERCENT,
+} from "./results.ts";
 import { generatorCpuPeak, runHeader } from "./text_table.ts";
 import type { MetricSpec } from "../scenarios/bench_case.ts";
 
@@ -63,6 +68,8 @@ interface Panel {
   title: string;
   /** Whether a case's metric belongs in it. */
   holds(entry: CaseResult, metric: MetricSpec): boolean;
+  /** Whether its bars get the min-max over the rounds as a whisker. */
+  whiskers?: boolean;
 }
 
 const PANELS: Panel[] = [
@@ -72,7 +79,9 @@ const PANELS: Panel[] = [
   },
   {
     title: "Latency p99, ms: median, whisker min-max of the rounds (lower is better)",
-    holds: (entry, metric) => entry.scenario === "latency" && metric.spread === true,
+    // By key: results of runs before the spread was recorded have no `spread` on their metrics.
+    holds: (entry, metric) => entry.scenario === "latency" && metric.key === "p99",
+    whiskers: true,
   },
   {
     title: "Memory per idle connection, KiB of broker RSS (lower is better)",
@@ -105,21 +114,23 @@ interface Bar {
 }
 
 /**
- * Loss and duplicates as shares of the messages sent, e.g. "72% lost"; empty when there were none.
+ * What may be wrong with a figure: loss and duplicates as shares of the messages sent, and a load
+ * generator busy enough to limit it, e.g. "72% lost, generator 99%"; empty when nothing is.
  *
  * @param result A broker's result for a case.
  * @returns The text.
  */
-export function integrityNote(result: BrokerCaseResult | undefined): string {
+export function warningNote(result: BrokerCaseResult | undefined): string {
   const integrity = result?.integrity;
-  if (!integrity || (integrity.lost === 0 && integrity.duplicated === 0)) return "";
   const share = (count: number) => {
-    const percent = (100 * count) / Math.max(1, integrity.expected);
+    const percent = (100 * count) / Math.max(1, integrity?.expected ?? 1);
     return `${percent < 1 ? percent.toFixed(1) : percent.toFixed(0)}%`;
   };
+  const generator = result?.cpu?.generator ?? 0;
   return [
-    integrity.lost > 0 ? `${share(integrity.lost)} lost` : "",
-    integrity.duplicated > 0 ? `${share(integrity.duplicated)} duplicated` : "",
+    integrity && integrity.lost > 0 ? `${share(integrity.lost)} lost` : "",
+    integrity && integrity.duplicated > 0 ? `${share(integrity.duplicated)} duplicated` : "",
+    generator > GENERATOR_SATURATED_PERCENT ? `generator ${generator.toFixed(0)}%` : "",
   ].filter(Boolean).join(", ");
 }
 
@@ -157,10 +168,10 @@ function panelBars(results: BenchResults, panel: Panel, brokers: string[]): Bar[
       if (result === undefined) return [];
       const median = result.median[metric.key];
       const value = Number.isFinite(median) ? median : null;
-      const spread = metric.spread ? result.spread?.[metric.key] : undefined;
+      const spread = panel.whiskers ? result.spread?.[metric.key] : undefined;
       const hasSpread = spread !== undefined && Number.isFinite(spread.min) &&
         Number.isFinite(spread.max);
-      const note = metric === entry.metrics[0] ? integrityNote(result) : "";
+      const note = metric === entry.metrics[0] ? warningNote(result) : "";
       const text = result.unsupported !== undefined
         ? `n/a: ${result.unsupported}`
         : hasSpread
@@ -199,8 +210,9 @@ export function chartSpec(results: BenchResults): TopLevelSpec {
       ? "load generator CPU not recorded"
       : `load generator: at most ${peak.toFixed(0)}% of its core in any case (median per case ` +
         `and broker)`,
-    "each case's bars are scaled to its largest median; red label: messages lost or " +
-    "duplicated, as a share of those sent (summed over the rounds)",
+    "each case's bars are scaled to its largest median",
+    "red label: messages lost or duplicated (share of those sent, summed over the rounds), or a " +
+    `load generator above ${GENERATOR_SATURATED_PERCENT}% of its core (it may have limited the figure)`,
   ];
   const panels = PANELS.map((panel) => ({ panel, bars: panelBars(results, panel, brokers) }))
     .filter(({ bars }) => bars.length > 0);

@@ -7,7 +7,11 @@
  */
 
 import { formatCount, formatValue } from "./format.ts";
-import type { BenchResults, BrokerCaseResult, CaseResult } from "./results.ts";
+import {
+  type BenchResults,
+  type BrokerCaseResult,
+  GENERATOR_SATURATED_PERCENT,
+} from "./results.ts";
 import type { MetricSpec } from "../scenarios/bench_case.ts";
 
 const BASELINE = "perch";
@@ -44,36 +48,24 @@ export function formatCell(result: BrokerCaseResult | undefined, metric: MetricS
 }
 
 /**
- * The load generator's CPU use for a case: the largest over the brokers of each broker's median
- * over the rounds, in percent of one core.
- *
- * @param entry The case.
- * @returns The percentage, or undefined when no broker's was recorded.
- */
-export function caseGeneratorCpu(entry: CaseResult): number | undefined {
-  const values = Object.values(entry.results).flatMap((result) =>
-    result.cpu ? [result.cpu.generator] : []
-  );
-  return values.length === 0 ? undefined : Math.max(...values);
-}
-
-/**
- * The load generator's largest CPU use over a whole run ({@link caseGeneratorCpu} of every case).
+ * The load generator's largest CPU use over a whole run: the largest of every case's and broker's
+ * median over the rounds, in percent of one core.
  *
  * @param results The results.
  * @returns The percentage, or undefined when none was recorded.
  */
 export function generatorCpuPeak(results: BenchResults): number | undefined {
-  const values = results.cases.flatMap((entry) => {
-    const cpu = caseGeneratorCpu(entry);
-    return cpu === undefined ? [] : [cpu];
-  });
+  const values = results.cases.flatMap((entry) =>
+    Object.values(entry.results).flatMap((result) => result.cpu ? [result.cpu.generator] : [])
+  );
   return values.length === 0 ? undefined : Math.max(...values);
 }
 
 /**
- * Renders the medians table. Its last column is the load generator's CPU use for the case (the
- * largest of the brokers' medians): far below 100% shows the generator did not limit the figures.
+ * Renders the medians table. Under each case's figures a line gives the load generator's CPU use
+ * next to each broker (median over the rounds, percent of its core): far below 100% shows the
+ * generator did not limit that broker's figures; above {@link GENERATOR_SATURATED_PERCENT} it may
+ * have, and the figure gets a `!`.
  *
  * @param results The results.
  * @returns The table text.
@@ -83,15 +75,8 @@ export function renderMedians(results: BenchResults): string {
   const peers = brokers.includes(BASELINE)
     ? brokers.filter((name) => name !== BASELINE && !isVariant(name))
     : [];
-  const rows = [[
-    "case",
-    "metric",
-    ...brokers,
-    ...peers.map((peer) => `${BASELINE}/${peer}`),
-    "generator cpu",
-  ]];
+  const rows = [["case", "metric", ...brokers, ...peers.map((peer) => `${BASELINE}/${peer}`)]];
   for (const entry of results.cases) {
-    const generator = caseGeneratorCpu(entry);
     entry.metrics.forEach((metric, i) => {
       const own = entry.results[BASELINE]?.median[metric.key];
       rows.push([
@@ -101,9 +86,20 @@ export function renderMedians(results: BenchResults): string {
         }`,
         ...brokers.map((broker) => formatCell(entry.results[broker], metric)),
         ...peers.map((peer) => ratio(own, entry.results[peer]?.median[metric.key])),
-        i === 0 && generator !== undefined ? `${generator.toFixed(0)}%` : "",
       ]);
     });
+    if (brokers.some((broker) => entry.results[broker]?.cpu)) {
+      rows.push([
+        "",
+        "load generator cpu (% of its core)",
+        ...brokers.map((broker) => {
+          const cpu = entry.results[broker]?.cpu?.generator;
+          if (cpu === undefined) return "";
+          return `${cpu.toFixed(0)}%${cpu > GENERATOR_SATURATED_PERCENT ? "!" : ""}`;
+        }),
+        ...peers.map(() => ""),
+      ]);
+    }
   }
   return align(rows, 2);
 }
