@@ -239,6 +239,16 @@ Deno.test("the chart shows the p99 spread, n/a cases, lost messages and a busy g
   assert.match(svg, /<text[^>]*fill="#333"[^>]*>20\.0k<\/text>/);
 });
 
+Deno.test("the chart lists in each case only the brokers that ran it", async () => {
+  const shown = texts(await renderChart(results()));
+  const count = (text: string) => shown.filter((shownText) => shownText === text).length;
+  // The legend, then one row per case run: perch-bun ran no shared case, mosquitto-nodelay only
+  // the fan-in case; nats-mqtt has a row (n/a) in the shared case it cannot run.
+  assert.equal(count(BROKER_LABELS["perch-bun"]), 1 + 2);
+  assert.equal(count(BROKER_LABELS["mosquitto-nodelay"]), 1 + 1);
+  assert.equal(count(BROKER_LABELS["nats-mqtt"]), 1 + 3);
+});
+
 Deno.test("mosquitto-nodelay switches TCP_NODELAY on; mosquitto stays as it ships", () => {
   assert.match(mosquittoConfig(["127.0.0.1"], 1883, true), /^set_tcp_nodelay true$/m);
   assert.doesNotMatch(mosquittoConfig(["127.0.0.1"], 1883, false), /nodelay/);

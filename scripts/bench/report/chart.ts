@@ -43,14 +43,14 @@ const FALLBACK_COLORS = ["#b279a2", "#72b7b2", "#ff9da6"];
 export const BROKER_LABELS: Readonly<Record<string, string>> = {
   perch: "Perch on Deno",
   "perch-bun": "Perch on Bun",
-  "perch-nats": "Perch on NATS",
-  "perch-nats3": "Perch on NATS, 3 front-ends",
-  "perch-sqlite": "Perch on SQLite",
-  "perch-sqlite-batched": "Perch on SQLite, batched sync",
   "nats-mqtt": "NATS MQTT",
   mosquitto: "Mosquitto",
   "mosquitto-nodelay": "Mosquitto, TCP_NODELAY",
   aedes: "Aedes",
+  "perch-nats": "Perch on NATS",
+  "perch-nats3": "Perch on NATS, 3 front-ends",
+  "perch-sqlite": "Perch on SQLite",
+  "perch-sqlite-batched": "Perch on SQLite, batched sync",
   sink: "sink (generator ceiling)",
   floor: "floor (bare Deno server)",
 };
@@ -255,7 +255,8 @@ export function chartSpec(results: BenchResults): TopLevelSpec {
         },
       },
       spacing: 6,
-      resolve: { scale: { x: "independent" } },
+      // Each case lists the brokers that ran it (the cluster runs two cases only), in chart order.
+      resolve: { scale: { x: "independent", y: "independent" } },
       spec: {
         width: PLOT_WIDTH,
         height: { step: BAR_STEP },
@@ -264,7 +265,8 @@ export function chartSpec(results: BenchResults): TopLevelSpec {
             field: "broker",
             type: "nominal",
             title: null,
-            scale: { domain: labels, paddingInner: 0.15 },
+            sort: labels,
+            scale: { paddingInner: 0.15 },
             axis: { ticks: false, domain: false, labelFontSize: 10, labelLimit: 260 },
           },
           color: {
