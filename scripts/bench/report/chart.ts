@@ -103,13 +103,13 @@ interface Bar {
   value: number | null;
   /** Whisker start (the least round), or null. */
   low: number | null;
-  /** Whisker end (the largest round, cut at the panel's limit), or null. */
+  /** Whisker end (the largest round, cut at the case's limit), or null. */
   high: number | null;
   /** Where the value label starts. */
   labelAt: number;
   /** The value label. */
   label: string;
-  /** Whether messages were lost or duplicated (the label is drawn in red). */
+  /** Whether messages were lost or duplicated or the generator was busy (a red label). */
   warn: boolean;
 }
 
@@ -120,7 +120,7 @@ interface Bar {
  * @param result A broker's result for a case.
  * @returns The text.
  */
-export function warningNote(result: BrokerCaseResult | undefined): string {
+function warningNote(result: BrokerCaseResult | undefined): string {
   const integrity = result?.integrity;
   const share = (count: number) => {
     const percent = (100 * count) / Math.max(1, integrity?.expected ?? 1);
