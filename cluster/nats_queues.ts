@@ -29,7 +29,10 @@
  *   keeps its unacknowledged deliveries (and those pulled ahead) alive with
  *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
  *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
- *   and stream sequence), read back for redelivered messages.
+ *   and stream sequence), read back for redelivered messages and for any delivery whose sequence
+ *   was listed there when the handle opened or NATS reconnected (a restarted nats-server may
+ *   deliver again as new what it delivered just before it died); a completed delivery's state
+ *   becomes a "done" record for a minute, so that such a delivery is dropped, not sent again.
  * - QoS 2 inbound ids live in KV `{prefix}-inbound` (key: publisher and packet id), created before
  *   the message is stored, marked stored after; the stream publish carries a message id made of
  *   the key and its revision, so a retry after a crash between the two is de-duplicated by the
@@ -67,7 +70,7 @@ import {
   SubscriptionTrie,
   topicMatchesFilter,
 } from "../src/mod.ts";
-import { type Bucket, BucketMirror } from "./bucket.ts";
+import { type Bucket, BucketMirror, MARKER_TTL_MS } from "./bucket.ts";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
 import {
   asBackboneError,
@@ -125,6 +128,8 @@ const FULL_RECHECK_MS = 100;
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
+/** Most stream sequences with QoS 2 state a handle keeps from one listing (the newest). */
+const MAX_LISTED_STATES = 2 * MAX_ACK_PENDING;
 
 /**
  * Most consumers (queues: sessions and share groups) of the messages stream. Left unset, the
@@ -260,7 +265,10 @@ export class NatsQueueStore implements QueueStore {
   async #watchReconnects(): Promise<void> {
     for await (const status of this.#shared.nc.status()) {
       if (status.type === "reconnect") {
-        for (const handle of [...this.#handles]) handle.pullAgain();
+        for (const handle of [...this.#handles]) {
+          handle.listStates();
+          handle.pullAgain();
+        }
       }
     }
   }
@@ -781,13 +789,16 @@ export class NatsQueueStore implements QueueStore {
     this.#handles.delete(handle);
   }
 
-  /** The QoS 2 state recorded for a delivery, if any. */
-  async deliveryState(
-    qid: string,
-    seq: number,
-  ): Promise<{ packetId: number; released: boolean } | undefined> {
+  /** The QoS 2 state recorded for a delivery, if any; `done` once it completed. */
+  async deliveryState(qid: string, seq: number): Promise<DeliveryState | undefined> {
     const entry = await this.#inflight.get(`${qid}.${seq}`);
     return entry && JSON.parse(decoder.decode(entry.value));
+  }
+
+  /** Stream sequences of a queue's deliveries with QoS 2 state (or a completion) recorded. */
+  async statedSeqs(qid: string): Promise<number[]> {
+    const keys = await this.#inflight.keys(`${qid}.*`);
+    return keys.map((key) => Number(key.slice(qid.length + 1)));
   }
 
   async recordState(qid: string, seq: number, packetId: number, released: boolean): Promise<void> {
@@ -797,8 +808,15 @@ export class NatsQueueStore implements QueueStore {
     );
   }
 
+  /**
+   * A completed delivery's QoS 2 state becomes a record that it completed, which expires as a
+   * delete marker would: the consumer's acknowledgement, although confirmed, may not be on the
+   * server's disk yet (nats-server writes consumer state behind), and a nats-server killed then
+   * delivers the message again, even as a first delivery. Found, the record has that delivery
+   * acknowledged and dropped instead of sent to the client as a new message.
+   */
   async forgetState(qid: string, seq: number): Promise<void> {
-    await this.#inflight.delete(`${qid}.${seq}`);
+    await this.#inflight.write(`${qid}.${seq}`, DONE, { ttlMs: MARKER_TTL_MS });
   }
 
   /**
@@ -821,6 +839,16 @@ export class NatsQueueStore implements QueueStore {
     ledger.added++;
   }
 }
+
+/** A delivery's QoS 2 state in KV `{prefix}-inflight`. */
+interface DeliveryState {
+  packetId: number;
+  released: boolean;
+  /** The delivery completed (and its acknowledgement was confirmed). */
+  done?: boolean;
+}
+
+const DONE = encoder.encode(JSON.stringify({ packetId: 0, released: true, done: true }));
 
 function duplicateOutcome(): PublishOutcome {
   return {
@@ -888,6 +916,15 @@ class NatsQueueHandle implements QueueHandle {
   /** When a pull was last sent or the server last answered on the inbox. */
   #heardAt = Date.now();
   #keepAlive: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Stream sequences with QoS 2 state recorded, as last listed (when opened, and after each
+   * reconnection to NATS): their deliveries are looked up even when the server counts them first
+   * deliveries, which a restarted nats-server does for what it delivered just before it died
+   * (it writes consumer state behind). Each is forgotten once delivered.
+   */
+  #stated = new Set<number>();
+  /** The listing under way: deliveries wait for it. */
+  #listing: Promise<void> | undefined;
 
   constructor(store: NatsQueueStore, qid: string, consumer: QueueConsumer) {
     this.#store = store;
@@ -899,6 +936,26 @@ class NatsQueueHandle implements QueueHandle {
       callback: (_error, msg) => this.#arrived(msg),
     });
     this.#keepAlive = setInterval(() => this.#progress(), Math.max(100, store.ackWaitMs / 3));
+    this.listStates();
+  }
+
+  /** Lists the queue's recorded QoS 2 states (see `#stated`); deliveries wait meanwhile. */
+  listStates(): void {
+    if (this.#closed) return;
+    const listing: Promise<void> = this.#store.statedSeqs(this.#qid).then(
+      (seqs) => {
+        seqs.sort((a, b) => a - b);
+        this.#stated = new Set(seqs.slice(-MAX_LISTED_STATES));
+      },
+      () => {}, // NATS away: the next reconnection lists again.
+    ).finally(() => {
+      if (this.#listing !== listing) return;
+      this.#listing = undefined;
+      if (this.#arrivals.length > 0 && this.#credit > 0 && !this.#draining) {
+        this.#drain().catch(() => {});
+      }
+    });
+    this.#listing = listing;
   }
 
   request(count: number): void {
@@ -962,6 +1019,10 @@ class NatsQueueHandle implements QueueHandle {
     this.#draining = true;
     try {
       while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
+        if (this.#listing !== undefined) {
+          await this.#listing;
+          continue;
+        }
         const batch: QueuedDelivery[] = [];
         while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
           const msg = this.#arrivals.shift()!;
@@ -972,7 +1033,18 @@ class NatsQueueHandle implements QueueHandle {
             if (batch.length > 0) this.#hand(batch.splice(0));
             const state = await this.#store.deliveryState(this.#qid, prepared.delivery.seq)
               .catch(() => undefined);
-            const held = this.#held.get(prepared.delivery.seq);
+            const seq = prepared.delivery.seq;
+            const held = this.#held.get(seq);
+            if (state?.done) {
+              // Completed before (its acknowledgement did not survive a nats-server restart).
+              this.#held.delete(seq);
+              this.#credit++;
+              if (held) {
+                this.#store.shared.nc.publish(held.reply, ACK);
+                this.#store.acknowledged(this.#qid, held.size, false);
+              }
+              continue;
+            }
             if (state && held) {
               held.packetId = state.packetId;
               held.released = state.released;
@@ -980,6 +1052,8 @@ class NatsQueueHandle implements QueueHandle {
             }
             this.#hand([{
               ...prepared.delivery,
+              // Sent before when it has an id: a resend, with DUP.
+              redelivered: prepared.delivery.redelivered || state !== undefined,
               packetId: state?.packetId ?? prepared.delivery.packetId,
               released: state?.released ?? prepared.delivery.released,
             }]);
@@ -1013,6 +1087,14 @@ class NatsQueueHandle implements QueueHandle {
   /** Turns a delivery into a QueuedDelivery; undefined when it is dropped unread. */
   #prepare(msg: Msg): { delivery: QueuedDelivery; lookup: boolean } | undefined {
     const { deliveries, seq } = ackInfo(msg.reply!);
+    const handedOut = this.#held.get(seq);
+    if (handedOut !== undefined) {
+      // Delivered again while the engine has it (a restarted nats-server lost its record of the
+      // delivery): not handed out twice; this delivery's reply is the one to acknowledge.
+      handedOut.reply = msg.reply!;
+      this.#schedulePull();
+      return undefined;
+    }
     const h = msg.headers;
     const skip = h?.get(SKIP_HEADER);
     let message: Message | undefined;
@@ -1036,19 +1118,18 @@ class NatsQueueHandle implements QueueHandle {
     const moved = h?.get(MOVED_HEADER) === "1";
     const packetId = moved ? Number(h!.get(PACKET_ID_HEADER)) : 0;
     const released = moved && h!.get(RELEASED_HEADER) === "1";
-    const known = this.#held.get(seq);
     this.#held.set(seq, {
       reply: msg.reply!,
       data: msg.data,
       size: message.payload.length,
-      packetId: known?.packetId ?? packetId,
-      released: known?.released ?? released,
-      stateRecorded: known?.stateRecorded ?? false,
+      packetId,
+      released,
+      stateRecorded: false,
     });
     const redelivered = deliveries > 1 || moved;
     return {
       delivery: { seq, message, redelivered, released, packetId },
-      lookup: deliveries > 1,
+      lookup: deliveries > 1 || this.#stated.delete(seq),
     };
   }
 

@@ -51,15 +51,8 @@ Deno.test("chaos: nats-server killed and restarted under load: refusals while aw
   assertHeld({ ...result, totals: { ...result.totals, duplicatedQos2: 0 } });
 });
 
-Deno.test({
-  name: "chaos: nats-server killed and restarted under load: no QoS 2 message delivered twice",
-  // BUG (open, docs/clustering.md "Faults and scale"): around a nats-server restart a few QoS 2
-  // messages near the moment it went away reach the subscriber twice, in about two runs of three
-  // (with the subscriber connected throughout, and with a publisher resending after reconnecting).
-  ignore: true,
-  fn: async () => {
-    assertHeld(await natsRestart({ messages: 90 }));
-  },
+Deno.test("chaos: nats-server killed and restarted under load: no QoS 2 message delivered twice", async () => {
+  assertHeld(await natsRestart({ messages: 90 }));
 });
 
 Deno.test({
