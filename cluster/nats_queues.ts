@@ -24,8 +24,11 @@
  *   counts came from the server.
  * - A handle pulls within its credit (one pull request for what was granted meanwhile) and, for a
  *   session queue (one reader), 128 deliveries ahead of it (its window when larger, at most
- *   1,024), so that returned credit is used at once rather than after a round trip to the server;
- *   it acks with `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and
+ *   1,024), so that returned credit is used at once rather than after a round trip to the server.
+ *   Pulls ask for idle heartbeats (every 5 s): a handle that hears nothing for 11 s while waiting
+ *   counts its pulls as lost (one waiting at a consumer leader that died is never answered) and
+ *   pulls again, as it does after a reconnection, and shortly after a pull is refused for want of
+ *   a consumer leader (503, or 409 leadership change). It acks with `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and
  *   keeps its unacknowledged deliveries (and those pulled ahead) alive with
  *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
  *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
@@ -92,10 +95,24 @@ const decoder = new TextDecoder();
 /** How long a pull request waits on the server for messages before it is renewed. */
 const PULL_EXPIRES_MS = 30_000;
 /**
- * Past a pull's expiry, how long a handle still waiting on pulled messages may hear nothing from
- * the server (neither messages nor the expiry status) before it counts those pulls as lost.
+ * How often the server says a pull request still waits (an idle heartbeat on the handle's inbox)
+ * while it has no message for it.
  */
-const PULL_SILENCE_MS = 5_000;
+const PULL_HEARTBEAT_MS = 5_000;
+/**
+ * How long a handle still waiting on pulled messages may hear nothing from the server (neither
+ * messages, nor heartbeats, nor a status) before it counts those pulls as lost: a pull waiting at
+ * a consumer leader that died (a NATS node killed while this node stays connected to another)
+ * is never answered, and the new leader knows nothing of it.
+ */
+const PULL_SILENCE_MS = 2 * PULL_HEARTBEAT_MS + 1_000;
+/**
+ * After a pull is refused for want of a consumer leader (503 no responders, 409 leadership
+ * change: an election under way), how long before it is asked again; doubled while refusals go
+ * on, up to PULL_RETRY_MAX_MS.
+ */
+const PULL_RETRY_MS = 250;
+const PULL_RETRY_MAX_MS = 2_000;
 /**
  * Credit gathered before a pull while earlier pulls are still being filled: a pull is a JetStream
  * API request, and one per acknowledged message cost more than the delivery itself.
@@ -916,6 +933,10 @@ class NatsQueueHandle implements QueueHandle {
   /** When a pull was last sent or the server last answered on the inbox. */
   #heardAt = Date.now();
   #keepAlive: ReturnType<typeof setInterval> | undefined;
+  /** When the unacknowledged deliveries were last kept alive. */
+  #keptAliveAt = Date.now();
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retryMs = PULL_RETRY_MS;
   /**
    * Stream sequences with QoS 2 state recorded, as last listed (when opened, and after each
    * reconnection to NATS): their deliveries are looked up even when the server counts them first
@@ -935,7 +956,10 @@ class NatsQueueHandle implements QueueHandle {
     this.#subscription = store.shared.nc.subscribe(this.#inbox, {
       callback: (_error, msg) => this.#arrived(msg),
     });
-    this.#keepAlive = setInterval(() => this.#progress(), Math.max(100, store.ackWaitMs / 3));
+    this.#keepAlive = setInterval(
+      () => this.#progress(),
+      Math.max(100, Math.min(store.ackWaitMs / 3, PULL_HEARTBEAT_MS)),
+    );
     this.listStates();
   }
 
@@ -983,7 +1007,11 @@ class NatsQueueHandle implements QueueHandle {
       const store = this.#store;
       store.shared.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
-        encoder.encode(JSON.stringify({ batch, expires: nanos(PULL_EXPIRES_MS) })),
+        encoder.encode(JSON.stringify({
+          batch,
+          expires: nanos(PULL_EXPIRES_MS),
+          idle_heartbeat: nanos(PULL_HEARTBEAT_MS),
+        })),
         { reply: this.#inbox },
       );
     });
@@ -995,16 +1023,22 @@ class NatsQueueHandle implements QueueHandle {
     const status = msg.headers?.code ?? 0;
     if (!msg.reply && status !== 0) {
       // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
-      // again while the handle is open and the consumer exists.
-      const unfilled = Number(msg.headers?.get("Nats-Pending-Messages") || "0");
+      // again while the handle is open and the consumer exists. 100 is a heartbeat.
+      const pending = msg.headers?.get("Nats-Pending-Messages");
+      const unfilled = Number(pending || "0");
       this.#outstanding = Math.max(0, this.#outstanding - unfilled);
+      const deleted = /deleted/i.test(msg.headers?.description ?? "");
       if (!this.#closed && unfilled > 0 && (status === 408 || status === 409)) {
-        const deleted = /deleted/i.test(msg.headers?.description ?? "");
         if (!deleted) this.#schedulePull();
-      }
+      } else if (status === 503 || (status === 409 && !pending && !deleted)) {
+        // No consumer leader took the pull (503), or the leader holding it stepped down (409
+        // without counts): it is gone, and how much it asked for is not said.
+        this.#retryPull();
+      } else this.#retryMs = PULL_RETRY_MS; // A leader answered.
       return;
     }
     if (!msg.reply) return;
+    this.#retryMs = PULL_RETRY_MS;
     this.#outstanding = Math.max(0, this.#outstanding - 1);
     if (this.#closed) {
       this.#giveBack([msg]);
@@ -1138,6 +1172,16 @@ class NatsQueueHandle implements QueueHandle {
    * or when the server stayed silent past a pull's expiry). Were a pull not lost after all, its
    * messages would only come beyond the credit; a 408 answering it lowers nothing below zero.
    */
+  /** Pulls again shortly (an election may still be under way). */
+  #retryPull(): void {
+    if (this.#closed || this.#retry !== undefined) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.pullAgain();
+    }, this.#retryMs);
+    this.#retryMs = Math.min(2 * this.#retryMs, PULL_RETRY_MAX_MS);
+  }
+
   pullAgain(): void {
     if (this.#closed || this.#outstanding === 0) return;
     this.#outstanding = 0; // What the next pull asks for is computed from the credit again.
@@ -1150,9 +1194,10 @@ class NatsQueueHandle implements QueueHandle {
    */
   #progress(): void {
     if (this.#closed) return;
-    if (this.#outstanding > 0 && Date.now() - this.#heardAt > PULL_EXPIRES_MS + PULL_SILENCE_MS) {
-      this.pullAgain();
-    }
+    const now = Date.now();
+    if (this.#outstanding > 0 && now - this.#heardAt > PULL_SILENCE_MS) this.pullAgain();
+    if (now - this.#keptAliveAt < this.#store.ackWaitMs / 3 - 50) return;
+    this.#keptAliveAt = now;
     for (const held of this.#held.values()) {
       this.#store.shared.nc.publish(held.reply, WPI);
     }
@@ -1226,6 +1271,7 @@ class NatsQueueHandle implements QueueHandle {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     clearInterval(this.#keepAlive);
+    clearTimeout(this.#retry);
     return guarded("queues.close", async () => {
       for (const seq of pin?.seqs ?? []) {
         const held = this.#held.get(seq);
@@ -1264,6 +1310,7 @@ class NatsQueueHandle implements QueueHandle {
   stop(): void {
     this.#closed = true;
     clearInterval(this.#keepAlive);
+    clearTimeout(this.#retry);
     if (!this.#subscription.isClosed()) this.#subscription.unsubscribe();
     this.#store.forgetHandle(this);
   }

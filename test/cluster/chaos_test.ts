@@ -55,16 +55,8 @@ Deno.test("chaos: nats-server killed and restarted under load: no QoS 2 message 
   assertHeld(await natsRestart({ messages: 90 }));
 });
 
-Deno.test({
-  name:
-    "chaos: the leader NATS node of a 3-node cluster (replicas 3) SIGKILLed under load: no acknowledged message lost",
-  // BUG (open, docs/clustering.md "Faults and scale"): with the rest of the suite running on the
-  // same cores, one subscriber received nothing after the kill for over a minute (passes when run
-  // alone: `deno task test test/cluster/chaos_test.ts`, or `deno task chaos --only nats-node-kill`).
-  ignore: true,
-  fn: async () => {
-    assertHeld(await natsNodeKill({ messages: 60 }));
-  },
+Deno.test("chaos: the leader NATS node of a 3-node cluster (replicas 3) SIGKILLed under load: no acknowledged message lost", async () => {
+  assertHeld(await natsNodeKill({ messages: 60 }));
 });
 
 Deno.test("chaos: a front-end cut off from NATS acknowledges nothing, its sessions are taken over elsewhere after its lease, and nothing is lost or doubled when it comes back", async () => {
