@@ -145,6 +145,8 @@ const FULL_RECHECK_MS = 100;
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
+/** How often a session handle holding back new deliveries asks whether it may stop (see #hold). */
+const HOLD_POLL_MS = 250;
 /** Most stream sequences with QoS 2 state a handle keeps from one listing (the newest). */
 const MAX_LISTED_STATES = 2 * MAX_ACK_PENDING;
 
@@ -812,6 +814,16 @@ export class NatsQueueStore implements QueueStore {
     return entry && JSON.parse(decoder.decode(entry.value));
   }
 
+  /** How many deliveries of a queue's consumer are unacknowledged (the server's count). */
+  async ackPending(qid: string): Promise<number> {
+    try {
+      return (await this.#jsm.consumers.info(this.#stream, qid)).num_ack_pending;
+    } catch (error) {
+      if (isConsumerNotFound(error)) return 0;
+      throw error;
+    }
+  }
+
   /** Stream sequences of a queue's deliveries with QoS 2 state (or a completion) recorded. */
   async statedSeqs(qid: string): Promise<number[]> {
     const keys = await this.#inflight.keys(`${qid}.*`);
@@ -946,6 +958,23 @@ class NatsQueueHandle implements QueueHandle {
   #stated = new Set<number>();
   /** The listing under way: deliveries wait for it. */
   #listing: Promise<void> | undefined;
+  /**
+   * A session handle opened while its consumer has unacknowledged deliveries (an earlier reader
+   * held them: a front-end that died, or one still handing them back) hands out only
+   * redeliveries until the server counts no unacknowledged delivery outside this handle, or for
+   * one ack wait at most. Those go to the client first, with the packet ids they were sent with
+   * [MQTT-4.4.0-1]; a new message handed out before would take one of those ids while the
+   * client still holds the earlier message under it awaiting PUBREL, and the client would
+   * replace that message with the new one and drop it at the PUBREL that follows.
+   */
+  #hold = false;
+  /** While holding: how many deliveries the earlier reader held, pulled beyond the credit. */
+  #holdExtra = 0;
+  /**
+   * While holding, no pull is sent before this time once a new delivery waits: a redelivery that
+   * is not due yet is only handed out after new messages, which would fill the pulls.
+   */
+  #holdPullsFrom = 0;
 
   constructor(store: NatsQueueStore, qid: string, consumer: QueueConsumer) {
     this.#store = store;
@@ -961,6 +990,47 @@ class NatsQueueHandle implements QueueHandle {
       Math.max(100, Math.min(store.ackWaitMs / 3, PULL_HEARTBEAT_MS)),
     );
     this.listStates();
+    if (qid.startsWith("s")) this.#startHold();
+  }
+
+  /** Holds new deliveries back while an earlier reader's are unacknowledged (see #hold). */
+  #startHold(): void {
+    this.#hold = true;
+    // Past one ack wait the earlier reader's deliveries are due again, and the server hands out
+    // due redeliveries before new messages: pulls go on then; past two, the hold ends anyway.
+    const ackWait = this.#store.ackWaitMs;
+    this.#holdPullsFrom = Date.now() + ackWait + 1_000;
+    const deadline = Date.now() + 2 * ackWait + 1_000;
+    (async () => {
+      let first = true;
+      while (!this.#closed && Date.now() < deadline) {
+        this.#schedulePull();
+        // What this handle had when it asked: what arrives meanwhile may be in the count or not.
+        const ours = this.#held.size + this.#arrivals.length;
+        const pending = await this.#store.ackPending(this.#qid).catch(() => undefined);
+        if (pending !== undefined) {
+          if (pending <= ours) break;
+          if (first) {
+            this.#holdExtra = pending - ours;
+            first = false;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+      }
+    })().finally(() => {
+      this.#hold = false;
+      this.#holdExtra = 0;
+      if (this.#arrivals.length > 0 && this.#credit > 0 && !this.#draining) {
+        this.#drain().catch(() => {});
+      }
+    });
+  }
+
+  /** The next arrival to hand out: while holding, only a redelivery. */
+  #nextArrival(): Msg | undefined {
+    if (!this.#hold) return this.#arrivals.shift();
+    const i = this.#arrivals.findIndex((msg) => ackInfo(msg.reply!).deliveries > 1);
+    return i === -1 ? undefined : this.#arrivals.splice(i, 1)[0];
   }
 
   /** Lists the queue's recorded QoS 2 states (see `#stated`); deliveries wait meanwhile. */
@@ -998,7 +1068,12 @@ class NatsQueueHandle implements QueueHandle {
     queueMicrotask(() => {
       this.#flushing = false;
       if (this.#closed) return;
-      const batch = this.#credit + this.#prefetch - this.#outstanding - this.#arrivals.length;
+      if (
+        this.#hold && Date.now() < this.#holdPullsFrom &&
+        this.#arrivals.some((msg) => ackInfo(msg.reply!).deliveries === 1)
+      ) return;
+      const batch = this.#credit + this.#prefetch + this.#holdExtra - this.#outstanding -
+        this.#arrivals.length;
       if (batch <= 0) return;
       // A small batch waits for more while messages are still coming; never when none are.
       if (this.#outstanding > 0 && batch < PULL_MIN_BATCH) return;
@@ -1058,8 +1133,13 @@ class NatsQueueHandle implements QueueHandle {
           continue;
         }
         const batch: QueuedDelivery[] = [];
+        let waiting = false;
         while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
-          const msg = this.#arrivals.shift()!;
+          const msg = this.#nextArrival();
+          if (msg === undefined) {
+            waiting = true; // New deliveries wait for the earlier reader's (see #hold).
+            break;
+          }
           const prepared = this.#prepare(msg);
           if (prepared === undefined) continue;
           this.#credit--;
@@ -1096,6 +1176,7 @@ class NatsQueueHandle implements QueueHandle {
           batch.push(prepared.delivery);
         }
         if (batch.length > 0) this.#hand(batch);
+        if (waiting) break;
       }
     } finally {
       this.#draining = false;

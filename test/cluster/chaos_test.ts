@@ -35,15 +35,8 @@ Deno.test("chaos: a front-end SIGKILLed mid stream loses no acknowledged QoS 1 m
   }
 });
 
-Deno.test({
-  name: "chaos: a front-end SIGKILLed mid stream loses no acknowledged QoS 2 message",
-  // BUG (open, docs/clustering.md "Faults and scale"): in about one run of eight, a QoS 2 message
-  // in flight to a subscriber on the killed front-end is never delivered although its publisher
-  // got PUBCOMP (the subscriber reconnects to a survivor with its session present).
-  ignore: true,
-  fn: async () => {
-    assertHeld(await frontEndKill({ messages: 120 }));
-  },
+Deno.test("chaos: a front-end SIGKILLed mid stream loses no acknowledged QoS 2 message", async () => {
+  assertHeld(await frontEndKill({ messages: 120 }));
 });
 
 Deno.test("chaos: nats-server killed and restarted under load: refusals while away, no acknowledged message lost", async () => {
