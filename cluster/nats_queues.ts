@@ -28,14 +28,18 @@
  *   Pulls ask for idle heartbeats (every 5 s): a handle that hears nothing for 11 s while waiting
  *   counts its pulls as lost (one waiting at a consumer leader that died is never answered) and
  *   pulls again, as it does after a reconnection, and shortly after a pull is refused for want of
- *   a consumer leader (503, or 409 leadership change). It acks with `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and
- *   keeps its unacknowledged deliveries (and those pulled ahead) alive with
- *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
- *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
- *   and stream sequence), read back for redelivered messages and for any delivery whose sequence
+ *   a consumer leader (503, or 409 leadership change). It acks with `+ACK` (confirmed only when
+ *   QoS 2 state must go after it), naks with `-NAK`, and keeps its unacknowledged deliveries (and
+ *   those pulled ahead) alive with `+WPI` every third of the ack wait; after a crash the server
+ *   redelivers them once the ack wait passes. QoS 2 packet ids and release state live in KV
+ *   `{prefix}-inflight` (key: queue id and stream sequence), read back for redelivered messages and for any delivery whose sequence
  *   was listed there when the handle opened or NATS reconnected (a restarted nats-server may
  *   deliver again as new what it delivered just before it died); a completed delivery's state
  *   becomes a "done" record for a minute, so that such a delivery is dropped, not sent again.
+ * - A session queue's handle opened while its consumer has unacknowledged deliveries of an earlier
+ *   reader (a front-end that died) hands out only redeliveries until those are back (it pulls no
+ *   new message before they are due, one ack wait; it stops holding after two): they keep their
+ *   packet ids, which a new message must not take first.
  * - QoS 2 inbound ids live in KV `{prefix}-inbound` (key: publisher and packet id), created before
  *   the message is stored, marked stored after; the stream publish carries a message id made of
  *   the key and its revision, so a retry after a crash between the two is de-duplicated by the
@@ -147,6 +151,9 @@ const ACK_LAG_MS = 500;
 const MAX_ACK_PENDING = 65_536;
 /** How often a session handle holding back new deliveries asks whether it may stop (see #hold). */
 const HOLD_POLL_MS = 250;
+/** Tries of a handle's listing of its QoS 2 states, and the pause between them. */
+const LIST_ATTEMPTS = 4;
+const LIST_RETRY_MS = 500;
 /** Most stream sequences with QoS 2 state a handle keeps from one listing (the newest). */
 const MAX_LISTED_STATES = 2 * MAX_ACK_PENDING;
 
@@ -962,7 +969,7 @@ class NatsQueueHandle implements QueueHandle {
    * A session handle opened while its consumer has unacknowledged deliveries (an earlier reader
    * held them: a front-end that died, or one still handing them back) hands out only
    * redeliveries until the server counts no unacknowledged delivery outside this handle, or for
-   * one ack wait at most. Those go to the client first, with the packet ids they were sent with
+   * two ack waits at most. Those go to the client first, with the packet ids they were sent with
    * [MQTT-4.4.0-1]; a new message handed out before would take one of those ids while the
    * client still holds the earlier message under it awaiting PUBREL, and the client would
    * replace that message with the new one and drop it at the PUBREL that follows.
@@ -1036,13 +1043,18 @@ class NatsQueueHandle implements QueueHandle {
   /** Lists the queue's recorded QoS 2 states (see `#stated`); deliveries wait meanwhile. */
   listStates(): void {
     if (this.#closed) return;
-    const listing: Promise<void> = this.#store.statedSeqs(this.#qid).then(
-      (seqs) => {
+    const listing: Promise<void> = (async () => {
+      // Just after a reconnection JetStream may not answer yet: a few tries, then deliveries go
+      // on (the next reconnection lists again).
+      for (let attempt = 0; attempt < LIST_ATTEMPTS && !this.#closed; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, LIST_RETRY_MS));
+        const seqs = await this.#store.statedSeqs(this.#qid).catch(() => undefined);
+        if (seqs === undefined) continue;
         seqs.sort((a, b) => a - b);
         this.#stated = new Set(seqs.slice(-MAX_LISTED_STATES));
-      },
-      () => {}, // NATS away: the next reconnection lists again.
-    ).finally(() => {
+        return;
+      }
+    })().finally(() => {
       if (this.#listing !== listing) return;
       this.#listing = undefined;
       if (this.#arrivals.length > 0 && this.#credit > 0 && !this.#draining) {
