@@ -122,23 +122,30 @@ export class Bucket {
   }
 
   /**
+   * The keys matching `filter` (a KV key with wildcards, not `>` alone) that the bucket holds a
+   * message for: live entries and delete markers not yet expired. One request, from the stream's
+   * subjects.
+   */
+  async keys(filter: string): Promise<string[]> {
+    // Not `kv.keys()`: it makes an ephemeral consumer per call, which the server keeps until it
+    // has been idle a while; a burst of session resumes (each lists its open QoS 2 ids) met the
+    // server's consumer limit of the stream (1,000) and was refused.
+    const jsm = await this.#js.jetstreamManager();
+    const prefix = `$KV.${this.name}.`;
+    const info = await jsm.streams.info(`KV_${this.name}`, {
+      subjects_filter: `${prefix}${filter}`,
+    });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+  }
+
+  /**
    * Every live entry whose key matches `filter` (a KV key with wildcards): for the whole bucket
    * one watch of last values, for a part of it its keys (from the stream's subjects) and then
    * their values.
    */
   async snapshot(filter = ">"): Promise<KvEntry[]> {
     if (filter !== ">") {
-      // Not `kv.keys()`: it makes an ephemeral consumer per call, which the server keeps until
-      // it has been idle a while; a burst of session resumes (each lists its open QoS 2 ids)
-      // met the server's consumer limit of the stream (1,000) and was refused.
-      const jsm = await this.#js.jetstreamManager();
-      const prefix = `$KV.${this.name}.`;
-      const info = await jsm.streams.info(`KV_${this.name}`, {
-        subjects_filter: `${prefix}${filter}`,
-      });
-      const keys = Object.keys(info.state.subjects ?? {}).map((subject) =>
-        subject.slice(prefix.length)
-      );
+      const keys = await this.keys(filter);
       const entries = await Promise.all(keys.map((key) => this.get(key)));
       return entries.filter((entry) => entry !== undefined);
     }

@@ -24,12 +24,22 @@
  *   counts came from the server.
  * - A handle pulls within its credit (one pull request for what was granted meanwhile) and, for a
  *   session queue (one reader), 128 deliveries ahead of it (its window when larger, at most
- *   1,024), so that returned credit is used at once rather than after a round trip to the server;
- *   it acks with `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and
- *   keeps its unacknowledged deliveries (and those pulled ahead) alive with
- *   `+WPI` every third of the ack wait; after a crash the server redelivers them once the ack
- *   wait passes. QoS 2 packet ids and release state live in KV `{prefix}-inflight` (key: queue id
- *   and stream sequence), read back for redelivered messages.
+ *   1,024), so that returned credit is used at once rather than after a round trip to the server.
+ *   Pulls ask for idle heartbeats (every 5 s): a handle that hears nothing for 11 s while waiting
+ *   counts its pulls as lost (one waiting at a consumer leader that died is never answered) and
+ *   pulls again, as it does after a reconnection, and shortly after a pull is refused for want of
+ *   a consumer leader (503, or 409 leadership change). It acks with `+ACK` (confirmed only when
+ *   QoS 2 state must go after it), naks with `-NAK`, and keeps its unacknowledged deliveries (and
+ *   those pulled ahead) alive with `+WPI` every third of the ack wait; after a crash the server
+ *   redelivers them once the ack wait passes. QoS 2 packet ids and release state live in KV
+ *   `{prefix}-inflight` (key: queue id and stream sequence), read back for redelivered messages and for any delivery whose sequence
+ *   was listed there when the handle opened or NATS reconnected (a restarted nats-server may
+ *   deliver again as new what it delivered just before it died); a completed delivery's state
+ *   becomes a "done" record for a minute, so that such a delivery is dropped, not sent again.
+ * - A session queue's handle opened while its consumer has unacknowledged deliveries of an earlier
+ *   reader (a front-end that died) hands out only redeliveries until those are back (it pulls no
+ *   new message before they are due, one ack wait; it stops holding after two): they keep their
+ *   packet ids, which a new message must not take first.
  * - QoS 2 inbound ids live in KV `{prefix}-inbound` (key: publisher and packet id), created before
  *   the message is stored, marked stored after; the stream publish carries a message id made of
  *   the key and its revision, so a retry after a crash between the two is de-duplicated by the
@@ -67,7 +77,7 @@ import {
   SubscriptionTrie,
   topicMatchesFilter,
 } from "../src/mod.ts";
-import { type Bucket, BucketMirror } from "./bucket.ts";
+import { type Bucket, BucketMirror, MARKER_TTL_MS } from "./bucket.ts";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
 import {
   asBackboneError,
@@ -89,10 +99,24 @@ const decoder = new TextDecoder();
 /** How long a pull request waits on the server for messages before it is renewed. */
 const PULL_EXPIRES_MS = 30_000;
 /**
- * Past a pull's expiry, how long a handle still waiting on pulled messages may hear nothing from
- * the server (neither messages nor the expiry status) before it counts those pulls as lost.
+ * How often the server says a pull request still waits (an idle heartbeat on the handle's inbox)
+ * while it has no message for it.
  */
-const PULL_SILENCE_MS = 5_000;
+const PULL_HEARTBEAT_MS = 5_000;
+/**
+ * How long a handle still waiting on pulled messages may hear nothing from the server (neither
+ * messages, nor heartbeats, nor a status) before it counts those pulls as lost: a pull waiting at
+ * a consumer leader that died (a NATS node killed while this node stays connected to another)
+ * is never answered, and the new leader knows nothing of it.
+ */
+const PULL_SILENCE_MS = 2 * PULL_HEARTBEAT_MS + 1_000;
+/**
+ * After a pull is refused for want of a consumer leader (503 no responders, 409 leadership
+ * change: an election under way), how long before it is asked again; doubled while refusals go
+ * on, up to PULL_RETRY_MAX_MS.
+ */
+const PULL_RETRY_MS = 250;
+const PULL_RETRY_MAX_MS = 2_000;
 /**
  * Credit gathered before a pull while earlier pulls are still being filled: a pull is a JetStream
  * API request, and one per acknowledged message cost more than the delivery itself.
@@ -125,6 +149,13 @@ const FULL_RECHECK_MS = 100;
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
 const MAX_ACK_PENDING = 65_536;
+/** How often a session handle holding back new deliveries asks whether it may stop (see #hold). */
+const HOLD_POLL_MS = 250;
+/** Tries of a handle's listing of its QoS 2 states, and the pause between them. */
+const LIST_ATTEMPTS = 4;
+const LIST_RETRY_MS = 500;
+/** Most stream sequences with QoS 2 state a handle keeps from one listing (the newest). */
+const MAX_LISTED_STATES = 2 * MAX_ACK_PENDING;
 
 /**
  * Most consumers (queues: sessions and share groups) of the messages stream. Left unset, the
@@ -260,7 +291,10 @@ export class NatsQueueStore implements QueueStore {
   async #watchReconnects(): Promise<void> {
     for await (const status of this.#shared.nc.status()) {
       if (status.type === "reconnect") {
-        for (const handle of [...this.#handles]) handle.pullAgain();
+        for (const handle of [...this.#handles]) {
+          handle.listStates();
+          handle.pullAgain();
+        }
       }
     }
   }
@@ -781,13 +815,26 @@ export class NatsQueueStore implements QueueStore {
     this.#handles.delete(handle);
   }
 
-  /** The QoS 2 state recorded for a delivery, if any. */
-  async deliveryState(
-    qid: string,
-    seq: number,
-  ): Promise<{ packetId: number; released: boolean } | undefined> {
+  /** The QoS 2 state recorded for a delivery, if any; `done` once it completed. */
+  async deliveryState(qid: string, seq: number): Promise<DeliveryState | undefined> {
     const entry = await this.#inflight.get(`${qid}.${seq}`);
     return entry && JSON.parse(decoder.decode(entry.value));
+  }
+
+  /** How many deliveries of a queue's consumer are unacknowledged (the server's count). */
+  async ackPending(qid: string): Promise<number> {
+    try {
+      return (await this.#jsm.consumers.info(this.#stream, qid)).num_ack_pending;
+    } catch (error) {
+      if (isConsumerNotFound(error)) return 0;
+      throw error;
+    }
+  }
+
+  /** Stream sequences of a queue's deliveries with QoS 2 state (or a completion) recorded. */
+  async statedSeqs(qid: string): Promise<number[]> {
+    const keys = await this.#inflight.keys(`${qid}.*`);
+    return keys.map((key) => Number(key.slice(qid.length + 1)));
   }
 
   async recordState(qid: string, seq: number, packetId: number, released: boolean): Promise<void> {
@@ -797,8 +844,15 @@ export class NatsQueueStore implements QueueStore {
     );
   }
 
+  /**
+   * A completed delivery's QoS 2 state becomes a record that it completed, which expires as a
+   * delete marker would: the consumer's acknowledgement, although confirmed, may not be on the
+   * server's disk yet (nats-server writes consumer state behind), and a nats-server killed then
+   * delivers the message again, even as a first delivery. Found, the record has that delivery
+   * acknowledged and dropped instead of sent to the client as a new message.
+   */
   async forgetState(qid: string, seq: number): Promise<void> {
-    await this.#inflight.delete(`${qid}.${seq}`);
+    await this.#inflight.write(`${qid}.${seq}`, DONE, { ttlMs: MARKER_TTL_MS });
   }
 
   /**
@@ -821,6 +875,16 @@ export class NatsQueueStore implements QueueStore {
     ledger.added++;
   }
 }
+
+/** A delivery's QoS 2 state in KV `{prefix}-inflight`. */
+interface DeliveryState {
+  packetId: number;
+  released: boolean;
+  /** The delivery completed (and its acknowledgement was confirmed). */
+  done?: boolean;
+}
+
+const DONE = encoder.encode(JSON.stringify({ packetId: 0, released: true, done: true }));
 
 function duplicateOutcome(): PublishOutcome {
   return {
@@ -888,6 +952,36 @@ class NatsQueueHandle implements QueueHandle {
   /** When a pull was last sent or the server last answered on the inbox. */
   #heardAt = Date.now();
   #keepAlive: ReturnType<typeof setInterval> | undefined;
+  /** When the unacknowledged deliveries were last kept alive. */
+  #keptAliveAt = Date.now();
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retryMs = PULL_RETRY_MS;
+  /**
+   * Stream sequences with QoS 2 state recorded, as last listed (when opened, and after each
+   * reconnection to NATS): their deliveries are looked up even when the server counts them first
+   * deliveries, which a restarted nats-server does for what it delivered just before it died
+   * (it writes consumer state behind). Each is forgotten once delivered.
+   */
+  #stated = new Set<number>();
+  /** The listing under way: deliveries wait for it. */
+  #listing: Promise<void> | undefined;
+  /**
+   * A session handle opened while its consumer has unacknowledged deliveries (an earlier reader
+   * held them: a front-end that died, or one still handing them back) hands out only
+   * redeliveries until the server counts no unacknowledged delivery outside this handle, or for
+   * two ack waits at most. Those go to the client first, with the packet ids they were sent with
+   * [MQTT-4.4.0-1]; a new message handed out before would take one of those ids while the
+   * client still holds the earlier message under it awaiting PUBREL, and the client would
+   * replace that message with the new one and drop it at the PUBREL that follows.
+   */
+  #hold = false;
+  /** While holding: how many deliveries the earlier reader held, pulled beyond the credit. */
+  #holdExtra = 0;
+  /**
+   * While holding, no pull is sent before this time once a new delivery waits: a redelivery that
+   * is not due yet is only handed out after new messages, which would fill the pulls.
+   */
+  #holdPullsFrom = 0;
 
   constructor(store: NatsQueueStore, qid: string, consumer: QueueConsumer) {
     this.#store = store;
@@ -898,7 +992,76 @@ class NatsQueueHandle implements QueueHandle {
     this.#subscription = store.shared.nc.subscribe(this.#inbox, {
       callback: (_error, msg) => this.#arrived(msg),
     });
-    this.#keepAlive = setInterval(() => this.#progress(), Math.max(100, store.ackWaitMs / 3));
+    this.#keepAlive = setInterval(
+      () => this.#progress(),
+      Math.max(100, Math.min(store.ackWaitMs / 3, PULL_HEARTBEAT_MS)),
+    );
+    this.listStates();
+    if (qid.startsWith("s")) this.#startHold();
+  }
+
+  /** Holds new deliveries back while an earlier reader's are unacknowledged (see #hold). */
+  #startHold(): void {
+    this.#hold = true;
+    // Past one ack wait the earlier reader's deliveries are due again, and the server hands out
+    // due redeliveries before new messages: pulls go on then; past two, the hold ends anyway.
+    const ackWait = this.#store.ackWaitMs;
+    this.#holdPullsFrom = Date.now() + ackWait + 1_000;
+    const deadline = Date.now() + 2 * ackWait + 1_000;
+    (async () => {
+      let first = true;
+      while (!this.#closed && Date.now() < deadline) {
+        this.#schedulePull();
+        // What this handle had when it asked: what arrives meanwhile may be in the count or not.
+        const ours = this.#held.size + this.#arrivals.length;
+        const pending = await this.#store.ackPending(this.#qid).catch(() => undefined);
+        if (pending !== undefined) {
+          if (pending <= ours) break;
+          if (first) {
+            this.#holdExtra = pending - ours;
+            first = false;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+      }
+    })().finally(() => {
+      this.#hold = false;
+      this.#holdExtra = 0;
+      if (this.#arrivals.length > 0 && this.#credit > 0 && !this.#draining) {
+        this.#drain().catch(() => {});
+      }
+    });
+  }
+
+  /** The next arrival to hand out: while holding, only a redelivery. */
+  #nextArrival(): Msg | undefined {
+    if (!this.#hold) return this.#arrivals.shift();
+    const i = this.#arrivals.findIndex((msg) => ackInfo(msg.reply!).deliveries > 1);
+    return i === -1 ? undefined : this.#arrivals.splice(i, 1)[0];
+  }
+
+  /** Lists the queue's recorded QoS 2 states (see `#stated`); deliveries wait meanwhile. */
+  listStates(): void {
+    if (this.#closed) return;
+    const listing: Promise<void> = (async () => {
+      // Just after a reconnection JetStream may not answer yet: a few tries, then deliveries go
+      // on (the next reconnection lists again).
+      for (let attempt = 0; attempt < LIST_ATTEMPTS && !this.#closed; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, LIST_RETRY_MS));
+        const seqs = await this.#store.statedSeqs(this.#qid).catch(() => undefined);
+        if (seqs === undefined) continue;
+        seqs.sort((a, b) => a - b);
+        this.#stated = new Set(seqs.slice(-MAX_LISTED_STATES));
+        return;
+      }
+    })().finally(() => {
+      if (this.#listing !== listing) return;
+      this.#listing = undefined;
+      if (this.#arrivals.length > 0 && this.#credit > 0 && !this.#draining) {
+        this.#drain().catch(() => {});
+      }
+    });
+    this.#listing = listing;
   }
 
   request(count: number): void {
@@ -917,7 +1080,12 @@ class NatsQueueHandle implements QueueHandle {
     queueMicrotask(() => {
       this.#flushing = false;
       if (this.#closed) return;
-      const batch = this.#credit + this.#prefetch - this.#outstanding - this.#arrivals.length;
+      if (
+        this.#hold && Date.now() < this.#holdPullsFrom &&
+        this.#arrivals.some((msg) => ackInfo(msg.reply!).deliveries === 1)
+      ) return;
+      const batch = this.#credit + this.#prefetch + this.#holdExtra - this.#outstanding -
+        this.#arrivals.length;
       if (batch <= 0) return;
       // A small batch waits for more while messages are still coming; never when none are.
       if (this.#outstanding > 0 && batch < PULL_MIN_BATCH) return;
@@ -926,7 +1094,11 @@ class NatsQueueHandle implements QueueHandle {
       const store = this.#store;
       store.shared.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
-        encoder.encode(JSON.stringify({ batch, expires: nanos(PULL_EXPIRES_MS) })),
+        encoder.encode(JSON.stringify({
+          batch,
+          expires: nanos(PULL_EXPIRES_MS),
+          idle_heartbeat: nanos(PULL_HEARTBEAT_MS),
+        })),
         { reply: this.#inbox },
       );
     });
@@ -938,16 +1110,22 @@ class NatsQueueHandle implements QueueHandle {
     const status = msg.headers?.code ?? 0;
     if (!msg.reply && status !== 0) {
       // 408 (the pull expired) or 409 (e.g. consumer deleted): what it did not fill is asked
-      // again while the handle is open and the consumer exists.
-      const unfilled = Number(msg.headers?.get("Nats-Pending-Messages") || "0");
+      // again while the handle is open and the consumer exists. 100 is a heartbeat.
+      const pending = msg.headers?.get("Nats-Pending-Messages");
+      const unfilled = Number(pending || "0");
       this.#outstanding = Math.max(0, this.#outstanding - unfilled);
+      const deleted = /deleted/i.test(msg.headers?.description ?? "");
       if (!this.#closed && unfilled > 0 && (status === 408 || status === 409)) {
-        const deleted = /deleted/i.test(msg.headers?.description ?? "");
         if (!deleted) this.#schedulePull();
-      }
+      } else if (status === 503 || (status === 409 && !pending && !deleted)) {
+        // No consumer leader took the pull (503), or the leader holding it stepped down (409
+        // without counts): it is gone, and how much it asked for is not said.
+        this.#retryPull();
+      } else this.#retryMs = PULL_RETRY_MS; // A leader answered.
       return;
     }
     if (!msg.reply) return;
+    this.#retryMs = PULL_RETRY_MS;
     this.#outstanding = Math.max(0, this.#outstanding - 1);
     if (this.#closed) {
       this.#giveBack([msg]);
@@ -962,9 +1140,18 @@ class NatsQueueHandle implements QueueHandle {
     this.#draining = true;
     try {
       while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
+        if (this.#listing !== undefined) {
+          await this.#listing;
+          continue;
+        }
         const batch: QueuedDelivery[] = [];
+        let waiting = false;
         while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
-          const msg = this.#arrivals.shift()!;
+          const msg = this.#nextArrival();
+          if (msg === undefined) {
+            waiting = true; // New deliveries wait for the earlier reader's (see #hold).
+            break;
+          }
           const prepared = this.#prepare(msg);
           if (prepared === undefined) continue;
           this.#credit--;
@@ -972,7 +1159,18 @@ class NatsQueueHandle implements QueueHandle {
             if (batch.length > 0) this.#hand(batch.splice(0));
             const state = await this.#store.deliveryState(this.#qid, prepared.delivery.seq)
               .catch(() => undefined);
-            const held = this.#held.get(prepared.delivery.seq);
+            const seq = prepared.delivery.seq;
+            const held = this.#held.get(seq);
+            if (state?.done) {
+              // Completed before (its acknowledgement did not survive a nats-server restart).
+              this.#held.delete(seq);
+              this.#credit++;
+              if (held) {
+                this.#store.shared.nc.publish(held.reply, ACK);
+                this.#store.acknowledged(this.#qid, held.size, false);
+              }
+              continue;
+            }
             if (state && held) {
               held.packetId = state.packetId;
               held.released = state.released;
@@ -980,6 +1178,8 @@ class NatsQueueHandle implements QueueHandle {
             }
             this.#hand([{
               ...prepared.delivery,
+              // Sent before when it has an id: a resend, with DUP.
+              redelivered: prepared.delivery.redelivered || state !== undefined,
               packetId: state?.packetId ?? prepared.delivery.packetId,
               released: state?.released ?? prepared.delivery.released,
             }]);
@@ -988,6 +1188,7 @@ class NatsQueueHandle implements QueueHandle {
           batch.push(prepared.delivery);
         }
         if (batch.length > 0) this.#hand(batch);
+        if (waiting) break;
       }
     } finally {
       this.#draining = false;
@@ -1013,6 +1214,14 @@ class NatsQueueHandle implements QueueHandle {
   /** Turns a delivery into a QueuedDelivery; undefined when it is dropped unread. */
   #prepare(msg: Msg): { delivery: QueuedDelivery; lookup: boolean } | undefined {
     const { deliveries, seq } = ackInfo(msg.reply!);
+    const handedOut = this.#held.get(seq);
+    if (handedOut !== undefined) {
+      // Delivered again while the engine has it (a restarted nats-server lost its record of the
+      // delivery): not handed out twice; this delivery's reply is the one to acknowledge.
+      handedOut.reply = msg.reply!;
+      this.#schedulePull();
+      return undefined;
+    }
     const h = msg.headers;
     const skip = h?.get(SKIP_HEADER);
     let message: Message | undefined;
@@ -1036,19 +1245,18 @@ class NatsQueueHandle implements QueueHandle {
     const moved = h?.get(MOVED_HEADER) === "1";
     const packetId = moved ? Number(h!.get(PACKET_ID_HEADER)) : 0;
     const released = moved && h!.get(RELEASED_HEADER) === "1";
-    const known = this.#held.get(seq);
     this.#held.set(seq, {
       reply: msg.reply!,
       data: msg.data,
       size: message.payload.length,
-      packetId: known?.packetId ?? packetId,
-      released: known?.released ?? released,
-      stateRecorded: known?.stateRecorded ?? false,
+      packetId,
+      released,
+      stateRecorded: false,
     });
     const redelivered = deliveries > 1 || moved;
     return {
       delivery: { seq, message, redelivered, released, packetId },
-      lookup: deliveries > 1,
+      lookup: deliveries > 1 || this.#stated.delete(seq),
     };
   }
 
@@ -1057,6 +1265,16 @@ class NatsQueueHandle implements QueueHandle {
    * or when the server stayed silent past a pull's expiry). Were a pull not lost after all, its
    * messages would only come beyond the credit; a 408 answering it lowers nothing below zero.
    */
+  /** Pulls again shortly (an election may still be under way). */
+  #retryPull(): void {
+    if (this.#closed || this.#retry !== undefined) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.pullAgain();
+    }, this.#retryMs);
+    this.#retryMs = Math.min(2 * this.#retryMs, PULL_RETRY_MAX_MS);
+  }
+
   pullAgain(): void {
     if (this.#closed || this.#outstanding === 0) return;
     this.#outstanding = 0; // What the next pull asks for is computed from the credit again.
@@ -1069,9 +1287,10 @@ class NatsQueueHandle implements QueueHandle {
    */
   #progress(): void {
     if (this.#closed) return;
-    if (this.#outstanding > 0 && Date.now() - this.#heardAt > PULL_EXPIRES_MS + PULL_SILENCE_MS) {
-      this.pullAgain();
-    }
+    const now = Date.now();
+    if (this.#outstanding > 0 && now - this.#heardAt > PULL_SILENCE_MS) this.pullAgain();
+    if (now - this.#keptAliveAt < this.#store.ackWaitMs / 3 - 50) return;
+    this.#keptAliveAt = now;
     for (const held of this.#held.values()) {
       this.#store.shared.nc.publish(held.reply, WPI);
     }
@@ -1145,6 +1364,7 @@ class NatsQueueHandle implements QueueHandle {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     clearInterval(this.#keepAlive);
+    clearTimeout(this.#retry);
     return guarded("queues.close", async () => {
       for (const seq of pin?.seqs ?? []) {
         const held = this.#held.get(seq);
@@ -1183,6 +1403,7 @@ class NatsQueueHandle implements QueueHandle {
   stop(): void {
     this.#closed = true;
     clearInterval(this.#keepAlive);
+    clearTimeout(this.#retry);
     if (!this.#subscription.isClosed()) this.#subscription.unsubscribe();
     this.#store.forgetHandle(this);
   }

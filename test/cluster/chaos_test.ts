@@ -35,15 +35,8 @@ Deno.test("chaos: a front-end SIGKILLed mid stream loses no acknowledged QoS 1 m
   }
 });
 
-Deno.test({
-  name: "chaos: a front-end SIGKILLed mid stream loses no acknowledged QoS 2 message",
-  // BUG (open, docs/clustering.md "Faults and scale"): in about one run of eight, a QoS 2 message
-  // in flight to a subscriber on the killed front-end is never delivered although its publisher
-  // got PUBCOMP (the subscriber reconnects to a survivor with its session present).
-  ignore: true,
-  fn: async () => {
-    assertHeld(await frontEndKill({ messages: 120 }));
-  },
+Deno.test("chaos: a front-end SIGKILLed mid stream loses no acknowledged QoS 2 message", async () => {
+  assertHeld(await frontEndKill({ messages: 120 }));
 });
 
 Deno.test("chaos: nats-server killed and restarted under load: refusals while away, no acknowledged message lost", async () => {
@@ -51,27 +44,12 @@ Deno.test("chaos: nats-server killed and restarted under load: refusals while aw
   assertHeld({ ...result, totals: { ...result.totals, duplicatedQos2: 0 } });
 });
 
-Deno.test({
-  name: "chaos: nats-server killed and restarted under load: no QoS 2 message delivered twice",
-  // BUG (open, docs/clustering.md "Faults and scale"): around a nats-server restart a few QoS 2
-  // messages near the moment it went away reach the subscriber twice, in about two runs of three
-  // (with the subscriber connected throughout, and with a publisher resending after reconnecting).
-  ignore: true,
-  fn: async () => {
-    assertHeld(await natsRestart({ messages: 90 }));
-  },
+Deno.test("chaos: nats-server killed and restarted under load: no QoS 2 message delivered twice", async () => {
+  assertHeld(await natsRestart({ messages: 90 }));
 });
 
-Deno.test({
-  name:
-    "chaos: the leader NATS node of a 3-node cluster (replicas 3) SIGKILLed under load: no acknowledged message lost",
-  // BUG (open, docs/clustering.md "Faults and scale"): with the rest of the suite running on the
-  // same cores, one subscriber received nothing after the kill for over a minute (passes when run
-  // alone: `deno task test test/cluster/chaos_test.ts`, or `deno task chaos --only nats-node-kill`).
-  ignore: true,
-  fn: async () => {
-    assertHeld(await natsNodeKill({ messages: 60 }));
-  },
+Deno.test("chaos: the leader NATS node of a 3-node cluster (replicas 3) SIGKILLed under load: no acknowledged message lost", async () => {
+  assertHeld(await natsNodeKill({ messages: 60 }));
 });
 
 Deno.test("chaos: a front-end cut off from NATS acknowledges nothing, its sessions are taken over elsewhere after its lease, and nothing is lost or doubled when it comes back", async () => {

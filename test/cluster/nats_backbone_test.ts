@@ -94,7 +94,7 @@ function qos1(topic: string, payload: string): Message {
 }
 
 /** A backbone on the suite's server under `prefix`, started as node `id`. */
-async function startNode(id: string, prefix: string): Promise<NatsBackbone> {
+async function startNode(id: string, prefix: string, ackWaitMs?: number): Promise<NatsBackbone> {
   server ??= startNatsServer();
   const backbone = new NatsBackbone({
     servers: [(await server).url],
@@ -102,6 +102,7 @@ async function startNode(id: string, prefix: string): Promise<NatsBackbone> {
     clock: new ManualClock(0),
     storage: "memory",
     timeoutMs: 10_000,
+    ackWaitMs,
   });
   await backbone.start({ id, version: "test", startedAt: 0 });
   return backbone;
@@ -233,6 +234,45 @@ Deno.test("nats: room freed by another node's reader is seen by a publishing nod
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+Deno.test("nats: a session resumed after its reader died gets that reader's QoS 2 deliveries first, with their packet ids, before any new message", async () => {
+  const prefix = `resume${++next}`;
+  const a = await startNode("a", prefix, 1_000);
+  let b: NatsBackbone | undefined;
+  try {
+    const key = { kind: "session", clientId: "s1" } as const;
+    await a.queues.setFilters("s1", ["t"], { maxMessages: 100, maxBytes: 1 << 20 });
+    for (const payload of ["1", "2"]) await a.messages.publish({ ...qos1("t", payload), qos: 2 });
+    const first: QueuedDelivery[] = [];
+    const handle = await a.queues.open(key, (deliveries) => first.push(...deliveries));
+    handle.request(2);
+    while (first.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    await handle.recordPacketId(first[0].seq, 7);
+    await handle.recordPacketId(first[1].seq, 8);
+    await handle.release(first[0].seq);
+    // The reader's node dies: its deliveries stay unacknowledged until the ack wait passes.
+    await a.close();
+    b = await startNode("b", prefix, 1_000);
+    await b.messages.publish({ ...qos1("t", "3"), qos: 2 });
+    const resumed: QueuedDelivery[] = [];
+    const again = await b.queues.open(key, (deliveries) => resumed.push(...deliveries));
+    again.request(10);
+    const deadline = Date.now() + 10_000;
+    while (resumed.length < 3 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const decoder = new TextDecoder();
+    assert.deepEqual(
+      resumed.map((d) => [decoder.decode(d.message.payload), d.packetId, d.released]),
+      [["1", 7, true], ["2", 8, false], ["3", 0, false]],
+      "the earlier reader's first, as they were; a new message could otherwise take their ids",
+    );
+    await again.close();
+  } finally {
+    await a.close();
+    await b?.close();
   }
 });
 
