@@ -792,7 +792,10 @@ export class SessionRegistry {
   /** A lost node's sessions: exactly one survivor (holding the lock) marks them offline. */
   async #handleLostNode(node: NodeInfo): Promise<void> {
     const backbone = this.#context.backbone;
-    const lock = await backbone.nodes.lock(`node.lost.${node.id}`, CLEANUP_LOCK_MS);
+    const lock = await backbone.nodes.lock(
+      `node.lost.${node.id}.${node.startedAt}`,
+      CLEANUP_LOCK_MS,
+    );
     if (!lock) return;
     this.#context.logger.warn("node lost: taking care of its sessions", { node: node.id });
     try {
@@ -800,8 +803,11 @@ export class SessionRegistry {
       for (const { record, revision } of await backbone.sessions.list()) {
         if (record.owner === node.id) await this.#takeOrphan(record, revision, now);
       }
-    } finally {
+    } catch (error) {
+      // Another survivor may try; after success the lock is kept until it expires, so that a
+      // survivor that hears of the loss later does not take care of the node a second time.
       await lock.release();
+      throw error;
     }
   }
 
