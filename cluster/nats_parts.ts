@@ -538,6 +538,12 @@ export class NatsNodeRegistry implements NodeRegistry {
   /** This node's key in the bucket. */
   #selfKey: string | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** The connection to NATS is down (between its disconnect and reconnect events). */
+  #natsAway = false;
+  /** When the connection to NATS last came back (clock ms). */
+  #backFromNatsAt = Number.NEGATIVE_INFINITY;
+  /** Losses waiting to be confirmed (see {@linkcode #apply}). */
+  readonly #pendingLosses = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(shared: NatsShared, nodes: Bucket, locks: Bucket, leaseMs: number) {
     this.#shared = shared;
@@ -559,8 +565,49 @@ export class NatsNodeRegistry implements NodeRegistry {
     }
     const lost = this.#known.get(entry.key);
     this.#known.delete(entry.key);
-    if (lost && lost.info.id !== this.#self?.id) {
-      for (const listener of this.#lostListeners) listener(lost.info);
+    if (!lost) return;
+    if (lost.info.id === this.#self?.id) {
+      // This node's own lease lapsed (NATS was away): say it is alive again at once.
+      this.#beat().catch(() => {});
+      return;
+    }
+    const sinceAway = this.#shared.clock.now() - this.#backFromNatsAt;
+    if (this.#natsAway || sinceAway < this.#leaseMs) {
+      // Leases lapse on the server while NATS is away, though their nodes ran on: judge this one
+      // only once a live node had a whole lease to beat again.
+      const wait = this.#natsAway ? this.#leaseMs : this.#leaseMs - sinceAway;
+      const timer = setTimeout(() => {
+        this.#pendingLosses.delete(timer);
+        this.#confirmLost(entry.key, lost.info);
+      }, wait);
+      this.#pendingLosses.add(timer);
+      return;
+    }
+    this.#confirmLost(entry.key, lost.info);
+  }
+
+  #confirmLost(key: string, info: NodeInfo): void {
+    const back = this.#known.get(key);
+    if (back && back.info.startedAt === info.startedAt) return;
+    if (this.#natsAway) {
+      const timer = setTimeout(() => {
+        this.#pendingLosses.delete(timer);
+        this.#confirmLost(key, info);
+      }, this.#leaseMs);
+      this.#pendingLosses.add(timer);
+      return;
+    }
+    for (const listener of this.#lostListeners) listener(info);
+  }
+
+  /** Follows the connection to NATS, for {@linkcode #apply}'s judgement of lapsed leases. */
+  async #watchConnection(): Promise<void> {
+    for await (const status of this.#shared.nc.status()) {
+      if (status.type === "disconnect") this.#natsAway = true;
+      else if (status.type === "reconnect") {
+        this.#natsAway = false;
+        this.#backFromNatsAt = this.#shared.clock.now();
+      }
     }
   }
 
@@ -568,6 +615,7 @@ export class NatsNodeRegistry implements NodeRegistry {
   async join(self: NodeInfo): Promise<void> {
     this.#self = self;
     this.#selfKey = keyToken(self.id);
+    this.#watchConnection().catch(() => {});
     await this.#beat();
     await this.mirror.start();
     this.#heartbeat = setInterval(() => {
@@ -587,6 +635,8 @@ export class NatsNodeRegistry implements NodeRegistry {
   /** Stops the heartbeat and deletes this node's key. */
   async leave(): Promise<void> {
     clearInterval(this.#heartbeat);
+    for (const timer of this.#pendingLosses) clearTimeout(timer);
+    this.#pendingLosses.clear();
     this.mirror.stop();
     if (this.#self) await this.#nodes.delete(keyToken(this.#self.id)).catch(() => {});
   }
@@ -608,6 +658,11 @@ export class NatsNodeRegistry implements NodeRegistry {
 
   isAlive(nodeId: string): Promise<boolean> {
     return guarded("nodes.isAlive", async () => {
+      if ((await this.#nodes.get(keyToken(nodeId))) !== undefined) return true;
+      // Just back from an outage of NATS, a live node may not have beaten again yet.
+      const sinceAway = this.#shared.clock.now() - this.#backFromNatsAt;
+      if (sinceAway >= this.#leaseMs) return false;
+      await new Promise((resolve) => setTimeout(resolve, this.#leaseMs - sinceAway));
       return (await this.#nodes.get(keyToken(nodeId))) !== undefined;
     });
   }

@@ -92,8 +92,6 @@ export async function sessionDrained(frontEnds: FrontEnd[], clientId: string): P
     asked,
     `/sessions/${encodeURIComponent(clientId)}`,
   );
-  // Not `connected`: after NATS came back from an outage longer than the lease, the session
-  // record of a client still connected can say otherwise (see docs/clustering.md).
   return session !== undefined && session.queued === 0 && session.inflight === 0;
 }
 

@@ -13,7 +13,9 @@
  */
 
 import { startNatsServer } from "../../test/helpers/nats.ts";
+import type { FrontEnd } from "../cluster.ts";
 import {
+  admin,
   type Check,
   connackCode,
   describeOutcome,
@@ -109,6 +111,7 @@ export async function natsRestart(options: NatsRestartOptions): Promise<Scenario
     log("publishers done; waiting for every acknowledged message");
     await settle(streams, frontEnds, log);
 
+    const stale = await sessionsSayingDisconnected(frontEnds[0], streams);
     const checks: Check[] = [
       {
         name: "MQTT 5 publish while NATS is away gets a reason code >= 0x80",
@@ -135,6 +138,11 @@ export async function natsRestart(options: NatsRestartOptions): Promise<Scenario
         ok: frontEnds.every((frontEnd) => !frontEnd.exited),
         detail: `serving ${recoveredMs} ms after NATS was back`,
       },
+      {
+        name: "sessions of connected clients still say connected (no node taken for lost)",
+        ok: stale.length === 0,
+        detail: stale.length === 0 ? "all" : stale.join(", "),
+      },
     ];
     const reports = streams.map((stream) => stream.report());
     return {
@@ -149,4 +157,26 @@ export async function natsRestart(options: NatsRestartOptions): Promise<Scenario
     await Promise.all(streams.map((stream) => stream.close()));
     await cluster.close();
   }
+}
+
+/**
+ * The streams' clients connected now whose session record says disconnected: a front-end that
+ * took a live one for lost after the outage (every lease lapsed on the server) would have marked
+ * its sessions offline.
+ */
+async function sessionsSayingDisconnected(
+  asked: FrontEnd,
+  streams: SequenceStream[],
+): Promise<string[]> {
+  const stale: string[] = [];
+  for (const stream of streams) {
+    for (const clientId of [stream.publisherId, stream.subscriberId]) {
+      const path = encodeURIComponent(clientId);
+      const client = await admin<{ connected: boolean }>(asked, `/clients/${path}`);
+      if (!client) continue;
+      const session = await admin<{ connected: boolean }>(asked, `/sessions/${path}`);
+      if (session && !session.connected) stale.push(clientId);
+    }
+  }
+  return stale;
 }
