@@ -102,9 +102,12 @@ const PULL_EXPIRES_MS = 30_000;
 const PULL_SILENCE_MS = 5_000;
 /**
  * Credit gathered before a pull while earlier pulls are still being filled: a pull is a JetStream
- * API request, and one per acknowledged message cost more than the delivery itself.
+ * API request, and one per acknowledged message cost more than the delivery itself. A session
+ * queue's handle, which pulls ahead, gathers a quarter of its least lookahead; a share group's,
+ * which pulls only its credit (its client's window), less.
  */
-const PULL_MIN_BATCH = 8;
+const PULL_MIN_BATCH = 32;
+const PULL_MIN_BATCH_GROUP = 8;
 /**
  * Deliveries a session queue's handle pulls ahead of its credit, at least (its largest grant,
  * the client's window, when more) and at most: they wait in the handle, unacknowledged in the
@@ -546,9 +549,9 @@ export class NatsQueueStore implements QueueStore {
   size(key: QueueKey): Promise<QueueSize> {
     return guarded("queues.size", async () => {
       const qid = queueId(key);
-      // This node's acks go out unconfirmed: the round trip puts them on the server before the
-      // count is asked for.
-      await this.#shared.nc.flush();
+      // This node's acks go out unconfirmed (on the publishing connection): the round trip puts
+      // them on the server before the count is asked for.
+      await Promise.all([this.#shared.pub.flush(), this.#shared.nc.flush()]);
       await this.#refresh(qid);
       const ledger = this.#ledgers.get(qid);
       return { messages: ledger?.messages ?? 0, bytes: ledger?.bytes ?? 0 };
@@ -1129,19 +1132,23 @@ interface Held {
 /** Where a JetStream delivery's ack subject keeps its delivery count and stream sequence. */
 function ackInfo(reply: string): { deliveries: number; seq: number } {
   // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… or, with domain and account hash, two more
-  // tokens after ACK (11 tokens or more).
+  // tokens after ACK (11 tokens or more). Read in place: no token strings per delivery.
   let dots = 0;
   for (let i = reply.indexOf("."); i !== -1; i = reply.indexOf(".", i + 1)) dots++;
   let start = 0;
   for (let token = dots + 1 >= 11 ? 6 : 4; token > 0; token--) {
     start = reply.indexOf(".", start) + 1;
   }
-  const middle = reply.indexOf(".", start);
-  const end = reply.indexOf(".", middle + 1);
-  return {
-    deliveries: Number(reply.slice(start, middle)),
-    seq: Number(reply.slice(middle + 1, end === -1 ? undefined : end)),
-  };
+  let deliveries = 0;
+  let i = start;
+  for (let c = reply.charCodeAt(i); c >= 48 && c <= 57; c = reply.charCodeAt(++i)) {
+    deliveries = deliveries * 10 + (c - 48);
+  }
+  let seq = 0;
+  for (let c = reply.charCodeAt(++i); c >= 48 && c <= 57; c = reply.charCodeAt(++i)) {
+    seq = seq * 10 + (c - 48);
+  }
+  return { deliveries, seq };
 }
 
 /** An open queue on this node: pulls within credit, hands deliveries out in order. */
@@ -1203,10 +1210,13 @@ class NatsQueueHandle implements QueueHandle {
       const batch = this.#credit + this.#prefetch - this.#outstanding - this.#arrivals.length;
       if (batch <= 0) return;
       // A small batch waits for more while messages are still coming; never when none are.
-      if (this.#outstanding > 0 && batch < PULL_MIN_BATCH) return;
+      const least = this.#prefetch > 0 ? PULL_MIN_BATCH : PULL_MIN_BATCH_GROUP;
+      if (this.#outstanding > 0 && batch < least) return;
       this.#outstanding += batch;
       this.#heardAt = Date.now();
       const store = this.#store;
+      // On the connection of the inbox's subscription: the server drops a pull whose reply
+      // subject has no interest yet.
       store.shared.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
         encoder.encode(JSON.stringify({ batch, expires: nanos(PULL_EXPIRES_MS) })),
@@ -1312,7 +1322,7 @@ class NatsQueueHandle implements QueueHandle {
     ) message = undefined;
     if (message === undefined) {
       // Not for this queue: acknowledged unread, and the credit it used is given back.
-      msg.respond(ACK);
+      this.#store.shared.pub.publish(msg.reply!, ACK);
       this.#schedulePull();
       return undefined;
     }
@@ -1381,7 +1391,7 @@ class NatsQueueHandle implements QueueHandle {
     // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP after
     // the ack wait, which QoS 1 allows; confirming each would cost a round trip.
     try {
-      this.#store.shared.nc.publish(held.reply, ACK);
+      this.#store.shared.pub.publish(held.reply, ACK);
     } catch (error) {
       return Promise.reject(asBackboneError("queues.ack", error));
     }
