@@ -909,7 +909,9 @@ export class NatsQueueStore implements QueueStore {
   ): Promise<PublishOutcome> {
     const shared = this.#shared;
     // A queue deleted meanwhile (a waiting publish) takes nothing.
-    const qids = refused === undefined ? matched : matched.filter((qid) => this.#view.has(qid));
+    const qids = refused === undefined || matched.every((qid) => this.#view.has(qid))
+      ? matched
+      : matched.filter((qid) => this.#view.has(qid));
     const size = message.payload.length;
     const counted: Ledger[] = [];
     const skipped: Ledger[] = [];
@@ -1209,9 +1211,11 @@ class NatsQueueHandle implements QueueHandle {
       if (this.#closed) return;
       const batch = this.#credit + this.#prefetch - this.#outstanding - this.#arrivals.length;
       if (batch <= 0) return;
-      // A small batch waits for more while messages are still coming; never when none are.
+      // A small batch waits for more while messages are still coming, or while what arrived
+      // covers the credit (a full lookahead freeing one place at a time asked for one message
+      // per pull); never when hand-outs would run dry.
       const least = this.#prefetch > 0 ? PULL_MIN_BATCH : PULL_MIN_BATCH_GROUP;
-      if (this.#outstanding > 0 && batch < least) return;
+      if (batch < least && (this.#outstanding > 0 || this.#arrivals.length > this.#credit)) return;
       this.#outstanding += batch;
       this.#heardAt = Date.now();
       const store = this.#store;
