@@ -28,7 +28,9 @@
  *   and the consumer's delivered and ack floor sequences, asked every 100 ms, for one read
  *   elsewhere; a queue without progress for a second, or whose session is offline, refuses what
  *   waits for it and is not waited on again until it progresses.
- * - A handle pulls within its credit (one pull request for what was granted meanwhile) and, for a
+ * - A handle pulls within its credit (one pull request for what was granted meanwhile, gathered by
+ *   32 places, 8 for a share group, while pulls are outstanding or what arrived covers the credit)
+ *   and, for a
  *   session queue (one reader), 128 deliveries ahead of it (its window when larger, at most
  *   1,024), so that returned credit is used at once rather than after a round trip to the server;
  *   it acks with `+ACK` (confirmed only when QoS 2 state must go after it), naks with `-NAK`, and
@@ -144,6 +146,11 @@ const LOOK_MS = 100;
  */
 const MAX_LOOK_STEP_MS = 250;
 /**
+ * With other nodes known, how long a publish may wait for a queue that progresses before it is let
+ * in over the queue's bound (see `#unstarve`): well below the backbone's timeout.
+ */
+const STARVED_MS = 500;
+/**
  * Most publishes waiting for room on one node. Each one's publisher is held (within its window),
  * so this bounds what a flood of publishers into full queues keeps in memory; past it a publish
  * into a queue that has publishes waiting is refused for that queue.
@@ -219,6 +226,13 @@ interface WaitingPublish {
   qids: string[];
   /** Queues that refused it while it waited (stalled, offline, gone). */
   refused: Set<string>;
+  /**
+   * Queues that take it over their bound: with other nodes it waited {@linkcode STARVED_MS} while
+   * the queue progressed (see `#look`).
+   */
+  over: Set<string> | undefined;
+  /** When it began to wait (ms since the epoch). */
+  since: number;
   done: (outcome: Promise<PublishOutcome>) => void;
 }
 
@@ -777,6 +791,8 @@ export class NatsQueueStore implements QueueStore {
       ttlMs,
       qids,
       refused: new Set(),
+      over: undefined,
+      since: Date.now(),
       done: resolve,
     };
     const now = Date.now();
@@ -807,7 +823,7 @@ export class NatsQueueStore implements QueueStore {
     const size = waiting.message.payload.length;
     for (const qid of waiting.qids) {
       if (this.#waits.get(qid)?.line.peek() !== waiting) return false;
-      if (waiting.refused.has(qid) || !this.#view.has(qid)) continue;
+      if (waiting.refused.has(qid) || waiting.over?.has(qid) || !this.#view.has(qid)) continue;
       if (this.#looksFull(qid, size) && this.#mayWait(qid)) return false;
     }
     return true;
@@ -833,9 +849,12 @@ export class NatsQueueStore implements QueueStore {
         // Queues that refused it, or that look full without waiting (stalled since), skip it.
         const size = head.message.payload.length;
         for (const other of head.qids) {
-          if (this.#view.has(other) && this.#looksFull(other, size)) head.refused.add(other);
+          if (head.over?.has(other) || !this.#view.has(other)) continue;
+          if (this.#looksFull(other, size)) head.refused.add(other);
         }
-        head.done(this.#storeNow(head.message, head.msgID, head.ttlMs, head.qids, head.refused));
+        head.done(
+          this.#storeNow(head.message, head.msgID, head.ttlMs, head.qids, head.refused, head.over),
+        );
       }
     }
     if (this.#waits.size === 0 && this.#lookTimer !== undefined) {
@@ -882,8 +901,26 @@ export class NatsQueueStore implements QueueStore {
       } else wait.silentMs += Math.min(now - wait.lookedAt, MAX_LOOK_STEP_MS);
       wait.lookedAt = now;
       if (wait.silentMs >= DRAINING_MS) this.#stall(qid);
+      else if (wait.silentMs < 3 * LOOK_MS && this.#hasPeers()) this.#unstarve(qid, wait, now);
     }
     if (this.#waits.size > 0) this.#lookTimer ??= setTimeout(() => this.#look(), LOOK_MS);
+  }
+
+  /**
+   * With other nodes, the reader's own node sees room first (at each acknowledgement) and others
+   * only when they ask the server, by which time it may be taken again: their publishes would wait
+   * until the backbone's timeout although the queue progresses. A publish first in line that
+   * waited {@linkcode STARVED_MS} for a queue that progressed lately is let in over its bound; what
+   * goes over is at most what the publishers' windows hold each half second.
+   */
+  #unstarve(qid: string, wait: QueueWait, now: number): void {
+    const head = wait.line.peek();
+    if (head === undefined || head.since + STARVED_MS > now) return;
+    for (const waiting of wait.line) {
+      if (waiting.since + STARVED_MS > now) break;
+      (waiting.over ??= new Set()).add(qid);
+    }
+    this.#admit(qid);
   }
 
   /** The queue made no progress (or its session is offline): what waits for it is refused. */
@@ -906,6 +943,7 @@ export class NatsQueueStore implements QueueStore {
     ttlMs: number | undefined,
     matched: string[],
     refused: Set<string> | undefined,
+    over?: Set<string>,
   ): Promise<PublishOutcome> {
     const shared = this.#shared;
     // A queue deleted meanwhile (a waiting publish) takes nothing.
@@ -919,7 +957,7 @@ export class NatsQueueStore implements QueueStore {
     const now = Date.now();
     for (const qid of qids) {
       const ledger = this.#ledger(qid);
-      const full = refused?.has(qid) || this.#looksFull(qid, size);
+      const full = refused?.has(qid) || (!over?.has(qid) && this.#looksFull(qid, size));
       if (
         // Alone, this node's ledger is exact but for expiries: no need to ask often.
         ledger.refreshedAt + (full && this.#hasPeers() ? REFRESH_FULL_MS : REFRESH_MS) < now &&

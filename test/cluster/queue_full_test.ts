@@ -20,6 +20,8 @@ const cluster = () =>
     nodes: 2,
     balancer: false,
     prefix: "full",
+    // Shorter than the default, so that a publish starved of room fails within the test.
+    backbone: { timeout: "2s" },
     extra: { mqtt: { maxInflight: 2, maxQueuedMessages: MAX_QUEUED } },
   });
 
@@ -64,6 +66,7 @@ function subscriber(
 
 /** `total` QoS 1 PUBLISH packets with ids 1.., payloads "0".., sent in one go. */
 async function burst(client: TestClient, topic: string, total: number): Promise<void> {
+  const tagged = topic.startsWith("shared/");
   for (let i = 0; i < total; i++) {
     await client.send({
       type: PacketType.PUBLISH,
@@ -73,7 +76,9 @@ async function burst(client: TestClient, topic: string, total: number): Promise<
       topic,
       packetId: 1 + i,
       properties: undefined,
-      payload: new TextEncoder().encode(String(i)),
+      payload: new TextEncoder().encode(
+        tagged ? `${topic.slice(topic.lastIndexOf("/") + 1)}:${i}` : String(i),
+      ),
     });
   }
 }
@@ -128,6 +133,37 @@ Deno.test("cluster: a subscriber that acknowledges nothing holds a publish about
     await stuck.until(2);
   } finally {
     await Promise.all([sub.disconnect(), pub.disconnect()]);
+  }
+});
+
+Deno.test("cluster: publishers on the subscriber's front-end and on another share a full queue: neither starves, nothing is lost", async () => {
+  const { frontEnds: [a, b] } = await cluster();
+  const { client: sub } = await TestClient.connect(b.port, { clientId: "shared-sub" });
+  await sub.subscribe("shared/+", 1);
+  const slow = subscriber(sub, 1);
+  // One publisher where the subscriber is (it sees room at each acknowledgement), one elsewhere
+  // (it sees room only from the server).
+  const { client: near } = await TestClient.connect(b.port, { clientId: "near-pub" });
+  const { client: far } = await TestClient.connect(a.port, { clientId: "far-pub", version: 5 });
+  try {
+    const total = 1_000;
+    const started = Date.now();
+    const codes = async (pub: TestClient) => {
+      const all: number[] = [];
+      for (let i = 0; i < total; i++) all.push((await pub.expect(PacketType.PUBACK)).reasonCode);
+      return all;
+    };
+    await Promise.all([burst(near, "shared/near", total), burst(far, "shared/far", total)]);
+    const [, farCodes] = await Promise.all([codes(near), codes(far)]);
+    assert.deepEqual(farCodes, new Array(total).fill(ReasonCode.Success));
+    await slow.until(2 * total);
+    const got = (from: string) =>
+      slow.received.filter((p) => p.startsWith(`${from}:`)).map((p) => p.slice(from.length + 1));
+    assert.deepEqual(got("near"), numbers(total));
+    assert.deepEqual(got("far"), numbers(total));
+    assert.ok(Date.now() - started < 30_000);
+  } finally {
+    await Promise.all([sub.disconnect(), near.disconnect(), far.disconnect()]);
   }
 });
 
