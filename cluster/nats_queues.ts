@@ -27,7 +27,9 @@
  *   each has room or refused it. Progress is this node's acknowledgements for a queue read here,
  *   and the consumer's delivered and ack floor sequences, asked every 100 ms, for one read
  *   elsewhere; a queue without progress for a second, or whose session is offline, refuses what
- *   waits for it and is not waited on again until it progresses.
+ *   waits for it and is not waited on again until it progresses. With other nodes, a publish that
+ *   waited half a second for a queue that progressed goes in over the bound (the reader's own node
+ *   would otherwise take all the room).
  * - A handle pulls within its credit (one pull request for what was granted meanwhile, gathered by
  *   32 places, 8 for a share group, while pulls are outstanding or what arrived covers the credit)
  *   and, for a
