@@ -51,6 +51,23 @@ export interface Envelope {
 let lastSenderId = "";
 let lastSenderBytes = new Uint8Array(0);
 
+/**
+ * UTF-8 bytes of recent topics and origins: a topic or a publisher repeats from message to
+ * message, and encoding each anew made two arrays per message. Bounded: emptied when full.
+ */
+const textBytes = new Map<string, Uint8Array>();
+const TEXT_BYTES_MAX = 1024;
+
+function utf8(text: string): Uint8Array {
+  let bytes = textBytes.get(text);
+  if (bytes === undefined) {
+    if (textBytes.size >= TEXT_BYTES_MAX) textBytes.clear();
+    bytes = encoder.encode(text);
+    textBytes.set(text, bytes);
+  }
+  return bytes;
+}
+
 /** Encodes a message with its sender. */
 export function encodeEnvelope(message: Message, sender: Sender): Uint8Array {
   if (sender.id !== lastSenderId) {
@@ -58,51 +75,99 @@ export function encodeEnvelope(message: Message, sender: Sender): Uint8Array {
     lastSenderBytes = encoder.encode(sender.id);
   }
   const senderId = lastSenderBytes;
-  const origin = encoder.encode(message.origin);
-  const topic = encoder.encode(message.topic);
+  const origin = utf8(message.origin);
+  const topic = utf8(message.topic);
   const propsLength = propertiesLength(message.properties, PacketType.PUBLISH);
   const vbi = propsLength < 0x80 ? 1 : propsLength < 0x4000 ? 2 : propsLength < 0x200000 ? 3 : 4;
   const size = 18 + 2 + senderId.length + 2 + origin.length + 4 + topic.length + vbi +
     propsLength + message.payload.length;
   const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
   out[0] = VERSION;
   out[1] = message.qos | (message.retain ? 4 : 0);
-  view.setFloat64(2, message.expiresAt);
-  view.setFloat64(10, sender.seq);
+  scratch.setFloat64(0, message.expiresAt);
+  scratch.setFloat64(8, sender.seq);
+  out.set(scratchBytes, 2);
   let pos = 18;
-  view.setUint16(pos, senderId.length);
-  out.set(senderId, pos + 2);
-  pos += 2 + senderId.length;
-  view.setUint16(pos, origin.length);
-  out.set(origin, pos + 2);
-  pos += 2 + origin.length;
-  view.setUint32(pos, topic.length);
-  out.set(topic, pos + 4);
-  pos += 4 + topic.length;
+  pos = putLength(out, pos, senderId.length, 2);
+  out.set(senderId, pos);
+  pos = putLength(out, pos + senderId.length, origin.length, 2);
+  out.set(origin, pos);
+  pos = putLength(out, pos + origin.length, topic.length, 4);
+  out.set(topic, pos);
+  pos += topic.length;
   pos = writeProperties(out, pos, message.properties, PacketType.PUBLISH, propsLength);
   out.set(message.payload, pos);
   return out;
 }
 
+/** The two float64s of an envelope's head, written and read here rather than through a view per message. */
+const scratchBytes = new Uint8Array(16);
+const scratch = new DataView(scratchBytes.buffer);
+
+/** Writes a big-endian length of 2 or 4 bytes; the position after it. */
+function putLength(out: Uint8Array, pos: number, length: number, bytes: 2 | 4): number {
+  if (bytes === 4) {
+    out[pos++] = length >>> 24;
+    out[pos++] = (length >>> 16) & 0xff;
+  }
+  out[pos++] = (length >>> 8) & 0xff;
+  out[pos++] = length & 0xff;
+  return pos;
+}
+
+/**
+ * Strings decoded lately, by field: a topic, an origin and a sender id repeat from message to
+ * message, so the bytes are compared with the last ones before they are decoded again.
+ */
+class RecentText {
+  #bytes = new Uint8Array(0);
+  #text = "";
+
+  read(bytes: Uint8Array, start: number, end: number): string {
+    const last = this.#bytes;
+    let same = end - start === last.length;
+    for (let i = 0; same && i < last.length; i++) same = bytes[start + i] === last[i];
+    if (!same) {
+      // A copy (a Node Buffer's `slice` would be a view of the socket's bytes).
+      this.#bytes = new Uint8Array(bytes.subarray(start, end));
+      this.#text = decoder.decode(this.#bytes);
+    }
+    return this.#text;
+  }
+}
+
+const recentSender = new RecentText();
+const recentOrigin = new RecentText();
+const recentTopic = new RecentText();
+
+/** Reads a big-endian length of 2 or 4 bytes at `pos`. */
+function getLength(bytes: Uint8Array, pos: number, size: 2 | 4): number {
+  return size === 2 ? (bytes[pos] << 8) | bytes[pos + 1] : ((bytes[pos] << 24) >>> 0) +
+    ((bytes[pos + 1] << 16) | (bytes[pos + 2] << 8) | bytes[pos + 3]);
+}
+
 /** Decodes an envelope; throws a TypeError for bytes that are not one. */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length < 26 || bytes[0] !== VERSION) throw new TypeError("not a Perch envelope");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const flags = bytes[1];
-  const expiresAt = view.getFloat64(2);
-  const seq = view.getFloat64(10);
+  for (let i = 0; i < 16; i++) scratchBytes[i] = bytes[2 + i];
+  const expiresAt = scratch.getFloat64(0);
+  const seq = scratch.getFloat64(8);
   let pos = 18;
-  const text = (lengthBytes: 2 | 4): string => {
-    const length = lengthBytes === 2 ? view.getUint16(pos) : view.getUint32(pos);
-    const start = pos + lengthBytes;
-    if (start + length > bytes.length) throw new TypeError("truncated Perch envelope");
-    pos = start + length;
-    return decoder.decode(bytes.subarray(start, pos));
-  };
-  const id = text(2);
-  const origin = text(2);
-  const topic = text(4);
+  let length = getLength(bytes, pos, 2);
+  pos += 2;
+  if (pos + length > bytes.length) throw new TypeError("truncated Perch envelope");
+  const id = recentSender.read(bytes, pos, pos += length);
+  if (pos + 2 > bytes.length) throw new TypeError("truncated Perch envelope");
+  length = getLength(bytes, pos, 2);
+  pos += 2;
+  if (pos + length > bytes.length) throw new TypeError("truncated Perch envelope");
+  const origin = recentOrigin.read(bytes, pos, pos += length);
+  if (pos + 4 > bytes.length) throw new TypeError("truncated Perch envelope");
+  length = getLength(bytes, pos, 4);
+  pos += 4;
+  if (pos + length > bytes.length) throw new TypeError("truncated Perch envelope");
+  const topic = recentTopic.read(bytes, pos, pos += length);
   let propsLength = 0;
   let shift = 0;
   for (;;) {

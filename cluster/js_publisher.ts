@@ -55,6 +55,72 @@ export class JsPublishError extends Error {
   }
 }
 
+const STREAM_KEY = new TextEncoder().encode('{"stream":"');
+const SEQ_KEY = new TextEncoder().encode('"seq":');
+const DUPLICATE_KEY = new TextEncoder().encode('"duplicate":');
+
+/** Where `key` starts in `data` at or after `from`, or -1. */
+function indexOfBytes(data: Uint8Array, key: Uint8Array, from: number): number {
+  const first = key[0];
+  const last = data.length - key.length;
+  outer: for (
+    let i = data.indexOf(first, from);
+    i !== -1 && i <= last;
+    i = data.indexOf(first, i + 1)
+  ) {
+    for (let j = 1; j < key.length; j++) if (data[i + j] !== key[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** The last stream name read from an acknowledgement, and its bytes (one stream: nearly always). */
+let lastStream = "";
+let lastStreamBytes = new Uint8Array(0);
+
+/**
+ * A plain acknowledgement (`{"stream":"…","seq":N}`, perhaps with a domain and
+ * `"duplicate":true`) read from its bytes without `JSON.parse`: the stream name as a string
+ * reused from the last one, the sequence as digits. Undefined for anything else (an error, or an
+ * unexpected shape), which the JSON parser then reads.
+ */
+function plainAck(data: Uint8Array): JsPubAck | undefined {
+  const n = STREAM_KEY.length;
+  if (data.length < n + 10) return undefined;
+  for (let i = 0; i < n; i++) if (data[i] !== STREAM_KEY[i]) return undefined;
+  const end = data.indexOf(0x22, n); // The closing quote: stream names have no quote or escape.
+  if (end === -1 || data.indexOf(0x5c, n) !== -1) return undefined;
+  const at = indexOfBytes(data, SEQ_KEY, end);
+  if (at === -1) return undefined;
+  let seq = 0;
+  let i = at + SEQ_KEY.length;
+  while (data[i] === 0x20) i++;
+  const digits = i;
+  for (let c = data[i]; c >= 48 && c <= 57; c = data[++i]) seq = seq * 10 + (c - 48);
+  if (i === digits || (data[i] !== 0x2c && data[i] !== 0x7d)) return undefined;
+  // Only these keys are expected; any other (an error above all) goes to the JSON parser.
+  let same = end - n === lastStreamBytes.length;
+  for (let j = 0; same && j < lastStreamBytes.length; j++) {
+    same = data[n + j] === lastStreamBytes[j];
+  }
+  if (!same) {
+    lastStreamBytes = new Uint8Array(data.subarray(n, end));
+    lastStream = decoder.decode(lastStreamBytes);
+  }
+  if (indexOfBytes(data, ERROR_KEY, 0) !== -1) return undefined;
+  // nats-server writes `"duplicate": true` (with a space), which is not left to chance here.
+  let duplicate = false;
+  let d = indexOfBytes(data, DUPLICATE_KEY, n);
+  if (d !== -1) {
+    d += DUPLICATE_KEY.length;
+    while (data[d] === 0x20) d++;
+    duplicate = data[d] === 0x74; // t
+  }
+  return { stream: lastStream, seq, duplicate };
+}
+
+const ERROR_KEY = new TextEncoder().encode('"error"');
+
 interface Waiting {
   resolve: (ack: JsPubAck) => void;
   reject: (error: Error) => void;
@@ -125,6 +191,11 @@ export class JsPublisher {
           503,
         ),
       );
+      return;
+    }
+    const fast = plainAck(msg.data);
+    if (fast !== undefined) {
+      waiting.resolve(fast);
       return;
     }
     let answer: { stream?: string; seq?: number; duplicate?: boolean; error?: unknown };

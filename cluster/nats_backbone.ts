@@ -273,16 +273,19 @@ export class NatsBackbone implements Backbone {
       const live = new NatsLiveRouting(shared);
       const nodes = new NatsNodeRegistry(shared, nodesBucket, locks, leaseMs);
       live.hasPeers = () => nodes.hasPeers;
+      const sessionStore = new NatsSessionStore(sessions);
       const queues = new NatsQueueStore(
         shared,
         jsm,
         { registry, inflight, inbound },
         options.ackWaitMs ?? 30_000,
         () => nodes.hasPeers,
+        // A session's queue is read while some node holds its connection.
+        async (clientId) => (await sessionStore.get(clientId))?.record.owner !== undefined,
       );
       const started: Started = {
         shared,
-        sessions: new NatsSessionStore(sessions),
+        sessions: sessionStore,
         retained: new NatsRetainedStore(
           retained,
           options.clock,

@@ -22,7 +22,17 @@
  *   stream does not capture. Across nodes a queue can run over its bound by what other nodes
  *   published since the last refresh; bytes are estimated from the ledger's mean size when the
  *   counts came from the server.
- * - A handle pulls within its credit (one pull request for what was granted meanwhile) and, for a
+ * - Waiting for room (`whenFull: "wait"`): a publish into a full queue waits in that queue's line
+ *   (and in the line of every other queue it matches, so that order holds), and is stored once
+ *   each has room or refused it. Progress is this node's acknowledgements for a queue read here,
+ *   and the consumer's delivered and ack floor sequences, asked every 100 ms, for one read
+ *   elsewhere; a queue without progress for a second, or whose session is offline, refuses what
+ *   waits for it and is not waited on again until it progresses. With other nodes, a publish that
+ *   waited half a second for a queue that progressed goes in over the bound (the reader's own node
+ *   would otherwise take all the room).
+ * - A handle pulls within its credit (one pull request for what was granted meanwhile, gathered by
+ *   32 places, 8 for a share group, while pulls are outstanding or what arrived covers the credit)
+ *   and, for a
  *   session queue (one reader), 128 deliveries ahead of it (its window when larger, at most
  *   1,024), so that returned credit is used at once rather than after a round trip to the server.
  *   Pulls ask for idle heartbeats (every 5 s): a handle that hears nothing for 11 s while waiting
@@ -64,6 +74,7 @@ import {
 } from "@nats-io/jetstream";
 import type { KvEntry } from "@nats-io/kv";
 import {
+  Fifo,
   type InboundKey,
   type Message,
   type PublishOutcome,
@@ -119,9 +130,12 @@ const PULL_RETRY_MS = 250;
 const PULL_RETRY_MAX_MS = 2_000;
 /**
  * Credit gathered before a pull while earlier pulls are still being filled: a pull is a JetStream
- * API request, and one per acknowledged message cost more than the delivery itself.
+ * API request, and one per acknowledged message cost more than the delivery itself. A session
+ * queue's handle, which pulls ahead, gathers a quarter of its least lookahead; a share group's,
+ * which pulls only its credit (its client's window), less.
  */
-const PULL_MIN_BATCH = 8;
+const PULL_MIN_BATCH = 32;
+const PULL_MIN_BATCH_GROUP = 8;
 /**
  * Deliveries a session queue's handle pulls ahead of its credit, at least (its largest grant,
  * the client's window, when more) and at most: they wait in the handle, unacknowledged in the
@@ -145,6 +159,29 @@ const REFRESH_FULL_MS = 25;
  * publish is refused, unless its count is younger than this.
  */
 const FULL_RECHECK_MS = 100;
+/**
+ * How long a queue whose publishes wait for room (`whenFull: "wait"`) may make no progress (no
+ * acknowledgement seen, here or by the server) before they are refused, counted look by look.
+ */
+const DRAINING_MS = 1_000;
+/** How often a queue with waiting publishes is looked at (and, read elsewhere, asked of the server). */
+const LOOK_MS = 100;
+/**
+ * The most silence one look counts: a look that comes later means this process did not run in
+ * between (a busy machine), and the reader's acknowledgements may be waiting unread meanwhile.
+ */
+const MAX_LOOK_STEP_MS = 250;
+/**
+ * With other nodes known, how long a publish may wait for a queue that progresses before it is let
+ * in over the queue's bound (see `#unstarve`): well below the backbone's timeout.
+ */
+const STARVED_MS = 500;
+/**
+ * Most publishes waiting for room on one node. Each one's publisher is held (within its window),
+ * so this bounds what a flood of publishers into full queues keeps in memory; past it a publish
+ * into a queue that has publishes waiting is refused for that queue.
+ */
+const MAX_WAITING = 4_096;
 /** How long after an unconfirmed ack the server's count may still include it. */
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
@@ -199,6 +236,49 @@ interface Ledger {
    */
   marks: [at: number, unconfirmed: number][];
   refreshing: Promise<void> | undefined;
+  /** Acknowledgements made on this node, ever (progress of a local reader). */
+  acks: number;
+  /**
+   * The server's delivered plus ack floor sequences at the last count (progress of a reader
+   * anywhere); -1 before the first.
+   */
+  served: number;
+  /**
+   * Publishes waited for a second and the queue made no progress: none waits again until it does
+   * (so a reader that reconnects and takes its window again and again holds nobody up).
+   */
+  stalled: boolean;
+}
+
+/** A publish waiting for room in full queues (`whenFull: "wait"`), in each matched queue's line. */
+interface WaitingPublish {
+  message: Message;
+  msgID: string | undefined;
+  ttlMs: number | undefined;
+  /** Every queue it is stored in (it waits in the line of each). */
+  qids: string[];
+  /** Queues that refused it while it waited (stalled, offline, gone). */
+  refused: Set<string>;
+  /**
+   * Queues that take it over their bound: with other nodes it waited {@linkcode STARVED_MS} while
+   * the queue progressed (see `#look`).
+   */
+  over: Set<string> | undefined;
+  /** When it began to wait (ms since the epoch). */
+  since: number;
+  done: (outcome: Promise<PublishOutcome>) => void;
+}
+
+/** Publishes waiting in one queue's line, and how its reader was seen progressing. */
+interface QueueWait {
+  line: Fifo<WaitingPublish>;
+  /** Ms the queue was seen making no progress while publishes waited (see `#look`). */
+  silentMs: number;
+  lookedAt: number;
+  /** Progress marker (`acks + served`) at the last look. */
+  progress: number;
+  /** Whether the queue's session was checked online since the wait began (no local reader). */
+  online: "unknown" | "checking" | "yes";
 }
 
 /** How a queue is named in logs: its client id, or the share group's subscription. */
@@ -252,6 +332,14 @@ export class NatsQueueStore implements QueueStore {
   readonly #consumers = new Map<string, string>();
   /** Open handles. */
   readonly #handles = new Set<NatsQueueHandle>();
+  /** Open handles by queue (whether this node reads a queue). */
+  readonly #reading = new Map<string, Set<NatsQueueHandle>>();
+  /** Queues with publishes waiting for room, and those publishes in order. */
+  readonly #waits = new Map<string, QueueWait>();
+  #waitingCount = 0;
+  #lookTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether a session has a live connection on some node (its record's owner). */
+  readonly #isOnline: (clientId: string) => Promise<boolean>;
   /** Mean payload size of what this node stored, for byte estimates. */
   #meanSize = 0;
   #stored = 0;
@@ -262,8 +350,10 @@ export class NatsQueueStore implements QueueStore {
     buckets: { registry: Bucket; inflight: Bucket; inbound: Bucket },
     ackWaitMs: number,
     hasPeers: () => boolean = () => true,
+    isOnline: (clientId: string) => Promise<boolean> = () => Promise.resolve(true),
   ) {
     this.#hasPeers = hasPeers;
+    this.#isOnline = isOnline;
     this.#shared = shared;
     this.#jsm = jsm;
     this.#registry = buckets.registry;
@@ -303,6 +393,17 @@ export class NatsQueueStore implements QueueStore {
     this.mirror.stop();
     for (const handle of [...this.#handles]) handle.stop();
     this.#handles.clear();
+    clearTimeout(this.#lookTimer);
+    this.#lookTimer = undefined;
+    const closed = Promise.reject(
+      asBackboneError("messages.publish", new Error("the backbone closed")),
+    );
+    closed.catch(() => {});
+    for (const wait of this.#waits.values()) {
+      for (const waiting of wait.line) waiting.done(closed);
+    }
+    this.#waits.clear();
+    this.#waitingCount = 0;
   }
 
   // ---- the registry mirror -------------------------------------------------------------------
@@ -473,6 +574,9 @@ export class NatsQueueStore implements QueueStore {
       await this.#ensureConsumer(qid, this.#subjectsOf(qid, key, filters).subjects);
       const handle = new NatsQueueHandle(this, qid, consumer);
       this.#handles.add(handle);
+      let reading = this.#reading.get(qid);
+      if (!reading) this.#reading.set(qid, reading = new Set());
+      reading.add(handle);
       return handle;
     });
   }
@@ -495,9 +599,9 @@ export class NatsQueueStore implements QueueStore {
   size(key: QueueKey): Promise<QueueSize> {
     return guarded("queues.size", async () => {
       const qid = queueId(key);
-      // This node's acks go out unconfirmed: the round trip puts them on the server before the
-      // count is asked for.
-      await this.#shared.nc.flush();
+      // This node's acks go out unconfirmed (on the publishing connection): the round trip puts
+      // them on the server before the count is asked for.
+      await Promise.all([this.#shared.pub.flush(), this.#shared.nc.flush()]);
       await this.#refresh(qid);
       const ledger = this.#ledgers.get(qid);
       return { messages: ledger?.messages ?? 0, bytes: ledger?.bytes ?? 0 };
@@ -537,6 +641,9 @@ export class NatsQueueStore implements QueueStore {
         unconfirmed: 0,
         marks: [],
         refreshing: undefined,
+        acks: 0,
+        served: -1,
+        stalled: false,
       };
       this.#ledgers.set(qid, ledger);
     }
@@ -568,6 +675,12 @@ export class NatsQueueStore implements QueueStore {
       try {
         const info = await this.#jsm.consumers.info(this.#stream, qid);
         count = info.num_pending + info.num_ack_pending;
+        // Its reader, wherever it is, took or acknowledged something since the last count.
+        const served = info.delivered.consumer_seq + info.ack_floor.consumer_seq;
+        if (served !== ledger.served) {
+          if (ledger.served !== -1) ledger.stalled = false;
+          ledger.served = served;
+        }
       } catch (error) {
         if (!isConsumerNotFound(error)) throw error;
       }
@@ -581,7 +694,11 @@ export class NatsQueueStore implements QueueStore {
       if (held > high) this.#settle(ledger, high);
       else if (held < low) this.#settle(ledger, low);
       else ledger.refreshedAt = Date.now();
-    })().finally(() => ledger.refreshing = undefined);
+    })().finally(() => {
+      ledger.refreshing = undefined;
+      // Room freed elsewhere may let waiting publishes in.
+      if (this.#waits.has(qid)) this.#admit(qid);
+    });
   }
 
   /** A delivery of this node's handle was acknowledged: it left the queue. */
@@ -592,6 +709,9 @@ export class NatsQueueStore implements QueueStore {
     ledger.messages = Math.max(0, ledger.messages - 1);
     ledger.bytes = Math.max(0, ledger.bytes - bytes);
     ledger.removed++;
+    ledger.acks++;
+    ledger.stalled = false;
+    if (this.#waits.has(qid)) this.#admit(qid);
   }
 
   /** A message skipped for a queue was read and dropped by its consumer. */
@@ -639,6 +759,11 @@ export class NatsQueueStore implements QueueStore {
     return ledger.messages + 1 > limits.maxMessages || ledger.bytes + size > limits.maxBytes;
   }
 
+  /** Whether a full queue's publish may wait for room (see `QueueLimits.whenFull`). */
+  #mayWait(qid: string): boolean {
+    return this.#view.get(qid)?.limits.whenFull === "wait" && !this.#ledger(qid).stalled;
+  }
+
   async #store(message: Message, msgID: string | undefined): Promise<PublishOutcome> {
     const shared = this.#shared;
     const ttlMs = message.expiresAt === 0 ? undefined : message.expiresAt - shared.clock.now();
@@ -656,9 +781,23 @@ export class NatsQueueStore implements QueueStore {
     this.#capture.match(message.topic, matches);
     const qids = matches.length > 1 ? [...new Set(matches)] : matches;
     const size = message.payload.length;
-    const counted: Ledger[] = [];
-    const skipped: Ledger[] = [];
-    const skip: string[] = [];
+    // A queue with publishes waiting takes this one after them (in order); a full one that may
+    // wait makes it wait for room.
+    let wait = false;
+    for (const qid of qids) {
+      if (this.#waits.has(qid) || (this.#looksFull(qid, size) && this.#mayWait(qid))) {
+        wait = true;
+        break;
+      }
+    }
+    if (wait) {
+      if (this.#waitingCount < MAX_WAITING) return this.#wait(message, msgID, ttlMs, qids);
+      // Too many wait already: refused by every queue it would wait for.
+      const refused = new Set(
+        qids.filter((qid) => this.#waits.has(qid) || this.#looksFull(qid, size)),
+      );
+      return this.#storeNow(message, msgID, ttlMs, qids, refused);
+    }
     if (this.#hasPeers()) {
       // Full by this node's count, which may be old: room freed by a reader on another node is
       // only known to the server, so it is asked before the publish is refused.
@@ -669,10 +808,192 @@ export class NatsQueueStore implements QueueStore {
         await Promise.all(stale.map((qid) => this.#refresh(qid).catch(() => {})));
       }
     }
+    return this.#storeNow(message, msgID, ttlMs, qids, undefined);
+  }
+
+  // ---- waiting for room ----------------------------------------------------------------------
+
+  /** Puts a publish in the line of every queue it matches; settled once it is stored. */
+  #wait(
+    message: Message,
+    msgID: string | undefined,
+    ttlMs: number | undefined,
+    qids: string[],
+  ): Promise<PublishOutcome> {
+    const { promise, resolve } = Promise.withResolvers<PublishOutcome>();
+    const waiting: WaitingPublish = {
+      message,
+      msgID,
+      ttlMs,
+      qids,
+      refused: new Set(),
+      over: undefined,
+      since: Date.now(),
+      done: resolve,
+    };
+    const now = Date.now();
+    for (const qid of qids) {
+      let wait = this.#waits.get(qid);
+      if (!wait) {
+        const ledger = this.#ledger(qid);
+        wait = {
+          line: new Fifo(),
+          silentMs: 0,
+          lookedAt: now,
+          progress: ledger.acks + ledger.served,
+          online: "unknown",
+        };
+        this.#waits.set(qid, wait);
+      }
+      wait.line.push(waiting);
+    }
+    this.#waitingCount++;
+    this.#lookTimer ??= setTimeout(() => this.#look(), LOOK_MS);
+    // Room may be there already (the line was only waiting on an earlier one).
+    this.#admit(qids[0]);
+    return promise;
+  }
+
+  /** Whether a waiting publish is first in every line it is in, and each queue takes it. */
+  #admissible(waiting: WaitingPublish): boolean {
+    const size = waiting.message.payload.length;
+    for (const qid of waiting.qids) {
+      if (this.#waits.get(qid)?.line.peek() !== waiting) return false;
+      if (waiting.refused.has(qid) || waiting.over?.has(qid) || !this.#view.has(qid)) continue;
+      if (this.#looksFull(qid, size) && this.#mayWait(qid)) return false;
+    }
+    return true;
+  }
+
+  /** Stores the waiting publishes that may go now, from `qid`'s line on, in order. */
+  #admit(qid: string): void {
+    const work = [qid];
+    while (work.length > 0) {
+      const current = work.pop()!;
+      for (;;) {
+        const wait = this.#waits.get(current);
+        const head = wait?.line.peek();
+        if (head === undefined) break;
+        if (!this.#admissible(head)) break;
+        for (const other of head.qids) {
+          const line = this.#waits.get(other)!.line;
+          line.shift();
+          if (line.length === 0) this.#waits.delete(other);
+          else if (other !== current) work.push(other);
+        }
+        this.#waitingCount--;
+        // Queues that refused it, or that look full without waiting (stalled since), skip it.
+        const size = head.message.payload.length;
+        for (const other of head.qids) {
+          if (head.over?.has(other) || !this.#view.has(other)) continue;
+          if (this.#looksFull(other, size)) head.refused.add(other);
+        }
+        head.done(
+          this.#storeNow(head.message, head.msgID, head.ttlMs, head.qids, head.refused, head.over),
+        );
+      }
+    }
+    if (this.#waits.size === 0 && this.#lookTimer !== undefined) {
+      clearTimeout(this.#lookTimer);
+      this.#lookTimer = undefined;
+    }
+  }
+
+  /**
+   * Looks at every queue with publishes waiting: one read on another node (or nowhere) is asked
+   * of the server, and one that made no progress for {@linkcode DRAINING_MS} of looks, or whose
+   * session is offline, refuses what waits for it and is stalled. Silence is counted look by look,
+   * each adding at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall clock: when
+   * this process itself did not run for a second, the wall clock would call a reader silent whose
+   * acknowledgements wait unread, and refusing then would drop messages that 3.1.1 publishers
+   * were told were delivered.
+   */
+  #look(): void {
+    this.#lookTimer = undefined;
+    const now = Date.now();
+    for (const [qid, wait] of [...this.#waits]) {
+      const value = this.#view.get(qid);
+      if (value === undefined) {
+        this.#refuseWaiting(qid); // The queue is gone.
+        continue;
+      }
+      const ledger = this.#ledger(qid);
+      if (!this.#reading.has(qid)) {
+        // Read on another node, or nowhere: room and progress are known to the server only.
+        this.#refresh(qid).catch(() => {});
+        if (wait.online === "unknown" && value.key.kind === "session") {
+          wait.online = "checking";
+          this.#isOnline(value.key.clientId).then((online) => {
+            if (this.#waits.get(qid) !== wait) return;
+            if (online) wait.online = "yes";
+            else this.#stall(qid);
+          }, () => wait.online = "unknown");
+        }
+      }
+      const progress = ledger.acks + ledger.served;
+      if (progress !== wait.progress) {
+        wait.progress = progress;
+        wait.silentMs = 0;
+      } else wait.silentMs += Math.min(now - wait.lookedAt, MAX_LOOK_STEP_MS);
+      wait.lookedAt = now;
+      if (wait.silentMs >= DRAINING_MS) this.#stall(qid);
+      else if (wait.silentMs < 3 * LOOK_MS && this.#hasPeers()) this.#unstarve(qid, wait, now);
+    }
+    if (this.#waits.size > 0) this.#lookTimer ??= setTimeout(() => this.#look(), LOOK_MS);
+  }
+
+  /**
+   * With other nodes, the reader's own node sees room first (at each acknowledgement) and others
+   * only when they ask the server, by which time it may be taken again: their publishes would wait
+   * until the backbone's timeout although the queue progresses. A publish first in line that
+   * waited {@linkcode STARVED_MS} for a queue that progressed lately is let in over its bound; what
+   * goes over is at most what the publishers' windows hold each half second.
+   */
+  #unstarve(qid: string, wait: QueueWait, now: number): void {
+    const head = wait.line.peek();
+    if (head === undefined || head.since + STARVED_MS > now) return;
+    for (const waiting of wait.line) {
+      if (waiting.since + STARVED_MS > now) break;
+      (waiting.over ??= new Set()).add(qid);
+    }
+    this.#admit(qid);
+  }
+
+  /** The queue made no progress (or its session is offline): what waits for it is refused. */
+  #stall(qid: string): void {
+    this.#ledger(qid).stalled = true;
+    this.#refuseWaiting(qid);
+  }
+
+  #refuseWaiting(qid: string): void {
+    const wait = this.#waits.get(qid);
+    if (!wait) return;
+    for (const waiting of wait.line) waiting.refused.add(qid);
+    this.#admit(qid);
+  }
+
+  /** Stores a message now; queues in `refused`, or that look full, are named in its skip header. */
+  async #storeNow(
+    message: Message,
+    msgID: string | undefined,
+    ttlMs: number | undefined,
+    matched: string[],
+    refused: Set<string> | undefined,
+    over?: Set<string>,
+  ): Promise<PublishOutcome> {
+    const shared = this.#shared;
+    // A queue deleted meanwhile (a waiting publish) takes nothing.
+    const qids = refused === undefined || matched.every((qid) => this.#view.has(qid))
+      ? matched
+      : matched.filter((qid) => this.#view.has(qid));
+    const size = message.payload.length;
+    const counted: Ledger[] = [];
+    const skipped: Ledger[] = [];
+    const skip: string[] = [];
     const now = Date.now();
     for (const qid of qids) {
       const ledger = this.#ledger(qid);
-      const full = this.#looksFull(qid, size);
+      const full = refused?.has(qid) || (!over?.has(qid) && this.#looksFull(qid, size));
       if (
         // Alone, this node's ledger is exact but for expiries: no need to ask often.
         ledger.refreshedAt + (full && this.#hasPeers() ? REFRESH_FULL_MS : REFRESH_MS) < now &&
@@ -811,8 +1132,15 @@ export class NatsQueueStore implements QueueStore {
     return this.#ackWaitMs;
   }
 
-  forgetHandle(handle: NatsQueueHandle): void {
+  forgetHandle(handle: NatsQueueHandle, qid: string): void {
     this.#handles.delete(handle);
+    const reading = this.#reading.get(qid);
+    if (reading?.delete(handle) && reading.size === 0) {
+      this.#reading.delete(qid);
+      // Its reader left this node: whether it is online elsewhere is asked again.
+      const wait = this.#waits.get(qid);
+      if (wait) wait.online = "unknown";
+    }
   }
 
   /** The QoS 2 state recorded for a delivery, if any; `done` once it completed. */
@@ -910,19 +1238,23 @@ interface Held {
 /** Where a JetStream delivery's ack subject keeps its delivery count and stream sequence. */
 function ackInfo(reply: string): { deliveries: number; seq: number } {
   // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… or, with domain and account hash, two more
-  // tokens after ACK (11 tokens or more).
+  // tokens after ACK (11 tokens or more). Read in place: no token strings per delivery.
   let dots = 0;
   for (let i = reply.indexOf("."); i !== -1; i = reply.indexOf(".", i + 1)) dots++;
   let start = 0;
   for (let token = dots + 1 >= 11 ? 6 : 4; token > 0; token--) {
     start = reply.indexOf(".", start) + 1;
   }
-  const middle = reply.indexOf(".", start);
-  const end = reply.indexOf(".", middle + 1);
-  return {
-    deliveries: Number(reply.slice(start, middle)),
-    seq: Number(reply.slice(middle + 1, end === -1 ? undefined : end)),
-  };
+  let deliveries = 0;
+  let i = start;
+  for (let c = reply.charCodeAt(i); c >= 48 && c <= 57; c = reply.charCodeAt(++i)) {
+    deliveries = deliveries * 10 + (c - 48);
+  }
+  let seq = 0;
+  for (let c = reply.charCodeAt(++i); c >= 48 && c <= 57; c = reply.charCodeAt(++i)) {
+    seq = seq * 10 + (c - 48);
+  }
+  return { deliveries, seq };
 }
 
 /** An open queue on this node: pulls within credit, hands deliveries out in order. */
@@ -1087,11 +1419,16 @@ class NatsQueueHandle implements QueueHandle {
       const batch = this.#credit + this.#prefetch + this.#holdExtra - this.#outstanding -
         this.#arrivals.length;
       if (batch <= 0) return;
-      // A small batch waits for more while messages are still coming; never when none are.
-      if (this.#outstanding > 0 && batch < PULL_MIN_BATCH) return;
+      // A small batch waits for more while messages are still coming, or while what arrived
+      // covers the credit (a full lookahead freeing one place at a time asked for one message
+      // per pull); never when hand-outs would run dry.
+      const least = this.#prefetch > 0 ? PULL_MIN_BATCH : PULL_MIN_BATCH_GROUP;
+      if (batch < least && (this.#outstanding > 0 || this.#arrivals.length > this.#credit)) return;
       this.#outstanding += batch;
       this.#heardAt = Date.now();
       const store = this.#store;
+      // On the connection of the inbox's subscription: the server drops a pull whose reply
+      // subject has no interest yet.
       store.shared.nc.publish(
         `$JS.API.CONSUMER.MSG.NEXT.${store.stream}.${this.#qid}`,
         encoder.encode(JSON.stringify({
@@ -1238,7 +1575,7 @@ class NatsQueueHandle implements QueueHandle {
     ) message = undefined;
     if (message === undefined) {
       // Not for this queue: acknowledged unread, and the credit it used is given back.
-      msg.respond(ACK);
+      this.#store.shared.pub.publish(msg.reply!, ACK);
       this.#schedulePull();
       return undefined;
     }
@@ -1317,7 +1654,7 @@ class NatsQueueHandle implements QueueHandle {
     // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP after
     // the ack wait, which QoS 1 allows; confirming each would cost a round trip.
     try {
-      this.#store.shared.nc.publish(held.reply, ACK);
+      this.#store.shared.pub.publish(held.reply, ACK);
     } catch (error) {
       return Promise.reject(asBackboneError("queues.ack", error));
     }
@@ -1405,6 +1742,6 @@ class NatsQueueHandle implements QueueHandle {
     clearInterval(this.#keepAlive);
     clearTimeout(this.#retry);
     if (!this.#subscription.isClosed()) this.#subscription.unsubscribe();
-    this.#store.forgetHandle(this);
+    this.#store.forgetHandle(this, this.#qid);
   }
 }

@@ -20,6 +20,7 @@ import type {
   OutboxEntry,
   OutboxLimits,
   OutboxStore,
+  PublishOutcome,
   QueuedDelivery,
   QueueKey,
   QueueLimits,
@@ -682,6 +683,81 @@ export function runBackboneSuite(
     assert.equal((await b.queues.size(sessionQueue("tiny"))).messages, 2);
     assert.equal((await b.queues.size(sessionQueue("big"))).messages, 3);
   });
+
+  const waiting: QueueLimits = { maxMessages: 2, maxBytes: 1 << 20, whenFull: "wait" };
+
+  /** Lets backbone time pass in looks of 100 ms until `done()`; how many looks it took. */
+  async function looksUntil(clock: ManualClock, done: () => boolean, what: string) {
+    let looks = 0;
+    for (; looks < 40 && !done(); looks++) await advance(clock, 100);
+    assert.ok(done(), `${what} within ${looks} looks`);
+    return looks;
+  }
+
+  test("whenFull wait: a publish into a full queue waits while its reader acknowledges, and is stored in order", async (b) => {
+    await b.queues.setFilters("w", ["w"], waiting);
+    const collector = new Collector();
+    const handle = await b.queues.open(sessionQueue("w"), collector.consume);
+    handle.request(1);
+    for (const payload of ["1", "2"]) {
+      assert.equal((await b.messages.publish(qos1("w", payload))).queued, 1);
+    }
+    let settled = 0;
+    const later = ["3", "4", "5"].map((payload) =>
+      b.messages.publish(qos1("w", payload)).then((outcome) => {
+        settled++;
+        return outcome;
+      })
+    );
+    const [first] = await collector.count(1);
+    await settle(b);
+    assert.equal(settled, 0, "the queue is full: the publishes wait");
+    handle.request(10);
+    await handle.ack(first.seq);
+    for (let i = 1; i < 5; i++) {
+      const deliveries = await collector.count(i + 1, `delivery ${i + 1}`);
+      await handle.ack(deliveries[i].seq);
+    }
+    for (const outcome of await Promise.all(later)) {
+      assert.deepEqual([outcome.queued, outcome.full], [1, 0]);
+    }
+    assert.deepEqual(collector.payloads(), ["1", "2", "3", "4", "5"]);
+    await handle.close();
+  });
+
+  test(
+    "whenFull wait: a reader that acknowledges nothing for a second has the waiting publish refused, and the next at once",
+    async (b, clock) => {
+      await b.queues.setFilters("w", ["w"], waiting);
+      const collector = new Collector();
+      const handle = await b.queues.open(sessionQueue("w"), collector.consume);
+      handle.request(1);
+      for (const payload of ["1", "2"]) await b.messages.publish(qos1("w", payload));
+      await collector.count(1);
+      let outcome: PublishOutcome | undefined;
+      b.messages.publish(qos1("w", "3")).then((o) => outcome = o);
+      const looks = await looksUntil(clock, () => outcome !== undefined, "refused");
+      assert.ok(looks >= 5, `it waited (${looks} looks) before it was refused`);
+      assert.deepEqual([outcome!.queued, outcome!.full], [0, 1]);
+      const next = await b.messages.publish(qos1("w", "4"));
+      assert.deepEqual([next.queued, next.full], [0, 1], "the stalled queue refuses at once");
+      await handle.close();
+    },
+  );
+
+  test(
+    "whenFull wait: a full queue nobody reads (its session offline) refuses the waiting publish",
+    async (b, clock) => {
+      await b.queues.setFilters("w", ["w"], waiting);
+      for (const payload of ["1", "2"]) await b.messages.publish(qos1("w", payload));
+      let outcome: PublishOutcome | undefined;
+      b.messages.publish(qos1("w", "3")).then((o) => outcome = o);
+      const looks = await looksUntil(clock, () => outcome !== undefined, "refused");
+      assert.ok(looks < 5, `refused without waiting for a second (${looks} looks)`);
+      assert.deepEqual([outcome!.queued, outcome!.full], [0, 1]);
+      assert.equal((await b.queues.size(sessionQueue("w"))).messages, 2);
+    },
+  );
 
   test("An open queue hands out messages oldest first, with every field, within its credit", async (b) => {
     await b.queues.setFilters("s1", ["t/#"], roomy);

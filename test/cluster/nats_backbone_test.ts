@@ -423,6 +423,49 @@ Deno.test("nats: the messages stream takes more consumers than nats-server's def
   }
 });
 
+Deno.test("nats: a reader acknowledging one at a time within its window pulls in batches, not once per acknowledgement", async () => {
+  const prefix = `pulls${++next}`;
+  const node = await startNode("a", prefix);
+  const nc = await connect({ servers: (await server!).url });
+  try {
+    let pulls = 0;
+    nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${prefix}-msgs.>`, {
+      callback: () => {
+        pulls++;
+      },
+    });
+    await nc.flush();
+    await node.queues.setFilters("reader", ["t"], { maxMessages: 100_000, maxBytes: 1 << 30 });
+    const total = 2_000;
+    await Promise.all(
+      Array.from({ length: total }, (_, i) => node.messages.publish(qos1("t", String(i)))),
+    );
+    let delivered = 0;
+    const done = Promise.withResolvers<void>();
+    const handle = await node.queues.open({ kind: "session", clientId: "reader" }, (batch) => {
+      for (const delivery of batch) {
+        delivered++;
+        // As the engine does: each acknowledgement, a turn later, gives one credit back.
+        setTimeout(() => {
+          handle.ack(delivery.seq);
+          handle.request(1);
+          if (delivered === total) done.resolve();
+        }, 0);
+      }
+    });
+    handle.request(32);
+    await done.promise;
+    await nc.flush();
+    // Once per 32 freed places at best; it was once per 7 deliveries when a full lookahead
+    // pulled whatever one acknowledgement freed.
+    assert.ok(pulls <= total / 24, `${pulls} pulls for ${total} deliveries`);
+    await handle.close();
+  } finally {
+    await nc.close();
+    await node.close();
+  }
+});
+
 Deno.test("nats: the server of the suite stops", async () => {
   if (server) await (await server).close();
 });
