@@ -13,7 +13,12 @@
  * The binding is not a public API of Deno: {@linkcode handleBinding} checks for every member used
  * and `deno_sockets.ts` falls back to `Deno.listen` when one is missing. The calling convention is
  * Node's (libuv style): callbacks with a status (0 or a negative errno), the byte count of a read
- * in a shared state array.
+ * in a shared state array, no `oncomplete` for a write done at once.
+ *
+ * Known limit (Deno 2.9.6): out of file descriptors, the runtime's accept fails without calling
+ * `onconnection` and the listener announces nothing again, even once descriptors are free; the
+ * operator keeps `limits.maxConnections` below the open-file limit. Accepting with `Deno.listen`
+ * and moving the socket over (`openFromRid`) is no way out: closing the `Deno.Conn` shuts it down.
  *
  * @module
  */
