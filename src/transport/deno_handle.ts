@@ -157,13 +157,13 @@ export function handleBinding(): HandleBinding | null {
 }
 
 /**
- * Whether {@linkcode HandleListener} can listen with these options: the bindings are there, the
- * host is an IP address (the handle does not resolve names) and no PROXY header is expected (that
- * path reads through `Deno.Conn`).
+ * Whether {@linkcode HandleListener} can listen with these options: not turned off
+ * (`nativeHandle: false`), the bindings are there, the host is an IP address (the handle does not
+ * resolve names) and no PROXY header is expected (that path reads through `Deno.Conn`).
  */
 export function handleListenerSupports(options: TcpListenOptions): boolean {
-  return handleBinding() !== null && isIP(options.hostname) !== 0 &&
-    options.proxyProtocol === undefined;
+  return options.nativeHandle !== false && handleBinding() !== null &&
+    isIP(options.hostname) !== 0 && options.proxyProtocol === undefined;
 }
 
 /** A plain TCP listener over the native handle, feeding each connection to `accept`. */

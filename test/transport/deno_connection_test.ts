@@ -517,6 +517,8 @@ Deno.test("Deno's plain TCP listens through the native handle for IP addresses w
   assert.ok(handleListenerSupports({ hostname: "127.0.0.1", port: 0 }));
   assert.ok(handleListenerSupports({ hostname: "::1", port: 0 }));
   assert.ok(!handleListenerSupports({ hostname: "localhost", port: 0 }));
+  // listeners.tcp.nativeHandle: false
+  assert.ok(!handleListenerSupports({ hostname: "127.0.0.1", port: 0, nativeHandle: false }));
   assert.ok(
     !handleListenerSupports({ hostname: "127.0.0.1", port: 0, proxyProtocol: { timeout: 1000 } }),
   );
