@@ -8,11 +8,28 @@
 
 import { type BenchOptions, parseBenchArgs, USAGE } from "./bench/cli.ts";
 import { ProcessGroup } from "./bench/process_group.ts";
-import { writeResults } from "./bench/report/write_results.ts";
+import type { BenchResults } from "./bench/report/results.ts";
+import { writeChartAndTable, writeResults } from "./bench/report/write_results.ts";
 import { renderTables } from "./bench/report/text_table.ts";
 import { runBench } from "./bench/run_bench.ts";
 
+/** `--render FILE`: redraws chart.svg and table.txt beside a results.json, running nothing. */
+async function render(file: string): Promise<number> {
+  const results = JSON.parse(await Deno.readTextFile(file)) as BenchResults;
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : ".";
+  await writeChartAndTable(results, dir);
+  console.log(`Wrote ${dir}/chart.svg and ${dir}/table.txt from ${file}`);
+  return 0;
+}
+
 async function main(args: string[]): Promise<number> {
+  if (args[0] === "--render") {
+    if (args.length !== 2) {
+      console.error(`--render takes one results.json and nothing else\n\n${USAGE}`);
+      return 2;
+    }
+    return await render(args[1]);
+  }
   let options: BenchOptions | undefined;
   try {
     options = parseBenchArgs(args);

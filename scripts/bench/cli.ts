@@ -85,7 +85,10 @@ Options:
                       --cpu-prof-dir=/tmp/prof" (profiles are written when Perch stops)
   --no-pin            do not pin broker and generator to separate CPUs with taskset
   --quick             smoke run: 1 round, short windows, 1000 connections
-  -h, --help          show this help`;
+  -h, --help          show this help
+
+deno task bench --render DIR/results.json
+  redraws DIR/chart.svg and DIR/table.txt from a run's results, without running anything`;
 
 function list<T extends string>(
   value: string | undefined,

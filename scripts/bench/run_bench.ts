@@ -15,6 +15,7 @@ import {
   type BenchResults,
   type BrokerInfo,
   caseResult,
+  GENERATOR_SATURATED_PERCENT,
   RESULTS_SCHEMA,
   type RoundResult,
 } from "./report/results.ts";
@@ -22,9 +23,6 @@ import type { ProcessGroup } from "./process_group.ts";
 import { readCpuModel, readOpenFileLimit } from "./proc_stats.ts";
 import { buildCases } from "./scenarios/all_cases.ts";
 import type { BenchCase, CaseTiming, Measurement } from "./scenarios/bench_case.ts";
-
-/** A generator above this CPU share may itself limit a figure; such rounds get a note. */
-const GENERATOR_SATURATED_PERCENT = 90;
 
 function loopbackHosts(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `127.0.0.${i + 1}`);

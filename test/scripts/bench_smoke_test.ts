@@ -1,12 +1,14 @@
 /**
  * Smoke test of `deno task bench`: a `--quick` latency run against Mosquitto, Perch on Deno and on
- * Bun, and Perch on the SQLite backbone must write results of the documented shape, and none may
+ * Bun, Perch on the SQLite backbone and Mosquitto with TCP_NODELAY must write results of the
+ * documented shape and a chart naming every broker and case, and none may
  * lose anything at QoS 1. The rate is 1,000 msg/s, so that even on a machine busy with parallel
  * tests Mosquitto's default queue (1,000 messages) covers a second-long stall of the subscriber. No timing is asserted. Needs Mosquitto (the harness installs it with
  * apt-get when run as root).
  */
 
 import assert from "node:assert/strict";
+import { BROKER_LABELS } from "../../scripts/bench/report/chart.ts";
 
 const BENCH = new URL("../../scripts/bench.ts", import.meta.url).pathname;
 
@@ -14,9 +16,9 @@ function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
 
-const BROKERS = ["mosquitto", "perch", "perch-bun", "perch-sqlite"];
+const BROKERS = ["mosquitto", "perch", "perch-bun", "perch-sqlite", "mosquitto-nodelay"];
 
-Deno.test("scripts/bench.ts --quick latency on mosquitto, perch, perch-bun and perch-sqlite writes results and loses no QoS 1 message", async () => {
+Deno.test("scripts/bench.ts --quick latency on mosquitto, perch, perch-bun, perch-sqlite and mosquitto-nodelay writes results and a chart and loses no QoS 1 message", async () => {
   const out = await Deno.makeTempDir({ prefix: "perch-bench-smoke-" });
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -81,7 +83,11 @@ Deno.test("scripts/bench.ts --quick latency on mosquitto, perch, perch-bun and p
     for (const file of ["results.json", "chart.svg", "table.txt"]) {
       assert.ok(Deno.statSync(`${out}/${folders[0].name}/${file}`).isFile, file);
     }
-    assert.match(Deno.readTextFileSync(`${out}/${folders[0].name}/chart.svg`), /^<svg /);
+    const chart = Deno.readTextFileSync(`${out}/${folders[0].name}/chart.svg`);
+    assert.match(chart, /^<svg /);
+    for (const name of BROKERS) assert.ok(chart.includes(`>${BROKER_LABELS[name]}</text>`), name);
+    for (const id of ids) assert.ok(chart.includes(`>${id}</text>`), id);
+    assert.ok(chart.includes(`>${results.command}<`), "the command");
   } finally {
     await Deno.remove(out, { recursive: true });
   }

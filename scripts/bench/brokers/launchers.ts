@@ -14,13 +14,15 @@ import { PerchClusterLauncher } from "./perch_cluster.ts";
 import { SinkLauncher } from "./sink.ts";
 
 /**
- * Brokers compared by default, in order. `nats-mqtt` is NATS server's MQTT gateway (a peer, like
+ * Brokers compared by default, in order. `mosquitto-nodelay` is Mosquitto with `TCP_NODELAY` on
+ * (`set_tcp_nodelay true`), next to Mosquitto as it ships (Nagle's algorithm on). `nats-mqtt` is NATS server's MQTT gateway (a peer, like
  * Mosquitto and Aedes); `perch-bun` is Perch on Bun; `perch-nats` and
  * `perch-nats3` are Perch clustered on one nats-server with one and three front-ends, and run the
  * fan-in cases at QoS 0 and 1 only.
  */
 export const DEFAULT_BROKERS = [
   "mosquitto",
+  "mosquitto-nodelay",
   "aedes",
   "nats-mqtt",
   "perch",
@@ -61,7 +63,8 @@ export interface LauncherOptions {
 export function createLauncher(name: BrokerName, options: LauncherOptions): BrokerLauncher {
   switch (name) {
     case "mosquitto":
-      return new MosquittoLauncher();
+    case "mosquitto-nodelay":
+      return new MosquittoLauncher(name);
     case "aedes":
       return new AedesLauncher();
     case "nats-mqtt":

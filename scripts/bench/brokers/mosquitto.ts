@@ -1,7 +1,8 @@
 /**
  * Mosquitto from the Debian package. Delivery settings stay at Mosquitto's defaults (queue and in-flight
  * limits included, so whatever it drops shows up as loss); only `max_connections -1` is set explicitly,
- * persistence is off and per-connection log lines are silenced.
+ * persistence is off and per-connection log lines are silenced. `mosquitto-nodelay` is the same with
+ * `set_tcp_nodelay true` (Mosquitto 2.x; off by default, so it ships with Nagle's algorithm on).
  *
  * @module
  */
@@ -34,9 +35,18 @@ async function aptInstall(): Promise<void> {
   }
 }
 
-function configText(hosts: string[], port: number): string {
+/**
+ * The generated `mosquitto.conf`.
+ *
+ * @param hosts Addresses to listen on.
+ * @param port The port.
+ * @param noDelay Whether to switch `TCP_NODELAY` on for client sockets.
+ * @returns The config text.
+ */
+export function mosquittoConfig(hosts: string[], port: number, noDelay: boolean): string {
   return [
     "per_listener_settings false",
+    ...(noDelay ? ["set_tcp_nodelay true"] : []),
     ...hosts.flatMap((host) => [`listener ${port} ${host}`, "max_connections -1"]),
     "allow_anonymous true",
     "persistence false",
@@ -48,11 +58,19 @@ function configText(hosts: string[], port: number): string {
   ].join("\n");
 }
 
-/** Launches Mosquitto, installing it with apt-get when missing and running as root. */
+/**
+ * Launches Mosquitto (`mosquitto`, or `mosquitto-nodelay` with `TCP_NODELAY` on), installing it with
+ * apt-get when missing and running as root.
+ */
 export class MosquittoLauncher implements BrokerLauncher {
   /** Name as given to `--brokers`. */
-  readonly name = "mosquitto";
+  readonly name: "mosquitto" | "mosquitto-nodelay";
   #binary = "";
+
+  /** @param name `mosquitto-nodelay` sets `set_tcp_nodelay true`. */
+  constructor(name: "mosquitto" | "mosquitto-nodelay" = "mosquitto") {
+    this.name = name;
+  }
 
   /** Finds (or installs) the binary; throws with the install command when it cannot. */
   async prepare(): Promise<PrepareResult> {
@@ -76,9 +94,13 @@ export class MosquittoLauncher implements BrokerLauncher {
     const dir = await Deno.makeTempDir({ prefix: "perch-bench-mosquitto-" });
     await Deno.chmod(dir, 0o755);
     const config = `${dir}/mosquitto.conf`;
-    await Deno.writeTextFile(config, configText(options.hosts, port), { mode: 0o644 });
+    await Deno.writeTextFile(
+      config,
+      mosquittoConfig(options.hosts, port, this.name === "mosquitto-nodelay"),
+      { mode: 0o644 },
+    );
     const { command, args } = pinnedBrokerCommand(options.pinning, [this.#binary, "-c", config]);
-    const process = options.processes.spawn({ name: "mosquitto", command, args });
+    const process = options.processes.spawn({ name: this.name, command, args });
     process.status.finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
     try {
       for (const hostname of options.hosts) {

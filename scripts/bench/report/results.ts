@@ -10,6 +10,9 @@ import type { CpuUse } from "../load/run_load.ts";
 import type { BenchCase, Measurement, MetricSpec, ScenarioName } from "../scenarios/bench_case.ts";
 import { median } from "../stats.ts";
 
+/** A load generator above this CPU share may itself limit a figure: such figures get a note. */
+export const GENERATOR_SATURATED_PERCENT = 90;
+
 /** Version of the results format. */
 export const RESULTS_SCHEMA = 1;
 

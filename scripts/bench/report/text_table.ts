@@ -7,7 +7,11 @@
  */
 
 import { formatCount, formatValue } from "./format.ts";
-import type { BenchResults, BrokerCaseResult } from "./results.ts";
+import {
+  type BenchResults,
+  type BrokerCaseResult,
+  GENERATOR_SATURATED_PERCENT,
+} from "./results.ts";
 import type { MetricSpec } from "../scenarios/bench_case.ts";
 
 const BASELINE = "perch";
@@ -44,7 +48,24 @@ export function formatCell(result: BrokerCaseResult | undefined, metric: MetricS
 }
 
 /**
- * Renders the medians table.
+ * The load generator's largest CPU use over a whole run: the largest of every case's and broker's
+ * median over the rounds, in percent of one core.
+ *
+ * @param results The results.
+ * @returns The percentage, or undefined when none was recorded.
+ */
+export function generatorCpuPeak(results: BenchResults): number | undefined {
+  const values = results.cases.flatMap((entry) =>
+    Object.values(entry.results).flatMap((result) => result.cpu ? [result.cpu.generator] : [])
+  );
+  return values.length === 0 ? undefined : Math.max(...values);
+}
+
+/**
+ * Renders the medians table. Under each case's figures a line gives the load generator's CPU use
+ * next to each broker (median over the rounds, percent of its core): far below 100% shows the
+ * generator did not limit that broker's figures; above {@link GENERATOR_SATURATED_PERCENT} it may
+ * have, and the figure gets a `!`.
  *
  * @param results The results.
  * @returns The table text.
@@ -67,6 +88,18 @@ export function renderMedians(results: BenchResults): string {
         ...peers.map((peer) => ratio(own, entry.results[peer]?.median[metric.key])),
       ]);
     });
+    if (brokers.some((broker) => entry.results[broker]?.cpu)) {
+      rows.push([
+        "",
+        "load generator cpu (% of its core)",
+        ...brokers.map((broker) => {
+          const cpu = entry.results[broker]?.cpu?.generator;
+          if (cpu === undefined) return "";
+          return `${cpu.toFixed(0)}%${cpu > GENERATOR_SATURATED_PERCENT ? "!" : ""}`;
+        }),
+        ...peers.map(() => ""),
+      ]);
+    }
   }
   return align(rows, 2);
 }
