@@ -230,6 +230,7 @@ async function bindListeners(
         sockets.listenTcp({
           hostname: tcp.host,
           port: tcp.port,
+          nativeHandle: tcp.nativeHandle,
           onAcceptError,
           proxyProtocol: proxyProtocolOptions(config),
           onProxyHeaderError,

@@ -21,7 +21,7 @@ import type { AcceptHandler, Connection } from "../transport/transport.ts";
 import type { Clock } from "../util/clock.ts";
 import { DeadlineScheduler } from "../util/deadlines.ts";
 import type { Logger } from "../util/logger.ts";
-import { ClientConnection, type ClosedInfo } from "./client_connection.ts";
+import { ClientConnection, type ClosedInfo, type ConnectionEvents } from "./client_connection.ts";
 import type { ConnectionServices } from "./connection_control.ts";
 import type { BrokerContext, BrokerSession } from "./context.ts";
 import { FanoutEncoder } from "./fanout.ts";
@@ -163,13 +163,16 @@ export class Broker implements BrokerContext, ConnectionServices {
     });
   }
 
+  /** One events object for every connection (not two closures per connection). */
+  readonly #connectionEvents: ConnectionEvents = {
+    connected: (c) => this.#onConnected(c),
+    closed: (c, info) => this.#onClosed(c, info),
+  };
+
   /** Accepts a connection from any listener. */
   readonly accept: AcceptHandler = (transport: Connection) => {
     this.stats.connectionsAccepted++;
-    const connection = new ClientConnection(this, transport, {
-      connected: (c) => this.#onConnected(c),
-      closed: (c, info) => this.#onClosed(c, info),
-    });
+    const connection = new ClientConnection(this, transport, this.#connectionEvents);
     this.#connections.add(connection);
     if (this.#closing) {
       connection.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");

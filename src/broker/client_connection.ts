@@ -378,9 +378,14 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       this.info,
       this.transport,
       parameters,
-      () => this.#armTimer(),
+      this,
     );
     return this.#outbound;
+  }
+
+  /** The outbound window filled (see `OutboundOwner`). */
+  outboundWindowFull(): void {
+    this.#armTimer();
   }
 
   onConnected(settings: ConnectedSettings): void {

@@ -23,6 +23,12 @@ import { Fifo } from "../util/fifo.ts";
 import type { BrokerContext, BrokerSession, SessionOutbound } from "./context.ts";
 import { type DeliveryPlan, planFor, planRetained, planShared } from "./delivery_plan.ts";
 
+/** The connection an `Outbound` belongs to (a method, not a closure per connection). */
+export interface OutboundOwner {
+  /** The window filled: watch for a client that is stuck. */
+  outboundWindowFull(): void;
+}
+
 /** Where outbound bytes go (the client connection's socket). */
 export interface OutboundWriter {
   /** Bytes written and not yet sent. */
@@ -84,8 +90,8 @@ export class Outbound implements SessionOutbound {
   readonly #writer: OutboundWriter;
   readonly #parameters: OutboundParameters;
   readonly #v5: boolean;
-  /** Called when the window fills, so the connection watches for a client that is stuck. */
-  readonly #onWindowFull: () => void;
+  /** Told when the window fills, so the connection watches for a client that is stuck. */
+  readonly #owner: OutboundOwner;
   #inflight: InflightTable<InflightEntry> | undefined = undefined;
   #ready: Fifo<Ready> | undefined = undefined;
   #nextPacketId = 1;
@@ -107,9 +113,9 @@ export class Outbound implements SessionOutbound {
     info: ClientInfo,
     writer: OutboundWriter,
     parameters: OutboundParameters,
-    onWindowFull: () => void,
+    owner: OutboundOwner,
   ) {
-    this.#onWindowFull = onWindowFull;
+    this.#owner = owner;
     this.#context = context;
     this.#session = session;
     this.#info = info;
@@ -385,7 +391,7 @@ export class Outbound implements SessionOutbound {
       inflight.set(entry);
       if (inflight.size === window) {
         this.#lastProgress = context.clock.now();
-        this.#onWindowFull();
+        this.#owner.outboundWindowFull();
       }
       if (delivery.released) {
         this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.4.0-1]

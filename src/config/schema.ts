@@ -252,6 +252,10 @@ const tcpListener = section({
   enabled: boolean(true, "Accept MQTT over plain TCP."),
   host: listenHost(),
   port: integer(1883, "TCP port; 0 picks any free port.", { min: 0, max: 65535 }),
+  nativeHandle: boolean(
+    true,
+    "On Deno, read and write connections through the runtime's native stream handle (no pending read per idle connection: ~3 KiB less each) when the host is an IP address and `proxyProtocol` is off. Out of file descriptors, that listener stops accepting for good; `false` reads through Deno's socket objects, whose listener logs the failure and accepts again. Bun ignores it.",
+  ),
   proxyProtocol,
 }, "The MQTT over TCP listener.");
 

@@ -53,7 +53,8 @@ export class BunConnection implements Connection {
   readonly peerCertificate: PeerCertificate | undefined;
   #socket: Socket;
   #handler: ConnectionHandler | undefined;
-  #queue = new WriteQueue();
+  /** Created on the first write and dropped when empty: an idle connection holds none. */
+  #queue: WriteQueue | undefined;
   /** The unwritten rest of the batch being written, waiting for `drain`. */
   #pending: Uint8Array | undefined;
   #flushScheduled = false;
@@ -61,8 +62,7 @@ export class BunConnection implements Connection {
   #closed = false;
   #paused = false;
   /** Chunks that arrived while paused (at most what Bun had read when `pause()` came). */
-  #held: Uint8Array[] = [];
-  #flush = () => this.#flushQueue();
+  #held: Uint8Array[] | undefined;
 
   constructor(socket: Socket, kind: TransportKind, origin: Origin = {}) {
     this.#socket = socket;
@@ -74,7 +74,7 @@ export class BunConnection implements Connection {
   }
 
   get bufferedBytes(): number {
-    return this.#queue.bytes + (this.#pending?.length ?? 0);
+    return (this.#queue?.bytes ?? 0) + (this.#pending?.length ?? 0);
   }
 
   /** Hands the connection to the broker; `initialData` (read with a PROXY header) goes first. */
@@ -86,7 +86,7 @@ export class BunConnection implements Connection {
 
   write(bytes: Uint8Array): void {
     if (this.#closing || this.#closed) return;
-    this.#queue.push(bytes);
+    (this.#queue ??= new WriteQueue()).push(bytes);
     this.#scheduleFlush();
   }
 
@@ -99,9 +99,11 @@ export class BunConnection implements Connection {
   resume(): void {
     if (!this.#paused || this.#closed) return;
     this.#paused = false;
-    while (this.#held.length > 0 && !this.#paused && !this.#closed) {
-      this.#handler!.onData(this.#held.shift()!);
+    const held = this.#held;
+    while (held !== undefined && held.length > 0 && !this.#paused && !this.#closed) {
+      this.#handler!.onData(held.shift()!);
     }
+    if (held?.length === 0) this.#held = undefined;
     if (!this.#paused && !this.#closed) this.#socket.resume();
   }
 
@@ -113,7 +115,7 @@ export class BunConnection implements Connection {
   }
 
   destroy(): void {
-    this.#queue.clear();
+    this.#queue = undefined;
     this.#pending = undefined;
     this.#closing = true;
     this.#end();
@@ -122,7 +124,7 @@ export class BunConnection implements Connection {
   /** Bytes arrived (the `data` handler). */
   receive(chunk: Uint8Array): void {
     if (this.#closed) return;
-    if (this.#paused) this.#held.push(chunk);
+    if (this.#paused) (this.#held ??= []).push(chunk);
     else this.#handler!.onData(chunk);
   }
 
@@ -135,9 +137,9 @@ export class BunConnection implements Connection {
   ended(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#queue.clear();
+    this.#queue = undefined;
     this.#pending = undefined;
-    this.#held = [];
+    this.#held = undefined;
     // Bun runs the close handler inside end(): the broker hears of it after its own call returns.
     queueMicrotask(() => this.#handler?.onClose(isPeerGone(error) ? undefined : error));
   }
@@ -145,13 +147,19 @@ export class BunConnection implements Connection {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#pending !== undefined) return;
     this.#flushScheduled = true;
-    queueMicrotask(this.#flush);
+    toFlush.push(this);
+    if (toFlush.length === 1) queueMicrotask(flushAll);
+  }
+
+  /** Writes what is queued (from {@linkcode flushAll}). */
+  flush(): void {
+    if (this.#flushScheduled) this.#flushQueue();
   }
 
   #flushQueue(): void {
     this.#flushScheduled = false;
     while (!this.#closed) {
-      const data = this.#pending ?? this.#queue.take();
+      const data = this.#pending ?? this.#queue?.take();
       if (data === undefined) break;
       const written = this.#socket.write(data);
       if (written < 0) {
@@ -163,9 +171,10 @@ export class BunConnection implements Connection {
         return; // The drain handler resumes.
       }
       this.#pending = undefined;
-      this.#queue.written();
+      this.#queue!.written();
     }
     if (this.#closed) return;
+    if (this.#queue?.bytes === 0) this.#queue = undefined;
     if (this.#closing) this.#end();
     else this.#handler?.onDrain?.();
   }
@@ -173,6 +182,17 @@ export class BunConnection implements Connection {
   #end(): void {
     if (this.#closed) return;
     this.#socket.end();
+  }
+}
+
+/** Connections with writes queued since the last flush: one microtask flushes them all. */
+let toFlush: BunConnection[] = [];
+
+function flushAll(): void {
+  while (toFlush.length > 0) {
+    const connections = toFlush;
+    toFlush = [];
+    for (const connection of connections) connection.flush();
   }
 }
 

@@ -34,6 +34,11 @@ export interface ProxyProtocolOptions {
 export interface TcpListenOptions extends ListenAddress {
   /** Called when accepting fails (e.g. out of file descriptors); the listener keeps going. */
   onAcceptError?: (error: Error) => void;
+  /**
+   * On Deno: move connections onto the runtime's native stream handle where possible (default
+   * true; see `deno_handle.ts`). Ignored on Bun.
+   */
+  nativeHandle?: boolean;
   /** Read a PROXY protocol header first (TCP only: on TLS it would precede the handshake). */
   proxyProtocol?: ProxyProtocolOptions;
   /** Called when a connection is closed for a missing, malformed or late PROXY header. */

@@ -95,7 +95,7 @@ Deno.test("readEnvOverrides() reports variables naming a section, going below a 
     {
       source: "env PERCH_LISTENERS__TCP",
       message:
-        "listeners.tcp is a section, not a setting: set one of its keys (enabled, host, port, proxyProtocol)",
+        "listeners.tcp is a section, not a setting: set one of its keys (enabled, host, port, nativeHandle, proxyProtocol)",
     },
     {
       source: "env PERCH_MQTT____MAXQOS",

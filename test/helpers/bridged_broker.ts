@@ -19,7 +19,7 @@ import { KafkaBridge, type KafkaBridgeState } from "../../src/bridge/kafka_bridg
 import { Broker } from "../../src/broker/broker.ts";
 import { toBrokerOptions } from "../../src/compose.ts";
 import { type Config, type ConfigInput, configSchema } from "../../src/config/mod.ts";
-import { DenoListener } from "../../src/transport/deno_listener.ts";
+import { denoSockets } from "../../src/transport/deno_sockets.ts";
 import { createSystemClock } from "../../src/util/clock.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
 
@@ -123,7 +123,8 @@ export async function startBridgedBroker(options: BridgedBrokerOptions): Promise
     version: "perch test",
   });
   broker.start();
-  const listener = DenoListener.tcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
+  // The listener Perch runs on Deno (the native handle for an IP address).
+  const listener = denoSockets.listenTcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
   const app = createAdminApp({
     broker,
     auth: {

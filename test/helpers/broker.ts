@@ -13,7 +13,7 @@ import type { BrokerHooks } from "../../src/hooks/hooks.ts";
 import { type Config, type ConfigInput, configSchema } from "../../src/config/mod.ts";
 import type { EnhancedAuthMethods } from "../../src/auth/enhanced.ts";
 import { toBrokerOptions } from "../../src/compose.ts";
-import { DenoListener } from "../../src/transport/deno_listener.ts";
+import { denoSockets } from "../../src/transport/deno_sockets.ts";
 import { type Clock, createSystemClock } from "../../src/util/clock.ts";
 import { createLogger, type LogEntryLevel } from "../../src/util/logger.ts";
 
@@ -111,7 +111,8 @@ export function startBroker(options: TestBrokerOptions = {}): TestBroker {
     version: "perch test",
   });
   broker.start();
-  const listener = DenoListener.tcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
+  // The listener Perch runs on Deno (the native handle for an IP address).
+  const listener = denoSockets.listenTcp({ hostname: "127.0.0.1", port: 0 }, broker.accept);
   return {
     broker,
     backbone,

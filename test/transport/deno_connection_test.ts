@@ -1,6 +1,31 @@
 import assert from "node:assert/strict";
+import { HandleListener, handleListenerSupports } from "../../src/transport/deno_handle.ts";
 import { DenoListener } from "../../src/transport/deno_listener.ts";
-import type { Connection, ConnectionHandler } from "../../src/transport/transport.ts";
+import type { TcpListenOptions } from "../../src/transport/sockets.ts";
+import type {
+  AcceptHandler,
+  Connection,
+  ConnectionHandler,
+  Listener,
+} from "../../src/transport/transport.ts";
+
+/** Both plain TCP listeners of Deno: over `Deno.Conn`, and over the native stream handle. */
+const LISTENERS: Record<string, (options: TcpListenOptions, accept: AcceptHandler) => Listener> = {
+  "Deno.Conn": (options, accept) => DenoListener.tcp(options, accept),
+  "native handle": (options, accept) => HandleListener.tcp(options, accept),
+};
+/** The listener the running test uses (tests in a file run one at a time). */
+let listenTcp = LISTENERS["Deno.Conn"];
+
+/** Registers the test once per listener. */
+function testBoth(name: string, fn: () => Promise<void>): void {
+  for (const [kind, listen] of Object.entries(LISTENERS)) {
+    Deno.test(`${name} [${kind}]`, () => {
+      listenTcp = listen;
+      return fn();
+    });
+  }
+}
 
 /** Longest wait for a socket event before the test fails instead of hanging. */
 const EVENT_TIMEOUT_MS = 10_000;
@@ -76,14 +101,14 @@ class ServerSide implements ConnectionHandler {
 
 /** A TCP listener on a free port plus the server sides of the connections it accepts. */
 class Harness {
-  readonly listener: DenoListener;
+  readonly listener: Listener;
   readonly #accepted: ServerSide[] = [];
   readonly #waiter = new Waiter();
   readonly #clients: Deno.Conn[] = [];
   #taken = 0;
 
   constructor() {
-    this.listener = DenoListener.tcp({ hostname: "127.0.0.1", port: 0 }, (conn) => {
+    this.listener = listenTcp({ hostname: "127.0.0.1", port: 0 }, (conn) => {
       const side = new ServerSide(conn);
       this.#accepted.push(side);
       this.#waiter.notify();
@@ -195,7 +220,7 @@ async function settle(harness: Harness): Promise<void> {
   await server.untilClosed();
 }
 
-Deno.test("DenoListener.tcp() listens on a free port and reports it", async () => {
+testBoth("DenoListener.tcp() listens on a free port and reports it", async () => {
   await withHarness(async (harness) => {
     const { listener } = harness;
     assert.equal(listener.kind, "tcp");
@@ -211,7 +236,7 @@ Deno.test("DenoListener.tcp() listens on a free port and reports it", async () =
   });
 });
 
-Deno.test("DenoListener.close() stops accepting and leaves open connections working", async () => {
+testBoth("DenoListener.close() stops accepting and leaves open connections working", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     const port = harness.listener.port;
@@ -225,7 +250,7 @@ Deno.test("DenoListener.close() stops accepting and leaves open connections work
   });
 });
 
-Deno.test("DenoConnection passes onData chunks it never reuses", async () => {
+testBoth("DenoConnection passes onData chunks it never reuses", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     const blocks = Array.from({ length: 96 }, (_, i) => pattern(3000 + i, i));
@@ -244,7 +269,7 @@ Deno.test("DenoConnection passes onData chunks it never reuses", async () => {
   });
 });
 
-Deno.test("DenoConnection delivers a large inbound stream (8 MiB) intact", async () => {
+testBoth("DenoConnection delivers a large inbound stream (8 MiB) intact", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     const sent = pattern(8 * 1024 * 1024, 3);
@@ -254,7 +279,32 @@ Deno.test("DenoConnection delivers a large inbound stream (8 MiB) intact", async
   });
 });
 
-Deno.test("DenoConnection.write() counts bufferedBytes until the OS write completes", async () => {
+testBoth("DenoConnection sends what onData answers before the next read is delivered", async () => {
+  // Deno hands the native handle every read of one poll before it runs microtasks: answers must
+  // still go out between reads, or a burst of input queues a write per read (a broker's write
+  // bound would then drop messages for a subscriber that reads fine).
+  await withHarness(async (harness) => {
+    const { client, server } = await harness.connect();
+    const answer = pattern(4096, 5);
+    let mostBuffered = 0;
+    server.onChunk = () => {
+      mostBuffered = Math.max(mostBuffered, server.conn.bufferedBytes);
+      server.conn.write(answer);
+    };
+    // The client reads the answers as they come, so the kernel never holds them back.
+    const reading = readToEnd(client).catch(() => new Uint8Array(0));
+    const sent = pattern(1024 * 1024, 6);
+    await writeAll(client, sent);
+    await server.untilReceived(sent.length);
+    server.conn.close();
+    assert.equal((await reading).length, server.chunks.length * answer.length);
+    assert.ok(server.chunks.length > 4, `expected several reads, got ${server.chunks.length}`);
+    // At most the answer in flight and the one queued behind it.
+    assert.ok(mostBuffered <= 2 * answer.length, `${mostBuffered} bytes were waiting at a read`);
+  });
+});
+
+testBoth("DenoConnection.write() counts bufferedBytes until the OS write completes", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     const first = pattern(100, 1);
@@ -272,27 +322,30 @@ Deno.test("DenoConnection.write() counts bufferedBytes until the OS write comple
   });
 });
 
-Deno.test("DenoConnection.write() queues behind an OS write in flight and keeps the order", async () => {
-  await withHarness(async (harness) => {
-    const { client, server } = await harness.connect();
-    const big = pattern(8 * 1024 * 1024, 4);
-    const small = pattern(10, 5);
-    server.conn.write(big);
-    // Let the flush start: 8 MiB cannot fit the socket buffers of a client that is not reading.
-    await Promise.resolve();
-    await Promise.resolve();
-    assert.equal(server.conn.bufferedBytes, big.length);
-    server.conn.write(small);
-    assert.equal(server.conn.bufferedBytes, big.length + small.length);
-    const got = await readExactly(client, big.length + small.length);
-    assertBytes(got, concat([big, small]), "client data");
-    await writeAll(client, new Uint8Array([0]));
-    await server.untilReceived(1);
-    assert.equal(server.conn.bufferedBytes, 0);
-  });
-});
+testBoth(
+  "DenoConnection.write() queues behind an OS write in flight and keeps the order",
+  async () => {
+    await withHarness(async (harness) => {
+      const { client, server } = await harness.connect();
+      const big = pattern(8 * 1024 * 1024, 4);
+      const small = pattern(10, 5);
+      server.conn.write(big);
+      // Let the flush start: 8 MiB cannot fit the socket buffers of a client that is not reading.
+      await Promise.resolve();
+      await Promise.resolve();
+      assert.equal(server.conn.bufferedBytes, big.length);
+      server.conn.write(small);
+      assert.equal(server.conn.bufferedBytes, big.length + small.length);
+      const got = await readExactly(client, big.length + small.length);
+      assertBytes(got, concat([big, small]), "client data");
+      await writeAll(client, new Uint8Array([0]));
+      await server.untilReceived(1);
+      assert.equal(server.conn.bufferedBytes, 0);
+    });
+  },
+);
 
-Deno.test("DenoConnection.write() sends a large buffer (8 MiB) intact", async () => {
+testBoth("DenoConnection.write() sends a large buffer (8 MiB) intact", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     const big = pattern(8 * 1024 * 1024, 6);
@@ -301,7 +354,7 @@ Deno.test("DenoConnection.write() sends a large buffer (8 MiB) intact", async ()
   });
 });
 
-Deno.test("DenoConnection.close() sends queued bytes, then closes", async () => {
+testBoth("DenoConnection.close() sends queued bytes, then closes", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     const big = pattern(2 * 1024 * 1024, 7);
@@ -319,7 +372,7 @@ Deno.test("DenoConnection.close() sends queued bytes, then closes", async () => 
   });
 });
 
-Deno.test("DenoConnection.close() with nothing queued closes at once", async () => {
+testBoth("DenoConnection.close() with nothing queued closes at once", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     server.conn.close();
@@ -329,7 +382,7 @@ Deno.test("DenoConnection.close() with nothing queued closes at once", async () 
   });
 });
 
-Deno.test("DenoConnection.destroy() drops queued bytes and closes", async () => {
+testBoth("DenoConnection.destroy() drops queued bytes and closes", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     server.conn.write(pattern(1000, 9));
@@ -343,7 +396,7 @@ Deno.test("DenoConnection.destroy() drops queued bytes and closes", async () => 
   });
 });
 
-Deno.test("DenoConnection.pause() from onData stops onData until resume()", async () => {
+testBoth("DenoConnection.pause() from onData stops onData until resume()", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     server.onChunk = () => {
@@ -360,7 +413,7 @@ Deno.test("DenoConnection.pause() from onData stops onData until resume()", asyn
   });
 });
 
-Deno.test("DenoConnection.pause() between reads stops onData until resume()", async () => {
+testBoth("DenoConnection.pause() between reads stops onData until resume()", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     await writeAll(client, new Uint8Array([1]));
@@ -376,7 +429,7 @@ Deno.test("DenoConnection.pause() between reads stops onData until resume()", as
   });
 });
 
-Deno.test("DenoConnection.resume() without pause() and repeated pause() are harmless", async () => {
+testBoth("DenoConnection.resume() without pause() and repeated pause() are harmless", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     server.conn.resume();
@@ -394,25 +447,28 @@ Deno.test("DenoConnection.resume() without pause() and repeated pause() are harm
   });
 });
 
-Deno.test("DenoConnection calls onClose once, after the last onData, when the peer closes", async () => {
-  await withHarness(async (harness) => {
-    const { client, server } = await harness.connect();
-    await writeAll(client, new Uint8Array([1, 2, 3, 4]));
-    closeQuietly(client);
-    await server.untilClosed();
-    assert.equal(server.received, 4);
-    assert.equal(server.events.at(-1), "close");
-    assert.equal(server.closeError, undefined);
-    // Closing the server side afterwards does not report again.
-    server.conn.close();
-    server.conn.destroy();
-    server.conn.write(new Uint8Array([1]));
-    await settle(harness);
-    assert.equal(server.closeCount, 1);
-  });
-});
+testBoth(
+  "DenoConnection calls onClose once, after the last onData, when the peer closes",
+  async () => {
+    await withHarness(async (harness) => {
+      const { client, server } = await harness.connect();
+      await writeAll(client, new Uint8Array([1, 2, 3, 4]));
+      closeQuietly(client);
+      await server.untilClosed();
+      assert.equal(server.received, 4);
+      assert.equal(server.events.at(-1), "close");
+      assert.equal(server.closeError, undefined);
+      // Closing the server side afterwards does not report again.
+      server.conn.close();
+      server.conn.destroy();
+      server.conn.write(new Uint8Array([1]));
+      await settle(harness);
+      assert.equal(server.closeCount, 1);
+    });
+  },
+);
 
-Deno.test("DenoConnection close() and destroy() are idempotent and report one close", async () => {
+testBoth("DenoConnection close() and destroy() are idempotent and report one close", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     server.conn.write(new Uint8Array([5, 6]));
@@ -428,7 +484,7 @@ Deno.test("DenoConnection close() and destroy() are idempotent and report one cl
   });
 });
 
-Deno.test("DenoConnection.close() of a paused connection reports one close", async () => {
+testBoth("DenoConnection.close() of a paused connection reports one close", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     server.onChunk = () => server.conn.pause();
@@ -442,7 +498,7 @@ Deno.test("DenoConnection.close() of a paused connection reports one close", asy
   });
 });
 
-Deno.test("DenoConnection closes and reports the error when onData throws", async () => {
+testBoth("DenoConnection closes and reports the error when onData throws", async () => {
   await withHarness(async (harness) => {
     const { client, server } = await harness.connect();
     const failure = new Error("handler failed");
@@ -455,4 +511,15 @@ Deno.test("DenoConnection closes and reports the error when onData throws", asyn
     assert.equal(server.closeError, failure);
     assert.equal((await readToEnd(client)).length, 0);
   });
+});
+
+Deno.test("Deno's plain TCP listens through the native handle for IP addresses without PROXY", () => {
+  assert.ok(handleListenerSupports({ hostname: "127.0.0.1", port: 0 }));
+  assert.ok(handleListenerSupports({ hostname: "::1", port: 0 }));
+  assert.ok(!handleListenerSupports({ hostname: "localhost", port: 0 }));
+  // listeners.tcp.nativeHandle: false
+  assert.ok(!handleListenerSupports({ hostname: "127.0.0.1", port: 0, nativeHandle: false }));
+  assert.ok(
+    !handleListenerSupports({ hostname: "127.0.0.1", port: 0, proxyProtocol: { timeout: 1000 } }),
+  );
 });

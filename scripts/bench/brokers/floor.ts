@@ -1,7 +1,7 @@
 /**
  * The runtime floor (`--brokers floor`, see `floor/floor_broker.ts`): not an MQTT broker, a reference
  * for what Deno itself costs per idle connection. Runs with the V8 flags Perch runs with, and only
- * the connection scenario.
+ * the connection scenario; `FLOOR_STRATEGY` (inherited by the floor process) picks how it reads.
  *
  * @module
  */
@@ -24,7 +24,11 @@ export class FloorLauncher implements BrokerLauncher {
   async prepare(): Promise<PrepareResult> {
     this.#v8Flags = await perchV8Flags();
     const flags = this.#v8Flags.length > 0 ? `, ${this.#v8Flags.join(" ")}` : "";
-    return { ok: true, version: `runtime floor (deno ${Deno.version.deno}${flags})` };
+    const strategy = Deno.env.get("FLOOR_STRATEGY") ?? "read";
+    return {
+      ok: true,
+      version: `runtime floor (deno ${Deno.version.deno}${flags}, FLOOR_STRATEGY=${strategy})`,
+    };
   }
 
   /** Starts the floor server on port 0 and reads the port it prints. */

@@ -1,8 +1,10 @@
 /**
  * Connections: open N idle MQTT connections (from several generator processes, over loopback addresses
  * 127.0.0.1..N when N exceeds what one address's ephemeral ports allow), measuring the connect rate
- * (CONNECT -> CONNACK per second over all of them) and the broker's RSS growth per connection, overall
- * and over the second half alone.
+ * (CONNECT -> CONNACK per second over all of them) and the broker's RSS growth per connection: overall,
+ * over the second half alone, and as the least-squares slope of the RSS read after each quarter (the
+ * RSS at each step is in the results as `rssAtStep<i>Bytes` at `connectedAtStep<i>` connections), for
+ * planning counts this machine cannot open.
  *
  * @module
  */
@@ -38,6 +40,12 @@ const METRICS: MetricSpec[] = [
   {
     key: "marginalRssPerConnection",
     label: "RSS per connection, second half",
+    unit: "KiB",
+    higherIsBetter: false,
+  },
+  {
+    key: "rssSlopePerConnection",
+    label: "RSS per connection, fitted slope",
     unit: "KiB",
     higherIsBetter: false,
   },
@@ -120,6 +128,41 @@ async function connectPhase(generators: ManagedProcess[], shares: number[]): Pro
   };
 }
 
+/** Connecting is done in this many equal steps, with the broker's RSS read after each. */
+const STEPS = 4;
+
+/**
+ * The least-squares slope of `y` over `x` (bytes per connection), or NaN with fewer than two
+ * distinct points.
+ *
+ * @param points `[x, y]` pairs.
+ * @returns The slope.
+ */
+export function fittedSlope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const meanX = points.reduce((sum, [x]) => sum + x, 0) / n;
+  const meanY = points.reduce((sum, [, y]) => sum + y, 0) / n;
+  let covariance = 0;
+  let variance = 0;
+  for (const [x, y] of points) {
+    covariance += (x - meanX) * (y - meanY);
+    variance += (x - meanX) ** 2;
+  }
+  return variance === 0 ? NaN : covariance / variance;
+}
+
+/** Splits each job's count into `STEPS` shares, so every step opens about as many connections. */
+function stepShares(plan: IdleJob[]): number[][] {
+  return Array.from(
+    { length: STEPS },
+    (_, step) =>
+      plan.map((job) =>
+        Math.floor((job.count * (step + 1)) / STEPS) - Math.floor((job.count * step) / STEPS)
+      ),
+  );
+}
+
 async function measure(count: number, { broker, processes }: CaseContext): Promise<Measurement> {
   const pid = broker.process.pid;
   await delay(SETTLE_MS);
@@ -136,44 +179,53 @@ async function measure(count: number, { broker, processes }: CaseContext): Promi
   try {
     await Promise.all(generators.map((generator) => generator.waitForLine(/^ready$/, 30_000)));
     const generatorPids = generators.map((generator) => generator.pid);
-    const cpuBefore = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
-    // In two halves, with the RSS read between them: the second half's growth is the cost of one
-    // more connection, apart from what a runtime grows once (a JIT runtime's young generation).
-    const firstHalf = plan.map((job) => Math.floor(job.count / 2));
-    const first = await connectPhase(generators, firstHalf);
-    const cpuMid = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
-    await delay(SETTLE_MS);
-    const rssMid = readRssBytes(pid);
-    const cpuResume = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
-    const second = await connectPhase(generators, plan.map((job, i) => job.count - firstHalf[i]));
-    const cpuAfter = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
-    const seconds = first.seconds + second.seconds;
-    const busy = (key: "broker" | "generator") =>
-      (100 * (cpuMid[key] - cpuBefore[key] + cpuAfter[key] - cpuResume[key])) / seconds;
-    const cpu = { broker: busy("broker"), generator: busy("generator") };
-    const connected = first.connected + second.connected;
-    const failed = first.failed + second.failed;
-    await delay(SETTLE_MS);
-    const rssAfter = readRssBytes(pid);
-    const notes = failed === 0 ? [] : [
-      `${failed} of ${count} connections failed, first: ${first.firstError ?? second.firstError}`,
-    ];
-    return {
-      metrics: {
-        connectRate: connected / seconds,
-        rssPerConnection: connected === 0 ? NaN : (rssAfter - rssBefore) / connected / 1024,
-        marginalRssPerConnection: second.connected === 0
-          ? NaN
-          : (rssAfter - rssMid) / second.connected / 1024,
-        connected,
-        failed,
-        rssBeforeBytes: rssBefore,
-        rssMidBytes: rssMid,
-        rssAfterBytes: rssAfter,
-      },
-      cpu,
-      notes,
+    // In steps, with the RSS read (after a settle, outside the timed and CPU-counted part) after
+    // each: the RSS at several counts gives a fitted slope, the cost of one more connection apart
+    // from what a runtime grows once (a JIT runtime's young generation), and the second half's
+    // growth alone.
+    let seconds = 0;
+    let brokerCpu = 0;
+    let generatorCpu = 0;
+    let connected = 0;
+    let failed = 0;
+    let firstError: string | undefined;
+    const samples: [number, number][] = [];
+    for (const shares of stepShares(plan)) {
+      const cpuBefore = { broker: readCpuSeconds(pid), generator: cpuSeconds(generatorPids) };
+      const phase = await connectPhase(generators, shares);
+      brokerCpu += readCpuSeconds(pid) - cpuBefore.broker;
+      generatorCpu += cpuSeconds(generatorPids) - cpuBefore.generator;
+      seconds += phase.seconds;
+      connected += phase.connected;
+      failed += phase.failed;
+      firstError ??= phase.firstError;
+      await delay(SETTLE_MS);
+      samples.push([connected, readRssBytes(pid)]);
+    }
+    const cpu = { broker: (100 * brokerCpu) / seconds, generator: (100 * generatorCpu) / seconds };
+    const rssAfter = samples[samples.length - 1][1];
+    const [midConnected, rssMid] = samples[STEPS / 2 - 1];
+    const notes = failed === 0
+      ? []
+      : [`${failed} of ${count} connections failed, first: ${firstError}`];
+    const metrics: Record<string, number> = {
+      connectRate: connected / seconds,
+      rssPerConnection: connected === 0 ? NaN : (rssAfter - rssBefore) / connected / 1024,
+      marginalRssPerConnection: connected === midConnected
+        ? NaN
+        : (rssAfter - rssMid) / (connected - midConnected) / 1024,
+      rssSlopePerConnection: fittedSlope(samples) / 1024,
+      connected,
+      failed,
+      rssBeforeBytes: rssBefore,
+      rssMidBytes: rssMid,
+      rssAfterBytes: rssAfter,
     };
+    samples.forEach(([at, rss], i) => {
+      metrics[`connectedAtStep${i + 1}`] = at;
+      metrics[`rssAtStep${i + 1}Bytes`] = rss;
+    });
+    return { metrics, cpu, notes };
   } finally {
     await Promise.all(generators.map(async (generator) => {
       await generator.writeLine("close").catch(() => {});

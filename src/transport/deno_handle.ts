@@ -1,0 +1,459 @@
+/**
+ * Plain TCP on Deno through the native stream handle under `node:net` (the `TCP` class of the
+ * `tcp_wrap` binding, reached with `process.binding`), not through `Deno.Conn`.
+ *
+ * Why: a `Deno.Conn` only learns of input through a pending `read()`, and one pending read per
+ * idle connection costs ~3 KiB of RSS (the op's future, its promise and buffer; measured with the
+ * bench's floor server, `FLOOR_STRATEGY=read` against `none`). The native handle is told by the
+ * runtime when its socket is readable and then reads into a buffer of the size that arrived: an
+ * idle connection holds no read, no promise and no buffer (2.4 KiB per idle connection at 10,000
+ * against 5.0 for `Deno.Conn`, `FLOOR_STRATEGY=handle`). `node:net` itself sits on this handle but
+ * adds a stream object per socket (4.1 KiB).
+ *
+ * The binding is not a public API of Deno: {@linkcode handleBinding} checks for every member used
+ * and `deno_sockets.ts` falls back to `Deno.listen` when one is missing. The calling convention is
+ * Node's (libuv style): callbacks with a status (0 or a negative errno), the byte count of a read
+ * in a shared state array, no `oncomplete` for a write done at once.
+ *
+ * Known limit (Deno 2.9.6): out of file descriptors, the runtime's accept fails without calling
+ * `onconnection` and the listener announces nothing again, even once descriptors are free; the
+ * operator keeps `limits.maxConnections` below the open-file limit. Accepting with `Deno.listen`
+ * and moving the socket over (`openFromRid`) is no way out: closing the `Deno.Conn` shuts it down.
+ *
+ * @module
+ */
+
+import { isIP } from "node:net";
+import process from "node:process";
+import type { TcpListenOptions } from "./sockets.ts";
+import type {
+  AcceptHandler,
+  Connection,
+  ConnectionHandler,
+  Listener,
+  TransportKind,
+} from "./transport.ts";
+import { WriteQueue } from "./write_queue.ts";
+
+/** As in `deno_connection.ts`: after a close, input is drained this long before the socket closes. */
+const LINGER_MS = 2_000;
+const LINGER_MAX_BYTES = 64 * 1024;
+/** libuv's end-of-stream status. */
+const UV_EOF = -4095;
+const BACKLOG = 511;
+/** Read statuses that mean the peer went away: reported as a plain close. */
+const PEER_GONE = new Set(["ECONNRESET", "EPIPE", "ENOTCONN", "ECANCELED", "EBADF"]);
+
+/** The native socket handle, as far as it is used here. */
+interface NativeSocket {
+  onread: ((this: NativeSocket, buffer: ArrayBuffer | undefined) => void) | null;
+  /** The connection reading it (set by `HandleConnection`). */
+  owner?: HandleConnection;
+  onconnection: ((status: number) => void) | null;
+  bind(host: string, port: number): number;
+  bind6(host: string, port: number, flags: number): number;
+  listen(backlog: number): number;
+  accept(socket: NativeSocket): number;
+  getsockname(out: { address?: string; port?: number }): number;
+  getpeername(out: { address?: string; port?: number }): number;
+  setNoDelay(noDelay: boolean): number;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(request: NativeRequest, bytes: Uint8Array): number;
+  shutdown(request: NativeRequest): number;
+  close(callback?: () => void): void;
+}
+
+/** A write or shutdown request: `oncomplete(status)` when done. */
+interface NativeRequest {
+  handle: NativeSocket;
+  oncomplete: (status: number) => void;
+}
+
+/** What is used of the bindings. */
+export interface HandleBinding {
+  newSocket(): NativeSocket;
+  newServer(): NativeSocket;
+  newWrite(): NativeRequest;
+  newShutdown(): NativeRequest;
+  /** Byte count (or negative status) of the read being delivered. */
+  readResult(): number;
+  /** Offset of the read's bytes in the buffer delivered. */
+  readOffset(): number;
+  /** Whether the last write is still in progress (its `oncomplete` will follow). */
+  lastWriteAsync(): boolean;
+  /** The message of a negative status. */
+  message(status: number): string;
+}
+
+let binding: HandleBinding | null | undefined;
+
+/**
+ * The native handle's bindings, or `null` when this runtime does not have them all (not Deno, or a
+ * Deno whose internals changed).
+ */
+export function handleBinding(): HandleBinding | null {
+  if (binding !== undefined) return binding;
+  binding = null;
+  try {
+    if (!("Deno" in globalThis) || "Bun" in globalThis) return null;
+    const bind = (process as unknown as { binding?: (name: string) => Record<string, unknown> })
+      .binding;
+    if (typeof bind !== "function") return null;
+    const tcp = bind("tcp_wrap");
+    const stream = bind("stream_wrap");
+    const uv = bind("uv");
+    const TCP = tcp.TCP as new (type: number) => NativeSocket;
+    const constants = tcp.constants as { SOCKET: number; SERVER: number };
+    const WriteWrap = stream.WriteWrap as new () => NativeRequest;
+    const ShutdownWrap = stream.ShutdownWrap as new () => NativeRequest;
+    const state = stream.streamBaseState as Int32Array;
+    const readBytes = stream.kReadBytesOrError as number;
+    const readOffset = stream.kArrayBufferOffset as number;
+    const lastAsync = stream.kLastWriteWasAsync as number;
+    const errname = uv.errname as ((status: number) => string) | undefined;
+    if (
+      typeof TCP !== "function" || typeof WriteWrap !== "function" ||
+      typeof ShutdownWrap !== "function" || !(state instanceof Int32Array) ||
+      typeof constants?.SOCKET !== "number" || typeof constants?.SERVER !== "number" ||
+      ![readBytes, readOffset, lastAsync].every((i) => Number.isInteger(i))
+    ) return null;
+    const proto = TCP.prototype as Record<string, unknown>;
+    const methods = [
+      "bind",
+      "bind6",
+      "listen",
+      "accept",
+      "getsockname",
+      "getpeername",
+      "setNoDelay",
+      "readStart",
+      "readStop",
+      "writeBuffer",
+      "shutdown",
+      "close",
+    ];
+    if (!methods.every((name) => typeof proto[name] === "function")) return null;
+    binding = {
+      newSocket: () => new TCP(constants.SOCKET),
+      newServer: () => new TCP(constants.SERVER),
+      newWrite: () => new WriteWrap(),
+      newShutdown: () => new ShutdownWrap(),
+      readResult: () => state[readBytes],
+      readOffset: () => state[readOffset],
+      lastWriteAsync: () => state[lastAsync] !== 0,
+      message: (status) => {
+        try {
+          return errname?.(status) ?? `error ${status}`;
+        } catch {
+          return `error ${status}`;
+        }
+      },
+    };
+  } catch {
+    binding = null;
+  }
+  return binding;
+}
+
+/**
+ * Whether {@linkcode HandleListener} can listen with these options: not turned off
+ * (`nativeHandle: false`), the bindings are there, the host is an IP address (the handle does not
+ * resolve names) and no PROXY header is expected (that path reads through `Deno.Conn`).
+ */
+export function handleListenerSupports(options: TcpListenOptions): boolean {
+  return options.nativeHandle !== false && handleBinding() !== null &&
+    isIP(options.hostname) !== 0 && options.proxyProtocol === undefined;
+}
+
+/** A plain TCP listener over the native handle, feeding each connection to `accept`. */
+export class HandleListener implements Listener {
+  readonly kind: TransportKind = "tcp";
+  readonly hostname: string;
+  readonly port: number;
+  #server: NativeSocket;
+  #closed = false;
+
+  private constructor(server: NativeSocket, hostname: string, port: number) {
+    this.#server = server;
+    this.hostname = hostname;
+    this.port = port;
+  }
+
+  /**
+   * Listens for plain TCP connections; throws when the address cannot be bound.
+   * Check {@linkcode handleListenerSupports} first.
+   */
+  static tcp(options: TcpListenOptions, accept: AcceptHandler): HandleListener {
+    const native = handleBinding();
+    if (native === null) throw new Error("the native TCP handle is not available");
+    const server = native.newServer();
+    const host = options.hostname;
+    const failed = (status: number, what: string) => {
+      server.close();
+      return new Error(`${what} ${host}:${options.port}: ${native.message(status)}`);
+    };
+    let status = isIP(host) === 6
+      ? server.bind6(host, options.port, 0)
+      : server.bind(host, options.port);
+    if (status !== 0) throw failed(status, "cannot bind");
+    status = server.listen(BACKLOG);
+    if (status !== 0) throw failed(status, "cannot listen on");
+    const address: { address?: string; port?: number } = {};
+    server.getsockname(address);
+    const listener = new HandleListener(server, address.address ?? host, address.port ?? 0);
+    const onAcceptError = options.onAcceptError ?? (() => {});
+    server.onconnection = (status) => {
+      if (status !== 0) return onAcceptError(new Error(`accept failed: ${native.message(status)}`));
+      const socket = native.newSocket();
+      const accepted = server.accept(socket);
+      if (accepted !== 0) {
+        return onAcceptError(new Error(`accept failed: ${native.message(accepted)}`));
+      }
+      try {
+        new HandleConnection(native, socket).start(accept);
+      } catch (err) {
+        // One bad connection must not stop the listener.
+        socket.close();
+        onAcceptError(err as Error);
+      }
+    };
+    return listener;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.onconnection = null;
+    this.#server.close();
+  }
+}
+
+/**
+ * A `Connection` over the native handle. Reads are pushed by the runtime (`onread`), each into a
+ * fresh buffer of the size read, so chunks are never reused (the zero-copy contract) and an idle
+ * connection holds no buffer. `pause()` stops reading at the socket (TCP pushes back). Writes are
+ * queued as in `DenoConnection`: collected during a turn, flushed once from a microtask, at most one
+ * native write in flight.
+ */
+export class HandleConnection implements Connection {
+  readonly kind: TransportKind = "tcp";
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly peerCertificate = undefined;
+  #native: HandleBinding;
+  #socket: NativeSocket;
+  #handler: ConnectionHandler | undefined;
+  /** Created on the first write: an idle connection that never wrote holds none. */
+  #queue: WriteQueue | undefined;
+  #writingBytes = 0;
+  #flushScheduled = false;
+  #paused = false;
+  /** 0 open; 1 closing (flushing, then lingering); 2 closed. */
+  #state = 0;
+  #lingering = false;
+  #discarded = 0;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #error: Error | undefined;
+
+  constructor(native: HandleBinding, socket: NativeSocket) {
+    this.#native = native;
+    this.#socket = socket;
+    const peer: { address?: string; port?: number } = {};
+    socket.getpeername(peer);
+    this.remoteAddress = peer.address ?? "";
+    this.remotePort = peer.port ?? 0;
+    socket.setNoDelay(true);
+  }
+
+  get bufferedBytes(): number {
+    return (this.#queue?.bytes ?? 0) + this.#writingBytes;
+  }
+
+  /** Starts reading, delivering events to the handler the broker returns. */
+  start(accept: AcceptHandler): void {
+    this.#handler = accept(this);
+    // One function for every socket rather than a closure each: it finds its connection.
+    this.#socket.owner = this;
+    this.#socket.onread = onHandleRead;
+    if (this.#state === 0 && !this.#paused) this.#socket.readStart();
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#state !== 0) return;
+    (this.#queue ??= new WriteQueue()).push(bytes);
+    this.#scheduleFlush();
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    if (this.#state !== 2) this.#socket.readStop();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#state !== 2 && this.#handler !== undefined) this.#socket.readStart();
+  }
+
+  close(): void {
+    if (this.#state !== 0) return;
+    this.#state = 1;
+    if (this.bufferedBytes === 0) this.#linger();
+    else this.#scheduleFlush();
+  }
+
+  destroy(): void {
+    this.#queue?.clear();
+    this.#finish();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#writingBytes !== 0) return;
+    this.#flushScheduled = true;
+    toFlush.push(this);
+    if (toFlush.length === 1) queueMicrotask(flushAll);
+  }
+
+  /**
+   * Writes queued buffers one at a time, synchronously while the native writes complete at once.
+   * Called by {@linkcode flushAll}.
+   */
+  flush(): void {
+    if (!this.#flushScheduled) return;
+    this.#flushScheduled = false;
+    this.#flushNow();
+  }
+
+  #flushNow(): void {
+    const queue = this.#queue;
+    while (this.#state !== 2 && this.#writingBytes === 0) {
+      const data = queue?.take();
+      if (data === undefined) break;
+      this.#writingBytes = data.length;
+      const request = this.#native.newWrite();
+      request.handle = this.#socket;
+      let done = false;
+      request.oncomplete = (status) => {
+        if (done) return;
+        done = true;
+        this.#written(status);
+        if (status === 0) this.#flushNow();
+      };
+      const status = this.#socket.writeBuffer(request, data);
+      if (status !== 0) {
+        done = true;
+        this.#written(status);
+        return;
+      }
+      if (this.#native.lastWriteAsync()) return; // oncomplete follows.
+      done = true;
+      this.#written(0);
+    }
+    if (this.#state === 2 || this.#writingBytes !== 0) return;
+    if (this.#queue?.bytes === 0) {
+      // An idle connection keeps no queue.
+      this.#queue = undefined;
+      this.#handler?.onDrain?.();
+    }
+    if (this.#state === 1) this.#linger();
+  }
+
+  #written(status: number): void {
+    this.#writingBytes = 0;
+    if (status !== 0) {
+      // A failed write means the peer is gone.
+      this.destroy();
+      return;
+    }
+    this.#queue?.written();
+  }
+
+  /** Bytes arrived, or the stream ended (`buffer` undefined). Called by {@linkcode onHandleRead}. */
+  onRead(buffer: ArrayBuffer | undefined): void {
+    if (this.#state === 2) return;
+    const n = this.#native.readResult();
+    if (buffer === undefined || n < 0) {
+      const reason = n < 0 ? this.#native.message(n) : "";
+      // As for `Deno.Conn`: the peer going away is a close, not an error.
+      if (n !== UV_EOF && n < 0 && !PEER_GONE.has(reason)) {
+        this.#error = new Error(`read failed: ${reason}`);
+      }
+      this.#finish();
+      return;
+    }
+    if (n === 0) return;
+    if (this.#state === 1) {
+      // Closing: what the peer still sends is read only so it does not turn into a reset.
+      this.#discarded += n;
+      if (this.#discarded > LINGER_MAX_BYTES) this.#finish();
+      return;
+    }
+    try {
+      this.#handler!.onData(new Uint8Array(buffer, this.#native.readOffset(), n));
+    } catch (err) {
+      this.#error = err as Error;
+      this.destroy();
+    }
+  }
+
+  /** Everything was sent: shut the write side, drain input for a bounded while, then close. */
+  #linger(): void {
+    if (this.#state === 2 || this.#lingering) return;
+    this.#lingering = true;
+    const request = this.#native.newShutdown();
+    request.handle = this.#socket;
+    request.oncomplete = () => {};
+    if (this.#socket.shutdown(request) !== 0) {
+      this.#finish(); // The peer is gone already.
+      return;
+    }
+    this.#lingerTimer = setTimeout(() => this.#finish(), LINGER_MS);
+    // Input held back by a pause would otherwise stay unread.
+    if (this.#paused) {
+      this.#paused = false;
+      this.#socket.readStart();
+    }
+  }
+
+  /** Closes the socket and reports the close once. */
+  #finish(): void {
+    if (this.#state === 2) return;
+    this.#state = 2;
+    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
+    this.#queue = undefined;
+    this.#writingBytes = 0;
+    this.#socket.onread = null;
+    this.#socket.owner = undefined;
+    this.#socket.close();
+    const handler = this.#handler;
+    const error = this.#error;
+    this.#error = undefined;
+    // Later, as a `Deno.Conn` read loop would: not from inside the broker's own destroy().
+    if (handler !== undefined) queueMicrotask(() => handler.onClose(error));
+  }
+}
+
+/** Connections with writes queued since the last flush. */
+let toFlush: HandleConnection[] = [];
+
+/**
+ * Flushes every connection written to since the last flush. Runs from a microtask, and after each
+ * read: the runtime delivers all reads of one poll (up to a megabyte and more over many
+ * connections) before it runs microtasks, and what they answer must go out between them, as with
+ * `Deno.Conn` (where every read resumes a promise), or write queues pass their bounds.
+ */
+function flushAll(): void {
+  while (toFlush.length > 0) {
+    const connections = toFlush;
+    toFlush = [];
+    for (const connection of connections) connection.flush();
+  }
+}
+
+/** The `onread` of every socket: hands the read to the socket's connection, then flushes. */
+function onHandleRead(this: NativeSocket, buffer: ArrayBuffer | undefined): void {
+  this.owner?.onRead(buffer);
+  flushAll();
+}
