@@ -253,8 +253,8 @@ const tcpListener = section({
   host: listenHost(),
   port: integer(1883, "TCP port; 0 picks any free port.", { min: 0, max: 65535 }),
   nativeHandle: boolean(
-    true,
-    "On Deno, read and write connections through the runtime's native stream handle (no pending read per idle connection: ~3 KiB less each) when the host is an IP address and `proxyProtocol` is off. Out of file descriptors, that listener stops accepting for good; `false` reads through Deno's socket objects, whose listener logs the failure and accepts again. Bun ignores it.",
+    false,
+    "On Deno, read and write connections through the runtime's native stream handle (no pending read per idle connection: ~3 KiB less each) when the host is an IP address and `proxyProtocol` is off. Off by default: out of file descriptors, that listener stops accepting for good (Deno 2.9), where Deno's socket objects, used otherwise, log the failure and accept again; turn it on only with an open-file limit well above `limits.maxConnections`. Bun ignores it.",
   ),
   proxyProtocol,
 }, "The MQTT over TCP listener.");

@@ -157,12 +157,12 @@ export function handleBinding(): HandleBinding | null {
 }
 
 /**
- * Whether {@linkcode HandleListener} can listen with these options: not turned off
- * (`nativeHandle: false`), the bindings are there, the host is an IP address (the handle does not
+ * Whether {@linkcode HandleListener} can listen with these options: asked for
+ * (`nativeHandle: true`), the bindings are there, the host is an IP address (the handle does not
  * resolve names) and no PROXY header is expected (that path reads through `Deno.Conn`).
  */
 export function handleListenerSupports(options: TcpListenOptions): boolean {
-  return options.nativeHandle !== false && handleBinding() !== null &&
+  return options.nativeHandle === true && handleBinding() !== null &&
     isIP(options.hostname) !== 0 && options.proxyProtocol === undefined;
 }
 

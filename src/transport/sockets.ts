@@ -36,7 +36,7 @@ export interface TcpListenOptions extends ListenAddress {
   onAcceptError?: (error: Error) => void;
   /**
    * On Deno: move connections onto the runtime's native stream handle where possible (default
-   * true; see `deno_handle.ts`). Ignored on Bun.
+   * false; see `deno_handle.ts`). Ignored on Bun.
    */
   nativeHandle?: boolean;
   /** Read a PROXY protocol header first (TCP only: on TLS it would precede the handshake). */

@@ -513,13 +513,15 @@ testBoth("DenoConnection closes and reports the error when onData throws", async
   });
 });
 
-Deno.test("Deno's plain TCP listens through the native handle for IP addresses without PROXY", () => {
-  assert.ok(handleListenerSupports({ hostname: "127.0.0.1", port: 0 }));
-  assert.ok(handleListenerSupports({ hostname: "::1", port: 0 }));
-  assert.ok(!handleListenerSupports({ hostname: "localhost", port: 0 }));
-  // listeners.tcp.nativeHandle: false
+Deno.test("Deno's plain TCP listens through the native handle only when asked, for IP addresses without PROXY", () => {
+  const asked = { port: 0, nativeHandle: true };
+  assert.ok(handleListenerSupports({ ...asked, hostname: "127.0.0.1" }));
+  assert.ok(handleListenerSupports({ ...asked, hostname: "::1" }));
+  assert.ok(!handleListenerSupports({ ...asked, hostname: "localhost" }));
+  // listeners.tcp.nativeHandle: false, the default
+  assert.ok(!handleListenerSupports({ hostname: "127.0.0.1", port: 0 }));
   assert.ok(!handleListenerSupports({ hostname: "127.0.0.1", port: 0, nativeHandle: false }));
   assert.ok(
-    !handleListenerSupports({ hostname: "127.0.0.1", port: 0, proxyProtocol: { timeout: 1000 } }),
+    !handleListenerSupports({ ...asked, hostname: "127.0.0.1", proxyProtocol: { timeout: 1000 } }),
   );
 });
