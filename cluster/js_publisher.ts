@@ -58,6 +58,7 @@ export class JsPublishError extends Error {
 const STREAM_KEY = new TextEncoder().encode('{"stream":"');
 const SEQ_KEY = new TextEncoder().encode('"seq":');
 const DUPLICATE_KEY = new TextEncoder().encode('"duplicate":');
+const ERROR_KEY = new TextEncoder().encode('"error"');
 
 /** Where `key` starts in `data` at or after `from`, or -1. */
 function indexOfBytes(data: Uint8Array, key: Uint8Array, from: number): number {
@@ -98,7 +99,8 @@ function plainAck(data: Uint8Array): JsPubAck | undefined {
   const digits = i;
   for (let c = data[i]; c >= 48 && c <= 57; c = data[++i]) seq = seq * 10 + (c - 48);
   if (i === digits || (data[i] !== 0x2c && data[i] !== 0x7d)) return undefined;
-  // Only these keys are expected; any other (an error above all) goes to the JSON parser.
+  // Only these keys are expected; an error goes to the JSON parser.
+  if (indexOfBytes(data, ERROR_KEY, 0) !== -1) return undefined;
   let same = end - n === lastStreamBytes.length;
   for (let j = 0; same && j < lastStreamBytes.length; j++) {
     same = data[n + j] === lastStreamBytes[j];
@@ -107,7 +109,6 @@ function plainAck(data: Uint8Array): JsPubAck | undefined {
     lastStreamBytes = new Uint8Array(data.subarray(n, end));
     lastStream = decoder.decode(lastStreamBytes);
   }
-  if (indexOfBytes(data, ERROR_KEY, 0) !== -1) return undefined;
   // nats-server writes `"duplicate": true` (with a space), which is not left to chance here.
   let duplicate = false;
   let d = indexOfBytes(data, DUPLICATE_KEY, n);
@@ -118,8 +119,6 @@ function plainAck(data: Uint8Array): JsPubAck | undefined {
   }
   return { stream: lastStream, seq, duplicate };
 }
-
-const ERROR_KEY = new TextEncoder().encode('"error"');
 
 interface Waiting {
   resolve: (ack: JsPubAck) => void;

@@ -571,32 +571,34 @@ export class NatsNodeRegistry implements NodeRegistry {
       this.#beat().catch(() => {});
       return;
     }
-    const sinceAway = this.#shared.clock.now() - this.#backFromNatsAt;
-    if (this.#natsAway || sinceAway < this.#leaseMs) {
-      // Leases lapse on the server while NATS is away, though their nodes ran on: judge this one
-      // only once a live node had a whole lease to beat again.
-      const wait = this.#natsAway ? this.#leaseMs : this.#leaseMs - sinceAway;
-      const timer = setTimeout(() => {
-        this.#pendingLosses.delete(timer);
-        this.#confirmLost(entry.key, lost.info);
-      }, wait);
-      this.#pendingLosses.add(timer);
-      return;
-    }
-    this.#confirmLost(entry.key, lost.info);
+    const grace = this.#leaseGraceMs();
+    if (grace > 0) this.#judgeLater(entry.key, lost.info, grace);
+    else this.#confirmLost(entry.key, lost.info);
   }
 
+  /**
+   * How long a lapsed lease is not yet judged: leases lapse on the server while NATS is away,
+   * though their nodes ran on, so a live node first gets a whole lease from NATS's return to beat
+   * again (a whole lease while NATS is still away).
+   */
+  #leaseGraceMs(): number {
+    if (this.#natsAway) return this.#leaseMs;
+    return Math.max(0, this.#leaseMs - (this.#shared.clock.now() - this.#backFromNatsAt));
+  }
+
+  #judgeLater(key: string, info: NodeInfo, waitMs: number): void {
+    const timer = setTimeout(() => {
+      this.#pendingLosses.delete(timer);
+      this.#confirmLost(key, info);
+    }, waitMs);
+    this.#pendingLosses.add(timer);
+  }
+
+  /** A node whose lease lapsed is lost unless it beat again meanwhile (or NATS is away again). */
   #confirmLost(key: string, info: NodeInfo): void {
     const back = this.#known.get(key);
     if (back && back.info.startedAt === info.startedAt) return;
-    if (this.#natsAway) {
-      const timer = setTimeout(() => {
-        this.#pendingLosses.delete(timer);
-        this.#confirmLost(key, info);
-      }, this.#leaseMs);
-      this.#pendingLosses.add(timer);
-      return;
-    }
+    if (this.#natsAway) return this.#judgeLater(key, info, this.#leaseMs);
     for (const listener of this.#lostListeners) listener(info);
   }
 
@@ -660,9 +662,9 @@ export class NatsNodeRegistry implements NodeRegistry {
     return guarded("nodes.isAlive", async () => {
       if ((await this.#nodes.get(keyToken(nodeId))) !== undefined) return true;
       // Just back from an outage of NATS, a live node may not have beaten again yet.
-      const sinceAway = this.#shared.clock.now() - this.#backFromNatsAt;
-      if (sinceAway >= this.#leaseMs) return false;
-      await new Promise((resolve) => setTimeout(resolve, this.#leaseMs - sinceAway));
+      const grace = this.#leaseGraceMs();
+      if (grace === 0) return false;
+      await new Promise((resolve) => setTimeout(resolve, grace));
       return (await this.#nodes.get(keyToken(nodeId))) !== undefined;
     });
   }

@@ -821,6 +821,7 @@ export class NatsQueueStore implements QueueStore {
     qids: string[],
   ): Promise<PublishOutcome> {
     const { promise, resolve } = Promise.withResolvers<PublishOutcome>();
+    const now = Date.now();
     const waiting: WaitingPublish = {
       message,
       msgID,
@@ -828,10 +829,9 @@ export class NatsQueueStore implements QueueStore {
       qids,
       refused: new Set(),
       over: undefined,
-      since: Date.now(),
+      since: now,
       done: resolve,
     };
-    const now = Date.now();
     for (const qid of qids) {
       let wait = this.#waits.get(qid);
       if (!wait) {
@@ -1503,7 +1503,7 @@ class NatsQueueHandle implements QueueHandle {
               this.#held.delete(seq);
               this.#credit++;
               if (held) {
-                this.#store.shared.nc.publish(held.reply, ACK);
+                this.#store.shared.pub.publish(held.reply, ACK);
                 this.#store.acknowledged(this.#qid, held.size, false);
               }
               continue;
@@ -1597,11 +1597,6 @@ class NatsQueueHandle implements QueueHandle {
     };
   }
 
-  /**
-   * Counts every pull still waiting as lost and asks for that credit again (after a reconnection,
-   * or when the server stayed silent past a pull's expiry). Were a pull not lost after all, its
-   * messages would only come beyond the credit; a 408 answering it lowers nothing below zero.
-   */
   /** Pulls again shortly (an election may still be under way). */
   #retryPull(): void {
     if (this.#closed || this.#retry !== undefined) return;
@@ -1612,6 +1607,11 @@ class NatsQueueHandle implements QueueHandle {
     this.#retryMs = Math.min(2 * this.#retryMs, PULL_RETRY_MAX_MS);
   }
 
+  /**
+   * Counts every pull still waiting as lost and asks for that credit again (after a reconnection,
+   * or when the server stayed silent past a pull's expiry). Were a pull not lost after all, its
+   * messages would only come beyond the credit; a 408 answering it lowers nothing below zero.
+   */
   pullAgain(): void {
     if (this.#closed || this.#outstanding === 0) return;
     this.#outstanding = 0; // What the next pull asks for is computed from the credit again.
