@@ -46,6 +46,7 @@ import type {
   SessionStore,
   StoredSession,
 } from "./backbone.ts";
+import { DONE } from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 
 /**
@@ -369,8 +370,8 @@ class MemoryQueue implements QueueState {
    * it does (so a client that reconnects and takes its window again and again holds nobody up).
    */
   #stalled = false;
-  /** Publishes waiting for room (`whenFull: "wait"`), in order; each resolves to stored or not. */
-  readonly waiting = new Fifo<{ message: Message; done: (stored: boolean) => void }>();
+  /** Publishes waiting for room (`whenFull: "wait"`), in order; each told stored or not. */
+  readonly waiting = new Fifo<{ message: Message; capture: CaptureWait }>();
   #waitTimer: TimerId | undefined = undefined;
   /** Ms the subscriber was seen acknowledging nothing while publishes waited (see `#look`). */
   #silentMs = 0;
@@ -390,14 +391,14 @@ class MemoryQueue implements QueueState {
    * Stores a message unless its bound would be exceeded, or the store's global ceiling while this
    * queue is not draining: one whose subscriber keeps acknowledging still takes it, so it is not
    * punished for the ones that do not. A full queue that waits (`whenFull: "wait"`) and drains
-   * answers with a promise settled when the message is stored, or refused after all.
+   * answers {@linkcode WAIT}: the caller then hands the message to {@linkcode park}.
    */
-  offer(message: Message): boolean | Promise<boolean> {
+  offer(message: Message): boolean | typeof WAIT {
     const size = message.payload.length;
     if (this.#total.bytes + size > this.#total.limit && !this.#keepingUp()) return false;
     if (this.waiting.length > 0 || !this.#hasRoom(size)) {
       if (this.limits.whenFull !== "wait" || !this.#mayWait()) return false;
-      return this.#wait(message);
+      return WAIT;
     }
     this.#store(message);
     return true;
@@ -407,11 +408,11 @@ class MemoryQueue implements QueueState {
     return this.messages < this.limits.maxMessages && this.bytes + size <= this.limits.maxBytes;
   }
 
-  #wait(message: Message): Promise<boolean> {
-    const { promise, resolve } = Promise.withResolvers<boolean>();
-    this.waiting.push({ message, done: resolve });
+  /** Puts a message {@linkcode offer} answered {@linkcode WAIT} for in line for room. */
+  park(message: Message, capture: CaptureWait): void {
+    capture.remaining++;
+    this.waiting.push({ message, capture });
     this.#armWaitCheck();
-    return promise;
   }
 
   /** Starts looking at the subscriber while publishes wait (see `#look`). */
@@ -460,9 +461,9 @@ class MemoryQueue implements QueueState {
   /** Stores waiting publishes while there is room, in order. */
   #admitWaiting(): void {
     while (this.waiting.length > 0 && this.#hasRoom(this.waiting.peek()!.message.payload.length)) {
-      const { message, done } = this.waiting.shift()!;
+      const { message, capture } = this.waiting.shift()!;
       this.#store(message);
-      done(true);
+      capture.stored();
     }
   }
 
@@ -470,7 +471,7 @@ class MemoryQueue implements QueueState {
   refuseWaiting(): void {
     if (this.#waitTimer !== undefined) this.#total.clock.clearTimeout(this.#waitTimer);
     this.#waitTimer = undefined;
-    while (this.waiting.length > 0) this.waiting.shift()!.done(false);
+    while (this.waiting.length > 0) this.waiting.shift()!.capture.refused(this);
   }
 
   #store(message: Message): void {
@@ -652,7 +653,7 @@ class MemoryQueueHandle implements QueueHandle {
       this.#queue.remove(seq);
       this.#queue.acked();
     }
-    return Promise.resolve();
+    return DONE;
   }
 
   recordPacketId(seq: number, packetId: number): Promise<void> {
@@ -661,7 +662,7 @@ class MemoryQueueHandle implements QueueHandle {
       entry.packetId = packetId;
       this.#queue.changed(entry);
     }
-    return Promise.resolve();
+    return DONE;
   }
 
   release(seq: number): Promise<void> {
@@ -670,7 +671,7 @@ class MemoryQueueHandle implements QueueHandle {
       entry.released = true;
       this.#queue.changed(entry);
     }
-    return Promise.resolve();
+    return DONE;
   }
 
   nak(seq: number): Promise<void> {
@@ -680,11 +681,11 @@ class MemoryQueueHandle implements QueueHandle {
       this.#queue.restore([entry]);
       this.#queue.dispatch();
     }
-    return Promise.resolve();
+    return DONE;
   }
 
   close(pin?: { clientId: string; seqs: number[] }): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.#closed) return DONE;
     this.#closed = true;
     const queue = this.#queue;
     const index = queue.handles.indexOf(this);
@@ -706,7 +707,7 @@ class MemoryQueueHandle implements QueueHandle {
     this.holding.clear();
     queue.restore(returned);
     queue.dispatch();
-    return Promise.resolve();
+    return DONE;
   }
 }
 
@@ -736,6 +737,42 @@ function queueName(key: QueueKey): string {
 }
 
 const NO_NAMES: string[] = [];
+
+/** {@linkcode MemoryQueue.offer}'s answer when the message may wait for room. */
+const WAIT = "wait";
+
+/**
+ * One publish waiting for room in one or more queues: counts what they answer and settles once
+ * all have, with no promise per queue (a publish into a full queue waits on every message of a
+ * busy fan-in, so what each one holds while waiting is kept small).
+ */
+class CaptureWait {
+  /** Queues still to answer, plus one while the capture is still offering it to queues. */
+  remaining = 1;
+  /** Called once every queue answered (set by whoever waits for it). */
+  settle: (captured: Captured) => void = () => {};
+
+  constructor(readonly captured: Captured) {}
+
+  stored(): void {
+    this.captured.queued++;
+    this.#answered();
+  }
+
+  refused(queue: MemoryQueue): void {
+    refused(this.captured, queue);
+    this.#answered();
+  }
+
+  /** The capture offered it to every queue: settles if they all answered already. */
+  offered(): boolean {
+    return --this.remaining === 0;
+  }
+
+  #answered(): void {
+    if (--this.remaining === 0) this.settle(this.captured);
+  }
+}
 
 /** Session and group queues, capturing published messages through a topic trie of their filters. */
 export class MemoryQueueStore implements QueueStore {
@@ -767,14 +804,14 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   /**
-   * Stores a message in every queue whose filters match its topic; a promise when a full queue
-   * waits for room (settled once each of them stored or refused it).
+   * Stores a message in every queue whose filters match its topic; a {@linkcode CaptureWait} when
+   * a full queue waits for room (settled once each of them stored or refused it).
    */
-  capture(message: Message): Captured | Promise<Captured> {
+  capture(message: Message): Captured | CaptureWait {
     const matches = this.#matches.length === 0 ? this.#matches : [];
     this.#capture.match(message.topic, matches);
     const captured: Captured = { queued: 0, full: 0, fullQueues: NO_NAMES };
-    let waits: Promise<void>[] | undefined;
+    let wait: CaptureWait | undefined;
     // A queue matched by several filters takes the message once [MQTT-3.3.4-2].
     const seen = matches.length > 1 ? new Set<MemoryQueue>() : undefined;
     for (const queue of matches) {
@@ -785,15 +822,10 @@ export class MemoryQueueStore implements QueueStore {
       const offered = queue.offer(message);
       if (offered === true) captured.queued++;
       else if (offered === false) refused(captured, queue);
-      else {
-        (waits ??= []).push(offered.then((stored) => {
-          if (stored) captured.queued++;
-          else refused(captured, queue);
-        }));
-      }
+      else queue.park(message, wait ??= new CaptureWait(captured));
     }
     matches.length = 0;
-    return waits === undefined ? captured : Promise.all(waits).then(() => captured);
+    return wait === undefined || wait.offered() ? captured : wait;
   }
 
   setFilters(clientId: string, filters: string[], limits: QueueLimits): Promise<void> {
@@ -988,29 +1020,33 @@ export class MemoryMessageBus implements MessageBus {
     matches.length = 0;
   }
 
-  publish(message: Message, inbound?: InboundKey): Promise<PublishOutcome> {
+  publish(message: Message, inbound?: InboundKey): PublishOutcome | Promise<PublishOutcome> {
     if (inbound && !this.#queues.openInboundId(inbound.clientId, inbound.packetId)) {
-      return Promise.resolve({
+      return {
         queued: 0,
         full: 0,
         fullQueues: NO_NAMES,
         congested: false,
         forwarded: false,
         duplicate: true,
-      });
+      };
     }
     const captured = this.#queues.capture(message);
-    const outcome = ({ queued, full, fullQueues }: Captured): PublishOutcome => ({
+    if (!(captured instanceof CaptureWait)) return this.#outcome(captured);
+    const { promise, resolve } = Promise.withResolvers<PublishOutcome>();
+    captured.settle = (done) => resolve(this.#outcome(done));
+    return promise;
+  }
+
+  #outcome({ queued, full, fullQueues }: Captured): PublishOutcome {
+    return {
       queued,
       full,
       fullQueues,
       congested: this.#queues.congested,
       forwarded: false,
       duplicate: false,
-    });
-    return captured instanceof Promise
-      ? captured.then(outcome)
-      : Promise.resolve(outcome(captured));
+    };
   }
 
   completeInbound(key: InboundKey): Promise<boolean> {

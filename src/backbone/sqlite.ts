@@ -215,7 +215,7 @@ function durableMessages(inner: MemoryMessageBus, durably: Durably): MessageBus 
     removeInterest: (filter, group) => inner.removeInterest(filter, group),
     forward: (message) => inner.forward(message),
     // A duplicate changes nothing, yet waits: the publish that opened the id may not be on disk.
-    publish: (message, inbound) => durably(inner.publish(message, inbound)),
+    publish: (message, inbound) => durably(Promise.resolve(inner.publish(message, inbound))),
     completeInbound: (key) => durably(inner.completeInbound(key)),
     openInbound: (clientId) => inner.openInbound(clientId),
   };

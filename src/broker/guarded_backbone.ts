@@ -10,17 +10,20 @@
  * @module
  */
 
-import type {
-  Backbone,
-  ConfigStore,
-  MessageBus,
-  NodeRegistry,
-  QueueHandle,
-  QueueStore,
-  RetainedStore,
-  SessionStore,
+import {
+  type Backbone,
+  type ConfigStore,
+  DONE,
+  type InboundKey,
+  type MessageBus,
+  type NodeRegistry,
+  type QueueHandle,
+  type QueueStore,
+  type RetainedStore,
+  type SessionStore,
 } from "../backbone/backbone.ts";
 import { BackboneError } from "../backbone/errors.ts";
+import type { Message } from "../domain/types.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
 import { Fifo } from "../util/fifo.ts";
 
@@ -55,10 +58,60 @@ class CallGuard {
     try {
       promise = start();
     } catch (error) {
-      const failure = this.#asFailure(operation, error);
-      this.#options.onFailure(operation, failure);
-      return Promise.reject(failure);
+      return this.#thrown(operation, error);
     }
+    return this.#watch(operation, promise);
+  }
+
+  /**
+   * `start(a, b, c)`, bounded like {@linkcode call}: for the calls made once per message, which
+   * then need no closure of their own.
+   */
+  callWith<A, B, C, T>(
+    operation: string,
+    start: (a: A, b: B, c: C) => Promise<T>,
+    a: A,
+    b: B,
+    c: C,
+  ): Promise<T> {
+    let promise: Promise<T>;
+    try {
+      promise = start(a, b, c);
+    } catch (error) {
+      return this.#thrown(operation, error);
+    }
+    return this.#watch(operation, promise);
+  }
+
+  /**
+   * Like {@linkcode callWith} for a call that may answer with its result itself (it completed at
+   * once, in process): such a result is final and passed on as it is.
+   */
+  callMaybe<A, B, C, T>(
+    operation: string,
+    start: (a: A, b: B, c: C) => T | Promise<T>,
+    a: A,
+    b: B,
+    c: C,
+  ): T | Promise<T> {
+    let result: T | Promise<T>;
+    try {
+      result = start(a, b, c);
+    } catch (error) {
+      return this.#thrown(operation, error);
+    }
+    return result instanceof Promise ? this.#watch(operation, result) : result;
+  }
+
+  #thrown<T>(operation: string, error: unknown): Promise<T> {
+    const failure = this.#asFailure(operation, error);
+    this.#options.onFailure(operation, failure);
+    return Promise.reject(failure);
+  }
+
+  #watch<T>(operation: string, promise: Promise<T>): Promise<T> {
+    // Completed at once (an in-process backbone): nothing to bound or report.
+    if (promise === DONE) return promise;
     return new Promise<T>((resolve, reject) => {
       const call: PendingCall = {
         deadline: this.#options.clock.now() + this.#options.timeoutMs,
@@ -136,6 +189,10 @@ export interface GuardedBackbone extends Backbone {
   stopGuard(): void;
 }
 
+const ackOn = (handle: QueueHandle, seq: number) => handle.ack(seq);
+const publishOn = (messages: MessageBus, message: Message, inbound: InboundKey | undefined) =>
+  messages.publish(message, inbound);
+
 /** Wraps a backbone so that every call is bounded and every failure reported. */
 export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions): GuardedBackbone {
   const guard = new CallGuard(options);
@@ -165,13 +222,14 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
     removeInterest: (filter, group, stored) =>
       g("messages.removeInterest", () => messages.removeInterest(filter, group, stored)),
     forward: (message) => messages.forward(message),
-    publish: (message, inbound) => g("messages.publish", () => messages.publish(message, inbound)),
+    publish: (message, inbound) =>
+      guard.callMaybe("messages.publish", publishOn, messages, message, inbound),
     completeInbound: (key) => g("messages.completeInbound", () => messages.completeInbound(key)),
     openInbound: (clientId) => g("messages.openInbound", () => messages.openInbound(clientId)),
   };
   const guardHandle = (handle: QueueHandle): QueueHandle => ({
     request: (count) => handle.request(count),
-    ack: (seq) => g("queues.ack", () => handle.ack(seq)),
+    ack: (seq) => guard.callWith("queues.ack", ackOn, handle, seq, undefined),
     recordPacketId: (seq, packetId) =>
       g("queues.recordPacketId", () => handle.recordPacketId(seq, packetId)),
     release: (seq) => g("queues.release", () => handle.release(seq)),

@@ -18,6 +18,7 @@ import { InboundTopicAliases, validateTopicName } from "../topic/mod.ts";
 import { Fifo } from "../util/fifo.ts";
 import type { ConnectionControl } from "./connection_control.ts";
 import { TokenBucket } from "./limits.ts";
+import type { PublishResult } from "./publish_pipeline.ts";
 
 /**
  * How long a publisher's input is held when queues are near their global ceiling: long enough to
@@ -248,14 +249,20 @@ export class InboundFlow {
     const inbound = qos === 2
       ? { clientId: connection.info.clientId, packetId: packet.packetId }
       : undefined;
-    pipeline.publishStored(message, inbound, connection.info).then((result) => {
-      // MQTT 5 says why; 3.1.1 has only success, or the connection closing when nothing was stored.
-      ack.reasonCode = connection.protocolVersion === 5 ? result.reasonCode : ReasonCode.Success;
-      ack.reason = result.reason;
-      ack.notStored = result.notStored;
-      this.#flush();
-      if (result.congested) this.#slowDown();
-    });
+    const result = pipeline.publishStored(message, inbound, connection.info);
+    if (result instanceof Promise) result.then((result) => this.#answered(ack, result));
+    else this.#answered(ack, result);
+  }
+
+  /** The pipeline's answer to a QoS 1/2 PUBLISH: its acknowledgement goes out in order. */
+  #answered(ack: PendingAck, result: PublishResult): void {
+    const connection = this.#connection;
+    // MQTT 5 says why; 3.1.1 has only success, or the connection closing when nothing was stored.
+    ack.reasonCode = connection.protocolVersion === 5 ? result.reasonCode : ReasonCode.Success;
+    ack.reason = result.reason;
+    ack.notStored = result.notStored;
+    this.#flush();
+    if (result.congested) this.#slowDown();
   }
 
   /** Holds a 3.1.1 client's input until half its unanswered messages are answered. */

@@ -14,7 +14,7 @@
 
 import { encodePacket, PacketType, protocolError, ReasonCode } from "../codec/mod.ts";
 import type { ProtocolVersion } from "../codec/packets.ts";
-import type { QueuedDelivery, QueueHandle } from "../backbone/backbone.ts";
+import { DONE, type QueuedDelivery, type QueueHandle } from "../backbone/backbone.ts";
 import { isExpired, type Message, type SubscriptionRecord } from "../domain/types.ts";
 import type { ClientInfo } from "../hooks/hooks.ts";
 import { InflightTable } from "../session/inflight_table.ts";
@@ -81,6 +81,8 @@ export interface OutboundParameters {
 }
 
 const NO_DELIVERY_SEQ = 0;
+
+const ignore = () => {};
 
 /** Outbound delivery state of one connection. */
 export class Outbound implements SessionOutbound {
@@ -448,7 +450,9 @@ export class Outbound implements SessionOutbound {
   /** A delivery is done with: its queue forgets it and may hand out one more. */
   #complete(handle: QueueHandle | undefined, seq: number): void {
     if (handle === undefined) return; // A retained message: no queue holds it.
-    handle.ack(seq).catch(() => {}); // A failure is logged by the guard; it is resent later.
+    const acked = handle.ack(seq);
+    // A failure is logged by the guard; it is resent later. DONE cannot fail.
+    if (acked !== DONE) acked.catch(ignore);
     handle.request(1);
   }
 

@@ -16,7 +16,7 @@
  */
 
 import { ReasonCode } from "../codec/mod.ts";
-import type { InboundKey } from "../backbone/backbone.ts";
+import type { InboundKey, PublishOutcome } from "../backbone/backbone.ts";
 import { BackboneError, failureOf } from "../backbone/errors.ts";
 import type { MessageSink, Publisher, SinkOutcome } from "../domain/sink.ts";
 import type { Message } from "../domain/types.ts";
@@ -112,12 +112,35 @@ export class PublishPipeline {
    * A QoS 1/2 message: offered to the sinks, routed live to QoS 0 subscriptions here, stored in
    * every matching queue (and the retained store), then answered; a message a sink took over is
    * answered once that sink has it. With `inbound` (QoS 2 from a client), a packet id already
-   * open for the publisher stores nothing again [MQTT-4.3.3-9].
+   * open for the publisher stores nothing again [MQTT-4.3.3-9]. The result itself, not a
+   * promise, when the backbone stored the message at once.
    */
-  async publishStored(
+  publishStored(
     message: Message,
     inbound?: InboundKey,
     publisher?: Publisher,
+  ): PublishResult | Promise<PublishResult> {
+    if (this.#sinks.length === 0 && !message.retain && inbound === undefined) {
+      // The common case, once per QoS 1 message: one backbone call, answered in this turn when
+      // it stored the message at once; otherwise one reaction, with no async frame or
+      // Promise.all held for as long as the message waits for room in a full queue.
+      const matchedHere = this.#router.route(message);
+      const outcome = this.#context.backbone.messages.publish(message, undefined);
+      if (!(outcome instanceof Promise)) {
+        return this.#result(message, outcome, matchedHere, false, undefined, undefined);
+      }
+      return outcome.then(
+        (outcome) => this.#result(message, outcome, matchedHere, false, undefined, undefined),
+        (error) => this.#notStored(error),
+      );
+    }
+    return this.#publishStored(message, inbound, publisher);
+  }
+
+  async #publishStored(
+    message: Message,
+    inbound: InboundKey | undefined,
+    publisher: Publisher | undefined,
   ): Promise<PublishResult> {
     const taken = this.#sinks.length > 0 ? this.#offerStored(message, publisher) : undefined;
     const result = taken?.exclusive
@@ -172,36 +195,48 @@ export class PublishPipeline {
           retainedFull = true;
         }),
       ]);
-      if (outcome.duplicate) return SUCCESS;
-      const congested = outcome.congested;
-      if (congested) this.#congested();
-      if (retainedFull) {
-        return {
-          reasonCode: ReasonCode.QuotaExceeded,
-          reason: "The retained store is full",
-          notStored: false,
-          congested,
-        };
-      }
-      if (outcome.full > 0) {
-        this.#queueFull(message, outcome.full, outcome.fullQueues);
-        return {
-          reasonCode: ReasonCode.QuotaExceeded,
-          reason: "A subscriber's queue is full",
-          notStored: false,
-          congested,
-        };
-      }
-      if (sinks === "full") return { ...SINK_FULL, congested };
-      const reasonCode = outcome.queued === 0 && matchedHere === 0 && !outcome.forwarded && !taken
-        ? ReasonCode.NoMatchingSubscribers
-        : ReasonCode.Success;
-      return congested || reasonCode !== ReasonCode.Success
-        ? { reasonCode, reason: undefined, notStored: false, congested }
-        : SUCCESS;
+      return this.#result(message, outcome, matchedHere, retainedFull, sinks, taken);
     } catch (error) {
       return this.#notStored(error);
     }
+  }
+
+  /** The answer to the publisher once the store, the retained store and the sinks answered. */
+  #result(
+    message: Message,
+    outcome: PublishOutcome,
+    matchedHere: number,
+    retainedFull: boolean,
+    sinks: SinkOutcome | undefined,
+    taken: Taken | undefined,
+  ): PublishResult {
+    if (outcome.duplicate) return SUCCESS;
+    const congested = outcome.congested;
+    if (congested) this.#congested();
+    if (retainedFull) {
+      return {
+        reasonCode: ReasonCode.QuotaExceeded,
+        reason: "The retained store is full",
+        notStored: false,
+        congested,
+      };
+    }
+    if (outcome.full > 0) {
+      this.#queueFull(message, outcome.full, outcome.fullQueues);
+      return {
+        reasonCode: ReasonCode.QuotaExceeded,
+        reason: "A subscriber's queue is full",
+        notStored: false,
+        congested,
+      };
+    }
+    if (sinks === "full") return { ...SINK_FULL, congested };
+    const reasonCode = outcome.queued === 0 && matchedHere === 0 && !outcome.forwarded && !taken
+      ? ReasonCode.NoMatchingSubscribers
+      : ReasonCode.Success;
+    return congested || reasonCode !== ReasonCode.Success
+      ? { reasonCode, reason: undefined, notStored: false, congested }
+      : SUCCESS;
   }
 
   #notStored(error: unknown): PublishResult {
@@ -217,7 +252,7 @@ export class PublishPipeline {
 
   /** A message the broker makes (a will, an admin publish, `$SYS`): any QoS. */
   publish(message: Message): Promise<PublishResult> {
-    if (message.qos > 0) return this.publishStored(message);
+    if (message.qos > 0) return Promise.resolve(this.publishStored(message));
     this.publishLive(message);
     return Promise.resolve(SUCCESS);
   }

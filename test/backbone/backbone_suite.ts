@@ -704,7 +704,7 @@ export function runBackboneSuite(
     }
     let settled = 0;
     const later = ["3", "4", "5"].map((payload) =>
-      b.messages.publish(qos1("w", payload)).then((outcome) => {
+      Promise.resolve(b.messages.publish(qos1("w", payload))).then((outcome) => {
         settled++;
         return outcome;
       })
@@ -735,7 +735,7 @@ export function runBackboneSuite(
       for (const payload of ["1", "2"]) await b.messages.publish(qos1("w", payload));
       await collector.count(1);
       let outcome: PublishOutcome | undefined;
-      b.messages.publish(qos1("w", "3")).then((o) => outcome = o);
+      Promise.resolve(b.messages.publish(qos1("w", "3"))).then((o) => outcome = o);
       const looks = await looksUntil(clock, () => outcome !== undefined, "refused");
       assert.ok(looks >= 5, `it waited (${looks} looks) before it was refused`);
       assert.deepEqual([outcome!.queued, outcome!.full], [0, 1]);
@@ -751,7 +751,7 @@ export function runBackboneSuite(
       await b.queues.setFilters("w", ["w"], waiting);
       for (const payload of ["1", "2"]) await b.messages.publish(qos1("w", payload));
       let outcome: PublishOutcome | undefined;
-      b.messages.publish(qos1("w", "3")).then((o) => outcome = o);
+      Promise.resolve(b.messages.publish(qos1("w", "3"))).then((o) => outcome = o);
       const looks = await looksUntil(clock, () => outcome !== undefined, "refused");
       assert.ok(looks < 5, `refused without waiting for a second (${looks} looks)`);
       assert.deepEqual([outcome!.queued, outcome!.full], [0, 1]);
