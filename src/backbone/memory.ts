@@ -340,6 +340,9 @@ const LOOK_MS = 100;
  */
 const MAX_LOOK_STEP_MS = 250;
 
+/** Most messages a full queue waits to have room for before it takes in waiting publishes. */
+const ADMIT_BATCH = 64;
+
 /** Most queues named in a publish outcome. */
 const FULL_QUEUES_NAMED = 4;
 
@@ -565,11 +568,24 @@ class MemoryQueue implements QueueState {
     return !this.#stalled && this.handles.length > 0;
   }
 
-  /** An acknowledgement: progress, and room for what waits. */
+  /** An acknowledgement: progress, and room for what waits once a batch of it is free. */
   acked(): void {
     this.lastAck = this.#total.clock.now();
     this.#stalled = false;
-    if (this.waiting.length > 0) this.#admitWaiting();
+    if (this.waiting.length > 0 && this.#roomForBatch()) this.#admitWaiting();
+  }
+
+  /**
+   * Whether a full queue has drained far enough to take in what waits: a sixteenth of its bound
+   * free (at most {@linkcode ADMIT_BATCH} messages). Admitted one per acknowledgement, waiting
+   * publishes were acknowledged to their publishers one at a time, each answer a write of its own
+   * and each next publish a read of its own; in batches they go out together. The subscriber
+   * does not wait for them: its queue still holds fifteen sixteenths of its bound.
+   */
+  #roomForBatch(): boolean {
+    const { maxMessages, maxBytes } = this.limits;
+    return this.messages + Math.min(ADMIT_BATCH, Math.ceil(maxMessages / 16)) <= maxMessages &&
+      this.bytes * 16 <= maxBytes * 15;
   }
 
   remove(seq: number): QueueEntry | undefined {

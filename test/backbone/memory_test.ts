@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import type { Message } from "../../src/backbone/backbone.ts";
+import {
+  DONE,
+  type Message,
+  type PublishOutcome,
+  type QueuedDelivery,
+} from "../../src/backbone/backbone.ts";
 import { BackboneError } from "../../src/backbone/errors.ts";
 import { MemoryBackbone } from "../../src/backbone/memory.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
@@ -115,5 +120,95 @@ Deno.test("MemoryQueueStore hands a delivery to its consumer within the publish,
   // Delivered in the same turn: the subscriber's PUBLISH goes out before the publisher's PUBACK.
   assert.deepEqual(seen, ["t"]);
   await publishing;
+  await handle.close();
+});
+
+/** A QoS 1 message on `topic` whose payload is `n` as text. */
+function numbered(topic: string, n: number): Message {
+  return {
+    topic,
+    payload: new TextEncoder().encode(String(n)),
+    qos: 1,
+    retain: false,
+    properties: undefined,
+    expiresAt: 0,
+    origin: "",
+  };
+}
+
+/**
+ * A waiting queue of `maxMessages` filled by as many publishes, handed out and unacknowledged,
+ * then `waiting` more publishes parked in its line; and the means to acknowledge.
+ */
+async function fullWaitingQueue(maxMessages: number, waiting: number) {
+  const backbone = new MemoryBackbone({ clock: new ManualClock() });
+  await backbone.queues.setFilters("s", ["t"], {
+    maxMessages,
+    maxBytes: 1 << 20,
+    whenFull: "wait",
+  });
+  const delivered: QueuedDelivery[] = [];
+  const handle = await backbone.queues.open(
+    { kind: "session", clientId: "s" },
+    (deliveries) => delivered.push(...deliveries),
+  );
+  handle.request(maxMessages);
+  for (let i = 0; i < maxMessages; i++) {
+    const outcome = backbone.messages.publish(numbered("t", i));
+    // Stored at once: the outcome itself, so the engine answers in the same turn.
+    assert.ok(!(outcome instanceof Promise), `publish ${i} was answered at once`);
+    assert.equal(outcome.queued, 1);
+  }
+  const answers: PublishOutcome[] = [];
+  const parked = Array.from({ length: waiting }, (_, i) => {
+    const outcome = backbone.messages.publish(numbered("t", maxMessages + i));
+    assert.ok(outcome instanceof Promise, "a publish into the full queue waits");
+    return outcome.then((answer) => {
+      answers.push(answer);
+    });
+  });
+  let acked = 0;
+  /** Acknowledges the next `count` deliveries; what waits is answered in the turns after. */
+  const ack = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      assert.equal(handle.ack(delivered[acked++].seq), DONE, "an in-process ack is DONE");
+      handle.request(1);
+    }
+    for (let i = 0; i < 4; i++) await Promise.resolve();
+  };
+  return { backbone, handle, delivered, answers, parked, ack, acked: () => acked };
+}
+
+Deno.test("MemoryQueueStore: a full queue takes in waiting publishes a sixteenth of its bound at a time, in order", async () => {
+  const { handle, delivered, answers, parked, ack, acked } = await fullWaitingQueue(32, 10);
+  await ack(1);
+  assert.equal(answers.length, 0, "one free place of 32 takes in nothing");
+  await ack(1);
+  assert.equal(answers.length, 2, "two free places (32 / 16) take in two");
+  await ack(1);
+  assert.equal(answers.length, 2, "the queue is full again: nothing more until two are free");
+  await ack(1);
+  assert.equal(answers.length, 4);
+  while (acked() < delivered.length) await ack(1);
+  await Promise.all(parked);
+  for (const answer of answers) assert.deepEqual([answer.queued, answer.full], [1, 0]);
+  const payloads = delivered.map((d) => new TextDecoder().decode(d.message.payload));
+  assert.deepEqual(
+    payloads,
+    Array.from({ length: 42 }, (_, i) => String(i)),
+    "none lost, in order",
+  );
+  await handle.close();
+});
+
+Deno.test("MemoryQueueStore: a large full queue takes in waiting publishes 64 at a time", async () => {
+  const { handle, answers, parked, ack } = await fullWaitingQueue(2000, 100);
+  await ack(63);
+  assert.equal(answers.length, 0, "63 free places of 2,000 take in nothing");
+  await ack(1);
+  assert.equal(answers.length, 64, "64 free places take in 64 at once");
+  await ack(64);
+  assert.equal(answers.length, 100);
+  await Promise.all(parked);
   await handle.close();
 });

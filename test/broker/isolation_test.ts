@@ -24,8 +24,9 @@ const IN_FLIGHT = 100;
 function healthy(
   client: TestClient,
   acknowledgeFrom?: Promise<void>,
-): { received: string[]; until: (n: number) => Promise<void> } {
+): { received: string[]; topics: string[]; until: (n: number) => Promise<void> } {
   const received: string[] = [];
+  const topics: string[] = [];
   let notify = () => {};
   let acknowledging = acknowledgeFrom;
   const loop = (async () => {
@@ -43,6 +44,7 @@ function healthy(
       }
       if (packet.type !== PacketType.PUBLISH) continue;
       received.push(text(packet.payload));
+      topics.push(packet.topic);
       if (packet.qos > 0) {
         const ack = {
           type: packet.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC,
@@ -59,6 +61,7 @@ function healthy(
   })();
   return {
     received,
+    topics,
     async until(n: number) {
       while (received.length < n) {
         const arrived = new Promise<boolean>((resolve) => notify = () => resolve(true));
@@ -359,6 +362,44 @@ Deno.test("mqtt.queueFullPolicy wait (the default): a subscriber slower than its
     assert.deepEqual(codes, new Array(total).fill(ReasonCode.Success));
     assert.equal(server.broker.stats.droppedQueueFull, 0);
     await Promise.all([sub.disconnect(), pub.disconnect()]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("mqtt.queueFullPolicy wait: a fan-in into a queue that takes waiting publishes in batches loses nothing and keeps each publisher's order", async () => {
+  // 160 places: a full queue takes in what waits ten at a time; four publishers of both levels
+  // keep it full, each with 100 messages in flight, while the subscriber's window is 4.
+  const server = startBroker({
+    config: { mqtt: { maxInflight: 4, maxQueuedMessages: 160 } },
+  });
+  try {
+    const { client: sub } = await TestClient.connect(server.port, { clientId: "sink" });
+    await sub.subscribe("fan/#", 1);
+    const subscriber = healthy(sub);
+    const publishers = await Promise.all(
+      [4, 5, 4, 5].map((version, i) =>
+        TestClient.connect(server.port, {
+          clientId: `pub${i}`,
+          version: version as ProtocolVersion,
+        })
+      ),
+    );
+    const total = 600;
+    const codes = await Promise.all(
+      publishers.map(({ client }, i) => publishAll(client, `fan/${i}`, total, 1)),
+    );
+    await subscriber.until(4 * total);
+    for (const each of codes) assert.deepEqual(each, new Array(total).fill(ReasonCode.Success));
+    // Each publisher's messages arrive in its order [MQTT-4.6.0-6], none twice, none missing.
+    const byPublisher = new Map<string, string[]>();
+    subscriber.received.forEach((payload, i) => {
+      const topic = subscriber.topics[i];
+      byPublisher.set(topic, [...byPublisher.get(topic) ?? [], payload]);
+    });
+    for (let i = 0; i < 4; i++) assert.deepEqual(byPublisher.get(`fan/${i}`), numbers(total));
+    assert.equal(server.broker.stats.droppedQueueFull, 0);
+    await Promise.all([sub.disconnect(), ...publishers.map(({ client }) => client.disconnect())]);
   } finally {
     await server.close();
   }
