@@ -15,7 +15,7 @@ import { pinnedBrokerCommand } from "../cpu_pinning.ts";
 import { REPO_ROOT } from "../paths.ts";
 import type { ManagedProcess } from "../process_group.ts";
 import type { BrokerLauncher, BrokerStartOptions, PrepareResult, RunningBroker } from "./broker.ts";
-import { perchV8Flags } from "./perch.ts";
+import { taskV8Flags } from "../../deno_tasks.ts";
 
 const ENTRY = "src/main.ts";
 const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
@@ -55,7 +55,7 @@ export class PerchClusterLauncher implements BrokerLauncher {
       return { ok: false, reason: error instanceof Error ? error.message : String(error) };
     }
     if (!this.#denoFlags.some((flag) => flag.startsWith("--v8-flags="))) {
-      this.#denoFlags = [...await perchV8Flags(), ...this.#denoFlags];
+      this.#denoFlags = [...await taskV8Flags("frontend"), ...this.#denoFlags];
     }
     const version = await new Deno.Command(this.#natsServer, { args: ["--version"] }).output();
     const nats = new TextDecoder().decode(version.stdout).trim();
