@@ -726,6 +726,9 @@ export class NatsQueueStore implements QueueStore {
 
   /** Stores a QoS 1/2 message in the stream (see the module doc for what it counts). */
   publish(message: Message, inbound?: InboundKey): Promise<PublishOutcome> {
+    // Without QoS 2 state: #store's failures are backbone errors already (see #storeNow), and
+    // one async layer less per message counts at this rate.
+    if (!inbound) return this.#store(message, undefined);
     return guarded("messages.publish", async () => {
       let msgID: string | undefined;
       let inboundKey: string | undefined;
@@ -1049,7 +1052,7 @@ export class NatsQueueStore implements QueueStore {
       }
     } catch (error) {
       this.#undo(counted, skipped, size);
-      throw error;
+      throw asBackboneError("messages.publish", error);
     } finally {
       for (const ledger of counted) ledger.pending--;
     }

@@ -51,6 +51,8 @@ export type BrokerName = typeof BROKER_NAMES[number];
 export interface LauncherOptions {
   /** Extra `deno run` flags for Perch. */
   perchFlags: string[];
+  /** Where nats-server runs in the perch-nats cases. */
+  natsCpu: "broker" | "generator";
 }
 
 /**
@@ -75,9 +77,9 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
     case "perch-sqlite-batched":
       return new PerchLauncher(name, options.perchFlags);
     case "perch-nats":
-      return new PerchClusterLauncher(name, 1, options.perchFlags);
+      return new PerchClusterLauncher(name, 1, options.perchFlags, options.natsCpu);
     case "perch-nats3":
-      return new PerchClusterLauncher(name, 3, options.perchFlags);
+      return new PerchClusterLauncher(name, 3, options.perchFlags, options.natsCpu);
     case "sink":
       return new SinkLauncher();
     case "floor":
