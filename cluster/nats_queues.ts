@@ -203,6 +203,8 @@ export const MAX_QUEUES = 1_000_000;
 
 /** Headers this backbone puts on stored messages. */
 const SKIP_HEADER = "Perch-Skip";
+/** What a waiting publish that no queue refused passes as refused (never changed). */
+const NONE_REFUSED: ReadonlySet<string> = new Set();
 const MOVED_HEADER = "Perch-Moved";
 const PACKET_ID_HEADER = "Perch-Packet-Id";
 const RELEASED_HEADER = "Perch-Released";
@@ -257,8 +259,8 @@ interface WaitingPublish {
   ttlMs: number | undefined;
   /** Every queue it is stored in (it waits in the line of each). */
   qids: string[];
-  /** Queues that refused it while it waited (stalled, offline, gone). */
-  refused: Set<string>;
+  /** Queues that refused it while it waited (stalled, offline, gone), once one did. */
+  refused: Set<string> | undefined;
   /**
    * Queues that take it over their bound: with other nodes it waited {@linkcode STARVED_MS} while
    * the queue progressed (see `#look`).
@@ -830,7 +832,7 @@ export class NatsQueueStore implements QueueStore {
       msgID,
       ttlMs,
       qids,
-      refused: new Set(),
+      refused: undefined,
       over: undefined,
       since: now,
       done: resolve,
@@ -862,7 +864,7 @@ export class NatsQueueStore implements QueueStore {
     const size = waiting.message.payload.length;
     for (const qid of waiting.qids) {
       if (this.#waits.get(qid)?.line.peek() !== waiting) return false;
-      if (waiting.refused.has(qid) || waiting.over?.has(qid) || !this.#view.has(qid)) continue;
+      if (waiting.refused?.has(qid) || waiting.over?.has(qid) || !this.#view.has(qid)) continue;
       if (this.#looksFull(qid, size) && this.#mayWait(qid)) return false;
     }
     return true;
@@ -889,10 +891,17 @@ export class NatsQueueStore implements QueueStore {
         const size = head.message.payload.length;
         for (const other of head.qids) {
           if (head.over?.has(other) || !this.#view.has(other)) continue;
-          if (this.#looksFull(other, size)) head.refused.add(other);
+          if (this.#looksFull(other, size)) (head.refused ??= new Set()).add(other);
         }
         head.done(
-          this.#storeNow(head.message, head.msgID, head.ttlMs, head.qids, head.refused, head.over),
+          this.#storeNow(
+            head.message,
+            head.msgID,
+            head.ttlMs,
+            head.qids,
+            head.refused ?? NONE_REFUSED,
+            head.over,
+          ),
         );
       }
     }
@@ -971,7 +980,7 @@ export class NatsQueueStore implements QueueStore {
   #refuseWaiting(qid: string): void {
     const wait = this.#waits.get(qid);
     if (!wait) return;
-    for (const waiting of wait.line) waiting.refused.add(qid);
+    for (const waiting of wait.line) (waiting.refused ??= new Set()).add(qid);
     this.#admit(qid);
   }
 
@@ -981,7 +990,7 @@ export class NatsQueueStore implements QueueStore {
     msgID: string | undefined,
     ttlMs: number | undefined,
     matched: string[],
-    refused: Set<string> | undefined,
+    refused: ReadonlySet<string> | undefined,
     over?: Set<string>,
   ): Promise<PublishOutcome> {
     const shared = this.#shared;
@@ -1040,11 +1049,7 @@ export class NatsQueueStore implements QueueStore {
       const ack = await shared.pubJs.publish(
         shared.stored.topicToSubject(message.topic),
         encodeEnvelope(message, nextSender(shared)),
-        {
-          headers: h,
-          msgID,
-          ...(ttlMs !== undefined ? { ttl: ttlSeconds(ttlMs) } : {}),
-        },
+        { headers: h, msgID, ttl: ttlMs === undefined ? undefined : ttlSeconds(ttlMs) },
       );
       if (ack.duplicate) {
         this.#undo(counted, skipped, size);
