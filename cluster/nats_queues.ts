@@ -1046,6 +1046,7 @@ export class NatsQueueStore implements QueueStore {
       h.set(SKIP_HEADER, skip.join(" "));
     }
     try {
+      shared.liveRun.flush(); // Stamps reach every node in order (see LiveRun).
       const ack = await shared.pubJs.publish(
         shared.stored.topicToSubject(message.topic),
         encodeEnvelope(message, nextSender(shared)),
@@ -1090,6 +1091,7 @@ export class NatsQueueStore implements QueueStore {
     }
     const subject = shared.stored.topicToSubject(message.topic);
     const root = `${shared.prefix}.msg.q.`;
+    shared.liveRun.flush(); // Stamps reach every node in order (see LiveRun).
     shared.pub.publish(
       `${shared.prefix}.msg.u.${subject.slice(root.length)}`,
       encodeEnvelope(message, nextSender(shared)),
