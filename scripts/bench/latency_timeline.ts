@@ -8,7 +8,8 @@
  * compares brokers or settings far better than runs one after the other.
  *
  * An arm is `mosquitto`, `perch`, or `perch+FLAG+FLAG...` (V8 flags added to those of `deno task
- * start`; `perch=FLAG+...` replaces them). Perch runs with `--trace-gc-nvp --trace-opt` added, its
+ * start`; `perch=FLAG+...` replaces them); a Perch arm ending in `@niceN` has every thread but the
+ * main one reniced to N once it listens (an experiment: V8's workers yielding the shared CPU). Perch runs with `--trace-gc-nvp --trace-opt` added, its
  * output line-buffered (`stdbuf -oL`) and each line stamped when it arrives, so every slow message
  * can be put next to the scavenges (with V8's own breakdown of each pause) and the JIT compile jobs
  * (which run on a V8 worker thread sharing the broker's CPU) around it. Each broker's threads are
@@ -150,6 +151,19 @@ async function connect(port: number, clientId: string): Promise<Deno.TcpConn> {
   }
 }
 
+/**
+ * Gives every thread of the process but the main one (V8's workers, the runtime's helpers) the
+ * nice value `nice`: an experiment in letting the main thread win a shared CPU from them.
+ */
+async function reniceWorkers(pid: number, nice: string): Promise<void> {
+  const tids = [...Deno.readDirSync(`/proc/${pid}/task`)].map((entry) => entry.name)
+    .filter((tid) => tid !== String(pid));
+  const { success } = await new Deno.Command("renice", { args: ["-n", nice, "-p", ...tids] })
+    .output();
+  const names = tids.map((tid) => Deno.readTextFileSync(`/proc/${pid}/task/${tid}/comm`).trim());
+  console.log(`reniced to ${nice} (${success ? "ok" : "failed"}): ${names.join(", ")}`);
+}
+
 async function startArm(name: string, index: number): Promise<Arm> {
   const taskset = pin ? ["taskset", "-c", "0"] : [];
   const port = freePort();
@@ -164,7 +178,8 @@ async function startArm(name: string, index: number): Promise<Arm> {
     argv = [...taskset, "mosquitto", "-c", config];
   } else if (name.startsWith("perch")) {
     const replace = name.startsWith("perch=");
-    const added = name.slice(replace ? 6 : 5).split("+").filter((flag) => flag !== "");
+    const spec = name.replace(/@nice-?\d+$/, "");
+    const added = spec.slice(replace ? 6 : 5).split("+").filter((flag) => flag !== "");
     const base = replace ? [] : [(await perchV8Flags())[0]?.slice("--v8-flags=".length) ?? ""];
     const v8 = [...base, ...added, "--trace-gc-nvp", "--trace-opt"].filter((f) => f !== "");
     // V8 prints its traces with C stdio, block-buffered into a pipe; line-buffered, each line
@@ -199,6 +214,8 @@ async function startArm(name: string, index: number): Promise<Arm> {
   collect(child.stdout, lines);
   collect(child.stderr, lines);
   const sub = await connect(port, `timeline-sub-${index}`);
+  const nice = name.match(/@nice(-?\d+)$/)?.[1];
+  if (nice !== undefined) await reniceWorkers(child.pid, nice);
   const pub = await connect(port, `timeline-pub-${index}`);
 
   // PUBLISH with a 16-byte payload: float64 send time, uint32 sequence, 4 spare bytes.
