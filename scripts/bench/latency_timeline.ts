@@ -21,7 +21,8 @@
  * deno run -A scripts/bench/latency_timeline.ts --arms perch,perch+--single-threaded-gc --qos 1
  * ```
  *
- * `--out PREFIX` writes every sample (`PREFIX-<arm>.txt`: ms since the window opened, latency ms)
+ * `--deno-flags="..."` adds `deno run` flags to every Perch arm (e.g. `--inspect=127.0.0.1:9339`
+ * for a heap or CPU profile taken from outside while it runs). `--out PREFIX` writes every sample (`PREFIX-<arm>.txt`: ms since the window opened, latency ms)
  * and every broker line (`PREFIX-<arm>.broker`, stamped the same way).
  *
  * @module
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "20" },
     warmup: { type: "string", default: "5" },
     out: { type: "string" },
+    "deno-flags": { type: "string", default: "" },
     top: { type: "string", default: "10" },
     "no-pin": { type: "boolean", default: false },
   },
@@ -192,6 +194,7 @@ async function startArm(name: string, index: number): Promise<Arm> {
       "run",
       "-A",
       `--v8-flags=${v8.join(",")}`,
+      ...args["deno-flags"].split(" ").filter((flag) => flag !== ""),
       "src/main.ts",
     ];
     env = {
