@@ -31,7 +31,7 @@
 import { parseArgs } from "node:util";
 import { encodeConnect, encodeSubscribe, PacketType } from "./mqtt_packets.ts";
 import { PacketReader } from "./mqtt_reader.ts";
-import { perchV8Flags } from "./brokers/perch.ts";
+import { taskV8Flags } from "../deno_tasks.ts";
 import { mosquittoConfig } from "./brokers/mosquitto.ts";
 import { REPO_ROOT } from "./paths.ts";
 
@@ -182,7 +182,9 @@ async function startArm(name: string, index: number): Promise<Arm> {
     const replace = name.startsWith("perch=");
     const spec = name.replace(/@nice-?\d+$/, "");
     const added = spec.slice(replace ? 6 : 5).split("+").filter((flag) => flag !== "");
-    const base = replace ? [] : [(await perchV8Flags())[0]?.slice("--v8-flags=".length) ?? ""];
+    const base = replace
+      ? []
+      : [(await taskV8Flags("start"))[0]?.slice("--v8-flags=".length) ?? ""];
     const v8 = [...base, ...added, "--trace-gc-nvp", "--trace-opt"].filter((f) => f !== "");
     // V8 prints its traces with C stdio, block-buffered into a pipe; line-buffered, each line
     // arrives when it is printed and can be stamped with this process's clock.
