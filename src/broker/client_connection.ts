@@ -68,6 +68,12 @@ const CLOSED_BY_CLIENT = 16;
 const EXPIRY_ZERO_AT_CONNECT = 32;
 /** CONNACK was sent (`#since` is then the time it was). */
 const WAS_CONNECTED = 64;
+/** The `State` sits in these bits of the flags. */
+const STATE_SHIFT = 8;
+const STATE_BITS = 3 << STATE_SHIFT;
+/** The protocol level (3, 4 or 5) sits in these bits of the flags. */
+const VERSION_SHIFT = 10;
+const VERSION_BITS = 7 << VERSION_SHIFT;
 
 /** How a connection ended, for the broker. */
 export interface ClosedInfo {
@@ -110,9 +116,8 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
    */
   #connect: ConnectFlow | undefined = undefined;
   #decoder: PacketDecoder;
-  #state: State = State.AwaitingConnect;
-  #version: ProtocolVersion = 4;
-  #flags = 0;
+  /** The bits above, the `State` (`AwaitingConnect` at first) and the protocol level (4 at first). */
+  #flags = 4 << VERSION_SHIFT;
   #keepAliveMs = 0;
   /** Stamp (see `util/stamps.ts`) of the last bytes received. */
   #lastActivity: number;
@@ -168,6 +173,22 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   /** Epoch ms CONNACK was sent; 0 until then. */
   get connectedAt(): number {
     return (this.#flags & WAS_CONNECTED) !== 0 ? this.#since : 0;
+  }
+
+  get #state(): State {
+    return ((this.#flags & STATE_BITS) >> STATE_SHIFT) as State;
+  }
+
+  set #state(state: State) {
+    this.#flags = (this.#flags & ~STATE_BITS) | (state << STATE_SHIFT);
+  }
+
+  get #version(): ProtocolVersion {
+    return ((this.#flags & VERSION_BITS) >> VERSION_SHIFT) as ProtocolVersion;
+  }
+
+  set #version(version: ProtocolVersion) {
+    this.#flags = (this.#flags & ~VERSION_BITS) | (version << VERSION_SHIFT);
   }
 
   #setFlag(flag: number, on: boolean): void {
