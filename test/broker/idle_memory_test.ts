@@ -2,7 +2,7 @@
  * What an idle connection keeps on the heap: a connection that sent CONNECT and nothing since holds
  * no outbound delivery, no inbound flow, no CONNECT handler, no decoder buffers and no timestamps
  * in heap numbers (see `test/helpers/idle_heap.ts`). Before these were created lazily one held
- * ~1,840 bytes; a bound well above today's ~1,050 (the in-memory connection object included)
+ * ~1,810 bytes; a bound well above today's ~1,070 (the in-memory connection object included)
  * catches state that creeps back onto every connection.
  */
 
