@@ -32,12 +32,14 @@ export const DEFAULT_BROKERS = [
 ] as const;
 
 /**
- * Every name `--brokers` accepts: the brokers, Perch on the SQLite backbone (`perch-sqlite`,
- * `perch-sqlite-batched`), and two references, the generator-ceiling sink and the runtime floor
+ * Every name `--brokers` accepts: the brokers, Perch on Deno's native stream handle
+ * (`perch-handle`: `listeners.tcp.nativeHandle: true`), Perch on the SQLite backbone
+ * (`perch-sqlite`, `perch-sqlite-batched`), and two references, the generator-ceiling sink and the runtime floor
  * (Deno's own cost per idle connection).
  */
 export const BROKER_NAMES = [
   ...DEFAULT_BROKERS,
+  "perch-handle",
   "perch-sqlite",
   "perch-sqlite-batched",
   "sink",
@@ -73,6 +75,7 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
       return new NatsMqttLauncher();
     case "perch":
     case "perch-bun":
+    case "perch-handle":
     case "perch-sqlite":
     case "perch-sqlite-batched":
       return new PerchLauncher(name, options.perchFlags);

@@ -17,14 +17,23 @@ import type { BrokerLauncher, BrokerStartOptions, PrepareResult, RunningBroker }
 const ENTRY = "src/main.ts";
 const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
 
-/** The runtime and backbone settings (`PERCH_BACKBONE__*` variables) of each Perch variant. */
+/**
+ * The runtime, backbone settings (`PERCH_BACKBONE__*` variables) and other variables of each
+ * Perch variant. `perch-handle` is Perch on Deno with `listeners.tcp.nativeHandle: true`.
+ */
 const VARIANTS = {
-  "perch": { runtime: "deno", backbone: {} },
-  "perch-bun": { runtime: "bun", backbone: {} },
-  "perch-sqlite": { runtime: "deno", backbone: { KIND: "sqlite", SYNC: "full" } },
+  "perch": { runtime: "deno", backbone: {}, env: {} },
+  "perch-bun": { runtime: "bun", backbone: {}, env: {} },
+  "perch-handle": {
+    runtime: "deno",
+    backbone: {},
+    env: { PERCH_LISTENERS__TCP__NATIVE_HANDLE: "true" },
+  },
+  "perch-sqlite": { runtime: "deno", backbone: { KIND: "sqlite", SYNC: "full" }, env: {} },
   "perch-sqlite-batched": {
     runtime: "deno",
     backbone: { KIND: "sqlite", SYNC: "batched", SYNC_WINDOW: "50ms" },
+    env: {},
   },
 } as const;
 
@@ -128,6 +137,7 @@ export class PerchLauncher implements BrokerLauncher {
         ...Object.fromEntries(
           Object.entries(backbone).map(([key, value]) => [`PERCH_BACKBONE__${key}`, value]),
         ),
+        ...VARIANTS[this.name].env,
       },
     });
     if (dir !== undefined) {
