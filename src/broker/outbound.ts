@@ -88,6 +88,8 @@ export interface OutboundParameters {
   aliases: OutboundTopicAliases | undefined;
 }
 
+/** How long a delivery whose step failed (its queue's store unavailable) waits to be retried. */
+const DELIVERY_RETRY_MS = 1_000;
 const NO_DELIVERY_SEQ = 0;
 
 /** No Maximum Packet Size from the client (a small integer, unlike `Infinity`). */
@@ -464,7 +466,15 @@ export class Outbound implements SessionOutbound {
       clientId: this.#owner.info.clientId,
       error,
     });
-    entry.handle?.nak(entry.seq).catch(() => {});
+    const handle = entry.handle;
+    if (handle === undefined) return;
+    handle.nak(entry.seq).catch(() => {});
+    // The place it held in the window is free again, after a pause: a store that fails now
+    // (a NATS election) would otherwise fail every retry at once. Without it, each failure took
+    // one place for good, and a window's worth of failures stopped the session's deliveries.
+    this.#context.clock.setTimeout(() => {
+      if (!this.#closed) handle.request(1);
+    }, DELIVERY_RETRY_MS);
   }
 
   /** Removes the head of the ready list. */
