@@ -182,6 +182,8 @@ const STARVED_MS = 500;
  * into a queue that has publishes waiting is refused for that queue.
  */
 const MAX_WAITING = 4_096;
+/** Most places a full queue waits to have free before it takes in waiting publishes. */
+const ADMIT_BATCH = 256;
 /** How long after an unconfirmed ack the server's count may still include it. */
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
@@ -713,7 +715,19 @@ export class NatsQueueStore implements QueueStore {
     ledger.removed++;
     ledger.acks++;
     ledger.stalled = false;
-    if (this.#waits.has(qid)) this.#admit(qid);
+    if (this.#waits.has(qid) && this.#roomForBatch(qid, ledger)) this.#admit(qid);
+  }
+
+  /**
+   * Whether a full queue read here drained far enough to take in what waits: a quarter of its
+   * bound free (at most {@linkcode ADMIT_BATCH}), as on a single node. Admitted one per
+   * acknowledgement, each waiting publish was answered to its publisher in a write of its own and
+   * its next message came in a read of its own; the reader does not wait, its queue still holds
+   * three quarters of its bound.
+   */
+  #roomForBatch(qid: string, ledger: Ledger): boolean {
+    const max = this.#view.get(qid)?.limits.maxMessages ?? 0;
+    return ledger.messages + Math.min(ADMIT_BATCH, Math.ceil(max / 4)) <= max;
   }
 
   /** A message skipped for a queue was read and dropped by its consumer. */
