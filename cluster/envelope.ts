@@ -19,6 +19,9 @@
  * | VBI + n | properties, as in an MQTT 5 PUBLISH                       |
  * | rest    | payload                                                   |
  *
+ * Several envelopes may travel in one NATS message, a batch: a version byte 2, then each envelope
+ * as a 4-byte length and its bytes, in the order they were sent.
+ *
  * @module
  */
 
@@ -32,6 +35,7 @@ import {
 } from "../src/mod.ts";
 
 const VERSION = 1;
+const BATCH_VERSION = 2;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -205,4 +209,35 @@ function copyBinary(properties: Record<string, unknown>): Record<string, unknown
     if (value instanceof Uint8Array) properties[name] = new Uint8Array(value);
   }
   return properties;
+}
+
+/** One NATS message's bytes holding `envelopes` (their lengths summing to `bytes`), in order. */
+export function encodeBatch(envelopes: readonly Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(1 + 4 * envelopes.length + bytes);
+  out[0] = BATCH_VERSION;
+  let pos = 1;
+  for (const envelope of envelopes) {
+    pos = putLength(out, pos, envelope.length, 4);
+    out.set(envelope, pos);
+    pos += envelope.length;
+  }
+  return out;
+}
+
+/**
+ * The envelopes of one NATS message, a single one or a batch, in the order they were sent;
+ * throws a TypeError for bytes that are neither (nothing of a malformed batch is returned).
+ */
+export function decodeEnvelopes(bytes: Uint8Array): Envelope[] {
+  if (bytes.length === 0 || bytes[0] !== BATCH_VERSION) return [decodeEnvelope(bytes)];
+  const envelopes: Envelope[] = [];
+  let pos = 1;
+  while (pos < bytes.length) {
+    if (pos + 4 > bytes.length) throw new TypeError("truncated Perch envelope batch");
+    const length = getLength(bytes, pos, 4);
+    pos += 4;
+    if (pos + length > bytes.length) throw new TypeError("truncated Perch envelope batch");
+    envelopes.push(decodeEnvelope(bytes.subarray(pos, pos += length)));
+  }
+  return envelopes;
 }

@@ -133,7 +133,8 @@ export class JsPublisher {
   readonly #timeoutMs: number;
   readonly #prefix: string;
   readonly #subscription: Subscription;
-  readonly #waiting = new Map<string, Waiting>();
+  /** By token, in publish order. */
+  readonly #waiting = new Map<number, Waiting>();
   #next = 0;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -158,7 +159,7 @@ export class JsPublisher {
       if (options.msgID !== undefined) h.set("Nats-Msg-Id", options.msgID);
       if (options.ttl !== undefined) h.set("Nats-TTL", options.ttl);
     }
-    const token = (this.#next++).toString(36);
+    const token = this.#next++;
     return new Promise<JsPubAck>((resolve, reject) => {
       this.#waiting.set(token, { resolve, reject, deadline: Date.now() + this.#timeoutMs });
       this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(20, this.#timeoutMs / 10));
@@ -177,7 +178,12 @@ export class JsPublisher {
   }
 
   #answered(msg: Msg): void {
-    const token = msg.subject.slice(this.#prefix.length + 1);
+    // The token is the subject's last token, decimal digits (no string cut out per answer).
+    const subject = msg.subject;
+    let token = 0;
+    for (let i = this.#prefix.length + 1; i < subject.length; i++) {
+      token = token * 10 + subject.charCodeAt(i) - 48;
+    }
     const waiting = this.#waiting.get(token);
     if (waiting === undefined) return; // Timed out already.
     this.#waiting.delete(token);

@@ -34,6 +34,7 @@ import type {
 } from "../src/mod.ts";
 import { Bucket, type BucketSettings } from "./bucket.ts";
 import {
+  LiveRun,
   NatsConfigStore,
   NatsEventStream,
   NatsLiveRouting,
@@ -244,6 +245,7 @@ export class NatsBackbone implements Backbone {
       }
       await this.#ensureStream(jsm, prefix, settings);
       const js = jetstream(nc, { timeout: timeoutMs });
+      const dropped = { forward: 0, events: 0 };
       const shared: NatsShared = {
         nc,
         pub,
@@ -255,7 +257,8 @@ export class NatsBackbone implements Backbone {
         live: new SubjectMapping(`${prefix}.msg.l`),
         stored: new SubjectMapping(`${prefix}.msg.q`),
         sender: { id: nuid.next(), seq: 0 },
-        dropped: { forward: 0, events: 0 },
+        dropped,
+        liveRun: new LiveRun(pub, dropped),
       };
       const leaseMs = options.leaseMs ?? 10_000;
       const [sessions, retained, nodesBucket, locks, registry, inflight, inbound, config] =

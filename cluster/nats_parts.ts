@@ -32,7 +32,13 @@ import {
 } from "../src/mod.ts";
 import { type Bucket, BucketMirror } from "./bucket.ts";
 import type { JsPublisher } from "./js_publisher.ts";
-import { decodeEnvelope, encodeEnvelope, type Sender } from "./envelope.ts";
+import {
+  decodeEnvelope,
+  decodeEnvelopes,
+  encodeBatch,
+  encodeEnvelope,
+  type Sender,
+} from "./envelope.ts";
 import { guarded, keyToken, shortHash } from "./names.ts";
 import type { SubjectMapping } from "./subject.ts";
 
@@ -63,6 +69,87 @@ export interface NatsShared {
   sender: Sender;
   /** Messages that could not be sent (QoS 0 forwards, events). */
   dropped: { forward: number; events: number };
+  /** QoS 0 forwards of this turn, sent as one NATS message per run (see {@linkcode LiveRun}). */
+  liveRun: LiveRun;
+}
+
+/** Most envelopes in one run. */
+const RUN_MAX_MESSAGES = 256;
+/** Most bytes of envelopes in one run (well below NATS's smallest usual max_payload). */
+const RUN_MAX_BYTES = 64 * 1024;
+/** An envelope at least this large is sent on its own. */
+const RUN_ALONE_BYTES = 16 * 1024;
+
+/**
+ * QoS 0 forwards to one subject made one after the other in one turn of the event loop (a
+ * publisher's messages read from one socket chunk), sent at the end of the turn as one NATS
+ * message, a batch of envelopes: one at a time, each crossed NATS as a message of its own, to be
+ * parsed, dispatched and decoded alone by every node receiving it.
+ *
+ * Only consecutive forwards to the same subject join a run, and every other message that carries
+ * a sender stamp sends the run first ({@linkcode LiveRun.flush}): a receiver then still sees this
+ * node's stamps in increasing order, which its duplicate check relies on (see
+ * {@linkcode NatsLiveRouting}). Order among messages of one topic is kept.
+ */
+export class LiveRun {
+  readonly #pub: NatsConnection;
+  readonly #dropped: { forward: number };
+  #subject = "";
+  #envelopes: Uint8Array[] = [];
+  #bytes = 0;
+  #scheduled = false;
+  readonly #atTurnEnd = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  constructor(pub: NatsConnection, dropped: { forward: number }) {
+    this.#pub = pub;
+    this.#dropped = dropped;
+  }
+
+  /** Adds a forward to the run (sent at the end of this turn), or sends it now when large. */
+  add(subject: string, envelope: Uint8Array): void {
+    const run = this.#envelopes.length;
+    if (
+      run > 0 &&
+      (subject !== this.#subject || run >= RUN_MAX_MESSAGES ||
+        this.#bytes + envelope.length > RUN_MAX_BYTES)
+    ) this.flush(); // A new run (and a new list) begins.
+    if (envelope.length >= RUN_ALONE_BYTES) {
+      this.#send(subject, envelope, 1);
+      return;
+    }
+    this.#subject = subject;
+    this.#envelopes.push(envelope);
+    this.#bytes += envelope.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#atTurnEnd);
+    }
+  }
+
+  /** Sends the run now (before any other message with a sender stamp). */
+  flush(): void {
+    const envelopes = this.#envelopes;
+    if (envelopes.length === 0) return;
+    const bytes = envelopes.length === 1 ? envelopes[0] : encodeBatch(envelopes, this.#bytes);
+    this.#send(this.#subject, bytes, envelopes.length);
+    this.#envelopes = [];
+    this.#bytes = 0;
+  }
+
+  #send(subject: string, bytes: Uint8Array, count: number): void {
+    if (this.#pub.isClosed()) {
+      this.#dropped.forward += count;
+      return;
+    }
+    try {
+      this.#pub.publish(subject, bytes);
+    } catch {
+      this.#dropped.forward += count; // Larger than the server's max_payload, or closing.
+    }
+  }
 }
 
 /** The next sender stamp of this instance. */
@@ -461,36 +548,36 @@ export class NatsLiveRouting {
       shared.dropped.forward++;
       return;
     }
-    const bytes = encodeEnvelope(message, nextSender(shared));
-    shared.pub.publish(subject, bytes);
+    shared.liveRun.add(subject, encodeEnvelope(message, nextSender(shared)));
     // Share-group members of this node subscribe on the main connection, which sees it.
   }
 
   #plain_(msg: Msg): void {
-    let envelope;
+    let envelopes;
     try {
-      envelope = decodeEnvelope(msg.data);
+      envelopes = decodeEnvelopes(msg.data);
     } catch {
       return;
     }
-    const { sender, message } = envelope;
-    const last = this.#lastSeq.get(sender.id);
-    if (last !== undefined && sender.seq <= last) return;
-    if (last === undefined && this.#lastSeq.size >= MAX_SENDERS) {
-      this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
+    for (const { sender, message } of envelopes) {
+      const last = this.#lastSeq.get(sender.id);
+      if (last !== undefined && sender.seq <= last) continue;
+      if (last === undefined && this.#lastSeq.size >= MAX_SENDERS) {
+        this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
+      }
+      this.#lastSeq.set(sender.id, sender.seq);
+      this.#listener(message, { group: undefined, filter: undefined });
     }
-    this.#lastSeq.set(sender.id, sender.seq);
-    this.#listener(message, { group: undefined, filter: undefined });
   }
 
   #grouped(msg: Msg, group: string, filter: string): void {
-    let message: Message;
+    let envelopes;
     try {
-      message = decodeEnvelope(msg.data).message;
+      envelopes = decodeEnvelopes(msg.data);
     } catch {
       return;
     }
-    this.#listener(message, { group, filter });
+    for (const { message } of envelopes) this.#listener(message, { group, filter });
   }
 
   close(): void {

@@ -182,6 +182,8 @@ const STARVED_MS = 500;
  * into a queue that has publishes waiting is refused for that queue.
  */
 const MAX_WAITING = 4_096;
+/** Most places a full queue waits to have free before it takes in waiting publishes. */
+const ADMIT_BATCH = 256;
 /** How long after an unconfirmed ack the server's count may still include it. */
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
@@ -203,6 +205,8 @@ export const MAX_QUEUES = 1_000_000;
 
 /** Headers this backbone puts on stored messages. */
 const SKIP_HEADER = "Perch-Skip";
+/** What a waiting publish that no queue refused passes as refused (never changed). */
+const NONE_REFUSED: ReadonlySet<string> = new Set();
 const MOVED_HEADER = "Perch-Moved";
 const PACKET_ID_HEADER = "Perch-Packet-Id";
 const RELEASED_HEADER = "Perch-Released";
@@ -257,8 +261,8 @@ interface WaitingPublish {
   ttlMs: number | undefined;
   /** Every queue it is stored in (it waits in the line of each). */
   qids: string[];
-  /** Queues that refused it while it waited (stalled, offline, gone). */
-  refused: Set<string>;
+  /** Queues that refused it while it waited (stalled, offline, gone), once one did. */
+  refused: Set<string> | undefined;
   /**
    * Queues that take it over their bound: with other nodes it waited {@linkcode STARVED_MS} while
    * the queue progressed (see `#look`).
@@ -711,7 +715,19 @@ export class NatsQueueStore implements QueueStore {
     ledger.removed++;
     ledger.acks++;
     ledger.stalled = false;
-    if (this.#waits.has(qid)) this.#admit(qid);
+    if (this.#waits.has(qid) && this.#roomForBatch(qid, ledger)) this.#admit(qid);
+  }
+
+  /**
+   * Whether a full queue read here drained far enough to take in what waits: a quarter of its
+   * bound free (at most {@linkcode ADMIT_BATCH}), as on a single node. Admitted one per
+   * acknowledgement, each waiting publish was answered to its publisher in a write of its own and
+   * its next message came in a read of its own; the reader does not wait, its queue still holds
+   * three quarters of its bound.
+   */
+  #roomForBatch(qid: string, ledger: Ledger): boolean {
+    const max = this.#view.get(qid)?.limits.maxMessages ?? 0;
+    return ledger.messages + Math.min(ADMIT_BATCH, Math.ceil(max / 4)) <= max;
   }
 
   /** A message skipped for a queue was read and dropped by its consumer. */
@@ -726,6 +742,9 @@ export class NatsQueueStore implements QueueStore {
 
   /** Stores a QoS 1/2 message in the stream (see the module doc for what it counts). */
   publish(message: Message, inbound?: InboundKey): Promise<PublishOutcome> {
+    // Without QoS 2 state: #store's failures are backbone errors already (see #storeNow), and
+    // one async layer less per message counts at this rate.
+    if (!inbound) return this.#store(message, undefined);
     return guarded("messages.publish", async () => {
       let msgID: string | undefined;
       let inboundKey: string | undefined;
@@ -827,7 +846,7 @@ export class NatsQueueStore implements QueueStore {
       msgID,
       ttlMs,
       qids,
-      refused: new Set(),
+      refused: undefined,
       over: undefined,
       since: now,
       done: resolve,
@@ -859,7 +878,7 @@ export class NatsQueueStore implements QueueStore {
     const size = waiting.message.payload.length;
     for (const qid of waiting.qids) {
       if (this.#waits.get(qid)?.line.peek() !== waiting) return false;
-      if (waiting.refused.has(qid) || waiting.over?.has(qid) || !this.#view.has(qid)) continue;
+      if (waiting.refused?.has(qid) || waiting.over?.has(qid) || !this.#view.has(qid)) continue;
       if (this.#looksFull(qid, size) && this.#mayWait(qid)) return false;
     }
     return true;
@@ -886,10 +905,17 @@ export class NatsQueueStore implements QueueStore {
         const size = head.message.payload.length;
         for (const other of head.qids) {
           if (head.over?.has(other) || !this.#view.has(other)) continue;
-          if (this.#looksFull(other, size)) head.refused.add(other);
+          if (this.#looksFull(other, size)) (head.refused ??= new Set()).add(other);
         }
         head.done(
-          this.#storeNow(head.message, head.msgID, head.ttlMs, head.qids, head.refused, head.over),
+          this.#storeNow(
+            head.message,
+            head.msgID,
+            head.ttlMs,
+            head.qids,
+            head.refused ?? NONE_REFUSED,
+            head.over,
+          ),
         );
       }
     }
@@ -968,7 +994,7 @@ export class NatsQueueStore implements QueueStore {
   #refuseWaiting(qid: string): void {
     const wait = this.#waits.get(qid);
     if (!wait) return;
-    for (const waiting of wait.line) waiting.refused.add(qid);
+    for (const waiting of wait.line) (waiting.refused ??= new Set()).add(qid);
     this.#admit(qid);
   }
 
@@ -978,7 +1004,7 @@ export class NatsQueueStore implements QueueStore {
     msgID: string | undefined,
     ttlMs: number | undefined,
     matched: string[],
-    refused: Set<string> | undefined,
+    refused: ReadonlySet<string> | undefined,
     over?: Set<string>,
   ): Promise<PublishOutcome> {
     const shared = this.#shared;
@@ -1034,14 +1060,11 @@ export class NatsQueueStore implements QueueStore {
       h.set(SKIP_HEADER, skip.join(" "));
     }
     try {
+      shared.liveRun.flush(); // Stamps reach every node in order (see LiveRun).
       const ack = await shared.pubJs.publish(
         shared.stored.topicToSubject(message.topic),
         encodeEnvelope(message, nextSender(shared)),
-        {
-          headers: h,
-          msgID,
-          ...(ttlMs !== undefined ? { ttl: ttlSeconds(ttlMs) } : {}),
-        },
+        { headers: h, msgID, ttl: ttlMs === undefined ? undefined : ttlSeconds(ttlMs) },
       );
       if (ack.duplicate) {
         this.#undo(counted, skipped, size);
@@ -1049,7 +1072,7 @@ export class NatsQueueStore implements QueueStore {
       }
     } catch (error) {
       this.#undo(counted, skipped, size);
-      throw error;
+      throw asBackboneError("messages.publish", error);
     } finally {
       for (const ledger of counted) ledger.pending--;
     }
@@ -1082,6 +1105,7 @@ export class NatsQueueStore implements QueueStore {
     }
     const subject = shared.stored.topicToSubject(message.topic);
     const root = `${shared.prefix}.msg.q.`;
+    shared.liveRun.flush(); // Stamps reach every node in order (see LiveRun).
     shared.pub.publish(
       `${shared.prefix}.msg.u.${subject.slice(root.length)}`,
       encodeEnvelope(message, nextSender(shared)),

@@ -74,6 +74,8 @@ function mustEscape(code: number): boolean {
 }
 
 const HEX = "0123456789ABCDEF";
+/** How many topics' subjects a mapping remembers (cleared when full: a cheap bound). */
+const RECENT_TOPICS = 1_024;
 
 function encodeLevel(level: string): string {
   if (level.length === 0) return EMPTY_LEVEL;
@@ -142,6 +144,8 @@ export class SubjectMapping {
   /** The longest subject allowed, in UTF-8 bytes. */
   readonly maxBytes: number;
   readonly #prefixTokens: number;
+  /** Subjects of recent topics: a publisher usually repeats its topics. */
+  readonly #recent = new Map<string, string>();
 
   /**
    * @param prefix Literal subject tokens to put the subjects under, e.g. `perch.m`.
@@ -168,15 +172,20 @@ export class SubjectMapping {
    * @throws SubjectTooLongError if the subject would exceed {@linkcode SubjectMapping.maxBytes}.
    */
   topicToSubject(topic: string): string {
+    const known = this.#recent.get(topic);
+    if (known !== undefined) return known;
     if (topic.length === 0 || /[+#\0]/.test(topic)) {
       throw new TypeError(`${JSON.stringify(topic)} is not a topic name`);
     }
     const levels = topic.split("/");
     const root = topic.startsWith("$") ? ROOT_DOLLAR : ROOT_PLAIN;
-    return this.#checked(
+    const subject = this.#checked(
       `${this.prefix}.${root}.${levels.map(encodeLevel).join(".")}`,
       `topic ${topic.slice(0, 64)}`,
     );
+    if (this.#recent.size >= RECENT_TOPICS) this.#recent.clear();
+    this.#recent.set(topic, subject);
+    return subject;
   }
 
   /**

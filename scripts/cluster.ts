@@ -12,6 +12,7 @@
 
 import { join } from "node:path";
 import { type NatsServer, startNatsServer } from "../test/helpers/nats.ts";
+import { taskV8Flags } from "./deno_tasks.ts";
 
 const HOST = "127.0.0.1";
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -93,7 +94,7 @@ export async function startFrontEnd(options: FrontEndOptions): Promise<FrontEnd>
   const main = [join(ROOT, "src/main.ts"), "-c", file];
   const [command, args] = options.runtime === "bun"
     ? ["bun", main]
-    : [Deno.execPath(), ["run", "-A", ...main]];
+    : [Deno.execPath(), ["run", "-A", ...await taskV8Flags("frontend"), ...main]];
   const child = new Deno.Command(command, {
     args,
     stdin: "null",

@@ -47,6 +47,8 @@ export interface BenchOptions {
   outDir: string;
   /** Extra `deno run` flags for Perch, e.g. `--cpu-prof` or `--v8-flags=...` (profiling). */
   perchFlags: string[];
+  /** The CPU nats-server is pinned to in the perch-nats cases: the brokers' or the generator's. */
+  natsCpu: "broker" | "generator";
   /** Pin broker and generator to separate CPUs. */
   pin: boolean;
   /** Smoke-run settings. */
@@ -83,6 +85,8 @@ Options:
   --out DIR           results folder (default bench-results/)
   --perch-flags=F     extra "deno run" flags for Perch on Deno, space-separated, e.g. "--cpu-prof
                       --cpu-prof-dir=/tmp/prof" (profiles are written when Perch stops)
+  --nats-cpu WHERE    perch-nats, perch-nats3: nats-server on the "broker" CPU with the front-ends
+                      (default), or on the "generator" CPU, as NATS on machines of its own
   --no-pin            do not pin broker and generator to separate CPUs with taskset
   --quick             smoke run: 1 round, short windows, 1000 connections
   -h, --help          show this help
@@ -149,6 +153,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
       connections: { type: "string" },
       out: { type: "string" },
       "perch-flags": { type: "string" },
+      "nats-cpu": { type: "string" },
       "no-pin": { type: "boolean" },
       quick: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -179,7 +184,13 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
       : values.connections.split(",").map((count) => integer(count, 0, "--connections")),
     outDir: values.out ?? RESULTS_DIR,
     perchFlags: values["perch-flags"]?.split(" ").filter(Boolean) ?? [],
+    natsCpu: natsCpu(values["nats-cpu"]),
     pin: !values["no-pin"],
     quick,
   };
+}
+
+function natsCpu(value: string | undefined): "broker" | "generator" {
+  if (value === undefined || value === "broker" || value === "generator") return value ?? "broker";
+  throw new RangeError(`Cannot parse --nats-cpu: expected "broker" or "generator", got "${value}"`);
 }

@@ -9,7 +9,12 @@
  * @module
  */
 
-import { isExpired, type Message, type SessionRecord } from "../domain/types.ts";
+import {
+  isExpired,
+  type Message,
+  type SessionRecord,
+  type SubscriptionRecord,
+} from "../domain/types.ts";
 import { RetainedIndex } from "../topic/retained_index.ts";
 import { SubscriptionTrie } from "../topic/trie.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
@@ -180,6 +185,12 @@ export class MemorySessionStore implements SessionStore {
 }
 
 /**
+ * The subscriptions of every record that has none (an idle clean session's): one frozen array
+ * instead of one each, so changing it throws rather than changing every record.
+ */
+const NO_SUBSCRIPTIONS = Object.freeze([]) as unknown as SubscriptionRecord[];
+
+/**
  * Records are copied in and out so callers cannot mutate the stored state by accident. Spread
  * copies keep the record's shape (structuredClone builds objects with out-of-line properties,
  * ~300 bytes more per session); only a will, whose properties may nest, goes through
@@ -188,7 +199,9 @@ export class MemorySessionStore implements SessionStore {
 function cloneRecord(record: SessionRecord): SessionRecord {
   return {
     ...record,
-    subscriptions: record.subscriptions.map((subscription) => ({ ...subscription })),
+    subscriptions: record.subscriptions.length === 0
+      ? NO_SUBSCRIPTIONS
+      : record.subscriptions.map((subscription) => ({ ...subscription })),
     will: record.will === undefined ? undefined : structuredClone(record.will),
   };
 }

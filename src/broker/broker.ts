@@ -555,7 +555,7 @@ export class Broker implements BrokerContext, ConnectionServices {
   async deliveryTotals(): Promise<DeliveryTotals> {
     let inflight = 0;
     for (const connection of this.#connections) {
-      if (connection.connected) inflight += connection.outbound.inflightCount;
+      if (connection.connected) inflight += connection.createdOutbound?.inflightCount ?? 0;
     }
     const queued = await this.backbone.queues.totals();
     return { inflight, queued: queued.messages, queuedBytes: queued.bytes };
@@ -569,7 +569,7 @@ export class Broker implements BrokerContext, ConnectionServices {
     const connection = this.sessions.attached(record.clientId)?.connection;
     const stored = await this.backbone.queues.size({ kind: "session", clientId: record.clientId });
     // Sent and unacknowledged messages stay stored until acknowledged: they are inflight here.
-    const inflight = connection?.outbound?.inflightCount ?? 0;
+    const inflight = connection?.createdOutbound?.inflightCount ?? 0;
     return {
       clientId: record.clientId,
       connected: record.owner !== undefined,
@@ -592,8 +592,8 @@ function clientInfo(connection: ClientConnection): ConnectedClientInfo {
     keepAlive: connection.keepAlive,
     expiryInterval: session?.expiryInterval ?? 0,
     subscriptions: session?.subscriptionCount ?? 0,
-    inflight: connection.outbound.inflightCount,
-    queued: connection.outbound.waitingCount,
+    inflight: connection.createdOutbound?.inflightCount ?? 0,
+    queued: connection.createdOutbound?.waitingCount ?? 0,
     bufferedBytes: connection.transport.bufferedBytes,
     readingPaused: connection.readingPausedForOutput,
   };

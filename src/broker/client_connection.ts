@@ -22,8 +22,9 @@ import {
 import type { DisconnectPacket, Properties, ProtocolVersion } from "../codec/packets.ts";
 import type { ClientInfo } from "../hooks/hooks.ts";
 import type { Connection, ConnectionHandler } from "../transport/transport.ts";
-import { Deadline, type DeadlineTarget } from "../util/deadlines.ts";
+import type { Schedulable } from "../util/deadlines.ts";
 import { Fifo } from "../util/fifo.ts";
+import { msSince, stamp } from "../util/stamps.ts";
 import {
   type ConnectDetails,
   type ConnectedSettings,
@@ -48,6 +49,32 @@ type State = typeof State[keyof typeof State];
 /** Packets received while input is held wait here; the socket is paused meanwhile. */
 const MAX_BACKLOG = 10_000;
 
+/** No Maximum Packet Size from the client (a small integer, unlike `Infinity`). */
+const NO_PACKET_LIMIT = 0x7fffffff;
+
+// Bits of `ClientConnection.#flags`: one small integer instead of a field each (every field
+// costs 8 bytes on each of 100,000 connections).
+/** Counted by the broker's connection limits. */
+const ADMITTED = 1;
+/** Reading stopped because replies passed the write bound. */
+const PAUSED_FOR_OUTPUT = 2;
+/** The client asked for no Reason String or User Property (MQTT 5 Request Problem Information 0). */
+const NO_PROBLEM_INFORMATION = 4;
+/** A normal DISCONNECT discarded the will. */
+const NO_WILL_ON_CLOSE = 8;
+/** The client closed with DISCONNECT. */
+const CLOSED_BY_CLIENT = 16;
+/** The Session Expiry Interval granted at CONNECT was 0 (DISCONNECT may not raise it). */
+const EXPIRY_ZERO_AT_CONNECT = 32;
+/** CONNACK was sent (`#since` is then the time it was). */
+const WAS_CONNECTED = 64;
+/** The `State` sits in these bits of the flags. */
+const STATE_SHIFT = 8;
+const STATE_BITS = 3 << STATE_SHIFT;
+/** The protocol level (3, 4 or 5) sits in these bits of the flags. */
+const VERSION_SHIFT = 10;
+const VERSION_BITS = 7 << VERSION_SHIFT;
+
 /** How a connection ended, for the broker. */
 export interface ClosedInfo {
   /** Whether CONNACK had been sent. */
@@ -67,42 +94,44 @@ export interface ConnectionEvents {
 }
 
 /** One connected (or connecting) client. */
-export class ClientConnection implements ConnectionHandler, ConnectingConnection, DeadlineTarget {
+export class ClientConnection implements ConnectionHandler, ConnectingConnection, Schedulable {
   readonly services: ConnectionServices;
   readonly transport: Connection;
   readonly info: ClientInfo;
   session: BrokerSession | undefined = undefined;
-  /** Epoch ms of the last bytes received. */
-  lastActivity: number;
-  /** Epoch ms CONNACK was sent; 0 until then. */
-  connectedAt = 0;
-  /** Counted by the broker's connection limits (released when it closes). */
-  admitted = false;
+  /** The connection's one deadline, on the broker's scheduler (its field; see `Schedulable`). */
+  deadlineAt = 0;
+  /** The deadline's place in the scheduler (its field; see `Schedulable`). */
+  deadlineIndex = -1;
   #events: ConnectionEvents;
+  /** Created when first used (a subscription, a resumed session): an idle connection has none. */
   #outbound: Outbound | undefined = undefined;
+  /** What the outbound delivery is created with, from CONNECT until it is. */
+  #outboundParameters: OutboundParameters | undefined = undefined;
+  /** Created at the first PUBLISH or PUBREL: an idle connection holds none. */
   #inbound: InboundFlow | undefined = undefined;
-  #connect: ConnectFlow;
+  /**
+   * Created at CONNECT; dropped after CONNACK unless the CONNECT named an Authentication Method
+   * (re-authentication needs it).
+   */
+  #connect: ConnectFlow | undefined = undefined;
   #decoder: PacketDecoder;
-  #state: State = State.AwaitingConnect;
-  #version: ProtocolVersion = 4;
+  /** The bits above, the `State` (`AwaitingConnect` at first) and the protocol level (4 at first). */
+  #flags = 4 << VERSION_SHIFT;
   #keepAliveMs = 0;
-  #acceptedAt: number;
-  #partialSince = 0;
+  /** Stamp (see `util/stamps.ts`) of the last bytes received. */
+  #lastActivity: number;
+  /** Epoch ms the connection was accepted; once `WAS_CONNECTED`, when CONNACK was sent. */
+  #since: number;
+  /** Stamp of when the partial packet held began; -1 while none is held. */
+  #partialSince = -1;
   #packetsSeen = 0;
-  /** The one deadline of this connection. */
-  #timer: Deadline = new Deadline(this);
   /** Created when input is first held, so a connection that never waits holds no queue. */
   #backlog: Fifo<Packet> | undefined = undefined;
   /** Asynchronous steps running (input is held while any is). */
   #asyncSteps = 0;
-  #pausedForOutput = false;
-  #clientMaxPacketSize = Infinity;
-  #requestProblemInformation = true;
-  /** Whether the will is published when this connection ends (false after a normal DISCONNECT). */
-  #willOnClose = true;
+  #clientMaxPacketSize = NO_PACKET_LIMIT;
   #closeReason = 0;
-  #closedByClient = false;
-  #expiryAtConnect = 0;
   /** Non-zero: a connection limit was hit; CONNECT is answered with this reason code. */
   #refusal = 0;
   #details: ConnectDetails | undefined = undefined;
@@ -112,8 +141,8 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.transport = transport;
     this.#events = events;
     const now = services.context.clock.now();
-    this.lastActivity = now;
-    this.#acceptedAt = now;
+    this.#lastActivity = stamp(now);
+    this.#since = now;
     this.info = {
       clientId: "",
       username: undefined,
@@ -124,13 +153,46 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       peerCertificate: transport.peerCertificate,
       authContext: undefined,
     };
-    this.#connect = new ConnectFlow(this);
     this.#decoder = new PacketDecoder(this, {
       maximumPacketSize: services.context.options.maxPacketSize,
       role: "server",
       allowConnectTrailingData: services.context.options.legacyConnectInfo,
     });
     this.#armTimer();
+  }
+
+  /** Counted by the broker's connection limits (released when it closes). */
+  get admitted(): boolean {
+    return (this.#flags & ADMITTED) !== 0;
+  }
+
+  set admitted(admitted: boolean) {
+    this.#setFlag(ADMITTED, admitted);
+  }
+
+  /** Epoch ms CONNACK was sent; 0 until then. */
+  get connectedAt(): number {
+    return (this.#flags & WAS_CONNECTED) !== 0 ? this.#since : 0;
+  }
+
+  get #state(): State {
+    return ((this.#flags & STATE_BITS) >> STATE_SHIFT) as State;
+  }
+
+  set #state(state: State) {
+    this.#flags = (this.#flags & ~STATE_BITS) | (state << STATE_SHIFT);
+  }
+
+  get #version(): ProtocolVersion {
+    return ((this.#flags & VERSION_BITS) >> VERSION_SHIFT) as ProtocolVersion;
+  }
+
+  set #version(version: ProtocolVersion) {
+    this.#flags = (this.#flags & ~VERSION_BITS) | (version << VERSION_SHIFT);
+  }
+
+  #setFlag(flag: number, on: boolean): void {
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag;
   }
 
   /** What the CONNECT said beyond the client id and user name; set at CONNACK. */
@@ -175,9 +237,31 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     return this.#decoder.frame;
   }
 
-  /** Outbound delivery; exists from the moment the session is attached. */
+  /**
+   * Outbound delivery, created at its first use once the session is attached (a connection that
+   * never subscribes and resumes no session never has one).
+   */
   get outbound(): Outbound {
-    return this.#outbound!;
+    return this.#outbound ?? this.#createOutbound();
+  }
+
+  /** The outbound delivery if it was created. */
+  get createdOutbound(): Outbound | undefined {
+    return this.#outbound;
+  }
+
+  #createOutbound(): Outbound {
+    const outbound = new Outbound(
+      this.services.context,
+      this.session!,
+      this.#outboundParameters!,
+      this,
+    );
+    this.#outbound = outbound;
+    this.#outboundParameters = undefined;
+    if (this.#state === State.Connected) outbound.start();
+    else if (this.#state === State.Closed) outbound.close().catch(() => {});
+    return outbound;
   }
 
   // Used instead of comparing `#state` inline: TypeScript narrows the field across awaits and calls.
@@ -191,7 +275,8 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     if (this.#is(State.Closed)) return;
     const context = this.services.context;
     context.stats.bytesReceived += chunk.length;
-    this.lastActivity = context.clock.now();
+    const now = context.clock.now();
+    this.#lastActivity = stamp(now);
     const seenBefore = this.#packetsSeen;
     try {
       this.#decoder.push(chunk);
@@ -199,10 +284,11 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       this.fail(err);
       return;
     }
-    if (this.#decoder.bufferedBytes === 0) this.#partialSince = 0;
-    else if (this.#partialSince === 0 || this.#packetsSeen !== seenBefore) {
-      this.#partialSince = this.lastActivity;
-      if (this.#partialSince + context.options.connectTimeout < this.#timer.at) this.#armTimer();
+    if (this.#decoder.bufferedBytes === 0) this.#partialSince = -1;
+    else if (this.#partialSince === -1 || this.#packetsSeen !== seenBefore) {
+      this.#partialSince = this.#lastActivity;
+      const deadlines = context.deadlines;
+      if (now + context.options.connectTimeout < deadlines.dueAt(this)) this.#armTimer();
     }
   }
 
@@ -218,13 +304,13 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
 
   /** Whether reading stopped because replies passed the write bound (until they are sent). */
   get readingPausedForOutput(): boolean {
-    return this.#pausedForOutput;
+    return (this.#flags & PAUSED_FOR_OUTPUT) !== 0;
   }
 
   onDrain(): void {
     this.#outbound?.pump();
-    if (!this.#pausedForOutput) return;
-    this.#pausedForOutput = false;
+    if ((this.#flags & PAUSED_FOR_OUTPUT) === 0) return;
+    this.#flags &= ~PAUSED_FOR_OUTPUT;
     if (this.#asyncSteps === 0) this.#resumeInput();
   }
 
@@ -255,7 +341,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       }
       switch (packet.type) {
         case PacketType.PUBLISH:
-          this.#inbound!.handlePublish(packet);
+          (this.#inbound ?? this.#createInbound()).handlePublish(packet);
           return;
         case PacketType.PUBACK:
         case PacketType.PUBREC:
@@ -263,12 +349,14 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
         case PacketType.PUBCOMP: {
           const invalid = validatePubAckLike(packet, this.#version);
           if (invalid) throw invalid;
-          if (packet.type === PacketType.PUBACK) this.#outbound!.puback(packet.packetId);
+          // Without an outbound delivery nothing was sent: PUBACK and PUBCOMP are ignored, and
+          // a PUBREC is answered (creating it) with PUBREL 0x92.
+          if (packet.type === PacketType.PUBACK) this.#outbound?.puback(packet.packetId);
           else if (packet.type === PacketType.PUBREC) {
-            this.#outbound!.pubrec(packet.packetId, packet.reasonCode);
+            this.outbound.pubrec(packet.packetId, packet.reasonCode);
           } else if (packet.type === PacketType.PUBREL) {
-            this.#inbound!.handlePubrel(packet.packetId);
-          } else this.#outbound!.pubcomp(packet.packetId);
+            (this.#inbound ?? this.#createInbound()).handlePubrel(packet.packetId);
+          } else this.#outbound?.pubcomp(packet.packetId);
           return;
         }
         case PacketType.SUBSCRIBE:
@@ -286,6 +374,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
         case PacketType.CONNECT:
           throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
         case PacketType.AUTH:
+          if (this.#connect === undefined) throw noReauthentication();
           this.#connect.handleReauthentication(packet);
           return;
         default:
@@ -301,15 +390,17 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       this.#state = State.Connecting;
       this.#version = packet.protocolVersion;
       this.info.protocolVersion = packet.protocolVersion;
-      this.runAsync(this.#connect.handleConnect(packet));
+      const connect = this.#connect = new ConnectFlow(this);
+      this.runAsync(connect.handleConnect(packet));
       return;
     }
     if (packet.type === PacketType.CONNECT) {
       throw protocolError("Cannot accept a second CONNECT [MQTT-3.1.0-2]");
     }
-    if (this.#connect.authenticating) {
+    const connect = this.#connect;
+    if (connect !== undefined && connect.authenticating) {
       if (packet.type === PacketType.AUTH) {
-        this.#connect.handleConnectAuth(packet);
+        connect.handleConnectAuth(packet);
         return;
       }
       if (packet.type === PacketType.DISCONNECT) {
@@ -323,8 +414,18 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.#closeNow();
   }
 
+  /** The inbound side, at the first PUBLISH or PUBREL. */
+  #createInbound(): InboundFlow {
+    return this.#inbound = new InboundFlow(
+      this,
+      this.#version === 5 ? this.services.context.options.topicAliasMaximum : 0,
+    );
+  }
+
   runAsync(step: Promise<void>): void {
-    if (this.#asyncSteps++ === 0 && !this.#pausedForOutput) this.transport.pause();
+    if (this.#asyncSteps++ === 0 && (this.#flags & PAUSED_FOR_OUTPUT) === 0) {
+      this.transport.pause();
+    }
     step.catch((err) => this.fail(err)).finally(() => this.#asyncDone());
   }
 
@@ -337,7 +438,10 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     ) {
       this.#dispatch(backlog.shift()!);
     }
-    if (this.#asyncSteps === 0 && !this.#pausedForOutput && !this.#is(State.Closed)) {
+    if (
+      this.#asyncSteps === 0 && (this.#flags & PAUSED_FOR_OUTPUT) === 0 &&
+      !this.#is(State.Closed)
+    ) {
       this.#resumeInput();
     }
   }
@@ -347,8 +451,8 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
    * reading, the client could not complete it.
    */
   #resumeInput(): void {
-    if (this.#partialSince !== 0) {
-      this.#partialSince = this.services.context.clock.now();
+    if (this.#partialSince !== -1) {
+      this.#partialSince = stamp(this.services.context.clock.now());
       this.#armTimer();
     }
     this.transport.resume();
@@ -356,7 +460,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
 
   /** True while the broker does not read this client's input. */
   #inputHeld(): boolean {
-    return this.#asyncSteps !== 0 || this.#pausedForOutput;
+    return this.#asyncSteps !== 0 || (this.#flags & PAUSED_FOR_OUTPUT) !== 0;
   }
 
   // ---- CONNECT outcome ----------------------------------------------------------------------
@@ -366,21 +470,13 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   }
 
   setClientLimits(maxPacketSize: number, requestProblemInformation: boolean): void {
-    this.#clientMaxPacketSize = maxPacketSize;
-    this.#requestProblemInformation = requestProblemInformation;
+    this.#clientMaxPacketSize = Math.min(maxPacketSize, NO_PACKET_LIMIT);
+    this.#setFlag(NO_PROBLEM_INFORMATION, !requestProblemInformation);
   }
 
-  bind(session: BrokerSession, parameters: OutboundParameters): Outbound {
+  bind(session: BrokerSession, parameters: OutboundParameters): void {
     this.session = session;
-    this.#outbound = new Outbound(
-      this.services.context,
-      session,
-      this.info,
-      this.transport,
-      parameters,
-      this,
-    );
-    return this.#outbound;
+    this.#outboundParameters = parameters;
   }
 
   /** The outbound window filled (see `OutboundOwner`). */
@@ -391,13 +487,14 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   onConnected(settings: ConnectedSettings): void {
     this.#state = State.Connected;
     this.#keepAliveMs = settings.keepAlive * 1000;
-    this.#expiryAtConnect = settings.expiryAtConnect;
+    this.#setFlag(EXPIRY_ZERO_AT_CONNECT, settings.expiryAtConnect === 0);
     this.#details = settings.details;
-    this.#inbound = new InboundFlow(this, settings.topicAliasMaximum);
-    this.connectedAt = this.services.context.clock.now();
+    if (!this.#connect!.reauthenticates) this.#connect = undefined;
+    this.#since = this.services.context.clock.now();
+    this.#flags |= WAS_CONNECTED;
     this.#events.connected(this);
     this.#armTimer();
-    this.#outbound!.start();
+    this.#outbound?.start();
   }
 
   refuse(reasonCode: number, reason: string, extra?: Properties): void {
@@ -406,7 +503,9 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       remote: this.#remote(),
       reason,
     });
-    const properties = this.#requestProblemInformation ? { ...extra, reasonString: reason } : extra;
+    const properties = (this.#flags & NO_PROBLEM_INFORMATION) === 0
+      ? { ...extra, reasonString: reason }
+      : extra;
     const connack = refusalConnack(this.#version, reasonCode, properties);
     // 3.1.1 has no return code for many causes: then it closes without CONNACK [MQTT-3.2.2-6].
     if (connack) this.send(connack);
@@ -424,7 +523,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     const requested = packet.properties?.sessionExpiryInterval;
     if (requested !== undefined) {
       // Cannot turn a session that ends at close into a persistent one (MQTT 5 section 3.14.2.2.2).
-      if (this.#expiryAtConnect === 0 && requested !== 0) {
+      if ((this.#flags & EXPIRY_ZERO_AT_CONNECT) !== 0 && requested !== 0) {
         throw protocolError("Session expiry cannot change from 0 in DISCONNECT");
       }
       session.expiryInterval = Math.min(
@@ -434,8 +533,8 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     }
     // Only a normal DISCONNECT (0x00) discards the will [MQTT-3.14.4-3]; 0x04 asks for it, and a
     // client reporting an error keeps it too (MQTT 5 section 3.1.2.5).
-    this.#willOnClose = packet.reasonCode !== ReasonCode.NormalDisconnection;
-    this.#closedByClient = true;
+    this.#setFlag(NO_WILL_ON_CLOSE, packet.reasonCode === ReasonCode.NormalDisconnection);
+    this.#flags |= CLOSED_BY_CLIENT;
     this.#closeReason = packet.reasonCode;
     this.transport.close();
     this.#closeNow();
@@ -444,7 +543,9 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   // ---- sending ------------------------------------------------------------------------------
 
   problemInformation(reason: string | undefined): Properties | undefined {
-    if (reason === undefined || this.#version !== 5 || !this.#requestProblemInformation) {
+    if (
+      reason === undefined || this.#version !== 5 || (this.#flags & NO_PROBLEM_INFORMATION) !== 0
+    ) {
       return undefined;
     }
     return { reasonString: reason };
@@ -463,8 +564,11 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     context.stats.bytesSent += bytes.length;
     this.transport.write(bytes);
     // Replies pile up when a client sends but does not read: stop reading until they drain.
-    if (!this.#pausedForOutput && this.transport.bufferedBytes > context.options.writeBufferLimit) {
-      this.#pausedForOutput = true;
+    if (
+      (this.#flags & PAUSED_FOR_OUTPUT) === 0 &&
+      this.transport.bufferedBytes > context.options.writeBufferLimit
+    ) {
+      this.#flags |= PAUSED_FOR_OUTPUT;
       this.transport.pause();
     }
   }
@@ -478,9 +582,10 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   disconnect(reasonCode: number, reason?: string, extra?: Properties): void {
     if (this.#is(State.Closed)) return;
     if (this.#version === 5 && this.#state === State.Connected) {
-      const properties: Properties | undefined = reason && this.#requestProblemInformation
-        ? { ...extra, reasonString: reason }
-        : extra;
+      const properties: Properties | undefined =
+        reason && (this.#flags & NO_PROBLEM_INFORMATION) === 0
+          ? { ...extra, reasonString: reason }
+          : extra;
       this.send({ type: PacketType.DISCONNECT, reasonCode, properties });
     }
     this.#closeReason = reasonCode;
@@ -555,9 +660,9 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.transport.close();
     this.#events.closed(this, {
       wasConnected,
-      willOnClose: this.#willOnClose,
+      willOnClose: (this.#flags & NO_WILL_ON_CLOSE) === 0,
       reasonCode: this.#closeReason,
-      byClient: this.#closedByClient,
+      byClient: (this.#flags & CLOSED_BY_CLIENT) !== 0,
     });
   }
 
@@ -567,29 +672,37 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   #armTimer(): void {
     const deadline = this.#nextDeadline();
     if (deadline === Infinity) this.#clearTimer();
-    else this.services.context.deadlines.schedule(this.#timer, deadline);
+    else this.services.context.deadlines.schedule(this, deadline);
   }
 
   #clearTimer(): void {
-    this.services.context.deadlines.cancel(this.#timer);
+    this.services.context.deadlines.cancel(this);
   }
 
   #nextDeadline(): number {
-    const options = this.services.context.options;
+    const context = this.services.context;
+    const options = context.options;
     let deadline = Infinity;
+    let now = 0;
     if (this.#state === State.AwaitingConnect || this.#state === State.Connecting) {
-      deadline = this.#acceptedAt + options.connectTimeout;
+      deadline = this.#since + options.connectTimeout;
     } else if (this.#state === State.Connected) {
       // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet.
       if (this.#keepAliveMs > 0) {
-        deadline = this.lastActivity + this.#keepAliveMs * options.keepAliveMultiplier;
+        now = context.clock.now();
+        deadline = now - msSince(now, this.#lastActivity) +
+          this.#keepAliveMs * options.keepAliveMultiplier;
       }
-      if (options.slowConsumerTimeout > 0) {
-        deadline = Math.min(deadline, this.#outbound!.stuckDeadline);
+      if (options.slowConsumerTimeout > 0 && this.#outbound !== undefined) {
+        deadline = Math.min(deadline, this.#outbound.stuckDeadline);
       }
     }
-    if (this.#partialSince !== 0 && !this.#inputHeld()) {
-      deadline = Math.min(deadline, this.#partialSince + options.connectTimeout);
+    if (this.#partialSince !== -1 && !this.#inputHeld()) {
+      if (now === 0) now = context.clock.now();
+      deadline = Math.min(
+        deadline,
+        now - msSince(now, this.#partialSince) + options.connectTimeout,
+      );
     }
     return deadline;
   }
@@ -601,7 +714,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     const now = context.clock.now();
     const options = context.options;
     if (this.#state !== State.Connected) {
-      if (now >= this.#acceptedAt + options.connectTimeout) {
+      if (now >= this.#since + options.connectTimeout) {
         context.logger.debug("no CONNECT in time", { remote: this.#remote() });
         this.#closeReason = ReasonCode.MaximumConnectTime;
         this.#closeNow();
@@ -610,24 +723,27 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     } else {
       if (
         this.#keepAliveMs > 0 &&
-        now >= this.lastActivity + this.#keepAliveMs * options.keepAliveMultiplier
+        msSince(now, this.#lastActivity) >= this.#keepAliveMs * options.keepAliveMultiplier
       ) {
         this.disconnect(ReasonCode.KeepAliveTimeout, "Keep alive timeout");
         return;
       }
-      if (options.slowConsumerTimeout > 0 && now >= this.#outbound!.stuckDeadline) {
+      if (
+        options.slowConsumerTimeout > 0 && this.#outbound !== undefined &&
+        now >= this.#outbound.stuckDeadline
+      ) {
         context.stats.slowConsumerDisconnects++;
         context.logger.warn("disconnecting a client that acknowledges nothing", {
           clientId: this.info.clientId,
-          inflight: this.#outbound!.inflightCount,
+          inflight: this.#outbound.inflightCount,
         });
         this.disconnect(ReasonCode.QuotaExceeded, "Messages not acknowledged in time");
         return;
       }
     }
     if (
-      this.#partialSince !== 0 && !this.#inputHeld() &&
-      now >= this.#partialSince + options.connectTimeout
+      this.#partialSince !== -1 && !this.#inputHeld() &&
+      msSince(now, this.#partialSince) >= options.connectTimeout
     ) {
       this.disconnect(ReasonCode.MalformedPacket, "Incomplete packet timed out");
       return;
@@ -638,6 +754,11 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   #remote(): string {
     return `${this.transport.remoteAddress}:${this.transport.remotePort}`;
   }
+}
+
+/** AUTH after CONNACK on a connection whose CONNECT named no Authentication Method. */
+function noReauthentication(): Error {
+  return protocolError("Cannot accept AUTH: no authentication method in CONNECT [MQTT-4.12.0-7]");
 }
 
 /** Codes a CONNECT is refused with that are not about a limit, authentication or the store. */

@@ -17,7 +17,13 @@ import {
   validateAuth,
   validateConnect,
 } from "../codec/mod.ts";
-import type { AuthPacket, ConnectPacket, Properties, UserProperty } from "../codec/packets.ts";
+import type {
+  AuthPacket,
+  ConnectPacket,
+  Properties,
+  ProtocolVersion,
+  UserProperty,
+} from "../codec/packets.ts";
 import type { AuthStep, EnhancedAuthenticator } from "../auth/enhanced.ts";
 import { isWellFormedUtf8 } from "../codec/utf8.ts";
 import { type AgentFacts, readAgentFacts } from "../domain/agent_facts.ts";
@@ -27,7 +33,8 @@ import { hasControlCharacter, OutboundTopicAliases, validateTopicName } from "..
 import type { ConnectionControl } from "./connection_control.ts";
 import type { BrokerSession, SessionConnection } from "./context.ts";
 import { forwardedProperties } from "./inbound.ts";
-import type { Outbound, OutboundParameters } from "./outbound.ts";
+import type { OutboundParameters } from "./outbound.ts";
+import type { BrokerOptions } from "./options.ts";
 import { AttachError } from "./session_registry.ts";
 
 /** The maximum a two-byte Receive Maximum can express. */
@@ -68,8 +75,8 @@ export interface ConnectingConnection extends ConnectionControl, SessionConnecti
   setClientLimits(maxPacketSize: number, requestProblemInformation: boolean): void;
   /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
   refuse(reasonCode: number, reason: string, extra?: Properties): void;
-  /** Creates the outbound delivery of the session being attached. */
-  bind(session: BrokerSession, parameters: OutboundParameters): Outbound;
+  /** Attaches the session; its outbound delivery is created with `parameters` when first used. */
+  bind(session: BrokerSession, parameters: OutboundParameters): void;
   /** CONNACK was sent. */
   onConnected(settings: ConnectedSettings): void;
 }
@@ -97,6 +104,11 @@ export class ConnectFlow {
 
   constructor(connection: ConnectingConnection) {
     this.#connection = connection;
+  }
+
+  /** Whether the CONNECT named an Authentication Method: AUTH may re-authenticate later. */
+  get reauthenticates(): boolean {
+    return this.#authMethod !== undefined;
   }
 
   /** True while a CONNECT waits for its AUTH exchange. */
@@ -388,16 +400,17 @@ export class ConnectFlow {
     const grantedExpiry = Math.min(expiry, options.maxSessionExpiryInterval);
 
     const clientAliasMax = v5 ? props?.topicAliasMaximum ?? 0 : 0;
-    const parameters: OutboundParameters = {
-      protocolVersion: packet.protocolVersion,
-      window: v5
-        ? Math.min(options.maxInflight, props?.receiveMaximum ?? MAX_RECEIVE_MAXIMUM)
-        : options.maxInflight,
-      maxPacketSize: v5 ? props?.maximumPacketSize ?? Infinity : Infinity,
-      aliases: clientAliasMax > 0 && options.outboundTopicAliases === "lru"
-        ? new OutboundTopicAliases(clientAliasMax)
-        : undefined,
-    };
+    const window = v5
+      ? Math.min(options.maxInflight, props?.receiveMaximum ?? MAX_RECEIVE_MAXIMUM)
+      : options.maxInflight;
+    const maxPacketSize = v5 ? props?.maximumPacketSize ?? Infinity : Infinity;
+    const aliases = clientAliasMax > 0 && options.outboundTopicAliases === "lru"
+      ? new OutboundTopicAliases(clientAliasMax)
+      : undefined;
+    const parameters: OutboundParameters =
+      window === options.maxInflight && maxPacketSize === Infinity && aliases === undefined
+        ? plainParameters(options, packet.protocolVersion)
+        : { protocolVersion: packet.protocolVersion, window, maxPacketSize, aliases };
     let attached;
     try {
       attached = await services.sessions.attach(connection, {
@@ -456,13 +469,49 @@ export class ConnectFlow {
       keepAlive,
       expiryAtConnect: grantedExpiry,
       topicAliasMaximum: v5 ? options.topicAliasMaximum : 0,
-      details: {
-        cleanStart: packet.cleanStart,
-        userProperties: v5 ? props?.userProperties : undefined,
-        facts,
-      },
+      details: connectDetails(packet.cleanStart, v5 ? props?.userProperties : undefined, facts),
     });
   }
+}
+
+/** Per broker options, the outbound parameters of a client that asked for nothing, by version. */
+const PLAIN_PARAMETERS = new WeakMap<BrokerOptions, Map<number, OutboundParameters>>();
+
+/**
+ * The outbound parameters of a client that asked for no Receive Maximum, Maximum Packet Size or
+ * topic aliases: one object for all of them (a connection holds it until its outbound delivery is
+ * created, for an idle connection for good).
+ */
+function plainParameters(options: BrokerOptions, version: ProtocolVersion): OutboundParameters {
+  let byVersion = PLAIN_PARAMETERS.get(options);
+  if (byVersion === undefined) PLAIN_PARAMETERS.set(options, byVersion = new Map());
+  let parameters = byVersion.get(version);
+  if (parameters === undefined) {
+    parameters = Object.freeze({
+      protocolVersion: version,
+      window: options.maxInflight,
+      maxPacketSize: Infinity,
+      aliases: undefined,
+    });
+    byVersion.set(version, parameters);
+  }
+  return parameters;
+}
+
+/** The details of a CONNECT with no user properties and no facts, one object for all. */
+const PLAIN_DETAILS: readonly [ConnectDetails, ConnectDetails] = [
+  Object.freeze({ cleanStart: false, userProperties: undefined, facts: undefined }),
+  Object.freeze({ cleanStart: true, userProperties: undefined, facts: undefined }),
+];
+
+/** What a CONNECT said beyond identity; shared by the connections whose CONNECT said nothing more. */
+function connectDetails(
+  cleanStart: boolean,
+  userProperties: UserProperty[] | undefined,
+  facts: AgentFacts | undefined,
+): ConnectDetails {
+  if (userProperties === undefined && facts === undefined) return PLAIN_DETAILS[cleanStart ? 1 : 0];
+  return { cleanStart, userProperties, facts };
 }
 
 /** CONNACK properties the client can do without, dropped in this order to fit its maximum size. */

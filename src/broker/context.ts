@@ -48,8 +48,13 @@ export interface SessionConnection {
   readonly connected: boolean;
   /** True once the connection is gone (it may close while its CONNECT is processed). */
   readonly closed: boolean;
-  /** Outbound delivery (created before the session is attached; started after CONNACK). */
+  /**
+   * Outbound delivery, created at its first use after the session is attached (started at
+   * CONNACK, or at once when created later).
+   */
   readonly outbound: SessionOutbound;
+  /** The outbound delivery if it was created (reading it creates nothing). */
+  readonly createdOutbound: SessionOutbound | undefined;
   /** Closes because another connection took the session over [MQTT-3.1.4-3]. */
   takeOver(): void;
   /** Closes from the server side with a reason (sent to MQTT 5 clients) and DISCONNECT properties. */

@@ -20,11 +20,19 @@ import type { ClientInfo } from "../hooks/hooks.ts";
 import { InflightTable } from "../session/inflight_table.ts";
 import type { OutboundTopicAliases } from "../topic/mod.ts";
 import { Fifo } from "../util/fifo.ts";
+import { msSince, stamp } from "../util/stamps.ts";
 import type { BrokerContext, BrokerSession, SessionOutbound } from "./context.ts";
 import { type DeliveryPlan, planFor, planRetained, planShared } from "./delivery_plan.ts";
 
-/** The connection an `Outbound` belongs to (a method, not a closure per connection). */
+/**
+ * The connection an `Outbound` belongs to: what it writes to and the client it serves are read
+ * from it, not held once more per connection.
+ */
 export interface OutboundOwner {
+  /** The client, as the hooks see it. */
+  readonly info: ClientInfo;
+  /** Where outbound bytes go. */
+  readonly transport: OutboundWriter;
   /** The window filled: watch for a client that is stuck. */
   outboundWindowFull(): void;
 }
@@ -80,20 +88,41 @@ export interface OutboundParameters {
   aliases: OutboundTopicAliases | undefined;
 }
 
+/** How long a delivery whose step failed (its queue's store unavailable) waits to be retried. */
+const DELIVERY_RETRY_MS = 1_000;
 const NO_DELIVERY_SEQ = 0;
 
 const ignore = () => {};
+
+/** No Maximum Packet Size from the client (a small integer, unlike `Infinity`). */
+const NO_PACKET_LIMIT = 0x7fffffff;
+
+// Bits of `Outbound.#flags`.
+/** Sending started (after CONNACK). */
+const STARTED = 1;
+/** The connection closed. */
+const CLOSED = 2;
+/** An asynchronous step of the pump (recording a packet id or a release) is running. */
+const PUMP_BUSY = 4;
 
 /** Outbound delivery state of one connection. */
 export class Outbound implements SessionOutbound {
   readonly #context: BrokerContext;
   readonly #session: BrokerSession;
-  readonly #info: ClientInfo;
-  readonly #writer: OutboundWriter;
-  readonly #parameters: OutboundParameters;
-  readonly #v5: boolean;
-  /** Told when the window fills, so the connection watches for a client that is stuck. */
+  /**
+   * The connection: written to, and told when the window fills so that it watches for a client
+   * that is stuck.
+   */
   readonly #owner: OutboundOwner;
+  readonly #version: ProtocolVersion;
+  /** QoS 1/2 window: min(our maxInflight, the client's Receive Maximum). */
+  readonly #window: number;
+  /** Largest packet the client accepts [MQTT-3.1.2-24]; `NO_PACKET_LIMIT` for none. */
+  readonly #maxPacketSize: number;
+  /** Server-to-client topic aliases, when both sides use them. */
+  readonly #aliases: OutboundTopicAliases | undefined;
+  /** `STARTED`, `CLOSED`, `PUMP_BUSY`. */
+  #flags = 0;
   #inflight: InflightTable<InflightEntry> | undefined = undefined;
   #ready: Fifo<Ready> | undefined = undefined;
   #nextPacketId = 1;
@@ -102,28 +131,26 @@ export class Outbound implements SessionOutbound {
   #groups: Map<string, GroupMembership> | undefined = undefined;
   /** Retained messages waiting in `#ready`, bounded. */
   #readyRetained = 0;
-  #started = false;
-  #closed = false;
-  /** An asynchronous step of the pump (recording a packet id or a release) is running. */
-  #pumpBusy = false;
-  /** Epoch ms of the last acknowledgement, or of the moment the window filled. */
+  /** Stamp (see `util/stamps.ts`) of the last acknowledgement, or of when the window filled. */
   #lastProgress = 0;
 
   constructor(
     context: BrokerContext,
     session: BrokerSession,
-    info: ClientInfo,
-    writer: OutboundWriter,
     parameters: OutboundParameters,
     owner: OutboundOwner,
   ) {
     this.#owner = owner;
     this.#context = context;
     this.#session = session;
-    this.#info = info;
-    this.#writer = writer;
-    this.#parameters = parameters;
-    this.#v5 = parameters.protocolVersion === 5;
+    this.#version = parameters.protocolVersion;
+    this.#window = parameters.window;
+    this.#maxPacketSize = Math.min(parameters.maxPacketSize, NO_PACKET_LIMIT);
+    this.#aliases = parameters.aliases;
+  }
+
+  get #closed(): boolean {
+    return (this.#flags & CLOSED) !== 0;
   }
 
   /** QoS 1/2 messages sent and not yet acknowledged. */
@@ -141,8 +168,9 @@ export class Outbound implements SessionOutbound {
    * Infinity while it makes progress (see `mqtt.slowConsumerTimeout`).
    */
   get stuckDeadline(): number {
-    if (!this.#started || this.inflightCount < this.#parameters.window) return Infinity;
-    return this.#lastProgress + this.#context.options.slowConsumerTimeout;
+    if ((this.#flags & STARTED) === 0 || this.inflightCount < this.#window) return Infinity;
+    const now = this.#context.clock.now();
+    return now - msSince(now, this.#lastProgress) + this.#context.options.slowConsumerTimeout;
   }
 
   // ---- queues --------------------------------------------------------------------------------
@@ -158,7 +186,7 @@ export class Outbound implements SessionOutbound {
         return;
       }
       this.#sessionQueue = handle;
-      handle.request(this.#parameters.window);
+      handle.request(this.#window);
     }, (error) => {
       this.#sessionQueueOpening = undefined;
       throw error;
@@ -197,7 +225,7 @@ export class Outbound implements SessionOutbound {
         return;
       }
       membership.handle = handle;
-      handle.request(this.#parameters.window);
+      handle.request(this.#window);
     } catch (error) {
       if (groups.get(key) === membership) groups.delete(key);
       throw error;
@@ -240,8 +268,8 @@ export class Outbound implements SessionOutbound {
    * order.
    */
   start(): void {
-    this.#started = true;
-    this.#lastProgress = this.#context.clock.now();
+    this.#flags |= STARTED;
+    this.#progress();
     this.pump();
   }
 
@@ -251,7 +279,7 @@ export class Outbound implements SessionOutbound {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
+    this.#flags |= CLOSED;
     const closing: Promise<void>[] = [];
     if (this.#sessionQueueOpening) {
       closing.push(
@@ -292,18 +320,18 @@ export class Outbound implements SessionOutbound {
 
   /** A live message (QoS 0 delivery): written now, or dropped when the client does not keep up. */
   live(message: Message, plan: DeliveryPlan): void {
-    if (!this.#started || this.#closed) return;
+    if ((this.#flags & (STARTED | CLOSED)) !== STARTED) return;
     const context = this.#context;
     if (message.expiresAt !== 0 && isExpired(message, context.clock.now())) {
       context.stats.droppedExpired++; // [MQTT-3.3.2-5]
       return;
     }
     if (!this.#mayRead(message.topic)) return;
-    if (this.#writer.bufferedBytes > context.options.writeBufferLimit) {
+    if (this.#owner.transport.bufferedBytes > context.options.writeBufferLimit) {
       // QoS 0 has no acknowledgement to carry a reason: a counter and a log line show the loss.
       if (context.stats.droppedSlowConsumer++ % 1000 === 0) {
         context.logger.warn("slow consumer: QoS 0 message dropped", {
-          clientId: this.#info.clientId,
+          clientId: this.#owner.info.clientId,
           dropped: context.stats.droppedSlowConsumer,
         });
       }
@@ -340,12 +368,13 @@ export class Outbound implements SessionOutbound {
   /** Sends what waits, within the window and while the socket keeps up. */
   pump(): void {
     const ready = this.#ready;
-    if (!this.#started || this.#closed || this.#pumpBusy || ready === undefined) return;
+    if ((this.#flags & (STARTED | CLOSED | PUMP_BUSY)) !== STARTED || ready === undefined) return;
     const context = this.#context;
-    const window = this.#parameters.window;
+    const window = this.#window;
+    const writer = this.#owner.transport;
     while (ready.length > 0) {
       if (this.inflightCount >= window) return;
-      if (this.#writer.bufferedBytes > context.options.writeBufferLimit) return; // onDrain resumes
+      if (writer.bufferedBytes > context.options.writeBufferLimit) return; // onDrain resumes
       const item = ready.peek()!;
       const { delivery } = item;
       const message = delivery.message;
@@ -392,7 +421,7 @@ export class Outbound implements SessionOutbound {
       };
       inflight.set(entry);
       if (inflight.size === window) {
-        this.#lastProgress = context.clock.now();
+        this.#progress();
         this.#owner.outboundWindowFull();
       }
       if (delivery.released) {
@@ -401,12 +430,12 @@ export class Outbound implements SessionOutbound {
       }
       if (entry.qos === 2 && delivery.packetId === 0 && item.handle) {
         // The id is recorded before the first send, so a resend after a takeover reuses it.
-        this.#pumpBusy = true;
+        this.#flags |= PUMP_BUSY;
         item.handle.recordPacketId(delivery.seq, packetId).then(
           () => this.#sendInflight(entry, plan, delivery.redelivered),
           (error) => this.#deliveryFailed(entry, error),
         ).finally(() => {
-          this.#pumpBusy = false;
+          this.#flags &= ~PUMP_BUSY;
           this.pump();
         });
         return;
@@ -436,10 +465,18 @@ export class Outbound implements SessionOutbound {
   #deliveryFailed(entry: InflightEntry, error: unknown): void {
     if (this.#inflight?.get(entry.packetId) === entry) this.#inflight.delete(entry.packetId);
     this.#context.logger.debug("delivery step failed; the message stays queued", {
-      clientId: this.#info.clientId,
+      clientId: this.#owner.info.clientId,
       error,
     });
-    entry.handle?.nak(entry.seq).catch(() => {});
+    const handle = entry.handle;
+    if (handle === undefined) return;
+    handle.nak(entry.seq).catch(() => {});
+    // The place it held in the window is free again, after a pause: a store that fails now
+    // (a NATS election) would otherwise fail every retry at once. Without it, each failure took
+    // one place for good, and a window's worth of failures stopped the session's deliveries.
+    this.#context.clock.setTimeout(() => {
+      if (!this.#closed) handle.request(1);
+    }, DELIVERY_RETRY_MS);
   }
 
   /** Removes the head of the ready list. */
@@ -534,7 +571,7 @@ export class Outbound implements SessionOutbound {
   }
 
   #progress(): void {
-    this.#lastProgress = this.#context.clock.now();
+    this.#lastProgress = stamp(this.#context.clock.now());
   }
 
   // ---- encoding --------------------------------------------------------------------------------
@@ -542,7 +579,7 @@ export class Outbound implements SessionOutbound {
   /** Asks `authorizeRead`; a refusal is counted. */
   #mayRead(topic: string): boolean {
     const authorizeRead = this.#context.hooks.authorizeRead;
-    if (authorizeRead === undefined || authorizeRead(this.#info, topic)) return true;
+    if (authorizeRead === undefined || authorizeRead(this.#owner.info, topic)) return true;
     this.#context.stats.droppedNotAuthorized++;
     return false;
   }
@@ -560,8 +597,8 @@ export class Outbound implements SessionOutbound {
     dup: boolean,
   ): boolean {
     const context = this.#context;
-    const v5 = this.#v5;
-    const aliases = this.#parameters.aliases;
+    const v5 = this.#version === 5;
+    const aliases = this.#aliases;
     let bytes: Uint8Array;
     if (
       !dup && (!v5 || (subscriptionIds === undefined && aliases === undefined)) &&
@@ -599,14 +636,14 @@ export class Outbound implements SessionOutbound {
           properties,
           payload: message.payload,
         },
-        this.#parameters.protocolVersion,
+        this.#version,
         context.encodeOptions,
       );
     }
-    if (bytes.length > this.#parameters.maxPacketSize) {
+    if (bytes.length > this.#maxPacketSize) {
       if (context.stats.droppedTooLarge++ % 1000 === 0) {
         context.logger.warn("message larger than the client's Maximum Packet Size dropped", {
-          clientId: this.#info.clientId,
+          clientId: this.#owner.info.clientId,
           dropped: context.stats.droppedTooLarge,
         });
       }
@@ -618,17 +655,17 @@ export class Outbound implements SessionOutbound {
     stats.publishSentByQos[qos]++;
     stats.payloadBytesSentByQos[qos] += message.payload.length;
     stats.bytesSent += bytes.length;
-    this.#writer.write(bytes);
+    this.#owner.transport.write(bytes);
     return true;
   }
 
   #sendAck(type: typeof PacketType.PUBREL, packetId: number, reasonCode: number): void {
     const bytes = encodePacket(
       { type, packetId, reasonCode, properties: undefined },
-      this.#parameters.protocolVersion,
+      this.#version,
       this.#context.encodeOptions,
     );
     this.#context.stats.bytesSent += bytes.length;
-    this.#writer.write(bytes);
+    this.#owner.transport.write(bytes);
   }
 }

@@ -43,8 +43,8 @@ export interface AttachRequest {
   expiryInterval: number;
   protocolVersion: ProtocolVersion;
   will: WillRecord | undefined;
-  /** Creates the connection's outbound delivery for the session being attached. */
-  bind(session: BrokerSession): SessionOutbound;
+  /** Attaches the session to the connection (its outbound delivery is created when first used). */
+  bind(session: BrokerSession): void;
 }
 
 /** A session attached to a connection. */
@@ -251,12 +251,12 @@ export class SessionRegistry {
     session.protocolVersion = request.protocolVersion;
     session.connection = connection;
     this.#attached.set(clientId, session);
-    const outbound = request.bind(session);
+    request.bind(session);
     try {
-      if (present) await this.#resume(session, outbound);
+      if (present) await this.#resume(session, connection.outbound);
     } catch (error) {
       this.#forget(session);
-      await outbound.close().catch(() => {});
+      await connection.createdOutbound?.close().catch(() => {});
       await this.#release(session, undefined).catch(() => {});
       throw new AttachError(
         ReasonCode.ServerUnavailable,
@@ -576,7 +576,7 @@ export class SessionRegistry {
     info: CloseInfo,
   ): Promise<void> {
     this.#forget(session);
-    await connection.outbound.close();
+    await connection.createdOutbound?.close();
     if (!info.willOnClose) session.will = undefined; // [MQTT-3.1.2-10]
     const now = this.#context.clock.now();
     const will = session.will;

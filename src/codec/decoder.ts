@@ -60,6 +60,15 @@ const SERVER_ONLY_TYPES: ReadonlySet<number> = new Set([
   PacketType.PINGRESP,
 ]);
 
+/** Server role: packets only a server sends are refused (`DecoderOptions.role`). */
+const FLAG_SERVER = 1;
+/** AUTH packets are accepted (see `PacketDecoder.acceptAuth`). */
+const FLAG_ACCEPT_AUTH = 2;
+/** `DecoderOptions.allowConnectTrailingData`. */
+const FLAG_TRAILING_DATA = 4;
+/** A `push` runs, or one threw (then for good). */
+const FLAG_BUSY = 8;
+
 /**
  * Decodes a byte stream into packets and hands each one to a {@linkcode PacketHandler}.
  *
@@ -80,18 +89,14 @@ const SERVER_ONLY_TYPES: ReadonlySet<number> = new Set([
  */
 export class PacketDecoder {
   readonly #handler: PacketHandler;
-  readonly #allowConnectTrailingData: boolean;
-  readonly #server: boolean;
   /**
-   * Whether AUTH is expected (server role): only after a CONNECT that named an Authentication
-   * Method [MQTT-4.12.0-7]. Always true for the client role.
+   * `FLAG_*` bits in one small integer (a server holds a decoder per connection: one field instead
+   * of four).
    */
-  acceptAuth: boolean;
+  #flags = 0;
   #maximumPacketSize = 0;
   #protocolVersion: ProtocolVersion;
   #connectTrailingData: Uint8Array | undefined = undefined;
-  /** True while a `push` runs, and for good once one has thrown. */
-  #busy = false;
 
   // An incomplete packet. Its fixed header is gathered in `#header` until complete; the buffer is
   // created when a packet is first split, so an idle connection's decoder holds no ArrayBuffer.
@@ -99,8 +104,8 @@ export class PacketDecoder {
   #headerLength = 0;
   /** The remaining length of the incomplete packet, or -1 while its fixed header is incomplete. */
   #bodyLength = -1;
-  /** Views of the body bytes received so far, in order. */
-  #pieces: Uint8Array[] = [];
+  /** Views of the body bytes received so far, in order; created when a body is first split. */
+  #pieces: Uint8Array[] | undefined = undefined;
   #piecesLength = 0;
   #frame: Uint8Array | undefined = undefined;
 
@@ -113,9 +118,21 @@ export class PacketDecoder {
     this.#handler = handler;
     this.maximumPacketSize = options.maximumPacketSize;
     this.#protocolVersion = options.protocolVersion ?? 4;
-    this.#allowConnectTrailingData = options.allowConnectTrailingData ?? false;
-    this.#server = options.role === "server";
-    this.acceptAuth = !this.#server;
+    const server = options.role === "server";
+    this.#flags = (options.allowConnectTrailingData ? FLAG_TRAILING_DATA : 0) |
+      (server ? FLAG_SERVER : FLAG_ACCEPT_AUTH);
+  }
+
+  /**
+   * Whether AUTH is expected (server role): only after a CONNECT that named an Authentication
+   * Method [MQTT-4.12.0-7]. Always true for the client role.
+   */
+  get acceptAuth(): boolean {
+    return (this.#flags & FLAG_ACCEPT_AUTH) !== 0;
+  }
+
+  set acceptAuth(accept: boolean) {
+    this.#flags = accept ? this.#flags | FLAG_ACCEPT_AUTH : this.#flags & ~FLAG_ACCEPT_AUTH;
   }
 
   /** The protocol version packets are decoded with; decoding a CONNECT sets it to its level. */
@@ -172,12 +189,13 @@ export class PacketDecoder {
    * @throws {TypeError} When an earlier call threw.
    */
   push(chunk: Uint8Array): void {
-    if (this.#busy) {
+    const flags = this.#flags;
+    if ((flags & FLAG_BUSY) !== 0) {
       throw new TypeError("Cannot push to the packet decoder: a previous push threw");
     }
-    this.#busy = true;
+    this.#flags = flags | FLAG_BUSY;
     this.#decodeChunk(chunk);
-    this.#busy = false;
+    this.#flags &= ~FLAG_BUSY;
   }
 
   #decodeChunk(chunk: Uint8Array): void {
@@ -213,7 +231,7 @@ export class PacketDecoder {
         this.#headerLength = bodyStart - pos;
         this.#startBody(header, remainingLength);
         if (bodyStart < end) {
-          this.#pieces.push(chunk.subarray(bodyStart, end));
+          this.#pieces = [chunk.subarray(bodyStart, end)];
           this.#piecesLength = end - bodyStart;
         }
         return;
@@ -247,7 +265,7 @@ export class PacketDecoder {
     const missing = this.#bodyLength - this.#piecesLength;
     if (chunk.length - pos < missing) {
       if (pos < chunk.length) {
-        this.#pieces.push(chunk.subarray(pos));
+        (this.#pieces ??= []).push(chunk.subarray(pos));
         this.#piecesLength += chunk.length - pos;
       }
       return -1;
@@ -260,7 +278,7 @@ export class PacketDecoder {
     } else {
       const body = new Uint8Array(this.#bodyLength);
       let offset = 0;
-      for (const piece of this.#pieces) {
+      for (const piece of this.#pieces!) {
         body.set(piece, offset);
         offset += piece.length;
       }
@@ -269,7 +287,7 @@ export class PacketDecoder {
     }
     this.#headerLength = 0;
     this.#bodyLength = -1;
-    this.#pieces = [];
+    this.#pieces = undefined;
     this.#piecesLength = 0;
     if (this.#handler.onPacket(packet) === false) return -1;
     return pos + missing;
@@ -287,13 +305,16 @@ export class PacketDecoder {
   #checkType(header: number): void {
     const type = header >> 4;
     if (type === 0) throw malformed("Invalid fixed header: packet type 0 is reserved");
-    if (!this.#server) return;
+    const flags = this.#flags;
+    if ((flags & FLAG_SERVER) === 0) return;
     if (SERVER_ONLY_TYPES.has(type)) {
       throw protocolError(
         `Cannot accept ${PACKET_TYPE_NAMES[type]} from a client: only a server sends it`,
       );
     }
-    if (type === PacketType.AUTH && this.#protocolVersion === 5 && !this.acceptAuth) {
+    if (
+      type === PacketType.AUTH && this.#protocolVersion === 5 && (flags & FLAG_ACCEPT_AUTH) === 0
+    ) {
       throw protocolError(
         "Cannot accept AUTH: no authentication method was agreed in CONNECT [MQTT-4.12.0-7]",
       );
@@ -326,7 +347,7 @@ export class PacketDecoder {
     const body = buf.subarray(start, end);
     let packet: ConnectPacket;
     try {
-      if (this.#allowConnectTrailingData) {
+      if ((this.#flags & FLAG_TRAILING_DATA) !== 0) {
         const decoded = decodeConnectWithTrailingData(flags, body);
         packet = decoded.packet;
         this.#connectTrailingData = decoded.trailingData.length === 0

@@ -20,10 +20,13 @@ const MIN_BATCH = 512;
 
 /** Frames waiting to be written to one socket, in order. */
 export class WriteQueue {
-  /** Sealed batches and large frames, in order. */
-  #segments: Uint8Array[] = [];
+  /**
+   * Sealed batches and large frames, in order; created when a second buffer must wait behind the
+   * first (a connection whose writes fit one batch at a time never holds these lists).
+   */
+  #segments: Uint8Array[] | undefined = undefined;
   /** For each segment: whether it is a batch buffer of ours (reusable once written). */
-  #owned: boolean[] = [];
+  #owned: boolean[] | undefined = undefined;
   /** The batch being filled. */
   #tail: Uint8Array | undefined = undefined;
   #tailLength = 0;
@@ -50,8 +53,8 @@ export class WriteQueue {
     this.#bytes += length;
     if (length >= COPY_LIMIT) {
       this.#seal();
-      this.#segments.push(frame);
-      this.#owned.push(false);
+      (this.#segments ??= []).push(frame);
+      (this.#owned ??= []).push(false);
       return;
     }
     let tail = this.#tail;
@@ -74,10 +77,20 @@ export class WriteQueue {
    * @returns The bytes, or `undefined` when nothing is queued.
    */
   take(): Uint8Array | undefined {
-    if (this.#segments.length === 0) this.#seal();
-    const next = this.#segments.shift();
-    if (next === undefined) return undefined;
-    const owned = this.#owned.shift()!;
+    const segments = this.#segments;
+    if (segments === undefined || segments.length === 0) {
+      // Nothing sealed waits: the batch being filled goes out (no list needed).
+      const length = this.#tailLength;
+      if (length === 0) return undefined;
+      const batch = this.#tail!.subarray(0, length);
+      this.#tail = undefined;
+      this.#tailLength = 0;
+      this.#bytes -= length;
+      this.#inFlight = batch;
+      return batch;
+    }
+    const next = segments.shift()!;
+    const owned = this.#owned!.shift()!;
     this.#bytes -= next.length;
     this.#inFlight = owned ? next : undefined;
     return next;
@@ -95,8 +108,8 @@ export class WriteQueue {
 
   /** Drops everything queued. */
   clear(): void {
-    this.#segments = [];
-    this.#owned = [];
+    this.#segments = undefined;
+    this.#owned = undefined;
     this.#tail = undefined;
     this.#tailLength = 0;
     this.#spare = undefined;
@@ -106,8 +119,8 @@ export class WriteQueue {
 
   #seal(): void {
     if (this.#tailLength === 0) return;
-    this.#segments.push(this.#tail!.subarray(0, this.#tailLength));
-    this.#owned.push(true);
+    (this.#segments ??= []).push(this.#tail!.subarray(0, this.#tailLength));
+    (this.#owned ??= []).push(true);
     this.#tail = undefined;
     this.#tailLength = 0;
   }

@@ -15,12 +15,24 @@ export interface DeadlineTarget {
   onDeadline(): void;
 }
 
-/** One schedulable deadline; its fields belong to the {@linkcode DeadlineScheduler}. */
-export class Deadline {
-  /** Epoch ms it is due at; `Infinity` while not scheduled. */
-  at = Infinity;
+/**
+ * Anything a {@linkcode DeadlineScheduler} can schedule: its two fields belong to the scheduler.
+ * A connection implements it itself instead of holding a {@linkcode Deadline} object.
+ */
+export interface Schedulable extends DeadlineTarget {
+  /**
+   * When it is due, in ms after the scheduler's base time (a small integer, which V8 stores
+   * without a heap number); meaningless while not scheduled.
+   */
+  deadlineAt: number;
   /** Position in the scheduler's heap; -1 while not scheduled. */
-  index = -1;
+  deadlineIndex: number;
+}
+
+/** One schedulable deadline that calls a target. */
+export class Deadline implements Schedulable {
+  deadlineAt = 0;
+  deadlineIndex = -1;
   /** Who is called when it is due. */
   readonly target: DeadlineTarget;
 
@@ -29,11 +41,21 @@ export class Deadline {
     this.target = target;
   }
 
+  onDeadline(): void {
+    this.target.onDeadline();
+  }
+
   /** True while scheduled. */
   get scheduled(): boolean {
-    return this.index >= 0;
+    return this.deadlineIndex >= 0;
   }
 }
+
+/**
+ * Deadlines are kept in ms after a base time; once they pass this the base moves to now (all
+ * scheduled deadlines are shifted once), so they stay small integers.
+ */
+const REBASE_AFTER = 2 ** 30;
 
 /**
  * Keeps any number of deadlines on one clock timer.
@@ -53,17 +75,25 @@ export class Deadline {
  */
 export class DeadlineScheduler {
   #clock: Clock;
-  #heap: Deadline[] = [];
+  #heap: Schedulable[] = [];
+  /** Epoch ms the deadlines' times count from. */
+  #base: number;
   #timer: TimerId | undefined = undefined;
   /** When the clock timer fires; `Infinity` while none is armed. */
   #armedAt = Infinity;
   #firing = false;
-  #due: Deadline[] = [];
+  #due: Schedulable[] = [];
   #fire = () => this.#fireDue();
 
   /** @param clock The time source. */
   constructor(clock: Clock) {
     this.#clock = clock;
+    this.#base = clock.now();
+  }
+
+  /** Epoch ms `deadline` is due at, or `Infinity` while it is not scheduled. */
+  dueAt(deadline: Schedulable): number {
+    return deadline.deadlineIndex < 0 ? Infinity : this.#base + deadline.deadlineAt;
   }
 
   /** Number of deadlines scheduled. */
@@ -79,23 +109,39 @@ export class DeadlineScheduler {
    * @param at When it is due, epoch ms.
    * @throws {RangeError} When `at` is not a finite number.
    */
-  schedule(deadline: Deadline, at: number): void {
+  schedule(deadline: Schedulable, at: number): void {
     if (!Number.isFinite(at)) {
       throw new RangeError(`Cannot schedule a deadline: expected a finite time, got ${at}`);
     }
+    let offset = at - this.#base;
+    if (offset > REBASE_AFTER && this.#clock.now() - this.#base > REBASE_AFTER) {
+      this.#rebase();
+      offset = at - this.#base;
+    }
+    // Stored as a small integer whenever it is one (a computed double would be boxed).
+    const small = offset | 0;
+    if (small === offset) offset = small;
     const heap = this.#heap;
-    if (deadline.index < 0) {
-      deadline.at = at;
-      deadline.index = heap.length;
+    if (deadline.deadlineIndex < 0) {
+      deadline.deadlineAt = offset;
+      deadline.deadlineIndex = heap.length;
       heap.push(deadline);
-      this.#up(deadline.index);
+      this.#up(deadline.deadlineIndex);
     } else {
-      const earlier = at < deadline.at;
-      deadline.at = at;
-      if (earlier) this.#up(deadline.index);
-      else this.#down(deadline.index);
+      const earlier = offset < deadline.deadlineAt;
+      deadline.deadlineAt = offset;
+      if (earlier) this.#up(deadline.deadlineIndex);
+      else this.#down(deadline.deadlineIndex);
     }
     this.#arm();
+  }
+
+  /** Moves the base time to now: every scheduled deadline's offset shrinks by the same amount. */
+  #rebase(): void {
+    const base = this.#clock.now();
+    const shift = base - this.#base;
+    for (const deadline of this.#heap) deadline.deadlineAt -= shift;
+    this.#base = base;
   }
 
   /**
@@ -103,19 +149,18 @@ export class DeadlineScheduler {
    *
    * @param deadline The deadline.
    */
-  cancel(deadline: Deadline): void {
-    const index = deadline.index;
+  cancel(deadline: Schedulable): void {
+    const index = deadline.deadlineIndex;
     if (index < 0) return;
     const heap = this.#heap;
     const last = heap.pop()!;
     if (last !== deadline) {
       heap[index] = last;
-      last.index = index;
+      last.deadlineIndex = index;
       this.#down(index);
-      this.#up(last.index);
+      this.#up(last.deadlineIndex);
     }
-    deadline.index = -1;
-    deadline.at = Infinity;
+    deadline.deadlineIndex = -1;
     // A clock timer armed for an earlier deadline stays: when it fires with nothing due, it is
     // armed again for the next one. Only an empty scheduler releases it.
     if (heap.length === 0) this.#disarm();
@@ -123,17 +168,14 @@ export class DeadlineScheduler {
 
   /** Unschedules everything and releases the clock timer. */
   clear(): void {
-    for (const deadline of this.#heap) {
-      deadline.index = -1;
-      deadline.at = Infinity;
-    }
+    for (const deadline of this.#heap) deadline.deadlineIndex = -1;
     this.#heap = [];
     this.#disarm();
   }
 
   #arm(): void {
     if (this.#firing || this.#heap.length === 0) return;
-    const earliest = this.#heap[0].at;
+    const earliest = this.#base + this.#heap[0].deadlineAt;
     if (earliest >= this.#armedAt) return;
     this.#disarm();
     const clock = this.#clock;
@@ -150,19 +192,19 @@ export class DeadlineScheduler {
   #fireDue(): void {
     this.#timer = undefined;
     this.#armedAt = Infinity;
-    const now = this.#clock.now();
+    const now = this.#clock.now() - this.#base;
     const heap = this.#heap;
     const due = this.#due;
     // Take every due deadline out first: one rescheduled by its target to a time already past
     // fires from the next clock timer, not again in this loop.
-    while (heap.length > 0 && heap[0].at <= now) {
+    while (heap.length > 0 && heap[0].deadlineAt <= now) {
       const deadline = heap[0];
       this.cancel(deadline);
       due.push(deadline);
     }
     this.#firing = true;
     try {
-      for (const deadline of due) deadline.target.onDeadline();
+      for (const deadline of due) deadline.onDeadline();
     } finally {
       due.length = 0;
       this.#firing = false;
@@ -175,13 +217,13 @@ export class DeadlineScheduler {
     const item = heap[index];
     while (index > 0) {
       const parent = (index - 1) >> 1;
-      if (heap[parent].at <= item.at) break;
+      if (heap[parent].deadlineAt <= item.deadlineAt) break;
       heap[index] = heap[parent];
-      heap[index].index = index;
+      heap[index].deadlineIndex = index;
       index = parent;
     }
     heap[index] = item;
-    item.index = index;
+    item.deadlineIndex = index;
   }
 
   #down(index: number): void {
@@ -191,13 +233,13 @@ export class DeadlineScheduler {
     for (;;) {
       let child = 2 * index + 1;
       if (child >= length) break;
-      if (child + 1 < length && heap[child + 1].at < heap[child].at) child++;
-      if (heap[child].at >= item.at) break;
+      if (child + 1 < length && heap[child + 1].deadlineAt < heap[child].deadlineAt) child++;
+      if (heap[child].deadlineAt >= item.deadlineAt) break;
       heap[index] = heap[child];
-      heap[index].index = index;
+      heap[index].deadlineIndex = index;
       index = child;
     }
     heap[index] = item;
-    item.index = index;
+    item.deadlineIndex = index;
   }
 }

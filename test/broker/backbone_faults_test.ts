@@ -100,6 +100,53 @@ Deno.test("a QoS 2 PUBLISH the store refuses gets PUBREC 0x80 and the flow ends 
   });
 });
 
+Deno.test("QoS 2 deliveries whose packet id cannot be recorded are retried once the store is back, for more messages than the window", async () => {
+  await withFaults(async (server, faults) => {
+    const { client: sub } = await TestClient.connect(server.port, {
+      clientId: "sub",
+      version: 5,
+      properties: { receiveMaximum: 2 },
+    });
+    await sub.subscribe("w/#", 2);
+    faults.fail("queues.recordPacketId");
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "pub", version: 5 });
+    const count = 6;
+    for (let i = 0; i < count; i++) await pub.publish("w/t", `m${i}`, { qos: 2 });
+    // Every first send failed while the store was down: each used a place of the window of 2.
+    const recorded = () => faults.calls.get("queues.recordPacketId") ?? 0;
+    const deadline = Date.now() + 5_000;
+    while (recorded() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(recorded(), 2, "both places of the window tried a first send");
+    faults.heal();
+    const got: string[] = [];
+    let completed = 0;
+    while (completed < count) {
+      const packet = await sub.next();
+      assert.ok(packet, `${got.length} of ${count} messages came`);
+      if (packet.type === PacketType.PUBLISH) {
+        if (!got.includes(text(packet.payload))) got.push(text(packet.payload));
+        await sub.send({
+          type: PacketType.PUBREC,
+          packetId: packet.packetId,
+          reasonCode: 0,
+          properties: undefined,
+        });
+      } else if (packet.type === PacketType.PUBREL) {
+        completed++;
+        await sub.send({
+          type: PacketType.PUBCOMP,
+          packetId: packet.packetId,
+          reasonCode: 0,
+          properties: undefined,
+        });
+      }
+    }
+    assert.deepEqual(got, Array.from({ length: count }, (_, i) => `m${i}`));
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});
+
 Deno.test("a 3.1.1 client whose QoS 1 PUBLISH could not be stored is disconnected, not acknowledged", async () => {
   await withFaults(async (server, faults) => {
     const { client: pub } = await TestClient.connect(server.port, { clientId: "pub311" });

@@ -7,7 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeEnvelope, encodeEnvelope } from "../../cluster/envelope.ts";
+import {
+  decodeEnvelope,
+  decodeEnvelopes,
+  encodeBatch,
+  encodeEnvelope,
+} from "../../cluster/envelope.ts";
 import type { Message } from "../../src/mod.ts";
 
 const encoder = new TextEncoder();
@@ -85,4 +90,27 @@ Deno.test("envelope: truncated or foreign bytes are refused", () => {
   );
   assert.throws(() => decodeEnvelope(bytes.subarray(0, 27)), TypeError);
   assert.throws(() => decodeEnvelope(new Uint8Array(30)), TypeError);
+});
+
+Deno.test("envelope: a batch holds several envelopes in order, a single one stays as it was, a cut batch is refused", () => {
+  const messages: Message[] = ["a", "b/c", "ü"].map((topic, i) => ({
+    topic,
+    payload: encoder.encode(`m${i}`),
+    qos: 0,
+    retain: false,
+    properties: undefined,
+    expiresAt: 0,
+    origin: `p${i}`,
+  }));
+  const envelopes = messages.map((message, i) => encodeEnvelope(message, { id: "s", seq: i + 1 }));
+  const total = envelopes.reduce((sum, envelope) => sum + envelope.length, 0);
+  const batch = encodeBatch(envelopes, total);
+  const decoded = decodeEnvelopes(batch);
+  assert.deepEqual(decoded.map((envelope) => envelope.message), messages);
+  assert.deepEqual(decoded.map((envelope) => envelope.sender.seq), [1, 2, 3]);
+  assert.deepEqual(decodeEnvelopes(envelopes[1]).map((envelope) => envelope.message), [
+    messages[1],
+  ]);
+  assert.throws(() => decodeEnvelopes(batch.subarray(0, batch.length - 1)), TypeError);
+  assert.throws(() => decodeEnvelopes(batch.subarray(0, 3)), TypeError);
 });

@@ -187,6 +187,15 @@ async function taskFlags(task: string): Promise<string[]> {
   ).sort();
 }
 
+Deno.test("deno task frontend is deno task start with a larger young generation", async () => {
+  const manifest = JSON.parse(await read("deno.json"));
+  assert.equal(
+    manifest.tasks.frontend,
+    manifest.tasks.start.replace("--max-semi-space-size=4", "--max-semi-space-size=32"),
+  );
+  assert.notEqual(manifest.tasks.frontend, manifest.tasks.start);
+});
+
 Deno.test("deno task compile gives the binary deno task start's permissions, enough for --version and --check-config", async () => {
   const flags = await taskFlags("compile");
   assert.deepEqual(flags, await taskFlags("start"));

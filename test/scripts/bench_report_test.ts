@@ -264,6 +264,12 @@ Deno.test("latency cases run at least 5 rounds unless told, 1 with --quick", () 
   assert.throws(() => parseBenchArgs(["--latency-rounds", "0"]), /--latency-rounds/);
 });
 
+Deno.test("--nats-cpu puts nats-server with the front-ends unless told to use the generator's CPU", () => {
+  assert.equal(parseBenchArgs([])!.natsCpu, "broker");
+  assert.equal(parseBenchArgs(["--nats-cpu", "generator"])!.natsCpu, "generator");
+  assert.throws(() => parseBenchArgs(["--nats-cpu", "cpu1"]), /--nats-cpu.*"cpu1"/);
+});
+
 Deno.test("nats-mqtt is a default broker, configured with MQTT, JetStream and a server name", () => {
   assert.ok((DEFAULT_BROKERS as readonly string[]).includes("nats-mqtt"));
   const config = natsMqttConfig("127.0.0.1", "/tmp/store dir");

@@ -34,7 +34,7 @@ Deno.test("DeadlineScheduler.schedule() moves a scheduled deadline earlier or la
   scheduler.schedule(moved, 500);
   scheduler.schedule(new Deadline(recorder(clock, log, "fixed")), 300);
   scheduler.schedule(moved, 100);
-  assert.equal(moved.at, 100);
+  assert.equal(scheduler.dueAt(moved), 100);
   assert.equal(scheduler.size, 2);
   clock.advance(100);
   assert.deepEqual(log, [["moved", 100]]);
@@ -56,7 +56,7 @@ Deno.test("DeadlineScheduler.cancel() unschedules; an empty scheduler holds no c
   scheduler.cancel(first);
   scheduler.cancel(first); // twice is harmless
   assert.equal(first.scheduled, false);
-  assert.equal(first.at, Infinity);
+  assert.equal(scheduler.dueAt(first), Infinity);
   clock.advance(150); // the timer armed for the cancelled one fires, finds nothing, re-arms
   assert.deepEqual(log, []);
   assert.equal(clock.pendingTimers, 1);
@@ -131,4 +131,35 @@ Deno.test("DeadlineScheduler.schedule() rejects a time that is not finite", () =
   assert.throws(() => scheduler.schedule(deadline, Infinity), RangeError);
   assert.throws(() => scheduler.schedule(deadline, NaN), RangeError);
   assert.equal(deadline.scheduled, false);
+});
+
+Deno.test("DeadlineScheduler keeps deadlines as small integers past weeks of uptime, in order", () => {
+  const start = 1_700_000_000_000;
+  const clock = new ManualClock(start);
+  const scheduler = new DeadlineScheduler(clock);
+  const log: [string, number][] = [];
+  const early = new Deadline(recorder(clock, log, "early"));
+  const late = new Deadline(recorder(clock, log, "late"));
+  const weeks = 3 * 7 * 24 * 3600 * 1000; // past 2^30 ms after the base: the base moves
+  const waiting = new Deadline(recorder(clock, log, "waiting"));
+  scheduler.schedule(waiting, start + 100 + weeks + 3000); // scheduled across the move
+  // Epoch ms do not fit a small integer: the scheduler counts from its base time.
+  scheduler.schedule(early, start + 100);
+  assert.equal(early.deadlineAt, 100);
+  clock.advance(100);
+  clock.advance(weeks);
+  const now = clock.now();
+  scheduler.schedule(late, now + 2000);
+  scheduler.schedule(early, now + 1000);
+  assert.ok(Math.abs(late.deadlineAt) < 2 ** 30 && Number.isInteger(late.deadlineAt));
+  assert.equal(scheduler.dueAt(late), now + 2000);
+  assert.equal(scheduler.dueAt(early), now + 1000);
+  assert.equal(scheduler.dueAt(waiting), now + 3000);
+  clock.advance(3000);
+  assert.deepEqual(log, [
+    ["early", start + 100],
+    ["early", now + 1000],
+    ["late", now + 2000],
+    ["waiting", now + 3000],
+  ]);
 });

@@ -8,7 +8,7 @@
 
 import { pinnedBrokerCommand } from "../cpu_pinning.ts";
 import type { BrokerLauncher, BrokerStartOptions, PrepareResult, RunningBroker } from "./broker.ts";
-import { perchV8Flags } from "./perch.ts";
+import { taskV8Flags } from "../../deno_tasks.ts";
 
 const FLOOR_SCRIPT = new URL("../floor/floor_broker.ts", import.meta.url).pathname;
 
@@ -22,7 +22,7 @@ export class FloorLauncher implements BrokerLauncher {
 
   /** Reads Perch's V8 flags; nothing to install. */
   async prepare(): Promise<PrepareResult> {
-    this.#v8Flags = await perchV8Flags();
+    this.#v8Flags = await taskV8Flags("start");
     const flags = this.#v8Flags.length > 0 ? `, ${this.#v8Flags.join(" ")}` : "";
     const strategy = Deno.env.get("FLOOR_STRATEGY") ?? "read";
     return {

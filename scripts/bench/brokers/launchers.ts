@@ -32,12 +32,14 @@ export const DEFAULT_BROKERS = [
 ] as const;
 
 /**
- * Every name `--brokers` accepts: the brokers, Perch on the SQLite backbone (`perch-sqlite`,
- * `perch-sqlite-batched`), and two references, the generator-ceiling sink and the runtime floor
+ * Every name `--brokers` accepts: the brokers, Perch on Deno's native stream handle
+ * (`perch-handle`: `listeners.tcp.nativeHandle: true`), Perch on the SQLite backbone
+ * (`perch-sqlite`, `perch-sqlite-batched`), and two references, the generator-ceiling sink and the runtime floor
  * (Deno's own cost per idle connection).
  */
 export const BROKER_NAMES = [
   ...DEFAULT_BROKERS,
+  "perch-handle",
   "perch-sqlite",
   "perch-sqlite-batched",
   "sink",
@@ -51,6 +53,8 @@ export type BrokerName = typeof BROKER_NAMES[number];
 export interface LauncherOptions {
   /** Extra `deno run` flags for Perch. */
   perchFlags: string[];
+  /** Where nats-server runs in the perch-nats cases. */
+  natsCpu: "broker" | "generator";
 }
 
 /**
@@ -71,13 +75,14 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
       return new NatsMqttLauncher();
     case "perch":
     case "perch-bun":
+    case "perch-handle":
     case "perch-sqlite":
     case "perch-sqlite-batched":
       return new PerchLauncher(name, options.perchFlags);
     case "perch-nats":
-      return new PerchClusterLauncher(name, 1, options.perchFlags);
+      return new PerchClusterLauncher(name, 1, options.perchFlags, options.natsCpu);
     case "perch-nats3":
-      return new PerchClusterLauncher(name, 3, options.perchFlags);
+      return new PerchClusterLauncher(name, 3, options.perchFlags, options.natsCpu);
     case "sink":
       return new SinkLauncher();
     case "floor":

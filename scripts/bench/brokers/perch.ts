@@ -11,28 +11,29 @@
 
 import { pinnedBrokerCommand } from "../cpu_pinning.ts";
 import { REPO_ROOT } from "../paths.ts";
+import { taskV8Flags } from "../../deno_tasks.ts";
 import type { BrokerLauncher, BrokerStartOptions, PrepareResult, RunningBroker } from "./broker.ts";
 
 const ENTRY = "src/main.ts";
-/** `deno task start` carries the V8 options Perch is meant to run with; the benchmark uses them too. */
-const V8_FLAGS = /--v8-flags=\S+/;
 const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
 
-/** The `--v8-flags=...` of `deno task start`, as a list of zero or one flag. */
-export async function perchV8Flags(): Promise<string[]> {
-  const manifest = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
-  const flag = String(manifest.tasks?.start ?? "").match(V8_FLAGS)?.[0];
-  return flag === undefined ? [] : [flag];
-}
-
-/** The runtime and backbone settings (`PERCH_BACKBONE__*` variables) of each Perch variant. */
+/**
+ * The runtime, backbone settings (`PERCH_BACKBONE__*` variables) and other variables of each
+ * Perch variant. `perch-handle` is Perch on Deno with `listeners.tcp.nativeHandle: true`.
+ */
 const VARIANTS = {
-  "perch": { runtime: "deno", backbone: {} },
-  "perch-bun": { runtime: "bun", backbone: {} },
-  "perch-sqlite": { runtime: "deno", backbone: { KIND: "sqlite", SYNC: "full" } },
+  "perch": { runtime: "deno", backbone: {}, env: {} },
+  "perch-bun": { runtime: "bun", backbone: {}, env: {} },
+  "perch-handle": {
+    runtime: "deno",
+    backbone: {},
+    env: { PERCH_LISTENERS__TCP__NATIVE_HANDLE: "true" },
+  },
+  "perch-sqlite": { runtime: "deno", backbone: { KIND: "sqlite", SYNC: "full" }, env: {} },
   "perch-sqlite-batched": {
     runtime: "deno",
     backbone: { KIND: "sqlite", SYNC: "batched", SYNC_WINDOW: "50ms" },
+    env: {},
   },
 } as const;
 
@@ -92,9 +93,10 @@ export class PerchLauncher implements BrokerLauncher {
       }
       return { ok: true, version: `${manifest.version ?? "dev"} (bun ${version})` };
     }
-    // --perch-flags with its own --v8-flags replaces the start task's.
+    // `deno task start` carries the V8 options Perch is meant to run with; --perch-flags with its
+    // own --v8-flags replaces them.
     const ownV8Flags = this.#denoFlags.some((flag) => flag.startsWith("--v8-flags="));
-    if (!ownV8Flags) this.#denoFlags = [...await perchV8Flags(), ...this.#denoFlags];
+    if (!ownV8Flags) this.#denoFlags = [...await taskV8Flags("start"), ...this.#denoFlags];
     const flags = this.#denoFlags.length > 0 ? `, ${this.#denoFlags.join(" ")}` : "";
     return {
       ok: true,
@@ -135,6 +137,7 @@ export class PerchLauncher implements BrokerLauncher {
         ...Object.fromEntries(
           Object.entries(backbone).map(([key, value]) => [`PERCH_BACKBONE__${key}`, value]),
         ),
+        ...VARIANTS[this.name].env,
       },
     });
     if (dir !== undefined) {

@@ -15,7 +15,7 @@ import { pinnedBrokerCommand } from "../cpu_pinning.ts";
 import { REPO_ROOT } from "../paths.ts";
 import type { ManagedProcess } from "../process_group.ts";
 import type { BrokerLauncher, BrokerStartOptions, PrepareResult, RunningBroker } from "./broker.ts";
-import { perchV8Flags } from "./perch.ts";
+import { taskV8Flags } from "../../deno_tasks.ts";
 
 const ENTRY = "src/main.ts";
 const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
@@ -33,17 +33,26 @@ export class PerchClusterLauncher implements BrokerLauncher {
   readonly cases: readonly string[] = CLUSTER_CASES;
   readonly #frontEnds: number;
   #denoFlags: string[];
+  readonly #natsCpu: "broker" | "generator";
   #natsServer = "";
 
   /**
    * @param name Name as given to `--brokers`.
    * @param frontEnds How many front-ends.
    * @param denoFlags Extra `deno run` flags for every front-end (profiling, V8 options).
+   * @param natsCpu Where nats-server runs: on the brokers' CPU with the front-ends, or on the
+   *   generator's.
    */
-  constructor(name: string, frontEnds: number, denoFlags: string[] = []) {
+  constructor(
+    name: string,
+    frontEnds: number,
+    denoFlags: string[] = [],
+    natsCpu: "broker" | "generator" = "broker",
+  ) {
     this.name = name;
     this.#frontEnds = frontEnds;
     this.#denoFlags = denoFlags;
+    this.#natsCpu = natsCpu;
   }
 
   /** Finds nats-server (>= 2.11; installed as root when missing) and Perch's V8 flags. */
@@ -55,14 +64,16 @@ export class PerchClusterLauncher implements BrokerLauncher {
       return { ok: false, reason: error instanceof Error ? error.message : String(error) };
     }
     if (!this.#denoFlags.some((flag) => flag.startsWith("--v8-flags="))) {
-      this.#denoFlags = [...await perchV8Flags(), ...this.#denoFlags];
+      this.#denoFlags = [...await taskV8Flags("frontend"), ...this.#denoFlags];
     }
     const version = await new Deno.Command(this.#natsServer, { args: ["--version"] }).output();
     const nats = new TextDecoder().decode(version.stdout).trim();
     return {
       ok: true,
       version: `${this.#frontEnds} front-end${this.#frontEnds > 1 ? "s" : ""} on ${nats} ` +
-        `(JetStream file storage; deno ${Deno.version.deno} ${this.#denoFlags.join(" ")})`,
+        `(JetStream file storage${
+          this.#natsCpu === "generator" ? ", nats-server on the generator's CPU" : ""
+        }; deno ${Deno.version.deno} ${this.#denoFlags.join(" ")})`,
     };
   }
 
@@ -71,6 +82,9 @@ export class PerchClusterLauncher implements BrokerLauncher {
     const host = options.hosts[0];
     const dir = await Deno.makeTempDir({ prefix: "perch-bench-cluster-" });
     const started: ManagedProcess[] = [];
+    const natsPinning = this.#natsCpu === "generator" && options.pinning.enabled
+      ? { ...options.pinning, brokerCpu: options.pinning.generatorCpu }
+      : options.pinning;
     const stopAll = async () => {
       for (const process of started.toReversed()) await process.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -78,7 +92,7 @@ export class PerchClusterLauncher implements BrokerLauncher {
     try {
       const nats = options.processes.spawn({
         name: "nats-server",
-        ...pinnedBrokerCommand(options.pinning, [
+        ...pinnedBrokerCommand(natsPinning, [
           this.#natsServer,
           ...["--addr", host, "--port", "-1", "--jetstream", "--store_dir", join(dir, "nats")],
         ]),

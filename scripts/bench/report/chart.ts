@@ -26,6 +26,7 @@ import type { MetricSpec } from "../scenarios/bench_case.ts";
 export const COLORS: Readonly<Record<string, string>> = {
   perch: "#e4572e",
   "perch-bun": "#f2a541",
+  "perch-handle": "#f07f5c",
   "perch-nats": "#b83b5e",
   "perch-nats3": "#6a2c70",
   "perch-sqlite": "#9d755d",
@@ -43,6 +44,7 @@ const FALLBACK_COLORS = ["#b279a2", "#72b7b2", "#ff9da6"];
 export const BROKER_LABELS: Readonly<Record<string, string>> = {
   perch: "Perch on Deno",
   "perch-bun": "Perch on Bun",
+  "perch-handle": "Perch on Deno, native handle",
   "nats-mqtt": "NATS MQTT",
   mosquitto: "Mosquitto",
   "mosquitto-nodelay": "Mosquitto, TCP_NODELAY",
