@@ -74,6 +74,7 @@ import {
 } from "@nats-io/jetstream";
 import type { KvEntry } from "@nats-io/kv";
 import {
+  DONE,
   Fifo,
   type InboundKey,
   type Message,
@@ -1204,7 +1205,7 @@ export class NatsQueueStore implements QueueStore {
    * acknowledged and dropped instead of sent to the client as a new message.
    */
   async forgetState(qid: string, seq: number): Promise<void> {
-    await this.#inflight.write(`${qid}.${seq}`, DONE, { ttlMs: MARKER_TTL_MS });
+    await this.#inflight.write(`${qid}.${seq}`, DONE_STATE, { ttlMs: MARKER_TTL_MS });
   }
 
   /**
@@ -1236,7 +1237,7 @@ interface DeliveryState {
   done?: boolean;
 }
 
-const DONE = encoder.encode(JSON.stringify({ packetId: 0, released: true, done: true }));
+const DONE_STATE = encoder.encode(JSON.stringify({ packetId: 0, released: true, done: true }));
 
 function duplicateOutcome(): PublishOutcome {
   return {
@@ -1662,7 +1663,7 @@ class NatsQueueHandle implements QueueHandle {
 
   ack(seq: number): Promise<void> {
     const held = this.#held.get(seq);
-    if (!held) return Promise.resolve();
+    if (!held) return DONE;
     this.#held.delete(seq);
     if (held.stateRecorded) {
       return guarded("queues.ack", async () => {
@@ -1683,12 +1684,12 @@ class NatsQueueHandle implements QueueHandle {
       return Promise.reject(asBackboneError("queues.ack", error));
     }
     this.#store.acknowledged(this.#qid, held.size, false);
-    return Promise.resolve();
+    return DONE;
   }
 
   recordPacketId(seq: number, packetId: number): Promise<void> {
     const held = this.#held.get(seq);
-    if (!held) return Promise.resolve();
+    if (!held) return DONE;
     held.packetId = packetId;
     held.stateRecorded = true;
     return guarded(
@@ -1699,7 +1700,7 @@ class NatsQueueHandle implements QueueHandle {
 
   release(seq: number): Promise<void> {
     const held = this.#held.get(seq);
-    if (!held) return Promise.resolve();
+    if (!held) return DONE;
     held.released = true;
     held.stateRecorded = true;
     return guarded(

@@ -233,10 +233,11 @@ export interface QueuedDelivery {
 export type QueueConsumer = (deliveries: QueuedDelivery[]) => void;
 
 /**
- * A step that completed at once, successfully: an in-process backbone returns this very promise
- * (from a queue handle's `ack`, `nak`, `recordPacketId`, `release`), so the engine, which
- * bounds every call in time, need not watch it. Once per delivered message, that watching was a
- * good part of the memory backbone's cost per message.
+ * A step that completed at once, successfully: a backbone returns this very promise (from a queue
+ * handle's `ack`, `nak`, `recordPacketId`, `release`) when it has nothing left to wait for (the
+ * memory backbone always; the NATS one for an acknowledgement handed to its connection unconfirmed),
+ * so the engine, which bounds every call in time, need not watch it. Once per delivered message,
+ * that watching was a good part of the memory backbone's cost per message.
  */
 export const DONE: Promise<void> = Promise.resolve();
 
