@@ -368,7 +368,7 @@ Deno.test("mqtt.queueFullPolicy wait (the default): a subscriber slower than its
 });
 
 Deno.test("mqtt.queueFullPolicy wait: a fan-in into a queue that takes waiting publishes in batches loses nothing and keeps each publisher's order", async () => {
-  // 160 places: a full queue takes in what waits 40 at a time; four publishers of both levels
+  // 160 places: a full queue takes in what waits ten at a time; four publishers of both levels
   // keep it full, each with 100 messages in flight, while the subscriber's window is 4.
   const server = startBroker({
     config: { mqtt: { maxInflight: 4, maxQueuedMessages: 160 } },
