@@ -184,7 +184,7 @@ const STARVED_MS = 500;
  */
 const MAX_WAITING = 4_096;
 /** Most places a full queue waits to have free before it takes in waiting publishes. */
-const ADMIT_BATCH = 256;
+const ADMIT_BATCH = 64;
 /** How long after an unconfirmed ack the server's count may still include it. */
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
@@ -720,15 +720,15 @@ export class NatsQueueStore implements QueueStore {
   }
 
   /**
-   * Whether a full queue read here drained far enough to take in what waits: a quarter of its
+   * Whether a full queue read here drained far enough to take in what waits: a sixteenth of its
    * bound free (at most {@linkcode ADMIT_BATCH}), as on a single node. Admitted one per
    * acknowledgement, each waiting publish was answered to its publisher in a write of its own and
    * its next message came in a read of its own; the reader does not wait, its queue still holds
-   * three quarters of its bound.
+   * fifteen sixteenths of its bound.
    */
   #roomForBatch(qid: string, ledger: Ledger): boolean {
     const max = this.#view.get(qid)?.limits.maxMessages ?? 0;
-    return ledger.messages + Math.min(ADMIT_BATCH, Math.ceil(max / 4)) <= max;
+    return ledger.messages + Math.min(ADMIT_BATCH, Math.ceil(max / 16)) <= max;
   }
 
   /** A message skipped for a queue was read and dropped by its consumer. */
