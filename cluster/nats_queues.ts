@@ -86,6 +86,7 @@ import {
   type QueueLimits,
   type QueueSize,
   type QueueStore,
+  roomForWaiting,
   SubscriptionTrie,
   topicMatchesFilter,
 } from "../src/mod.ts";
@@ -183,8 +184,8 @@ const STARVED_MS = 500;
  * into a queue that has publishes waiting is refused for that queue.
  */
 const MAX_WAITING = 4_096;
-/** Most places a full queue waits to have free before it takes in waiting publishes. */
-const ADMIT_BATCH = 64;
+/** What a waiting publish that no queue refused passes as refused (never changed). */
+const NONE_REFUSED: ReadonlySet<string> = new Set();
 /** How long after an unconfirmed ack the server's count may still include it. */
 const ACK_LAG_MS = 500;
 /** Most unacknowledged deliveries of one consumer (an MQTT Receive Maximum is at most 65535). */
@@ -206,8 +207,6 @@ export const MAX_QUEUES = 1_000_000;
 
 /** Headers this backbone puts on stored messages. */
 const SKIP_HEADER = "Perch-Skip";
-/** What a waiting publish that no queue refused passes as refused (never changed). */
-const NONE_REFUSED: ReadonlySet<string> = new Set();
 const MOVED_HEADER = "Perch-Moved";
 const PACKET_ID_HEADER = "Perch-Packet-Id";
 const RELEASED_HEADER = "Perch-Released";
@@ -719,16 +718,10 @@ export class NatsQueueStore implements QueueStore {
     if (this.#waits.has(qid) && this.#roomForBatch(qid, ledger)) this.#admit(qid);
   }
 
-  /**
-   * Whether a full queue read here drained far enough to take in what waits: a sixteenth of its
-   * bound free (at most {@linkcode ADMIT_BATCH}), as on a single node. Admitted one per
-   * acknowledgement, each waiting publish was answered to its publisher in a write of its own and
-   * its next message came in a read of its own; the reader does not wait, its queue still holds
-   * fifteen sixteenths of its bound.
-   */
+  /** Whether a full queue read here drained far enough to take in what waits, as on one node. */
   #roomForBatch(qid: string, ledger: Ledger): boolean {
-    const max = this.#view.get(qid)?.limits.maxMessages ?? 0;
-    return ledger.messages + Math.min(ADMIT_BATCH, Math.ceil(max / 16)) <= max;
+    const value = this.#view.get(qid);
+    return value === undefined || roomForWaiting(value.limits, ledger.messages, ledger.bytes);
   }
 
   /** A message skipped for a queue was read and dropped by its consumer. */

@@ -241,6 +241,26 @@ export type QueueConsumer = (deliveries: QueuedDelivery[]) => void;
  */
 export const DONE: Promise<void> = Promise.resolve();
 
+/** Most places a full queue waits to have free before it takes in waiting publishes. */
+const ADMIT_BATCH = 64;
+
+/**
+ * Whether a full queue holding `messages` and `bytes` has drained far enough to take in the
+ * publishes waiting for room (`whenFull: "wait"`): a sixteenth of its bound free (at most
+ * {@linkcode ADMIT_BATCH} messages, and a sixteenth of its bytes). Admitted one per
+ * acknowledgement, waiting publishes were acknowledged to their publishers one at a time, each
+ * answer a write of its own and each next publish a read of its own; in batches they go out
+ * together. The subscriber does not wait: its queue still holds fifteen sixteenths of its bound.
+ * A quarter (at most 256) took a few more socket calls off, but the bursts it let in held the
+ * subscriber's acknowledgements up: its rate moved between 51k and 172k msg/s where a sixteenth
+ * held 100k-156k (interleaved runs, one node).
+ */
+export function roomForWaiting(limits: QueueLimits, messages: number, bytes: number): boolean {
+  const { maxMessages, maxBytes } = limits;
+  return messages + Math.min(ADMIT_BATCH, Math.ceil(maxMessages / 16)) <= maxMessages &&
+    bytes * 16 <= maxBytes * 15;
+}
+
 /**
  * An open queue on this node. Messages are handed out within the credit the engine grants (its
  * inflight window) and stay stored until acknowledged.

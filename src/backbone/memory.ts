@@ -51,7 +51,7 @@ import type {
   SessionStore,
   StoredSession,
 } from "./backbone.ts";
-import { DONE } from "./backbone.ts";
+import { DONE, roomForWaiting } from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 
 /**
@@ -353,11 +353,6 @@ const LOOK_MS = 100;
  */
 const MAX_LOOK_STEP_MS = 250;
 
-/**
- * Most messages a full queue waits to have room for before it takes in waiting publishes.
- */
-const ADMIT_BATCH = 64;
-
 /** Most queues named in a publish outcome. */
 const FULL_QUEUES_NAMED = 4;
 
@@ -590,20 +585,9 @@ class MemoryQueue implements QueueState {
     if (this.waiting.length > 0 && this.#roomForBatch()) this.#admitWaiting();
   }
 
-  /**
-   * Whether a full queue has drained far enough to take in what waits: a sixteenth of its bound
-   * free (at most {@linkcode ADMIT_BATCH} messages). Admitted one per acknowledgement, waiting
-   * publishes were acknowledged to their publishers one at a time, each answer a write of its own
-   * and each next publish a read of its own; in batches they go out together. The subscriber
-   * does not wait: its queue still holds fifteen sixteenths of its bound. A quarter (at most
-   * 256) took a few more socket calls off, but the bursts it let in held the subscriber's
-   * acknowledgements up: its rate moved between 51k and 172k msg/s where a sixteenth held
-   * 100k-156k (interleaved runs).
-   */
+  /** Whether a full queue has drained far enough to take in what waits (see `roomForWaiting`). */
   #roomForBatch(): boolean {
-    const { maxMessages, maxBytes } = this.limits;
-    return this.messages + Math.min(ADMIT_BATCH, Math.ceil(maxMessages / 16)) <= maxMessages &&
-      this.bytes * 16 <= maxBytes * 15;
+    return roomForWaiting(this.limits, this.messages, this.bytes);
   }
 
   remove(seq: number): QueueEntry | undefined {

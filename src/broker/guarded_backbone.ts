@@ -74,13 +74,8 @@ class CallGuard {
     b: B,
     c: C,
   ): Promise<T> {
-    let promise: Promise<T>;
-    try {
-      promise = start(a, b, c);
-    } catch (error) {
-      return this.#thrown(operation, error);
-    }
-    return this.#watch(operation, promise);
+    // A promise in, a promise out: callMaybe passes only a non-promise result on as it is.
+    return this.callMaybe(operation, start, a, b, c) as Promise<T>;
   }
 
   /**

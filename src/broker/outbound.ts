@@ -470,7 +470,7 @@ export class Outbound implements SessionOutbound {
     });
     const handle = entry.handle;
     if (handle === undefined) return;
-    handle.nak(entry.seq).catch(() => {});
+    handle.nak(entry.seq).catch(ignore);
     // The place it held in the window is free again, after a pause: a store that fails now
     // (a NATS election) would otherwise fail every retry at once. Without it, each failure took
     // one place for good, and a window's worth of failures stopped the session's deliveries.
