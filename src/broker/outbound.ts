@@ -430,15 +430,21 @@ export class Outbound implements SessionOutbound {
       }
       if (entry.qos === 2 && delivery.packetId === 0 && item.handle) {
         // The id is recorded before the first send, so a resend after a takeover reuses it.
-        this.#flags |= PUMP_BUSY;
-        item.handle.recordPacketId(delivery.seq, packetId).then(
-          () => this.#sendInflight(entry, plan, delivery.redelivered),
-          (error) => this.#deliveryFailed(entry, error),
-        ).finally(() => {
-          this.#flags &= ~PUMP_BUSY;
-          this.pump();
-        });
-        return;
+        const recorded = item.handle.recordPacketId(delivery.seq, packetId);
+        if (recorded !== DONE) {
+          // A remote store: the pump waits for it, so deliveries keep their order.
+          this.#flags |= PUMP_BUSY;
+          recorded.then(
+            () => this.#sendInflight(entry, plan, delivery.redelivered),
+            (error) => this.#deliveryFailed(entry, error),
+          ).finally(() => {
+            this.#flags &= ~PUMP_BUSY;
+            this.pump();
+          });
+          return;
+        }
+        // Recorded at once (in process): sent in this turn, with the rest of the window. Waiting
+        // a reaction for each made every QoS 2 delivery a socket write of its own.
       }
       this.#sendInflight(entry, plan, delivery.redelivered);
     }
@@ -545,7 +551,9 @@ export class Outbound implements SessionOutbound {
     };
     if (entry.handle === undefined) send();
     else {
-      entry.handle.release(entry.seq).then(send, (error) => this.#deliveryFailed(entry, error));
+      const released = entry.handle.release(entry.seq);
+      if (released === DONE) send(); // Recorded at once (in process).
+      else released.then(send, (error) => this.#deliveryFailed(entry, error));
     }
   }
 
