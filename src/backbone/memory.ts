@@ -1067,8 +1067,8 @@ export class MemoryMessageBus implements MessageBus {
     };
   }
 
-  completeInbound(key: InboundKey): Promise<boolean> {
-    return Promise.resolve(this.#queues.closeInboundId(key.clientId, key.packetId));
+  completeInbound(key: InboundKey): boolean {
+    return this.#queues.closeInboundId(key.clientId, key.packetId);
   }
 
   openInbound(clientId: string): Promise<number[]> {

@@ -187,6 +187,7 @@ export interface GuardedBackbone extends Backbone {
 const ackOn = (handle: QueueHandle, seq: number) => handle.ack(seq);
 const publishOn = (messages: MessageBus, message: Message, inbound: InboundKey | undefined) =>
   messages.publish(message, inbound);
+const completeOn = (messages: MessageBus, key: InboundKey) => messages.completeInbound(key);
 
 /** Wraps a backbone so that every call is bounded and every failure reported. */
 export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions): GuardedBackbone {
@@ -219,7 +220,8 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
     forward: (message) => messages.forward(message),
     publish: (message, inbound) =>
       guard.callMaybe("messages.publish", publishOn, messages, message, inbound),
-    completeInbound: (key) => g("messages.completeInbound", () => messages.completeInbound(key)),
+    completeInbound: (key) =>
+      guard.callMaybe("messages.completeInbound", completeOn, messages, key, undefined),
     openInbound: (clientId) => g("messages.openInbound", () => messages.openInbound(clientId)),
   };
   const guardHandle = (handle: QueueHandle): QueueHandle => ({

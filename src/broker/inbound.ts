@@ -305,10 +305,17 @@ export class InboundFlow {
       this.#flush();
       return;
     }
-    connection.services.context.backbone.messages.completeInbound({
+    const completed = connection.services.context.backbone.messages.completeInbound({
       clientId: connection.info.clientId,
       packetId,
-    }).then(() => {
+    });
+    if (!(completed instanceof Promise)) {
+      // Closed at once (in process): PUBCOMP goes out in this turn, with no reaction to wait for.
+      ack.reasonCode = ReasonCode.Success;
+      this.#flush();
+      return;
+    }
+    completed.then(() => {
       ack.reasonCode = ReasonCode.Success;
     }, () => {
       // Still open in the store: a PUBCOMP now would let the client reuse the id for a message
