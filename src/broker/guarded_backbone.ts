@@ -185,6 +185,9 @@ export interface GuardedBackbone extends Backbone {
 }
 
 const ackOn = (handle: QueueHandle, seq: number) => handle.ack(seq);
+const recordOn = (handle: QueueHandle, seq: number, packetId: number) =>
+  handle.recordPacketId(seq, packetId);
+const releaseOn = (handle: QueueHandle, seq: number) => handle.release(seq);
 const publishOn = (messages: MessageBus, message: Message, inbound: InboundKey | undefined) =>
   messages.publish(message, inbound);
 const completeOn = (messages: MessageBus, key: InboundKey) => messages.completeInbound(key);
@@ -228,8 +231,8 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
     request: (count) => handle.request(count),
     ack: (seq) => guard.callWith("queues.ack", ackOn, handle, seq, undefined),
     recordPacketId: (seq, packetId) =>
-      g("queues.recordPacketId", () => handle.recordPacketId(seq, packetId)),
-    release: (seq) => g("queues.release", () => handle.release(seq)),
+      guard.callWith("queues.recordPacketId", recordOn, handle, seq, packetId),
+    release: (seq) => guard.callWith("queues.release", releaseOn, handle, seq, undefined),
     nak: (seq) => g("queues.nak", () => handle.nak(seq)),
     close: (pin) => g("queues.close", () => handle.close(pin)),
   });

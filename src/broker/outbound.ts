@@ -378,7 +378,7 @@ export class Outbound implements SessionOutbound {
       const item = ready.peek()!;
       const { delivery } = item;
       const message = delivery.message;
-      if (isExpired(message, context.clock.now())) {
+      if (message.expiresAt !== 0 && isExpired(message, context.clock.now())) {
         this.#take(ready);
         context.stats.droppedExpired++; // [MQTT-3.3.2-5]
         this.#complete(item.handle, delivery.seq);
