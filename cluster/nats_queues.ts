@@ -216,11 +216,17 @@ const RELEASED_HEADER = "Perch-Released";
  * deliveries take in the ids a handle gives the engine: delivery id = stream sequence times this,
  * plus the message's place in it (see {@linkcode deliveryId}).
  */
-const RUN_MAX_MESSAGES = 32;
+const RUN_MAX_MESSAGES = 64;
 /** Most payload bytes of one run. */
 const RUN_MAX_BYTES = 64 * 1024;
 /** A payload at least this large is stored on its own. */
 const RUN_ALONE_BYTES = 16 * 1024;
+/**
+ * Runs on their way to the stream (sent, not acknowledged yet) past which the run of this turn
+ * waits, taking in more messages, until one is acknowledged: as a database commits a group,
+ * runs grow while the stream is busy and cost no wait while it is not.
+ */
+const RUNS_IN_FLIGHT = 2;
 
 /** The id the engine knows a delivery by: its stream message's sequence and its place in it. */
 function deliveryId(seq: number, index: number): number {
@@ -440,6 +446,8 @@ export class NatsQueueStore implements QueueStore {
   #entries = 0;
   /** The QoS 1 messages of this turn to be stored as one stream message (see StoredRun). */
   #run: StoredRun | undefined;
+  /** Runs sent and not acknowledged by the stream yet (see RUNS_IN_FLIGHT). */
+  #runsInFlight = 0;
 
   constructor(
     shared: NatsShared,
@@ -1179,7 +1187,10 @@ export class NatsQueueStore implements QueueStore {
     }
   }
 
-  readonly #runAtTurnEnd = () => this.#sendRun();
+  /** At the end of the turn a run is sent, unless enough are on their way already. */
+  readonly #runAtTurnEnd = () => {
+    if (this.#runsInFlight < RUNS_IN_FLIGHT) this.#sendRun();
+  };
 
   /**
    * Sends the run of QoS 1 messages under way (see {@linkcode StoredRun}) as one stream message,
@@ -1208,6 +1219,7 @@ export class NatsQueueStore implements QueueStore {
     } catch (error) {
       sent = Promise.reject(error);
     }
+    this.#runsInFlight++;
     sent.then(
       () => run.stored(),
       (error) => {
@@ -1216,6 +1228,8 @@ export class NatsQueueStore implements QueueStore {
       },
     ).finally(() => {
       for (const ledger of run.ledgers) ledger.pending--;
+      // A run that waited for this one goes now.
+      if (--this.#runsInFlight < RUNS_IN_FLIGHT && this.#run !== undefined) this.#sendRun();
     });
   }
 
@@ -1435,18 +1449,15 @@ interface Held {
   size: number;
   /** MQTT messages in it: 1, or a stored run's (see StoredRun). */
   count: number;
-  /** Bit i set: its message i is not acknowledged yet. */
+  /** Its messages not acknowledged yet. */
   unacked: number;
+  /** A run's: 1 at a message's place once it was acknowledged. */
+  acked: Uint8Array | undefined;
   /** A run's deliveries (to hand one out again when the engine gives it back). */
   run: QueuedDelivery[] | undefined;
   packetId: number;
   released: boolean;
   stateRecorded: boolean;
-}
-
-/** Bits 0 to count - 1 set. */
-function allUnacked(count: number): number {
-  return count >= 32 ? -1 : (1 << count) - 1;
 }
 
 /** Where a JetStream delivery's ack subject keeps its delivery count and stream sequence. */
@@ -1832,7 +1843,8 @@ class NatsQueueHandle implements QueueHandle {
       data: msg.data,
       size,
       count: run.length,
-      unacked: allUnacked(run.length),
+      unacked: run.length,
+      acked: run.length > 1 ? new Uint8Array(run.length) : undefined,
       run: run.length > 1 ? run : undefined,
       packetId,
       released,
@@ -1888,10 +1900,12 @@ class NatsQueueHandle implements QueueHandle {
     const seq = streamSeq(id);
     const held = this.#held.get(seq);
     if (!held) return DONE;
-    const bit = 1 << (id - seq * RUN_MAX_MESSAGES);
-    if ((held.unacked & bit) === 0) return DONE;
-    held.unacked &= ~bit;
-    if (held.unacked !== 0) return DONE; // The rest of its run is still out.
+    if (held.acked !== undefined) {
+      const index = id - seq * RUN_MAX_MESSAGES;
+      if (held.acked[index] === 1) return DONE;
+      held.acked[index] = 1;
+    }
+    if (--held.unacked !== 0) return DONE; // The rest of its run is still out.
     this.#held.delete(seq);
     if (held.stateRecorded) {
       return guarded("queues.ack", async () => {
@@ -1947,7 +1961,7 @@ class NatsQueueHandle implements QueueHandle {
       // Given back while the rest of its run is out: handed out again from here, in order (the
       // server would deliver the whole run again).
       const index = id - seq * RUN_MAX_MESSAGES;
-      if ((held.unacked & (1 << index)) === 0 || this.#ready.some((d) => d.seq === id)) return;
+      if (held.acked![index] === 1 || this.#ready.some((d) => d.seq === id)) return;
       let at = this.#ready.length;
       while (at > 0 && this.#ready[at - 1].seq > id) at--;
       this.#ready.splice(at, 0, held.run[index]);
