@@ -225,6 +225,17 @@ export function encodeBatch(envelopes: readonly Uint8Array[], bytes: number): Ui
 }
 
 /**
+ * How many envelopes one NATS message holds (1, or a batch's), read from the lengths alone;
+ * a malformed batch counts what its lengths cover.
+ */
+export function envelopeCount(bytes: Uint8Array): number {
+  if (bytes.length === 0 || bytes[0] !== BATCH_VERSION) return 1;
+  let count = 0;
+  for (let pos = 1; pos + 4 <= bytes.length; count++) pos += 4 + getLength(bytes, pos, 4);
+  return count;
+}
+
+/**
  * The envelopes of one NATS message, a single one or a batch, in the order they were sent;
  * throws a TypeError for bytes that are neither (nothing of a malformed batch is returned).
  */

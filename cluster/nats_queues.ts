@@ -91,7 +91,7 @@ import {
   topicMatchesFilter,
 } from "../src/mod.ts";
 import { type Bucket, BucketMirror, MARKER_TTL_MS } from "./bucket.ts";
-import { decodeEnvelopes, encodeBatch, encodeEnvelope } from "./envelope.ts";
+import { decodeEnvelopes, encodeBatch, encodeEnvelope, envelopeCount } from "./envelope.ts";
 import {
   asBackboneError,
   consumerSubjects,
@@ -1179,7 +1179,6 @@ export class NatsQueueStore implements QueueStore {
 
   /** One stream message more in each of these queues, on its way to the stream. */
   #countEntry(counted: readonly Ledger[]): void {
-    this.#entries++;
     for (const ledger of counted) {
       ledger.entries++;
       ledger.added++;
@@ -1204,7 +1203,7 @@ export class NatsQueueStore implements QueueStore {
     if (run === undefined) return;
     this.#run = undefined;
     const messages = run.messages;
-    this.#meanEntry += (messages.length - this.#meanEntry) / this.#entries;
+    this.#noteEntry(messages.length);
     let data: Uint8Array;
     if (messages.length === 1) data = encodeEnvelope(messages[0], nextSender(shared));
     else {
@@ -1233,6 +1232,11 @@ export class NatsQueueStore implements QueueStore {
     });
   }
 
+  /** A stream message of `messages` MQTT messages is sent (see `#settle`). */
+  #noteEntry(messages: number): void {
+    this.#meanEntry += (messages - this.#meanEntry) / ++this.#entries;
+  }
+
   /** Stores one message as a stream message of its own. */
   async #publishAlone(
     message: Message,
@@ -1250,6 +1254,7 @@ export class NatsQueueStore implements QueueStore {
       h.set(SKIP_HEADER, skip.join(" "));
     }
     const size = message.payload.length;
+    this.#noteEntry(1);
     try {
       this.#sendRun(); // Stamps reach every node in order (see LiveRun).
       const ack = await shared.pubJs.publish(
@@ -1493,6 +1498,8 @@ class NatsQueueHandle implements QueueHandle {
   readonly #held = new Map<number, Held>();
   /** Arrived and not handed out yet (beyond the credit: pulled ahead). */
   #arrivals: Msg[] = [];
+  /** MQTT messages in #arrivals (a run's count for each). */
+  #arrivedMessages = 0;
   /**
    * Deliveries of held stream messages not handed out yet, in order: the rest of a run beyond the
    * credit, and a run's delivery the engine gave back.
@@ -1597,9 +1604,20 @@ class NatsQueueHandle implements QueueHandle {
 
   /** The next arrival to hand out: while holding, only a redelivery. */
   #nextArrival(): Msg | undefined {
-    if (!this.#hold) return this.#arrivals.shift();
-    const i = this.#arrivals.findIndex((msg) => ackInfo(msg.reply!).deliveries > 1);
-    return i === -1 ? undefined : this.#arrivals.splice(i, 1)[0];
+    let msg: Msg | undefined;
+    if (!this.#hold) msg = this.#arrivals.shift();
+    else {
+      const i = this.#arrivals.findIndex((msg) => ackInfo(msg.reply!).deliveries > 1);
+      msg = i === -1 ? undefined : this.#arrivals.splice(i, 1)[0];
+    }
+    if (msg !== undefined) this.#arrivedMessages -= envelopeCount(msg.data);
+    return msg;
+  }
+
+  /** Takes every arrival out (the handle closes). */
+  #takeArrivals(): Msg[] {
+    this.#arrivedMessages = 0;
+    return this.#arrivals.splice(0);
   }
 
   /** Lists the queue's recorded QoS 2 states (see `#stated`); deliveries wait meanwhile. */
@@ -1652,13 +1670,13 @@ class NatsQueueHandle implements QueueHandle {
         this.#arrivals.some((msg) => ackInfo(msg.reply!).deliveries === 1)
       ) return;
       const batch = this.#credit + this.#prefetch + this.#holdExtra - this.#outstanding -
-        this.#arrivals.length - this.#ready.length;
+        this.#arrivedMessages - this.#ready.length;
       if (batch <= 0) return;
       // A small batch waits for more while messages are still coming, or while what arrived
       // covers the credit (a full lookahead freeing one place at a time asked for one message
       // per pull); never when hand-outs would run dry.
       const least = this.#prefetch > 0 ? PULL_MIN_BATCH : PULL_MIN_BATCH_GROUP;
-      if (batch < least && (this.#outstanding > 0 || this.#arrivals.length > this.#credit)) return;
+      if (batch < least && (this.#outstanding > 0 || this.#arrivedMessages > this.#credit)) return;
       this.#outstanding += batch;
       this.#heardAt = Date.now();
       const store = this.#store;
@@ -1704,6 +1722,7 @@ class NatsQueueHandle implements QueueHandle {
       return;
     }
     this.#arrivals.push(msg);
+    this.#arrivedMessages += envelopeCount(msg.data);
     if (this.#credit > 0 && !this.#draining) this.#drain().catch(() => {});
     else if (this.#outstanding === 0) this.#schedulePull();
   }
@@ -1774,7 +1793,7 @@ class NatsQueueHandle implements QueueHandle {
     }
     if (this.#closed) {
       this.#ready = [];
-      this.#giveBack(this.#arrivals.splice(0));
+      this.#giveBack(this.#takeArrivals());
     } else this.#schedulePull();
   }
 
@@ -2003,7 +2022,7 @@ class NatsQueueHandle implements QueueHandle {
       await this.#subscription.drain();
       this.stop();
       this.#ready = [];
-      this.#returned.push(...this.#arrivals.splice(0));
+      this.#returned.push(...this.#takeArrivals());
       // Then everything back, in stream order: the server redelivers in the order of the NAKs,
       // and a resumed session must get its messages again in their first order [MQTT-4.6.0-1].
       const returned = [
