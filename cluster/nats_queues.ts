@@ -5,6 +5,10 @@
  * session's QoS 1/2 subscriptions, a share group's filter), never one consumer per subscription.
  * A message stays in the stream until every consumer that captured it acknowledged it.
  *
+ * - QoS 1 messages of one turn to one topic go as one stream message, a run (see
+ *   {@linkcode StoredRun}); queue counts are kept in stream messages, as the server keeps them,
+ *   beside the MQTT messages the bounds count.
+ *
  * - Every session consumer also captures its own direct subject `{prefix}.msg.q.d.{queue id}`:
  *   a session without QoS 1/2 filters captures only that (never everything), and a share group's
  *   QoS 2 delivery pinned to a member moves there.
@@ -264,6 +268,8 @@ class StoredRun {
   constructor(subject: string, ledgers: readonly Ledger[]) {
     this.subject = subject;
     this.ledgers = ledgers;
+    // Each publish of the run handles a failure; this keeps one from going unhandled meanwhile.
+    this.#result.promise.catch(() => {});
   }
 
   /** Whether a message to `subject` that these queues take joins this run. */
@@ -1114,6 +1120,12 @@ export class NatsQueueStore implements QueueStore {
     refused: ReadonlySet<string> | undefined,
     over?: Set<string>,
   ): Promise<PublishOutcome> {
+    let subject: string;
+    try {
+      subject = this.#shared.stored.topicToSubject(message.topic);
+    } catch (error) {
+      return Promise.reject(asBackboneError("messages.publish", error));
+    }
     // A queue deleted meanwhile (a waiting publish) takes nothing.
     const qids = refused === undefined || matched.every((qid) => this.#view.has(qid))
       ? matched
@@ -1160,7 +1172,6 @@ export class NatsQueueStore implements QueueStore {
     }
     this.#stored++;
     this.#meanSize += (size - this.#meanSize) / this.#stored;
-    const subject = this.#shared.stored.topicToSubject(message.topic);
     if (
       skip.length === 0 && msgID === undefined && ttlMs === undefined && message.qos === 1 &&
       size < RUN_ALONE_BYTES
@@ -1204,16 +1215,16 @@ export class NatsQueueStore implements QueueStore {
     this.#run = undefined;
     const messages = run.messages;
     this.#noteEntry(messages.length);
-    let data: Uint8Array;
-    if (messages.length === 1) data = encodeEnvelope(messages[0], nextSender(shared));
-    else {
-      const envelopes = messages.map((message) => encodeEnvelope(message, nextSender(shared)));
-      let bytes = 0;
-      for (const envelope of envelopes) bytes += envelope.length;
-      data = encodeBatch(envelopes, bytes);
-    }
     let sent: Promise<unknown>;
     try {
+      let data: Uint8Array;
+      if (messages.length === 1) data = encodeEnvelope(messages[0], nextSender(shared));
+      else {
+        const envelopes = messages.map((message) => encodeEnvelope(message, nextSender(shared)));
+        let bytes = 0;
+        for (const envelope of envelopes) bytes += envelope.length;
+        data = encodeBatch(envelopes, bytes);
+      }
       sent = shared.pubJs.publish(run.subject, data);
     } catch (error) {
       sent = Promise.reject(error);
