@@ -239,7 +239,10 @@ export function envelopeCount(bytes: Uint8Array): number {
  * The envelopes of one NATS message, a single one or a batch, in the order they were sent;
  * throws a TypeError for bytes that are neither (nothing of a malformed batch is returned).
  */
-export function decodeEnvelopes(bytes: Uint8Array): Envelope[] {
+export function decodeEnvelopes(data: Uint8Array): Envelope[] {
+  // A plain view: the NATS client's bytes are a Node Buffer, whose `subarray` per envelope
+  // (and per payload) builds a Buffer.
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (bytes.length === 0 || bytes[0] !== BATCH_VERSION) return [decodeEnvelope(bytes)];
   const envelopes: Envelope[] = [];
   let pos = 1;
