@@ -19,6 +19,13 @@
  * Needs `perf` and access to the tracepoints (root). The trace covers warm-up and window alike;
  * `--skip` seconds (default 5, the latency warm-up) are left out of each broker's run.
  *
+ * `--isolate` (a diagnostic, nothing Perch or the bench does otherwise) gives each broker's main
+ * thread and the bench's load workers `SCHED_FIFO` priority 10 while they run (`chrt`): other
+ * load on the machine then no longer delays them, while every other thread of the broker (V8's
+ * worker, the runtime's) is scheduled as usual. It shows what a broker's p99 is when its main
+ * thread gets its CPU at once. Bun's main thread waits on its helper threads at times, which then
+ * never run: Perch on Bun stalls for up to a second under it.
+ *
  * @module
  */
 
@@ -34,6 +41,7 @@ const { values: args } = parseArgs({
     slow: { type: "string", default: "1" },
     skip: { type: "string", default: "5" },
     keep: { type: "string" },
+    isolate: { type: "boolean", default: false },
   },
 });
 const slowMs = Number(args.slow);
@@ -75,11 +83,48 @@ const bench = new Deno.Command(Deno.execPath(), {
   stderr: "null",
 }).spawn();
 const benchPid = bench.pid;
+const isolating = args.isolate ? isolate(benchPid, bench.status) : Promise.resolve();
 const benchOut = new TextDecoder().decode((await bench.output()).stdout);
+await isolating;
 perf.kill("SIGINT");
 await perf.status;
 const rounds = benchOut.split("\n").filter((line) => /^round \d+\/\d+ +latency/.test(line));
 for (const line of rounds) console.log(line.replace(/, delivered.*/, ""));
+
+/**
+ * Until `done`, gives `SCHED_FIFO` 10 to the main thread of every child process of the bench (the
+ * brokers: `taskset` runs them in place) and to the bench's worker threads.
+ */
+async function isolate(pid: number, done: Promise<unknown>): Promise<void> {
+  let finished = false;
+  done.then(() => finished = true);
+  const raised = new Set<number>();
+  const raise = async (tid: number) => {
+    raised.add(tid);
+    await new Deno.Command("chrt", { args: ["-f", "-p", "10", String(tid)], stderr: "null" })
+      .output();
+  };
+  while (!finished) {
+    try {
+      for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+        const tid = Number(entry.name);
+        if (raised.has(tid)) continue;
+        const comm = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/comm`).trim();
+        if (comm.startsWith("worker-")) await raise(tid);
+      }
+      for (const entry of Deno.readDirSync("/proc")) {
+        const child = Number(entry.name);
+        if (!Number.isInteger(child) || raised.has(child)) continue;
+        const stat = Deno.readTextFileSync(`/proc/${child}/stat`);
+        const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (parent === pid) await raise(child);
+      }
+    } catch {
+      // A process or thread ended while being read.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 // ---- parse -------------------------------------------------------------------------------------
 interface Event {
