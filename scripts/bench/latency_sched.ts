@@ -16,8 +16,9 @@
  * deno run -A scripts/bench/latency_sched.ts --brokers perch --qos 1 --rounds 3 --keep /tmp/ls
  * ```
  *
- * Needs `perf` and access to the tracepoints (root). The trace covers warm-up and window alike;
- * `--skip` seconds (default 5, the latency warm-up) are left out of each broker's run.
+ * Needs `perf` and access to the tracepoints (root). `--warmup` and `--duration` (seconds, default
+ * 5 and 5) are the bench's latency warm-up and window; the trace covers both, and the first `--skip`
+ * seconds of each broker's run (default: the warm-up) are left out.
  *
  * `--isolate` (a diagnostic, nothing Perch or the bench does otherwise) gives each broker's main
  * thread and the bench's load workers `SCHED_FIFO` priority 10 while they run (`chrt`): other
@@ -39,13 +40,15 @@ const { values: args } = parseArgs({
     qos: { type: "string", default: "0" },
     rounds: { type: "string", default: "1" },
     slow: { type: "string", default: "1" },
-    skip: { type: "string", default: "5" },
+    warmup: { type: "string", default: "5" },
+    duration: { type: "string", default: "5" },
+    skip: { type: "string" },
     keep: { type: "string" },
     isolate: { type: "boolean", default: false },
   },
 });
 const slowMs = Number(args.slow);
-const skipMs = Number(args.skip) * 1000;
+const skipMs = Number(args.skip ?? args.warmup) * 1000;
 const dir = args.keep ?? await Deno.makeTempDir({ prefix: "latency-sched-" });
 await Deno.mkdir(dir, { recursive: true });
 
@@ -75,6 +78,10 @@ const bench = new Deno.Command(Deno.execPath(), {
     `latency/qos${args.qos}`,
     "--latency-rounds",
     args.rounds,
+    "--latency-warmup",
+    args.warmup,
+    "--duration",
+    args.duration,
     "--out",
     `${dir}/bench`,
   ],
