@@ -225,10 +225,24 @@ export function encodeBatch(envelopes: readonly Uint8Array[], bytes: number): Ui
 }
 
 /**
+ * How many envelopes one NATS message holds (1, or a batch's), read from the lengths alone;
+ * a malformed batch counts what its lengths cover.
+ */
+export function envelopeCount(bytes: Uint8Array): number {
+  if (bytes.length === 0 || bytes[0] !== BATCH_VERSION) return 1;
+  let count = 0;
+  for (let pos = 1; pos + 4 <= bytes.length; count++) pos += 4 + getLength(bytes, pos, 4);
+  return count;
+}
+
+/**
  * The envelopes of one NATS message, a single one or a batch, in the order they were sent;
  * throws a TypeError for bytes that are neither (nothing of a malformed batch is returned).
  */
-export function decodeEnvelopes(bytes: Uint8Array): Envelope[] {
+export function decodeEnvelopes(data: Uint8Array): Envelope[] {
+  // A plain view: the NATS client's bytes are a Node Buffer, whose `subarray` per envelope
+  // (and per payload) builds a Buffer.
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (bytes.length === 0 || bytes[0] !== BATCH_VERSION) return [decodeEnvelope(bytes)];
   const envelopes: Envelope[] = [];
   let pos = 1;

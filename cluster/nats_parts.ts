@@ -108,7 +108,16 @@ export class LiveRun {
     this.#dropped = dropped;
   }
 
-  /** Adds a forward to the run (sent at the end of this turn), or sends it now when large. */
+  /**
+   * Sends what must reach other nodes before a forward stamped now: QoS 1 messages of this turn
+   * waiting to be stored as one stream message, which take their stamps when sent.
+   */
+  sendEarlier: () => void = () => {};
+
+  /**
+   * Adds a forward to the run (sent at the end of this turn), or sends it now when large; its
+   * envelope is stamped after {@linkcode LiveRun.sendEarlier}.
+   */
   add(subject: string, envelope: Uint8Array): void {
     const run = this.#envelopes.length;
     if (
@@ -548,6 +557,7 @@ export class NatsLiveRouting {
       shared.dropped.forward++;
       return;
     }
+    shared.liveRun.sendEarlier();
     shared.liveRun.add(subject, encodeEnvelope(message, nextSender(shared)));
     // Share-group members of this node subscribe on the main connection, which sees it.
   }

@@ -5,6 +5,10 @@
  * session's QoS 1/2 subscriptions, a share group's filter), never one consumer per subscription.
  * A message stays in the stream until every consumer that captured it acknowledged it.
  *
+ * - QoS 1 messages of one turn to one topic go as one stream message, a run (see
+ *   {@linkcode StoredRun}); queue counts are kept in stream messages, as the server keeps them,
+ *   beside the MQTT messages the bounds count.
+ *
  * - Every session consumer also captures its own direct subject `{prefix}.msg.q.d.{queue id}`:
  *   a session without QoS 1/2 filters captures only that (never everything), and a share group's
  *   QoS 2 delivery pinned to a member moves there.
@@ -91,7 +95,7 @@ import {
   topicMatchesFilter,
 } from "../src/mod.ts";
 import { type Bucket, BucketMirror, MARKER_TTL_MS } from "./bucket.ts";
-import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+import { decodeEnvelopes, encodeBatch, encodeEnvelope, envelopeCount } from "./envelope.ts";
 import {
   asBackboneError,
   consumerSubjects,
@@ -211,6 +215,96 @@ const MOVED_HEADER = "Perch-Moved";
 const PACKET_ID_HEADER = "Perch-Packet-Id";
 const RELEASED_HEADER = "Perch-Released";
 
+/**
+ * Most QoS 1 messages stored as one stream message, and the places each stream message's
+ * deliveries take in the ids a handle gives the engine: delivery id = stream sequence times this,
+ * plus the message's place in it (see {@linkcode deliveryId}).
+ */
+const RUN_MAX_MESSAGES = 64;
+/** Most payload bytes of one run. */
+const RUN_MAX_BYTES = 64 * 1024;
+/** A payload at least this large is stored on its own. */
+const RUN_ALONE_BYTES = 16 * 1024;
+/**
+ * Runs on their way to the stream (sent, not acknowledged yet) past which the run of this turn
+ * waits, taking in more messages, until one is acknowledged: as a database commits a group,
+ * runs grow while the stream is busy and cost no wait while it is not.
+ */
+const RUNS_IN_FLIGHT = 2;
+
+/** The id the engine knows a delivery by: its stream message's sequence and its place in it. */
+function deliveryId(seq: number, index: number): number {
+  return seq * RUN_MAX_MESSAGES + index;
+}
+
+/** The stream sequence of a delivery id. */
+function streamSeq(id: number): number {
+  return Math.floor(id / RUN_MAX_MESSAGES);
+}
+
+/**
+ * QoS 1 messages to one topic stored one after the other in one turn of the event loop (a
+ * publisher's messages read from one socket chunk, or several publishers' in one turn), with the
+ * same queues taking them and none full: stored as ONE stream message, a batch of envelopes, sent
+ * at the end of the turn. Each MQTT message stored alone cost four NATS messages (the publish,
+ * its acknowledgement, the delivery and the ack), each processed by nats-server and by the NATS
+ * client of two front-ends; a run of n costs four for all n. Every publish of the run is answered
+ * when the stream stored the run.
+ *
+ * Only QoS 1: a queue's handle hands each message of a stored run out on its own and acks the
+ * stream message once every one was acknowledged; given back (a takeover, a disconnect), the
+ * whole run is delivered again, including what the client had acknowledged: a duplicate with DUP,
+ * which QoS 1 allows and QoS 2's exactly-once would not. Messages with an expiry (a per-message
+ * TTL) or a message id (a QoS 2 publish) are stored alone, as are large ones.
+ */
+class StoredRun {
+  readonly subject: string;
+  /** The queues taking the run (counted once each, for the whole run). */
+  readonly ledgers: readonly Ledger[];
+  readonly messages: Message[] = [];
+  bytes = 0;
+  readonly #result = Promise.withResolvers<PublishOutcome>();
+
+  constructor(subject: string, ledgers: readonly Ledger[]) {
+    this.subject = subject;
+    this.ledgers = ledgers;
+    // Each publish of the run handles a failure; this keeps one from going unhandled meanwhile.
+    this.#result.promise.catch(() => {});
+  }
+
+  /** Whether a message to `subject` that these queues take joins this run. */
+  takes(subject: string, ledgers: readonly Ledger[], size: number): boolean {
+    if (
+      subject !== this.subject || ledgers.length !== this.ledgers.length ||
+      this.messages.length >= RUN_MAX_MESSAGES || this.bytes + size > RUN_MAX_BYTES
+    ) return false;
+    for (let i = 0; i < ledgers.length; i++) if (ledgers[i] !== this.ledgers[i]) return false;
+    return true;
+  }
+
+  /** Adds a message; the promise settles when the run is stored (the same for every message). */
+  add(message: Message): Promise<PublishOutcome> {
+    this.messages.push(message);
+    this.bytes += message.payload.length;
+    return this.#result.promise;
+  }
+
+  stored(): void {
+    this.#result.resolve({
+      queued: this.ledgers.length,
+      full: 0,
+      fullQueues: [],
+      congested: false,
+      forwarded: true,
+      duplicate: false,
+    });
+  }
+
+  failed(error: Error): void {
+    this.#result.reject(error);
+  }
+}
+
 /** A queue as the registry holds it. */
 interface RegistryValue {
   key: QueueKey;
@@ -221,16 +315,22 @@ interface RegistryValue {
 
 /** What this node believes a queue holds. */
 interface Ledger {
+  /** MQTT messages: what the queue's bounds count. */
   messages: number;
   bytes: number;
-  /** Messages stored with this queue named in their skip header and not read yet. */
+  /**
+   * Stream messages holding those (a run of QoS 1 messages is one, see `StoredRun`): what the
+   * server counts, and the unit of every count below.
+   */
+  entries: number;
+  /** Stream messages stored with this queue named in their skip header and not read yet. */
   skipped: number;
   refreshedAt: number;
-  /** Messages this node added to the queue (publishes counted, moves), ever. */
+  /** Stream messages this node added to the queue (publishes counted, moves), ever. */
   added: number;
-  /** Messages this node removed from it (acknowledgements, failed publishes), ever. */
+  /** Stream messages this node removed from it (acknowledgements, failed publishes), ever. */
   removed: number;
-  /** Publishes counted and not yet confirmed by the stream. */
+  /** Stream publishes counted and not yet confirmed by the stream. */
   pending: number;
   /** Acks this node sent without waiting for the server's confirmation, ever. */
   unconfirmed: number;
@@ -347,6 +447,13 @@ export class NatsQueueStore implements QueueStore {
   /** Mean payload size of what this node stored, for byte estimates. */
   #meanSize = 0;
   #stored = 0;
+  /** Mean MQTT messages per stream message this node stored, for message estimates. */
+  #meanEntry = 1;
+  #entries = 0;
+  /** The QoS 1 messages of this turn to be stored as one stream message (see StoredRun). */
+  #run: StoredRun | undefined;
+  /** Runs sent and not acknowledged by the stream yet (see RUNS_IN_FLIGHT). */
+  #runsInFlight = 0;
 
   constructor(
     shared: NatsShared,
@@ -364,6 +471,9 @@ export class NatsQueueStore implements QueueStore {
     this.#inflight = buckets.inflight;
     this.#inbound = buckets.inbound;
     this.#stream = `${shared.prefix}-msgs`;
+    shared.liveRun.sendEarlier = () => {
+      if (this.#run !== undefined) this.#sendRun();
+    };
     this.#ackWaitMs = ackWaitMs;
     this.mirror = new BucketMirror(
       buckets.registry,
@@ -637,6 +747,7 @@ export class NatsQueueStore implements QueueStore {
       ledger = {
         messages: 0,
         bytes: 0,
+        entries: 0,
         skipped: 0,
         refreshedAt: 0,
         added: 0,
@@ -654,13 +765,20 @@ export class NatsQueueStore implements QueueStore {
     return ledger;
   }
 
-  /** Sets a ledger from the server's count of what the consumer holds. */
+  /**
+   * Sets a ledger from the server's count of what the consumer holds (stream messages): messages
+   * and bytes are estimated from the ledger's own means, or this node's when it is empty.
+   */
   #settle(ledger: Ledger, count: number): void {
-    const messages = Math.max(0, count - ledger.skipped);
+    const entries = Math.max(0, count - ledger.skipped);
+    const messages = ledger.entries > 0
+      ? Math.round((ledger.messages * entries) / ledger.entries)
+      : Math.round(entries * this.#meanEntry);
     ledger.bytes = ledger.messages > 0
       ? Math.round((ledger.bytes * messages) / ledger.messages)
       : Math.round(messages * this.#meanSize);
     ledger.messages = messages;
+    ledger.entries = entries;
     ledger.refreshedAt = Date.now();
   }
 
@@ -694,7 +812,7 @@ export class NatsQueueStore implements QueueStore {
       // is brought to its nearest end: so a node also learns of what other nodes stored.
       const low = count - (ledger.removed - removed) - lagging;
       const high = count + pending + (ledger.added - added);
-      const held = ledger.messages + ledger.skipped;
+      const held = ledger.entries + ledger.skipped;
       if (held > high) this.#settle(ledger, high);
       else if (held < low) this.#settle(ledger, low);
       else ledger.refreshedAt = Date.now();
@@ -705,13 +823,14 @@ export class NatsQueueStore implements QueueStore {
     });
   }
 
-  /** A delivery of this node's handle was acknowledged: it left the queue. */
-  acknowledged(qid: string, bytes: number, confirmed: boolean): void {
+  /** A stream message of this node's handle, `messages` MQTT ones, was acknowledged: it left the queue. */
+  acknowledged(qid: string, messages: number, bytes: number, confirmed: boolean): void {
     const ledger = this.#ledgers.get(qid);
     if (!ledger) return;
     if (!confirmed) ledger.unconfirmed++;
-    ledger.messages = Math.max(0, ledger.messages - 1);
+    ledger.messages = Math.max(0, ledger.messages - messages);
     ledger.bytes = Math.max(0, ledger.bytes - bytes);
+    ledger.entries = Math.max(0, ledger.entries - 1);
     ledger.removed++;
     ledger.acks++;
     ledger.stalled = false;
@@ -777,18 +896,19 @@ export class NatsQueueStore implements QueueStore {
     return this.#view.get(qid)?.limits.whenFull === "wait" && !this.#ledger(qid).stalled;
   }
 
-  async #store(message: Message, msgID: string | undefined): Promise<PublishOutcome> {
+  /** Not async: an async function's frame per message counted at this rate. */
+  #store(message: Message, msgID: string | undefined): Promise<PublishOutcome> {
     const shared = this.#shared;
     const ttlMs = message.expiresAt === 0 ? undefined : message.expiresAt - shared.clock.now();
     if (ttlMs !== undefined && ttlMs <= 0) {
-      return {
+      return Promise.resolve({
         queued: 0,
         full: 0,
         fullQueues: [],
         congested: false,
         forwarded: false,
         duplicate: false,
-      };
+      });
     }
     const matches: string[] = [];
     this.#capture.match(message.topic, matches);
@@ -818,7 +938,9 @@ export class NatsQueueStore implements QueueStore {
         this.#looksFull(qid, size) && this.#ledger(qid).refreshedAt + FULL_RECHECK_MS < Date.now()
       );
       if (stale.length > 0) {
-        await Promise.all(stale.map((qid) => this.#refresh(qid).catch(() => {})));
+        return Promise.all(stale.map((qid) => this.#refresh(qid).catch(() => {}))).then(() =>
+          this.#storeNow(message, msgID, ttlMs, qids, undefined)
+        );
       }
     }
     return this.#storeNow(message, msgID, ttlMs, qids, undefined);
@@ -993,7 +1115,7 @@ export class NatsQueueStore implements QueueStore {
   }
 
   /** Stores a message now; queues in `refused`, or that look full, are named in its skip header. */
-  async #storeNow(
+  #storeNow(
     message: Message,
     msgID: string | undefined,
     ttlMs: number | undefined,
@@ -1001,7 +1123,12 @@ export class NatsQueueStore implements QueueStore {
     refused: ReadonlySet<string> | undefined,
     over?: Set<string>,
   ): Promise<PublishOutcome> {
-    const shared = this.#shared;
+    let subject: string;
+    try {
+      subject = this.#shared.stored.topicToSubject(message.topic);
+    } catch (error) {
+      return Promise.reject(asBackboneError("messages.publish", error));
+    }
     // A queue deleted meanwhile (a waiting publish) takes nothing.
     const qids = refused === undefined || matched.every((qid) => this.#view.has(qid))
       ? matched
@@ -1028,8 +1155,6 @@ export class NatsQueueStore implements QueueStore {
       } else {
         ledger.messages++;
         ledger.bytes += size;
-        ledger.added++;
-        ledger.pending++;
         counted.push(ledger);
       }
     }
@@ -1039,39 +1164,128 @@ export class NatsQueueStore implements QueueStore {
       // delivery). Other nodes' live subscribers still get it, on a root the stream ignores.
       for (const ledger of skipped) ledger.skipped--;
       this.#forwardUnstored(message);
-      return {
+      return Promise.resolve({
         queued: 0,
         full: skipped.length,
         fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
         congested: false,
         forwarded: true,
         duplicate: false,
-      };
+      });
     }
+    this.#stored++;
+    this.#meanSize += (size - this.#meanSize) / this.#stored;
+    if (
+      skip.length === 0 && msgID === undefined && ttlMs === undefined && message.qos === 1 &&
+      size < RUN_ALONE_BYTES
+    ) {
+      if (this.#run?.takes(subject, counted, size) !== true) {
+        this.#sendRun();
+        this.#run = new StoredRun(subject, counted);
+        this.#countEntry(counted);
+        queueMicrotask(this.#runAtTurnEnd);
+      }
+      return this.#run!.add(message);
+    }
+    this.#countEntry(counted);
+    return this.#publishAlone(message, subject, msgID, ttlMs, counted, skipped, skip);
+  }
+
+  /** One stream message more in each of these queues, on its way to the stream. */
+  #countEntry(counted: readonly Ledger[]): void {
+    for (const ledger of counted) {
+      ledger.entries++;
+      ledger.added++;
+      ledger.pending++;
+    }
+  }
+
+  /** At the end of the turn a run is sent, unless enough are on their way already. */
+  readonly #runAtTurnEnd = () => {
+    if (this.#runsInFlight < RUNS_IN_FLIGHT) this.#sendRun();
+  };
+
+  /**
+   * Sends the run of QoS 1 messages under way (see {@linkcode StoredRun}) as one stream message,
+   * after the QoS 0 run: its sender stamps are taken now, so every message this node stamps still
+   * reaches other nodes in stamp order.
+   */
+  #sendRun(): void {
+    const shared = this.#shared;
+    shared.liveRun.flush();
+    const run = this.#run;
+    if (run === undefined) return;
+    this.#run = undefined;
+    const messages = run.messages;
+    this.#noteEntry(messages.length);
+    let sent: Promise<unknown>;
+    try {
+      let data: Uint8Array;
+      if (messages.length === 1) data = encodeEnvelope(messages[0], nextSender(shared));
+      else {
+        const envelopes = messages.map((message) => encodeEnvelope(message, nextSender(shared)));
+        let bytes = 0;
+        for (const envelope of envelopes) bytes += envelope.length;
+        data = encodeBatch(envelopes, bytes);
+      }
+      sent = shared.pubJs.publish(run.subject, data);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    this.#runsInFlight++;
+    sent.then(
+      () => run.stored(),
+      (error) => {
+        this.#undo(run.ledgers, [], messages.length, run.bytes);
+        run.failed(asBackboneError("messages.publish", error));
+      },
+    ).finally(() => {
+      for (const ledger of run.ledgers) ledger.pending--;
+      // A run that waited for this one goes now.
+      if (--this.#runsInFlight < RUNS_IN_FLIGHT && this.#run !== undefined) this.#sendRun();
+    });
+  }
+
+  /** A stream message of `messages` MQTT messages is sent (see `#settle`). */
+  #noteEntry(messages: number): void {
+    this.#meanEntry += (messages - this.#meanEntry) / ++this.#entries;
+  }
+
+  /** Stores one message as a stream message of its own. */
+  async #publishAlone(
+    message: Message,
+    subject: string,
+    msgID: string | undefined,
+    ttlMs: number | undefined,
+    counted: Ledger[],
+    skipped: Ledger[],
+    skip: string[],
+  ): Promise<PublishOutcome> {
+    const shared = this.#shared;
     let h: MsgHdrs | undefined;
     if (skip.length > 0) {
       h = headers();
       h.set(SKIP_HEADER, skip.join(" "));
     }
+    const size = message.payload.length;
+    this.#noteEntry(1);
     try {
-      shared.liveRun.flush(); // Stamps reach every node in order (see LiveRun).
+      this.#sendRun(); // Stamps reach every node in order (see LiveRun).
       const ack = await shared.pubJs.publish(
-        shared.stored.topicToSubject(message.topic),
+        subject,
         encodeEnvelope(message, nextSender(shared)),
         { headers: h, msgID, ttl: ttlMs === undefined ? undefined : ttlSeconds(ttlMs) },
       );
       if (ack.duplicate) {
-        this.#undo(counted, skipped, size);
+        this.#undo(counted, skipped, 1, size);
         return duplicateOutcome();
       }
     } catch (error) {
-      this.#undo(counted, skipped, size);
+      this.#undo(counted, skipped, 1, size);
       throw asBackboneError("messages.publish", error);
     } finally {
       for (const ledger of counted) ledger.pending--;
     }
-    this.#stored++;
-    this.#meanSize += (size - this.#meanSize) / this.#stored;
     return {
       queued: counted.length,
       full: skipped.length,
@@ -1099,17 +1313,19 @@ export class NatsQueueStore implements QueueStore {
     }
     const subject = shared.stored.topicToSubject(message.topic);
     const root = `${shared.prefix}.msg.q.`;
-    shared.liveRun.flush(); // Stamps reach every node in order (see LiveRun).
+    this.#sendRun(); // Stamps reach every node in order (see LiveRun).
     shared.pub.publish(
       `${shared.prefix}.msg.u.${subject.slice(root.length)}`,
       encodeEnvelope(message, nextSender(shared)),
     );
   }
 
-  #undo(counted: Ledger[], skipped: Ledger[], size: number): void {
+  /** Takes back what a failed stream publish of `messages` MQTT messages counted. */
+  #undo(counted: readonly Ledger[], skipped: readonly Ledger[], messages: number, bytes: number) {
     for (const ledger of counted) {
-      ledger.messages--;
-      ledger.bytes -= size;
+      ledger.messages -= messages;
+      ledger.bytes -= bytes;
+      ledger.entries--;
       ledger.removed++;
     }
     for (const ledger of skipped) ledger.skipped--;
@@ -1217,7 +1433,8 @@ export class NatsQueueStore implements QueueStore {
     await this.#shared.pubJs.publish(this.#direct(qid), data, { headers: h });
     const ledger = this.#ledger(qid);
     ledger.messages++;
-    ledger.bytes += decodeEnvelope(data).message.payload.length;
+    for (const { message } of decodeEnvelopes(data)) ledger.bytes += message.payload.length;
+    ledger.entries++;
     ledger.added++;
   }
 }
@@ -1243,11 +1460,20 @@ function duplicateOutcome(): PublishOutcome {
   };
 }
 
-/** A delivery this handle holds (handed out, not acknowledged). */
+/** A stream message this handle holds (handed out, or some of its run; not acknowledged). */
 interface Held {
   reply: string;
   data: Uint8Array;
+  /** Payload bytes of its messages. */
   size: number;
+  /** MQTT messages in it: 1, or a stored run's (see StoredRun). */
+  count: number;
+  /** Its messages not acknowledged yet. */
+  unacked: number;
+  /** A run's: 1 at a message's place once it was acknowledged. */
+  acked: Uint8Array | undefined;
+  /** A run's deliveries (to hand one out again when the engine gives it back). */
+  run: QueuedDelivery[] | undefined;
   packetId: number;
   released: boolean;
   stateRecorded: boolean;
@@ -1286,6 +1512,13 @@ class NatsQueueHandle implements QueueHandle {
   readonly #held = new Map<number, Held>();
   /** Arrived and not handed out yet (beyond the credit: pulled ahead). */
   #arrivals: Msg[] = [];
+  /** MQTT messages in #arrivals (a run's count for each). */
+  #arrivedMessages = 0;
+  /**
+   * Deliveries of held stream messages not handed out yet, in order: the rest of a run beyond the
+   * credit, and a run's delivery the engine gave back.
+   */
+  #ready: QueuedDelivery[] = [];
   /** Deliveries that arrived while closing, handed back with the held ones in `close`. */
   #returned: Msg[] = [];
   /** `close` handed everything back: a late delivery goes back on its own. */
@@ -1377,7 +1610,7 @@ class NatsQueueHandle implements QueueHandle {
     })().finally(() => {
       this.#hold = false;
       this.#holdExtra = 0;
-      if (this.#arrivals.length > 0 && this.#credit > 0 && !this.#draining) {
+      if (this.#hasWork() && this.#credit > 0 && !this.#draining) {
         this.#drain().catch(() => {});
       }
     });
@@ -1385,9 +1618,20 @@ class NatsQueueHandle implements QueueHandle {
 
   /** The next arrival to hand out: while holding, only a redelivery. */
   #nextArrival(): Msg | undefined {
-    if (!this.#hold) return this.#arrivals.shift();
-    const i = this.#arrivals.findIndex((msg) => ackInfo(msg.reply!).deliveries > 1);
-    return i === -1 ? undefined : this.#arrivals.splice(i, 1)[0];
+    let msg: Msg | undefined;
+    if (!this.#hold) msg = this.#arrivals.shift();
+    else {
+      const i = this.#arrivals.findIndex((msg) => ackInfo(msg.reply!).deliveries > 1);
+      msg = i === -1 ? undefined : this.#arrivals.splice(i, 1)[0];
+    }
+    if (msg !== undefined) this.#arrivedMessages -= envelopeCount(msg.data);
+    return msg;
+  }
+
+  /** Takes every arrival out (the handle closes). */
+  #takeArrivals(): Msg[] {
+    this.#arrivedMessages = 0;
+    return this.#arrivals.splice(0);
   }
 
   /** Lists the queue's recorded QoS 2 states (see `#stated`); deliveries wait meanwhile. */
@@ -1407,7 +1651,7 @@ class NatsQueueHandle implements QueueHandle {
     })().finally(() => {
       if (this.#listing !== listing) return;
       this.#listing = undefined;
-      if (this.#arrivals.length > 0 && this.#credit > 0 && !this.#draining) {
+      if (this.#hasWork() && this.#credit > 0 && !this.#draining) {
         this.#drain().catch(() => {});
       }
     });
@@ -1420,8 +1664,13 @@ class NatsQueueHandle implements QueueHandle {
     if (this.#prefetch > 0 && count > this.#prefetch) {
       this.#prefetch = Math.min(count, PREFETCH_MAX);
     }
-    if (this.#arrivals.length > 0 && !this.#draining) this.#drain().catch(() => {});
+    if (this.#hasWork() && !this.#draining) this.#drain().catch(() => {});
     this.#schedulePull();
+  }
+
+  /** Whether something waits to be handed out. */
+  #hasWork(): boolean {
+    return this.#arrivals.length > 0 || this.#ready.length > 0;
   }
 
   #schedulePull(): void {
@@ -1435,13 +1684,13 @@ class NatsQueueHandle implements QueueHandle {
         this.#arrivals.some((msg) => ackInfo(msg.reply!).deliveries === 1)
       ) return;
       const batch = this.#credit + this.#prefetch + this.#holdExtra - this.#outstanding -
-        this.#arrivals.length;
+        this.#arrivedMessages - this.#ready.length;
       if (batch <= 0) return;
       // A small batch waits for more while messages are still coming, or while what arrived
       // covers the credit (a full lookahead freeing one place at a time asked for one message
       // per pull); never when hand-outs would run dry.
       const least = this.#prefetch > 0 ? PULL_MIN_BATCH : PULL_MIN_BATCH_GROUP;
-      if (batch < least && (this.#outstanding > 0 || this.#arrivals.length > this.#credit)) return;
+      if (batch < least && (this.#outstanding > 0 || this.#arrivedMessages > this.#credit)) return;
       this.#outstanding += batch;
       this.#heardAt = Date.now();
       const store = this.#store;
@@ -1487,6 +1736,7 @@ class NatsQueueHandle implements QueueHandle {
       return;
     }
     this.#arrivals.push(msg);
+    this.#arrivedMessages += envelopeCount(msg.data);
     if (this.#credit > 0 && !this.#draining) this.#drain().catch(() => {});
     else if (this.#outstanding === 0) this.#schedulePull();
   }
@@ -1494,14 +1744,20 @@ class NatsQueueHandle implements QueueHandle {
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
-      while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
+      while (this.#hasWork() && this.#credit > 0 && !this.#closed) {
         if (this.#listing !== undefined) {
           await this.#listing;
           continue;
         }
         const batch: QueuedDelivery[] = [];
         let waiting = false;
-        while (this.#arrivals.length > 0 && this.#credit > 0 && !this.#closed) {
+        while (this.#credit > 0 && !this.#closed) {
+          if (this.#ready.length > 0) {
+            batch.push(this.#ready.shift()!);
+            this.#credit--;
+            continue;
+          }
+          if (this.#arrivals.length === 0) break;
           const msg = this.#nextArrival();
           if (msg === undefined) {
             waiting = true; // New deliveries wait for the earlier reader's (see #hold).
@@ -1509,12 +1765,12 @@ class NatsQueueHandle implements QueueHandle {
           }
           const prepared = this.#prepare(msg);
           if (prepared === undefined) continue;
-          this.#credit--;
           if (prepared.lookup) {
+            this.#credit--;
             if (batch.length > 0) this.#hand(batch.splice(0));
-            const state = await this.#store.deliveryState(this.#qid, prepared.delivery.seq)
-              .catch(() => undefined);
-            const seq = prepared.delivery.seq;
+            const delivery = prepared.deliveries[0];
+            const seq = streamSeq(delivery.seq);
+            const state = await this.#store.deliveryState(this.#qid, seq).catch(() => undefined);
             const held = this.#held.get(seq);
             if (state?.done) {
               // Completed before (its acknowledgement did not survive a nats-server restart).
@@ -1522,7 +1778,7 @@ class NatsQueueHandle implements QueueHandle {
               this.#credit++;
               if (held) {
                 this.#store.shared.pub.publish(held.reply, ACK);
-                this.#store.acknowledged(this.#qid, held.size, false);
+                this.#store.acknowledged(this.#qid, 1, held.size, false);
               }
               continue;
             }
@@ -1532,15 +1788,16 @@ class NatsQueueHandle implements QueueHandle {
               held.stateRecorded = true;
             }
             this.#hand([{
-              ...prepared.delivery,
+              ...delivery,
               // Sent before when it has an id: a resend, with DUP.
-              redelivered: prepared.delivery.redelivered || state !== undefined,
-              packetId: state?.packetId ?? prepared.delivery.packetId,
-              released: state?.released ?? prepared.delivery.released,
+              redelivered: delivery.redelivered || state !== undefined,
+              packetId: state?.packetId ?? delivery.packetId,
+              released: state?.released ?? delivery.released,
             }]);
             continue;
           }
-          batch.push(prepared.delivery);
+          // A run's deliveries beyond the credit wait in #ready, first in line.
+          for (const delivery of prepared.deliveries) this.#ready.push(delivery);
         }
         if (batch.length > 0) this.#hand(batch);
         if (waiting) break;
@@ -1548,8 +1805,10 @@ class NatsQueueHandle implements QueueHandle {
     } finally {
       this.#draining = false;
     }
-    if (this.#closed) this.#giveBack(this.#arrivals.splice(0));
-    else this.#schedulePull();
+    if (this.#closed) {
+      this.#ready = [];
+      this.#giveBack(this.#takeArrivals());
+    } else this.#schedulePull();
   }
 
   /** Deliveries not handed out because the handle closed: back to the server with the rest. */
@@ -1566,8 +1825,11 @@ class NatsQueueHandle implements QueueHandle {
     }
   }
 
-  /** Turns a delivery into a QueuedDelivery; undefined when it is dropped unread. */
-  #prepare(msg: Msg): { delivery: QueuedDelivery; lookup: boolean } | undefined {
+  /**
+   * Turns a stream message into its deliveries (one, or a run's); undefined when it is dropped
+   * unread.
+   */
+  #prepare(msg: Msg): { deliveries: QueuedDelivery[]; lookup: boolean } | undefined {
     const { deliveries, seq } = ackInfo(msg.reply!);
     const handedOut = this.#held.get(seq);
     if (handedOut !== undefined) {
@@ -1579,39 +1841,52 @@ class NatsQueueHandle implements QueueHandle {
     }
     const h = msg.headers;
     const skip = h?.get(SKIP_HEADER);
-    let message: Message | undefined;
+    let messages: Message[] | undefined;
     if (!(skip && skip.split(" ").includes(this.#qid))) {
       try {
-        message = decodeEnvelope(msg.data).message;
+        messages = decodeEnvelopes(msg.data).map((envelope) => envelope.message);
       } catch {
-        message = undefined;
+        messages = undefined;
       }
     } else this.#store.skippedRead(this.#qid);
+    const moved = h?.get(MOVED_HEADER) === "1";
+    // A run's messages share one topic.
     if (
-      message !== undefined && !this.#store.isExact(this.#qid) && h?.get(MOVED_HEADER) !== "1" &&
-      !this.#store.captures(this.#qid, message.topic)
-    ) message = undefined;
-    if (message === undefined) {
+      messages !== undefined &&
+      (messages.length === 0 || messages.length > RUN_MAX_MESSAGES ||
+        (!this.#store.isExact(this.#qid) && !moved &&
+          !this.#store.captures(this.#qid, messages[0].topic)))
+    ) messages = undefined;
+    if (messages === undefined) {
       // Not for this queue: acknowledged unread, and the credit it used is given back.
       this.#store.shared.pub.publish(msg.reply!, ACK);
       this.#schedulePull();
       return undefined;
     }
-    const moved = h?.get(MOVED_HEADER) === "1";
     const packetId = moved ? Number(h!.get(PACKET_ID_HEADER)) : 0;
     const released = moved && h!.get(RELEASED_HEADER) === "1";
+    const redelivered = deliveries > 1 || moved;
+    let size = 0;
+    const run: QueuedDelivery[] = messages.map((message, index) => {
+      size += message.payload.length;
+      return { seq: deliveryId(seq, index), message, redelivered, released, packetId };
+    });
     this.#held.set(seq, {
       reply: msg.reply!,
       data: msg.data,
-      size: message.payload.length,
+      size,
+      count: run.length,
+      unacked: run.length,
+      acked: run.length > 1 ? new Uint8Array(run.length) : undefined,
+      run: run.length > 1 ? run : undefined,
       packetId,
       released,
       stateRecorded: false,
     });
-    const redelivered = deliveries > 1 || moved;
     return {
-      delivery: { seq, message, redelivered, released, packetId },
-      lookup: deliveries > 1 || this.#stated.delete(seq),
+      deliveries: run,
+      // A run is QoS 1 only: no QoS 2 state to look up.
+      lookup: run.length === 1 && (deliveries > 1 || this.#stated.delete(seq)),
     };
   }
 
@@ -1654,9 +1929,16 @@ class NatsQueueHandle implements QueueHandle {
     }
   }
 
-  ack(seq: number): Promise<void> {
+  ack(id: number): Promise<void> {
+    const seq = streamSeq(id);
     const held = this.#held.get(seq);
     if (!held) return DONE;
+    if (held.acked !== undefined) {
+      const index = id - seq * RUN_MAX_MESSAGES;
+      if (held.acked[index] === 1) return DONE;
+      held.acked[index] = 1;
+    }
+    if (--held.unacked !== 0) return DONE; // The rest of its run is still out.
     this.#held.delete(seq);
     if (held.stateRecorded) {
       return guarded("queues.ack", async () => {
@@ -1666,7 +1948,7 @@ class NatsQueueHandle implements QueueHandle {
           timeout: this.#store.shared.timeoutMs,
         });
         await this.#store.forgetState(this.#qid, seq);
-        this.#store.acknowledged(this.#qid, held.size, true);
+        this.#store.acknowledged(this.#qid, held.count, held.size, true);
       });
     }
     // Without state a lost ack (the connection to NATS broke) costs a redelivery with DUP after
@@ -1676,13 +1958,14 @@ class NatsQueueHandle implements QueueHandle {
     } catch (error) {
       return Promise.reject(asBackboneError("queues.ack", error));
     }
-    this.#store.acknowledged(this.#qid, held.size, false);
+    this.#store.acknowledged(this.#qid, held.count, held.size, false);
     return DONE;
   }
 
-  recordPacketId(seq: number, packetId: number): Promise<void> {
+  recordPacketId(id: number, packetId: number): Promise<void> {
+    const seq = streamSeq(id);
     const held = this.#held.get(seq);
-    if (!held) return DONE;
+    if (!held || held.run !== undefined) return DONE; // A run is QoS 1 only.
     held.packetId = packetId;
     held.stateRecorded = true;
     return guarded(
@@ -1691,9 +1974,10 @@ class NatsQueueHandle implements QueueHandle {
     );
   }
 
-  release(seq: number): Promise<void> {
+  release(id: number): Promise<void> {
+    const seq = streamSeq(id);
     const held = this.#held.get(seq);
-    if (!held) return DONE;
+    if (!held || held.run !== undefined) return DONE;
     held.released = true;
     held.stateRecorded = true;
     return guarded(
@@ -1702,9 +1986,21 @@ class NatsQueueHandle implements QueueHandle {
     );
   }
 
-  async nak(seq: number): Promise<void> {
+  async nak(id: number): Promise<void> {
+    const seq = streamSeq(id);
     const held = this.#held.get(seq);
     if (!held) return;
+    if (held.run !== undefined) {
+      // Given back while the rest of its run is out: handed out again from here, in order (the
+      // server would deliver the whole run again).
+      const index = id - seq * RUN_MAX_MESSAGES;
+      if (held.acked![index] === 1 || this.#ready.some((d) => d.seq === id)) return;
+      let at = this.#ready.length;
+      while (at > 0 && this.#ready[at - 1].seq > id) at--;
+      this.#ready.splice(at, 0, held.run[index]);
+      if (this.#credit > 0 && !this.#draining) this.#drain().catch(() => {});
+      return;
+    }
     this.#held.delete(seq);
     await guarded("queues.nak", () => this.#nakReply(held.reply));
   }
@@ -1721,15 +2017,16 @@ class NatsQueueHandle implements QueueHandle {
     clearInterval(this.#keepAlive);
     clearTimeout(this.#retry);
     return guarded("queues.close", async () => {
-      for (const seq of pin?.seqs ?? []) {
+      for (const id of pin?.seqs ?? []) {
+        const seq = streamSeq(id);
         const held = this.#held.get(seq);
-        if (!held) continue;
+        if (!held || held.run !== undefined) continue; // A run is QoS 1 only.
         this.#held.delete(seq);
         await this.#store.moveToSession(pin!.clientId, held.data, held.packetId, held.released);
         await this.#store.shared.nc.request(held.reply, ACK, {
           timeout: this.#store.shared.timeoutMs,
         });
-        this.#store.acknowledged(this.#qid, held.size, true);
+        this.#store.acknowledged(this.#qid, 1, held.size, true);
         if (held.stateRecorded) await this.#store.forgetState(this.#qid, seq);
       }
       // First the inbox: a pull request still waiting on the server is dropped once its inbox
@@ -1738,7 +2035,8 @@ class NatsQueueHandle implements QueueHandle {
       // What the server sent before that arrives while draining, closed, and joins the rest.
       await this.#subscription.drain();
       this.stop();
-      this.#returned.push(...this.#arrivals.splice(0));
+      this.#ready = [];
+      this.#returned.push(...this.#takeArrivals());
       // Then everything back, in stream order: the server redelivers in the order of the NAKs,
       // and a resumed session must get its messages again in their first order [MQTT-4.6.0-1].
       const returned = [

@@ -15,6 +15,9 @@
  * with `listeners.tcp.nativeHandle` off and on; their last 5 clients send CONNECT, and the probe
  * counts CONNACKs (a TCP connect alone succeeds as soon as the kernel queues it). On Deno 2.9.6
  * `perch` answered 5 of 5 and `perch-handle` 0 of 5 (see docs/benchmarks.md, "Idle connections").
+ * Since the native-handle listener checks itself and listens again, `perch-handle` recovers about
+ * 7-12 s after descriptors are free, later than this probe waits: the recovery is tested in
+ * `test/transport/deno_handle_emfile_test.ts`.
  * The bare listeners (`handle`, `deno`) made that Deno panic (`ext/signals/lib.rs`, "Too many open
  * files") in every try, so the probe is not a test.
  *

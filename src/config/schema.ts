@@ -253,8 +253,8 @@ const tcpListener = section({
   host: listenHost(),
   port: integer(1883, "TCP port; 0 picks any free port.", { min: 0, max: 65535 }),
   nativeHandle: boolean(
-    false,
-    "On Deno, read and write connections through the runtime's native stream handle (no pending read per idle connection: ~3 KiB less each) when the host is an IP address and `proxyProtocol` is off. Off by default: out of file descriptors, that listener stops accepting for good (Deno 2.9), where Deno's socket objects, used otherwise, log the failure and accept again; turn it on only with an open-file limit well above `limits.maxConnections`. Bun ignores it.",
+    true,
+    "On Deno, read and write connections through the runtime's native stream handle (no pending read per idle connection: ~2.4 KiB less each) when the host is an IP address and `proxyProtocol` is off; `false` reads through Deno's socket objects (`listen` of the Deno namespace). Out of file descriptors, the runtime's listening handle stops accepting (Deno 2.9, without reporting it); the listener checks itself every 5 s while it accepts nothing and listens again on a new handle once descriptors are free (connections queued in the old one are refused), where Deno's socket objects log each failed accept and accept again at once. Bun ignores it.",
   ),
   proxyProtocol,
 }, "The MQTT over TCP listener.");

@@ -25,11 +25,11 @@ import type {
 } from "./transport.ts";
 import { WriteQueue } from "./write_queue.ts";
 
-/** What a socket of ours carries: its connection once the broker has it, or a PROXY header. */
-interface SocketState {
-  connection?: BunConnection;
-  proxy?: ProxyHeaderReader;
-}
+/**
+ * What a socket of ours carries in `socket.data`: its connection once the broker has it, or the
+ * PROXY header being read before that (one object per socket, not a holder of either).
+ */
+type SocketState = BunConnection | ProxyHeaderReader | undefined;
 
 type Socket = BunSocket<SocketState>;
 
@@ -79,7 +79,7 @@ export class BunConnection implements Connection {
 
   /** Hands the connection to the broker; `initialData` (read with a PROXY header) goes first. */
   start(accept: AcceptHandler, initialData?: Uint8Array): void {
-    this.#socket.data.connection = this;
+    this.#socket.data = this;
     this.#handler = accept(this);
     if (initialData !== undefined && initialData.length > 0) this.receive(initialData);
   }
@@ -244,19 +244,21 @@ export class BunListener implements Listener {
     const handler: BunSocketHandler<SocketState> = {
       ...connectionEvents,
       open(socket) {
+        socket.data = undefined;
+        if (!proxy) return start(socket, {});
         const remote = unmapIpv4(socket.remoteAddress ?? "");
-        if (proxy && (proxy.trustedSources === undefined || proxy.trustedSources(remote))) {
-          socket.data.proxy = readProxyHeader(socket, proxy, remote, onProxyHeaderError);
+        if (proxy.trustedSources === undefined || proxy.trustedSources(remote)) {
+          socket.data = readProxyHeader(socket, proxy, remote, onProxyHeaderError);
         } else start(socket, {});
       },
       data(socket, chunk) {
         const state = socket.data;
-        if (state.connection) return state.connection.receive(chunk);
-        const reader = state.proxy;
+        if (state instanceof BunConnection) return state.receive(chunk);
+        const reader = state;
         if (reader === undefined) return;
         const result = proxyHeaderData(reader, chunk, proxy!);
         if (result === undefined) return;
-        state.proxy = undefined;
+        socket.data = undefined;
         clearTimeout(reader.timer);
         const remote = unmapIpv4(socket.remoteAddress ?? "");
         if ("reason" in result) {
@@ -267,16 +269,16 @@ export class BunListener implements Listener {
         start(socket, result.origin, result.rest);
       },
       close(socket, error) {
-        const reader = socket.data.proxy;
-        if (reader !== undefined) clearTimeout(reader.timer);
-        socket.data.proxy = undefined;
-        socket.data.connection?.ended(error);
+        const state = socket.data;
+        socket.data = undefined;
+        if (state instanceof BunConnection) state.ended(error);
+        else if (state !== undefined) clearTimeout(state.timer);
       },
     };
     const listener = Bun.listen<SocketState>({
       hostname: options.hostname,
       port: options.port,
-      socket: withState(handler),
+      socket: handler,
     });
     return new BunListener(listener, "tcp");
   }
@@ -290,6 +292,9 @@ export class BunListener implements Listener {
     const onHandshakeError = options.onHandshakeError ?? (() => {});
     const handler: BunSocketHandler<SocketState> = {
       ...connectionEvents,
+      open(socket) {
+        socket.data = undefined;
+      },
       // The connection starts once the handshake is done: no byte of MQTT arrives before it.
       handshake(socket, success, authorizationError) {
         if (!success || (mutual && !socket.authorized)) {
@@ -314,7 +319,7 @@ export class BunListener implements Listener {
         key: options.key,
         ...(mutual ? { ca: options.ca, requestCert: true, rejectUnauthorized: true } : {}),
       },
-      socket: withState(handler),
+      socket: handler,
     });
     return new BunListener(listener, "tls");
   }
@@ -330,29 +335,20 @@ export class BunListener implements Listener {
 /** The handlers that only forward to a socket's connection. */
 const connectionEvents: BunSocketHandler<SocketState> = {
   data(socket, chunk) {
-    socket.data.connection?.receive(chunk);
+    const state = socket.data;
+    if (state instanceof BunConnection) state.receive(chunk);
   },
   drain(socket) {
-    socket.data.connection?.drained();
+    const state = socket.data;
+    if (state instanceof BunConnection) state.drained();
   },
   close(socket, error) {
-    socket.data.connection?.ended(error);
+    const state = socket.data;
+    if (state instanceof BunConnection) state.ended(error);
   },
   // Errors end in a close; the close handler reports them.
   error() {},
 };
-
-/** Gives each socket its own state object before any other handler runs. */
-function withState(handler: BunSocketHandler<SocketState>): BunSocketHandler<SocketState> {
-  const open = handler.open;
-  return {
-    ...handler,
-    open(socket) {
-      socket.data = {};
-      open?.(socket);
-    },
-  };
-}
 
 /** Starts reading a PROXY header, closing the socket when it is not complete in time. */
 function readProxyHeader(
@@ -365,8 +361,8 @@ function readProxyHeader(
     proxy.maxV2BlockBytes ?? DEFAULT_MAX_V2_BLOCK_BYTES,
     proxy.timeout,
     () => {
-      if (socket.data.proxy === undefined) return;
-      socket.data.proxy = undefined;
+      if (socket.data instanceof BunConnection || socket.data === undefined) return;
+      socket.data = undefined;
       onError("no complete PROXY header in time", remote);
       socket.end();
     },

@@ -15,10 +15,10 @@
  * Node's (libuv style): callbacks with a status (0 or a negative errno), the byte count of a read
  * in a shared state array, no `oncomplete` for a write done at once.
  *
- * Known limit (Deno 2.9.6): out of file descriptors, the runtime's accept fails without calling
- * `onconnection` and the listener announces nothing again, even once descriptors are free; the
- * operator keeps `limits.maxConnections` below the open-file limit. Accepting with `Deno.listen`
- * and moving the socket over (`openFromRid`) is no way out: closing the `Deno.Conn` shuts it down.
+ * Out of file descriptors (Deno 2.9.6), the runtime's accept fails without calling `onconnection`
+ * and the listening handle announces nothing again, even once descriptors are free. A new
+ * listening handle on the same address does accept again, so the listener watches itself: see
+ * {@linkcode HandleListener}.
  *
  * @module
  */
@@ -56,6 +56,8 @@ interface NativeSocket {
   accept(socket: NativeSocket): number;
   getsockname(out: { address?: string; port?: number }): number;
   getpeername(out: { address?: string; port?: number }): number;
+  connect(request: NativeRequest, host: string, port: number): number;
+  connect6(request: NativeRequest, host: string, port: number): number;
   setNoDelay(noDelay: boolean): number;
   readStart(): number;
   readStop(): number;
@@ -76,6 +78,7 @@ export interface HandleBinding {
   newServer(): NativeSocket;
   newWrite(): NativeRequest;
   newShutdown(): NativeRequest;
+  newConnect(): NativeRequest;
   /** Byte count (or negative status) of the read being delivered. */
   readResult(): number;
   /** Offset of the read's bytes in the buffer delivered. */
@@ -107,6 +110,7 @@ export function handleBinding(): HandleBinding | null {
     const constants = tcp.constants as { SOCKET: number; SERVER: number };
     const WriteWrap = stream.WriteWrap as new () => NativeRequest;
     const ShutdownWrap = stream.ShutdownWrap as new () => NativeRequest;
+    const ConnectWrap = tcp.TCPConnectWrap as new () => NativeRequest;
     const state = stream.streamBaseState as Int32Array;
     const readBytes = stream.kReadBytesOrError as number;
     const readOffset = stream.kArrayBufferOffset as number;
@@ -114,7 +118,8 @@ export function handleBinding(): HandleBinding | null {
     const errname = uv.errname as ((status: number) => string) | undefined;
     if (
       typeof TCP !== "function" || typeof WriteWrap !== "function" ||
-      typeof ShutdownWrap !== "function" || !(state instanceof Int32Array) ||
+      typeof ShutdownWrap !== "function" || typeof ConnectWrap !== "function" ||
+      !(state instanceof Int32Array) ||
       typeof constants?.SOCKET !== "number" || typeof constants?.SERVER !== "number" ||
       ![readBytes, readOffset, lastAsync].every((i) => Number.isInteger(i))
     ) return null;
@@ -126,6 +131,8 @@ export function handleBinding(): HandleBinding | null {
       "accept",
       "getsockname",
       "getpeername",
+      "connect",
+      "connect6",
       "setNoDelay",
       "readStart",
       "readStop",
@@ -139,6 +146,7 @@ export function handleBinding(): HandleBinding | null {
       newServer: () => new TCP(constants.SERVER),
       newWrite: () => new WriteWrap(),
       newShutdown: () => new ShutdownWrap(),
+      newConnect: () => new ConnectWrap(),
       readResult: () => state[readBytes],
       readOffset: () => state[readOffset],
       lastWriteAsync: () => state[lastAsync] !== 0,
@@ -166,18 +174,70 @@ export function handleListenerSupports(options: TcpListenOptions): boolean {
     isIP(options.hostname) !== 0 && options.proxyProtocol === undefined;
 }
 
-/** A plain TCP listener over the native handle, feeding each connection to `accept`. */
+/**
+ * How long a listener may go without a new connection before it checks it still accepts. Only a
+ * listener with nothing to accept checks: one that accepted since the last look is known to work.
+ */
+const WATCH_MS = 5_000;
+/** How long the check's own connection may wait to be accepted before the listener is renewed. */
+const PROBE_MS = 2_000;
+
+/** The address a listener's check connects from and to: loopback for a wildcard address. */
+function probeHost(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::" || host === "::0") return "::1";
+  return host;
+}
+
+/**
+ * A plain TCP listener over the native handle, feeding each connection to `accept`.
+ *
+ * It watches itself, because the runtime's listening handle stops accepting for good once an
+ * accept failed for want of file descriptors (above): every {@linkcode WATCH_MS} in which nothing
+ * was accepted it connects to itself, from a port it knows before connecting (a socket bound
+ * first); the connection it then accepts from that port is closed at once and never reaches the
+ * broker. When that connection is not accepted within {@linkcode PROBE_MS} and nothing else was
+ * either, the listening handle is replaced by a new one on the same address, which accepts again
+ * (connections waiting in the old one's queue are refused), and the renewal is reported through
+ * `onAcceptError`. While descriptors are still exhausted the check cannot connect and tries again
+ * later. An idle broker pays one loopback connection per {@linkcode WATCH_MS}.
+ */
 export class HandleListener implements Listener {
   readonly kind: TransportKind = "tcp";
   readonly hostname: string;
   readonly port: number;
+  #native: HandleBinding;
+  #accept: AcceptHandler;
+  #onAcceptError: (error: Error) => void;
   #server: NativeSocket;
   #closed = false;
+  /** Connections accepted so far (the check's own included): what shows the listener works. */
+  #accepted = 0;
+  #acceptedAtLastLook = 0;
+  #watch: ReturnType<typeof setInterval>;
+  /** The check in progress: its socket, the port it connects from, when it began. */
+  #probe: { socket: NativeSocket; port: number; since: number; accepted: number } | undefined;
+  /** Listening handles renewed (for tests and the log). */
+  renewals = 0;
 
-  private constructor(server: NativeSocket, hostname: string, port: number) {
+  private constructor(
+    native: HandleBinding,
+    server: NativeSocket,
+    hostname: string,
+    port: number,
+    accept: AcceptHandler,
+    onAcceptError: (error: Error) => void,
+  ) {
+    this.#native = native;
     this.#server = server;
     this.hostname = hostname;
     this.port = port;
+    this.#accept = accept;
+    this.#onAcceptError = onAcceptError;
+    server.onconnection = (status) => this.#onConnection(server, status);
+    this.#watch = setInterval(() => this.#look(), WATCH_MS);
+    // The check never keeps the process alive (Deno's timers are numbers).
+    Deno.unrefTimer(this.#watch as unknown as number);
   }
 
   /**
@@ -187,46 +247,154 @@ export class HandleListener implements Listener {
   static tcp(options: TcpListenOptions, accept: AcceptHandler): HandleListener {
     const native = handleBinding();
     if (native === null) throw new Error("the native TCP handle is not available");
-    const server = native.newServer();
-    const host = options.hostname;
-    const failed = (status: number, what: string) => {
-      server.close();
-      return new Error(`${what} ${host}:${options.port}: ${native.message(status)}`);
-    };
-    let status = isIP(host) === 6
-      ? server.bind6(host, options.port, 0)
-      : server.bind(host, options.port);
-    if (status !== 0) throw failed(status, "cannot bind");
-    status = server.listen(BACKLOG);
-    if (status !== 0) throw failed(status, "cannot listen on");
+    const server = listenOn(native, options.hostname, options.port);
+    if (typeof server === "string") throw new Error(server);
     const address: { address?: string; port?: number } = {};
     server.getsockname(address);
-    const listener = new HandleListener(server, address.address ?? host, address.port ?? 0);
-    const onAcceptError = options.onAcceptError ?? (() => {});
-    server.onconnection = (status) => {
-      if (status !== 0) return onAcceptError(new Error(`accept failed: ${native.message(status)}`));
-      const socket = native.newSocket();
-      const accepted = server.accept(socket);
-      if (accepted !== 0) {
-        return onAcceptError(new Error(`accept failed: ${native.message(accepted)}`));
-      }
-      try {
-        new HandleConnection(native, socket).start(accept);
-      } catch (err) {
-        // One bad connection must not stop the listener.
-        socket.close();
-        onAcceptError(err as Error);
-      }
-    };
-    return listener;
+    return new HandleListener(
+      native,
+      server,
+      address.address ?? options.hostname,
+      address.port ?? 0,
+      accept,
+      options.onAcceptError ?? (() => {}),
+    );
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#watch);
+    this.#endProbe();
     this.#server.onconnection = null;
     this.#server.close();
   }
+
+  #onConnection(server: NativeSocket, status: number): void {
+    if (status !== 0) {
+      return this.#onAcceptError(new Error(`accept failed: ${this.#native.message(status)}`));
+    }
+    const socket = this.#native.newSocket();
+    const accepted = server.accept(socket);
+    if (accepted !== 0) {
+      return this.#onAcceptError(
+        new Error(`accept failed: ${this.#native.message(accepted)}`),
+      );
+    }
+    this.#accepted++;
+    const peer: { address?: string; port?: number } = {};
+    socket.getpeername(peer);
+    const probe = this.#probe;
+    if (
+      probe !== undefined && peer.port === probe.port && peer.address === probeHost(this.hostname)
+    ) {
+      // The check's own connection: the listener works.
+      socket.close();
+      this.#endProbe();
+      return;
+    }
+    try {
+      new HandleConnection(this.#native, socket, peer).start(this.#accept);
+    } catch (err) {
+      // One bad connection must not stop the listener.
+      socket.close();
+      this.#onAcceptError(err as Error);
+    }
+  }
+
+  /** The periodic look: nothing to do after accepting; else check, or judge the check. */
+  #look(): void {
+    if (this.#closed) return;
+    const probe = this.#probe;
+    if (probe !== undefined) {
+      if (this.#accepted !== probe.accepted) return this.#endProbe(); // Accepting others.
+      if (Date.now() - probe.since < PROBE_MS) return;
+      this.#endProbe();
+      this.#renew();
+      return;
+    }
+    if (this.#accepted !== this.#acceptedAtLastLook) {
+      this.#acceptedAtLastLook = this.#accepted;
+      return;
+    }
+    this.#startProbe();
+  }
+
+  /** Connects to the listener from a port bound first, so its accept can be recognised. */
+  #startProbe(): void {
+    const native = this.#native;
+    const host = probeHost(this.hostname);
+    const v6 = isIP(host) === 6;
+    const socket = native.newSocket();
+    const local: { address?: string; port?: number } = {};
+    // Out of descriptors the bind fails: try again at the next look.
+    if (
+      (v6 ? socket.bind6(host, 0, 0) : socket.bind(host, 0)) !== 0 ||
+      socket.getsockname(local) !== 0
+    ) {
+      socket.close();
+      return;
+    }
+    const request = native.newConnect();
+    request.handle = socket;
+    request.oncomplete = () => {};
+    if (
+      (v6
+        ? socket.connect6(request, host, this.port)
+        : socket.connect(request, host, this.port)) !== 0
+    ) {
+      socket.close();
+      return;
+    }
+    this.#probe = { socket, port: local.port ?? 0, since: Date.now(), accepted: this.#accepted };
+    // A look soon after the check's time is up, not a whole watch period later.
+    Deno.unrefTimer(setTimeout(() => this.#look(), PROBE_MS + 10) as unknown as number);
+  }
+
+  #endProbe(): void {
+    const probe = this.#probe;
+    if (probe === undefined) return;
+    this.#probe = undefined;
+    this.#acceptedAtLastLook = this.#accepted;
+    probe.socket.close();
+  }
+
+  /** Replaces the listening handle by a new one on the same address (retried at the next look). */
+  #renew(): void {
+    this.#server.onconnection = null;
+    this.#server.close();
+    const server = listenOn(this.#native, this.hostname, this.port);
+    if (typeof server === "string") {
+      // Not listening now: the next look tries again.
+      this.#server = { onconnection: null, close() {} } as unknown as NativeSocket;
+      this.#probe = undefined;
+      this.#onAcceptError(
+        new Error(`the listener stopped accepting and cannot listen again yet: ${server}`),
+      );
+      return;
+    }
+    this.renewals++;
+    this.#server = server;
+    server.onconnection = (status) => this.#onConnection(server, status);
+    this.#acceptedAtLastLook = this.#accepted;
+    this.#onAcceptError(
+      new Error("the listener stopped accepting (out of file descriptors?): listening again"),
+    );
+  }
+}
+
+/** A listening handle on `host:port`, or why there is none. */
+function listenOn(native: HandleBinding, host: string, port: number): NativeSocket | string {
+  const server = native.newServer();
+  const failed = (status: number, what: string) => {
+    server.close();
+    return `${what} ${host}:${port}: ${native.message(status)}`;
+  };
+  let status = isIP(host) === 6 ? server.bind6(host, port, 0) : server.bind(host, port);
+  if (status !== 0) return failed(status, "cannot bind");
+  status = server.listen(BACKLOG);
+  if (status !== 0) return failed(status, "cannot listen on");
+  return server;
 }
 
 /**
@@ -256,11 +424,13 @@ export class HandleConnection implements Connection {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #error: Error | undefined;
 
-  constructor(native: HandleBinding, socket: NativeSocket) {
+  constructor(
+    native: HandleBinding,
+    socket: NativeSocket,
+    peer: { address?: string; port?: number },
+  ) {
     this.#native = native;
     this.#socket = socket;
-    const peer: { address?: string; port?: number } = {};
-    socket.getpeername(peer);
     this.remoteAddress = peer.address ?? "";
     this.remotePort = peer.port ?? 0;
     socket.setNoDelay(true);

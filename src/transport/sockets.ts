@@ -35,8 +35,9 @@ export interface TcpListenOptions extends ListenAddress {
   /** Called when accepting fails (e.g. out of file descriptors); the listener keeps going. */
   onAcceptError?: (error: Error) => void;
   /**
-   * On Deno: move connections onto the runtime's native stream handle where possible (default
-   * false; see `deno_handle.ts`). Ignored on Bun.
+   * On Deno: move connections onto the runtime's native stream handle where possible (false when
+   * not given here; `listeners.tcp.nativeHandle` defaults to true; see `deno_handle.ts`). Ignored
+   * on Bun.
    */
   nativeHandle?: boolean;
   /** Read a PROXY protocol header first (TCP only: on TLS it would precede the handshake). */

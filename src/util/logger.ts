@@ -67,11 +67,23 @@ const RESERVED_JSON_KEYS = new Set(["time", "level", "msg"]);
 const MAX_DEPTH = 5;
 
 const encoder = new TextEncoder();
+/**
+ * One buffer every line is encoded into (the write is synchronous, so it is free again once it
+ * returns): a line costs no buffer of its own, which on a broker logging every connect and
+ * disconnect was an allocation per client left for the collector. Longer lines get their own.
+ */
+const lineBuffer = new Uint8Array(8192);
 
 /** Writes the whole line to stdout (debug, info) or stderr (warn, error), looping over partial writes. */
 function writeToStdio(line: string, level: LogEntryLevel): void {
   const fd = level === "warn" || level === "error" ? 2 : 1;
-  const bytes = encoder.encode(line + "\n");
+  // Each UTF-16 unit takes at most 3 bytes of UTF-8; a line that might not fit is encoded apart.
+  let bytes: Uint8Array;
+  if ((line.length + 1) * 3 <= lineBuffer.length) {
+    const { written } = encoder.encodeInto(line, lineBuffer);
+    lineBuffer[written] = 0x0a;
+    bytes = lineBuffer.subarray(0, written + 1);
+  } else bytes = encoder.encode(line + "\n");
   try {
     for (let offset = 0; offset < bytes.length;) {
       offset += writeSync(fd, bytes, offset);

@@ -12,6 +12,7 @@ import {
   decodeEnvelopes,
   encodeBatch,
   encodeEnvelope,
+  envelopeCount,
 } from "../../cluster/envelope.ts";
 import type { Message } from "../../src/mod.ts";
 
@@ -92,7 +93,7 @@ Deno.test("envelope: truncated or foreign bytes are refused", () => {
   assert.throws(() => decodeEnvelope(new Uint8Array(30)), TypeError);
 });
 
-Deno.test("envelope: a batch holds several envelopes in order, a single one stays as it was, a cut batch is refused", () => {
+Deno.test("envelope: a batch holds several envelopes in order, a single one stays as it was, a cut batch is refused; each is counted without decoding", () => {
   const messages: Message[] = ["a", "b/c", "ü"].map((topic, i) => ({
     topic,
     payload: encoder.encode(`m${i}`),
@@ -113,4 +114,7 @@ Deno.test("envelope: a batch holds several envelopes in order, a single one stay
   ]);
   assert.throws(() => decodeEnvelopes(batch.subarray(0, batch.length - 1)), TypeError);
   assert.throws(() => decodeEnvelopes(batch.subarray(0, 3)), TypeError);
+  assert.equal(envelopeCount(batch), 3);
+  assert.equal(envelopeCount(envelopes[0]), 1);
+  assert.equal(envelopeCount(encodeBatch(envelopes.slice(1), total - envelopes[0].length)), 2);
 });

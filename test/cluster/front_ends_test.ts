@@ -13,7 +13,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { type FrontEnd, type LocalCluster, startLocalCluster } from "../../scripts/cluster.ts";
 import { collect, connackOf, endAll, WAIT_MS } from "../helpers/mqttjs.ts";
 import { TestClient, text } from "../helpers/test_client.ts";
-import { encodePacket, PacketType } from "../../src/codec/mod.ts";
+import { encodePacket, PacketType, type PublishPacket } from "../../src/codec/mod.ts";
 
 let started: Promise<LocalCluster> | undefined;
 const cluster = () =>
@@ -317,6 +317,88 @@ Deno.test("cluster: a persistent session queued on one front-end resumes on anot
     await third.client.expectNothingPending();
   } finally {
     await third.client.disconnect();
+  }
+});
+
+Deno.test("cluster: a burst of QoS 1 messages is stored as a few stream messages, reaches a session on another front-end in order, and one dropped part way gets the rest again", async () => {
+  const { nats, frontEnds: [a, b, c] } = await cluster();
+  const inMessages = async () =>
+    ((await (await fetch(`${nats.monitorUrl}/varz`)).json()) as { in_msgs: number }).in_msgs;
+  const session = {
+    clientId: "qos1-burst",
+    version: 5 as const,
+    cleanStart: false,
+    properties: { sessionExpiryInterval: 300 },
+  };
+  const first = await TestClient.connect(b.port, session);
+  assert.deepEqual((await first.client.subscribe("qburst/#", 1)).reasonCodes, [1]);
+  const { client: publisher } = await TestClient.connect(a.port, { version: 5 });
+  const count = 100;
+  try {
+    // In one write, so one turn of the publisher's front-end: runs of one topic (more than a run
+    // holds), a topic change part way.
+    const topicOf = (i: number) => i < 70 ? "qburst/t" : "qburst/u";
+    const packets = Array.from({ length: count }, (_, i) =>
+      encodePacket({
+        type: PacketType.PUBLISH,
+        dup: false,
+        qos: 1,
+        retain: false,
+        topic: topicOf(i),
+        packetId: i + 1,
+        properties: {},
+        payload: new TextEncoder().encode(String(i)),
+      }, 5));
+    const before = await inMessages();
+    await publisher.sendRaw(new Uint8Array(packets.flatMap((packet) => [...packet])));
+    const acks = await Promise.all(
+      Array.from({ length: count }, () => publisher.expect(PacketType.PUBACK)),
+    );
+    assert.deepEqual(
+      acks.map((ack) => [ack.packetId, ack.reasonCode]).sort((x, y) => x[0] - y[0]),
+      Array.from({ length: count }, (_, i) => [i + 1, 0]),
+    );
+    // The client acknowledges the first 66 (into the second run: a run holds at most 64) as they
+    // come, and drops.
+    const acked = 66;
+    const got: PublishPacket[] = [];
+    while (got.length < acked) {
+      const [publish] = await first.client.publishes(1);
+      got.push(publish);
+      await first.client.ack(publish);
+    }
+    assert.deepEqual(
+      got.map((p) => [p.topic, text(p.payload), p.qos, p.dup]),
+      Array.from({ length: acked }, (_, i) => [topicOf(i), String(i), 1, false]),
+    );
+    // Stored alone each would cost a stream publish, its acknowledgement, a delivery and an ack:
+    // here a few per run, besides the cluster's own traffic (pulls, leases).
+    const sent = (await inMessages()) - before;
+    assert.ok(sent < count / 3, `${sent} NATS messages for ${count} QoS 1 ones`);
+    await first.client.destroy();
+    await until(async () => !(await sessionOf(b, session.clientId)).connected, "b releases it");
+    // On c the rest comes again, in order, with DUP; of a run only part acknowledged, the
+    // acknowledged part comes again too (QoS 1 allows a duplicate, never a loss).
+    const second = await TestClient.connect(c.port, session);
+    try {
+      assert.equal(second.connack.sessionPresent, true);
+      const resent: PublishPacket[] = [];
+      while (resent.length === 0 || text(resent.at(-1)!.payload) !== String(count - 1)) {
+        const [publish] = await second.client.publishes(1);
+        resent.push(publish);
+        await second.client.ack(publish);
+      }
+      const payloads = resent.map((p) => Number(text(p.payload)));
+      const from = payloads[0];
+      assert.ok(from <= acked && from > acked - 64, `resent from ${from}`);
+      assert.deepEqual(payloads, Array.from({ length: count - from }, (_, i) => from + i));
+      assert.ok(resent.every((p) => p.dup && p.qos === 1));
+      await second.client.expectNothingPending();
+    } finally {
+      await second.client.disconnect();
+    }
+  } finally {
+    await publisher.destroy();
   }
 });
 

@@ -8,7 +8,7 @@ const DEFAULTS: Omit<Config, "node"> = {
       enabled: true,
       host: "0.0.0.0",
       port: 1883,
-      nativeHandle: false,
+      nativeHandle: true,
       proxyProtocol: { enabled: false, trustedSources: [], timeout: 5_000 },
     },
     tls: { enabled: false, host: "0.0.0.0", port: 8883, requestClientCert: false },

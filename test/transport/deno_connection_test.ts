@@ -518,7 +518,7 @@ Deno.test("Deno's plain TCP listens through the native handle only when asked, f
   assert.ok(handleListenerSupports({ ...asked, hostname: "127.0.0.1" }));
   assert.ok(handleListenerSupports({ ...asked, hostname: "::1" }));
   assert.ok(!handleListenerSupports({ ...asked, hostname: "localhost" }));
-  // listeners.tcp.nativeHandle: false, the default
+  // Not asked (the transport's own default; the config's is true) or turned off.
   assert.ok(!handleListenerSupports({ hostname: "127.0.0.1", port: 0 }));
   assert.ok(!handleListenerSupports({ hostname: "127.0.0.1", port: 0, nativeHandle: false }));
   assert.ok(

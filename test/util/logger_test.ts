@@ -265,6 +265,25 @@ log.debug("to-stdout-1"); log.info("to-stdout-2"); log.warn("to-stderr-1"); log.
   ]);
 });
 
+Deno.test("the default sink writes non-ASCII text and lines longer than its shared buffer whole", async () => {
+  const url = new URL("../../src/util/logger.ts", import.meta.url).href;
+  // A short line in several scripts, one at the shared buffer's edge and one well past it.
+  const code = `import { createLogger } from "${url}";
+const log = createLogger({ level: "info" });
+log.info("grüße 日本 🐦"); log.info("é".repeat(2700)); log.info("x".repeat(20000)); log.info("after");`;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-lock", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  assert.ok(output.success, decode(output.stderr));
+  const messages = decode(output.stdout).trimEnd().split("\n").map((line) =>
+    line.split(" ").slice(2).join(" ")
+  );
+  assert.deepEqual(messages, ["grüße 日本 🐦", "é".repeat(2700), "x".repeat(20000), "after"]);
+});
+
 Deno.test("nullLogger discards everything", () => {
   assert.equal(nullLogger.level, "silent");
   nullLogger.debug("x");

@@ -32,14 +32,15 @@ export const DEFAULT_BROKERS = [
 ] as const;
 
 /**
- * Every name `--brokers` accepts: the brokers, Perch on Deno's native stream handle
- * (`perch-handle`: `listeners.tcp.nativeHandle: true`), Perch on the SQLite backbone
+ * Every name `--brokers` accepts: the brokers, Perch on Deno with `listeners.tcp.nativeHandle`
+ * set (`perch-handle`: true, the default; `perch-conn`: false), Perch on the SQLite backbone
  * (`perch-sqlite`, `perch-sqlite-batched`), and two references, the generator-ceiling sink and the runtime floor
  * (Deno's own cost per idle connection).
  */
 export const BROKER_NAMES = [
   ...DEFAULT_BROKERS,
   "perch-handle",
+  "perch-conn",
   "perch-sqlite",
   "perch-sqlite-batched",
   "sink",
@@ -76,6 +77,7 @@ export function createLauncher(name: BrokerName, options: LauncherOptions): Brok
     case "perch":
     case "perch-bun":
     case "perch-handle":
+    case "perch-conn":
     case "perch-sqlite":
     case "perch-sqlite-batched":
       return new PerchLauncher(name, options.perchFlags);

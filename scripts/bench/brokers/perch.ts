@@ -19,7 +19,9 @@ const LISTENER_LINE = /listener started .*transport=tcp .*address=\S*:(\d+)/;
 
 /**
  * The runtime, backbone settings (`PERCH_BACKBONE__*` variables) and other variables of each
- * Perch variant. `perch-handle` is Perch on Deno with `listeners.tcp.nativeHandle: true`.
+ * Perch variant. `perch-handle` is Perch on Deno with `listeners.tcp.nativeHandle: true` (the
+ * default since it recovers from running out of descriptors), `perch-conn` with `false` (reading
+ * through `Deno.Conn`).
  */
 const VARIANTS = {
   "perch": { runtime: "deno", backbone: {}, env: {} },
@@ -28,6 +30,11 @@ const VARIANTS = {
     runtime: "deno",
     backbone: {},
     env: { PERCH_LISTENERS__TCP__NATIVE_HANDLE: "true" },
+  },
+  "perch-conn": {
+    runtime: "deno",
+    backbone: {},
+    env: { PERCH_LISTENERS__TCP__NATIVE_HANDLE: "false" },
   },
   "perch-sqlite": { runtime: "deno", backbone: { KIND: "sqlite", SYNC: "full" }, env: {} },
   "perch-sqlite-batched": {
