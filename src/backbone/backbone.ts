@@ -181,8 +181,12 @@ export interface MessageBus {
    * answers the publisher in the same turn (a promise only while a full queue makes it wait).
    */
   publish(message: Message, inbound?: InboundKey): PublishOutcome | Promise<PublishOutcome>;
-  /** Closes a QoS 2 packet id at PUBREL; true if it was open [MQTT-4.3.3-11]. */
-  completeInbound(key: InboundKey): Promise<boolean>;
+  /**
+   * Closes a QoS 2 packet id at PUBREL; true if it was open [MQTT-4.3.3-11]. An in-process
+   * backbone answers with the result itself, as `publish` does, so the engine sends PUBCOMP in
+   * the same turn.
+   */
+  completeInbound(key: InboundKey): boolean | Promise<boolean>;
   /** The publisher's open QoS 2 packet ids (after a takeover on another node). */
   openInbound(clientId: string): Promise<number[]>;
 }

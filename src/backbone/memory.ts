@@ -756,6 +756,9 @@ function queueName(key: QueueKey): string {
 
 const NO_NAMES: string[] = [];
 
+/** A {@linkcode CaptureWait} nobody waits for yet (one closure for all, not one each). */
+const ignoreCaptured = (_captured: Captured) => {};
+
 /** {@linkcode MemoryQueue.offer}'s answer when the message may wait for room. */
 const WAIT = "wait";
 
@@ -768,7 +771,7 @@ class CaptureWait {
   /** Queues still to answer, plus one while the capture is still offering it to queues. */
   remaining = 1;
   /** Called once every queue answered (set by whoever waits for it). */
-  settle: (captured: Captured) => void = () => {};
+  settle: (captured: Captured) => void = ignoreCaptured;
 
   constructor(readonly captured: Captured) {}
 
@@ -1067,8 +1070,8 @@ export class MemoryMessageBus implements MessageBus {
     };
   }
 
-  completeInbound(key: InboundKey): Promise<boolean> {
-    return Promise.resolve(this.#queues.closeInboundId(key.clientId, key.packetId));
+  completeInbound(key: InboundKey): boolean {
+    return this.#queues.closeInboundId(key.clientId, key.packetId);
   }
 
   openInbound(clientId: string): Promise<number[]> {

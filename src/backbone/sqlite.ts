@@ -216,7 +216,7 @@ function durableMessages(inner: MemoryMessageBus, durably: Durably): MessageBus 
     forward: (message) => inner.forward(message),
     // A duplicate changes nothing, yet waits: the publish that opened the id may not be on disk.
     publish: (message, inbound) => durably(Promise.resolve(inner.publish(message, inbound))),
-    completeInbound: (key) => durably(inner.completeInbound(key)),
+    completeInbound: (key) => durably(Promise.resolve(inner.completeInbound(key))),
     openInbound: (clientId) => inner.openInbound(clientId),
   };
 }

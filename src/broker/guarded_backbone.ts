@@ -185,8 +185,12 @@ export interface GuardedBackbone extends Backbone {
 }
 
 const ackOn = (handle: QueueHandle, seq: number) => handle.ack(seq);
+const recordOn = (handle: QueueHandle, seq: number, packetId: number) =>
+  handle.recordPacketId(seq, packetId);
+const releaseOn = (handle: QueueHandle, seq: number) => handle.release(seq);
 const publishOn = (messages: MessageBus, message: Message, inbound: InboundKey | undefined) =>
   messages.publish(message, inbound);
+const completeOn = (messages: MessageBus, key: InboundKey) => messages.completeInbound(key);
 
 /** Wraps a backbone so that every call is bounded and every failure reported. */
 export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions): GuardedBackbone {
@@ -219,15 +223,16 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
     forward: (message) => messages.forward(message),
     publish: (message, inbound) =>
       guard.callMaybe("messages.publish", publishOn, messages, message, inbound),
-    completeInbound: (key) => g("messages.completeInbound", () => messages.completeInbound(key)),
+    completeInbound: (key) =>
+      guard.callMaybe("messages.completeInbound", completeOn, messages, key, undefined),
     openInbound: (clientId) => g("messages.openInbound", () => messages.openInbound(clientId)),
   };
   const guardHandle = (handle: QueueHandle): QueueHandle => ({
     request: (count) => handle.request(count),
     ack: (seq) => guard.callWith("queues.ack", ackOn, handle, seq, undefined),
     recordPacketId: (seq, packetId) =>
-      g("queues.recordPacketId", () => handle.recordPacketId(seq, packetId)),
-    release: (seq) => g("queues.release", () => handle.release(seq)),
+      guard.callWith("queues.recordPacketId", recordOn, handle, seq, packetId),
+    release: (seq) => guard.callWith("queues.release", releaseOn, handle, seq, undefined),
     nak: (seq) => g("queues.nak", () => handle.nak(seq)),
     close: (pin) => g("queues.close", () => handle.close(pin)),
   });

@@ -184,6 +184,9 @@ export class InboundFlow {
       this.#answer(packet, ReasonCode.PayloadFormatInvalid, reason);
       return;
     }
+    // Only a live QoS 0 message may be forwarded as it came (see `#accept`): no view of its bytes
+    // is made for any other.
+    const frame = qos === 0 && !packet.retain ? connection.frame : undefined;
     const authorize = context.hooks.authorizePublish;
     if (authorize) {
       const allowed = authorize(connection.info, { topic, qos, retain: packet.retain });
@@ -191,10 +194,10 @@ export class InboundFlow {
         connection.runAsync(allowed.then((ok) => this.#accept(packet, topic, ok, undefined)));
         return;
       }
-      this.#accept(packet, topic, allowed, connection.frame);
+      this.#accept(packet, topic, allowed, frame);
       return;
     }
-    this.#accept(packet, topic, true, connection.frame);
+    this.#accept(packet, topic, true, frame);
   }
 
   #accept(
@@ -305,10 +308,17 @@ export class InboundFlow {
       this.#flush();
       return;
     }
-    connection.services.context.backbone.messages.completeInbound({
+    const completed = connection.services.context.backbone.messages.completeInbound({
       clientId: connection.info.clientId,
       packetId,
-    }).then(() => {
+    });
+    if (!(completed instanceof Promise)) {
+      // Closed at once (in process): PUBCOMP goes out in this turn, with no reaction to wait for.
+      ack.reasonCode = ReasonCode.Success;
+      this.#flush();
+      return;
+    }
+    completed.then(() => {
       ack.reasonCode = ReasonCode.Success;
     }, () => {
       // Still open in the store: a PUBCOMP now would let the client reuse the id for a message

@@ -102,8 +102,26 @@ const NO_PACKET_LIMIT = 0x7fffffff;
 const STARTED = 1;
 /** The connection closed. */
 const CLOSED = 2;
-/** An asynchronous step of the pump (recording a packet id or a release) is running. */
-const PUMP_BUSY = 4;
+
+// `Recorded.state`.
+/** Its packet id is being recorded: it, and everything behind it, waits. */
+const RECORDING = 0;
+/** Ready to be sent (its packet id recorded, or none to record). */
+const RECORDED = 1;
+/** Recording its packet id failed: it went back to its queue and is skipped. */
+const RECORD_FAILED = 2;
+
+/**
+ * A delivery in line behind one whose packet id a backbone records asynchronously: sent in order
+ * once every one before it is recorded.
+ */
+interface Recorded {
+  readonly entry: InflightEntry;
+  /** Undefined for a released QoS 2 delivery, for which only PUBREL is sent again. */
+  readonly plan: DeliveryPlan | undefined;
+  readonly dup: boolean;
+  state: typeof RECORDING | typeof RECORDED | typeof RECORD_FAILED;
+}
 
 /** Outbound delivery state of one connection. */
 export class Outbound implements SessionOutbound {
@@ -121,10 +139,16 @@ export class Outbound implements SessionOutbound {
   readonly #maxPacketSize: number;
   /** Server-to-client topic aliases, when both sides use them. */
   readonly #aliases: OutboundTopicAliases | undefined;
-  /** `STARTED`, `CLOSED`, `PUMP_BUSY`. */
+  /** `STARTED`, `CLOSED`. */
   #flags = 0;
   #inflight: InflightTable<InflightEntry> | undefined = undefined;
   #ready: Fifo<Ready> | undefined = undefined;
+  /**
+   * Deliveries taken into the window while the packet id of one before them is being recorded by
+   * a backbone that cannot do it at once (NATS, SQLite): the records run side by side (a durable
+   * store commits them together) and the deliveries go out in order as they complete.
+   */
+  #recording: Fifo<Recorded> | undefined = undefined;
   #nextPacketId = 1;
   #sessionQueue: QueueHandle | undefined = undefined;
   #sessionQueueOpening: Promise<void> | undefined = undefined;
@@ -291,6 +315,7 @@ export class Outbound implements SessionOutbound {
     }
     this.#ready = undefined;
     this.#inflight = undefined;
+    this.#recording = undefined;
     await Promise.all(closing);
   }
 
@@ -368,7 +393,7 @@ export class Outbound implements SessionOutbound {
   /** Sends what waits, within the window and while the socket keeps up. */
   pump(): void {
     const ready = this.#ready;
-    if ((this.#flags & (STARTED | CLOSED | PUMP_BUSY)) !== STARTED || ready === undefined) return;
+    if ((this.#flags & (STARTED | CLOSED)) !== STARTED || ready === undefined) return;
     const context = this.#context;
     const window = this.#window;
     const writer = this.#owner.transport;
@@ -378,7 +403,7 @@ export class Outbound implements SessionOutbound {
       const item = ready.peek()!;
       const { delivery } = item;
       const message = delivery.message;
-      if (isExpired(message, context.clock.now())) {
+      if (message.expiresAt !== 0 && isExpired(message, context.clock.now())) {
         this.#take(ready);
         context.stats.droppedExpired++; // [MQTT-3.3.2-5]
         this.#complete(item.handle, delivery.seq);
@@ -396,6 +421,8 @@ export class Outbound implements SessionOutbound {
         continue;
       }
       if (plan.qos === 0) {
+        // Behind deliveries waiting for their records: it waits too, to keep the queue's order.
+        if (this.#recording !== undefined && this.#recording.length > 0) return;
         this.#take(ready);
         this.#sendPublish(message, 0, plan.retain, plan.subscriptionIds, 0, false);
         this.#complete(item.handle, delivery.seq);
@@ -424,24 +451,58 @@ export class Outbound implements SessionOutbound {
         this.#progress();
         this.#owner.outboundWindowFull();
       }
+      const dup = delivery.redelivered;
+      if (!delivery.released && entry.qos === 2 && delivery.packetId === 0 && item.handle) {
+        // The id is recorded before the first send, so a resend after a takeover reuses it.
+        const recorded = item.handle.recordPacketId(delivery.seq, packetId);
+        // Recorded at once (in process): sent in this turn, with the rest of the window. Waiting
+        // a reaction for each made every QoS 2 delivery a socket write of its own.
+        if (recorded !== DONE) {
+          // Asynchronously: this one and the ones behind it wait in line, in order, while the
+          // pump goes on taking the window's deliveries (their records run side by side).
+          const waiting: Recorded = { entry, plan, dup, state: RECORDING };
+          (this.#recording ??= new Fifo()).push(waiting);
+          recorded.then(() => {
+            waiting.state = RECORDED;
+            this.#sendRecorded();
+          }, (error) => {
+            waiting.state = RECORD_FAILED;
+            this.#deliveryFailed(entry, error);
+            this.#sendRecorded();
+          });
+          continue;
+        }
+      }
+      const recording = this.#recording;
+      if (recording !== undefined && recording.length > 0) {
+        recording.push({ entry, plan: delivery.released ? undefined : plan, dup, state: RECORDED });
+        continue;
+      }
       if (delivery.released) {
         this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.4.0-1]
         continue;
       }
-      if (entry.qos === 2 && delivery.packetId === 0 && item.handle) {
-        // The id is recorded before the first send, so a resend after a takeover reuses it.
-        this.#flags |= PUMP_BUSY;
-        item.handle.recordPacketId(delivery.seq, packetId).then(
-          () => this.#sendInflight(entry, plan, delivery.redelivered),
-          (error) => this.#deliveryFailed(entry, error),
-        ).finally(() => {
-          this.#flags &= ~PUMP_BUSY;
-          this.pump();
-        });
-        return;
-      }
-      this.#sendInflight(entry, plan, delivery.redelivered);
+      this.#sendInflight(entry, plan, dup);
     }
+  }
+
+  /** Sends the deliveries at the head of the line whose records are done, then pumps on. */
+  #sendRecorded(): void {
+    const recording = this.#recording;
+    if (recording === undefined) return; // Closed.
+    while (recording.length > 0) {
+      const head = recording.peek()!;
+      if (head.state === RECORDING) return;
+      recording.shift();
+      if (head.state === RECORD_FAILED) continue;
+      const entry = head.entry;
+      if (head.plan !== undefined) this.#sendInflight(entry, head.plan, head.dup);
+      else if (this.#inflight?.get(entry.packetId) === entry) {
+        this.#sendAck(PacketType.PUBREL, entry.packetId, ReasonCode.Success); // [MQTT-4.4.0-1]
+      }
+    }
+    // A failure freed a place in the window, or a QoS 0 delivery waited for the line to empty.
+    this.pump();
   }
 
   #sendInflight(entry: InflightEntry, plan: DeliveryPlan, dup: boolean): void {
@@ -545,7 +606,9 @@ export class Outbound implements SessionOutbound {
     };
     if (entry.handle === undefined) send();
     else {
-      entry.handle.release(entry.seq).then(send, (error) => this.#deliveryFailed(entry, error));
+      const released = entry.handle.release(entry.seq);
+      if (released === DONE) send(); // Recorded at once (in process).
+      else released.then(send, (error) => this.#deliveryFailed(entry, error));
     }
   }
 

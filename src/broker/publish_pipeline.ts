@@ -120,21 +120,52 @@ export class PublishPipeline {
     inbound?: InboundKey,
     publisher?: Publisher,
   ): PublishResult | Promise<PublishResult> {
-    if (this.#sinks.length === 0 && !message.retain && inbound === undefined) {
-      // The common case, once per QoS 1 message: one backbone call, answered in this turn when
-      // it stored the message at once; otherwise one reaction, with no async frame or
+    if (this.#sinks.length === 0 && !message.retain) {
+      // The common case, once per QoS 1/2 message: one backbone call, answered in this turn
+      // when it stored the message at once; otherwise one reaction, with no async frame or
       // Promise.all held for as long as the message waits for room in a full queue.
       const matchedHere = this.#router.route(message);
-      const outcome = this.#context.backbone.messages.publish(message, undefined);
+      const outcome = this.#context.backbone.messages.publish(message, inbound);
       if (!(outcome instanceof Promise)) {
-        return this.#result(message, outcome, matchedHere, false, undefined, undefined);
+        const result = this.#result(message, outcome, matchedHere, false, undefined, undefined);
+        return inbound === undefined ? result : this.#closeIfRefused(inbound, result);
+      }
+      if (inbound === undefined) {
+        return outcome.then(
+          (outcome) => this.#result(message, outcome, matchedHere, false, undefined, undefined),
+          (error) => this.#notStored(error),
+        );
       }
       return outcome.then(
-        (outcome) => this.#result(message, outcome, matchedHere, false, undefined, undefined),
-        (error) => this.#notStored(error),
+        (outcome) =>
+          this.#closeIfRefused(
+            inbound,
+            this.#result(message, outcome, matchedHere, false, undefined, undefined),
+          ),
+        (error) => this.#closeIfRefused(inbound, this.#notStored(error)),
       );
     }
     return this.#publishStored(message, inbound, publisher);
+  }
+
+  /**
+   * A PUBREC with a failure code ends the QoS 2 flow [MQTT-4.3.3-4]: the client may reuse the
+   * packet id at once, so it must not stay open as if a PUBREL were to come. The result is
+   * answered once the id is closed (or closing it failed).
+   */
+  #closeIfRefused(
+    inbound: InboundKey,
+    result: PublishResult,
+  ): PublishResult | Promise<PublishResult> {
+    if (result.reasonCode < 0x80) return result;
+    let closed: boolean | Promise<boolean>;
+    try {
+      closed = this.#context.backbone.messages.completeInbound(inbound);
+    } catch {
+      return result;
+    }
+    if (!(closed instanceof Promise)) return result;
+    return closed.then(() => result, () => result);
   }
 
   async #publishStored(
@@ -146,12 +177,7 @@ export class PublishPipeline {
     const result = taken?.exclusive
       ? await this.#sinksOnly(taken.outcomes)
       : await this.#store(message, inbound, taken);
-    if (inbound && result.reasonCode >= 0x80) {
-      // A PUBREC with a failure code ends the QoS 2 flow [MQTT-4.3.3-4]: the client may reuse the
-      // packet id at once, so it must not stay open as if a PUBREL were to come.
-      await this.#context.backbone.messages.completeInbound(inbound).catch(() => {});
-    }
-    return result;
+    return inbound === undefined ? result : await this.#closeIfRefused(inbound, result);
   }
 
   /** Offers a QoS 1/2 message to every sink; undefined when none took it. */

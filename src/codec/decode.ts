@@ -795,6 +795,15 @@ function decodeAckLike<T extends AckLikeType>(
   end: number,
 ): PubAckLikePacket<T> {
   checkFlags(type, flags);
+  if (end - start === 2) {
+    // The common case (3.1.1, or a 5.0 success without properties): no reader to make.
+    return {
+      type,
+      packetId: (body[start] << 8) | body[start + 1],
+      reasonCode: 0,
+      properties: undefined,
+    };
+  }
   const reader = new Reader(body, start, end, type);
   const packetId = reader.u16();
   let reasonCode = 0;

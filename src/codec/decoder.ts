@@ -107,7 +107,13 @@ export class PacketDecoder {
   /** Views of the body bytes received so far, in order; created when a body is first split. */
   #pieces: Uint8Array[] | undefined = undefined;
   #piecesLength = 0;
-  #frame: Uint8Array | undefined = undefined;
+  /**
+   * The chunk holding the packet being handled and where that packet lies in it (see `frame`):
+   * the view is made only when asked for, not for every packet (an ack never needs one).
+   */
+  #frameChunk: Uint8Array | undefined = undefined;
+  #frameStart = 0;
+  #frameEnd = 0;
 
   /**
    * @param handler Receives the decoded packets.
@@ -161,7 +167,7 @@ export class PacketDecoder {
    * view, fixed header included); undefined otherwise. Lets a PUBLISH be forwarded as it came.
    */
   get frame(): Uint8Array | undefined {
-    return this.#frame;
+    return this.#frameChunk?.subarray(this.#frameStart, this.#frameEnd);
   }
 
   /** The bytes held for an incomplete packet. */
@@ -237,10 +243,12 @@ export class PacketDecoder {
         return;
       }
       const packet = this.#decodePacket(header, chunk, bodyStart, packetEnd);
-      this.#frame = chunk.subarray(pos, packetEnd);
+      this.#frameChunk = chunk;
+      this.#frameStart = pos;
+      this.#frameEnd = packetEnd;
       pos = packetEnd;
       const more = this.#handler.onPacket(packet);
-      this.#frame = undefined;
+      this.#frameChunk = undefined;
       if (more === false) return;
     }
   }

@@ -212,3 +212,12 @@ Deno.test("MemoryQueueStore: a large full queue takes in waiting publishes 64 at
   await Promise.all(parked);
   await handle.close();
 });
+
+Deno.test("MemoryMessageBus.completeInbound() answers itself, so PUBCOMP goes out in the same turn", () => {
+  const backbone = new MemoryBackbone({ clock: new ManualClock() });
+  const key = { clientId: "pub", packetId: 10 };
+  const outcome = backbone.messages.publish({ ...numbered("t", 1), qos: 2 }, key);
+  assert.ok(!(outcome instanceof Promise), "stored at once");
+  assert.equal(backbone.messages.completeInbound(key), true);
+  assert.equal(backbone.messages.completeInbound(key), false);
+});

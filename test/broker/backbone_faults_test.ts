@@ -147,6 +147,45 @@ Deno.test("QoS 2 deliveries whose packet id cannot be recorded are retried once 
   });
 });
 
+Deno.test("QoS 2 deliveries whose packet ids the store records late are recorded side by side and sent in order", async () => {
+  await withFaults(async (server, faults) => {
+    const session = { clientId: "sub", version: 5 as const, cleanStart: false };
+    const expiry = { sessionExpiryInterval: 60 };
+    const { client: first } = await TestClient.connect(server.port, {
+      ...session,
+      properties: expiry,
+    });
+    await first.subscribe("w/#", 2);
+    await first.disconnect();
+    const { client: pub } = await TestClient.connect(server.port, { clientId: "pub", version: 5 });
+    const count = 6;
+    for (let i = 0; i < count; i++) await pub.publish("w/t", `m${i}`, { qos: 2 });
+    // Each record answers 100 ms late (the backbone's timeout here is 300 ms). One at a time,
+    // as before, the six took 600 ms and the pump stood still meanwhile.
+    faults.fail("queues.recordPacketId", { kind: "delay", ms: 100 });
+    const { client: sub } = await TestClient.connect(server.port, {
+      ...session,
+      properties: expiry,
+    });
+    const deliveries = [await sub.expect(PacketType.PUBLISH)];
+    assert.equal(
+      faults.calls.get("queues.recordPacketId"),
+      count,
+      "every packet id of the window was being recorded before the first delivery went out",
+    );
+    deliveries.push(...await sub.publishes(count - 1));
+    assert.deepEqual(
+      deliveries.map((p) => text(p.payload)),
+      Array.from({ length: count }, (_, i) => `m${i}`),
+      "in order",
+    );
+    for (const delivery of deliveries) await sub.ack(delivery);
+    await sub.expectNothingPending();
+    await pub.disconnect();
+    await sub.disconnect();
+  });
+});
+
 Deno.test("a 3.1.1 client whose QoS 1 PUBLISH could not be stored is disconnected, not acknowledged", async () => {
   await withFaults(async (server, faults) => {
     const { client: pub } = await TestClient.connect(server.port, { clientId: "pub311" });
