@@ -95,7 +95,13 @@ import {
   topicMatchesFilter,
 } from "../src/mod.ts";
 import { type Bucket, BucketMirror, MARKER_TTL_MS } from "./bucket.ts";
-import { decodeEnvelopes, encodeBatch, encodeEnvelope, envelopeCount } from "./envelope.ts";
+import {
+  decodeEnvelopes,
+  encodeBatch,
+  encodeEnvelope,
+  type Envelope,
+  envelopeCount,
+} from "./envelope.ts";
 import {
   asBackboneError,
   consumerSubjects,
@@ -1841,23 +1847,23 @@ class NatsQueueHandle implements QueueHandle {
     }
     const h = msg.headers;
     const skip = h?.get(SKIP_HEADER);
-    let messages: Message[] | undefined;
+    let envelopes: Envelope[] | undefined;
     if (!(skip && skip.split(" ").includes(this.#qid))) {
       try {
-        messages = decodeEnvelopes(msg.data).map((envelope) => envelope.message);
+        envelopes = decodeEnvelopes(msg.data);
       } catch {
-        messages = undefined;
+        envelopes = undefined;
       }
     } else this.#store.skippedRead(this.#qid);
     const moved = h?.get(MOVED_HEADER) === "1";
     // A run's messages share one topic.
     if (
-      messages !== undefined &&
-      (messages.length === 0 || messages.length > RUN_MAX_MESSAGES ||
+      envelopes !== undefined &&
+      (envelopes.length === 0 || envelopes.length > RUN_MAX_MESSAGES ||
         (!this.#store.isExact(this.#qid) && !moved &&
-          !this.#store.captures(this.#qid, messages[0].topic)))
-    ) messages = undefined;
-    if (messages === undefined) {
+          !this.#store.captures(this.#qid, envelopes[0].message.topic)))
+    ) envelopes = undefined;
+    if (envelopes === undefined) {
       // Not for this queue: acknowledged unread, and the credit it used is given back.
       this.#store.shared.pub.publish(msg.reply!, ACK);
       this.#schedulePull();
@@ -1867,7 +1873,7 @@ class NatsQueueHandle implements QueueHandle {
     const released = moved && h!.get(RELEASED_HEADER) === "1";
     const redelivered = deliveries > 1 || moved;
     let size = 0;
-    const run: QueuedDelivery[] = messages.map((message, index) => {
+    const run: QueuedDelivery[] = envelopes.map(({ message }, index) => {
       size += message.payload.length;
       return { seq: deliveryId(seq, index), message, redelivered, released, packetId };
     });

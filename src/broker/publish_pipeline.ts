@@ -127,13 +127,9 @@ export class PublishPipeline {
       const matchedHere = this.#router.route(message);
       const outcome = this.#context.backbone.messages.publish(message, inbound);
       if (!(outcome instanceof Promise)) {
-        const result = this.#result(message, outcome, matchedHere, false, undefined, undefined);
-        return inbound === undefined ? result : this.#closeIfRefused(inbound, result);
-      }
-      if (inbound === undefined) {
-        return outcome.then(
-          (outcome) => this.#result(message, outcome, matchedHere, false, undefined, undefined),
-          (error) => this.#notStored(error),
+        return this.#closeIfRefused(
+          inbound,
+          this.#result(message, outcome, matchedHere, false, undefined, undefined),
         );
       }
       return outcome.then(
@@ -154,10 +150,10 @@ export class PublishPipeline {
    * answered once the id is closed (or closing it failed).
    */
   #closeIfRefused(
-    inbound: InboundKey,
+    inbound: InboundKey | undefined,
     result: PublishResult,
   ): PublishResult | Promise<PublishResult> {
-    if (result.reasonCode < 0x80) return result;
+    if (inbound === undefined || result.reasonCode < 0x80) return result;
     let closed: boolean | Promise<boolean>;
     try {
       closed = this.#context.backbone.messages.completeInbound(inbound);
@@ -177,7 +173,7 @@ export class PublishPipeline {
     const result = taken?.exclusive
       ? await this.#sinksOnly(taken.outcomes)
       : await this.#store(message, inbound, taken);
-    return inbound === undefined ? result : await this.#closeIfRefused(inbound, result);
+    return await this.#closeIfRefused(inbound, result);
   }
 
   /** Offers a QoS 1/2 message to every sink; undefined when none took it. */
