@@ -26,6 +26,7 @@
 
 import type { AgentFacts } from "../domain/agent_facts.ts";
 import type { Message, SessionRecord } from "../domain/types.ts";
+import { Pending } from "../util/pending.ts";
 
 export type { Message, SessionRecord, SubscriptionRecord, WillRecord } from "../domain/types.ts";
 
@@ -133,6 +134,16 @@ export interface PublishOutcome {
   duplicate: boolean;
 }
 
+/**
+ * A publish that an in-process backbone keeps waiting for room in a full queue
+ * (`whenFull: "wait"`), settled once every queue it waits on stored or refused it. It is bounded by
+ * the queue's own rules (refused once the subscriber acknowledges nothing for a second, goes
+ * offline or the queue goes away), not by the engine's timeout for calls to a remote store, so it
+ * holds no promise or timer of its own. The engine stops reading the publisher while it waits:
+ * its further publishes stay unread in its socket rather than waiting in the line too.
+ */
+export class PublishWait extends Pending<PublishOutcome> {}
+
 /** Where a live message arrived for: every local non-shared subscription, or one share group. */
 export interface LiveTarget {
   /** Undefined: route to this node's non-shared subscriptions. Set: one member of this group. */
@@ -178,9 +189,13 @@ export interface MessageBus {
    * that publisher stores nothing and answers `duplicate`; otherwise it is opened, atomically
    * with the store, until {@linkcode MessageBus.completeInbound}. An in-process backbone that
    * stored it at once answers with the outcome itself rather than a promise, so the engine
-   * answers the publisher in the same turn (a promise only while a full queue makes it wait).
+   * answers the publisher in the same turn; one whose full queue makes it wait for room
+   * (`whenFull: "wait"`) answers with a {@linkcode PublishWait}.
    */
-  publish(message: Message, inbound?: InboundKey): PublishOutcome | Promise<PublishOutcome>;
+  publish(
+    message: Message,
+    inbound?: InboundKey,
+  ): PublishOutcome | Promise<PublishOutcome> | PublishWait;
   /**
    * Closes a QoS 2 packet id at PUBREL; true if it was open [MQTT-4.3.3-11]. An in-process
    * backbone answers with the result itself, as `publish` does, so the engine sends PUBCOMP in

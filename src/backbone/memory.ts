@@ -51,7 +51,7 @@ import type {
   SessionStore,
   StoredSession,
 } from "./backbone.ts";
-import { DONE, roomForWaiting } from "./backbone.ts";
+import { DONE, PublishWait, roomForWaiting } from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 
 /**
@@ -740,6 +740,11 @@ interface Captured {
   fullQueues: string[];
 }
 
+/** A publish outcome on one node (nothing is forwarded to other nodes). */
+function outcomeOf({ queued, full, fullQueues }: Captured, congested: boolean): PublishOutcome {
+  return { queued, full, fullQueues, congested, forwarded: false, duplicate: false };
+}
+
 /** Counts a queue that refused a message, naming the first few. */
 function refused(captured: Captured, queue: MemoryQueue): void {
   captured.full++;
@@ -756,24 +761,21 @@ function queueName(key: QueueKey): string {
 
 const NO_NAMES: string[] = [];
 
-/** A {@linkcode CaptureWait} nobody waits for yet (one closure for all, not one each). */
-const ignoreCaptured = (_captured: Captured) => {};
-
 /** {@linkcode MemoryQueue.offer}'s answer when the message may wait for room. */
 const WAIT = "wait";
 
 /**
- * One publish waiting for room in one or more queues: counts what they answer and settles once
- * all have, with no promise per queue (a publish into a full queue waits on every message of a
- * busy fan-in, so what each one holds while waiting is kept small).
+ * One publish waiting for room in one or more queues: counts what they answer and settles with
+ * the outcome once all have, with no promise per queue or per publish (what each waiting publish
+ * holds is kept small).
  */
-class CaptureWait {
+class CaptureWait extends PublishWait {
   /** Queues still to answer, plus one while the capture is still offering it to queues. */
   remaining = 1;
-  /** Called once every queue answered (set by whoever waits for it). */
-  settle: (captured: Captured) => void = ignoreCaptured;
 
-  constructor(readonly captured: Captured) {}
+  constructor(readonly captured: Captured, readonly store: MemoryQueueStore) {
+    super();
+  }
 
   stored(): void {
     this.captured.queued++;
@@ -791,7 +793,7 @@ class CaptureWait {
   }
 
   #answered(): void {
-    if (--this.remaining === 0) this.settle(this.captured);
+    if (--this.remaining === 0) this.settle(outcomeOf(this.captured, this.store.congested));
   }
 }
 
@@ -843,7 +845,7 @@ export class MemoryQueueStore implements QueueStore {
       const offered = queue.offer(message);
       if (offered === true) captured.queued++;
       else if (offered === false) refused(captured, queue);
-      else queue.park(message, wait ??= new CaptureWait(captured));
+      else queue.park(message, wait ??= new CaptureWait(captured, this));
     }
     matches.length = 0;
     return wait === undefined || wait.offered() ? captured : wait;
@@ -1041,7 +1043,7 @@ export class MemoryMessageBus implements MessageBus {
     matches.length = 0;
   }
 
-  publish(message: Message, inbound?: InboundKey): PublishOutcome | Promise<PublishOutcome> {
+  publish(message: Message, inbound?: InboundKey): PublishOutcome | PublishWait {
     if (inbound && !this.#queues.openInboundId(inbound.clientId, inbound.packetId)) {
       return {
         queued: 0,
@@ -1053,21 +1055,7 @@ export class MemoryMessageBus implements MessageBus {
       };
     }
     const captured = this.#queues.capture(message);
-    if (!(captured instanceof CaptureWait)) return this.#outcome(captured);
-    const { promise, resolve } = Promise.withResolvers<PublishOutcome>();
-    captured.settle = (done) => resolve(this.#outcome(done));
-    return promise;
-  }
-
-  #outcome({ queued, full, fullQueues }: Captured): PublishOutcome {
-    return {
-      queued,
-      full,
-      fullQueues,
-      congested: this.#queues.congested,
-      forwarded: false,
-      duplicate: false,
-    };
+    return captured instanceof CaptureWait ? captured : outcomeOf(captured, this.#queues.congested);
   }
 
   completeInbound(key: InboundKey): boolean {

@@ -68,6 +68,8 @@ const CLOSED_BY_CLIENT = 16;
 const EXPIRY_ZERO_AT_CONNECT = 32;
 /** CONNACK was sent (`#since` is then the time it was). */
 const WAS_CONNECTED = 64;
+/** Reading stopped while publishes of this client wait for room in a full queue. */
+const HELD_FOR_ROOM = 128;
 /** The `State` sits in these bits of the flags. */
 const STATE_SHIFT = 8;
 const STATE_BITS = 3 << STATE_SHIFT;
@@ -429,6 +431,35 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     step.catch((err) => this.fail(err)).finally(() => this.#asyncDone());
   }
 
+  holdForRoom(): void {
+    if ((this.#flags & HELD_FOR_ROOM) !== 0 || this.#is(State.Closed)) return;
+    // Its acknowledgements may be what makes room (it subscribes to what it publishes, or two
+    // clients publish to each other): a client whose deliveries await them is never held.
+    if ((this.#outbound?.inflightCount ?? 0) > 0) return;
+    this.#flags |= HELD_FOR_ROOM;
+    if (this.#asyncSteps++ === 0 && (this.#flags & PAUSED_FOR_OUTPUT) === 0) {
+      this.transport.pause();
+    }
+  }
+
+  releaseForRoom(): void {
+    if ((this.#flags & HELD_FOR_ROOM) === 0) return;
+    this.#flags &= ~HELD_FOR_ROOM;
+    // Nothing could be heard from the client while it was not read: keep alive counts from now.
+    this.#lastActivity = stamp(this.services.context.clock.now());
+    this.#armTimer();
+    // In a turn of its own: the room was made inside another client's acknowledgement, which must
+    // not run this client's waiting packets.
+    queueMicrotask(this.#asyncDoneNow);
+  }
+
+  /** Called when this client's first QoS 1/2 delivery goes out: it must be read (its ack). */
+  deliveriesAwaitAck(): void {
+    if ((this.#flags & HELD_FOR_ROOM) !== 0) this.releaseForRoom();
+  }
+
+  readonly #asyncDoneNow = () => this.#asyncDone();
+
   #asyncDone(): void {
     if (--this.#asyncSteps !== 0) return;
     const backlog = this.#backlog;
@@ -687,8 +718,9 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     if (this.#state === State.AwaitingConnect || this.#state === State.Connecting) {
       deadline = this.#since + options.connectTimeout;
     } else if (this.#state === State.Connected) {
-      // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet.
-      if (this.#keepAliveMs > 0) {
+      // [MQTT-3.1.2-24]: one and a half keep alive periods without a packet (not counted while
+      // the client is not read because its publishes wait for room).
+      if (this.#keepAliveMs > 0 && (this.#flags & HELD_FOR_ROOM) === 0) {
         now = context.clock.now();
         deadline = now - msSince(now, this.#lastActivity) +
           this.#keepAliveMs * options.keepAliveMultiplier;
@@ -722,7 +754,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       }
     } else {
       if (
-        this.#keepAliveMs > 0 &&
+        this.#keepAliveMs > 0 && (this.#flags & HELD_FOR_ROOM) === 0 &&
         msSince(now, this.#lastActivity) >= this.#keepAliveMs * options.keepAliveMultiplier
       ) {
         this.disconnect(ReasonCode.KeepAliveTimeout, "Keep alive timeout");

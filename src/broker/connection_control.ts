@@ -45,6 +45,16 @@ export interface ConnectionControl {
    * closes the connection as {@linkcode ConnectionControl.fail} does.
    */
   runAsync(step: Promise<void>): void;
+  /**
+   * Stops reading the client while its publishes wait for room in a full queue, so that what it
+   * sends next stays in its socket (TCP holds the client back) rather than waiting in the queue's
+   * line; later packets of the chunk being read wait until {@linkcode releaseForRoom}. Does
+   * nothing for a client with QoS 1/2 deliveries awaiting its acknowledgement (they may be what
+   * makes room); such a delivery going out releases it.
+   */
+  holdForRoom(): void;
+  /** Reads again after {@linkcode holdForRoom} (in a later microtask). */
+  releaseForRoom(): void;
   /** Closes on an error raised while handling input: logged once, answered, closed. */
   fail(error: unknown): void;
   /** Closes from the server side with a reason (DISCONNECT for MQTT 5). */

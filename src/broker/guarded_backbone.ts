@@ -17,6 +17,8 @@ import {
   type InboundKey,
   type MessageBus,
   type NodeRegistry,
+  type PublishOutcome,
+  type PublishWait,
   type QueueHandle,
   type QueueStore,
   type RetainedStore,
@@ -221,8 +223,14 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
     removeInterest: (filter, group, stored) =>
       g("messages.removeInterest", () => messages.removeInterest(filter, group, stored)),
     forward: (message) => messages.forward(message),
+    // A publish waiting for room in process (a PublishWait, not a promise) is passed on as it
+    // is: the queue's own rules bound its wait (refused once the subscriber acknowledges nothing
+    // for a second), and a timer entry and promise each were much of what a waiting publish held.
     publish: (message, inbound) =>
-      guard.callMaybe("messages.publish", publishOn, messages, message, inbound),
+      guard.callMaybe("messages.publish", publishOn, messages, message, inbound) as
+        | PublishOutcome
+        | Promise<PublishOutcome>
+        | PublishWait,
     completeInbound: (key) =>
       guard.callMaybe("messages.completeInbound", completeOn, messages, key, undefined),
     openInbound: (clientId) => g("messages.openInbound", () => messages.openInbound(clientId)),

@@ -18,7 +18,7 @@ import { InboundTopicAliases, validateTopicName } from "../topic/mod.ts";
 import { Fifo } from "../util/fifo.ts";
 import type { ConnectionControl } from "./connection_control.ts";
 import { TokenBucket } from "./limits.ts";
-import type { PublishResult } from "./publish_pipeline.ts";
+import { type PublishResult, ResultWait } from "./publish_pipeline.ts";
 
 /**
  * How long a publisher's input is held when queues are near their global ceiling: long enough to
@@ -66,6 +66,8 @@ export class InboundFlow {
   #qos2Open: Set<number> | undefined = undefined;
   /** Acknowledgements in arrival order; sent from the head as outcomes come in. */
   #acks: Fifo<PendingAck> | undefined = undefined;
+  /** Publishes of this client waiting for room in a full queue (see `#waitForRoom`). */
+  #waitingForRoom = 0;
   /** True while input is held because the queues are congested. */
   #slowed = false;
   /** Resolves the hold on input taken when too many acknowledgements were waiting. */
@@ -253,8 +255,24 @@ export class InboundFlow {
       ? { clientId: connection.info.clientId, packetId: packet.packetId }
       : undefined;
     const result = pipeline.publishStored(message, inbound, connection.info);
-    if (result instanceof Promise) result.then((result) => this.#answered(ack, result));
+    if (result instanceof ResultWait) this.#waitForRoom(ack, result);
+    else if (result instanceof Promise) result.then((result) => this.#answered(ack, result));
     else this.#answered(ack, result);
+  }
+
+  /**
+   * A publish waits for room in a full queue: the client is not read until every one of its
+   * publishes that waits is answered. Its next publishes stay in its socket meanwhile instead of
+   * joining the line, each with its message and answer alive in the heap; the queue takes the
+   * waiting ones in together (see `roomForWaiting`), and the client's next ones come in then.
+   */
+  #waitForRoom(ack: PendingAck, wait: ResultWait): void {
+    this.#waitingForRoom++;
+    this.#connection.holdForRoom();
+    wait.onSettled((result) => {
+      this.#answered(ack, result);
+      if (--this.#waitingForRoom === 0) this.#connection.releaseForRoom();
+    });
   }
 
   /** The pipeline's answer to a QoS 1/2 PUBLISH: its acknowledgement goes out in order. */

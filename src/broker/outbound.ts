@@ -35,6 +35,8 @@ export interface OutboundOwner {
   readonly transport: OutboundWriter;
   /** The window filled: watch for a client that is stuck. */
   outboundWindowFull(): void;
+  /** The first QoS 1/2 delivery of an empty window went out: the client's acks must be read. */
+  deliveriesAwaitAck(): void;
 }
 
 /** Where outbound bytes go (the client connection's socket). */
@@ -447,6 +449,7 @@ export class Outbound implements SessionOutbound {
         membership: item.membership,
       };
       inflight.set(entry);
+      if (inflight.size === 1) this.#owner.deliveriesAwaitAck();
       if (inflight.size === window) {
         this.#progress();
         this.#owner.outboundWindowFull();

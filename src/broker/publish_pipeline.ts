@@ -16,12 +16,13 @@
  */
 
 import { ReasonCode } from "../codec/mod.ts";
-import type { InboundKey, PublishOutcome } from "../backbone/backbone.ts";
+import { type InboundKey, type PublishOutcome, PublishWait } from "../backbone/backbone.ts";
 import { BackboneError, failureOf } from "../backbone/errors.ts";
 import type { MessageSink, Publisher, SinkOutcome } from "../domain/sink.ts";
 import type { Message } from "../domain/types.ts";
 import type { BrokerContext } from "./context.ts";
 import type { Router } from "./router.ts";
+import { Pending } from "../util/pending.ts";
 
 /** The answer to a publisher. */
 export interface PublishResult {
@@ -51,6 +52,12 @@ const SINK_FULL: PublishResult = {
   notStored: false,
   congested: false,
 };
+
+/**
+ * The answer to a publish that waits for room in a full queue of an in-process backbone
+ * ({@linkcode PublishWait}): the publisher's input may be held until it settles.
+ */
+export class ResultWait extends Pending<PublishResult> {}
 
 /** A sink could not keep a message (its outcome rejected). */
 class SinkFailure extends Error {}
@@ -119,13 +126,26 @@ export class PublishPipeline {
     message: Message,
     inbound?: InboundKey,
     publisher?: Publisher,
-  ): PublishResult | Promise<PublishResult> {
+  ): PublishResult | Promise<PublishResult> | ResultWait {
     if (this.#sinks.length === 0 && !message.retain) {
       // The common case, once per QoS 1/2 message: one backbone call, answered in this turn
       // when it stored the message at once; otherwise one reaction, with no async frame or
       // Promise.all held for as long as the message waits for room in a full queue.
       const matchedHere = this.#router.route(message);
       const outcome = this.#context.backbone.messages.publish(message, inbound);
+      if (outcome instanceof PublishWait) {
+        // Waiting for room in process: answered through the wait, without a promise.
+        const wait = new ResultWait();
+        outcome.onSettled((outcome) => {
+          const result = this.#closeIfRefused(
+            inbound,
+            this.#result(message, outcome, matchedHere, false, undefined, undefined),
+          );
+          if (result instanceof Promise) result.then((result) => wait.settle(result));
+          else wait.settle(result);
+        });
+        return wait;
+      }
       if (!(outcome instanceof Promise)) {
         return this.#closeIfRefused(
           inbound,

@@ -3,6 +3,7 @@ import {
   DONE,
   type Message,
   type PublishOutcome,
+  PublishWait,
   type QueuedDelivery,
 } from "../../src/backbone/backbone.ts";
 import { BackboneError } from "../../src/backbone/errors.ts";
@@ -156,13 +157,16 @@ async function fullWaitingQueue(maxMessages: number, waiting: number) {
   for (let i = 0; i < maxMessages; i++) {
     const outcome = backbone.messages.publish(numbered("t", i));
     // Stored at once: the outcome itself, so the engine answers in the same turn.
-    assert.ok(!(outcome instanceof Promise), `publish ${i} was answered at once`);
+    assert.ok(
+      !(outcome instanceof Promise) && !(outcome instanceof PublishWait),
+      `publish ${i} was answered at once`,
+    );
     assert.equal(outcome.queued, 1);
   }
   const answers: PublishOutcome[] = [];
   const parked = Array.from({ length: waiting }, (_, i) => {
     const outcome = backbone.messages.publish(numbered("t", maxMessages + i));
-    assert.ok(outcome instanceof Promise, "a publish into the full queue waits");
+    assert.ok(outcome instanceof PublishWait, "a publish into the full queue waits");
     return outcome.then((answer) => {
       answers.push(answer);
     });
