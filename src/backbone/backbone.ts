@@ -132,6 +132,14 @@ export interface PublishOutcome {
   forwarded: boolean;
   /** QoS 2: the publisher's packet id was already open, nothing was stored again. */
   duplicate: boolean;
+  /**
+   * Optional: a queue that took the message is past half its bound while its subscriber keeps
+   * acknowledging (`whenFull: "wait"`); settled once it drained to a quarter of it, or its
+   * subscriber stopped acknowledging for a second or went away. The engine does not read the
+   * publisher until then: its next messages stay in its socket (TCP holds it back), so the queue
+   * stays short and few messages are alive in the process.
+   */
+  backpressure?: Pending<void>;
 }
 
 /**

@@ -19,6 +19,7 @@ import { RetainedIndex } from "../topic/retained_index.ts";
 import { SubscriptionTrie } from "../topic/trie.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
 import { Fifo } from "../util/fifo.ts";
+import { Pending } from "../util/pending.ts";
 import type {
   Backbone,
   BrokerEvent,
@@ -385,6 +386,13 @@ class MemoryQueue implements QueueState {
   #stalled = false;
   /** Publishes waiting for room (`whenFull: "wait"`), in order; each told stored or not. */
   readonly waiting = new Fifo<{ message: Message; capture: CaptureWait }>();
+  /**
+   * Past half its bound with a subscriber that keeps acknowledging (`whenFull: "wait"`): settled
+   * once it drained to a quarter, its subscriber stopped or went away (see `backpressure`).
+   */
+  #backpressure: Pending<void> | undefined = undefined;
+  /** Acknowledgements since {@linkcode #backpressure} was set. */
+  #ackedSinceHeld = 0;
   #waitTimer: TimerId | undefined = undefined;
   /** Ms the subscriber was seen acknowledging nothing while publishes waited (see `#look`). */
   #silentMs = 0;
@@ -417,6 +425,33 @@ class MemoryQueue implements QueueState {
     return true;
   }
 
+  /**
+   * After a message was stored: whether its publishers should stop sending for a while, as a
+   * {@linkcode Pending} settled when they may go on. A queue that waits (`whenFull: "wait"`) past
+   * half its bound, whose subscriber keeps acknowledging, holds its publishers back until it
+   * drained to a quarter: otherwise they keep it full, with the publishes behind it waiting for
+   * room too, three to five times as many messages alive as it takes to keep the subscriber busy.
+   */
+  backpressure(): Pending<void> | undefined {
+    const limits = this.limits;
+    if (this.#backpressure !== undefined) return this.#backpressure;
+    if (
+      limits.whenFull !== "wait" || !this.#mayWait() ||
+      (this.messages * 2 < limits.maxMessages && this.bytes * 2 < limits.maxBytes)
+    ) return undefined;
+    this.#backpressure = new Pending<void>();
+    this.#ackedSinceHeld = 0;
+    this.#armWaitCheck();
+    return this.#backpressure;
+  }
+
+  /** Lets the publishers held back by {@linkcode backpressure} go on. */
+  #releasePublishers(): void {
+    const held = this.#backpressure;
+    if (held === undefined) return;
+    this.#backpressure = undefined;
+    held.settle();
+  }
   #hasRoom(size: number): boolean {
     return this.messages < this.limits.maxMessages && this.bytes + size <= this.limits.maxBytes;
   }
@@ -451,7 +486,7 @@ class MemoryQueue implements QueueState {
    */
   #look(): void {
     this.#waitTimer = undefined;
-    if (this.waiting.length === 0) return;
+    if (this.waiting.length === 0 && this.#backpressure === undefined) return;
     const now = this.#total.clock.now();
     if (this.handles.length === 0) {
       this.#stalled = true;
@@ -484,6 +519,7 @@ class MemoryQueue implements QueueState {
   refuseWaiting(): void {
     if (this.#waitTimer !== undefined) this.#total.clock.clearTimeout(this.#waitTimer);
     this.#waitTimer = undefined;
+    this.#releasePublishers();
     while (this.waiting.length > 0) this.waiting.shift()!.capture.refused(this);
   }
 
@@ -583,6 +619,14 @@ class MemoryQueue implements QueueState {
     this.lastAck = this.#total.clock.now();
     this.#stalled = false;
     if (this.waiting.length > 0 && this.#roomForBatch()) this.#admitWaiting();
+    // Drained to a quarter; or a quarter of the bound acknowledged since, so that publishers
+    // held back are not held for long by others that are not (whose own deliveries await
+    // acknowledgement) and keep the queue fuller.
+    if (
+      this.#backpressure !== undefined && this.waiting.length === 0 &&
+      ((this.messages * 4 <= this.limits.maxMessages && this.bytes * 4 <= this.limits.maxBytes) ||
+        ++this.#ackedSinceHeld * 4 >= this.limits.maxMessages)
+    ) this.#releasePublishers();
   }
 
   /** Whether a full queue has drained far enough to take in what waits (see `roomForWaiting`). */
@@ -738,11 +782,16 @@ interface Captured {
   queued: number;
   full: number;
   fullQueues: string[];
+  /** A queue that took it holds its publishers back (see `MemoryQueue.backpressure`). */
+  backpressure: Pending<void> | undefined;
 }
 
 /** A publish outcome on one node (nothing is forwarded to other nodes). */
-function outcomeOf({ queued, full, fullQueues }: Captured, congested: boolean): PublishOutcome {
-  return { queued, full, fullQueues, congested, forwarded: false, duplicate: false };
+function outcomeOf(
+  { queued, full, fullQueues, backpressure }: Captured,
+  congested: boolean,
+): PublishOutcome {
+  return { queued, full, fullQueues, congested, forwarded: false, duplicate: false, backpressure };
 }
 
 /** Counts a queue that refused a message, naming the first few. */
@@ -833,7 +882,12 @@ export class MemoryQueueStore implements QueueStore {
   capture(message: Message): Captured | CaptureWait {
     const matches = this.#matches.length === 0 ? this.#matches : [];
     this.#capture.match(message.topic, matches);
-    const captured: Captured = { queued: 0, full: 0, fullQueues: NO_NAMES };
+    const captured: Captured = {
+      queued: 0,
+      full: 0,
+      fullQueues: NO_NAMES,
+      backpressure: undefined,
+    };
     let wait: CaptureWait | undefined;
     // A queue matched by several filters takes the message once [MQTT-3.3.4-2].
     const seen = matches.length > 1 ? new Set<MemoryQueue>() : undefined;
@@ -843,8 +897,10 @@ export class MemoryQueueStore implements QueueStore {
         seen.add(queue);
       }
       const offered = queue.offer(message);
-      if (offered === true) captured.queued++;
-      else if (offered === false) refused(captured, queue);
+      if (offered === true) {
+        captured.queued++;
+        captured.backpressure ??= queue.backpressure();
+      } else if (offered === false) refused(captured, queue);
       else queue.park(message, wait ??= new CaptureWait(captured, this));
     }
     matches.length = 0;

@@ -437,6 +437,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     // clients publish to each other): a client whose deliveries await them is never held.
     if ((this.#outbound?.inflightCount ?? 0) > 0) return;
     this.#flags |= HELD_FOR_ROOM;
+    this.services.context.stats.publishersHeld++;
     if (this.#asyncSteps++ === 0 && (this.#flags & PAUSED_FOR_OUTPUT) === 0) {
       this.transport.pause();
     }

@@ -16,6 +16,7 @@ import { isWellFormedUtf8 } from "../codec/utf8.ts";
 import type { Message } from "../domain/types.ts";
 import { InboundTopicAliases, validateTopicName } from "../topic/mod.ts";
 import { Fifo } from "../util/fifo.ts";
+import type { Pending } from "../util/pending.ts";
 import type { ConnectionControl } from "./connection_control.ts";
 import { TokenBucket } from "./limits.ts";
 import { type PublishResult, ResultWait } from "./publish_pipeline.ts";
@@ -66,8 +67,13 @@ export class InboundFlow {
   #qos2Open: Set<number> | undefined = undefined;
   /** Acknowledgements in arrival order; sent from the head as outcomes come in. */
   #acks: Fifo<PendingAck> | undefined = undefined;
-  /** Publishes of this client waiting for room in a full queue (see `#waitForRoom`). */
+  /**
+   * Publishes of this client waiting for room in a full queue (see `#waitForRoom`), and queues
+   * holding it back (see `#holdUntil`): it is not read while there are any.
+   */
   #waitingForRoom = 0;
+  /** The last queue hold this client is held on (one listener per hold). */
+  #heldOn: Pending<void> | undefined = undefined;
   /** True while input is held because the queues are congested. */
   #slowed = false;
   /** Resolves the hold on input taken when too many acknowledgements were waiting. */
@@ -284,6 +290,21 @@ export class InboundFlow {
     ack.notStored = result.notStored;
     this.#flush();
     if (result.congested) this.#slowDown();
+    if (result.hold !== undefined && result.hold !== this.#heldOn) this.#holdUntil(result.hold);
+  }
+
+  /**
+   * A queue this client's message went to asks its publishers to hold back: the client is not
+   * read until it settles (once per hold, however many of its messages brought the answer).
+   */
+  #holdUntil(hold: Pending<void>): void {
+    this.#heldOn = hold;
+    this.#waitingForRoom++;
+    this.#connection.holdForRoom();
+    hold.onSettled(() => {
+      if (this.#heldOn === hold) this.#heldOn = undefined;
+      if (--this.#waitingForRoom === 0) this.#connection.releaseForRoom();
+    });
   }
 
   /** Holds a 3.1.1 client's input until half its unanswered messages are answered. */

@@ -37,6 +37,11 @@ export interface PublishResult {
   notStored: boolean;
   /** The store is near its global ceiling: the publisher is slowed down. */
   congested: boolean;
+  /**
+   * A queue that took it asks its publishers to hold back until this settles (see
+   * `PublishOutcome.backpressure`): the publisher is not read meanwhile.
+   */
+  hold?: Pending<void>;
 }
 
 const SUCCESS: PublishResult = {
@@ -253,6 +258,26 @@ export class PublishPipeline {
     taken: Taken | undefined,
   ): PublishResult {
     if (outcome.duplicate) return SUCCESS;
+    const result = this.#answer(message, outcome, matchedHere, retainedFull, sinks, taken);
+    const hold = outcome.backpressure;
+    if (hold === undefined) return result;
+    return {
+      reasonCode: result.reasonCode,
+      reason: result.reason,
+      notStored: false,
+      congested: result.congested,
+      hold,
+    };
+  }
+
+  #answer(
+    message: Message,
+    outcome: PublishOutcome,
+    matchedHere: number,
+    retainedFull: boolean,
+    sinks: SinkOutcome | undefined,
+    taken: Taken | undefined,
+  ): PublishResult {
     const congested = outcome.congested;
     if (congested) this.#congested();
     if (retainedFull) {

@@ -48,6 +48,11 @@ export class BrokerStats {
   connectsRefusedProtocol = 0;
   /** Publishes after which the publisher was slowed: queues near their global ceiling. */
   publishersSlowed = 0;
+  /**
+   * Times a publisher's input was held because a queue it publishes to was past half its bound,
+   * or its publish waited for room (`mqtt.queueFullPolicy: wait`).
+   */
+  publishersHeld = 0;
   /** QoS 1/2 messages refused because the backbone could not store them (never acknowledged). */
   publishNotStored = 0;
   /** CONNECTs whose host facts (user properties, legacy trailer) were ignored in part or whole. */
