@@ -821,7 +821,7 @@ const admin = section({
 const backboneTimeout = () =>
   duration(
     "5s",
-    "Longest wait for one backbone operation; past it the operation fails (a QoS 1/2 publish is not acknowledged as a success, a CONNECT is refused with 0x88).",
+    "Longest wait for one backbone operation; past it the operation fails (a QoS 1/2 publish is not acknowledged as a success, a CONNECT is refused with 0x88). A publish waiting for room in a full queue of the memory backbone is bounded by the queue's own rules instead (see delivery guarantees).",
     { min: 1 },
   );
 
