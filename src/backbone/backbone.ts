@@ -133,9 +133,10 @@ export interface PublishOutcome {
   /** QoS 2: the publisher's packet id was already open, nothing was stored again. */
   duplicate: boolean;
   /**
-   * Optional: a queue that took the message is past half its bound while its subscriber keeps
-   * acknowledging (`whenFull: "wait"`); settled once it drained to a quarter of it, or its
-   * subscriber stopped acknowledging for a second or went away. The engine does not read the
+   * Optional: a queue that took the message holds more than its subscriber can take at once
+   * while its subscriber keeps acknowledging (`whenFull: "wait"`; the memory backbone: an eighth
+   * of its bound beyond the subscriber's window); settled once it drained, or its subscriber
+   * stopped acknowledging for a second or went away. The engine does not read the
    * publisher until then: its next messages stay in its socket (TCP holds it back), so the queue
    * stays short and few messages are alive in the process.
    */

@@ -49,8 +49,8 @@ export class BrokerStats {
   /** Publishes after which the publisher was slowed: queues near their global ceiling. */
   publishersSlowed = 0;
   /**
-   * Times a publisher's input was held because a queue it publishes to was past half its bound,
-   * or its publish waited for room (`mqtt.queueFullPolicy: wait`).
+   * Times a publisher's input was held because a queue it publishes to held more than its
+   * subscriber takes at once, or its publish waited for room (`mqtt.queueFullPolicy: wait`).
    */
   publishersHeld = 0;
   /** QoS 1/2 messages refused because the backbone could not store them (never acknowledged). */

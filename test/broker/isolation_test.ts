@@ -473,8 +473,8 @@ Deno.test("mqtt.queueFullPolicy wait: a broker held up for more than a second (a
     const { client: pub } = await TestClient.connect(server.port, { clientId: "fast" });
     const total = 50;
     await burst(pub, "w", total);
-    // The window is out (2 messages), the queue half full (5 of 10): the publisher is not read
-    // until the queue drains, the rest stays in its socket.
+    // The window is out (2 messages) and more than an eighth of the queue's bound waits beyond
+    // it: the publisher is not read until the queue drains, the rest stays in its socket.
     await subscriber.until(2);
     await server.until(() => server.broker.stats.publishersHeld > 0);
     clock.holdUp(1_500);
