@@ -8,6 +8,13 @@
  */
 
 const TAIL_LINES = 200;
+
+/**
+ * With `BENCH_OUTPUT_DIR` set, every line a child prints is also appended to
+ * `<dir>/<name>-<pid>.log` (e.g. a broker's `--trace-gc-nvp` lines), which the benchmark otherwise
+ * keeps only the tail of.
+ */
+const OUTPUT_DIR = Deno.env.get("BENCH_OUTPUT_DIR");
 const STOP_GRACE_MS = 3000;
 
 /** How to start a child process. */
@@ -141,6 +148,11 @@ export class ManagedProcess {
   }
 
   #onLine(line: string): void {
+    if (OUTPUT_DIR !== undefined) {
+      Deno.writeTextFileSync(`${OUTPUT_DIR}/${this.name}-${this.pid}.log`, line + "\n", {
+        append: true,
+      });
+    }
     this.#tail.push(line);
     if (this.#tail.length > TAIL_LINES) this.#tail.shift();
     for (const watcher of this.#watchers) {
