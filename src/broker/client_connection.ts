@@ -431,16 +431,18 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     step.catch((err) => this.fail(err)).finally(() => this.#asyncDone());
   }
 
-  holdForRoom(): void {
-    if ((this.#flags & HELD_FOR_ROOM) !== 0 || this.#is(State.Closed)) return;
+  holdForRoom(): boolean {
+    if ((this.#flags & HELD_FOR_ROOM) !== 0) return true;
+    if (this.#is(State.Closed)) return false;
     // Its acknowledgements may be what makes room (it subscribes to what it publishes, or two
     // clients publish to each other): a client whose deliveries await them is never held.
-    if ((this.#outbound?.inflightCount ?? 0) > 0) return;
+    if ((this.#outbound?.inflightCount ?? 0) > 0) return false;
     this.#flags |= HELD_FOR_ROOM;
     this.services.context.stats.publishersHeld++;
     if (this.#asyncSteps++ === 0 && (this.#flags & PAUSED_FOR_OUTPUT) === 0) {
       this.transport.pause();
     }
+    return true;
   }
 
   releaseForRoom(): void {

@@ -50,9 +50,9 @@ export interface ConnectionControl {
    * sends next stays in its socket (TCP holds the client back) rather than waiting in the queue's
    * line; later packets of the chunk being read wait until {@linkcode releaseForRoom}. Does
    * nothing for a client with QoS 1/2 deliveries awaiting its acknowledgement (they may be what
-   * makes room); such a delivery going out releases it.
+   * makes room); such a delivery going out releases it. True while the client is held.
    */
-  holdForRoom(): void;
+  holdForRoom(): boolean;
   /** Reads again after {@linkcode holdForRoom} (in a later microtask). */
   releaseForRoom(): void;
   /** Closes on an error raised while handling input: logged once, answered, closed. */

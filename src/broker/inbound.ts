@@ -298,9 +298,11 @@ export class InboundFlow {
    * read until it settles (once per hold, however many of its messages brought the answer).
    */
   #holdUntil(hold: Pending<void>): void {
+    // A client that cannot be held now (its own deliveries await acknowledgement) registers
+    // nothing: it could publish on and add a listener to the same hold again and again.
+    if (!this.#connection.holdForRoom()) return;
     this.#heldOn = hold;
     this.#waitingForRoom++;
-    this.#connection.holdForRoom();
     hold.onSettled(() => {
       if (this.#heldOn === hold) this.#heldOn = undefined;
       if (--this.#waitingForRoom === 0) this.#connection.releaseForRoom();
