@@ -461,7 +461,7 @@ const mqtt = section({
   queueFullPolicy: oneOf(
     ["wait", "refuse"],
     "wait",
-    "When a subscriber's queue is full: `wait` makes the publish wait for room while that subscriber keeps acknowledging (its publishers go at its pace, and nothing acknowledged is dropped for it); `refuse` drops the message for that subscriber at once (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement), so no live subscriber ever slows a publisher. A subscriber that acknowledged nothing for a second, or is offline, refuses at once either way. Only the in-memory backbone waits so far; on the others a full queue refuses.",
+    "When a subscriber's queue is full: `wait` makes the publish wait for room while that subscriber keeps acknowledging (its publishers go at its pace, and nothing acknowledged is dropped for it); `refuse` drops the message for that subscriber at once (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement), so no live subscriber ever slows a publisher. A subscriber that acknowledged nothing for a second, or is offline, refuses at once either way. Every backbone waits; with `wait` on one node (memory, SQLite) a queue also stops the broker reading its publishers while more than an eighth of its bound waits beyond its subscriber's window (see delivery guarantees).",
   ),
   sessionSweepInterval: duration(
     "30s",
