@@ -91,6 +91,7 @@ import {
   type QueueSize,
   type QueueStore,
   roomForWaiting,
+  STUCK_AFTER_MS,
   SubscriptionTrie,
   topicMatchesFilter,
 } from "../src/mod.ts";
@@ -171,11 +172,6 @@ const REFRESH_FULL_MS = 25;
  * publish is refused, unless its count is younger than this.
  */
 const FULL_RECHECK_MS = 100;
-/**
- * How long a queue whose publishes wait for room (`whenFull: "wait"`) may make no progress (no
- * acknowledgement seen, here or by the server) before they are refused, counted look by look.
- */
-const DRAINING_MS = 1_000;
 /** How often a queue with waiting publishes is looked at (and, read elsewhere, asked of the server). */
 const LOOK_MS = 100;
 /**
@@ -1049,7 +1045,8 @@ export class NatsQueueStore implements QueueStore {
 
   /**
    * Looks at every queue with publishes waiting: one read on another node (or nowhere) is asked
-   * of the server, and one that made no progress for {@linkcode DRAINING_MS} of looks, or whose
+   * of the server, and one that made no progress (no acknowledgement seen, here or by the server)
+   * for `limits.stuckAfterMs` ({@linkcode STUCK_AFTER_MS}) of looks, or whose
    * session is offline, refuses what waits for it and is stalled. Silence is counted look by look,
    * each adding at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall clock: when
    * this process itself did not run for a second, the wall clock would call a reader silent whose
@@ -1084,7 +1081,7 @@ export class NatsQueueStore implements QueueStore {
         wait.silentMs = 0;
       } else wait.silentMs += Math.min(now - wait.lookedAt, MAX_LOOK_STEP_MS);
       wait.lookedAt = now;
-      if (wait.silentMs >= DRAINING_MS) this.#stall(qid);
+      if (wait.silentMs >= (value.limits.stuckAfterMs ?? STUCK_AFTER_MS)) this.#stall(qid);
       else if (wait.silentMs < 3 * LOOK_MS && this.#hasPeers()) this.#unstarve(qid, wait, now);
     }
     if (this.#waits.size > 0) this.#lookTimer ??= setTimeout(() => this.#look(), LOOK_MS);

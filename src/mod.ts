@@ -80,7 +80,7 @@ export type {
   SessionStore,
   StoredSession,
 } from "./backbone/backbone.ts";
-export { DONE, roomForWaiting } from "./backbone/backbone.ts";
+export { DONE, roomForWaiting, STUCK_AFTER_MS } from "./backbone/backbone.ts";
 export { BackboneError, type BackboneFailure, failureOf } from "./backbone/errors.ts";
 export {
   isExpired,

@@ -51,7 +51,7 @@ import type {
   SessionStore,
   StoredSession,
 } from "./backbone.ts";
-import { DONE, roomForWaiting } from "./backbone.ts";
+import { DONE, roomForWaiting, STUCK_AFTER_MS } from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 
 /**
@@ -443,7 +443,7 @@ class MemoryQueue implements QueueState {
 
   /**
    * Refuses the waiting publishes once the subscriber has acknowledged nothing for
-   * {@linkcode DRAINING_MS} of looks, or is offline. Silence is counted look by look, each adding
+   * `limits.stuckAfterMs` ({@linkcode STUCK_AFTER_MS}) of looks, or is offline. Silence is counted look by look, each adding
    * at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall clock: when this process
    * itself did not run for a second (a busy machine), the wall clock says the subscriber was
    * silent although its acknowledgements were waiting in its socket, and refusing then would drop
@@ -465,7 +465,7 @@ class MemoryQueue implements QueueState {
       this.#silentMs += Math.min(now - Math.max(progress, this.#lookedAt), MAX_LOOK_STEP_MS);
     }
     this.#lookedAt = now;
-    if (this.#silentMs >= DRAINING_MS) {
+    if (this.#silentMs >= (this.limits.stuckAfterMs ?? STUCK_AFTER_MS)) {
       this.#stalled = true;
       this.refuseWaiting();
     } else this.#waitTimer = this.#total.clock.setTimeout(this.#lookNow, LOOK_MS);

@@ -461,7 +461,12 @@ const mqtt = section({
   queueFullPolicy: oneOf(
     ["wait", "refuse"],
     "wait",
-    "When a subscriber's queue is full: `wait` makes the publish wait for room while that subscriber keeps acknowledging (its publishers go at its pace, and nothing acknowledged is dropped for it); `refuse` drops the message for that subscriber at once (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement), so no live subscriber ever slows a publisher. A subscriber that acknowledged nothing for a second, or is offline, refuses at once either way. Only the in-memory backbone waits so far; on the others a full queue refuses.",
+    "When a subscriber's queue is full: `wait` makes the publish wait for room while that subscriber keeps acknowledging (its publishers go at its pace, and nothing acknowledged is dropped for it); `refuse` drops the message for that subscriber at once (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement), so no live subscriber ever slows a publisher. A subscriber that acknowledged nothing for `stuckSubscriberTimeout`, or is offline, refuses at once either way.",
+  ),
+  stuckSubscriberTimeout: duration(
+    "3s",
+    "With `queueFullPolicy: wait`: a subscriber whose queue is full and that acknowledges nothing for this long (counted while the broker runs) is taken for stuck: the publishes waiting for it are refused for it (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement, so the message is lost for that subscriber) and it is not waited for again until it acknowledges. Longer keeps a subscriber that was only held up (kept off its CPU, a collection pause, a retransmission) from losing messages; shorter holds its publishers, and every other subscriber they feed, up for less. It must be shorter than `backbone.timeout`, which bounds every wait too; left out, it is 3 s or half of `backbone.timeout`, whichever is shorter.",
+    { min: 100 },
   ),
   sessionSweepInterval: duration(
     "30s",

@@ -61,6 +61,7 @@ const DEFAULTS: Omit<Config, "node"> = {
     serverMoved: false,
     slowConsumerTimeout: 10_000,
     queueFullPolicy: "wait",
+    stuckSubscriberTimeout: 3_000,
     sessionSweepInterval: 30_000,
   },
   limits: {
