@@ -387,6 +387,13 @@ interface QueueWait {
   online: "unknown" | "checking" | "yes";
 }
 
+/** Of the ledgers of queues that refused a message, those taken for stuck or offline. */
+function stuckCount(skipped: readonly Ledger[]): number {
+  let stuck = 0;
+  for (const ledger of skipped) if (ledger.stalled) stuck++;
+  return stuck;
+}
+
 /** How a queue is named in logs: its client id, or the share group's subscription. */
 function queueName(key: QueueKey): string {
   return key.kind === "session" ? key.clientId : `$share/${key.group}/${key.filter}`;
@@ -1171,6 +1178,7 @@ export class NatsQueueStore implements QueueStore {
         queued: 0,
         full: skipped.length,
         fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+        stuck: stuckCount(skipped),
         congested: false,
         forwarded: true,
         duplicate: false,
@@ -1293,6 +1301,7 @@ export class NatsQueueStore implements QueueStore {
       queued: counted.length,
       full: skipped.length,
       fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+      stuck: stuckCount(skipped),
       // The stream's own limits refuse beyond them; there is no slower mode to ask publishers for.
       congested: false,
       forwarded: true,

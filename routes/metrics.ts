@@ -291,6 +291,12 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
   );
   pulledCounter(
     registry,
+    "perch_messages_dropped_stuck_subscriber_total",
+    "Of the queue_full drops, those refused because the subscriber was taken for stuck (nothing acknowledged for mqtt.stuckSubscriberTimeout while publishes waited) or is offline.",
+    () => stats.droppedStuckSubscriber,
+  );
+  pulledCounter(
+    registry,
     "perch_retained_rejected_total",
     "Retained messages not stored because the retained store was full (still routed).",
     () => stats.retainedRejected,

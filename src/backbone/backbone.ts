@@ -120,6 +120,12 @@ export interface PublishOutcome {
   /** Client ids (or `$share/{group}/{filter}`) of some of those queues, for the log. */
   fullQueues: string[];
   /**
+   * Of `full`, the queues that refused it because their subscriber was taken for stuck (it
+   * acknowledged nothing for `stuckAfterMs` while publishes waited, and has not since) or is
+   * offline, rather than at their bound alone; absent counts as 0.
+   */
+  stuck?: number;
+  /**
    * The store is near its global ceiling on queued bytes: the engine slows publishers until it
    * is not (one stuck subscriber alone never causes it; its own queue bound comes first).
    */

@@ -578,6 +578,11 @@ class MemoryQueue implements QueueState {
     return !this.#stalled && this.handles.length > 0;
   }
 
+  /** Taken for stuck (or offline) while publishes waited, and no acknowledgement since. */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
   /** An acknowledgement: progress, and room for what waits once a batch of it is free. */
   acked(): void {
     this.lastAck = this.#total.clock.now();
@@ -738,11 +743,16 @@ interface Captured {
   queued: number;
   full: number;
   fullQueues: string[];
+  /** Of `full`, queues whose subscriber was taken for stuck or is offline. */
+  stuck: number;
 }
 
 /** Counts a queue that refused a message, naming the first few. */
 function refused(captured: Captured, queue: MemoryQueue): void {
   captured.full++;
+  if (queue.limits.whenFull === "wait" && (queue.stalled || queue.handles.length === 0)) {
+    captured.stuck++;
+  }
   if (captured.fullQueues === NO_NAMES) captured.fullQueues = [];
   if (captured.fullQueues.length < FULL_QUEUES_NAMED) {
     captured.fullQueues.push(queueName(queue.key));
@@ -831,7 +841,7 @@ export class MemoryQueueStore implements QueueStore {
   capture(message: Message): Captured | CaptureWait {
     const matches = this.#matches.length === 0 ? this.#matches : [];
     this.#capture.match(message.topic, matches);
-    const captured: Captured = { queued: 0, full: 0, fullQueues: NO_NAMES };
+    const captured: Captured = { queued: 0, full: 0, fullQueues: NO_NAMES, stuck: 0 };
     let wait: CaptureWait | undefined;
     // A queue matched by several filters takes the message once [MQTT-3.3.4-2].
     const seen = matches.length > 1 ? new Set<MemoryQueue>() : undefined;
@@ -1059,11 +1069,12 @@ export class MemoryMessageBus implements MessageBus {
     return promise;
   }
 
-  #outcome({ queued, full, fullQueues }: Captured): PublishOutcome {
+  #outcome({ queued, full, fullQueues, stuck }: Captured): PublishOutcome {
     return {
       queued,
       full,
       fullQueues,
+      stuck,
       congested: this.#queues.congested,
       forwarded: false,
       duplicate: false,
