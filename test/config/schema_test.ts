@@ -143,6 +143,7 @@ const DEFAULTS: Omit<Config, "node"> = {
       requestTimeout: 30_000,
     },
   },
+  memory: { idleCollection: true, idleCollectionAfter: 1000 },
   shutdown: { gracePeriod: 5_000 },
 };
 
