@@ -443,11 +443,11 @@ class MemoryQueue implements QueueState {
 
   /**
    * Refuses the waiting publishes once the subscriber has acknowledged nothing for
-   * `limits.stuckAfterMs` ({@linkcode STUCK_AFTER_MS}) of looks, or is offline. Silence is counted look by look, each adding
-   * at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall clock: when this process
-   * itself did not run for a second (a busy machine), the wall clock says the subscriber was
-   * silent although its acknowledgements were waiting in its socket, and refusing then would drop
-   * messages that 3.1.1 publishers were told were delivered.
+   * `limits.stuckAfterMs` ({@linkcode STUCK_AFTER_MS}) of looks, or is offline. Silence is counted
+   * look by look, each adding at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall
+   * clock: when this process itself did not run for a second (a busy machine), the wall clock says
+   * the subscriber was silent although its acknowledgements were waiting in its socket, and
+   * refusing then would drop messages that 3.1.1 publishers were told were delivered.
    */
   #look(): void {
     this.#waitTimer = undefined;

@@ -465,7 +465,7 @@ const mqtt = section({
   ),
   stuckSubscriberTimeout: duration(
     "3s",
-    "With `queueFullPolicy: wait`: a subscriber whose queue is full and that acknowledges nothing for this long (counted while the broker runs) is taken for stuck: the publishes waiting for it are refused for it (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement, so the message is lost for that subscriber) and it is not waited for again until it acknowledges. Longer keeps a subscriber that was only held up (kept off its CPU, a collection pause, a retransmission) from losing messages; shorter holds its publishers, and every other subscriber they feed, up for less. It must be shorter than `backbone.timeout`, which bounds every wait too; left out, it is 3 s or half of `backbone.timeout`, whichever is shorter.",
+    "With `queueFullPolicy: wait`: a subscriber whose queue is full and that acknowledges nothing for this long (counted while the broker runs) is taken for stuck: what waits for it is refused for it (MQTT 5 publishers get 0x97, 3.1.1 ones a plain acknowledgement: lost for that subscriber) until it acknowledges again. Longer spares a subscriber only held up (off its CPU, a collection pause, a retransmission); shorter holds its publishers, and the subscribers they feed, up for less. Must be shorter than `backbone.timeout`; left out, 3 s or half of `backbone.timeout`, whichever is shorter.",
     { min: 100 },
   ),
   sessionSweepInterval: duration(
