@@ -91,6 +91,7 @@ import {
   type QueueSize,
   type QueueStore,
   roomForWaiting,
+  STUCK_AFTER_MS,
   SubscriptionTrie,
   topicMatchesFilter,
 } from "../src/mod.ts";
@@ -171,11 +172,6 @@ const REFRESH_FULL_MS = 25;
  * publish is refused, unless its count is younger than this.
  */
 const FULL_RECHECK_MS = 100;
-/**
- * How long a queue whose publishes wait for room (`whenFull: "wait"`) may make no progress (no
- * acknowledgement seen, here or by the server) before they are refused, counted look by look.
- */
-const DRAINING_MS = 1_000;
 /** How often a queue with waiting publishes is looked at (and, read elsewhere, asked of the server). */
 const LOOK_MS = 100;
 /**
@@ -389,6 +385,13 @@ interface QueueWait {
   progress: number;
   /** Whether the queue's session was checked online since the wait began (no local reader). */
   online: "unknown" | "checking" | "yes";
+}
+
+/** Of the ledgers of queues that refused a message, those taken for stuck or offline. */
+function stuckCount(skipped: readonly Ledger[]): number {
+  let stuck = 0;
+  for (const ledger of skipped) if (ledger.stalled) stuck++;
+  return stuck;
 }
 
 /** How a queue is named in logs: its client id, or the share group's subscription. */
@@ -1049,7 +1052,8 @@ export class NatsQueueStore implements QueueStore {
 
   /**
    * Looks at every queue with publishes waiting: one read on another node (or nowhere) is asked
-   * of the server, and one that made no progress for {@linkcode DRAINING_MS} of looks, or whose
+   * of the server, and one that made no progress (no acknowledgement seen, here or by the server)
+   * for `limits.stuckAfterMs` ({@linkcode STUCK_AFTER_MS}) of looks, or whose
    * session is offline, refuses what waits for it and is stalled. Silence is counted look by look,
    * each adding at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall clock: when
    * this process itself did not run for a second, the wall clock would call a reader silent whose
@@ -1084,7 +1088,7 @@ export class NatsQueueStore implements QueueStore {
         wait.silentMs = 0;
       } else wait.silentMs += Math.min(now - wait.lookedAt, MAX_LOOK_STEP_MS);
       wait.lookedAt = now;
-      if (wait.silentMs >= DRAINING_MS) this.#stall(qid);
+      if (wait.silentMs >= (value.limits.stuckAfterMs ?? STUCK_AFTER_MS)) this.#stall(qid);
       else if (wait.silentMs < 3 * LOOK_MS && this.#hasPeers()) this.#unstarve(qid, wait, now);
     }
     if (this.#waits.size > 0) this.#lookTimer ??= setTimeout(() => this.#look(), LOOK_MS);
@@ -1174,6 +1178,7 @@ export class NatsQueueStore implements QueueStore {
         queued: 0,
         full: skipped.length,
         fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+        stuck: stuckCount(skipped),
         congested: false,
         forwarded: true,
         duplicate: false,
@@ -1296,6 +1301,7 @@ export class NatsQueueStore implements QueueStore {
       queued: counted.length,
       full: skipped.length,
       fullQueues: skip.slice(0, 4).map((qid) => queueName(this.#view.get(qid)!.key)),
+      stuck: stuckCount(skipped),
       // The stream's own limits refuse beyond them; there is no slower mode to ask publishers for.
       congested: false,
       forwarded: true,

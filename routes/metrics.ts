@@ -15,6 +15,7 @@ import type {
   Broker,
   ClientEvents,
   EventLoopLag,
+  IdleCollectionStats,
   KafkaBridge,
   MappingStats,
   Notifier,
@@ -33,6 +34,8 @@ export interface MetricsDeps {
   broker: Broker;
   eventLoopLag: () => EventLoopLag;
   memoryUsage: () => MemoryUsage;
+  /** What idle collection has done (`memory.idleCollection`), when it runs. */
+  idleCollection?: () => IdleCollectionStats;
   /** Connects and disconnects by listener and reason, from the lifecycle hooks. */
   clientEvents?: ClientEvents;
   /** Bans, for the connections they refused. */
@@ -291,6 +294,12 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
   );
   pulledCounter(
     registry,
+    "perch_messages_dropped_stuck_subscriber_total",
+    "Of the queue_full drops, those refused because the subscriber was taken for stuck (nothing acknowledged for mqtt.stuckSubscriberTimeout while publishes waited) or is offline.",
+    () => stats.droppedStuckSubscriber,
+  );
+  pulledCounter(
+    registry,
     "perch_retained_rejected_total",
     "Retained messages not stored because the retained store was full (still routed).",
     () => stats.retainedRejected,
@@ -397,6 +406,21 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
     "Largest event-loop lag of the recent sampling window.",
     () => deps.eventLoopLag().max / 1000,
   );
+  const idleCollection = deps.idleCollection;
+  if (idleCollection) {
+    pulledCounter(
+      registry,
+      "perch_idle_collections_total",
+      "Garbage collections run once the broker was quiet after connection churn.",
+      () => idleCollection().collections,
+    );
+    pulledGauge(
+      registry,
+      "perch_idle_collection_pause_seconds",
+      "How long the latest idle collection held the broker up.",
+      () => idleCollection().lastPauseSeconds,
+    );
+  }
   pulledGauge(
     registry,
     "process_resident_memory_bytes",

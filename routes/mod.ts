@@ -26,6 +26,7 @@ import type {
   Broker,
   ClientEvents,
   EventLoopLag,
+  IdleCollectionStats,
   KafkaBridge,
   Logger,
   Notifier,
@@ -83,6 +84,8 @@ export interface AdminDeps {
   /** Bound listeners, for `/api/v1/nodes`. */
   listeners: () => ListenerInfo[];
   eventLoopLag: () => EventLoopLag;
+  /** What idle collection has done, for `/metrics`. */
+  idleCollection?: () => IdleCollectionStats;
   /** Process memory; `process.memoryUsage()` by default. */
   memoryUsage?: () => MemoryUsage;
   /** Largest request body, in bytes. */
@@ -203,6 +206,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   const registry = createMetricsRegistry({
     broker,
     eventLoopLag: deps.eventLoopLag,
+    idleCollection: deps.idleCollection,
     memoryUsage,
     clientEvents: deps.clientEvents,
     notifier: deps.notifier,

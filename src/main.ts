@@ -32,6 +32,7 @@ import { WebSocketListener } from "./transport/websocket.ts";
 import { isLoopbackAddress } from "./util/address.ts";
 import { type Clock, createSystemClock } from "./util/clock.ts";
 import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
+import { IdleCollector, runtimeCollector } from "./ops/idle_collection.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
 import { ClientEvents } from "./ops/client_events.ts";
 import { createNotifier } from "./events/setup.ts";
@@ -86,6 +87,7 @@ interface AdminParts {
   listeners: Listener[];
   readiness: { listeners: boolean; backbone: boolean };
   eventLoopLag: EventLoopLagMonitor;
+  idleCollector: IdleCollector;
   clock: Clock;
   bridge: KafkaBridge | undefined;
 }
@@ -144,6 +146,7 @@ async function startAdminServer(
     bridge: parts.bridge,
     listeners: () => describeListeners(parts.listeners),
     eventLoopLag: () => parts.eventLoopLag.read(),
+    idleCollection: () => parts.idleCollector.stats,
     maxBodySize: admin.maxBodySize,
     publicMetrics: admin.publicMetrics,
     logger,
@@ -443,6 +446,18 @@ async function main(args: string[]): Promise<number> {
   readiness.listeners = true;
   const eventLoopLag = new EventLoopLagMonitor(clock);
   eventLoopLag.start();
+  const idleCollector = new IdleCollector({
+    collect: runtimeCollector(),
+    // Connections opened, and clients gone (connected at some point, not now).
+    readChurn: () => {
+      const stats = broker.stats;
+      return stats.connectionsAccepted + stats.clientsConnectedTotal - stats.clientsConnected;
+    },
+    clock,
+    logger,
+    after: config.memory.idleCollectionAfter,
+  });
+  if (config.memory.idleCollection) idleCollector.start();
   const stopServingNodes = serveNodeRequests({
     broker,
     readiness: () => ({ ...readiness }),
@@ -465,6 +480,7 @@ async function main(args: string[]): Promise<number> {
           listeners,
           readiness,
           eventLoopLag,
+          idleCollector,
           clock,
           bridge,
         },
@@ -475,6 +491,7 @@ async function main(args: string[]): Promise<number> {
       for (const listener of listeners) listener.close();
       stopServingNodes();
       eventLoopLag.stop();
+      idleCollector.stop();
       await broker.close(0);
       await notifier.close(0);
       await bridge?.close();
@@ -509,6 +526,7 @@ async function main(args: string[]): Promise<number> {
     readiness.backbone = false;
     await backbone.close();
     eventLoopLag.stop();
+    idleCollector.stop();
     security.close();
     stopped.resolve();
   };

@@ -80,7 +80,7 @@ export type {
   SessionStore,
   StoredSession,
 } from "./backbone/backbone.ts";
-export { DONE, roomForWaiting } from "./backbone/backbone.ts";
+export { DONE, roomForWaiting, STUCK_AFTER_MS } from "./backbone/backbone.ts";
 export { BackboneError, type BackboneFailure, failureOf } from "./backbone/errors.ts";
 export {
   isExpired,
@@ -183,5 +183,6 @@ export { PasswordFile, validateUsername } from "./auth/password_file.ts";
 export { type Config, ConfigError, configSchema, loadConfig } from "./config/mod.ts";
 export { type Clock, createSystemClock, type TimerId } from "./util/clock.ts";
 export { type EventLoopLag, EventLoopLagMonitor } from "./util/event_loop_lag.ts";
+export type { IdleCollectionStats } from "./ops/idle_collection.ts";
 export { Fifo } from "./util/fifo.ts";
 export { createLogger, type Logger, nullLogger } from "./util/logger.ts";

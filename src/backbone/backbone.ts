@@ -121,6 +121,12 @@ export interface PublishOutcome {
   /** Client ids (or `$share/{group}/{filter}`) of some of those queues, for the log. */
   fullQueues: string[];
   /**
+   * Of `full`, the queues that refused it because their subscriber was taken for stuck (it
+   * acknowledged nothing for `stuckAfterMs` while publishes waited, and has not since) or is
+   * offline, rather than at their bound alone; absent counts as 0.
+   */
+  stuck?: number;
+  /**
    * The store is near its global ceiling on queued bytes: the engine slows publishers until it
    * is not (one stuck subscriber alone never causes it; its own queue bound comes first).
    */
@@ -229,11 +235,27 @@ export interface QueueLimits {
   /**
    * What a full queue does with one more message: `"refuse"` it at once (the default), or
    * `"wait"` for room while its subscriber keeps acknowledging (a publish then takes longer, which
-   * slows its publisher), refusing once the subscriber acknowledged nothing for a second (of time
-   * this process ran) or is offline. A subscriber that is stuck never slows anyone either way.
+   * slows its publisher), refusing once the subscriber acknowledged nothing for
+   * {@linkcode QueueLimits.stuckAfterMs} (of time this process ran) or is offline. A subscriber
+   * that is stuck slows nobody for longer than that.
    */
   whenFull?: "refuse" | "wait";
+  /**
+   * With `whenFull: "wait"`: how long the subscriber may acknowledge nothing while publishes wait
+   * for room before it is taken for stuck and what waits is refused
+   * ({@linkcode STUCK_AFTER_MS} when absent).
+   */
+  stuckAfterMs?: number;
 }
+
+/**
+ * How long a subscriber whose full queue has publishes waiting may acknowledge nothing before it
+ * is taken for stuck, unless its queue's limits say otherwise (`mqtt.stuckSubscriberTimeout`).
+ * Refusing a subscriber that was only held up (its process kept off its CPU, a collection pause,
+ * a TCP retransmission) drops messages that 3.1.1 publishers were told were delivered; a second
+ * was too short on a busy machine.
+ */
+export const STUCK_AFTER_MS = 3_000;
 
 /** How much one queue holds. */
 export interface QueueSize {

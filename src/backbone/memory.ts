@@ -52,7 +52,7 @@ import type {
   SessionStore,
   StoredSession,
 } from "./backbone.ts";
-import { DONE, PublishWait, roomForWaiting } from "./backbone.ts";
+import { DONE, PublishWait, roomForWaiting, STUCK_AFTER_MS } from "./backbone.ts";
 import { BackboneError } from "./errors.ts";
 
 /**
@@ -490,11 +490,11 @@ class MemoryQueue implements QueueState {
 
   /**
    * Refuses the waiting publishes once the subscriber has acknowledged nothing for
-   * {@linkcode DRAINING_MS} of looks, or is offline. Silence is counted look by look, each adding
-   * at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall clock: when this process
-   * itself did not run for a second (a busy machine), the wall clock says the subscriber was
-   * silent although its acknowledgements were waiting in its socket, and refusing then would drop
-   * messages that 3.1.1 publishers were told were delivered.
+   * `limits.stuckAfterMs` ({@linkcode STUCK_AFTER_MS}) of looks, or is offline. Silence is counted
+   * look by look, each adding at most {@linkcode MAX_LOOK_STEP_MS}, rather than read off the wall
+   * clock: when this process itself did not run for a second (a busy machine), the wall clock says
+   * the subscriber was silent although its acknowledgements were waiting in its socket, and
+   * refusing then would drop messages that 3.1.1 publishers were told were delivered.
    */
   #look(): void {
     this.#waitTimer = undefined;
@@ -512,7 +512,7 @@ class MemoryQueue implements QueueState {
       this.#silentMs += Math.min(now - Math.max(progress, this.#lookedAt), MAX_LOOK_STEP_MS);
     }
     this.#lookedAt = now;
-    if (this.#silentMs >= DRAINING_MS) {
+    if (this.#silentMs >= (this.limits.stuckAfterMs ?? STUCK_AFTER_MS)) {
       this.#stalled = true;
       this.refuseWaiting();
     } else this.#waitTimer = this.#total.clock.setTimeout(this.#lookNow, LOOK_MS);
@@ -624,6 +624,11 @@ class MemoryQueue implements QueueState {
    */
   #mayWait(): boolean {
     return !this.#stalled && this.handles.length > 0;
+  }
+
+  /** Taken for stuck (or offline) while publishes waited, and no acknowledgement since. */
+  get stalled(): boolean {
+    return this.#stalled;
   }
 
   /** An acknowledgement: progress, and room for what waits once a batch of it is free. */
@@ -796,21 +801,35 @@ interface Captured {
   queued: number;
   full: number;
   fullQueues: string[];
+  /** Of `full`, queues whose subscriber was taken for stuck or is offline. */
+  stuck: number;
   /** A queue that took it holds its publishers back (see `MemoryQueue.backpressure`). */
   backpressure: Pending<void> | undefined;
 }
 
 /** A publish outcome on one node (nothing is forwarded to other nodes). */
 function outcomeOf(
-  { queued, full, fullQueues, backpressure }: Captured,
+  { queued, full, fullQueues, stuck, backpressure }: Captured,
   congested: boolean,
 ): PublishOutcome {
-  return { queued, full, fullQueues, congested, forwarded: false, duplicate: false, backpressure };
+  return {
+    queued,
+    full,
+    fullQueues,
+    stuck,
+    congested,
+    forwarded: false,
+    duplicate: false,
+    backpressure,
+  };
 }
 
 /** Counts a queue that refused a message, naming the first few. */
 function refused(captured: Captured, queue: MemoryQueue): void {
   captured.full++;
+  if (queue.limits.whenFull === "wait" && (queue.stalled || queue.handles.length === 0)) {
+    captured.stuck++;
+  }
   if (captured.fullQueues === NO_NAMES) captured.fullQueues = [];
   if (captured.fullQueues.length < FULL_QUEUES_NAMED) {
     captured.fullQueues.push(queueName(queue.key));
@@ -900,6 +919,7 @@ export class MemoryQueueStore implements QueueStore {
       queued: 0,
       full: 0,
       fullQueues: NO_NAMES,
+      stuck: 0,
       backpressure: undefined,
     };
     let wait: CaptureWait | undefined;

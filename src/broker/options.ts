@@ -45,6 +45,8 @@ export interface BrokerOptions {
   slowConsumerTimeout: number;
   /** What a full subscriber queue does with a new message (see `QueueLimits.whenFull`). */
   queueFullPolicy: "wait" | "refuse";
+  /** Ms a subscriber with publishes waiting for its full queue may acknowledge nothing (`wait`). */
+  stuckSubscriberTimeout: number;
   /** Ms between sweeps for offline sessions nobody watches. */
   sessionSweepInterval: number;
   /** Ms the engine waits for one backbone operation. */

@@ -289,7 +289,7 @@ export class PublishPipeline {
       };
     }
     if (outcome.full > 0) {
-      this.#queueFull(message, outcome.full, outcome.fullQueues);
+      this.#queueFull(message, outcome.full, outcome.fullQueues, outcome.stuck ?? 0);
       return {
         reasonCode: ReasonCode.QuotaExceeded,
         reason: "A subscriber's queue is full",
@@ -339,16 +339,20 @@ export class PublishPipeline {
     }
   }
 
-  #queueFull(message: Message, queues: number, names: string[]): void {
+  #queueFull(message: Message, queues: number, names: string[], stuck: number): void {
     const stats = this.#context.stats;
     const before = stats.droppedQueueFull;
     stats.droppedQueueFull += queues;
+    stats.droppedStuckSubscriber += stuck;
     // One line per thousand drops keeps a flood visible without flooding the log.
     if (Math.floor(before / 1000) !== Math.floor(stats.droppedQueueFull / 1000) || before === 0) {
       this.#context.logger.warn("queue full: message not queued for a subscriber", {
         clients: names.join(","),
         topic: message.topic,
+        // Why this one: the subscriber was taken for stuck (or is offline), or the bound alone.
+        why: stuck > 0 ? "subscriber stuck or offline" : "bound",
         dropped: stats.droppedQueueFull,
+        droppedStuck: stats.droppedStuckSubscriber,
       });
     }
   }

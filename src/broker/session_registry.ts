@@ -125,6 +125,7 @@ export class SessionRegistry {
       maxMessages: options.maxQueuedMessages,
       maxBytes: options.maxQueuedBytes,
       whenFull: options.queueFullPolicy,
+      stuckAfterMs: options.stuckSubscriberTimeout,
     };
   }
 

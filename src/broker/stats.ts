@@ -36,6 +36,11 @@ export class BrokerStats {
   droppedExpired = 0;
   droppedSlowConsumer = 0;
   droppedQueueFull = 0;
+  /**
+   * Of `droppedQueueFull`, those refused because the subscriber was taken for stuck (nothing
+   * acknowledged for `mqtt.stuckSubscriberTimeout` while publishes waited) or is offline.
+   */
+  droppedStuckSubscriber = 0;
   droppedTooLarge = 0;
   droppedNotAuthorized = 0;
   retainedRejected = 0;

@@ -227,7 +227,33 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
   const issues = [
     ...env.issues,
     ...(result.success ? [] : toConfigIssues(result.error.issues, input, sources)),
+    ...(result.success ? crossChecks(result.data, sources) : []),
   ];
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);
   return result.data;
+}
+
+/**
+ * Problems between keys that are each valid alone, and defaults that depend on another key: a
+ * `mqtt.stuckSubscriberTimeout` left out is at most half of `backbone.timeout`.
+ */
+function crossChecks(config: Config, sources: Sources): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const mqtt = config.mqtt;
+  const bound = config.backbone.timeout;
+  if (mqtt.queueFullPolicy === "wait" && mqtt.stuckSubscriberTimeout >= bound) {
+    // Every wait is a backbone call bounded by backbone.timeout: a publish waiting for a stuck
+    // subscriber would fail there (its publisher disconnected) before the subscriber is judged.
+    const source = sources.get("mqtt.stuckSubscriberTimeout");
+    if (source === undefined) mqtt.stuckSubscriberTimeout = Math.max(100, Math.floor(bound / 2));
+    else {
+      issues.push({
+        path: "mqtt.stuckSubscriberTimeout",
+        message: `must be shorter than backbone.timeout (${bound} ms), which bounds every wait ` +
+          `for room; got ${mqtt.stuckSubscriberTimeout} ms`,
+        source,
+      });
+    }
+  }
+  return issues;
 }

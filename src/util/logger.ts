@@ -105,7 +105,7 @@ function errorText(error: Error, depth: number): string {
   if (depth >= MAX_DEPTH) return `${head} (cause: ...)`;
   const cause = error.cause instanceof Error
     ? errorText(error.cause, depth + 1)
-    : plainText(toJsonValue(error.cause, depth + 1, new WeakSet()));
+    : plainText(toJsonValue(error.cause, depth + 1));
   return `${head} (cause: ${cause})`;
 }
 
@@ -131,9 +131,10 @@ function primitiveJsonValue(value: unknown): unknown {
 
 /**
  * Converts a field value to a JSON-safe value: errors to their text, binary data to its size, nested
- * secrets redacted, cycles and excessive depth cut.
+ * secrets redacted, cycles and excessive depth cut. `seen` (the objects on the current path) is made
+ * at the first object: most fields are strings and numbers, and an entry is logged per connection.
  */
-function toJsonValue(value: unknown, depth: number, seen: WeakSet<object>): unknown {
+function toJsonValue(value: unknown, depth: number, seen?: WeakSet<object>): unknown {
   if (typeof value === "function") return `[function ${value.name || "anonymous"}]`;
   if (typeof value !== "object") return primitiveJsonValue(value);
   if (value === null) return null;
@@ -144,6 +145,7 @@ function toJsonValue(value: unknown, depth: number, seen: WeakSet<object>): unkn
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
     return `[${value.byteLength} bytes]`;
   }
+  seen ??= new WeakSet();
   if (seen.has(value)) return "[circular]";
   if (depth >= MAX_DEPTH) return "[object]";
   seen.add(value);
@@ -177,7 +179,7 @@ function token(text: string): string {
 function textValue(key: string, value: unknown): string {
   if (isSecretKey(key)) return REDACTED;
   if (value === undefined) return "undefined";
-  const normalized = toJsonValue(value, 0, new WeakSet());
+  const normalized = toJsonValue(value, 0);
   if (typeof normalized === "string") return token(normalized);
   const json = JSON.stringify(normalized);
   return /\s/.test(json) ? JSON.stringify(json) : json;
@@ -195,7 +197,7 @@ const renderTextFields: FieldsRenderer = (fields) => {
 const renderJsonFields: FieldsRenderer = (fields) => {
   let out = "";
   for (const key in fields) {
-    const value = isSecretKey(key) ? REDACTED : toJsonValue(fields[key], 0, new WeakSet());
+    const value = isSecretKey(key) ? REDACTED : toJsonValue(fields[key], 0);
     out += `,${JSON.stringify(RESERVED_JSON_KEYS.has(key) ? `fields.${key}` : key)}:${
       JSON.stringify(value)
     }`;

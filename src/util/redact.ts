@@ -28,9 +28,21 @@ const SECRET_SUFFIXES = [
  * @returns `true` when the value must be printed as {@linkcode REDACTED}
  */
 export function isSecretKey(name: string): boolean {
-  const normalized = name.toLowerCase().replace(/[-_]/g, "");
-  return SECRET_SUFFIXES.some((suffix) => normalized.endsWith(suffix));
+  let secret = KNOWN_KEYS.get(name);
+  if (secret === undefined) {
+    const normalized = name.toLowerCase().replace(/[-_]/g, "");
+    secret = SECRET_SUFFIXES.some((suffix) => normalized.endsWith(suffix));
+    if (KNOWN_KEYS.size < MAX_KNOWN_KEYS) KNOWN_KEYS.set(name, secret);
+  }
+  return secret;
 }
+
+/**
+ * Names already judged: the log's field names are few and come back with every entry. Bounded,
+ * because nested keys (a client's user properties) come from outside.
+ */
+const KNOWN_KEYS = new Map<string, boolean>();
+const MAX_KNOWN_KEYS = 512;
 
 /** A JSON Web Token: three base64url parts, the header starting `eyJ` (`{"`). */
 const JWT_TEXT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;

@@ -1,8 +1,8 @@
 /**
  * One slow subscriber must never slow anyone else for long: a subscriber that stops acknowledging
- * fills only its own bounded queue; publishers are held back for it for at most a second, then
- * never again until it acknowledges, and healthy subscribers keep receiving everything. Checked by
- * counts over real sockets, never by timings.
+ * fills only its own bounded queue; publishers are held back for it for at most
+ * `mqtt.stuckSubscriberTimeout`, then never again until it acknowledges, and healthy subscribers
+ * keep receiving everything. Checked by counts over real sockets, never by timings.
  *
  * @module
  */
@@ -162,7 +162,11 @@ for (const qos of [1, 2] as const) {
       assert.ok(refused > 0 && refused < total, `${refused} refused`);
       assert.equal(codes.filter((c) => c === ReasonCode.Success).length, total - refused);
       assert.equal(server.broker.stats.droppedQueueFull, refused);
-      assert.ok(server.logs.some((l) => /queue full.*clients=stuck/.test(l.line)));
+      // Each was refused because the subscriber was taken for stuck, and the log says so.
+      assert.equal(server.broker.stats.droppedStuckSubscriber, refused);
+      assert.ok(
+        server.logs.some((l) => /queue full.*clients=stuck.*why="?subscriber stuck/.test(l.line)),
+      );
       await pub.disconnect();
       await sub.disconnect();
       await stuck.destroy();
@@ -507,6 +511,7 @@ Deno.test("mqtt.queueFullPolicy refuse: past a subscriber's bound messages are r
     assert.ok(refused > 0, "some were refused");
     await subscriber.until(total - refused);
     assert.equal(server.broker.stats.droppedQueueFull, refused);
+    assert.equal(server.broker.stats.droppedStuckSubscriber, 0, "refused at the bound alone");
     await Promise.all([sub.disconnect(), pub.disconnect()]);
   } finally {
     await server.close();

@@ -22,7 +22,9 @@ const cluster = () =>
     prefix: "full",
     // Shorter than the default, so that a publish starved of room fails within the test.
     backbone: { timeout: "2s" },
-    extra: { mqtt: { maxInflight: 2, maxQueuedMessages: MAX_QUEUED } },
+    extra: {
+      mqtt: { maxInflight: 2, maxQueuedMessages: MAX_QUEUED, stuckSubscriberTimeout: "1s" },
+    },
   });
 
 /**

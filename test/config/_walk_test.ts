@@ -37,6 +37,7 @@ Deno.test("sectionKeys() lists object keys, merges union variants, and is undefi
     "notify",
     "agent",
     "bridge",
+    "memory",
     "shutdown",
   ]);
   assert.deepEqual(Object.keys(sectionKeys(schemaAt(configSchema, ["backbone"])!)!), [

@@ -279,6 +279,29 @@ Deno.test("loadConfig() applies overrides last", async () => {
   ]);
 });
 
+Deno.test("loadConfig() wants mqtt.stuckSubscriberTimeout shorter than backbone.timeout, which bounds every wait", async () => {
+  assert.deepEqual(
+    await problems({ env: { PERCH_MQTT__STUCKSUBSCRIBERTIMEOUT: "5s" } }),
+    [
+      "mqtt.stuckSubscriberTimeout: must be shorter than backbone.timeout (5000 ms), which bounds " +
+      "every wait for room; got 5000 ms (env PERCH_MQTT__STUCKSUBSCRIBERTIMEOUT)",
+    ],
+  );
+  const refusing = await loadConfig({
+    overrides: { mqtt: { stuckSubscriberTimeout: "5s", queueFullPolicy: "refuse" } },
+  });
+  assert.equal(refusing.mqtt.stuckSubscriberTimeout, 5_000, "refuse never waits: no conflict");
+  const longer = await loadConfig({
+    overrides: {
+      mqtt: { stuckSubscriberTimeout: "8s" },
+      backbone: { kind: "memory", timeout: "10s" },
+    },
+  });
+  assert.equal(longer.mqtt.stuckSubscriberTimeout, 8_000);
+  const quick = await loadConfig({ overrides: { backbone: { kind: "memory", timeout: "2s" } } });
+  assert.equal(quick.mqtt.stuckSubscriberTimeout, 1_000, "left out: half of backbone.timeout");
+});
+
 Deno.test("loadConfig() never prints a secret value", async () => {
   const lines = await problems({}, "listeners:\n  tls:\n    key: 12345\n    cert: [hunter2]\n");
   assert.deepEqual(lines, [

@@ -61,6 +61,7 @@ const DEFAULTS: Omit<Config, "node"> = {
     serverMoved: false,
     slowConsumerTimeout: 10_000,
     queueFullPolicy: "wait",
+    stuckSubscriberTimeout: 3_000,
     sessionSweepInterval: 30_000,
   },
   limits: {
@@ -142,6 +143,7 @@ const DEFAULTS: Omit<Config, "node"> = {
       requestTimeout: 30_000,
     },
   },
+  memory: { idleCollection: true, idleCollectionAfter: 1000 },
   shutdown: { gracePeriod: 5_000 },
 };
 

@@ -4,7 +4,10 @@
  * (CONNECT -> CONNACK per second over all of them) and the broker's RSS growth per connection: overall,
  * over the second half alone, and as the least-squares slope of the RSS read after each quarter (the
  * RSS at each step is in the results as `rssAtStep<i>Bytes` at `connectedAtStep<i>` connections), for
- * planning counts this machine cannot open.
+ * planning counts this machine cannot open. The growth is read twice: a second after the last
+ * connection, and settled, once every connection has been idle for {@link SETTLED_MS} (a runtime with a
+ * garbage collector returns the garbage of the connection burst by then; that is what idle connections
+ * hold for good).
  *
  * @module
  */
@@ -31,12 +34,24 @@ const FD_RESERVE = 200;
  */
 const CONCURRENCY = 64;
 const SETTLE_MS = 1000;
+/**
+ * How long every connection is left idle before the settled reading: V8's memory reducer collects
+ * 8 s after the activity stops, and its incremental marking takes a few seconds more at 10,000
+ * connections.
+ */
+const SETTLED_MS = 20_000;
 const CONNECT_TIMEOUT_MS = 600_000;
 const IDLE_SCRIPT = new URL("../load/idle_connections.ts", import.meta.url).pathname;
 
 const METRICS: MetricSpec[] = [
   { key: "connectRate", label: "connect rate", unit: "conn/s", higherIsBetter: true },
   { key: "rssPerConnection", label: "RSS per connection", unit: "KiB", higherIsBetter: false },
+  {
+    key: "settledRssPerConnection",
+    label: "RSS per connection, settled",
+    unit: "KiB",
+    higherIsBetter: false,
+  },
   {
     key: "marginalRssPerConnection",
     label: "RSS per connection, second half",
@@ -204,6 +219,8 @@ async function measure(count: number, { broker, processes }: CaseContext): Promi
     }
     const cpu = { broker: (100 * brokerCpu) / seconds, generator: (100 * generatorCpu) / seconds };
     const rssAfter = samples[samples.length - 1][1];
+    await delay(SETTLED_MS - SETTLE_MS);
+    const rssSettled = readRssBytes(pid);
     const [midConnected, rssMid] = samples[STEPS / 2 - 1];
     const notes = failed === 0
       ? []
@@ -211,6 +228,7 @@ async function measure(count: number, { broker, processes }: CaseContext): Promi
     const metrics: Record<string, number> = {
       connectRate: connected / seconds,
       rssPerConnection: connected === 0 ? NaN : (rssAfter - rssBefore) / connected / 1024,
+      settledRssPerConnection: connected === 0 ? NaN : (rssSettled - rssBefore) / connected / 1024,
       marginalRssPerConnection: connected === midConnected
         ? NaN
         : (rssAfter - rssMid) / (connected - midConnected) / 1024,
@@ -220,6 +238,7 @@ async function measure(count: number, { broker, processes }: CaseContext): Promi
       rssBeforeBytes: rssBefore,
       rssMidBytes: rssMid,
       rssAfterBytes: rssAfter,
+      rssSettledBytes: rssSettled,
     };
     samples.forEach(([at, rss], i) => {
       metrics[`connectedAtStep${i + 1}`] = at;
