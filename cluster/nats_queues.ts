@@ -30,8 +30,8 @@
  *   (and in the line of every other queue it matches, so that order holds), and is stored once
  *   each has room or refused it. Progress is this node's acknowledgements for a queue read here,
  *   and the consumer's delivered and ack floor sequences, asked every 100 ms, for one read
- *   elsewhere; a queue without progress for a second, or whose session is offline, refuses what
- *   waits for it and is not waited on again until it progresses. With other nodes, a publish that
+ *   elsewhere; a queue without progress for `mqtt.stuckSubscriberTimeout` (3 s), or whose session
+ *   is offline, refuses what waits for it and is not waited on again until it progresses. With other nodes, a publish that
  *   waited half a second for a queue that progressed goes in over the bound (the reader's own node
  *   would otherwise take all the room).
  * - A handle pulls within its credit (one pull request for what was granted meanwhile, gathered by
@@ -350,7 +350,7 @@ interface Ledger {
    */
   served: number;
   /**
-   * Publishes waited for a second and the queue made no progress: none waits again until it does
+   * Publishes waited and the queue made no progress for `stuckAfterMs`: none waits again until it does
    * (so a reader that reconnects and takes its window again and again holds nobody up).
    */
   stalled: boolean;

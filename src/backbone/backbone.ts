@@ -142,7 +142,7 @@ export interface PublishOutcome {
    * Optional: a queue that took the message holds more than its subscriber can take at once
    * while its subscriber keeps acknowledging (`whenFull: "wait"`; the memory backbone: an eighth
    * of its bound beyond the subscriber's window); settled once it drained, or its subscriber
-   * stopped acknowledging for a second or went away. The engine does not read the
+   * was taken for stuck ({@linkcode QueueLimits.stuckAfterMs}) or went away. The engine does not read the
    * publisher until then: its next messages stay in its socket (TCP holds it back), so the queue
    * stays short and few messages are alive in the process.
    */
@@ -152,8 +152,8 @@ export interface PublishOutcome {
 /**
  * A publish that an in-process backbone keeps waiting for room in a full queue
  * (`whenFull: "wait"`), settled once every queue it waits on stored or refused it. It is bounded by
- * the queue's own rules (refused once the subscriber acknowledges nothing for a second, goes
- * offline or the queue goes away), not by the engine's timeout for calls to a remote store, so it
+ * the queue's own rules (refused once the subscriber acknowledges nothing for
+ * {@linkcode QueueLimits.stuckAfterMs}, goes offline or the queue goes away), not by the engine's timeout for calls to a remote store, so it
  * holds no promise or timer of its own. The engine stops reading the publisher while it waits:
  * its further publishes stay unread in its socket rather than waiting in the line too.
  */

@@ -390,15 +390,16 @@ class MemoryQueue implements QueueState {
   /** Epoch ms of the first hand-out since nothing was outstanding. */
   #waitingSince = 0;
   /**
-   * Publishes waited for a second and the subscriber acknowledged nothing: none waits again until
+   * Publishes waited and the subscriber acknowledged nothing for `stuckAfterMs`: none waits again until
    * it does (so a client that reconnects and takes its window again and again holds nobody up).
    */
   #stalled = false;
   /** Publishes waiting for room (`whenFull: "wait"`), in order; each told stored or not. */
   readonly waiting = new Fifo<{ message: Message; capture: CaptureWait }>();
   /**
-   * Past half its bound with a subscriber that keeps acknowledging (`whenFull: "wait"`): settled
-   * once it drained to a quarter, its subscriber stopped or went away (see `backpressure`).
+   * Holding its publishers back (`whenFull: "wait"`, a subscriber that keeps acknowledging):
+   * settled once it drained, or its subscriber was taken for stuck or went away (see
+   * `backpressure`).
    */
   #backpressure: Pending<void> | undefined = undefined;
   /** Acknowledgements since {@linkcode #backpressure} was set. */

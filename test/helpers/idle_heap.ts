@@ -14,7 +14,6 @@
  */
 
 import v8 from "node:v8";
-import vm from "node:vm";
 import { createSecurity } from "../../src/auth/setup.ts";
 import { BanList, withBans } from "../../src/auth/bans.ts";
 import { MemoryBackbone } from "../../src/backbone/memory.ts";
@@ -22,17 +21,10 @@ import { Broker } from "../../src/broker/broker.ts";
 import { toBrokerOptions } from "../../src/compose.ts";
 import { configSchema } from "../../src/config/mod.ts";
 import { ClientEvents } from "../../src/ops/client_events.ts";
+import { runtimeCollector } from "../../src/ops/idle_collection.ts";
 import { MemoryConnection } from "../../src/transport/memory.ts";
 import { createSystemClock } from "../../src/util/clock.ts";
 import { createLogger } from "../../src/util/logger.ts";
-
-/** The full garbage collection: `--v8-flags=--expose-gc`'s, or one exposed now. */
-function collector(): () => void {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed !== undefined) return exposed;
-  v8.setFlagsFromString("--expose-gc");
-  return vm.runInNewContext("gc");
-}
 
 /** A v3.1.1 CONNECT: clean session, keep-alive 0. */
 function connectPacket(clientId: string): Uint8Array {
@@ -42,9 +34,11 @@ function connectPacket(clientId: string): Uint8Array {
   return new Uint8Array([0x10, length, ...body, id.length >> 8, id.length & 0xff, ...id]);
 }
 
+/** Collects until nothing more is freed (the broker's own idle collection). */
 function fullGc(): void {
-  const gc = collector();
-  for (let i = 0; i < 4; i++) gc();
+  const collect = runtimeCollector();
+  if (collect === undefined) throw new Error("this runtime exposes no garbage collector");
+  collect();
 }
 
 /**
