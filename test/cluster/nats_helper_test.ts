@@ -14,6 +14,8 @@ import { startNatsCluster, startNatsServer } from "../helpers/nats.ts";
 
 /** JetStream API timeout: a guard for a loaded machine, never a measurement. */
 const API_TIMEOUT_MS = 30_000;
+/** Attempts of a JetStream publish that meets "no responders" (nats.js backs off between them). */
+const PUBLISH_RETRIES = 10;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -101,7 +103,9 @@ Deno.test("nats helper: a 3-node cluster holds an R3 stream and a killed member 
     ...(created.cluster?.replicas ?? []).map((p) => p.name),
   ];
   assert.deepEqual(members.sort(), ["n1", "n2", "n3"]);
-  await js.publish("r3.a", encoder.encode("before"));
+  // Right after the stream is made, n1 may not have heard over its routes of the leader's interest
+  // in the subject yet ("no responders"): the client's own retries with backoff cover that.
+  await js.publish("r3.a", encoder.encode("before"), { retries: PUBLISH_RETRIES });
 
   // A member that is neither the stream's leader nor the client's server: with the leader gone,
   // publishes would meet "no responders" until a new leader is elected.
@@ -109,7 +113,7 @@ Deno.test("nats helper: a 3-node cluster holds an R3 stream and a killed member 
   assert.ok(victim);
   await victim.kill();
   // Two of three members are a quorum: the stream still takes writes.
-  await js.publish("r3.b", encoder.encode("while a member is down"));
+  await js.publish("r3.b", encoder.encode("while a member is down"), { retries: PUBLISH_RETRIES });
   // restart() returns once the member is current with the stream's leader again.
   await victim.restart();
 
