@@ -143,3 +143,15 @@ Deno.test("systemClock fires a real timer and reads the wall clock", async () =>
   await new Promise<void>((resolve) => systemClock.setTimeout(resolve, 5));
   assert.equal(cleared, false);
 });
+
+Deno.test("a system clock reads the time once per run of synchronous code, afresh after a microtask", async () => {
+  const clock = createSystemClock();
+  const first = clock.now();
+  const spinUntil = Date.now() + 3;
+  while (Date.now() < spinUntil) { /* let the wall clock move on */ }
+  assert.equal(clock.now(), first, "the same reading within one synchronous run");
+  await Promise.resolve();
+  const later = clock.now();
+  assert.ok(later >= first + 3, `a fresh reading after a microtask: ${later - first} ms later`);
+  assert.ok(later <= Date.now());
+});
