@@ -452,6 +452,7 @@ export class HandleConnection implements Connection {
   write(bytes: Uint8Array): void {
     if (this.#state !== 0) return;
     (this.#queue ??= new WriteQueue()).push(bytes);
+    unflushedBytes += bytes.length;
     this.#scheduleFlush();
   }
 
@@ -607,14 +608,24 @@ export class HandleConnection implements Connection {
 
 /** Connections with writes queued since the last flush. */
 let toFlush: HandleConnection[] = [];
+/** Bytes written by the broker since the last flush, over all connections. */
+let unflushedBytes = 0;
+/**
+ * Past this many unflushed bytes a read flushes at once. Below it the writes wait for the microtask
+ * that follows the poll, so the answers to several reads (a subscriber's messages from several
+ * publishers) leave in one write per connection.
+ */
+export const FLUSH_AFTER_READ_BYTES = 64 * 1024;
 
 /**
- * Flushes every connection written to since the last flush. Runs from a microtask, and after each
- * read: the runtime delivers all reads of one poll (up to a megabyte and more over many
- * connections) before it runs microtasks, and what they answer must go out between them, as with
- * `Deno.Conn` (where every read resumes a promise), or write queues pass their bounds.
+ * Flushes every connection written to since the last flush. Runs from a microtask, and after a
+ * read once {@linkcode FLUSH_AFTER_READ_BYTES} wait: the runtime delivers all reads of one poll (up
+ * to a megabyte and more over many connections) before it runs microtasks, and what they answer
+ * must go out between them, as with `Deno.Conn` (where every read resumes a promise), or write
+ * queues pass their bounds.
  */
 function flushAll(): void {
+  unflushedBytes = 0;
   while (toFlush.length > 0) {
     const connections = toFlush;
     toFlush = [];
@@ -622,8 +633,8 @@ function flushAll(): void {
   }
 }
 
-/** The `onread` of every socket: hands the read to the socket's connection, then flushes. */
+/** The `onread` of every socket: hands the read to the socket's connection, then maybe flushes. */
 function onHandleRead(this: NativeSocket, buffer: ArrayBuffer | undefined): void {
   this.owner?.onRead(buffer);
-  flushAll();
+  if (unflushedBytes >= FLUSH_AFTER_READ_BYTES) flushAll();
 }
