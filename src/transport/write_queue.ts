@@ -5,8 +5,9 @@
  * as soon as `push()` returns: encoders may carve frames out of a shared slab without the queue of a
  * slow connection pinning slabs. Frames of `COPY_LIMIT` bytes or more are kept by reference (never
  * copied) and written on their own. A batch is at most `MAX_BATCH` bytes, so the memory held is the
- * bytes queued plus at most one batch of slack. The buffer of a written batch holds the next batch
- * while frames keep coming; an idle connection keeps no buffer.
+ * bytes queued plus at most one batch of slack. A written batch's buffer goes back to a small pool
+ * shared by every queue, which fills the next batches from it: a busy broker does not allocate (and
+ * collect) a buffer per write, and an idle connection keeps no buffer.
  *
  * @module
  */
@@ -17,6 +18,28 @@ export const COPY_LIMIT = 16 * 1024;
 export const MAX_BATCH = 64 * 1024;
 /** Smallest batch buffer. */
 const MIN_BATCH = 512;
+
+/** Bytes of written batch buffers the pool keeps per size class (`MIN_BATCH` times a power of 2). */
+const POOL_BYTES_PER_CLASS = 256 * 1024;
+
+/** Per size class, from `MIN_BATCH` up to `MAX_BATCH`: written batch buffers free for any queue. */
+const pool: Uint8Array[][] = [];
+for (let capacity = MIN_BATCH; capacity <= MAX_BATCH; capacity *= 2) pool.push([]);
+
+function sizeClass(capacity: number): number {
+  return 31 - Math.clz32(capacity / MIN_BATCH);
+}
+
+/** A batch buffer of `capacity` bytes (a power of 2 from `MIN_BATCH`), from the pool if it has one. */
+function borrow(capacity: number): Uint8Array {
+  return pool[sizeClass(capacity)].pop() ?? new Uint8Array(capacity);
+}
+
+/** Gives a batch buffer that nothing refers to any more back to the pool, if its class has room. */
+function giveBack(buffer: Uint8Array): void {
+  const free = pool[sizeClass(buffer.length)];
+  if ((free.length + 1) * buffer.length <= POOL_BYTES_PER_CLASS) free.push(buffer);
+}
 
 /** Frames waiting to be written to one socket, in order. */
 export class WriteQueue {
@@ -30,9 +53,7 @@ export class WriteQueue {
   /** The batch being filled. */
   #tail: Uint8Array | undefined = undefined;
   #tailLength = 0;
-  /** A written batch buffer kept for the next batch. */
-  #spare: Uint8Array | undefined = undefined;
-  /** The batch handed out by the last `take()`, until `written()`. */
+  /** The whole buffer of the batch handed out by the last `take()`, until `written()`. */
   #inFlight: Uint8Array | undefined = undefined;
   #bytes = 0;
 
@@ -82,28 +103,28 @@ export class WriteQueue {
       // Nothing sealed waits: the batch being filled goes out (no list needed).
       const length = this.#tailLength;
       if (length === 0) return undefined;
-      const batch = this.#tail!.subarray(0, length);
+      const tail = this.#tail!;
       this.#tail = undefined;
       this.#tailLength = 0;
       this.#bytes -= length;
-      this.#inFlight = batch;
-      return batch;
+      this.#inFlight = tail;
+      return tail.subarray(0, length);
     }
     const next = segments.shift()!;
     const owned = this.#owned!.shift()!;
     this.#bytes -= next.length;
-    this.#inFlight = owned ? next : undefined;
+    this.#inFlight = owned ? new Uint8Array(next.buffer) : undefined;
     return next;
   }
 
-  /** The buffer from the last `take()` has been written; its memory may hold the next batch. */
+  /**
+   * The buffer from the last `take()` has been written and the transport keeps no reference to it:
+   * its memory may hold the next batch of any queue.
+   */
   written(): void {
     const done = this.#inFlight;
     this.#inFlight = undefined;
-    if (this.#bytes === 0) this.#spare = undefined;
-    else if (done !== undefined && this.#spare === undefined) {
-      this.#spare = new Uint8Array(done.buffer);
-    }
+    if (done !== undefined) giveBack(done);
   }
 
   /** Drops everything queued. */
@@ -112,7 +133,6 @@ export class WriteQueue {
     this.#owned = undefined;
     this.#tail = undefined;
     this.#tailLength = 0;
-    this.#spare = undefined;
     this.#inFlight = undefined;
     this.#bytes = 0;
   }
@@ -129,15 +149,13 @@ export class WriteQueue {
   #newTail(needed: number, keep: number): Uint8Array {
     let capacity = MIN_BATCH;
     while (capacity < needed) capacity *= 2;
-    const spare = this.#spare;
-    let buffer: Uint8Array;
-    if (spare !== undefined && spare.length >= capacity) {
-      buffer = spare;
-      this.#spare = undefined;
-    } else {
-      buffer = new Uint8Array(capacity);
+    const buffer = borrow(capacity);
+    const outgrown = this.#tail;
+    if (outgrown !== undefined) {
+      if (keep > 0) buffer.set(outgrown.subarray(0, keep));
+      // Never handed out (a sealed batch is not a tail any more): free at once.
+      giveBack(outgrown);
     }
-    if (keep > 0) buffer.set(this.#tail!.subarray(0, keep));
     this.#tail = buffer;
     return buffer;
   }

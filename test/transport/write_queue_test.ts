@@ -73,27 +73,38 @@ Deno.test("WriteQueue never makes a batch larger than MAX_BATCH and loses no byt
   assert.deepEqual(concat(out), concat(frames));
 });
 
-Deno.test("WriteQueue reuses a written batch buffer while frames keep coming, and keeps none when idle", () => {
+Deno.test("WriteQueue fills later batches, of any queue, from written buffers, never from one being written", () => {
   const queue = new WriteQueue();
   queue.push(bytes(100, 1));
   const first = queue.take()!;
   queue.push(bytes(100, 2)); // queued while the first batch is being written
-  queue.written();
   const second = queue.take()!;
-  queue.push(bytes(100, 3)); // queued while the second is being written: into the first's buffer
-  queue.written();
-  const third = queue.take()!;
-  assert.notEqual(second.buffer, first.buffer);
-  assert.equal(third.buffer, first.buffer, "the written buffer holds a later batch");
+  assert.notEqual(second.buffer, first.buffer, "a buffer being written is not refilled");
+  queue.written(); // the second is written (the first stays with whoever took it)
+  const other = new WriteQueue();
+  other.push(bytes(100, 3));
+  const third = other.take()!;
+  assert.equal(third.buffer, second.buffer, "a written buffer holds the next batch, of any queue");
+  assert.notEqual(third.buffer, first.buffer);
   assert.deepEqual([...third], [...bytes(100, 3)]);
+  assert.deepEqual([...first], [...bytes(100, 1)], "the batch being written is left alone");
+  other.written();
+  assert.equal(queue.bytes + other.bytes, 0);
+});
+
+Deno.test("WriteQueue gives an outgrown batch buffer back: a larger batch does not strand the smaller", () => {
+  const queue = new WriteQueue();
+  queue.push(bytes(300, 1));
+  queue.push(bytes(300, 2)); // outgrows the 512-byte batch: copied into a larger one
+  const batch = queue.take()!;
+  assert.deepEqual([...batch], [...bytes(300, 1), ...bytes(300, 2)]);
+  const other = new WriteQueue();
+  other.push(bytes(10, 3));
+  const small = other.take()!;
+  assert.equal(small.buffer.byteLength, 512);
+  assert.notEqual(small.buffer, batch.buffer);
   queue.written();
-  assert.equal(queue.bytes, 0);
-  queue.push(bytes(100, 4));
-  const later = queue.take()!;
-  assert.ok(
-    later.buffer !== first.buffer && later.buffer !== second.buffer,
-    "an idle queue kept no buffer",
-  );
+  other.written();
 });
 
 Deno.test("WriteQueue.clear() drops everything queued", () => {
