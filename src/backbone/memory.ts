@@ -592,7 +592,13 @@ class MemoryQueue implements QueueState {
         if (this.unacked.size === 1) this.#waitingSince = this.#total.clock.now();
         handle.holding.add(entry.seq);
         handle.credit--;
-        batch.push({ ...entry });
+        batch.push({
+          seq: entry.seq,
+          message: entry.message,
+          redelivered: entry.redelivered,
+          released: entry.released,
+          packetId: entry.packetId,
+        });
         entry.redelivered = true;
         // A group spreads messages over its members one at a time.
         if (this.key.kind === "group") break;

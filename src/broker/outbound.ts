@@ -602,17 +602,17 @@ export class Outbound implements SessionOutbound {
     }
     entry.released = true;
     this.#progress();
-    const send = () => {
-      if (this.#inflight?.get(packetId) === entry) {
-        this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.3.3-4]
-      }
-    };
-    if (entry.handle === undefined) send();
-    else {
-      const released = entry.handle.release(entry.seq);
-      if (released === DONE) send(); // Recorded at once (in process).
-      else released.then(send, (error) => this.#deliveryFailed(entry, error));
+    const released = entry.handle === undefined ? DONE : entry.handle.release(entry.seq);
+    if (released === DONE) {
+      // Recorded at once (in process), or nothing to record (a retained message).
+      this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.3.3-4]
+      return;
     }
+    released.then(() => {
+      if (this.#inflight?.get(packetId) === entry) {
+        this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success);
+      }
+    }, (error) => this.#deliveryFailed(entry, error));
   }
 
   /**
