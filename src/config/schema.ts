@@ -1316,7 +1316,7 @@ export const configSchema = z.strictObject({
   memory: section({
     idleCollection: boolean(
       true,
-      "Collect garbage once the broker is quiet (for a second no connection opened or closed and " +
+      "Collect garbage once the broker is quiet (for a quarter second no connection opened or closed and " +
         "under 5% of a core used) after `idleCollectionAfter` connections opened or closed: it " +
         "gives the memory of a burst of connections back to the system, at a moment when its " +
         "pause (about 0.1 s at 10,000 connections) delays little traffic. Uses the runtime's " +
