@@ -121,10 +121,18 @@ export class Router {
       else {
         for (const entry of matches) {
           if (entry.shared) continue;
-          const plan = addToPlan(undefined, message, entry.record, entry.session.clientId);
-          if (plan === undefined) continue;
+          const record = entry.record;
+          const clientId = entry.session.clientId;
+          if (record.noLocal && message.origin === clientId) continue; // [MQTT-3.8.3-3]
           matched++;
-          if (plan.qos === 0) entry.session.connection?.outbound.live(message, plan);
+          // Only a QoS 0 delivery goes out live: a QoS 1/2 one is planned when its queue hands
+          // it out, so no plan is made for it here.
+          if (message.qos === 0 || record.qos === 0) {
+            entry.session.connection?.outbound.live(
+              message,
+              addToPlan(undefined, message, record, clientId)!,
+            );
+          }
         }
       }
     } finally {
