@@ -43,22 +43,43 @@ export function addToPlan(
 }
 
 /**
- * The plan for a message from a session's non-shared subscriptions as they are now (for queued
- * messages, which are delivered per the subscriptions in force when they go out); undefined when
- * none matches any more. Shared subscriptions are planned by their group (see `planShared`).
+ * Plans a session's queued deliveries from its non-shared subscriptions as they are when each
+ * goes out (not as they were when it was queued). A queue hands out runs of messages on one
+ * topic, so it remembers which subscriptions matched the last topic, for as long as the session's
+ * list of subscriptions is the same array (a session makes a new one on every change).
+ * Shared subscriptions are planned by their group (see `planShared`).
  */
-export function planFor(
-  message: Message,
-  directSubscriptions: Iterable<SubscriptionRecord>,
-  clientId: string,
-): DeliveryPlan | undefined {
-  let plan: DeliveryPlan | undefined;
-  for (const record of directSubscriptions) {
-    if (topicMatchesFilter(message.topic, record.filter)) {
-      plan = addToPlan(plan, message, record, clientId);
+export class QueuedPlanner {
+  #subscriptions: readonly SubscriptionRecord[] | undefined = undefined;
+  #topic = "";
+  #matching: SubscriptionRecord[] = [];
+
+  /**
+   * The plan for a message; undefined when no subscription matches it any more.
+   *
+   * @param message The message handed out.
+   * @param directSubscriptions The session's non-shared subscriptions now.
+   * @param clientId The session's client id (for No Local).
+   */
+  plan(
+    message: Message,
+    directSubscriptions: readonly SubscriptionRecord[],
+    clientId: string,
+  ): DeliveryPlan | undefined {
+    const topic = message.topic;
+    if (directSubscriptions !== this.#subscriptions || topic !== this.#topic) {
+      this.#subscriptions = directSubscriptions;
+      this.#topic = topic;
+      const matching: SubscriptionRecord[] = [];
+      for (const record of directSubscriptions) {
+        if (topicMatchesFilter(topic, record.filter)) matching.push(record);
+      }
+      this.#matching = matching;
     }
+    let plan: DeliveryPlan | undefined;
+    for (const record of this.#matching) plan = addToPlan(plan, message, record, clientId);
+    return plan;
   }
-  return plan;
 }
 
 /** The plan for a message a share group hands to one member (its own subscription record). */

@@ -22,7 +22,7 @@ import type { OutboundTopicAliases } from "../topic/mod.ts";
 import { Fifo } from "../util/fifo.ts";
 import { msSince, stamp } from "../util/stamps.ts";
 import type { BrokerContext, BrokerSession, SessionOutbound } from "./context.ts";
-import { type DeliveryPlan, planFor, planRetained, planShared } from "./delivery_plan.ts";
+import { type DeliveryPlan, planRetained, planShared, QueuedPlanner } from "./delivery_plan.ts";
 
 /**
  * The connection an `Outbound` belongs to: what it writes to and the client it serves are read
@@ -134,6 +134,8 @@ export class Outbound implements SessionOutbound {
    * that is stuck.
    */
   readonly #owner: OutboundOwner;
+  /** Plans queued deliveries (made at the first). */
+  #planner: QueuedPlanner | undefined;
   readonly #version: ProtocolVersion;
   /** QoS 1/2 window: min(our maxInflight, the client's Receive Maximum). */
   readonly #window: number;
@@ -414,7 +416,11 @@ export class Outbound implements SessionOutbound {
       const plan = item.plan ??
         (item.membership
           ? planShared(message, item.membership.record)
-          : planFor(message, this.#session.directSubscriptions, this.#session.clientId));
+          : (this.#planner ??= new QueuedPlanner()).plan(
+            message,
+            this.#session.directSubscriptions,
+            this.#session.clientId,
+          ));
       // Delivered per the subscriptions and rules in force now: unsubscribed or no longer
       // readable messages are acknowledged and dropped.
       if (plan === undefined || !this.#mayRead(message.topic)) {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import type { QoS } from "../../src/codec/packets.ts";
 import type { Message, SubscriptionRecord } from "../../src/domain/types.ts";
-import { addToPlan, planFor, planRetained, planShared } from "../../src/broker/delivery_plan.ts";
+import {
+  addToPlan,
+  planRetained,
+  planShared,
+  QueuedPlanner,
+} from "../../src/broker/delivery_plan.ts";
 
 function message(topic: string, qos: QoS, retain = false, origin = "pub"): Message {
   return {
@@ -60,14 +65,32 @@ Deno.test("addToPlan() keeps RETAIN only with Retain As Published [MQTT-3.3.1-12
   );
 });
 
-Deno.test("planFor() plans from the subscriptions that match now; undefined when none does", () => {
+Deno.test("QueuedPlanner plans from the subscriptions that match now; undefined when none does", () => {
+  const planner = new QueuedPlanner();
   const subs = [sub("a/+", 1, { subscriptionId: 4 }), sub("b", 2)];
-  assert.deepEqual(planFor(message("a/x", 2), subs, "c"), {
+  assert.deepEqual(planner.plan(message("a/x", 2), subs, "c"), {
     qos: 1,
     retain: false,
     subscriptionIds: [4],
   });
-  assert.equal(planFor(message("c", 1), subs, "c"), undefined);
+  assert.equal(planner.plan(message("c", 1), subs, "c"), undefined);
+  assert.equal(planner.plan(message("b", 1), subs, "c")?.qos, 1);
+});
+
+Deno.test("QueuedPlanner matches again when the topic or the subscription list changes", () => {
+  const planner = new QueuedPlanner();
+  const before = [sub("a/+", 1)];
+  assert.equal(planner.plan(message("a/x", 2), before, "c")?.qos, 1);
+  assert.equal(planner.plan(message("a/y", 2), before, "c")?.qos, 1);
+  // The session's new list after a SUBSCRIBE that replaced the filter's QoS.
+  const after = [sub("a/+", 2)];
+  assert.equal(planner.plan(message("a/y", 2), after, "c")?.qos, 2);
+  // After an UNSUBSCRIBE: an empty list, nothing matches.
+  assert.equal(planner.plan(message("a/y", 2), [], "c"), undefined);
+  // The same topic from another publisher, No Local: the cached match still honours it.
+  const noLocal = [sub("a/+", 1, { noLocal: true })];
+  assert.equal(planner.plan(message("a/y", 1, false, "c"), noLocal, "c"), undefined);
+  assert.equal(planner.plan(message("a/y", 1, false, "other"), noLocal, "c")?.qos, 1);
 });
 
 Deno.test("planShared() applies the member's QoS and ignores No Local; planRetained() sets RETAIN [MQTT-3.3.1-8]", () => {
