@@ -23,7 +23,6 @@ import type { DisconnectPacket, Properties, ProtocolVersion } from "../codec/pac
 import type { ClientInfo } from "../hooks/hooks.ts";
 import type { Connection, ConnectionHandler } from "../transport/transport.ts";
 import type { Schedulable } from "../util/deadlines.ts";
-import { Fifo } from "../util/fifo.ts";
 import { msSince, stamp } from "../util/stamps.ts";
 import {
   type ConnectDetails,
@@ -45,9 +44,6 @@ const State = {
   Closed: 3,
 } as const;
 type State = typeof State[keyof typeof State];
-
-/** Packets received while input is held wait here; the socket is paused meanwhile. */
-const MAX_BACKLOG = 10_000;
 
 /** No Maximum Packet Size from the client (a small integer, unlike `Infinity`). */
 const NO_PACKET_LIMIT = 0x7fffffff;
@@ -128,8 +124,11 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
   /** Stamp of when the partial packet held began; -1 while none is held. */
   #partialSince = -1;
   #packetsSeen = 0;
-  /** Created when input is first held, so a connection that never waits holds no queue. */
-  #backlog: Fifo<Packet> | undefined = undefined;
+  /**
+   * The packet that arrived while input was held; the bytes after it wait undecoded in the
+   * decoder, and the socket is paused meanwhile.
+   */
+  #parked: Packet | undefined = undefined;
   /** Asynchronous steps running (input is held while any is). */
   #asyncSteps = 0;
   #clientMaxPacketSize = NO_PACKET_LIMIT;
@@ -321,13 +320,10 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
     this.#packetsSeen++;
     if (this.#is(State.Closed)) return false;
     if (this.#asyncSteps !== 0) {
-      const backlog = this.#backlog ??= new Fifo<Packet>();
-      backlog.push(packet);
-      if (backlog.length > MAX_BACKLOG) {
-        this.fail(new MqttError(ReasonCode.ReceiveMaximumExceeded, "Too many packets pipelined"));
-        return false;
-      }
-      return true;
+      // Held: this packet waits decoded, the bytes after it stay undecoded in the decoder (a
+      // chunk's worth of decoded packets, waiting out a hold, outlived young collections).
+      this.#parked = packet;
+      return false;
     }
     this.#dispatch(packet);
     return !this.#is(State.Closed);
@@ -465,12 +461,18 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
 
   #asyncDone(): void {
     if (--this.#asyncSteps !== 0) return;
-    const backlog = this.#backlog;
-    while (
-      backlog !== undefined && backlog.length > 0 && this.#asyncSteps === 0 &&
-      !this.#is(State.Closed)
-    ) {
-      this.#dispatch(backlog.shift()!);
+    const parked = this.#parked;
+    if (parked !== undefined && !this.#is(State.Closed)) {
+      this.#parked = undefined;
+      this.#dispatch(parked);
+    }
+    if (this.#asyncSteps === 0 && !this.#is(State.Closed)) {
+      try {
+        this.#decoder.resume();
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
     }
     if (
       this.#asyncSteps === 0 && (this.#flags & PAUSED_FOR_OUTPUT) === 0 &&
@@ -689,7 +691,7 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
       this.services.context.stats.connectsRefusedProtocol++;
     }
     this.#state = State.Closed;
-    this.#backlog = undefined;
+    this.#parked = undefined;
     this.#clearTimer();
     this.transport.close();
     this.#events.closed(this, {

@@ -25,8 +25,9 @@ import { decodeVarByteInt, varByteIntLength } from "./vbi.ts";
 /** Receives the packets a {@linkcode PacketDecoder} decodes. */
 export interface PacketHandler {
   /**
-   * Called once per packet, in order. Returning `false` stops decoding the current chunk: its
-   * remaining bytes are discarded (the connection is about to close).
+   * Called once per packet, in order. Returning `false` stops decoding: the bytes after this
+   * packet (and any chunk pushed meanwhile) are kept undecoded until `resume()`, so a handler that
+   * cannot take more now holds raw bytes rather than decoded packets.
    */
   onPacket(packet: Packet): boolean | void;
 }
@@ -68,6 +69,8 @@ const FLAG_ACCEPT_AUTH = 2;
 const FLAG_TRAILING_DATA = 4;
 /** A `push` runs, or one threw (then for good). */
 const FLAG_BUSY = 8;
+/** The handler stopped decoding (`onPacket` returned false) and has not resumed it. */
+const FLAG_STOPPED = 16;
 
 /**
  * Decodes a byte stream into packets and hands each one to a {@linkcode PacketHandler}.
@@ -97,6 +100,8 @@ export class PacketDecoder {
   #maximumPacketSize = 0;
   #protocolVersion: ProtocolVersion;
   #connectTrailingData: Uint8Array | undefined = undefined;
+  /** Bytes not decoded yet because the handler stopped decoding, in order (see `resume`). */
+  #held: Uint8Array[] | undefined = undefined;
 
   // An incomplete packet. Its fixed header is gathered in `#header` until complete; the buffer is
   // created when a packet is first split, so an idle connection's decoder holds no ArrayBuffer.
@@ -184,8 +189,9 @@ export class PacketDecoder {
   }
 
   /**
-   * Decodes `chunk`, handing every complete packet to the handler before returning. Bytes of an
-   * incomplete packet are kept for the next call.
+   * Decodes `chunk`, handing every complete packet to the handler before returning (unless the
+   * handler stops decoding: then the rest waits for `resume`). Bytes of an incomplete packet are
+   * kept for the next call.
    *
    * @param chunk Bytes from the transport; they must not be modified afterwards, as packets keep
    * views into them.
@@ -199,9 +205,45 @@ export class PacketDecoder {
     if ((flags & FLAG_BUSY) !== 0) {
       throw new TypeError("Cannot push to the packet decoder: a previous push threw");
     }
+    if ((flags & FLAG_STOPPED) !== 0) {
+      if (chunk.length > 0) (this.#held ??= []).push(chunk);
+      return;
+    }
     this.#flags = flags | FLAG_BUSY;
     this.#decodeChunk(chunk);
     this.#flags &= ~FLAG_BUSY;
+  }
+
+  /** Bytes kept undecoded since the handler stopped decoding. */
+  get heldBytes(): number {
+    let bytes = 0;
+    for (const chunk of this.#held ?? []) bytes += chunk.length;
+    return bytes;
+  }
+
+  /**
+   * Decodes what was kept when the handler stopped decoding, until it is all decoded or the
+   * handler stops again. Throws as `push` does.
+   */
+  resume(): void {
+    const flags = this.#flags;
+    if ((flags & FLAG_STOPPED) === 0) return;
+    if ((flags & FLAG_BUSY) !== 0) {
+      throw new TypeError("Cannot resume the packet decoder: a previous push threw");
+    }
+    this.#flags = (flags & ~FLAG_STOPPED) | FLAG_BUSY;
+    const held = this.#held;
+    while (held !== undefined && held.length > 0 && (this.#flags & FLAG_STOPPED) === 0) {
+      this.#decodeChunk(held.shift()!);
+    }
+    if (this.#held?.length === 0) this.#held = undefined;
+    this.#flags &= ~FLAG_BUSY;
+  }
+
+  /** The handler stopped decoding: `rest` waits, before anything pushed later, for `resume`. */
+  #stop(rest: Uint8Array): void {
+    this.#flags |= FLAG_STOPPED;
+    if (rest.length > 0) (this.#held ??= []).unshift(rest);
   }
 
   #decodeChunk(chunk: Uint8Array): void {
@@ -249,7 +291,10 @@ export class PacketDecoder {
       pos = packetEnd;
       const more = this.#handler.onPacket(packet);
       this.#frameChunk = undefined;
-      if (more === false) return;
+      if (more === false) {
+        this.#stop(chunk.subarray(pos));
+        return;
+      }
     }
   }
 
@@ -297,7 +342,10 @@ export class PacketDecoder {
     this.#bodyLength = -1;
     this.#pieces = undefined;
     this.#piecesLength = 0;
-    if (this.#handler.onPacket(packet) === false) return -1;
+    if (this.#handler.onPacket(packet) === false) {
+      this.#stop(chunk.subarray(pos + missing));
+      return -1;
+    }
     return pos + missing;
   }
 

@@ -170,17 +170,47 @@ Deno.test("PacketDecoder decodes in place when only the fixed header was split",
   assert.strictEqual((packets[0] as PublishPacket).payload.buffer, chunk.buffer);
 });
 
-Deno.test("PacketDecoder stops at a handler returning false and drops the rest of the chunk", () => {
+Deno.test("PacketDecoder stops at a handler returning false and keeps the rest undecoded until resume()", () => {
   const seen: Packet[] = [];
+  let stopAt = 13;
   const decoder = new PacketDecoder({
     onPacket(packet) {
       seen.push(packet);
-      return packet.type !== 13;
+      return packet.type !== stopAt;
     },
   }, { maximumPacketSize: 1024 });
   decoder.push(bytes(0xc0, 0x00, 0xd0, 0x00, 0xc0, 0x00, 0x30));
   assert.deepStrictEqual(seen, [{ type: 12 }, { type: 13 }]);
-  assert.strictEqual(decoder.bufferedBytes, 0);
+  assert.strictEqual(decoder.bufferedBytes, 0, "nothing counts as a partial packet");
+  assert.strictEqual(decoder.heldBytes, 3);
+  // A chunk pushed while stopped waits behind the held bytes.
+  decoder.push(bytes(0x03, 0x00, 0x01, "x", 0xe0, 0x00));
+  assert.strictEqual(seen.length, 2, "nothing decoded while stopped");
+  assert.strictEqual(decoder.heldBytes, 9);
+  stopAt = -1;
+  decoder.resume();
+  assert.deepStrictEqual(seen.map((packet) => packet.type), [12, 13, 12, 3, 14]);
+  assert.strictEqual(decoder.heldBytes, 0);
+  decoder.resume(); // not stopped: nothing to do
+  assert.strictEqual(seen.length, 5);
+});
+
+Deno.test("PacketDecoder stops again inside resume(), keeping the order", () => {
+  const seen: number[] = [];
+  const decoder = new PacketDecoder({
+    onPacket(packet) {
+      seen.push(packet.type);
+      return false; // one packet at a time
+    },
+  }, { maximumPacketSize: 1024 });
+  decoder.push(bytes(0xc0, 0x00, 0xd0, 0x00));
+  decoder.push(bytes(0xe0, 0x00));
+  assert.deepStrictEqual(seen, [12]);
+  decoder.resume();
+  assert.deepStrictEqual(seen, [12, 13]);
+  decoder.resume();
+  assert.deepStrictEqual(seen, [12, 13, 14]);
+  assert.strictEqual(decoder.heldBytes, 0);
 });
 
 Deno.test("PacketDecoder stops after a split packet when the handler returns false", () => {
@@ -194,6 +224,16 @@ Deno.test("PacketDecoder stops after a split packet when the handler returns fal
   decoder.push(bytes(0xc0));
   decoder.push(bytes(0x00, 0xd0, 0x00));
   assert.deepStrictEqual(seen, [{ type: 12 }]);
+  assert.strictEqual(decoder.heldBytes, 2);
+  decoder.resume();
+  assert.deepStrictEqual(seen, [{ type: 12 }, { type: 13 }]);
+});
+
+Deno.test("PacketDecoder.resume() throws what decoding the held bytes throws, and is unusable after", () => {
+  const decoder = new PacketDecoder({ onPacket: () => false }, { maximumPacketSize: 1024 });
+  decoder.push(bytes(0xc0, 0x00, 0x00, 0x00));
+  assertMqttError(() => decoder.resume(), 0x81);
+  assert.throws(() => decoder.push(bytes(0xc0, 0x00)), TypeError);
 });
 
 Deno.test("PacketDecoder is unusable after an error", () => {
