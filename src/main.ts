@@ -33,6 +33,7 @@ import { isLoopbackAddress } from "./util/address.ts";
 import { type Clock, createSystemClock } from "./util/clock.ts";
 import { EventLoopLagMonitor } from "./util/event_loop_lag.ts";
 import { IdleCollector, runtimeCollector } from "./ops/idle_collection.ts";
+import { tuneRuntime } from "./ops/runtime_flags.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
 import { ClientEvents } from "./ops/client_events.ts";
 import { createNotifier } from "./events/setup.ts";
@@ -284,6 +285,7 @@ async function bindListeners(
 }
 
 async function main(args: string[]): Promise<number> {
+  tuneRuntime();
   const cli = parseArgs(args);
   if ("error" in cli) {
     console.error(`${cli.error}\n\n${helpText()}`);
