@@ -473,6 +473,10 @@ export class ClientConnection implements ConnectionHandler, ConnectingConnection
         this.fail(err);
         return;
       }
+      // The held bytes may end in a partial packet: it is timed like one that just arrived
+      // (from when reading resumes, below).
+      if (this.#decoder.bufferedBytes === 0) this.#partialSince = -1;
+      else if (this.#partialSince === -1) this.#partialSince = this.#lastActivity;
     }
     if (
       this.#asyncSteps === 0 && (this.#flags & PAUSED_FOR_OUTPUT) === 0 &&

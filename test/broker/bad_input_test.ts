@@ -974,6 +974,24 @@ for (const version of VERSIONS) {
   });
 }
 
+Deno.test("a half-sent packet behind packets that waited for CONNECT is cut off after connectTimeout", async () => {
+  await underAttack(FAST_TIMEOUT, async ({ open }) => {
+    const raw = await open();
+    const started = performance.now();
+    // One write: CONNECT (answered asynchronously, so what follows waits undecoded), PINGREQ,
+    // and the start of a PUBLISH whose rest never comes.
+    await raw.write(bytes(
+      connectPacket(4, "held"),
+      [0xc0, 0x00], // PINGREQ
+      [0x30, 0x0a, 0x00, 0x01], // PUBLISH, remaining length 10, 2 bytes of it
+    ));
+    // CONNACK, then PINGRESP, then the close once the partial PUBLISH is overdue.
+    await raw.expectAnswerAndClose([0x20, 0x02, 0x00, 0x00, 0xd0, 0x00], 3000);
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed >= 150, `closed after ${elapsed} ms, before the timeout`);
+  });
+});
+
 Deno.test("a packet trickled one byte at a time is cut off after connectTimeout (slowloris)", async () => {
   await underAttack(FAST_TIMEOUT, async ({ connect }) => {
     const raw = await connect(5);
