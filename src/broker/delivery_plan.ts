@@ -18,6 +18,11 @@ export interface DeliveryPlan {
   subscriptionIds: number[] | undefined;
 }
 
+/** Whether a subscription skips this message: No Local and the publisher's own [MQTT-3.8.3-3]. */
+export function skipsOwn(record: SubscriptionRecord, message: Message, clientId: string): boolean {
+  return record.noLocal && message.origin === clientId;
+}
+
 /**
  * Adds one matching subscription to a plan (undefined: none yet) and returns it. Several
  * overlapping subscriptions of a session make one delivery at the highest QoS carrying every
@@ -29,7 +34,7 @@ export function addToPlan(
   record: SubscriptionRecord,
   clientId: string,
 ): DeliveryPlan | undefined {
-  if (record.noLocal && message.origin === clientId) return plan;
+  if (skipsOwn(record, message, clientId)) return plan;
   // The lower of the message's and the granted QoS [MQTT-3.8.4-8].
   const qos = (message.qos < record.qos ? message.qos : record.qos) as QoS;
   // [MQTT-3.3.1-12] [MQTT-3.3.1-13]; 3.1.1 clients never ask for Retain As Published.

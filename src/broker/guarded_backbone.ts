@@ -225,7 +225,8 @@ export function guardBackbone(backbone: Backbone, options: BackboneGuardOptions)
     forward: (message) => messages.forward(message),
     // A publish waiting for room in process (a PublishWait, not a promise) is passed on as it
     // is: the queue's own rules bound its wait (refused once the subscriber acknowledges nothing
-    // for its stuck-subscriber timeout), and a timer entry and promise each were much of what a waiting publish held.
+    // for its stuck-subscriber timeout), and a timer entry and promise each were much of what a
+    // waiting publish held.
     publish: (message, inbound) =>
       guard.callMaybe("messages.publish", publishOn, messages, message, inbound) as
         | PublishOutcome

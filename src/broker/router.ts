@@ -11,7 +11,7 @@
 import type { Message, SubscriptionRecord } from "../domain/types.ts";
 import { type SharedFilter, SharedGroup, SubscriptionTrie } from "../topic/mod.ts";
 import type { BrokerSession } from "./context.ts";
-import { addToPlan, type DeliveryPlan, planShared } from "./delivery_plan.ts";
+import { addToPlan, type DeliveryPlan, planShared, skipsOwn } from "./delivery_plan.ts";
 
 /** A session's non-shared subscription, as stored in the trie. */
 interface Subscriber {
@@ -123,7 +123,7 @@ export class Router {
           if (entry.shared) continue;
           const record = entry.record;
           const clientId = entry.session.clientId;
-          if (record.noLocal && message.origin === clientId) continue; // [MQTT-3.8.3-3]
+          if (skipsOwn(record, message, clientId)) continue;
           matched++;
           // Only a QoS 0 delivery goes out live: a QoS 1/2 one is planned when its queue hands
           // it out, so no plan is made for it here.

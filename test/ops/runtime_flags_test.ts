@@ -3,7 +3,7 @@
  * flag is ignored, so a V8 that renamed one would silently lose the setting: this test notices.
  */
 import assert from "node:assert/strict";
-import { RUNTIME_V8_FLAGS, tuneRuntime } from "../../src/ops/runtime_flags.ts";
+import { RUNTIME_V8_FLAGS } from "../../src/ops/runtime_flags.ts";
 
 Deno.test("every runtime V8 flag is one this Deno's V8 knows", async () => {
   for (const flag of RUNTIME_V8_FLAGS) {
@@ -15,9 +15,4 @@ Deno.test("every runtime V8 flag is one this Deno's V8 knows", async () => {
     assert.equal(code, 0, `${flag}: ${new TextDecoder().decode(stderr)}`);
     assert.doesNotMatch(new TextDecoder().decode(stderr), /did not recognize/);
   }
-});
-
-Deno.test("tuneRuntime() sets the flags without throwing, twice alike", () => {
-  tuneRuntime();
-  tuneRuntime();
 });
