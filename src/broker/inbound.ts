@@ -11,7 +11,7 @@
  */
 
 import { MqttError, PacketType, protocolError, ReasonCode, validatePublish } from "../codec/mod.ts";
-import type { Properties, PublishPacket } from "../codec/packets.ts";
+import type { Properties, PubAckLikePacket, PublishPacket } from "../codec/packets.ts";
 import { isWellFormedUtf8 } from "../codec/utf8.ts";
 import type { Message } from "../domain/types.ts";
 import { InboundTopicAliases, validateTopicName } from "../topic/mod.ts";
@@ -199,13 +199,21 @@ export class InboundFlow {
     if (authorize) {
       const allowed = authorize(connection.info, { topic, qos, retain: packet.retain });
       if (allowed instanceof Promise) {
-        connection.runAsync(allowed.then((ok) => this.#accept(packet, topic, ok, undefined)));
+        this.#acceptWhenAuthorized(allowed, packet, topic);
         return;
       }
       this.#accept(packet, topic, allowed, frame);
       return;
     }
     this.#accept(packet, topic, true, frame);
+  }
+
+  /**
+   * A method of its own: its closure in `handlePublish` had V8 allocate a context at every
+   * PUBLISH, authorized at once or not.
+   */
+  #acceptWhenAuthorized(allowed: Promise<boolean>, packet: PublishPacket, topic: string): void {
+    this.#connection.runAsync(allowed.then((ok) => this.#accept(packet, topic, ok, undefined)));
   }
 
   #accept(
@@ -262,8 +270,16 @@ export class InboundFlow {
       : undefined;
     const result = pipeline.publishStored(message, inbound, connection.info);
     if (result instanceof ResultWait) this.#waitForRoom(ack, result);
-    else if (result instanceof Promise) result.then((result) => this.#answered(ack, result));
+    else if (result instanceof Promise) this.#answerWhenStored(ack, result);
     else this.#answered(ack, result);
+  }
+
+  /**
+   * A method of its own: its closure in `#accept` had V8 allocate a context at every entry,
+   * answered at once or not.
+   */
+  #answerWhenStored(ack: PendingAck, result: Promise<PublishResult>): void {
+    result.then((result) => this.#answered(ack, result));
   }
 
   /**
@@ -359,6 +375,14 @@ export class InboundFlow {
       this.#flush();
       return;
     }
+    this.#completeWhenClosed(completed, ack);
+  }
+
+  /**
+   * PUBCOMP once the packet id is closed asynchronously. A method of its own: its closures in
+   * `handlePubrel` had V8 allocate a context at every PUBREL.
+   */
+  #completeWhenClosed(completed: Promise<boolean>, ack: PendingAck): void {
     completed.then(() => {
       ack.reasonCode = ReasonCode.Success;
     }, () => {
@@ -379,10 +403,16 @@ export class InboundFlow {
     };
     const acks = this.#acks ??= new Fifo();
     acks.push(ack);
-    if (acks.length >= MAX_WAITING_ACKS && this.#roomForAcks === undefined) {
-      this.#connection.runAsync(new Promise((resolve) => this.#roomForAcks = resolve));
-    }
+    if (acks.length >= MAX_WAITING_ACKS && this.#roomForAcks === undefined) this.#holdForAcks();
     return ack;
+  }
+
+  /**
+   * Holds input until the acknowledgements waiting drop to half. A method of its own: its
+   * closure in `#queueAck` had V8 allocate a context for every acknowledgement.
+   */
+  #holdForAcks(): void {
+    this.#connection.runAsync(new Promise((resolve) => this.#roomForAcks = resolve));
   }
 
   /** Sends the acknowledgements at the head whose outcome is known, in arrival order. */
@@ -428,15 +458,27 @@ export class InboundFlow {
       }
       // A success needs no reason string (and some clients reject a longer PUBACK).
       const reason = code >= 0x80 ? ack.reason : undefined;
-      connection.send({
-        type: ack.type,
-        packetId: ack.packetId,
-        reasonCode: code,
-        properties: connection.problemInformation(reason),
-      });
+      const packet = ackPacket;
+      packet.type = ack.type;
+      packet.packetId = ack.packetId;
+      packet.reasonCode = code;
+      packet.properties = connection.problemInformation(reason);
+      connection.send(packet);
+      packet.properties = undefined;
     }
   }
 }
+
+/**
+ * The acknowledgement handed to the encoder, filled in for each one (the encoder keeps nothing of
+ * it): a packet object per acknowledgement was a good part of what a QoS 1 message allocated.
+ */
+const ackPacket: PubAckLikePacket<PendingAck["type"] & PacketType> = {
+  type: PacketType.PUBACK,
+  packetId: 0,
+  reasonCode: 0,
+  properties: undefined,
+};
 
 /**
  * The properties of a PUBLISH or will that travel on to subscribers unaltered [MQTT-3.3.2-4]
