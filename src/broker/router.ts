@@ -10,6 +10,7 @@
 
 import type { Message, SubscriptionRecord } from "../domain/types.ts";
 import { type SharedFilter, SharedGroup, SubscriptionTrie } from "../topic/mod.ts";
+import { ScratchList } from "../util/scratch_list.ts";
 import type { BrokerSession } from "./context.ts";
 import { addToPlan, type DeliveryPlan, planShared, skipsOwn } from "./delivery_plan.ts";
 
@@ -32,7 +33,7 @@ type RouteEntry = Subscriber | LocalGroup;
 /** The live subscription table of this node. */
 export class Router {
   #trie = new SubscriptionTrie<RouteEntry>();
-  #matches: RouteEntry[] = [];
+  #matches = new ScratchList<RouteEntry>();
   #routing = 0;
   #seq = 0;
   #size = 0;
@@ -103,23 +104,25 @@ export class Router {
   route(message: Message): number {
     // A delivery may close a connection whose will is published at once; such a nested route
     // must not clobber the reused match array.
-    const matches = this.#routing === 0 ? this.#matches : [];
-    matches.length = 0;
+    const matches = this.#routing === 0 ? this.#matches : new ScratchList<RouteEntry>();
     this.#trie.match(message.topic, matches);
-    if (matches.length === 0) return 0;
+    const count = matches.length;
+    if (count === 0) return 0;
     let matched = 0;
     this.#routing++;
     try {
       const seq = ++this.#seq;
       let overlapping = false;
-      for (const entry of matches) {
+      for (let i = 0; i < count; i++) {
+        const entry = matches.at(i);
         if (entry.shared) continue;
         if (entry.session.routeMark === seq) overlapping = true;
         else entry.session.routeMark = seq;
       }
       if (overlapping) matched = this.#routeOverlapping(message, matches);
       else {
-        for (const entry of matches) {
+        for (let i = 0; i < count; i++) {
+          const entry = matches.at(i);
           if (entry.shared) continue;
           const record = entry.record;
           const clientId = entry.session.clientId;
@@ -137,14 +140,15 @@ export class Router {
       }
     } finally {
       this.#routing--;
-      if (matches === this.#matches) matches.length = 0;
+      matches.clear();
     }
     return matched;
   }
 
-  #routeOverlapping(message: Message, matches: RouteEntry[]): number {
+  #routeOverlapping(message: Message, matches: ScratchList<RouteEntry>): number {
     const plans = new Map<BrokerSession, DeliveryPlan>();
-    for (const entry of matches) {
+    for (let i = 0; i < matches.length; i++) {
+      const entry = matches.at(i);
       if (entry.shared) continue;
       const session = entry.session;
       const plan = addToPlan(plans.get(session), message, entry.record, session.clientId);

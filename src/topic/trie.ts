@@ -10,6 +10,11 @@ import { isWildcardFilter } from "./validate.ts";
 const SLASH = 0x2f;
 const DOLLAR = 0x24;
 
+/** Where {@linkcode SubscriptionTrie.match} appends the values it finds. */
+export interface MatchSink<V> {
+  push(value: V): unknown;
+}
+
 /** Buckets up to this size find keys by a linear scan; larger ones build a `Map` index. */
 const SCAN_MAX = 8;
 
@@ -75,7 +80,7 @@ class Bucket<K, V> {
     return true;
   }
 
-  pushValues(out: V[]): void {
+  pushValues(out: MatchSink<V>): void {
     const values = this.values;
     for (let i = 0; i < values.length; i++) out.push(values[i]);
   }
@@ -259,9 +264,10 @@ export class SubscriptionTrie<V, K = unknown> {
    * filter, in no particular order. Allocates nothing but the level strings of the trie walk.
    *
    * @param topic A valid Topic Name.
-   * @param out The array to append to (reuse one to avoid allocation).
+   * @param out Where to append: an array, or a list that keeps its storage when emptied (an
+   *   array emptied by `length = 0` allocates it again at the next push).
    */
-  match(topic: string, out: V[]): void {
+  match(topic: string, out: MatchSink<V>): void {
     const bucket = this.#exact.get(topic);
     if (bucket !== undefined) bucket.pushValues(out);
     if (this.#wildcardSize === 0) return;
@@ -353,7 +359,12 @@ function endsWithHash(filter: string): boolean {
  * Appends the values of the wildcard filters under `node` that match the topic levels from
  * offset `start` on; `start` is `topic.length + 1` once every level has been consumed.
  */
-function walk<K, V>(node: TrieNode<K, V>, topic: string, start: number, out: V[]): void {
+function walk<K, V>(
+  node: TrieNode<K, V>,
+  topic: string,
+  start: number,
+  out: MatchSink<V>,
+): void {
   const length = topic.length;
   for (;;) {
     // `#` matches the levels left, or none (the parent level).
