@@ -17,6 +17,7 @@ import {
 } from "../domain/types.ts";
 import { RetainedIndex } from "../topic/retained_index.ts";
 import { SubscriptionTrie } from "../topic/trie.ts";
+import { ScratchList } from "../util/scratch_list.ts";
 import type { Clock, TimerId } from "../util/clock.ts";
 import { Fifo } from "../util/fifo.ts";
 import { Pending } from "../util/pending.ts";
@@ -303,7 +304,11 @@ export class MemoryRetainedStore implements RetainedStore {
 
 // ---- queues --------------------------------------------------------------------------------------
 
-/** A stored message of one queue. */
+/**
+ * A stored message of one queue. A queue hands the entry itself out (as a `QueuedDelivery`):
+ * none of its fields changes while it is out but those the holder asks to change (its packet id,
+ * its release); `redelivered` is set when it comes back unacknowledged.
+ */
 export interface QueueEntry {
   /** Increasing, and unique over every queue of the store (a durable store's key for it). */
   readonly seq: number;
@@ -312,6 +317,8 @@ export interface QueueEntry {
   redelivered: boolean;
   released: boolean;
   packetId: number;
+  /** The queue handle it is handed out to, until acknowledged or handed back. */
+  holder: object | undefined;
 }
 
 /** What a queue keeps beyond its messages. */
@@ -543,6 +550,7 @@ class MemoryQueue implements QueueState {
       redelivered: false,
       released: false,
       packetId: 0,
+      holder: undefined,
     });
   }
 
@@ -562,7 +570,14 @@ class MemoryQueue implements QueueState {
 
   /** Stores a delivery handed over from a group, keeping its state (bounds do not apply). */
   adopt(from: QueueEntry): void {
-    this.#keep({ ...from, seq: this.#context.nextSeq++, redelivered: true });
+    this.#keep({
+      seq: this.#context.nextSeq++,
+      message: from.message,
+      redelivered: true,
+      released: from.released,
+      packetId: from.packetId,
+      holder: undefined,
+    });
   }
 
   /** Puts back an entry read from a durable store, behind those put back before. */
@@ -585,24 +600,18 @@ class MemoryQueue implements QueueState {
         }
       }
       if (!handle) return;
-      const batch: QueuedDelivery[] = [];
-      while (handle.credit > 0 && this.pending.length > 0) {
+      // A group spreads messages over its members one at a time. Made at its size: the first
+      // push into an empty array allocates room for 17.
+      const count = this.key.kind === "group" ? 1 : Math.min(handle.credit, this.pending.length);
+      const batch = new Array<QueuedDelivery>(count);
+      for (let i = 0; i < count; i++) {
         const entry = this.pending.shift()!;
         this.unacked.set(entry.seq, entry);
         if (this.unacked.size === 1) this.#waitingSince = this.#total.clock.now();
-        handle.holding.add(entry.seq);
-        handle.credit--;
-        batch.push({
-          seq: entry.seq,
-          message: entry.message,
-          redelivered: entry.redelivered,
-          released: entry.released,
-          packetId: entry.packetId,
-        });
-        entry.redelivered = true;
-        // A group spreads messages over its members one at a time.
-        if (this.key.kind === "group") break;
+        entry.holder = handle;
+        batch[i] = entry;
       }
+      handle.credit -= count;
       handle.hand(batch);
     }
   }
@@ -688,9 +697,13 @@ class MemoryQueue implements QueueState {
     this.unacked.clear();
   }
 
-  /** Puts handed-out entries back at the head, in sequence order. */
+  /** Puts handed-out entries back at the head, in sequence order: handed out again, redelivered. */
   restore(entries: QueueEntry[]): void {
     if (entries.length === 0) return;
+    for (const entry of entries) {
+      entry.holder = undefined;
+      entry.redelivered = true;
+    }
     const rest = this.pending;
     this.pending = new Fifo<QueueEntry>();
     for (const entry of entries.sort((a, b) => a.seq - b.seq)) this.pending.push(entry);
@@ -706,8 +719,6 @@ class MemoryQueue implements QueueState {
 
 class MemoryQueueHandle implements QueueHandle {
   credit = 0;
-  /** Sequences handed to this handle and not yet acknowledged or handed back. */
-  readonly holding = new Set<number>();
   /** True while the consumer runs (deliveries made from inside it wait for the next dispatch). */
   delivering = false;
   #queue: MemoryQueue;
@@ -737,7 +748,7 @@ class MemoryQueueHandle implements QueueHandle {
   }
 
   ack(seq: number): Promise<void> {
-    if (this.holding.delete(seq)) {
+    if (this.#queue.unacked.get(seq)?.holder === this) {
       this.#queue.remove(seq);
       this.#queue.acked();
     }
@@ -746,7 +757,7 @@ class MemoryQueueHandle implements QueueHandle {
 
   recordPacketId(seq: number, packetId: number): Promise<void> {
     const entry = this.#queue.unacked.get(seq);
-    if (entry && this.holding.has(seq)) {
+    if (entry?.holder === this) {
       entry.packetId = packetId;
       this.#queue.changed(entry);
     }
@@ -755,7 +766,7 @@ class MemoryQueueHandle implements QueueHandle {
 
   release(seq: number): Promise<void> {
     const entry = this.#queue.unacked.get(seq);
-    if (entry && this.holding.has(seq)) {
+    if (entry?.holder === this) {
       entry.released = true;
       this.#queue.changed(entry);
     }
@@ -764,7 +775,7 @@ class MemoryQueueHandle implements QueueHandle {
 
   nak(seq: number): Promise<void> {
     const entry = this.#queue.unacked.get(seq);
-    if (entry && this.holding.delete(seq)) {
+    if (entry?.holder === this) {
       this.#queue.unacked.delete(seq);
       this.#queue.restore([entry]);
       this.#queue.dispatch();
@@ -781,18 +792,15 @@ class MemoryQueueHandle implements QueueHandle {
     // Nobody drains it now: publishes waiting for room are refused rather than kept waiting.
     if (queue.handles.length === 0) queue.refuseWaiting();
     for (const seq of pin?.seqs ?? []) {
-      if (!this.holding.delete(seq)) continue;
+      if (queue.unacked.get(seq)?.holder !== this) continue;
       const entry = queue.remove(seq);
       if (entry) this.#store.adoptInto(pin!.clientId, entry);
     }
     const returned: QueueEntry[] = [];
-    for (const seq of this.holding) {
-      const entry = queue.unacked.get(seq);
-      if (!entry) continue;
-      queue.unacked.delete(seq);
-      returned.push(entry);
+    for (const entry of queue.unacked.values()) {
+      if (entry.holder === this) returned.push(entry);
     }
-    this.holding.clear();
+    for (const entry of returned) queue.unacked.delete(entry.seq);
     queue.restore(returned);
     queue.dispatch();
     return DONE;
@@ -803,32 +811,21 @@ function queueId(key: QueueKey): string {
   return key.kind === "session" ? `s/${key.clientId}` : `g/${key.group}/${key.filter}`;
 }
 
-/** What capturing a message did. */
-interface Captured {
-  queued: number;
-  full: number;
-  fullQueues: string[];
+/**
+ * What capturing a message did, counted as the queues answer: the publish outcome itself once
+ * `congested` is set (on one node nothing is forwarded to other nodes).
+ */
+interface Captured extends PublishOutcome {
   /** Of `full`, queues whose subscriber was taken for stuck or is offline. */
   stuck: number;
   /** A queue that took it holds its publishers back (see `MemoryQueue.backpressure`). */
   backpressure: Pending<void> | undefined;
 }
 
-/** A publish outcome on one node (nothing is forwarded to other nodes). */
-function outcomeOf(
-  { queued, full, fullQueues, stuck, backpressure }: Captured,
-  congested: boolean,
-): PublishOutcome {
-  return {
-    queued,
-    full,
-    fullQueues,
-    stuck,
-    congested,
-    forwarded: false,
-    duplicate: false,
-    backpressure,
-  };
+/** The publish outcome of a capture, once every queue answered. */
+function outcomeOf(captured: Captured, congested: boolean): PublishOutcome {
+  captured.congested = congested;
+  return captured;
 }
 
 /** Counts a queue that refused a message, naming the first few. */
@@ -892,7 +889,7 @@ export class MemoryQueueStore implements QueueStore {
   readonly #context: QueueContext;
   /** Filter -> queues capturing it (keyed by queue id). */
   #capture = new SubscriptionTrie<MemoryQueue, string>();
-  #matches: MemoryQueue[] = [];
+  #matches = new ScratchList<MemoryQueue>();
   /** Open QoS 2 packet ids by publisher: session state, dropped with the session's queue. */
   readonly #inbound = new Map<string, Set<number>>();
 
@@ -920,19 +917,23 @@ export class MemoryQueueStore implements QueueStore {
    * a full queue waits for room (settled once each of them stored or refused it).
    */
   capture(message: Message): Captured | CaptureWait {
-    const matches = this.#matches.length === 0 ? this.#matches : [];
+    const matches = this.#matches.length === 0 ? this.#matches : new ScratchList<MemoryQueue>();
     this.#capture.match(message.topic, matches);
     const captured: Captured = {
       queued: 0,
       full: 0,
       fullQueues: NO_NAMES,
       stuck: 0,
+      congested: false,
+      forwarded: false,
+      duplicate: false,
       backpressure: undefined,
     };
     let wait: CaptureWait | undefined;
     // A queue matched by several filters takes the message once [MQTT-3.3.4-2].
     const seen = matches.length > 1 ? new Set<MemoryQueue>() : undefined;
-    for (const queue of matches) {
+    for (let i = 0; i < matches.length; i++) {
+      const queue = matches.at(i);
       if (seen) {
         if (seen.has(queue)) continue;
         seen.add(queue);
@@ -944,7 +945,7 @@ export class MemoryQueueStore implements QueueStore {
       } else if (offered === false) refused(captured, queue);
       else queue.park(message, wait ??= new CaptureWait(captured, this));
     }
-    matches.length = 0;
+    matches.clear();
     return wait === undefined || wait.offered() ? captured : wait;
   }
 
@@ -1050,6 +1051,16 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   /**
+   * Marks every entry handed out and not acknowledged `redelivered`, as it will be once handed
+   * back: for a durable store closing, so that they are sent with DUP after the restart.
+   */
+  markHandedOutRedelivered(): void {
+    for (const queue of this.#queues.values()) {
+      for (const entry of queue.unacked.values()) entry.redelivered = true;
+    }
+  }
+
+  /**
    * Puts back a queue read from a durable store, with its entries in sequence order (none handed
    * out); later entries get higher sequences than these.
    */
@@ -1108,7 +1119,7 @@ export class MemoryMessageBus implements MessageBus {
   #queues: MemoryQueueStore;
   /** Share-group interest: (filter, group) -> reference count. */
   #groups = new SubscriptionTrie<{ group: string; filter: string; count: number }, string>();
-  #groupMatches: { group: string; filter: string; count: number }[] = [];
+  #groupMatches = new ScratchList<{ group: string; filter: string; count: number }>();
   constructor(queues: MemoryQueueStore) {
     this.#queues = queues;
   }
@@ -1134,10 +1145,15 @@ export class MemoryMessageBus implements MessageBus {
 
   forward(message: Message): void {
     if (this.#groups.size === 0) return;
-    const matches = this.#groupMatches.length === 0 ? this.#groupMatches : [];
+    const matches = this.#groupMatches.length === 0
+      ? this.#groupMatches
+      : new ScratchList<{ group: string; filter: string; count: number }>();
     this.#groups.match(message.topic, matches);
-    for (const { group, filter } of matches) this.#listener(message, { group, filter });
-    matches.length = 0;
+    for (let i = 0; i < matches.length; i++) {
+      const { group, filter } = matches.at(i);
+      this.#listener(message, { group, filter });
+    }
+    matches.clear();
   }
 
   publish(message: Message, inbound?: InboundKey): PublishOutcome | PublishWait {

@@ -340,6 +340,7 @@ export class SqliteFile implements MemoryStateObserver {
         redelivered: row.redelivered === 1,
         released: row.released === 1,
         packetId: Number(row.packet_id),
+        holder: undefined,
       };
       if (entry.redelivered) this.#redeliveredWritten.add(entry);
       const id = String(row.queue_id);
@@ -443,6 +444,7 @@ export class SqliteFile implements MemoryStateObserver {
     this.#cancelCommit = undefined;
     await this.#syncing?.catch(() => {}); // A failure is reported by #syncLog.
     if (this.#stores && !this.#failure) {
+      this.#stores.queues.markHandedOutRedelivered();
       for (const entry of this.#stores.queues.entries()) {
         if (entry.redelivered && !this.#redeliveredWritten.has(entry)) this.entryChanged(entry);
       }

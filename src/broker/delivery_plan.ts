@@ -51,13 +51,17 @@ export function addToPlan(
  * Plans a session's queued deliveries from its non-shared subscriptions as they are when each
  * goes out (not as they were when it was queued). A queue hands out runs of messages on one
  * topic, so it remembers which subscriptions matched the last topic, for as long as the session's
- * list of subscriptions is the same array (a session makes a new one on every change).
+ * list of subscriptions is the same array (a session makes a new one on every change). With one
+ * matching subscription, the usual case, it also keeps the plans made for it, one per QoS and
+ * RETAIN of the message: the plans it returns are shared, and nobody changes them.
  * Shared subscriptions are planned by their group (see `planShared`).
  */
 export class QueuedPlanner {
   #subscriptions: readonly SubscriptionRecord[] | undefined = undefined;
   #topic = "";
   #matching: SubscriptionRecord[] = [];
+  /** For a single matching subscription: its plan by the message's `qos * 2 + retain`. */
+  #plans: (DeliveryPlan | undefined)[] = [];
 
   /**
    * The plan for a message; undefined when no subscription matches it any more.
@@ -80,9 +84,21 @@ export class QueuedPlanner {
         if (topicMatchesFilter(topic, record.filter)) matching.push(record);
       }
       this.#matching = matching;
+      this.#plans = [];
+    }
+    const matching = this.#matching;
+    if (matching.length === 1) {
+      const record = matching[0];
+      if (skipsOwn(record, message, clientId)) return undefined;
+      return this.#plans[message.qos * 2 + (message.retain ? 1 : 0)] ??= addToPlan(
+        undefined,
+        message,
+        record,
+        clientId,
+      );
     }
     let plan: DeliveryPlan | undefined;
-    for (const record of this.#matching) plan = addToPlan(plan, message, record, clientId);
+    for (const record of matching) plan = addToPlan(plan, message, record, clientId);
     return plan;
   }
 }

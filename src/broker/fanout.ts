@@ -7,8 +7,10 @@
  */
 
 import { type EncodeOptions, encodePacket, PacketType, utf8ByteLength } from "../codec/mod.ts";
-import type { QoS } from "../codec/packets.ts";
+import type { PublishPacket, QoS } from "../codec/packets.ts";
 import type { Message } from "../backbone/backbone.ts";
+
+const NO_PAYLOAD = new Uint8Array(0);
 
 /** Shapes per message: 2 protocol families x 3 QoS x 2 RETAIN. */
 const SHAPES = 12;
@@ -19,6 +21,20 @@ export class FanoutEncoder {
   #message: Message | undefined = undefined;
   #shapes: (Uint8Array | undefined)[] = new Array(SHAPES).fill(undefined);
   #topicBytes = -1;
+  /**
+   * The packet handed to the encoder, filled in for each encoding and emptied after: a packet
+   * object per delivery was a good part of what a QoS 1/2 delivery allocated.
+   */
+  #packet: PublishPacket = {
+    type: PacketType.PUBLISH,
+    dup: false,
+    qos: 0,
+    retain: false,
+    topic: "",
+    packetId: 0,
+    properties: undefined,
+    payload: NO_PAYLOAD,
+  };
 
   /** @param options Where encoded buffers come from (a shared slab allocator). */
   constructor(options: EncodeOptions = {}) {
@@ -44,20 +60,18 @@ export class FanoutEncoder {
     if (shape === undefined) {
       // The first subscriber of a shape gets the encoded bytes themselves, with its packet id;
       // later ones copy them and patch their own (the cached bytes are never changed again).
-      const bytes = encodePacket(
-        {
-          type: PacketType.PUBLISH,
-          dup: false,
-          qos,
-          retain,
-          topic: message.topic,
-          packetId: qos === 0 ? 0 : packetId,
-          properties: v5 ? message.properties : undefined,
-          payload: message.payload,
-        },
-        v5 ? 5 : 4,
-        this.#options,
-      );
+      const packet = this.#packet;
+      packet.qos = qos;
+      packet.retain = retain;
+      packet.topic = message.topic;
+      packet.packetId = qos === 0 ? 0 : packetId;
+      packet.properties = v5 ? message.properties : undefined;
+      packet.payload = message.payload;
+      const bytes = encodePacket(packet, v5 ? 5 : 4, this.#options);
+      // Nothing of the message is kept alive by the packet.
+      packet.topic = "";
+      packet.properties = undefined;
+      packet.payload = NO_PAYLOAD;
       this.#shapes[slot] = bytes;
       return bytes;
     }

@@ -13,7 +13,7 @@
  */
 
 import { encodePacket, PacketType, protocolError, ReasonCode } from "../codec/mod.ts";
-import type { ProtocolVersion } from "../codec/packets.ts";
+import type { ProtocolVersion, PubrelPacket } from "../codec/packets.ts";
 import { DONE, type QueuedDelivery, type QueueHandle } from "../backbone/backbone.ts";
 import { isExpired, type Message, type SubscriptionRecord } from "../domain/types.ts";
 import type { ClientInfo } from "../hooks/hooks.ts";
@@ -56,28 +56,61 @@ interface GroupMembership {
   leaving: boolean;
 }
 
-/** Something waiting to be sent: a queued delivery, or a retained message (no queue). */
-interface Ready {
-  delivery: QueuedDelivery;
+/**
+ * One delivery of this connection, from when a queue hands it out (or a retained message is
+ * sent for a new subscription) until it is complete: waiting for the window, then in flight
+ * until acknowledged. One record for both, made once per delivery.
+ */
+class OutboundDelivery {
+  /** The queue's sequence for it (`NO_DELIVERY_SEQ` for a retained message). */
+  readonly seq: number;
+  readonly message: Message;
+  /** Handed out before: sent with DUP [MQTT-3.3.1-1]. */
+  readonly redelivered: boolean;
+  /** QoS 2: PUBREC received and PUBREL sent; waiting for PUBCOMP (only PUBREL is resent). */
+  released: boolean;
+  /** Recorded by the queue before (0: none) until it is sent; then the packet id in use. */
+  packetId: number;
+  /** The QoS it is sent at, once planned (in flight). */
+  qos: 0 | 1 | 2 = 0;
   /** The queue it came from; undefined for a retained message. */
-  handle: QueueHandle | undefined;
+  readonly handle: QueueHandle | undefined;
   /** The group it came through, if any. */
-  membership: GroupMembership | undefined;
+  readonly membership: GroupMembership | undefined;
   /** A retained message's fixed plan. */
-  plan: DeliveryPlan | undefined;
+  readonly plan: DeliveryPlan | undefined;
+
+  constructor(
+    seq: number,
+    message: Message,
+    redelivered: boolean,
+    released: boolean,
+    packetId: number,
+    handle: QueueHandle | undefined,
+    membership: GroupMembership | undefined,
+    plan: DeliveryPlan | undefined,
+  ) {
+    this.seq = seq;
+    this.message = message;
+    this.redelivered = redelivered;
+    this.released = released;
+    this.packetId = packetId;
+    this.handle = handle;
+    this.membership = membership;
+    this.plan = plan;
+  }
 }
 
-/** An outbound QoS 1/2 message sent and not yet fully acknowledged. */
-interface InflightEntry {
-  readonly packetId: number;
-  readonly message: Message;
-  readonly qos: 1 | 2;
-  /** QoS 2: PUBREC received and PUBREL sent; waiting for PUBCOMP. */
-  released: boolean;
-  readonly seq: number;
-  readonly handle: QueueHandle | undefined;
-  readonly membership: GroupMembership | undefined;
-}
+/**
+ * The PUBREL handed to the encoder, filled in for each one (the encoder keeps nothing of it): no
+ * packet object per QoS 2 delivery.
+ */
+const pubrelPacket: PubrelPacket = {
+  type: PacketType.PUBREL,
+  packetId: 0,
+  reasonCode: 0,
+  properties: undefined,
+};
 
 /** Connection parameters that shape what is sent. */
 export interface OutboundParameters {
@@ -118,7 +151,7 @@ const RECORD_FAILED = 2;
  * once every one before it is recorded.
  */
 interface Recorded {
-  readonly entry: InflightEntry;
+  readonly entry: OutboundDelivery;
   /** Undefined for a released QoS 2 delivery, for which only PUBREL is sent again. */
   readonly plan: DeliveryPlan | undefined;
   readonly dup: boolean;
@@ -145,8 +178,8 @@ export class Outbound implements SessionOutbound {
   readonly #aliases: OutboundTopicAliases | undefined;
   /** `STARTED`, `CLOSED`. */
   #flags = 0;
-  #inflight: InflightTable<InflightEntry> | undefined = undefined;
-  #ready: Fifo<Ready> | undefined = undefined;
+  #inflight: InflightTable<OutboundDelivery> | undefined = undefined;
+  #ready: Fifo<OutboundDelivery> | undefined = undefined;
   /**
    * Deliveries taken into the window while the packet id of one before them is being recorded by
    * a backbone that cannot do it at once (NATS, SQLite): the records run side by side (a durable
@@ -272,11 +305,11 @@ export class Outbound implements SessionOutbound {
     membership.leaving = true;
     const ready = this.#ready;
     if (ready !== undefined) {
-      const kept = new Fifo<Ready>();
+      const kept = new Fifo<OutboundDelivery>();
       const returned: Promise<void>[] = [];
       for (const item of ready) {
         if (item.membership !== membership) kept.push(item);
-        else if (membership.handle) returned.push(membership.handle.nak(item.delivery.seq));
+        else if (membership.handle) returned.push(membership.handle.nak(item.seq));
       }
       this.#ready = kept;
       await Promise.all(returned);
@@ -339,8 +372,19 @@ export class Outbound implements SessionOutbound {
   ): void {
     if (this.#closed) return;
     const ready = this.#ready ??= new Fifo();
-    for (const delivery of deliveries) {
-      ready.push({ delivery, handle, membership, plan: undefined });
+    for (const { seq, message, redelivered, released, packetId } of deliveries) {
+      ready.push(
+        new OutboundDelivery(
+          seq,
+          message,
+          redelivered,
+          released,
+          packetId,
+          handle,
+          membership,
+          undefined,
+        ),
+      );
     }
     this.pump();
   }
@@ -379,18 +423,9 @@ export class Outbound implements SessionOutbound {
       return;
     }
     this.#readyRetained++;
-    ready.push({
-      delivery: {
-        seq: NO_DELIVERY_SEQ,
-        message,
-        redelivered: false,
-        released: false,
-        packetId: 0,
-      },
-      handle: undefined,
-      membership: undefined,
-      plan,
-    });
+    ready.push(
+      new OutboundDelivery(NO_DELIVERY_SEQ, message, false, false, 0, undefined, undefined, plan),
+    );
     this.pump();
   }
 
@@ -404,18 +439,17 @@ export class Outbound implements SessionOutbound {
     while (ready.length > 0) {
       if (this.inflightCount >= window) return;
       if (writer.bufferedBytes > context.options.writeBufferLimit) return; // onDrain resumes
-      const item = ready.peek()!;
-      const { delivery } = item;
+      const delivery = ready.peek()!;
       const message = delivery.message;
       if (message.expiresAt !== 0 && isExpired(message, context.clock.now())) {
         this.#take(ready);
         context.stats.droppedExpired++; // [MQTT-3.3.2-5]
-        this.#complete(item.handle, delivery.seq);
+        this.#complete(delivery.handle, delivery.seq);
         continue;
       }
-      const plan = item.plan ??
-        (item.membership
-          ? planShared(message, item.membership.record)
+      const plan = delivery.plan ??
+        (delivery.membership
+          ? planShared(message, delivery.membership.record)
           : (this.#planner ??= new QueuedPlanner()).plan(
             message,
             this.#session.directSubscriptions,
@@ -425,7 +459,7 @@ export class Outbound implements SessionOutbound {
       // readable messages are acknowledged and dropped.
       if (plan === undefined || !this.#mayRead(message.topic)) {
         this.#take(ready);
-        this.#complete(item.handle, delivery.seq);
+        this.#complete(delivery.handle, delivery.seq);
         continue;
       }
       if (plan.qos === 0) {
@@ -433,11 +467,12 @@ export class Outbound implements SessionOutbound {
         if (this.#recording !== undefined && this.#recording.length > 0) return;
         this.#take(ready);
         this.#sendPublish(message, 0, plan.retain, plan.subscriptionIds, 0, false);
-        this.#complete(item.handle, delivery.seq);
+        this.#complete(delivery.handle, delivery.seq);
         continue;
       }
       const inflight = this.#inflight ??= new InflightTable();
-      let packetId = delivery.packetId;
+      const recordedId = delivery.packetId;
+      let packetId = recordedId;
       if (packetId === 0) {
         packetId = inflight.freeId(this.#nextPacketId);
         this.#nextPacketId = packetId === 0xffff ? 1 : packetId + 1;
@@ -445,54 +480,66 @@ export class Outbound implements SessionOutbound {
         return; // Its recorded id is still in use: it waits for that acknowledgement.
       }
       this.#take(ready);
-      const entry: InflightEntry = {
-        packetId,
-        message,
-        qos: plan.qos as 1 | 2,
-        released: delivery.released,
-        seq: delivery.seq,
-        handle: item.handle,
-        membership: item.membership,
-      };
-      inflight.set(entry);
+      delivery.packetId = packetId;
+      delivery.qos = plan.qos;
+      inflight.set(delivery);
       if (inflight.size === 1) this.#owner.deliveriesAwaitAck();
       if (inflight.size === window) {
         this.#progress();
         this.#owner.outboundWindowFull();
       }
       const dup = delivery.redelivered;
-      if (!delivery.released && entry.qos === 2 && delivery.packetId === 0 && item.handle) {
+      const released = delivery.released;
+      if (!released && plan.qos === 2 && recordedId === 0 && delivery.handle) {
         // The id is recorded before the first send, so a resend after a takeover reuses it.
-        const recorded = item.handle.recordPacketId(delivery.seq, packetId);
+        const recorded = delivery.handle.recordPacketId(delivery.seq, packetId);
         // Recorded at once (in process): sent in this turn, with the rest of the window. Waiting
         // a reaction for each made every QoS 2 delivery a socket write of its own.
         if (recorded !== DONE) {
-          // Asynchronously: this one and the ones behind it wait in line, in order, while the
-          // pump goes on taking the window's deliveries (their records run side by side).
-          const waiting: Recorded = { entry, plan, dup, state: RECORDING };
-          (this.#recording ??= new Fifo()).push(waiting);
-          recorded.then(() => {
-            waiting.state = RECORDED;
-            this.#sendRecorded();
-          }, (error) => {
-            waiting.state = RECORD_FAILED;
-            this.#deliveryFailed(entry, error);
-            this.#sendRecorded();
-          });
+          this.#sendWhenRecorded(recorded, delivery, plan, dup);
           continue;
         }
       }
       const recording = this.#recording;
       if (recording !== undefined && recording.length > 0) {
-        recording.push({ entry, plan: delivery.released ? undefined : plan, dup, state: RECORDED });
+        recording.push({
+          entry: delivery,
+          plan: released ? undefined : plan,
+          dup,
+          state: RECORDED,
+        });
         continue;
       }
-      if (delivery.released) {
+      if (released) {
         this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.4.0-1]
         continue;
       }
-      this.#sendInflight(entry, plan, dup);
+      this.#sendInflight(delivery, plan, dup);
     }
+  }
+
+  /**
+   * A packet id a backbone records asynchronously: this delivery and the ones behind it wait in
+   * line, in order, while the pump goes on taking the window's deliveries (their records run
+   * side by side). A method of its own: its closures in `pump` had V8 allocate a context for
+   * every delivery, recorded at once or not.
+   */
+  #sendWhenRecorded(
+    recorded: Promise<void>,
+    entry: OutboundDelivery,
+    plan: DeliveryPlan,
+    dup: boolean,
+  ): void {
+    const waiting: Recorded = { entry, plan, dup, state: RECORDING };
+    (this.#recording ??= new Fifo()).push(waiting);
+    recorded.then(() => {
+      waiting.state = RECORDED;
+      this.#sendRecorded();
+    }, (error) => {
+      waiting.state = RECORD_FAILED;
+      this.#deliveryFailed(entry, error);
+      this.#sendRecorded();
+    });
   }
 
   /** Sends the deliveries at the head of the line whose records are done, then pumps on. */
@@ -514,7 +561,7 @@ export class Outbound implements SessionOutbound {
     this.pump();
   }
 
-  #sendInflight(entry: InflightEntry, plan: DeliveryPlan, dup: boolean): void {
+  #sendInflight(entry: OutboundDelivery, plan: DeliveryPlan, dup: boolean): void {
     if (this.#closed || this.#inflight?.get(entry.packetId) !== entry) return;
     const sent = this.#sendPublish(
       entry.message,
@@ -532,7 +579,7 @@ export class Outbound implements SessionOutbound {
   }
 
   /** A backbone step for a delivery failed: it stays stored and goes out again later. */
-  #deliveryFailed(entry: InflightEntry, error: unknown): void {
+  #deliveryFailed(entry: OutboundDelivery, error: unknown): void {
     if (this.#inflight?.get(entry.packetId) === entry) this.#inflight.delete(entry.packetId);
     this.#context.logger.debug("delivery step failed; the message stays queued", {
       clientId: this.#owner.info.clientId,
@@ -550,7 +597,7 @@ export class Outbound implements SessionOutbound {
   }
 
   /** Removes the head of the ready list. */
-  #take(ready: Fifo<Ready>): void {
+  #take(ready: Fifo<OutboundDelivery>): void {
     if (ready.shift()!.plan !== undefined) this.#readyRetained--;
   }
 
@@ -564,7 +611,7 @@ export class Outbound implements SessionOutbound {
   }
 
   /** An inflight delivery completed. */
-  #completeEntry(entry: InflightEntry): void {
+  #completeEntry(entry: OutboundDelivery): void {
     if (entry.membership?.leaving) {
       entry.handle?.ack(entry.seq).catch(() => {});
       this.#closeIfDone(entry.membership).catch(() => {});
@@ -614,6 +661,15 @@ export class Outbound implements SessionOutbound {
       this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success); // [MQTT-4.3.3-4]
       return;
     }
+    this.#releaseWhenRecorded(released, entry);
+  }
+
+  /**
+   * PUBREL once the release is recorded asynchronously. A method of its own: its closures in
+   * `pubrec` had V8 allocate a context at every PUBREC.
+   */
+  #releaseWhenRecorded(released: Promise<void>, entry: OutboundDelivery): void {
+    const packetId = entry.packetId;
     released.then(() => {
       if (this.#inflight?.get(packetId) === entry) {
         this.#sendAck(PacketType.PUBREL, packetId, ReasonCode.Success);
@@ -634,7 +690,7 @@ export class Outbound implements SessionOutbound {
     this.#finish(entry);
   }
 
-  #finish(entry: InflightEntry): void {
+  #finish(entry: OutboundDelivery): void {
     this.#inflight!.delete(entry.packetId);
     this.#context.stats.inflightCompleted++;
     this.#progress();
@@ -732,11 +788,11 @@ export class Outbound implements SessionOutbound {
   }
 
   #sendAck(type: typeof PacketType.PUBREL, packetId: number, reasonCode: number): void {
-    const bytes = encodePacket(
-      { type, packetId, reasonCode, properties: undefined },
-      this.#version,
-      this.#context.encodeOptions,
-    );
+    const packet = pubrelPacket;
+    packet.type = type;
+    packet.packetId = packetId;
+    packet.reasonCode = reasonCode;
+    const bytes = encodePacket(packet, this.#version, this.#context.encodeOptions);
     this.#context.stats.bytesSent += bytes.length;
     this.#owner.transport.write(bytes);
   }

@@ -43,7 +43,11 @@ const handle = await first.queues.open({ kind: "session", clientId: "sub" }, asy
   const second = await open();
   const deliveries = [];
   const again = await second.queues.open({ kind: "session", clientId: "sub" }, async (batch) => {
-    deliveries.push(...batch);
+    // As handed out: an entry handed back by close() is marked redelivered.
+    deliveries.push(...batch.map((d) => [
+      new TextDecoder().decode(d.message.payload), d.packetId, d.released, d.redelivered,
+      Array.from(d.message.properties.correlationData),
+    ]));
     if (deliveries.length < 2) return;
     await again.close();
     console.log(JSON.stringify({
@@ -51,10 +55,7 @@ const handle = await first.queues.open({ kind: "session", clientId: "sub" }, asy
       loaded: second.loaded,
       session: (await second.sessions.get("c1"))?.revision === revision,
       retained: new TextDecoder().decode((await second.retained.get("r"))?.payload),
-      deliveries: deliveries.map((d) => [
-        new TextDecoder().decode(d.message.payload), d.packetId, d.released, d.redelivered,
-        Array.from(d.message.properties.correlationData),
-      ]),
+      deliveries,
       inbound: await second.messages.openInbound("pub"),
     }));
     await second.close();

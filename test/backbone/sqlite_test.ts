@@ -223,6 +223,26 @@ Deno.test("SqliteBackbone reads queues back in order; after a clean close only h
   await second.close();
 });
 
+Deno.test("SqliteBackbone closed while a queue is still open: what it handed out comes back redelivered [MQTT-3.3.1-1]", async () => {
+  await using db = await tempDatabase();
+  const first = await open(db.path);
+  await first.queues.setFilters("sub", ["t/#"], limits);
+  await first.messages.publish(message("t/1", "one"));
+  await first.messages.publish(message("t/2", "two"));
+  await take(first, sessionQueue("sub"), 1);
+  await first.close();
+
+  const second = await open(db.path);
+  assert.equal(second.loaded.cleanShutdown, true);
+  const again = await take(second, sessionQueue("sub"), 2);
+  assert.deepEqual(
+    again.deliveries.map((d) => [new TextDecoder().decode(d.message.payload), d.redelivered]),
+    [["one", true], ["two", false]],
+  );
+  await again.handle.close();
+  await second.close();
+});
+
 Deno.test("SqliteBackbone after a crash: what full sync acknowledged is there, and every queued message comes back redelivered", async () => {
   await using db = await tempDatabase();
   const running = await open(db.path);
