@@ -39,16 +39,22 @@ const encoder = new TextEncoder();
  */
 export function decodeUtf8(buf: Uint8Array, start: number, end: number): string {
   let i = start;
+  let hash = end - start;
   while (i < end) {
     const byte = buf[i];
     if (byte === 0) throw nullCharacter();
     if (byte >= 0x80) break;
+    hash = (hash * 31 + byte) | 0;
     i++;
   }
   if (i === end) {
-    return end - start <= ASCII_CHAR_CODE_MAX
-      ? asciiString(buf, start, end)
-      : asciiDecoder.decode(buf.subarray(start, end));
+    if (end - start > ASCII_CHAR_CODE_MAX) return asciiDecoder.decode(buf.subarray(start, end));
+    const slot = hash & (RECENT_STRINGS - 1);
+    const recent = recentStrings[slot];
+    if (sameAscii(recent, buf, start, end)) return recent;
+    const text = asciiString(buf, start, end);
+    recentStrings[slot] = text;
+    return text;
   }
   const view = buf.subarray(start, end);
   // U+0000 has no other well-formed encoding than the byte 0 (overlong forms fail `fatal`).
@@ -58,6 +64,25 @@ export function decodeUtf8(buf: Uint8Array, start: number, end: number): string 
   } catch {
     throw malformed("Invalid UTF-8 string: ill-formed UTF-8");
   }
+}
+
+/**
+ * Short ASCII strings decoded lately (a publisher sends the same topic again and again), by a
+ * hash of their bytes: a repeated one is compared, not built again. Building it cost a few
+ * young strings per message, and a new string has to be hashed again by every map it is
+ * looked up in (the subscription index, the per-topic caches). Strings are immutable, so handing
+ * out the same one is the same as building an equal one.
+ */
+const RECENT_STRINGS = 256;
+const recentStrings: string[] = new Array(RECENT_STRINGS).fill("");
+
+/** Whether `text` is the ASCII bytes `buf[start..end)`. */
+function sameAscii(text: string, buf: Uint8Array, start: number, end: number): boolean {
+  if (text.length !== end - start) return false;
+  for (let i = start, j = 0; i < end; i++, j++) {
+    if (text.charCodeAt(j) !== buf[i]) return false;
+  }
+  return true;
 }
 
 /** Builds a string from ASCII bytes, 16 or 4 characters per `String.fromCharCode` call. */

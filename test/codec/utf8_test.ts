@@ -118,3 +118,17 @@ Deno.test("writeUtf8String() writes a 65,535-byte string", () => {
   assert.deepStrictEqual(buf.subarray(0, 2), new Uint8Array([0xff, 0xff]));
   assert.strictEqual(decodeUtf8(buf, 2, buf.length), text);
 });
+
+Deno.test("decodeUtf8() decodes each of many repeated short ASCII strings right, whatever it recalls", () => {
+  // More strings than it recalls, of equal and unequal lengths, some differing in one byte only:
+  // a recalled string is handed out only for exactly its bytes.
+  const texts: string[] = [];
+  for (let i = 0; i < 600; i++) texts.push(`t/${i % 300}/${"x".repeat(i % 7)}`);
+  texts.push("", "a", "b", "ab", "ba");
+  for (let round = 0; round < 3; round++) {
+    for (const text of texts) {
+      const bytes = new TextEncoder().encode(`<${text}>`);
+      assert.equal(decodeUtf8(bytes, 1, bytes.length - 1), text);
+    }
+  }
+});
