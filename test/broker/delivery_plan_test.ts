@@ -93,6 +93,24 @@ Deno.test("QueuedPlanner matches again when the topic or the subscription list c
   assert.equal(planner.plan(message("a/y", 1, false, "other"), noLocal, "c")?.qos, 1);
 });
 
+Deno.test("QueuedPlanner: one matching subscription's plans follow each message's QoS and RETAIN", () => {
+  const planner = new QueuedPlanner();
+  const subs = [sub("t", 1, { retainAsPublished: true, subscriptionId: 5 })];
+  for (let round = 0; round < 2; round++) {
+    for (const qos of [0, 1, 2] as QoS[]) {
+      for (const retain of [false, true]) {
+        assert.deepEqual(planner.plan(message("t", qos, retain), subs, "c"), {
+          qos: Math.min(qos, 1),
+          retain,
+          subscriptionIds: [5],
+        });
+      }
+    }
+  }
+  // A new subscription list (another QoS granted) is planned anew.
+  assert.equal(planner.plan(message("t", 2), [sub("t", 2)], "c")?.qos, 2);
+});
+
 Deno.test("planShared() applies the member's QoS and ignores No Local; planRetained() sets RETAIN [MQTT-3.3.1-8]", () => {
   assert.equal(planShared(message("t", 2, false, "me"), sub("$share/g/t", 1)).qos, 1);
   const retained = planRetained(message("t", 1, true), sub("t", 2, { subscriptionId: 9 }));
