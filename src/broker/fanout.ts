@@ -52,7 +52,8 @@ export class FanoutEncoder {
     if (frame !== undefined && qos === 0 && !retain && frame.v5 === v5) return frame.bytes;
     if (message !== this.#message) {
       this.#message = message;
-      this.#shapes.fill(undefined);
+      const shapes = this.#shapes;
+      for (let i = 0; i < SHAPES; i++) shapes[i] = undefined;
       this.#topicBytes = -1;
     }
     const slot = (v5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
