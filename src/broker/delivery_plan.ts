@@ -103,6 +103,26 @@ export class QueuedPlanner {
   }
 }
 
+/** A live QoS 0 delivery through one subscription without an identifier, by RETAIN: shared. */
+const LIVE_PLANS: readonly DeliveryPlan[] = [
+  Object.freeze({ qos: 0, retain: false, subscriptionIds: undefined }),
+  Object.freeze({ qos: 0, retain: true, subscriptionIds: undefined }),
+];
+
+/**
+ * The plan for a QoS 0 delivery through one subscription that does not skip it (see
+ * {@linkcode skipsOwn}): without a subscription identifier, a shared plan nobody changes (no
+ * object per delivered message).
+ */
+export function planLive(
+  message: Message,
+  record: SubscriptionRecord,
+  clientId: string,
+): DeliveryPlan {
+  if (record.subscriptionId !== 0) return addToPlan(undefined, message, record, clientId)!;
+  return LIVE_PLANS[record.retainAsPublished && message.retain ? 1 : 0];
+}
+
 /** The plan for a message a share group hands to one member (its own subscription record). */
 export function planShared(message: Message, record: SubscriptionRecord): DeliveryPlan {
   return addToPlan(undefined, message, { ...record, noLocal: false }, "")!;

@@ -12,7 +12,7 @@ import type { Message, SubscriptionRecord } from "../domain/types.ts";
 import { type SharedFilter, SharedGroup, SubscriptionTrie } from "../topic/mod.ts";
 import { ScratchList } from "../util/scratch_list.ts";
 import type { BrokerSession } from "./context.ts";
-import { addToPlan, type DeliveryPlan, planShared, skipsOwn } from "./delivery_plan.ts";
+import { addToPlan, type DeliveryPlan, planLive, planShared, skipsOwn } from "./delivery_plan.ts";
 
 /** A session's non-shared subscription, as stored in the trie. */
 interface Subscriber {
@@ -131,10 +131,7 @@ export class Router {
           // Only a QoS 0 delivery goes out live: a QoS 1/2 one is planned when its queue hands
           // it out, so no plan is made for it here.
           if (message.qos === 0 || record.qos === 0) {
-            entry.session.connection?.outbound.live(
-              message,
-              addToPlan(undefined, message, record, clientId)!,
-            );
+            entry.session.connection?.outbound.live(message, planLive(message, record, clientId));
           }
         }
       }

@@ -3,6 +3,7 @@ import type { QoS } from "../../src/codec/packets.ts";
 import type { Message, SubscriptionRecord } from "../../src/domain/types.ts";
 import {
   addToPlan,
+  planLive,
   planRetained,
   planShared,
   QueuedPlanner,
@@ -109,6 +110,24 @@ Deno.test("QueuedPlanner: one matching subscription's plans follow each message'
   }
   // A new subscription list (another QoS granted) is planned anew.
   assert.equal(planner.plan(message("t", 2), [sub("t", 2)], "c")?.qos, 2);
+});
+
+Deno.test("planLive() plans QoS 0 with RETAIN only as published, and carries a subscription identifier", () => {
+  assert.deepEqual(planLive(message("t", 1, true), sub("t", 0), "c"), {
+    qos: 0,
+    retain: false,
+    subscriptionIds: undefined,
+  });
+  assert.deepEqual(planLive(message("t", 0, true), sub("t", 2, { retainAsPublished: true }), "c"), {
+    qos: 0,
+    retain: true,
+    subscriptionIds: undefined,
+  });
+  assert.deepEqual(planLive(message("t", 0), sub("t", 1, { subscriptionId: 7 }), "c"), {
+    qos: 0,
+    retain: false,
+    subscriptionIds: [7],
+  });
 });
 
 Deno.test("planShared() applies the member's QoS and ignores No Local; planRetained() sets RETAIN [MQTT-3.3.1-8]", () => {
