@@ -279,7 +279,11 @@ export interface QueuedDelivery {
   readonly packetId: number;
 }
 
-/** Receives deliveries from an open queue, never more than the credit granted. */
+/**
+ * Receives deliveries from an open queue, never more than the credit granted. The fields of a
+ * delivery describe it as handed out: an in-process queue hands out its own record, which changes
+ * once the delivery is handed back (marked `redelivered`), so a consumer copies what it keeps.
+ */
 export type QueueConsumer = (deliveries: QueuedDelivery[]) => void;
 
 /**
