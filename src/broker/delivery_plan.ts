@@ -9,6 +9,7 @@
 import type { QoS } from "../codec/packets.ts";
 import type { Message, SubscriptionRecord } from "../domain/types.ts";
 import { topicMatchesFilter } from "../topic/mod.ts";
+import { ScratchList } from "../util/scratch_list.ts";
 
 /** The delivery of one message to one session. */
 export interface DeliveryPlan {
@@ -47,6 +48,9 @@ export function addToPlan(
   return plan;
 }
 
+/** Plans kept for a single matching subscription: 3 QoS x 2 RETAIN. */
+const SINGLE_PLANS = 6;
+
 /**
  * Plans a session's queued deliveries from its non-shared subscriptions as they are when each
  * goes out (not as they were when it was queued). A queue hands out runs of messages on one
@@ -59,9 +63,10 @@ export function addToPlan(
 export class QueuedPlanner {
   #subscriptions: readonly SubscriptionRecord[] | undefined = undefined;
   #topic = "";
-  #matching: SubscriptionRecord[] = [];
+  /** The subscriptions matching `#topic`; kept, not made anew, when the topic changes. */
+  #matching = new ScratchList<SubscriptionRecord>();
   /** For a single matching subscription: its plan by the message's `qos * 2 + retain`. */
-  #plans: (DeliveryPlan | undefined)[] = [];
+  #plans: (DeliveryPlan | undefined)[] = new Array(SINGLE_PLANS).fill(undefined);
 
   /**
    * The plan for a message; undefined when no subscription matches it any more.
@@ -79,16 +84,17 @@ export class QueuedPlanner {
     if (directSubscriptions !== this.#subscriptions || topic !== this.#topic) {
       this.#subscriptions = directSubscriptions;
       this.#topic = topic;
-      const matching: SubscriptionRecord[] = [];
+      const matching = this.#matching;
+      matching.clear();
       for (const record of directSubscriptions) {
         if (topicMatchesFilter(topic, record.filter)) matching.push(record);
       }
-      this.#matching = matching;
-      this.#plans = [];
+      const plans = this.#plans;
+      for (let i = 0; i < SINGLE_PLANS; i++) plans[i] = undefined;
     }
     const matching = this.#matching;
     if (matching.length === 1) {
-      const record = matching[0];
+      const record = matching.at(0);
       if (skipsOwn(record, message, clientId)) return undefined;
       return this.#plans[message.qos * 2 + (message.retain ? 1 : 0)] ??= addToPlan(
         undefined,
@@ -98,7 +104,9 @@ export class QueuedPlanner {
       );
     }
     let plan: DeliveryPlan | undefined;
-    for (const record of matching) plan = addToPlan(plan, message, record, clientId);
+    for (let i = 0; i < matching.length; i++) {
+      plan = addToPlan(plan, message, matching.at(i), clientId);
+    }
     return plan;
   }
 }

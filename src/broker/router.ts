@@ -103,7 +103,7 @@ export class Router {
    */
   route(message: Message): number {
     // A delivery may close a connection whose will is published at once; such a nested route
-    // must not clobber the reused match array.
+    // must not clobber the reused match list.
     const matches = this.#routing === 0 ? this.#matches : new ScratchList<RouteEntry>();
     this.#trie.match(message.topic, matches);
     const count = matches.length;
