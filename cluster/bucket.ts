@@ -12,7 +12,7 @@ import type { MsgHdrs } from "@nats-io/nats-core";
 import { headers } from "@nats-io/nats-core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, type KvEntry, Kvm, KvWatchInclude } from "@nats-io/kv";
-import { isWrongSequence, ttlSeconds } from "./names.ts";
+import { isNoResponders, isTransient, isWrongSequence, retrying, ttlSeconds } from "./names.ts";
 
 /** How long a delete marker stays before the server removes it (and with it the key). */
 export const MARKER_TTL_MS = 60_000;
@@ -22,6 +22,14 @@ export interface BucketSettings {
   replicas: number;
   storage: "file" | "memory";
   timeoutMs: number;
+}
+
+/**
+ * How long setting up a stream or bucket may keep trying: four request timeouts, as a create that
+ * another front-end makes at the same moment can leave one request unanswered.
+ */
+export function setupBudgetMs(timeoutMs: number): number {
+  return 4 * timeoutMs;
 }
 
 /** A KV bucket with the writes the backbone needs beyond the KV client's. */
@@ -49,16 +57,22 @@ export class Bucket {
     ttlMs = 0,
   ): Promise<Bucket> {
     const kvm = new Kvm(js);
-    const kv = await kvm.create(
-      name,
-      {
-        history: 1,
-        replicas: settings.replicas,
-        storage: settings.storage === "memory" ? "memory" : "file",
-        markerTTL: MARKER_TTL_MS,
-        ...(ttlMs > 0 ? { ttl: ttlMs } : {}),
-        timeout: settings.timeoutMs,
-      } as Parameters<Kvm["create"]>[1],
+    // Creating a bucket that exists with the same settings opens it, so a create may be repeated.
+    const kv = await retrying(
+      () =>
+        kvm.create(
+          name,
+          {
+            history: 1,
+            replicas: settings.replicas,
+            storage: settings.storage === "memory" ? "memory" : "file",
+            markerTTL: MARKER_TTL_MS,
+            ...(ttlMs > 0 ? { ttl: ttlMs } : {}),
+            timeout: settings.timeoutMs,
+          } as Parameters<Kvm["create"]>[1],
+        ),
+      isTransient,
+      setupBudgetMs(settings.timeoutMs),
     );
     return new Bucket(kv, name, js, settings.timeoutMs);
   }
@@ -77,14 +91,21 @@ export class Bucket {
     options: { expected?: number; ttlMs?: number; headers?: MsgHdrs } = {},
   ): Promise<number | undefined> {
     try {
-      const ack = await this.#js.publish(this.#subject(key), value, {
-        timeout: this.#timeoutMs,
-        headers: options.headers,
-        ...(options.ttlMs !== undefined ? { ttl: ttlSeconds(options.ttlMs) } : {}),
-        ...(options.expected !== undefined
-          ? { expect: { lastSubjectSequence: options.expected } }
-          : {}),
-      });
+      // Without responders nothing was stored: sent again until the stream's interest is known
+      // (a bucket just created through another server, a stream electing its leader).
+      const ack = await retrying(
+        () =>
+          this.#js.publish(this.#subject(key), value, {
+            timeout: this.#timeoutMs,
+            headers: options.headers,
+            ...(options.ttlMs !== undefined ? { ttl: ttlSeconds(options.ttlMs) } : {}),
+            ...(options.expected !== undefined
+              ? { expect: { lastSubjectSequence: options.expected } }
+              : {}),
+          }),
+        isNoResponders,
+        this.#timeoutMs,
+      );
       return ack.seq;
     } catch (error) {
       if (options.expected !== undefined && isWrongSequence(error)) return undefined;
@@ -188,8 +209,13 @@ export class BucketMirror {
 
   async start(): Promise<void> {
     const kv = this.#bucket.kv;
-    const status = await kv.status();
-    const watch = await kv.watch({ include: KvWatchInclude.LastValue });
+    // Both only read, so they may be repeated while a new bucket settles in the cluster (a watch
+    // whose creation went unanswered is removed by the server once idle).
+    const [status, watch] = await retrying(
+      async () => [await kv.status(), await kv.watch({ include: KvWatchInclude.LastValue })],
+      isTransient,
+      setupBudgetMs(this.#timeoutMs),
+    );
     this.#stop = () => watch.stop();
     const loaded = Promise.withResolvers<void>();
     if (status.values === 0) loaded.resolve();

@@ -125,6 +125,54 @@ export function isConsumerNotFound(error: unknown): boolean {
     /consumer not found/i.test(describe(error));
 }
 
+/**
+ * Whether nothing took a JetStream request (no responders; the client calls that "JetStream not
+ * enabled"). In a cluster that happens while no server has the interest yet: right after a stream
+ * is created through another server, or while a stream elects a new leader. Nothing was stored,
+ * so the request may be sent again.
+ */
+export function isNoResponders(error: unknown): boolean {
+  const name = (error as { name?: string })?.name;
+  return name === "JetStreamNotEnabled" || name === "NoRespondersError" ||
+    /no responders/i.test(describe(error));
+}
+
+/**
+ * Whether a JetStream request failed because the cluster is between states, so that the same
+ * request, if it is idempotent, may succeed when sent again: no responders, no answer in time (a
+ * stream created by two servers at once leaves one request unanswered), or the meta leader not
+ * known yet (10008, "JetStream system temporarily unavailable").
+ */
+export function isTransient(error: unknown): boolean {
+  return isNoResponders(error) || (error as { name?: string })?.name === "TimeoutError" ||
+    (error as { code?: number })?.code === 10008 ||
+    /temporarily unavailable/i.test(describe(error));
+}
+
+/** Pauses between two attempts of {@linkcode retrying}: doubling, from 50 ms to 1 s. */
+const FIRST_PAUSE_MS = 50;
+const LONGEST_PAUSE_MS = 1_000;
+
+/**
+ * Runs `work` until it succeeds, again after each failure that `retry` accepts while less than
+ * `budgetMs` has passed since the first attempt; otherwise rejects with the last failure.
+ */
+export async function retrying<T>(
+  work: () => Promise<T>,
+  retry: (error: unknown) => boolean,
+  budgetMs: number,
+): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let pause = FIRST_PAUSE_MS;; pause = Math.min(2 * pause, LONGEST_PAUSE_MS)) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!retry(error) || Date.now() + pause >= deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
 /** A backbone error for any failure of a NATS call: a timeout, or the service unavailable. */
 export function asBackboneError(operation: string, error: unknown): BackboneError {
   if (error instanceof BackboneError) return error;

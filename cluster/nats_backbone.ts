@@ -32,7 +32,7 @@ import type {
   NodeInfo,
   PublishOutcome,
 } from "../src/mod.ts";
-import { Bucket, type BucketSettings } from "./bucket.ts";
+import { Bucket, type BucketSettings, setupBudgetMs } from "./bucket.ts";
 import {
   LiveRun,
   NatsConfigStore,
@@ -47,6 +47,7 @@ import { JsPublisher } from "./js_publisher.ts";
 import { NatsOutboxStore } from "./nats_outbox.ts";
 import { messagesStream, NatsQueueStore } from "./nats_queues.ts";
 import { SubjectMapping } from "./subject.ts";
+import { isTransient, retrying } from "./names.ts";
 
 /** The oldest nats-server with what the backbone needs (per-message TTL, delete markers). */
 export const MIN_SERVER_VERSION = "2.11.0";
@@ -356,19 +357,26 @@ export class NatsBackbone implements Backbone {
     settings: BucketSettings,
   ): Promise<void> {
     const wanted = messagesStream(prefix, settings.replicas, settings.storage);
-    try {
-      const info = await jsm.streams.info(wanted.name);
-      if (info.config.retention !== wanted.retention) {
-        throw new NatsStartError(
-          `stream ${wanted.name} exists with ${info.config.retention} retention; the NATS backbone needs interest retention (delete the stream or choose another prefix)`,
-        );
-      }
-      return;
-    } catch (error) {
-      if (error instanceof NatsStartError) throw error;
-      if (!/stream not found|10059/i.test(describe(error))) throw error;
-    }
-    await jsm.streams.add(wanted);
+    // Adding a stream that exists with the same settings succeeds, so both steps may be repeated.
+    await retrying(
+      async () => {
+        try {
+          const info = await jsm.streams.info(wanted.name);
+          if (info.config.retention !== wanted.retention) {
+            throw new NatsStartError(
+              `stream ${wanted.name} exists with ${info.config.retention} retention; the NATS backbone needs interest retention (delete the stream or choose another prefix)`,
+            );
+          }
+          return;
+        } catch (error) {
+          if (error instanceof NatsStartError) throw error;
+          if (!/stream not found|10059/i.test(describe(error))) throw error;
+        }
+        await jsm.streams.add(wanted);
+      },
+      isTransient,
+      setupBudgetMs(settings.timeoutMs),
+    );
   }
 
   async close(): Promise<void> {

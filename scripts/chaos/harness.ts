@@ -106,8 +106,9 @@ export class FrontEnds {
     options: Omit<FrontEndOptions, "nodeId">,
     name = "node",
   ): Promise<FrontEnd[]> {
-    // The first alone creates the streams and buckets (at 3 replicas that takes a while, and
-    // front-ends creating them at once time out); the others then start together.
+    // The first alone creates the streams and buckets; the others then start together. (Front-
+    // ends creating them at once all start, but nats-server can leave one of two identical creates
+    // unanswered, so one of them waits a request timeout before it asks again.)
     const first = await startFrontEnd({ ...options, nodeId: `${name}1` });
     this.list.push(first);
     const started = await Promise.allSettled(

@@ -18,11 +18,12 @@ import { keyToken } from "../../cluster/names.ts";
 import { MAX_QUEUES } from "../../cluster/nats_queues.ts";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { JsPublisher } from "../../cluster/js_publisher.ts";
+import { Bucket } from "../../cluster/bucket.ts";
 import type { Message } from "../../src/mod.ts";
 import { ManualClock } from "../../src/util/manual_clock.ts";
-import { type NatsServer, startNatsServer } from "../helpers/nats.ts";
+import { type NatsServer, startNatsCluster, startNatsServer } from "../helpers/nats.ts";
 import { runBackboneSuite } from "../backbone/backbone_suite.ts";
 
 let server: Promise<NatsServer> | undefined;
@@ -466,6 +467,27 @@ Deno.test("nats: a reader acknowledging one at a time within its window pulls in
   }
 });
 
+Deno.test("nats: a bucket write that finds no stream (one being created) is sent again until it is stored", async () => {
+  server ??= startNatsServer();
+  const nc = await connect({ servers: (await server).url });
+  try {
+    const js = jetstream(nc);
+    const settings = { replicas: 1, storage: "memory" as const, timeoutMs: 5_000 };
+    const name = `recreated${++next}`;
+    const bucket = await Bucket.open(js, name, settings);
+    const jsm = await jetstreamManager(nc);
+    const config = (await jsm.streams.info(`KV_${name}`)).config;
+    await jsm.streams.delete(`KV_${name}`);
+    // The write goes out first and finds nothing to store it; the stream comes back meanwhile.
+    const written = bucket.write("key", new TextEncoder().encode("value"));
+    await jsm.streams.add(config);
+    assert.equal(await written, 1);
+    assert.equal(new TextDecoder().decode((await bucket.kv.get("key"))?.value), "value");
+  } finally {
+    await nc.close();
+  }
+});
+
 Deno.test("nats: the server of the suite stops", async () => {
   if (server) await (await server).close();
 });
@@ -507,6 +529,32 @@ Deno.test("nats: start() refuses a server without JetStream, saying how to turn 
       return true;
     },
   );
+});
+
+Deno.test("nats: two front-ends starting at once on a fresh 3-node cluster (replicas 3) both start and see each other", async () => {
+  // Both create the same streams and buckets at once; nats-server can leave one of two identical
+  // creates unanswered, so the create is repeated, and it then finds what the other made.
+  await using nats = await startNatsCluster(3);
+  const make = () =>
+    new NatsBackbone({
+      servers: nats.urls,
+      prefix: "together",
+      clock: new ManualClock(0),
+      replicas: 3,
+      timeoutMs: 2_000,
+    });
+  const backbones = [make(), make()];
+  const starts = await Promise.allSettled(
+    backbones.map((backbone, i) => backbone.start({ id: `n${i}`, version: "test", startedAt: 0 })),
+  );
+  try {
+    assert.deepEqual(starts.map((start) => start.status), ["fulfilled", "fulfilled"]);
+    for (const backbone of backbones) {
+      assert.deepEqual((await backbone.nodes.list()).map((node) => node.id).sort(), ["n0", "n1"]);
+    }
+  } finally {
+    await Promise.all(backbones.map((backbone) => backbone.close()));
+  }
 });
 
 Deno.test("nats: the server version check refuses servers older than 2.11", () => {
